@@ -1,0 +1,167 @@
+//! Server settings resolved by the binary and handed to the API.
+
+use std::fmt;
+
+/// A secret that never prints.
+#[derive(Clone)]
+pub struct Secret(pub Vec<u8>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// HMAC key for access tokens (HS256).
+    pub jwt_secret: Secret,
+    /// 32-byte AES-256-GCM key for credentials at rest.
+    pub secret_key: Secret,
+    /// Access token lifetime. Short (<= 60 min) because revocation is checked per request but
+    /// a stolen token should still expire quickly.
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_secs: i64,
+    pub invite_ttl_secs: i64,
+    /// Logins per client address per minute (seeds: 10/min).
+    pub login_per_minute: u32,
+    /// Signups per client address per hour (seeds: 5/hour).
+    pub signup_per_hour: u32,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Base URL used in links handed to users (invites).
+    pub public_url: String,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// How often the audit retention purge runs.
+    pub retention_interval_secs: u64,
+}
+
+impl ServerConfig {
+    /// Settings for tests and the embedded default, given the two secrets.
+    pub fn with_secrets(jwt_secret: Vec<u8>, secret_key: Vec<u8>) -> Self {
+        ServerConfig {
+            jwt_secret: Secret(jwt_secret),
+            secret_key: Secret(secret_key),
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            invite_ttl_secs: 7 * 24 * 3600,
+            login_per_minute: 10,
+            signup_per_hour: 5,
+            trust_forwarded_for: false,
+            public_url: "http://127.0.0.1:8080".into(),
+            max_body_bytes: 1024 * 1024,
+            retention_interval_secs: 3600,
+        }
+    }
+}
+
+/// Why the configuration cannot be used; each message names the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid {setting}: {reason}")]
+    Invalid { setting: &'static str, reason: String },
+    #[error("cannot use data directory {path}: {reason}")]
+    DataDir { path: String, reason: String },
+}
+
+fn decode_key(setting: &'static str, raw: &str, min_len: usize, exact: Option<usize>) -> Result<Vec<u8>, ConfigError> {
+    use base64::Engine;
+    let raw = raw.trim();
+    let bytes = if raw.len() == 64 && raw.chars().all(|c| c.is_ascii_hexdigit()) {
+        hex::decode(raw).map_err(|e| ConfigError::Invalid { setting, reason: e.to_string() })?
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw))
+            .map_err(|_| ConfigError::Invalid { setting, reason: "must be 64 hex characters or base64".into() })?
+    };
+    if let Some(n) = exact {
+        if bytes.len() != n {
+            return Err(ConfigError::Invalid { setting, reason: format!("must decode to exactly {n} bytes, got {}", bytes.len()) });
+        }
+    }
+    if bytes.len() < min_len {
+        return Err(ConfigError::Invalid { setting, reason: format!("must decode to at least {min_len} bytes") });
+    }
+    Ok(bytes)
+}
+
+/// Reads a secret file from the data directory, or creates it with 32 random bytes (hex) and
+/// mode 0600 on first start.
+fn file_secret(dir: &std::path::Path, name: &str) -> Result<String, ConfigError> {
+    use rand::RngCore;
+    use std::io::Write;
+    let path = dir.join(name);
+    let err = |reason: String| ConfigError::DataDir { path: path.display().to_string(), reason };
+    if path.exists() {
+        return std::fs::read_to_string(&path).map(|s| s.trim().to_string()).map_err(|e| err(e.to_string()));
+    }
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let value = hex::encode(bytes);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&path).map_err(|e| err(e.to_string()))?;
+    f.write_all(value.as_bytes()).map_err(|e| err(e.to_string()))?;
+    Ok(value)
+}
+
+/// Resolves the JWT and encryption secrets: from configuration when given, otherwise (embedded
+/// default only) generated once and kept in the data directory.
+pub fn resolve_secrets(
+    jwt_secret: Option<&str>,
+    secret_key: Option<&str>,
+    data_dir: &std::path::Path,
+    allow_generate: bool,
+) -> Result<(Vec<u8>, Vec<u8>), ConfigError> {
+    let jwt_raw = match jwt_secret {
+        Some(s) => s.to_string(),
+        None if allow_generate => file_secret(data_dir, "jwt.secret")?,
+        None => return Err(ConfigError::Invalid { setting: "SPOT_JWT_SECRET", reason: "required when DATABASE_URL points at PostgreSQL (replicas must share it)".into() }),
+    };
+    let key_raw = match secret_key {
+        Some(s) => s.to_string(),
+        None if allow_generate => file_secret(data_dir, "secret.key")?,
+        None => return Err(ConfigError::Invalid { setting: "SPOT_SECRET_KEY", reason: "required when DATABASE_URL points at PostgreSQL (replicas must share it)".into() }),
+    };
+    let jwt = decode_key("SPOT_JWT_SECRET", &jwt_raw, 32, None)?;
+    let key = decode_key("SPOT_SECRET_KEY", &key_raw, 32, Some(32))?;
+    Ok((jwt, key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_secrets_are_private_and_stable() {
+        let dir = std::env::temp_dir().join(format!("spot-secrets-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let a = resolve_secrets(None, None, &dir, true).expect("generate");
+        let b = resolve_secrets(None, None, &dir, true).expect("reuse");
+        assert_eq!(a.0, b.0);
+        assert_eq!(a.1.len(), 32);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("secret.key")).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn bad_secret_names_the_setting() {
+        let dir = std::env::temp_dir();
+        let e = resolve_secrets(Some("short"), Some(&"ab".repeat(32)), &dir, false).expect_err("short jwt");
+        assert!(e.to_string().contains("SPOT_JWT_SECRET"));
+        let e = resolve_secrets(Some(&"ab".repeat(32)), None, &dir, false).expect_err("missing key");
+        assert!(e.to_string().contains("SPOT_SECRET_KEY"));
+    }
+}

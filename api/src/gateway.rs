@@ -1,0 +1,332 @@
+//! The one middleware every API request passes: request id and tracing span, client address,
+//! authentication, the viewer write-guard, JSON errors, and automatic audit capture of every
+//! mutating request (including denied and failed ones).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+
+use poem::http::{header, Method, StatusCode};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use serde_json::Value;
+use spot_models::audit::{self, NewAuditRecord};
+use spot_models::{orgs, sessions};
+use tracing::Instrument;
+
+use crate::auth::{AuthCtx, Role};
+use crate::error::{json_error, ApiError};
+use crate::state::AppState;
+
+/// Per-request facts handlers may need (client address for rate limits, request id).
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub ip: IpAddr,
+    pub user_agent: Option<String>,
+    pub request_id: String,
+}
+
+/// What a handler tells the audit log about its mutation. The middleware supplies everything
+/// else (actor, outcome, address, request id); a handler that says nothing still gets a row.
+#[derive(Debug, Default)]
+pub struct AuditDetails {
+    pub action: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    /// For unauthenticated requests (signup, login): the organization concerned.
+    pub org_id: Option<String>,
+    pub actor_user_id: Option<String>,
+    pub actor_email: Option<String>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditSlot(Arc<Mutex<AuditDetails>>);
+
+impl AuditSlot {
+    fn with<R>(&self, f: impl FnOnce(&mut AuditDetails) -> R) -> R {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut g)
+    }
+
+    /// Names the action and the resource it touched.
+    pub fn record(&self, action: &str, resource_type: &str, resource_id: Option<&str>) {
+        self.with(|d| {
+            d.action = Some(action.to_string());
+            d.resource_type = Some(resource_type.to_string());
+            d.resource_id = resource_id.map(str::to_string);
+        });
+    }
+
+    pub fn diff(&self, before: Option<Value>, after: Option<Value>) {
+        self.with(|d| {
+            d.before = before;
+            d.after = after;
+        });
+    }
+
+    /// Identifies the organization and user for requests made before authentication.
+    pub fn subject(&self, org_id: Option<&str>, user_id: Option<&str>, email: Option<&str>) {
+        self.with(|d| {
+            d.org_id = org_id.map(str::to_string);
+            d.actor_user_id = user_id.map(str::to_string);
+            d.actor_email = email.map(str::to_string);
+        });
+    }
+
+    fn take(&self) -> AuditDetails {
+        self.with(std::mem::take)
+    }
+}
+
+fn is_mutating(m: &Method) -> bool {
+    matches!(*m, Method::POST | Method::PUT | Method::PATCH | Method::DELETE)
+}
+
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+fn client_ip(req: &Request, trust_forwarded_for: bool) -> IpAddr {
+    if trust_forwarded_for {
+        if let Some(ip) = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return ip;
+        }
+    }
+    req.remote_addr().as_socket_addr().map(|a| a.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+async fn authenticate(state: &AppState, req: &Request) -> Option<AuthCtx> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))?;
+    let claims = state.jwt.decode(token.trim())?;
+    let p = match sessions::principal(&state.db, &claims.sid).await {
+        Ok(p) => p?,
+        Err(e) => {
+            tracing::error!(component = "CORE-AUTH", error = %e, "session lookup failed");
+            return None;
+        }
+    };
+    if p.user_id != claims.sub || p.organization_id != claims.org {
+        return None;
+    }
+    Some(AuthCtx {
+        user_id: p.user_id,
+        email: p.email,
+        org_id: p.organization_id,
+        role: Role::parse(&p.role)?,
+        super_admin: p.platform_role.as_deref() == Some("super_admin"),
+        session_id: p.session_id,
+        impersonator_id: p.impersonator_id,
+    })
+}
+
+/// Converts any error into the JSON error shape, naming the offending field when the
+/// framework's message does.
+fn error_to_response(err: poem::Error) -> Response {
+    if err.is::<ApiError>() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let message = err.to_string();
+    let (code, status, field) = match status {
+        StatusCode::BAD_REQUEST => classify_parse_error(&message),
+        StatusCode::UNAUTHORIZED => ("unauthorized", status, None),
+        StatusCode::FORBIDDEN => ("forbidden", status, None),
+        StatusCode::NOT_FOUND => ("not_found", status, None),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", status, None),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", status, None),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", status, None),
+        s if s.is_client_error() => ("bad_request", s, None),
+        s => {
+            tracing::error!(component = "CORE-API", error = %message, "unhandled error");
+            ("internal", s, None)
+        }
+    };
+    let message = match code {
+        "unauthorized" => "authentication required: send a valid access token".to_string(),
+        "internal" => "internal error".to_string(),
+        _ => message,
+    };
+    json_error(status, code, message, field.as_deref())
+}
+
+/// poem-openapi reports both unreadable JSON and schema mismatches as 400. Unreadable bodies
+/// stay 400 (`malformed_json`); a body that parsed but does not fit the schema (wrong type,
+/// unknown or missing field) becomes 422 with the field named.
+fn classify_parse_error(message: &str) -> (&'static str, StatusCode, Option<String>) {
+    let lower = message.to_lowercase();
+    let syntax = ["expected value", "eof while parsing", "expected `", "trailing characters", "key must be a string", "invalid escape", "control character", "expected ident"];
+    if syntax.iter().any(|s| lower.contains(s)) {
+        return ("malformed_json", StatusCode::BAD_REQUEST, None);
+    }
+    if let Some(f) = field_in(message) {
+        return ("validation_failed", StatusCode::UNPROCESSABLE_ENTITY, Some(f));
+    }
+    ("bad_request", StatusCode::BAD_REQUEST, None)
+}
+
+/// Extracts a field name from messages such as ``unknown field `foo` `` or
+/// `(occurred while parsing "email")` or ``properties "x" is required``.
+fn field_in(message: &str) -> Option<String> {
+    for (open, close) in [("field `", "`"), ("occurred while parsing \"", "\""), ("properties \"", "\""), ("property \"", "\""), ("field \"", "\"")] {
+        if let Some(start) = message.rfind(open) {
+            let rest = &message[start + open.len()..];
+            if let Some(end) = rest.find(close) {
+                let f = &rest[..end];
+                if !f.is_empty() && f.len() < 64 && !f.chars().next().is_some_and(|c| c.is_uppercase()) {
+                    return Some(f.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Path segments that are identifiers rather than names.
+fn looks_like_id(seg: &str) -> bool {
+    seg.len() >= 16 && seg.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+fn default_resource(path: &str) -> (String, Option<String>) {
+    let segs: Vec<&str> = path.trim_start_matches("/api/").split('/').filter(|s| !s.is_empty()).collect();
+    let names: Vec<&str> = segs.iter().copied().filter(|s| !looks_like_id(s)).collect();
+    let id = segs.iter().copied().rfind(|s| looks_like_id(s)).map(str::to_string);
+    (if names.is_empty() { "api".into() } else { names.join(".") }, id)
+}
+
+pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> {
+    let Some(state) = req.data::<AppState>().cloned() else {
+        return Ok(json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "state missing".into(), None));
+    };
+    let rid = request_id(&req);
+    let ip = client_ip(&req, state.cfg.trust_forwarded_for);
+    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(256).collect::<String>());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let span = tracing::info_span!("request", request_id = %rid, component = "CORE-API", %method, %path);
+
+    async move {
+        let auth = authenticate(&state, &req).await;
+        if let Some(a) = &auth {
+            req.extensions_mut().insert(a.clone());
+        }
+        req.extensions_mut().insert(ClientInfo { ip, user_agent: user_agent.clone(), request_id: rid.clone() });
+        let mutating = is_mutating(&method) && path.starts_with("/api/");
+        let slot = AuditSlot::default();
+        req.extensions_mut().insert(slot.clone());
+
+        let viewer_write = mutating
+            && !path.starts_with("/api/auth/")
+            && auth.as_ref().is_some_and(|a| a.role == Role::Viewer && a.impersonator_id.is_none());
+        let mut resp = if viewer_write {
+            ApiError::Forbidden("viewers have read-only access".into()).into_response()
+        } else {
+            match ep.call(req).await {
+                Ok(r) => r.into_response(),
+                Err(e) => error_to_response(e),
+            }
+        };
+        let status = resp.status();
+        if let Ok(v) = rid.parse() {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), "request failed");
+        } else {
+            tracing::info!(status = status.as_u16(), "request");
+        }
+
+        if mutating {
+            let d = slot.take();
+            let outcome = if status.is_success() || status.is_redirection() {
+                "success"
+            } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                "denied"
+            } else {
+                "failed"
+            };
+            let (default_type, default_id) = default_resource(&path);
+            let (org_id, actor_kind, actor_user_id, actor_email, actor_admin_id) = match &auth {
+                Some(a) => (
+                    Some(a.org_id.clone()),
+                    if a.impersonator_id.is_some() { "impersonation" } else { "user" },
+                    Some(a.user_id.clone()),
+                    Some(a.email.clone()),
+                    a.impersonator_id.clone(),
+                ),
+                None => (
+                    d.org_id.clone(),
+                    if d.actor_user_id.is_some() || d.actor_email.is_some() { "user" } else { "anonymous" },
+                    d.actor_user_id.clone(),
+                    d.actor_email.clone(),
+                    None,
+                ),
+            };
+            let rec = NewAuditRecord {
+                organization_id: org_id,
+                actor_kind: actor_kind.into(),
+                actor_user_id,
+                actor_email,
+                actor_component: None,
+                actor_admin_id,
+                action: d.action.unwrap_or_else(|| format!("{method} {path}")),
+                resource_type: d.resource_type.unwrap_or(default_type),
+                resource_id: d.resource_id.or(default_id),
+                outcome: outcome.into(),
+                status_code: Some(i64::from(status.as_u16())),
+                source_ip: Some(ip.to_string()),
+                user_agent,
+                request_id: rid.clone(),
+                before: d.before,
+                after: d.after,
+            };
+            if let Err(e) = audit::append(&state.db, rec).await {
+                // The mutation already happened; failing the response would invite a retry that
+                // repeats it. The gap is loud in the logs instead.
+                tracing::error!(component = "CORE-AUDIT", error = %e, "audit append failed");
+            }
+        }
+        Ok(resp)
+    }
+    .instrument(span)
+    .await
+}
+
+/// Looks up whether the org should see onboarding (no active account, wizard not dismissed).
+pub async fn route_hint(state: &AppState, org: &orgs::Organization) -> Result<&'static str, ApiError> {
+    let active = spot_models::accounts::has_active(&state.db, &org.id).await?;
+    Ok(if active || org.onboarding_state.is_some() { "dashboard" } else { "onboarding" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_are_extracted_from_parser_messages() {
+        assert_eq!(field_in("unknown field `nickname`, expected one of"), Some("nickname".into()));
+        assert_eq!(field_in("failed to parse \"string\" (occurred while parsing \"email\")"), Some("email".into()));
+        assert_eq!(field_in("no field here"), None);
+    }
+
+    #[test]
+    fn default_resource_splits_names_and_ids() {
+        let (t, id) = default_resource("/api/org/invites/5b0c7a52-8f53-4a4e-9a57-6b0b0f8e8c11");
+        assert_eq!(t, "org.invites");
+        assert_eq!(id.as_deref(), Some("5b0c7a52-8f53-4a4e-9a57-6b0b0f8e8c11"));
+    }
+}

@@ -1,0 +1,61 @@
+//! The HTTP layer of Spot Optimizer: poem + poem-openapi handlers, authentication, RBAC,
+//! tenant scoping, automatic audit capture and the embedded web app.
+
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod retention;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod web;
+
+use poem::middleware::SizeLimit;
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::OpenApiService;
+
+pub use config::ServerConfig;
+pub use state::AppState;
+
+const API_DESCRIPTION: &str = "Spot Optimizer control plane API.\n\n\
+Authenticate with `POST /api/auth/token` and send `Authorization: Bearer <access_token>`. \
+Every tenant-scoped resource is filtered by the caller's organization: an id from another \
+organization answers 404 exactly like one that does not exist. Viewers may read everything \
+in their organization and receive 403 on every mutation. Every mutating request is recorded \
+in the hash-chained audit log.\n\n\
+Errors are JSON: `{\"error\": {\"code\": \"validation_failed\", \"message\": \"...\", \"field\": \"email\"}}` \
+with 400 (unreadable body), 401, 403, 404, 409, 413, 415, 422 (a field is invalid or unknown) \
+or 429 (with `Retry-After`).";
+
+/// The OpenAPI service with every API group, mounted under `/api`.
+pub fn openapi_service() -> OpenApiService<routes::Apis, ()> {
+    OpenApiService::new(routes::apis(), "Spot Optimizer API", env!("CARGO_PKG_VERSION"))
+        .description(API_DESCRIPTION)
+        .server("/api")
+}
+
+/// The OpenAPI document as JSON (what `spot-optimizer openapi` prints).
+pub fn openapi_json() -> String {
+    openapi_service().spec()
+}
+
+/// The whole HTTP application: API, docs, health probes and the web app.
+pub fn app(state: AppState) -> impl Endpoint {
+    let api = openapi_service();
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let max_body = state.cfg.max_body_bytes;
+    Route::new()
+        .nest("/api/openapi.json", spec)
+        .nest("/api/docs", docs)
+        .nest("/api", api)
+        .at("/healthz", routes::health::healthz_plain)
+        .at("/readyz", routes::health::readyz_plain)
+        .at("/*path", web::spa)
+        .at("/", web::spa)
+        .around(gateway::gateway)
+        .with(SizeLimit::new(max_body))
+        .data(state)
+}

@@ -1,0 +1,36 @@
+//! HTTP handlers, grouped by area. Handlers validate, authorize and call the models layer.
+
+pub mod admin;
+pub mod audit;
+pub mod auth;
+pub mod health;
+pub mod org;
+
+use chrono::{DateTime, TimeZone, Utc};
+use poem_openapi::Tags;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Sign up, sign in, token refresh and logout.
+    Auth,
+    /// The caller's organization: members, invites, settings.
+    Organization,
+    /// The tamper-evident audit log.
+    Audit,
+    /// Platform administration (super_admin only).
+    Admin,
+    /// Liveness and readiness.
+    Health,
+}
+
+/// Epoch milliseconds to a UTC timestamp (clamped to the epoch on nonsense).
+pub fn ts(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// Every API group, for the OpenAPI service.
+pub type Apis = (auth::AuthApi, org::OrgApi, audit::AuditApi, admin::AdminApi, health::HealthApi);
+
+pub fn apis() -> Apis {
+    (auth::AuthApi, org::OrgApi, audit::AuditApi, admin::AdminApi, health::HealthApi)
+}

@@ -1,0 +1,830 @@
+//! Column generation over node patterns (Gilmore–Gomory), LP bound, integer dive.
+//!
+//! Master LP (covering form), one row per request shape `s` with demand `d_s`:
+//!
+//! ```text
+//! min Σ_j c_j x_j   s.t.   Σ_j a_sj x_j ≥ d_s  ∀s,   x ≥ 0
+//! ```
+//!
+//! where column `j` is a pattern: an offer class (instance type × lifecycle × zone,
+//! deduplicated to the cheapest offer per capacity/eligibility signature) and how many
+//! pods of each shape one node of it holds (`a_sj ≤ d_s`; at most one pod per
+//! anti-affinity group). Pricing for a class with duals `π` is the bounded
+//! multi-dimensional knapsack `max Σ π_s a_s` over CPU, memory, GPU and pod slots,
+//! solved by depth-first branch and bound with a per-dimension fractional bound.
+//!
+//! Lower bound (Farley): for any `π ≥ 0`, with `θ = min(1, min_j c_j / π·a_j)` over *all*
+//! patterns, `θ π` is dual feasible, so `θ Σ_s d_s π_s` bounds every plan from below. The
+//! knapsack returns an upper bound on `max π·a` per class even when its node budget is
+//! hit, so the bound stays valid on any budget. The LP is solved by Clarabel (pure-Rust
+//! interior point) through good_lp; its duals are central rather than vertex duals,
+//! which damps the dual oscillation column generation is known for.
+
+use std::collections::BTreeSet;
+
+use good_lp::{
+    clarabel, variable, DualValues, Expression, ProblemVariables, Solution, SolutionWithDual,
+    SolverModel, Variable,
+};
+
+use crate::catalog::Resources;
+use crate::{EngineError, Result};
+
+use super::{ffd, PackOptions, Prepared};
+
+pub(crate) struct Outcome {
+    /// (offer index, pod indices) per node.
+    pub nodes: Vec<(usize, Vec<usize>)>,
+    pub lower_bound: f64,
+    pub converged: bool,
+    pub iterations: u32,
+    pub columns: usize,
+    pub classes: usize,
+    pub lp_solves: u32,
+    pub mip_columns: usize,
+    pub mip_nodes: u64,
+    pub mip_status: String,
+}
+
+const DIMS: usize = 4;
+
+fn dims(r: &Resources) -> [u64; DIMS] {
+    [r.cpu_millis, r.memory_mib, u64::from(r.gpus), u64::from(r.pods)]
+}
+
+/// Cheapest offer per (allocatable, eligible-shape set), minus dominated ones.
+struct Class {
+    offer: usize,
+    price: f64,
+    cap: [u64; DIMS],
+    eligible: Vec<bool>,
+    /// Max pods of each shape on an empty node (0 if ineligible; 1 with anti-affinity).
+    fit: Vec<u32>,
+}
+
+#[derive(Clone)]
+struct Column {
+    class: usize,
+    /// (shape, count), sorted by shape, counts > 0.
+    counts: Vec<(usize, u32)>,
+    cost: f64,
+}
+
+/// Per dimension `k`: every node of offer `o` costs at least `(c_o / alloc_k(o)) × used_k`,
+/// so `Σ_s d_s req_sk min_{o eligible for s} c_o / alloc_k(o)` bounds any plan. The
+/// largest over the four dimensions is returned. Valid without any LP.
+pub(crate) fn trivial_lower_bound(prep: &Prepared<'_>) -> f64 {
+    let mut best: f64 = 0.0;
+    for k in 0..DIMS {
+        let mut total = 0.0;
+        for s in &prep.shapes {
+            let req = dims(&s.req)[k];
+            if req == 0 {
+                continue;
+            }
+            let rate = prep
+                .offers
+                .iter()
+                .filter(|o| s.eligible(o))
+                .map(|o| o.hourly_price / dims(&o.allocatable)[k].max(1) as f64)
+                .fold(f64::INFINITY, f64::min);
+            if rate.is_finite() {
+                total += rate * req as f64 * s.pods.len() as f64;
+            }
+        }
+        best = best.max(total);
+    }
+    best
+}
+
+fn max_fit(cap: &[u64; DIMS], req: &[u64; DIMS]) -> u64 {
+    (0..DIMS)
+        .filter(|&k| req[k] > 0)
+        .map(|k| cap[k] / req[k])
+        .min()
+        .unwrap_or(u64::MAX)
+}
+
+fn build_classes(prep: &Prepared<'_>, demand: &[u32]) -> Vec<Class> {
+    let mut seen: BTreeSet<([u64; DIMS], Vec<bool>)> = BTreeSet::new();
+    let mut classes: Vec<Class> = Vec::new();
+    for (oi, o) in prep.offers.iter().enumerate() {
+        let eligible: Vec<bool> = prep.shapes.iter().map(|s| s.eligible(o)).collect();
+        if !eligible.iter().any(|&e| e) {
+            continue;
+        }
+        let cap = dims(&o.allocatable);
+        if !seen.insert((cap, eligible.clone())) {
+            continue; // a cheaper offer with the same signature came first
+        }
+        let fit = prep
+            .shapes
+            .iter()
+            .enumerate()
+            .map(|(s, sh)| {
+                if !eligible[s] {
+                    return 0;
+                }
+                let mut f = max_fit(&cap, &dims(&sh.req)).min(u64::from(demand[s]));
+                if sh.group.is_some() {
+                    f = f.min(1);
+                }
+                u32::try_from(f).unwrap_or(u32::MAX)
+            })
+            .collect();
+        classes.push(Class {
+            offer: oi,
+            price: o.hourly_price,
+            cap,
+            eligible,
+            fit,
+        });
+    }
+    // Drop classes another class beats on price, capacity and eligibility at once:
+    // any pattern of the dominated class is a no-dearer pattern of the dominating one.
+    let n = classes.len();
+    let mut keep = vec![true; n];
+    for a in 0..n {
+        for b in 0..n {
+            if a == b || !keep[b] {
+                continue;
+            }
+            let (ca, cb) = (&classes[a], &classes[b]);
+            if cb.price <= ca.price
+                && (0..DIMS).all(|k| cb.cap[k] >= ca.cap[k])
+                && ca.eligible.iter().zip(&cb.eligible).all(|(&ea, &eb)| !ea || eb)
+            {
+                keep[a] = false;
+                break;
+            }
+        }
+    }
+    classes
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(c, k)| k.then_some(c))
+        .collect()
+}
+
+struct Item {
+    shape: usize,
+    value: f64,
+    ub: u32,
+    req: [u64; DIMS],
+    group: Option<usize>,
+}
+
+/// Bounded multi-dimensional knapsack by DFS branch and bound.
+struct Knapsack<'a> {
+    items: &'a [Item],
+    orders: Vec<(usize, Vec<usize>)>,
+    node_limit: u64,
+    nodes: u64,
+    aborted: bool,
+    threshold: f64,
+    best_val: f64,
+    best: Vec<u32>,
+    cur: Vec<u32>,
+    group_used: Vec<bool>,
+    /// Lagrange multipliers per dimension (USD per unit of resource): any `λ ≥ 0`
+    /// gives the valid bound `λ·rem + Σ_j ub_j (v_j − λ·req_j)⁺`, which, unlike the
+    /// single-dimension bounds, sees CPU and memory binding at once.
+    lambda: [f64; DIMS],
+}
+
+impl<'a> Knapsack<'a> {
+    fn new(items: &'a [Item], n_groups: usize, threshold: f64, node_limit: u64) -> Self {
+        let mut orders = Vec::new();
+        for k in 0..DIMS {
+            if items.iter().all(|it| it.req[k] == 0) {
+                continue;
+            }
+            let mut ord: Vec<usize> = (0..items.len()).collect();
+            // Zero-requirement items first (infinite density), then value per unit of k.
+            ord.sort_by(|&a, &b| {
+                let da = density(&items[a], k);
+                let db = density(&items[b], k);
+                db.total_cmp(&da).then(a.cmp(&b))
+            });
+            orders.push((k, ord));
+        }
+        Self {
+            items,
+            orders,
+            node_limit,
+            nodes: 0,
+            aborted: false,
+            threshold,
+            best_val: 0.0,
+            best: vec![0; items.len()],
+            cur: vec![0; items.len()],
+            group_used: vec![false; n_groups],
+            lambda: [0.0; DIMS],
+        }
+    }
+
+    fn lagrange(&self, i: usize, rem: &[u64; DIMS], lambda: &[f64; DIMS]) -> f64 {
+        let mut v: f64 = (0..DIMS).map(|k| lambda[k] * rem[k] as f64).sum();
+        for (d, it) in self.items[i..].iter().enumerate() {
+            let net = it.value - (0..DIMS).map(|k| lambda[k] * it.req[k] as f64).sum::<f64>();
+            if net > 0.0 {
+                v += net * f64::from(self.avail(i + d));
+            }
+        }
+        v
+    }
+
+    /// Picks λ by projected subgradient descent (Polyak steps towards the greedy
+    /// incumbent) on the root Lagrangian dual, in capacity-normalised units. Any λ is
+    /// valid, so a deterministic fixed iteration count is enough.
+    fn tune_lambda(&mut self, cap: &[u64; DIMS]) {
+        let target = self.greedy(cap);
+        let capf: Vec<f64> = cap.iter().map(|&c| (c as f64).max(1.0)).collect();
+        let mut mu = [0.0f64; DIMS]; // λ_k = mu_k / cap_k
+        let to_lambda = |mu: &[f64; DIMS]| {
+            let mut l = [0.0; DIMS];
+            for k in 0..DIMS {
+                l[k] = mu[k] / capf[k];
+            }
+            l
+        };
+        let mut best = self.lagrange(0, cap, &[0.0; DIMS]);
+        let mut best_mu = mu;
+        for _ in 0..60 {
+            let l = to_lambda(&mu);
+            let f = self.lagrange(0, cap, &l);
+            if f < best {
+                best = f;
+                best_mu = mu;
+            }
+            let mut g = [0.0f64; DIMS];
+            for k in 0..DIMS {
+                g[k] = 1.0;
+            }
+            for it in self.items {
+                let net = it.value - (0..DIMS).map(|k| l[k] * it.req[k] as f64).sum::<f64>();
+                if net > 0.0 {
+                    for k in 0..DIMS {
+                        g[k] -= f64::from(it.ub) * it.req[k] as f64 / capf[k];
+                    }
+                }
+            }
+            let norm: f64 = g.iter().map(|x| x * x).sum();
+            if norm < 1e-18 {
+                break;
+            }
+            let step = ((f - target).max(1e-9 * f.abs().max(1e-12))) / norm;
+            for k in 0..DIMS {
+                mu[k] = (mu[k] - step * g[k]).max(0.0);
+            }
+        }
+        self.lambda = to_lambda(&best_mu);
+    }
+
+    /// Greedy fill in item order: a quick incumbent value.
+    fn greedy(&self, cap: &[u64; DIMS]) -> f64 {
+        let mut rem = *cap;
+        let mut v = 0.0;
+        let mut used = vec![false; self.group_used.len()];
+        for it in self.items {
+            if it.group.is_some_and(|g| used[g]) {
+                continue;
+            }
+            let m = u64::from(it.ub).min(max_fit(&rem, &it.req));
+            if m == 0 {
+                continue;
+            }
+            let m = if it.group.is_some() { 1 } else { m };
+            for k in 0..DIMS {
+                rem[k] -= it.req[k] * m;
+            }
+            if let Some(g) = it.group {
+                used[g] = true;
+            }
+            v += it.value * m as f64;
+        }
+        v
+    }
+
+    fn avail(&self, j: usize) -> u32 {
+        let it = &self.items[j];
+        if it.group.is_some_and(|g| self.group_used[g]) {
+            0
+        } else {
+            it.ub
+        }
+    }
+
+    /// Min over dimensions of the fractional single-dimension knapsack over items ≥ i.
+    fn bound(&self, i: usize, rem: &[u64; DIMS]) -> f64 {
+        let mut best = self.items[i..]
+            .iter()
+            .enumerate()
+            .map(|(d, it)| it.value * f64::from(self.avail(i + d)))
+            .sum::<f64>();
+        for (k, ord) in &self.orders {
+            let mut cap = rem[*k] as f64;
+            let mut v = 0.0;
+            for &j in ord {
+                if j < i {
+                    continue;
+                }
+                let ub = f64::from(self.avail(j));
+                if ub == 0.0 {
+                    continue;
+                }
+                let it = &self.items[j];
+                let r = it.req[*k] as f64;
+                if r == 0.0 {
+                    v += it.value * ub;
+                    continue;
+                }
+                if cap <= 0.0 {
+                    break;
+                }
+                let take = (cap / r).min(ub);
+                v += take * it.value;
+                cap -= take * r;
+            }
+            best = best.min(v);
+        }
+        best.min(self.lagrange(i, rem, &self.lambda))
+    }
+
+    fn dfs(&mut self, i: usize, rem: [u64; DIMS], val: f64) {
+        if self.nodes >= self.node_limit {
+            self.aborted = true;
+            return;
+        }
+        self.nodes += 1;
+        if val > self.best_val {
+            self.best_val = val;
+            self.best.clone_from(&self.cur);
+        }
+        if i == self.items.len() {
+            return;
+        }
+        let floor = self.best_val.max(self.threshold);
+        if val + self.bound(i, &rem) <= floor * (1.0 + 1e-9) + 1e-12 {
+            return;
+        }
+        let it = &self.items[i];
+        let m = u64::from(self.avail(i)).min(max_fit(&rem, &it.req));
+        let (req, value, group) = (it.req, it.value, it.group);
+        for c in (0..=m).rev() {
+            let mut r = rem;
+            for k in 0..DIMS {
+                r[k] -= req[k] * c;
+            }
+            let c32 = u32::try_from(c).unwrap_or(u32::MAX);
+            self.cur[i] = c32;
+            let set_group = c > 0 && group.is_some();
+            if let (true, Some(g)) = (set_group, group) {
+                self.group_used[g] = true;
+            }
+            self.dfs(i + 1, r, val + value * c as f64);
+            if let (true, Some(g)) = (set_group, group) {
+                self.group_used[g] = false;
+            }
+            if self.aborted {
+                break;
+            }
+        }
+        self.cur[i] = 0;
+    }
+}
+
+fn density(it: &Item, k: usize) -> f64 {
+    if it.req[k] == 0 {
+        f64::INFINITY
+    } else {
+        it.value / it.req[k] as f64
+    }
+}
+
+/// Prices one class. Returns (improving pattern if any, its value, upper bound on
+/// `max π·a` over the class's patterns).
+fn price(
+    prep: &Prepared<'_>,
+    class: &Class,
+    duals: &[f64],
+    demand: &[u32],
+    node_limit: u64,
+) -> (Option<Vec<(usize, u32)>>, f64, f64) {
+    let mut items: Vec<Item> = Vec::new();
+    for (s, sh) in prep.shapes.iter().enumerate() {
+        let ub = class.fit[s].min(demand[s]);
+        if ub == 0 || duals[s] <= 1e-12 {
+            continue;
+        }
+        items.push(Item {
+            shape: s,
+            value: duals[s],
+            ub,
+            req: dims(&sh.req),
+            group: sh.group,
+        });
+    }
+    if items.is_empty() {
+        return (None, 0.0, 0.0);
+    }
+    // Greedy order: value per unit of normalised size, so the first dive is a good
+    // incumbent.
+    items.sort_by(|a, b| {
+        let size = |it: &Item| {
+            (0..DIMS)
+                .map(|k| it.req[k] as f64 / class.cap[k].max(1) as f64)
+                .sum::<f64>()
+                .max(1e-12)
+        };
+        (b.value / size(b))
+            .total_cmp(&(a.value / size(a)))
+            .then(a.shape.cmp(&b.shape))
+    });
+    let mut ks = Knapsack::new(&items, prep.n_groups, class.price, node_limit);
+    if ks.bound(0, &class.cap) <= class.price * (1.0 + 1e-9) {
+        return (None, 0.0, class.price);
+    }
+    ks.tune_lambda(&class.cap);
+    let root = ks.bound(0, &class.cap);
+    if root <= class.price * (1.0 + 1e-9) {
+        return (None, 0.0, root);
+    }
+    ks.dfs(0, class.cap, 0.0);
+    let upper = if ks.aborted {
+        root.max(ks.best_val)
+    } else {
+        ks.best_val.max(class.price)
+    };
+    if ks.best_val > class.price * (1.0 + 1e-9) + 1e-12 {
+        let mut counts: Vec<(usize, u32)> = items
+            .iter()
+            .zip(&ks.best)
+            .filter(|(_, &c)| c > 0)
+            .map(|(it, &c)| (it.shape, c))
+            .collect();
+        counts.sort();
+        (Some(counts), ks.best_val, upper)
+    } else {
+        (None, ks.best_val, upper)
+    }
+}
+
+/// Solves the restricted master over the active columns. Returns (x per column, 0 for
+/// inactive ones; π per shape).
+fn solve_master(
+    cols: &[Column],
+    active: &[bool],
+    demand: &[u32],
+    n_shapes: usize,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let mut vars = ProblemVariables::new();
+    let idx: Vec<usize> = (0..cols.len()).filter(|&j| active[j]).collect();
+    let xs: Vec<Variable> = idx.iter().map(|_| vars.add(variable().min(0.0))).collect();
+    let objective: Expression = idx.iter().zip(&xs).map(|(&j, &x)| cols[j].cost * x).sum();
+    let mut rows: Vec<Expression> = vec![Expression::from(0.0); n_shapes];
+    for (&j, &x) in idx.iter().zip(&xs) {
+        for &(s, a) in &cols[j].counts {
+            let a = a.min(demand[s]);
+            if a > 0 {
+                rows[s] += f64::from(a) * x;
+            }
+        }
+    }
+    let mut model = vars.minimise(objective).using(clarabel);
+    let mut refs = Vec::new();
+    for (s, row) in rows.into_iter().enumerate() {
+        if demand[s] > 0 {
+            refs.push((s, model.add_constraint(row.geq(f64::from(demand[s])))));
+        }
+    }
+    let mut sol = model
+        .solve()
+        .map_err(|e| EngineError::Solver(e.to_string()))?;
+    let mut x = vec![0.0; cols.len()];
+    for (&j, &v) in idx.iter().zip(&xs) {
+        x[j] = sol.value(v).max(0.0);
+    }
+    let dual = sol.compute_dual();
+    let mut pi = vec![0.0; n_shapes];
+    for (s, r) in refs {
+        let d = dual.dual(r);
+        pi[s] = if d.is_finite() { d.max(0.0) } else { 0.0 };
+    }
+    if x.iter().any(|v| !v.is_finite()) {
+        return Err(EngineError::Solver("non-finite LP solution".into()));
+    }
+    Ok((x, pi))
+}
+
+/// Reduced cost of column `c` under duals `pi` (coefficients capped at demand).
+fn reduced_cost(c: &Column, pi: &[f64], demand: &[u32]) -> f64 {
+    c.cost
+        - c.counts
+            .iter()
+            .map(|&(s, a)| pi[s] * f64::from(a.min(demand[s])))
+            .sum::<f64>()
+}
+
+struct State<'p, 'a> {
+    prep: &'p Prepared<'a>,
+    opts: &'p PackOptions,
+    classes: Vec<Class>,
+    cols: Vec<Column>,
+    /// Columns in the LP master. Columns priced far out are parked to keep the
+    /// interior-point solves small; `keep` columns (feasibility basis, FFD warm start)
+    /// are never parked.
+    active: Vec<bool>,
+    keep: Vec<bool>,
+    colset: BTreeSet<(usize, Vec<(usize, u32)>)>,
+    lp_solves: u32,
+    iterations: u32,
+}
+
+impl State<'_, '_> {
+    fn add(&mut self, class: usize, counts: Vec<(usize, u32)>, keep: bool) -> Option<usize> {
+        if counts.is_empty() {
+            return None;
+        }
+        if !self.colset.insert((class, counts.clone())) {
+            let j = self
+                .cols
+                .iter()
+                .position(|c| c.class == class && c.counts == counts)?;
+            self.keep[j] |= keep;
+            self.active[j] = true;
+            return Some(j);
+        }
+        let cost = self.classes[class].price;
+        self.cols.push(Column {
+            class,
+            counts,
+            cost,
+        });
+        self.active.push(true);
+        self.keep.push(keep);
+        Some(self.cols.len() - 1)
+    }
+
+    /// Runs up to `rounds` pricing rounds on `demand`. Returns (x, π, Farley bound,
+    /// converged).
+    fn colgen(&mut self, demand: &[u32], rounds: u32) -> Result<(Vec<f64>, Vec<f64>, f64, bool)> {
+        let n = self.prep.shapes.len();
+        let (mut x, mut pi) = solve_master(&self.cols, &self.active, demand, n)?;
+        self.lp_solves += 1;
+        let mut lb: f64 = 0.0;
+        let mut converged = false;
+        for _ in 0..rounds {
+            self.iterations += 1;
+            let dpi: f64 = (0..n).map(|s| f64::from(demand[s]) * pi[s]).sum();
+            let mut theta: f64 = 1.0;
+            let mut new: Vec<(f64, usize, Vec<(usize, u32)>)> = Vec::new();
+            let t_price = std::time::Instant::now();
+            for (ci, class) in self.classes.iter().enumerate() {
+                let (pattern, value, upper) =
+                    price(self.prep, class, &pi, demand, self.opts.pricing_node_limit);
+                if upper > class.price {
+                    theta = theta.min(class.price / upper);
+                }
+                if let Some(p) = pattern {
+                    new.push(((class.price - value) / class.price.max(1e-12), ci, p));
+                }
+            }
+            let tp = t_price.elapsed();
+            lb = lb.max(theta * dpi);
+            if std::env::var("PACK_TRACE").is_ok() { let obj: f64 = self.cols.iter().zip(&x).map(|(c, v)| c.cost * v).sum(); eprintln!("TRACE it={} price={:?} new={} lb={lb:.4} dpi={dpi:.4} obj={obj:.4} theta={theta:.4} active={}", self.iterations, tp, new.len(), self.active.iter().filter(|a| **a).count()); }
+            if new.is_empty() {
+                converged = true;
+                break;
+            }
+            // Park columns priced well out of the current solution (rc > 25 % of cost
+            // and unused); they stay available to the integer step.
+            for j in 0..self.cols.len() {
+                if self.active[j]
+                    && !self.keep[j]
+                    && x[j] < 1e-3
+                    && reduced_cost(&self.cols[j], &pi, demand) > 0.25 * self.cols[j].cost
+                {
+                    self.active[j] = false;
+                }
+            }
+            new.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let before = self.cols.len();
+            let mut added = 0;
+            for (_, ci, p) in new {
+                if added >= self.opts.max_new_columns_per_iteration {
+                    break;
+                }
+                if self.add(ci, p, false).is_some() {
+                    added += 1;
+                }
+            }
+            if self.cols.len() == before {
+                break; // only known columns: duals too inexact to progress
+            }
+            let t_lp = std::time::Instant::now();
+            let (nx, npi) = solve_master(&self.cols, &self.active, demand, n)?;
+            if std::env::var("PACK_TRACE").is_ok() { eprintln!("TRACE lp={:?}", t_lp.elapsed()); }
+            self.lp_solves += 1;
+            x = nx;
+            pi = npi;
+        }
+        Ok((x, pi, lb, converged))
+    }
+}
+
+/// Integer step: `min Σ c_j y_j, Σ_j min(a_sj, d_s) y_j ≥ d_s, y_j ∈ ℕ` over `cols`,
+/// by microlp branch and bound with a node limit, warm-started from `warm_counts`.
+/// Returns (count per column, status text, nodes).
+fn solve_integer(
+    cols: &[&Column],
+    demand: &[u32],
+    warm_counts: &[u32],
+    opts: &PackOptions,
+) -> Result<(Vec<u32>, String, u64)> {
+    use microlp::{ComparisonOp, OptimizationDirection, Problem, SolveOptions};
+    let mut problem = Problem::new(OptimizationDirection::Minimize);
+    let vars: Vec<microlp::Variable> = cols
+        .iter()
+        .map(|c| {
+            let ub = c
+                .counts
+                .iter()
+                .map(|&(s, a)| demand[s].div_ceil(a.min(demand[s]).max(1)))
+                .max()
+                .unwrap_or(0);
+            problem.add_integer_var(c.cost, (0, i32::try_from(ub).unwrap_or(i32::MAX)))
+        })
+        .collect();
+    for (s, &d) in demand.iter().enumerate() {
+        if d == 0 {
+            continue;
+        }
+        let terms: Vec<(microlp::Variable, f64)> = cols
+            .iter()
+            .zip(&vars)
+            .filter_map(|(c, &v)| {
+                c.counts
+                    .iter()
+                    .find(|(cs, _)| *cs == s)
+                    .map(|&(_, a)| (v, f64::from(a.min(d))))
+            })
+            .collect();
+        problem.add_constraint(terms.as_slice(), ComparisonOp::Ge, f64::from(d));
+    }
+    let mut so = SolveOptions::default();
+    so.node_limit = Some(opts.mip_node_limit);
+    so.mip_gap = opts.mip_gap;
+    so.warm_start = Some(
+        vars.iter()
+            .zip(warm_counts)
+            .map(|(&v, &k)| (v, f64::from(k)))
+            .collect(),
+    );
+    let outcome = problem
+        .solve_with(so)
+        .map_err(|e| EngineError::Solver(format!("microlp: {e}")))?;
+    let reason = format!("{:?}", outcome.termination_reason());
+    let nodes = outcome.stats().nodes_solved;
+    let sol = outcome
+        .into_solution()
+        .map_err(|_| EngineError::Solver("integer step found no solution".into()))?;
+    let counts = vars
+        .iter()
+        .map(|&v| sol.var_value(v).round().max(0.0) as u32)
+        .collect();
+    Ok((counts, reason, nodes))
+}
+
+/// Column generation + integer step. `warm` is the FFD plan, used as initial columns
+/// and as the integer step's starting incumbent.
+pub(crate) fn solve(
+    prep: &Prepared<'_>,
+    opts: &PackOptions,
+    warm: &[(usize, Vec<usize>)],
+) -> Result<Outcome> {
+    let n = prep.shapes.len();
+    let demand: Vec<u32> = prep
+        .shapes
+        .iter()
+        .map(|s| u32::try_from(s.pods.len()).unwrap_or(u32::MAX))
+        .collect();
+    let classes = build_classes(prep, &demand);
+    let mut st = State {
+        prep,
+        opts,
+        classes,
+        cols: Vec::new(),
+        active: Vec::new(),
+        keep: Vec::new(),
+        colset: BTreeSet::new(),
+        lp_solves: 0,
+        iterations: 0,
+    };
+    // Initial columns: per shape the class with the lowest price per pod (so the
+    // master is feasible), and the FFD nodes mapped to the cheapest class holding them.
+    for s in 0..n {
+        let best = st
+            .classes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.fit[s] > 0)
+            .min_by(|(_, a), (_, b)| {
+                (a.price / f64::from(a.fit[s])).total_cmp(&(b.price / f64::from(b.fit[s])))
+            })
+            .map(|(i, c)| (i, c.fit[s]));
+        match best {
+            Some((ci, f)) => {
+                st.add(ci, vec![(s, f)], true);
+            }
+            None => {
+                return Err(EngineError::Solver(format!("shape {s} has no class")));
+            }
+        }
+    }
+    let mut warm_cols: Vec<usize> = Vec::new();
+    for (_, pods) in warm {
+        let mut counts: Vec<(usize, u32)> = Vec::new();
+        for &p in pods {
+            let s = prep.pod_shape[p];
+            match counts.iter_mut().find(|(cs, _)| *cs == s) {
+                Some(e) => e.1 += 1,
+                None => counts.push((s, 1)),
+            }
+        }
+        counts.sort();
+        let used = counts.iter().fold([0u64; DIMS], |mut acc, &(s, c)| {
+            let r = dims(&prep.shapes[s].req);
+            for k in 0..DIMS {
+                acc[k] += r[k] * u64::from(c);
+            }
+            acc
+        });
+        let class = st.classes.iter().position(|cl| {
+            counts.iter().all(|&(s, c)| cl.eligible[s] && c <= cl.fit[s].max(1))
+                && (0..DIMS).all(|k| used[k] <= cl.cap[k])
+        });
+        if let Some(j) = class.and_then(|ci| st.add(ci, counts, true)) {
+            warm_cols.push(j);
+        }
+    }
+
+    let (_x, pi, lb, converged) = st.colgen(&demand, opts.max_colgen_iterations)?;
+    let iterations = st.iterations;
+
+    // Integer step over the promising columns: kept ones plus any priced within 10 %
+    // of its cost at the final duals.
+    let pool: Vec<usize> = (0..st.cols.len())
+        .filter(|&j| st.keep[j] || reduced_cost(&st.cols[j], &pi, &demand) <= 0.10 * st.cols[j].cost)
+        .collect();
+    let mut warm_counts = vec![0u32; pool.len()];
+    for &j in &warm_cols {
+        if let Some(k) = pool.iter().position(|&p| p == j) {
+            warm_counts[k] += 1;
+        }
+    }
+    let refs: Vec<&Column> = pool.iter().map(|&j| &st.cols[j]).collect();
+    let (counts, mip_status, mip_nodes) = solve_integer(&refs, &demand, &warm_counts, opts)?;
+
+    // Expand patterns into nodes: pods of each shape are dealt in id order.
+    let mut next: Vec<usize> = vec![0; n];
+    let mut nodes: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (k, &j) in pool.iter().enumerate() {
+        let col = &st.cols[j];
+        for _ in 0..counts[k] {
+            let mut pods = Vec::new();
+            for &(s, a) in &col.counts {
+                let members = &prep.shapes[s].pods;
+                let take = (a as usize).min(members.len() - next[s]);
+                pods.extend_from_slice(&members[next[s]..next[s] + take]);
+                next[s] += take;
+            }
+            if pods.is_empty() {
+                continue;
+            }
+            // A partly used pattern may fit a cheaper offer; the class offer always fits.
+            let offer = prep
+                .cheapest_offer_for(&pods)
+                .unwrap_or(st.classes[col.class].offer);
+            nodes.push((offer, pods));
+        }
+    }
+    let leftover: Vec<usize> = (0..n)
+        .flat_map(|s| prep.shapes[s].pods[next[s]..].iter().copied())
+        .collect();
+    if !leftover.is_empty() {
+        nodes.extend(ffd::solve_subset(prep, &leftover));
+    }
+    Ok(Outcome {
+        nodes,
+        lower_bound: lb,
+        converged,
+        iterations,
+        columns: st.cols.len(),
+        classes: st.classes.len(),
+        lp_solves: st.lp_solves,
+        mip_columns: pool.len(),
+        mip_nodes,
+        mip_status,
+    })
+}

@@ -1,0 +1,560 @@
+//! MOD-PACK-01: cheapest node set for a set of pods.
+//!
+//! Two solvers share this module's problem preparation and plan checking:
+//! - [`ffd`]: Karpenter-style first-fit-decreasing (pods sorted by CPU then memory; a
+//!   node keeps every offer that still fits its pods, the cheapest is chosen at the end).
+//!   Baseline and fallback.
+//! - [`colgen`]: Gilmore–Gomory pattern formulation. Pods are grouped into request
+//!   shapes; column generation over per-offer patterns (pricing = bounded
+//!   multi-dimensional knapsack) solves the LP relaxation, whose Farley bound is a valid
+//!   lower bound on any plan's cost; an integer program over the generated patterns
+//!   (microlp branch and bound, node-limited, warm-started from FFD) picks pattern counts,
+//!   and the patterns are expanded into a concrete pod → node assignment.
+//!
+//! [`pack`] runs both and returns the cheaper plan (FFD wins ties and LP failures).
+//! Work is bounded by iteration/node budgets in [`PackOptions`], never by wall time, so
+//! results are deterministic.
+
+pub mod colgen;
+pub mod ffd;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Arch, Lifecycle, Resources};
+use crate::{check_non_negative, invalid, EngineError, Result};
+
+/// Which capacity a pod may run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapacityReq {
+    Spot,
+    OnDemand,
+    Any,
+}
+
+impl CapacityReq {
+    pub fn allows(self, l: Lifecycle) -> bool {
+        matches!(
+            (self, l),
+            (CapacityReq::Any, _)
+                | (CapacityReq::Spot, Lifecycle::Spot)
+                | (CapacityReq::OnDemand, Lifecycle::OnDemand)
+        )
+    }
+}
+
+/// A pod to place (its requests, not its usage).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pod {
+    pub id: String,
+    pub cpu_millis: u64,
+    pub memory_mib: u64,
+    pub gpus: u32,
+    pub capacity: CapacityReq,
+    pub arch: Option<Arch>,
+    /// Pods sharing a group never share a node (hostname anti-affinity).
+    pub anti_affinity_group: Option<String>,
+    /// Pods sharing a group are spread over zones with max skew 1.
+    pub az_spread_group: Option<String>,
+}
+
+impl Pod {
+    /// A pod with no constraints, handy in tests and benches.
+    pub fn simple(id: impl Into<String>, cpu_millis: u64, memory_mib: u64) -> Self {
+        Self {
+            id: id.into(),
+            cpu_millis,
+            memory_mib,
+            gpus: 0,
+            capacity: CapacityReq::Any,
+            arch: None,
+            anti_affinity_group: None,
+            az_spread_group: None,
+        }
+    }
+
+    fn request(&self) -> Resources {
+        Resources {
+            cpu_millis: self.cpu_millis,
+            memory_mib: self.memory_mib,
+            gpus: self.gpus,
+            pods: 1,
+        }
+    }
+}
+
+/// Something the packer may buy: an instance type, in a zone, on a lifecycle, at a
+/// price, with its allocatable resources (capacity minus the per-node reserve).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeOffer {
+    pub instance_type: String,
+    pub lifecycle: Lifecycle,
+    pub az: String,
+    /// USD per hour.
+    pub hourly_price: f64,
+    pub arch: Arch,
+    pub allocatable: Resources,
+}
+
+/// Work budgets. All are counts, so a plan never depends on machine speed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PackOptions {
+    /// Column-generation rounds for the root LP.
+    pub max_colgen_iterations: u32,
+    /// Branch-and-bound nodes per pricing knapsack; when hit, the best column so far is
+    /// used and the bound stays valid (the knapsack's root bound is used for Farley).
+    pub pricing_node_limit: u64,
+    /// Most-negative-reduced-cost columns added per round.
+    pub max_new_columns_per_iteration: usize,
+    /// Branch-and-bound nodes for the integer solve over the generated patterns
+    /// (microlp's deterministic node limit; the FFD plan is its warm start).
+    pub mip_node_limit: u64,
+    /// Relative gap at which the integer solve may stop early.
+    pub mip_gap: f64,
+    /// Skip the LP and return FFD (e.g. for an emergency re-plan).
+    pub ffd_only: bool,
+}
+
+impl Default for PackOptions {
+    fn default() -> Self {
+        Self {
+            max_colgen_iterations: 80,
+            pricing_node_limit: 20_000,
+            max_new_columns_per_iteration: 40,
+            mip_node_limit: 2_000,
+            mip_gap: 1e-4,
+            ffd_only: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SolverKind {
+    /// Column generation + integer solve over the generated patterns.
+    Lp,
+    /// First-fit-decreasing.
+    Ffd,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedNode {
+    pub instance_type: String,
+    pub lifecycle: Lifecycle,
+    pub az: String,
+    pub hourly_price: f64,
+    /// Pod ids, sorted.
+    pub pods: Vec<String>,
+}
+
+/// Counters for observability and the benchmark.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PackStats {
+    pub shapes: usize,
+    pub offer_classes: usize,
+    pub columns: usize,
+    pub colgen_iterations: u32,
+    pub lp_converged: bool,
+    pub lp_solves: u32,
+    pub mip_columns: usize,
+    pub mip_nodes: u64,
+    pub mip_status: String,
+    pub ffd_cost_hourly: f64,
+    pub lp_plan_cost_hourly: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PackPlan {
+    pub nodes: Vec<PlannedNode>,
+    /// Sum of node prices, USD/h.
+    pub cost_hourly: f64,
+    /// Valid lower bound on the cost of any feasible plan for these pods and offers.
+    pub lower_bound_hourly: f64,
+    /// `(cost − lower_bound) / cost`, 0 for an empty plan.
+    pub gap: f64,
+    pub solver: SolverKind,
+    /// True when the cost equals the lower bound (within 1e-9 relative).
+    pub proven_optimal: bool,
+    pub reason: String,
+    pub stats: PackStats,
+}
+
+/// A group of identical pods (same requests and constraints): the LP's rows.
+#[derive(Debug, Clone)]
+pub(crate) struct Shape {
+    pub req: Resources,
+    pub capacity: CapacityReq,
+    pub arch: Option<Arch>,
+    pub group: Option<usize>,
+    pub az: Option<String>,
+    /// Pod indices, sorted by pod id.
+    pub pods: Vec<usize>,
+}
+
+/// Validated problem shared by both solvers.
+pub(crate) struct Prepared<'a> {
+    pub pods: &'a [Pod],
+    /// Offers sorted by (price, type, lifecycle, az): index order is price order.
+    pub offers: Vec<&'a NodeOffer>,
+    pub shapes: Vec<Shape>,
+    pub pod_shape: Vec<usize>,
+    pub n_groups: usize,
+}
+
+impl Shape {
+    pub fn eligible(&self, o: &NodeOffer) -> bool {
+        self.capacity.allows(o.lifecycle)
+            && self.arch.is_none_or(|a| a == o.arch)
+            && self.az.as_deref().is_none_or(|z| z == o.az)
+            && self.req.fits_in(&o.allocatable)
+    }
+}
+
+impl<'a> Prepared<'a> {
+    pub fn new(pods: &'a [Pod], offers: &'a [NodeOffer]) -> Result<Self> {
+        let mut ids = BTreeSet::new();
+        for p in pods {
+            if !ids.insert(p.id.as_str()) {
+                return Err(invalid("pod.id", format!("duplicate pod id `{}`", p.id)));
+            }
+        }
+        for o in offers {
+            check_non_negative(&format!("offer {}.hourly_price", o.instance_type), o.hourly_price)?;
+        }
+        let mut sorted: Vec<&NodeOffer> = offers.iter().collect();
+        sorted.sort_by(|a, b| {
+            a.hourly_price
+                .total_cmp(&b.hourly_price)
+                .then_with(|| a.instance_type.cmp(&b.instance_type))
+                .then_with(|| a.lifecycle.cmp(&b.lifecycle))
+                .then_with(|| a.az.cmp(&b.az))
+        });
+
+        // Zone spread: pods of a spread group, in id order, are dealt round-robin over
+        // the zones that can host them, so every zone gets floor(n/z) or ceil(n/z) pods
+        // (max skew 1) before packing; both solvers then see a zone requirement.
+        let mut spread: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, p) in pods.iter().enumerate() {
+            if let Some(g) = &p.az_spread_group {
+                spread.entry(g.as_str()).or_default().push(i);
+            }
+        }
+        let mut pod_az: Vec<Option<String>> = vec![None; pods.len()];
+        for members in spread.values_mut() {
+            members.sort_by(|&a, &b| pods[a].id.cmp(&pods[b].id));
+            let mut zones: Option<BTreeSet<&str>> = None;
+            for &m in members.iter() {
+                let p = &pods[m];
+                let z: BTreeSet<&str> = sorted
+                    .iter()
+                    .filter(|o| {
+                        p.capacity.allows(o.lifecycle)
+                            && p.arch.is_none_or(|a| a == o.arch)
+                            && p.request().fits_in(&o.allocatable)
+                    })
+                    .map(|o| o.az.as_str())
+                    .collect();
+                zones = Some(match zones {
+                    None => z,
+                    Some(acc) => acc.intersection(&z).copied().collect(),
+                });
+            }
+            let zones: Vec<&str> = zones.unwrap_or_default().into_iter().collect();
+            if zones.is_empty() {
+                continue; // reported as unschedulable below
+            }
+            for (k, &m) in members.iter().enumerate() {
+                pod_az[m] = Some(zones[k % zones.len()].to_owned());
+            }
+        }
+
+        let mut group_ids: BTreeMap<&str, usize> = BTreeMap::new();
+        for p in pods {
+            if let Some(g) = &p.anti_affinity_group {
+                let n = group_ids.len();
+                group_ids.entry(g.as_str()).or_insert(n);
+            }
+        }
+        type Key = (Resources, CapacityReq, Option<Arch>, Option<usize>, Option<String>);
+        let mut by_key: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
+        for (i, p) in pods.iter().enumerate() {
+            let g = p
+                .anti_affinity_group
+                .as_deref()
+                .and_then(|g| group_ids.get(g).copied());
+            by_key
+                .entry((p.request(), p.capacity, p.arch, g, pod_az[i].clone()))
+                .or_default()
+                .push(i);
+        }
+        let mut shapes = Vec::with_capacity(by_key.len());
+        let mut pod_shape = vec![0usize; pods.len()];
+        for ((req, capacity, arch, group, az), mut members) in by_key {
+            members.sort_by(|&a, &b| pods[a].id.cmp(&pods[b].id));
+            let s = Shape {
+                req,
+                capacity,
+                arch,
+                group,
+                az,
+                pods: members,
+            };
+            if !sorted.iter().any(|o| s.eligible(o)) {
+                let pod = &pods[s.pods[0]];
+                return Err(EngineError::Unschedulable {
+                    pod: pod.id.clone(),
+                    reason: format!(
+                        "no offer fits {}m CPU / {} MiB / {} GPU with capacity {:?}, arch {:?}{} after the node reserve",
+                        req.cpu_millis,
+                        req.memory_mib,
+                        req.gpus,
+                        capacity,
+                        arch,
+                        if pod.az_spread_group.is_some() {
+                            format!(", zone {:?}", s.az)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                });
+            }
+            for &m in &s.pods {
+                pod_shape[m] = shapes.len();
+            }
+            shapes.push(s);
+        }
+        Ok(Self {
+            pods,
+            offers: sorted,
+            shapes,
+            pod_shape,
+            n_groups: group_ids.len(),
+        })
+    }
+
+    /// Cheapest offer that can host all of `pods` together (eligibility and capacity),
+    /// scanning in price order.
+    pub fn cheapest_offer_for(&self, pods: &[usize]) -> Option<usize> {
+        let mut used = Resources::default();
+        let mut shapes = BTreeSet::new();
+        for &p in pods {
+            used = used.saturating_add(&self.pods[p].request());
+            shapes.insert(self.pod_shape[p]);
+        }
+        self.offers.iter().position(|o| {
+            used.fits_in(&o.allocatable) && shapes.iter().all(|&s| self.shapes[s].eligible(o))
+        })
+    }
+
+    /// Builds a plan from (offer index, pod indices) nodes; empty nodes are dropped.
+    pub fn to_nodes(&self, nodes: &[(usize, Vec<usize>)]) -> (Vec<PlannedNode>, f64) {
+        let mut out = Vec::with_capacity(nodes.len());
+        let mut cost = 0.0;
+        for (o, pods) in nodes {
+            if pods.is_empty() {
+                continue;
+            }
+            let offer = self.offers[*o];
+            let mut ids: Vec<String> = pods.iter().map(|&p| self.pods[p].id.clone()).collect();
+            ids.sort();
+            cost += offer.hourly_price;
+            out.push(PlannedNode {
+                instance_type: offer.instance_type.clone(),
+                lifecycle: offer.lifecycle,
+                az: offer.az.clone(),
+                hourly_price: offer.hourly_price,
+                pods: ids,
+            });
+        }
+        (out, cost)
+    }
+}
+
+fn gap(cost: f64, lb: f64) -> f64 {
+    if cost <= 0.0 {
+        0.0
+    } else {
+        ((cost - lb) / cost).max(0.0)
+    }
+}
+
+/// Plans the cheapest node set for `pods` using `offers`.
+///
+/// Runs FFD first (baseline, warm start, fallback), then column generation unless
+/// `opts.ffd_only`. Returns the cheaper plan; the lower bound is the LP's Farley bound
+/// when the LP ran, else the trivial per-shape bound. Errors only on invalid input or an
+/// unschedulable pod, never because the LP failed.
+pub fn pack(pods: &[Pod], offers: &[NodeOffer], opts: &PackOptions) -> Result<PackPlan> {
+    let prep = Prepared::new(pods, offers)?;
+    let ffd_nodes = ffd::solve(&prep);
+    let (ffd_plan_nodes, ffd_cost) = prep.to_nodes(&ffd_nodes);
+    let mut stats = PackStats {
+        shapes: prep.shapes.len(),
+        ffd_cost_hourly: ffd_cost,
+        ..PackStats::default()
+    };
+    let trivial_lb = colgen::trivial_lower_bound(&prep);
+    let ffd_plan = |lb: f64, reason: String, stats: PackStats| {
+        let lb = lb.min(ffd_cost);
+        PackPlan {
+            cost_hourly: ffd_cost,
+            lower_bound_hourly: lb,
+            gap: gap(ffd_cost, lb),
+            solver: SolverKind::Ffd,
+            proven_optimal: ffd_cost <= lb * (1.0 + 1e-9) + 1e-12,
+            nodes: ffd_plan_nodes.clone(),
+            reason,
+            stats,
+        }
+    };
+    if pods.is_empty() {
+        return Ok(ffd_plan(0.0, "no pods: nothing to buy".into(), stats));
+    }
+    if opts.ffd_only {
+        return Ok(ffd_plan(
+            trivial_lb,
+            format!("first-fit-decreasing only (requested); ${ffd_cost:.4}/h"),
+            stats,
+        ));
+    }
+    match colgen::solve(&prep, opts, &ffd_nodes) {
+        Err(e) => Ok(ffd_plan(
+            trivial_lb,
+            format!("LP failed ({e}); fell back to first-fit-decreasing at ${ffd_cost:.4}/h"),
+            stats,
+        )),
+        Ok(out) => {
+            stats.offer_classes = out.classes;
+            stats.columns = out.columns;
+            stats.colgen_iterations = out.iterations;
+            stats.lp_converged = out.converged;
+            stats.lp_solves = out.lp_solves;
+            stats.mip_columns = out.mip_columns;
+            stats.mip_nodes = out.mip_nodes;
+            stats.mip_status = out.mip_status.clone();
+            let lb = out.lower_bound.max(trivial_lb);
+            let (lp_nodes, lp_cost) = prep.to_nodes(&out.nodes);
+            stats.lp_plan_cost_hourly = Some(lp_cost);
+            let bound_txt = format!(
+                "LP lower bound ${lb:.4}/h ({} after {} column-generation rounds, {} columns)",
+                if out.converged { "converged" } else { "budget hit, Farley bound" },
+                out.iterations,
+                out.columns
+            );
+            if lp_cost < ffd_cost {
+                let lb = lb.min(lp_cost);
+                Ok(PackPlan {
+                    cost_hourly: lp_cost,
+                    lower_bound_hourly: lb,
+                    gap: gap(lp_cost, lb),
+                    solver: SolverKind::Lp,
+                    proven_optimal: lp_cost <= lb * (1.0 + 1e-9) + 1e-12,
+                    nodes: lp_nodes,
+                    reason: format!(
+                        "column generation plan ${lp_cost:.4}/h on {} nodes, {:.2}% above the {bound_txt}; first-fit-decreasing would cost ${ffd_cost:.4}/h ({:.3}× this plan)",
+                        out.nodes.iter().filter(|(_, p)| !p.is_empty()).count(),
+                        gap(lp_cost, lb) * 100.0,
+                        ffd_cost / lp_cost.max(1e-12)
+                    ),
+                    stats,
+                })
+            } else {
+                Ok(ffd_plan(
+                    lb,
+                    format!(
+                        "first-fit-decreasing plan ${ffd_cost:.4}/h is no dearer than the LP plan ${lp_cost:.4}/h; {bound_txt}"
+                    ),
+                    stats,
+                ))
+            }
+        }
+    }
+}
+
+/// First-fit-decreasing alone (the Karpenter-style baseline), with the trivial bound.
+pub fn pack_ffd(pods: &[Pod], offers: &[NodeOffer]) -> Result<PackPlan> {
+    pack(
+        pods,
+        offers,
+        &PackOptions {
+            ffd_only: true,
+            ..PackOptions::default()
+        },
+    )
+}
+
+/// Checks every invariant of a plan: each pod placed exactly once, no node over its
+/// allocatable in any dimension, node offers exist, capacity/arch/zone requirements,
+/// anti-affinity, zone spread skew ≤ 1, and `cost_hourly` equals the node sum.
+/// Returns a description of the first violation.
+pub fn check_plan(pods: &[Pod], offers: &[NodeOffer], plan: &PackPlan) -> Result<(), String> {
+    let by_id: BTreeMap<&str, &Pod> = pods.iter().map(|p| (p.id.as_str(), p)).collect();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut spread: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
+    let mut cost = 0.0;
+    for (n, node) in plan.nodes.iter().enumerate() {
+        let offer = offers
+            .iter()
+            .find(|o| {
+                o.instance_type == node.instance_type
+                    && o.lifecycle == node.lifecycle
+                    && o.az == node.az
+                    && o.hourly_price == node.hourly_price
+            })
+            .ok_or_else(|| format!("node {n} ({}) matches no offer", node.instance_type))?;
+        cost += offer.hourly_price;
+        let mut used = Resources::default();
+        let mut groups = BTreeSet::new();
+        for id in &node.pods {
+            let p = by_id
+                .get(id.as_str())
+                .ok_or_else(|| format!("node {n} holds unknown pod {id}"))?;
+            if !seen.insert(id.as_str()) {
+                return Err(format!("pod {id} placed twice"));
+            }
+            used = used.saturating_add(&p.request());
+            if !p.capacity.allows(offer.lifecycle) {
+                return Err(format!("pod {id} requires {:?}, node is {:?}", p.capacity, offer.lifecycle));
+            }
+            if p.arch.is_some_and(|a| a != offer.arch) {
+                return Err(format!("pod {id} arch mismatch"));
+            }
+            if let Some(g) = &p.anti_affinity_group {
+                if !groups.insert(g.as_str()) {
+                    return Err(format!("anti-affinity group {g} twice on node {n}"));
+                }
+            }
+            if let Some(g) = &p.az_spread_group {
+                *spread.entry(g.as_str()).or_default().entry(offer.az.as_str()).or_default() += 1;
+            }
+        }
+        if !used.fits_in(&offer.allocatable) {
+            return Err(format!(
+                "node {n} ({}) over capacity: {used:?} > {:?}",
+                node.instance_type, offer.allocatable
+            ));
+        }
+    }
+    if seen.len() != pods.len() {
+        return Err(format!("{} of {} pods placed", seen.len(), pods.len()));
+    }
+    if (cost - plan.cost_hourly).abs() > 1e-6 * cost.max(1.0) {
+        return Err(format!("cost {} != node sum {cost}", plan.cost_hourly));
+    }
+    if plan.lower_bound_hourly > plan.cost_hourly * (1.0 + 1e-9) + 1e-9 {
+        return Err("lower bound above cost".into());
+    }
+    for (g, zones) in spread {
+        let _ = g;
+        let (mn, mx) = zones
+            .values()
+            .fold((usize::MAX, 0), |(a, b), &c| (a.min(c), b.max(c)));
+        // Only zones actually used are counted; the dealing guarantees ≤ 1 skew.
+        if mx > mn + 1 && zones.len() > 1 {
+            return Err(format!("zone spread skew {mn}..{mx}"));
+        }
+    }
+    Ok(())
+}

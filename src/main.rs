@@ -1,0 +1,198 @@
+//! `spot-optimizer`: the command line. Wiring only; behaviour lives in the library crates.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use spot_api::server;
+use spot_api::{AppState, ServerConfig};
+use spot_models::Db;
+
+#[derive(Parser)]
+#[command(name = "spot-optimizer", version, about = "Spot Optimizer control plane")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    /// Database URL. Default: SQLite file `<data-dir>/spot.db` (the embedded default).
+    /// Production: `postgres://user@host:5432/db`.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    /// Directory for the SQLite database and generated secrets.
+    #[arg(long, env = "SPOT_DATA_DIR", default_value = "./spot-data", global = true)]
+    data_dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the control plane (API, web app, background work). The default command.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(clap::Args, Default)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SPOT_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Redis for shared state across replicas (`redis://host:6379`). Default: in-process.
+    #[arg(long, env = "REDIS_URL")]
+    redis_url: Option<String>,
+    /// AES-256-GCM key for cloud credentials (64 hex chars or base64 of 32 bytes).
+    /// Generated into the data directory on the embedded default.
+    #[arg(long, env = "SPOT_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// HMAC key for access tokens (at least 32 bytes, hex or base64).
+    #[arg(long, env = "SPOT_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// E-mail of the platform super-admin to create at start (with --admin-password).
+    #[arg(long, env = "SPOT_ADMIN_EMAIL")]
+    admin_email: Option<String>,
+    /// Password of the platform super-admin (no default exists).
+    #[arg(long, env = "SPOT_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+    /// Public base URL of the web app, used in invite links.
+    #[arg(long, env = "SPOT_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Take client addresses from X-Forwarded-For (only behind a trusted proxy).
+    #[arg(long, env = "SPOT_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
+    /// Logins allowed per client address per minute.
+    #[arg(long, env = "SPOT_LOGIN_PER_MINUTE", default_value_t = 10)]
+    login_per_minute: u32,
+    /// Signups allowed per client address per hour.
+    #[arg(long, env = "SPOT_SIGNUP_PER_HOUR", default_value_t = 5)]
+    signup_per_hour: u32,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "SPOT_LOG_JSON")]
+    log_json: bool,
+}
+
+fn database_url(cli: &Cli) -> anyhow::Result<String> {
+    match &cli.database_url {
+        Some(u) if u.starts_with("sqlite:") || u.starts_with("postgres://") || u.starts_with("postgresql://") => Ok(u.clone()),
+        Some(_) => anyhow::bail!("invalid DATABASE_URL: must start with sqlite:// or postgres://"),
+        None => {
+            std::fs::create_dir_all(&cli.data_dir)
+                .with_context(|| format!("invalid SPOT_DATA_DIR: cannot create {}", cli.data_dir.display()))?;
+            Ok(format!("sqlite://{}/spot.db", cli.data_dir.display()))
+        }
+    }
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn connect(url: &str) -> anyhow::Result<Db> {
+    let db = Db::connect(url).await.map_err(|e| anyhow::anyhow!("cannot open DATABASE_URL: {e}"))?;
+    db.migrate().await.map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
+    Ok(db)
+}
+
+async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
+    init_logs(args.log_json);
+    let url = database_url(cli)?;
+    let embedded = url.starts_with("sqlite:");
+    if let Some(r) = &args.redis_url {
+        if !(r.starts_with("redis://") || r.starts_with("rediss://")) {
+            anyhow::bail!("invalid REDIS_URL: must start with redis:// or rediss://");
+        }
+    }
+    if !embedded || args.jwt_secret.is_none() || args.secret_key.is_none() {
+        std::fs::create_dir_all(&cli.data_dir)
+            .with_context(|| format!("invalid SPOT_DATA_DIR: cannot create {}", cli.data_dir.display()))?;
+    }
+    let (jwt, key) = spot_api::config::resolve_secrets(args.jwt_secret.as_deref(), args.secret_key.as_deref(), &cli.data_dir, embedded)?;
+    let mut cfg = ServerConfig::with_secrets(jwt, key);
+    cfg.login_per_minute = args.login_per_minute;
+    cfg.signup_per_hour = args.signup_per_hour;
+    cfg.trust_forwarded_for = args.trust_forwarded_for;
+    cfg.public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen));
+    let db = connect(&url).await?;
+    match (&args.admin_email, &args.admin_password) {
+        (Some(e), Some(p)) => server::seed_super_admin(&db, e, p).await?,
+        (Some(_), None) => anyhow::bail!("invalid SPOT_ADMIN_PASSWORD: required with SPOT_ADMIN_EMAIL"),
+        (None, Some(_)) => anyhow::bail!("invalid SPOT_ADMIN_EMAIL: required with SPOT_ADMIN_PASSWORD"),
+        (None, None) => {}
+    }
+    let state = AppState::new(db, cfg);
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let running = server::start(state, &args.listen, shutdown).await?;
+    println!("Spot Optimizer is running at http://{} (API docs: /api/docs)", running.addr);
+    running.handle.await.context("server task failed")?.context("server stopped with an error")?;
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.cmd {
+        Some(Cmd::Openapi) => {
+            println!("{}", spot_api::openapi_json());
+            Ok(())
+        }
+        Some(Cmd::Migrate) => {
+            connect(&database_url(&cli)?).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Some(Cmd::Serve(a)) => serve(&cli, a).await,
+        None => {
+            let defaults = ServeArgs::parse_defaults();
+            serve(&cli, &defaults).await
+        }
+    }
+}
+
+impl ServeArgs {
+    /// `spot-optimizer` with no subcommand behaves like `spot-optimizer serve`.
+    fn parse_defaults() -> ServeArgs {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        Only::try_parse_from(["spot-optimizer"]).map(|o| o.serve).unwrap_or_default()
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let msg = e.to_string();
+            eprintln!("{}", msg.lines().next().unwrap_or("invalid arguments"));
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,15 @@
+import { createContext, useContext } from 'react';
+import type { Me } from '../api/types';
+
+export const MeContext = createContext<Me | null>(null);
+
+/** The signed-in identity; available on every page rendered inside the app shell. */
+export function useMe(): Me {
+  const me = useContext(MeContext);
+  if (me === null) throw new Error('useMe must be used inside the app shell');
+  return me;
+}
+
+export function canManageOrg(me: Me): boolean {
+  return me.role === 'owner' || me.role === 'admin';
+}

@@ -1,0 +1,20 @@
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { BrowserRouter } from 'react-router-dom';
+import { App, ROUTER_FUTURE } from './App';
+import { createQueryClient } from './api/queryClient';
+import './styles/tokens.css';
+import './styles/base.css';
+import './styles/layout.css';
+import './styles/components.css';
+
+const root = document.getElementById('root');
+if (root === null) throw new Error('index.html is missing #root');
+
+createRoot(root).render(
+  <StrictMode>
+    <BrowserRouter future={ROUTER_FUTURE}>
+      <App queryClient={createQueryClient()} />
+    </BrowserRouter>
+  </StrictMode>,
+);

@@ -1,0 +1,14 @@
+// Mirrors the server's password policy so users learn about it before submitting; the server
+// remains the authority and its validation message is shown if the two ever disagree.
+export const PASSWORD_MIN_LENGTH = 12;
+export const PASSWORD_HINT = `At least ${PASSWORD_MIN_LENGTH} characters. A passphrase of several words works well.`;
+
+export const emailRules = {
+  required: 'Enter your email address.',
+  pattern: { value: /^[^\s@]+@[^\s@]+\.[^\s@]+$/, message: 'Enter a valid email address.' },
+};
+
+export const newPasswordRules = {
+  required: 'Choose a password.',
+  minLength: { value: PASSWORD_MIN_LENGTH, message: `Use at least ${PASSWORD_MIN_LENGTH} characters.` },
+};

@@ -1,0 +1,64 @@
+import { render } from '@testing-library/react';
+import { MemoryRouter } from 'react-router-dom';
+import { App, ROUTER_FUTURE } from '../App';
+import { createQueryClient } from '../api/queryClient';
+import type { Me, Role } from '../api/types';
+import { storeTokens } from '../auth/session';
+
+type Handler = (request: Request, url: URL) => Response | Promise<Response>;
+
+export function json(body: unknown, init: ResponseInit = {}): Response {
+  return new Response(JSON.stringify(body), {
+    ...init,
+    headers: { 'Content-Type': 'application/json', ...init.headers },
+  });
+}
+
+export function apiError(status: number, code: string, message: string, field?: string, headers?: HeadersInit): Response {
+  return json({ error: { code, message, ...(field ? { field } : {}) } }, { status, headers });
+}
+
+/**
+ * Replaces global fetch with a router keyed by "METHOD /path". Every request is recorded;
+ * an unmatched request fails the test loudly with a 599.
+ */
+export function mockApi(handlers: Record<string, Handler>) {
+  const calls: { method: string; url: URL; body: unknown; authorization: string | null }[] = [];
+  const fetchMock = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = input instanceof Request ? input : new Request(input, init);
+    const url = new URL(request.url);
+    const text = await request.clone().text();
+    calls.push({ method: request.method, url, body: text ? JSON.parse(text) : undefined, authorization: request.headers.get('Authorization') });
+    const handler = handlers[`${request.method} ${url.pathname}`];
+    if (!handler) return apiError(599, 'unmocked', `No mock for ${request.method} ${url.pathname}`);
+    return handler(request, url);
+  });
+  vi.stubGlobal('fetch', fetchMock);
+  return { calls, fetchMock };
+}
+
+export function makeMe(role: Role = 'owner', overrides: Partial<Me> = {}): Me {
+  return {
+    user: { id: 'u-self', email: 'me@acme.test', created_at: '2024-01-01T00:00:00Z' },
+    organization: { id: 'org-1', name: 'Acme Corp', created_at: '2024-01-01T00:00:00Z' },
+    role,
+    platform_role: null,
+    route: 'dashboard',
+    onboarding_dismissed: true,
+    ...overrides,
+  };
+}
+
+export const tokens = { access_token: 'access-1', refresh_token: 'refresh-1', token_type: 'Bearer' as const, expires_in: 900 };
+
+export function signIn(): void {
+  storeTokens(tokens);
+}
+
+export function renderApp(path: string) {
+  return render(
+    <MemoryRouter initialEntries={[path]} future={ROUTER_FUTURE}>
+      <App queryClient={createQueryClient()} />
+    </MemoryRouter>,
+  );
+}
