@@ -50,7 +50,8 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
     if let Some(rest) = msg.strip_prefix("unknown field `") {
         let name = rest.split('`').next().unwrap_or("").to_string();
-        let field = if path == "." || path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+        // For unknown fields serde's path already ends at the field itself.
+        let field = if path == "." || path.is_empty() { name } else { path };
         return ApiError::Validation { message: format!("unknown field `{field}`"), field: Some(field) };
     }
     if let Some(rest) = msg.strip_prefix("missing field `") {
@@ -74,7 +75,7 @@ impl<T: Type + DeserializeOwned> ParsePayload for Body<T> {
         let data: &[u8] = if data.iter().all(|b| b.is_ascii_whitespace()) { b"{}" } else { &data };
         // Syntax first, so malformed JSON is a 400 and never a field error.
         let value: serde_json::Value = serde_json::from_slice(data)
-            .map_err(|e| ApiError::BadRequest(format!("request body is not valid JSON: {e}")))?;
+            .map_err(|e| ApiError::MalformedJson(format!("request body is not valid JSON: {e}")))?;
         if !value.is_object() {
             return Err(ApiError::Validation { field: None, message: "request body must be a JSON object".into() }.into());
         }

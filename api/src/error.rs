@@ -11,6 +11,9 @@ pub enum ApiError {
     /// The request was well-formed JSON but a field is invalid (422).
     #[error("{message}")]
     Validation { field: Option<String>, message: String },
+    /// The body is not valid JSON (400).
+    #[error("{0}")]
+    MalformedJson(String),
     /// The request could not be read at all (400).
     #[error("{0}")]
     BadRequest(String),
@@ -40,7 +43,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::MalformedJson(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -54,6 +57,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Validation { .. } => "validation_failed",
+            ApiError::MalformedJson(_) => "malformed_json",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",

@@ -229,10 +229,30 @@ pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
         let slot = AuditSlot::default();
         req.extensions_mut().insert(slot.clone());
 
+        // Bodies are buffered under a hard cap, whether or not Content-Length is sent.
+        let mut too_large = false;
+        if is_mutating(&method) {
+            let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+            if declared.is_some_and(|n| n > state.cfg.max_body_bytes) {
+                too_large = true;
+            } else {
+                match req.take_body().into_bytes_limit(state.cfg.max_body_bytes).await {
+                    Ok(bytes) => req.set_body(bytes),
+                    Err(_) => too_large = true,
+                }
+            }
+        }
         let viewer_write = mutating
             && !path.starts_with("/api/auth/")
             && auth.as_ref().is_some_and(|a| a.role == Role::Viewer && a.impersonator_id.is_none());
-        let mut resp = if viewer_write {
+        let mut resp = if too_large {
+            json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request body exceeds the limit of {} bytes", state.cfg.max_body_bytes),
+                None,
+            )
+        } else if viewer_write {
             ApiError::Forbidden("viewers have read-only access".into()).into_response()
         } else {
             match ep.call(req).await {

@@ -12,7 +12,6 @@ pub mod server;
 pub mod state;
 pub mod web;
 
-use poem::middleware::SizeLimit;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
@@ -46,7 +45,6 @@ pub fn app(state: AppState) -> impl Endpoint {
     let api = openapi_service();
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
-    let max_body = state.cfg.max_body_bytes;
     Route::new()
         .nest("/api/openapi.json", spec)
         .nest("/api/docs", docs)
@@ -56,6 +54,5 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/*path", web::spa)
         .at("/", web::spa)
         .around(gateway::gateway)
-        .with(SizeLimit::new(max_body))
         .data(state)
 }

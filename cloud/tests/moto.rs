@@ -18,8 +18,8 @@ use aws_sdk_ec2::types as ec2_types;
 use aws_sdk_eks::types as eks_types;
 use spot_cloud::aws::{AwsCloud, AwsConfig, AwsCredentials, Secret};
 use spot_cloud::{
-    AsgUpdate, Cloud, CloudError, InstanceState, LaunchRequest, Lifecycle, Mutation,
-    ResourceKind, Tags,
+    AsgUpdate, Cloud, CloudError, InstanceState, LaunchRequest, Lifecycle, Mutation, ResourceKind,
+    Tags,
 };
 
 const REGION: &str = "us-east-1";
@@ -42,7 +42,9 @@ impl Drop for Moto {
 
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| Path::new(&dir).join(program).is_file()))
+        .map(|paths| {
+            std::env::split_paths(&paths).any(|dir| Path::new(&dir).join(program).is_file())
+        })
         .unwrap_or(false)
 }
 
@@ -51,10 +53,14 @@ fn on_path(program: &str) -> bool {
 fn moto(test: &str) -> Option<Moto> {
     if !on_path("moto_server") {
         if std::env::var("SPOT_SKIP_MOTO").as_deref() == Ok("1") {
-            eprintln!("SKIP {test}: moto_server not found and SPOT_SKIP_MOTO=1 — AWS adapter NOT tested");
+            eprintln!(
+                "SKIP {test}: moto_server not found and SPOT_SKIP_MOTO=1 — AWS adapter NOT tested"
+            );
             return None;
         }
-        panic!("moto_server not found: pip install 'moto[server]' (or set SPOT_SKIP_MOTO=1 to skip)");
+        panic!(
+            "moto_server not found: pip install 'moto[server]' (or set SPOT_SKIP_MOTO=1 to skip)"
+        );
     }
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -73,7 +79,10 @@ fn moto(test: &str) -> Option<Moto> {
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not start on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     Some(server)
@@ -101,7 +110,13 @@ async fn seed_config(moto: &Moto) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(&moto.url)
-        .credentials_provider(Credentials::new("AKIAIOSFODNN7EXAMPLE", "x", None, None, "test"))
+        .credentials_provider(Credentials::new(
+            "AKIAIOSFODNN7EXAMPLE",
+            "x",
+            None,
+            None,
+            "test",
+        ))
         .load()
         .await
 }
@@ -117,7 +132,11 @@ async fn run_instance(ec2: &aws_sdk_ec2::Client, spot: bool, tags: &[(&str, &str
         .instance_type(ec2_types::InstanceType::M5Large)
         .min_count(1)
         .max_count(1)
-        .placement(ec2_types::Placement::builder().availability_zone("us-east-1a").build());
+        .placement(
+            ec2_types::Placement::builder()
+                .availability_zone("us-east-1a")
+                .build(),
+        );
     if spot {
         req = req.instance_market_options(
             ec2_types::InstanceMarketOptionsRequest::builder()
@@ -177,14 +196,23 @@ async fn identity_role_assumption_and_permissions() {
     let assumed = role.caller_identity().await.expect("assumed identity");
     assert_ne!(assumed.arn, me.arn);
     assert!(
-        assumed.arn.contains("assumed-role/SpotOptimizer/spot-optimizer-123456789012"),
+        assumed
+            .arn
+            .contains("assumed-role/SpotOptimizer/spot-optimizer-123456789012"),
         "{assumed:?}"
     );
     // Cached credentials: a second call works without a new AssumeRole failing.
     assert_eq!(role.caller_identity().await.expect("again"), assumed);
 
-    assert_eq!(role.check_permissions().await.expect("permissions"), Vec::<String>::new());
-    assert!(role.poll_events(role.now()).await.expect("events").is_empty());
+    assert_eq!(
+        role.check_permissions().await.expect("permissions"),
+        Vec::<String>::new()
+    );
+    assert!(role
+        .poll_events(role.now())
+        .await
+        .expect("events")
+        .is_empty());
     assert!(matches!(
         role.pod_inventory("prod").await,
         Err(CloudError::Unsupported(_))
@@ -198,7 +226,12 @@ async fn inventory_of_instances_volumes_snapshots_and_prices() {
     };
     let sdk = seed_config(&moto).await;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let on_demand = run_instance(&ec2, false, &[("eks:cluster-name", "prod"), ("Name", "node")]).await;
+    let on_demand = run_instance(
+        &ec2,
+        false,
+        &[("eks:cluster-name", "prod"), ("Name", "node")],
+    )
+    .await;
     let spot = run_instance(&ec2, true, &[("kubernetes.io/cluster/staging", "owned")]).await;
     let loose = run_instance(&ec2, false, &[]).await;
     let volume = create_volume(&ec2).await;
@@ -215,7 +248,13 @@ async fn inventory_of_instances_volumes_snapshots_and_prices() {
 
     let cloud = adapter(&moto, keys()).await;
     let instances = cloud.describe_instances().await.expect("instances");
-    let find = |id: &str| instances.iter().find(|i| i.id == id).expect("listed").clone();
+    let find = |id: &str| {
+        instances
+            .iter()
+            .find(|i| i.id == id)
+            .expect("listed")
+            .clone()
+    };
     let od = find(&on_demand);
     assert_eq!(od.lifecycle, Lifecycle::OnDemand);
     assert_eq!(od.cluster.as_deref(), Some("prod"));
@@ -229,10 +268,16 @@ async fn inventory_of_instances_volumes_snapshots_and_prices() {
     assert_eq!(find(&loose).cluster, None);
 
     let volumes = cloud.describe_volumes().await.expect("volumes");
-    let v = volumes.iter().find(|v| v.id == volume).expect("volume listed");
+    let v = volumes
+        .iter()
+        .find(|v| v.id == volume)
+        .expect("volume listed");
     assert_eq!((v.size_gib, v.attached_instance_id.as_deref()), (10, None));
     let snapshots = cloud.describe_snapshots().await.expect("snapshots");
-    let s = snapshots.iter().find(|s| s.id == snapshot).expect("snapshot listed");
+    let s = snapshots
+        .iter()
+        .find(|s| s.id == snapshot)
+        .expect("snapshot listed");
     assert_eq!(s.volume_id.as_deref(), Some(volume.as_str()));
     assert_eq!(s.description, "nightly");
 
@@ -251,10 +296,16 @@ async fn inventory_of_instances_volumes_snapshots_and_prices() {
 
     let catalog = cloud.instance_type_catalog().await.expect("catalog");
     assert!(catalog.len() > 500, "{} types", catalog.len());
-    let m5 = catalog.iter().find(|t| t.name == "m5.large").expect("m5.large");
+    let m5 = catalog
+        .iter()
+        .find(|t| t.name == "m5.large")
+        .expect("m5.large");
     assert_eq!((m5.vcpu, m5.memory_mib), (2, 8192));
     assert!(m5.availability_zones.iter().any(|a| a == "us-east-1a"));
-    let prices = cloud.on_demand_prices(&["m5.large".into()]).await.expect("prices");
+    let prices = cloud
+        .on_demand_prices(&["m5.large".into()])
+        .await
+        .expect("prices");
     assert_eq!(prices.len(), 1);
 }
 
@@ -271,7 +322,10 @@ async fn terminate_and_clean_up_storage_honour_dry_run() {
         instances.into_iter().find(|i| i.id == id).map(|i| i.state)
     };
 
-    let dry = cloud.terminate_instances(&[id.clone()], true).await.expect("dry run");
+    let dry = cloud
+        .terminate_instances(&[id.clone()], true)
+        .await
+        .expect("dry run");
     assert!(matches!(&dry, Mutation::DryRun(ok) if ok.resource_ids == vec![id.clone()]));
     let now = state_of(cloud.describe_instances().await.expect("instances"));
     assert_eq!(now, Some(InstanceState::Running));
@@ -283,18 +337,27 @@ async fn terminate_and_clean_up_storage_honour_dry_run() {
         matches!(&missing, Err(CloudError::NotFound { kind: ResourceKind::Instance, id }) if id == "i-0000000000000dead"),
         "{missing:?}"
     );
-    let done = cloud.terminate_instances(&[id.clone()], false).await.expect("terminate");
+    let done = cloud
+        .terminate_instances(&[id.clone()], false)
+        .await
+        .expect("terminate");
     let changes = done.applied().expect("applied");
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].previous, InstanceState::Running);
     let now = state_of(cloud.describe_instances().await.expect("instances"));
     assert!(
-        matches!(now, Some(InstanceState::ShuttingDown | InstanceState::Terminated)),
+        matches!(
+            now,
+            Some(InstanceState::ShuttingDown | InstanceState::Terminated)
+        ),
         "{now:?}"
     );
 
     let volume = create_volume(&ec2).await;
-    let snap = cloud.create_snapshot(&volume, true).await.expect("dry snapshot");
+    let snap = cloud
+        .create_snapshot(&volume, true)
+        .await
+        .expect("dry snapshot");
     assert!(snap.is_dry_run());
     let snap = cloud
         .create_snapshot(&volume, false)
@@ -304,18 +367,35 @@ async fn terminate_and_clean_up_storage_honour_dry_run() {
         .expect("applied");
     assert_eq!(snap.volume_id.as_deref(), Some(volume.as_str()));
 
-    assert!(cloud.delete_volume(&volume, true).await.expect("dry delete").is_dry_run());
+    assert!(cloud
+        .delete_volume(&volume, true)
+        .await
+        .expect("dry delete")
+        .is_dry_run());
     let listed = |vs: Vec<spot_cloud::Volume>| vs.iter().any(|v| v.id == volume);
     assert!(listed(cloud.describe_volumes().await.expect("volumes")));
-    assert_eq!(cloud.delete_volume(&volume, false).await.expect("delete"), Mutation::Applied(()));
+    assert_eq!(
+        cloud.delete_volume(&volume, false).await.expect("delete"),
+        Mutation::Applied(())
+    );
     assert!(!listed(cloud.describe_volumes().await.expect("volumes")));
     assert!(matches!(
         cloud.delete_volume(&volume, true).await,
-        Err(CloudError::NotFound { kind: ResourceKind::Volume, .. })
+        Err(CloudError::NotFound {
+            kind: ResourceKind::Volume,
+            ..
+        })
     ));
 
-    assert!(cloud.delete_snapshot(&snap.id, true).await.expect("dry").is_dry_run());
-    cloud.delete_snapshot(&snap.id, false).await.expect("delete snapshot");
+    assert!(cloud
+        .delete_snapshot(&snap.id, true)
+        .await
+        .expect("dry")
+        .is_dry_run());
+    cloud
+        .delete_snapshot(&snap.id, false)
+        .await
+        .expect("delete snapshot");
     assert!(!cloud
         .describe_snapshots()
         .await
@@ -369,10 +449,16 @@ async fn auto_scaling_groups_update_and_launch() {
 
     let cloud = adapter(&moto, keys()).await;
     let groups = cloud.describe_auto_scaling_groups().await.expect("groups");
-    let g = groups.iter().find(|g| g.name == "prod-nodes").expect("listed");
+    let g = groups
+        .iter()
+        .find(|g| g.name == "prod-nodes")
+        .expect("listed");
     assert_eq!((g.min_size, g.max_size, g.desired_capacity), (0, 4, 1));
     assert!(g.instance_types.contains(&"m5.large".to_string()), "{g:?}");
-    assert_eq!((g.on_demand_base_capacity, g.on_demand_percentage_above_base), (0, 100));
+    assert_eq!(
+        (g.on_demand_base_capacity, g.on_demand_percentage_above_base),
+        (0, 100)
+    );
 
     let update = AsgUpdate {
         name: "prod-nodes".into(),
@@ -380,9 +466,16 @@ async fn auto_scaling_groups_update_and_launch() {
         max_size: Some(5),
         desired_capacity: Some(2),
     };
-    assert!(cloud.update_auto_scaling_group(&update, true).await.expect("dry").is_dry_run());
+    assert!(cloud
+        .update_auto_scaling_group(&update, true)
+        .await
+        .expect("dry")
+        .is_dry_run());
     let after_dry = cloud.describe_auto_scaling_groups().await.expect("groups");
-    let g = after_dry.iter().find(|g| g.name == "prod-nodes").expect("listed");
+    let g = after_dry
+        .iter()
+        .find(|g| g.name == "prod-nodes")
+        .expect("listed");
     assert_eq!((g.min_size, g.max_size, g.desired_capacity), (0, 4, 1));
     let applied = cloud
         .update_auto_scaling_group(&update, false)
@@ -390,7 +483,10 @@ async fn auto_scaling_groups_update_and_launch() {
         .expect("update")
         .applied()
         .expect("applied");
-    assert_eq!((applied.min_size, applied.max_size, applied.desired_capacity), (1, 5, 2));
+    assert_eq!(
+        (applied.min_size, applied.max_size, applied.desired_capacity),
+        (1, 5, 2)
+    );
 
     let too_big = AsgUpdate {
         desired_capacity: Some(9),
@@ -406,7 +502,10 @@ async fn auto_scaling_groups_update_and_launch() {
     };
     assert!(matches!(
         cloud.update_auto_scaling_group(&unknown, true).await,
-        Err(CloudError::NotFound { kind: ResourceKind::AutoScalingGroup, .. })
+        Err(CloudError::NotFound {
+            kind: ResourceKind::AutoScalingGroup,
+            ..
+        })
     ));
 
     let request = LaunchRequest {
@@ -419,7 +518,11 @@ async fn auto_scaling_groups_update_and_launch() {
         client_token: "job-42-action-0".into(),
         asg_name: Some("prod-nodes".into()),
     };
-    assert!(cloud.launch_capacity(&request, true).await.expect("dry launch").is_dry_run());
+    assert!(cloud
+        .launch_capacity(&request, true)
+        .await
+        .expect("dry launch")
+        .is_dry_run());
     let launched = cloud
         .launch_capacity(&request, false)
         .await
@@ -486,7 +589,10 @@ async fn eks_clusters_and_node_groups() {
         .expect("CreateNodegroup");
 
     let cloud = adapter(&moto, keys()).await;
-    assert_eq!(cloud.list_eks_clusters().await.expect("clusters"), vec!["prod".to_string()]);
+    assert_eq!(
+        cloud.list_eks_clusters().await.expect("clusters"),
+        vec!["prod".to_string()]
+    );
     let c = cloud.describe_eks_cluster("prod").await.expect("cluster");
     assert_eq!(c.name, "prod");
     assert_eq!(c.version, "1.31");
@@ -497,13 +603,23 @@ async fn eks_clusters_and_node_groups() {
     assert_eq!(ng.name, "spot-workers");
     assert_eq!(ng.capacity_type, Lifecycle::Spot);
     assert_eq!(
-        (ng.scaling.min_size, ng.scaling.max_size, ng.scaling.desired_size),
+        (
+            ng.scaling.min_size,
+            ng.scaling.max_size,
+            ng.scaling.desired_size
+        ),
         (1, 6, 3)
     );
-    assert_eq!(ng.instance_types, vec!["m5.large".to_string(), "m5a.large".to_string()]);
+    assert_eq!(
+        ng.instance_types,
+        vec!["m5.large".to_string(), "m5a.large".to_string()]
+    );
     assert_eq!(ng.labels.get("role").map(String::as_str), Some("worker"));
     assert!(matches!(
         cloud.describe_eks_cluster("nope").await,
-        Err(CloudError::NotFound { kind: ResourceKind::EksCluster, .. })
+        Err(CloudError::NotFound {
+            kind: ResourceKind::EksCluster,
+            ..
+        })
     ));
 }

@@ -215,8 +215,8 @@ fn filter_sql(f: &AuditFilter, first_param: usize) -> (String, Vec<FilterArg>) {
         i += 1;
     }
     if let Some(v) = &f.action {
-        sql.push_str(&format!(" AND action LIKE ${i}"));
-        let escaped = v.replace('%', "").replace('_', "");
+        sql.push_str(&format!(" AND action LIKE ${i} ESCAPE '\\'"));
+        let escaped = v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
         args.push(FilterArg::Text(format!("{escaped}%")));
         i += 1;
     }

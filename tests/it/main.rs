@@ -1,1 +1,8 @@
+//! End-to-end tests over real HTTP against an in-process server, each run on SQLite and on
+//! PostgreSQL.
 
+mod audit;
+mod auth;
+mod bad_input;
+mod support;
+mod tenancy;

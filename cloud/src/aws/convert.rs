@@ -179,7 +179,10 @@ pub(crate) fn category(family: &str) -> InstanceCategory {
 }
 
 /// Static facts of one type; `azs` comes from DescribeInstanceTypeOfferings.
-pub(crate) fn instance_type_info(t: &ec2::InstanceTypeInfo, azs: Vec<Az>) -> Option<InstanceTypeInfo> {
+pub(crate) fn instance_type_info(
+    t: &ec2::InstanceTypeInfo,
+    azs: Vec<Az>,
+) -> Option<InstanceTypeInfo> {
     let name = t.instance_type()?.as_str().to_string();
     let family = name.split('.').next().unwrap_or("").to_string();
     let architecture = if t
@@ -363,7 +366,12 @@ mod tests {
                     .name(ec2::InstanceStateName::Running)
                     .build(),
             )
-            .tags(ec2::Tag::builder().key(TAG_EKS_CLUSTER).value("prod").build())
+            .tags(
+                ec2::Tag::builder()
+                    .key(TAG_EKS_CLUSTER)
+                    .value("prod")
+                    .build(),
+            )
             .launch_time(aws_smithy_types::DateTime::from_secs(1_700_000_000))
             .build();
         let got = instance(&i).expect("has an id");
@@ -384,9 +392,15 @@ mod tests {
             .build();
         let got = auto_scaling_group(&g).expect("named");
         assert_eq!(
-            (got.on_demand_base_capacity, got.on_demand_percentage_above_base),
+            (
+                got.on_demand_base_capacity,
+                got.on_demand_percentage_above_base
+            ),
             (0, 100)
         );
-        assert_eq!((got.min_size, got.max_size, got.desired_capacity), (1, 3, 2));
+        assert_eq!(
+            (got.min_size, got.max_size, got.desired_capacity),
+            (1, 3, 2)
+        );
     }
 }

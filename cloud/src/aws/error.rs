@@ -108,10 +108,13 @@ pub(crate) fn map_code(code: &str, message: &str, ctx: &ErrCtx) -> CloudError {
         }
         // Attached volume, snapshot backing an AMI, state conflicts: retrying the same
         // request cannot succeed until something else changes.
-        "VolumeInUse" | "InvalidSnapshot.InUse" | "IncorrectState" | "IncorrectInstanceState"
-        | "ResourceInUse" | "ResourceInUseException" | "ScalingActivityInProgress" => {
-            return CloudError::invalid(field_of(ctx), detail())
-        }
+        "VolumeInUse"
+        | "InvalidSnapshot.InUse"
+        | "IncorrectState"
+        | "IncorrectInstanceState"
+        | "ResourceInUse"
+        | "ResourceInUseException"
+        | "ScalingActivityInProgress" => return CloudError::invalid(field_of(ctx), detail()),
         "ResourceNotFoundException" | "NotFoundException" | "NoSuchEntity" => {
             return not_found(code, message, ctx)
         }

@@ -172,7 +172,10 @@ impl AwsCloud {
     /// Raw groups, all of them or the named ones.
     async fn raw_groups(&self, names: &[String]) -> Result<Vec<asg_types::AutoScalingGroup>> {
         let ctx = ErrCtx::new("autoscaling:DescribeAutoScalingGroups");
-        let mut req = self.autoscaling.describe_auto_scaling_groups().max_records(100);
+        let mut req = self
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .max_records(100);
         if !names.is_empty() {
             req = req.set_auto_scaling_group_names(Some(names.to_vec()));
         }
@@ -216,7 +219,9 @@ impl AwsCloud {
         for (key, slot) in template_types.iter_mut() {
             match self.template_instance_type(&key.0, &key.1).await {
                 Ok(t) => *slot = t,
-                Err(e) => tracing::warn!(template = %key.0, error = %e, "launch template lookup failed"),
+                Err(e) => {
+                    tracing::warn!(template = %key.0, error = %e, "launch template lookup failed")
+                }
             }
         }
         let config_types = match self.launch_configuration_types(&config_names).await {
@@ -249,9 +254,16 @@ impl AwsCloud {
 
     /// Instance type set in a launch template version (`None` when the template leaves
     /// it to overrides).
-    async fn template_instance_type(&self, template: &str, version: &str) -> Result<Option<String>> {
+    async fn template_instance_type(
+        &self,
+        template: &str,
+        version: &str,
+    ) -> Result<Option<String>> {
         let ctx = ErrCtx::new("ec2:DescribeLaunchTemplateVersions");
-        let mut req = self.ec2.describe_launch_template_versions().versions(version);
+        let mut req = self
+            .ec2
+            .describe_launch_template_versions()
+            .versions(version);
         req = if template.starts_with("lt-") {
             req.launch_template_id(template)
         } else {
@@ -284,7 +296,8 @@ impl AwsCloud {
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| map_sdk_err(e, &ctx))?;
                 for lc in page.launch_configurations() {
-                    if let (Some(n), Some(t)) = (lc.launch_configuration_name(), lc.instance_type()) {
+                    if let (Some(n), Some(t)) = (lc.launch_configuration_name(), lc.instance_type())
+                    {
                         out.insert(n.to_string(), t.to_string());
                     }
                 }
@@ -316,8 +329,10 @@ impl AwsCloud {
         let mut out = Vec::new();
         // EC2 accepts at most 1000 ids per call and then forbids MaxResults.
         for chunk in ids.chunks(1000) {
-            let ctx = ErrCtx::new("ec2:DescribeInstances")
-                .resource(ResourceKind::Instance, chunk.first().cloned().unwrap_or_default());
+            let ctx = ErrCtx::new("ec2:DescribeInstances").resource(
+                ResourceKind::Instance,
+                chunk.first().cloned().unwrap_or_default(),
+            );
             let mut pages = self
                 .ec2
                 .describe_instances()
@@ -384,7 +399,11 @@ impl AwsCloud {
             .instance_types()
             .first()
             .and_then(|t| t.processor_info())
-            .map(|p| p.supported_architectures().iter().any(|a| a.as_str() == "arm64"))
+            .map(|p| {
+                p.supported_architectures()
+                    .iter()
+                    .any(|a| a.as_str() == "arm64")
+            })
             .unwrap_or(false);
         let arch = if arm { "arm64" } else { "x86_64" };
         let ctx = ErrCtx::new("ec2:DescribeImages");
@@ -454,7 +473,10 @@ impl AwsCloud {
             Some(s) => Ok(Some(s)),
             None => Err(CloudError::invalid(
                 "az",
-                format!("group {} has no subnet in {az}", group.auto_scaling_group_name().unwrap_or("")),
+                format!(
+                    "group {} has no subnet in {az}",
+                    group.auto_scaling_group_name().unwrap_or("")
+                ),
             )),
         }
     }
@@ -516,11 +538,17 @@ fn validate(config: &AwsConfig) -> Result<()> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !region_ok {
-        return Err(CloudError::invalid("region", format!("{:?} is not a region name", config.region)));
+        return Err(CloudError::invalid(
+            "region",
+            format!("{:?} is not a region name", config.region),
+        ));
     }
     if let Some(url) = &config.endpoint_url {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(CloudError::invalid("endpoint_url", "must be an http(s) URL"));
+            return Err(CloudError::invalid(
+                "endpoint_url",
+                "must be an http(s) URL",
+            ));
         }
     }
     validate_credentials(&config.credentials)
@@ -551,7 +579,10 @@ fn validate_credentials(creds: &AwsCredentials) -> Result<()> {
             }
             // STS limits: external id 2–1224 chars, session name 2–64 of [\w+=,.@-].
             if !(2..=1224).contains(&external_id.len()) {
-                return Err(CloudError::invalid("external_id", "must be 2 to 1224 characters"));
+                return Err(CloudError::invalid(
+                    "external_id",
+                    "must be 2 to 1224 characters",
+                ));
             }
             let name_ok = (2..=64).contains(&session_name.len())
                 && session_name
@@ -994,7 +1025,9 @@ impl Cloud for AwsCloud {
         let mut run = self
             .ec2
             .run_instances()
-            .instance_type(ec2_types::InstanceType::from(request.instance_type.as_str()))
+            .instance_type(ec2_types::InstanceType::from(
+                request.instance_type.as_str(),
+            ))
             .min_count(count)
             .max_count(count)
             .client_token(token)
@@ -1015,7 +1048,9 @@ impl Cloud for AwsCloud {
             let Some((template, version)) = template_key(&group) else {
                 return Err(CloudError::invalid(
                     "asg_name",
-                    format!("{name} uses a launch configuration; only launch templates are supported"),
+                    format!(
+                        "{name} uses a launch configuration; only launch templates are supported"
+                    ),
                 ));
             };
             let spec = ec2_types::LaunchTemplateSpecification::builder().version(version);
@@ -1365,7 +1400,10 @@ mod tests {
             region: "US East".into(),
             ..ok.clone()
         };
-        assert!(matches!(validate(&bad_region), Err(CloudError::Invalid { .. })));
+        assert!(matches!(
+            validate(&bad_region),
+            Err(CloudError::Invalid { .. })
+        ));
         let bad_role = AwsConfig {
             credentials: AwsCredentials::AssumeRole {
                 role_arn: "arn:aws:iam::123456789012:user/x".into(),
@@ -1375,7 +1413,10 @@ mod tests {
             },
             ..ok.clone()
         };
-        assert!(matches!(validate(&bad_role), Err(CloudError::Invalid { .. })));
+        assert!(matches!(
+            validate(&bad_role),
+            Err(CloudError::Invalid { .. })
+        ));
         let bad_session = AwsConfig {
             credentials: AwsCredentials::AssumeRole {
                 role_arn: "arn:aws:iam::123456789012:role/x".into(),
@@ -1385,7 +1426,10 @@ mod tests {
             },
             ..ok
         };
-        assert!(matches!(validate(&bad_session), Err(CloudError::Invalid { .. })));
+        assert!(matches!(
+            validate(&bad_session),
+            Err(CloudError::Invalid { .. })
+        ));
     }
 
     #[test]

@@ -402,6 +402,31 @@ fn density(it: &Item, k: usize) -> f64 {
     }
 }
 
+/// Exact LP relaxation of the pricing knapsack (microlp simplex): the tightest bound
+/// a fractional argument gives, used when branch and bound runs out of nodes.
+fn knapsack_lp_bound(items: &[Item], cap: &[u64; DIMS]) -> Option<f64> {
+    use microlp::{ComparisonOp, OptimizationDirection, Problem};
+    let mut p = Problem::new(OptimizationDirection::Maximize);
+    let vars: Vec<microlp::Variable> = items
+        .iter()
+        .map(|it| p.add_var(it.value, (0.0, f64::from(it.ub))))
+        .collect();
+    for k in 0..DIMS {
+        let terms: Vec<(microlp::Variable, f64)> = items
+            .iter()
+            .zip(&vars)
+            .filter(|(it, _)| it.req[k] > 0)
+            .map(|(it, &v)| (v, it.req[k] as f64 / cap[k].max(1) as f64))
+            .collect();
+        if !terms.is_empty() {
+            p.add_constraint(terms.as_slice(), ComparisonOp::Le, 1.0);
+        }
+    }
+    let sol = p.solve().ok()?.into_solution().ok()?;
+    // Simplex tolerance: pad so the bound stays an upper bound.
+    Some(sol.objective() * (1.0 + 1e-7) + 1e-12)
+}
+
 /// Prices one class. Returns (improving pattern if any, its value, upper bound on
 /// `max π·a` over the class's patterns).
 fn price(
@@ -452,7 +477,10 @@ fn price(
     }
     ks.dfs(0, class.cap, 0.0);
     let upper = if ks.aborted {
-        root.max(ks.best_val)
+        knapsack_lp_bound(&items, &class.cap)
+            .unwrap_or(root)
+            .min(root)
+            .max(ks.best_val)
     } else {
         ks.best_val.max(class.price)
     };
@@ -591,6 +619,26 @@ impl State<'_, '_> {
                 }
             }
             let tp = t_price.elapsed();
+            if new.is_empty() && theta < 1.0 {
+                // Converged as far as the node budget saw: re-price the classes whose
+                // bound is still open with 20× the budget, to close the Farley bound.
+                theta = 1.0;
+                for (ci, class) in self.classes.iter().enumerate() {
+                    let (pattern, value, upper) = price(
+                        self.prep,
+                        class,
+                        &pi,
+                        demand,
+                        self.opts.pricing_node_limit.saturating_mul(20),
+                    );
+                    if upper > class.price {
+                        theta = theta.min(class.price / upper);
+                    }
+                    if let Some(p) = pattern {
+                        new.push(((class.price - value) / class.price.max(1e-12), ci, p));
+                    }
+                }
+            }
             lb = lb.max(theta * dpi);
             if std::env::var("PACK_TRACE").is_ok() { let obj: f64 = self.cols.iter().zip(&x).map(|(c, v)| c.cost * v).sum(); eprintln!("TRACE it={} price={:?} new={} lb={lb:.4} dpi={dpi:.4} obj={obj:.4} theta={theta:.4} active={}", self.iterations, tp, new.len(), self.active.iter().filter(|a| **a).count()); }
             if new.is_empty() {
@@ -633,67 +681,34 @@ impl State<'_, '_> {
     }
 }
 
-/// Integer step: `min Σ c_j y_j, Σ_j min(a_sj, d_s) y_j ≥ d_s, y_j ∈ ℕ` over `cols`,
-/// by microlp branch and bound with a node limit, warm-started from `warm_counts`.
-/// Returns (count per column, status text, nodes).
-fn solve_integer(
-    cols: &[&Column],
-    demand: &[u32],
-    warm_counts: &[u32],
-    opts: &PackOptions,
-) -> Result<(Vec<u32>, String, u64)> {
-    use microlp::{ComparisonOp, OptimizationDirection, Problem, SolveOptions};
-    let mut problem = Problem::new(OptimizationDirection::Minimize);
-    let vars: Vec<microlp::Variable> = cols
+/// Vertex LP over `cols` on residual demand `resid` (microlp simplex: a vertex has at
+/// most one positive column per row, which is what rounding wants).
+fn vertex_lp(cols: &[Column], resid: &[u32]) -> Option<Vec<f64>> {
+    use microlp::{ComparisonOp, OptimizationDirection, Problem};
+    let mut p = Problem::new(OptimizationDirection::Minimize);
+    let useful: Vec<bool> = cols.iter().map(|c| c.counts.iter().any(|&(s, _)| resid[s] > 0)).collect();
+    let vars: Vec<Option<microlp::Variable>> = cols
         .iter()
-        .map(|c| {
-            let ub = c
-                .counts
-                .iter()
-                .map(|&(s, a)| demand[s].div_ceil(a.min(demand[s]).max(1)))
-                .max()
-                .unwrap_or(0);
-            problem.add_integer_var(c.cost, (0, i32::try_from(ub).unwrap_or(i32::MAX)))
-        })
+        .zip(&useful)
+        .map(|(c, &u)| u.then(|| p.add_var(c.cost, (0.0, f64::INFINITY))))
         .collect();
-    for (s, &d) in demand.iter().enumerate() {
-        if d == 0 {
-            continue;
+    let mut rows: Vec<Vec<(microlp::Variable, f64)>> = vec![Vec::new(); resid.len()];
+    for (c, v) in cols.iter().zip(&vars) {
+        if let Some(v) = v {
+            for &(s, a) in &c.counts {
+                if resid[s] > 0 {
+                    rows[s].push((*v, f64::from(a.min(resid[s]))));
+                }
+            }
         }
-        let terms: Vec<(microlp::Variable, f64)> = cols
-            .iter()
-            .zip(&vars)
-            .filter_map(|(c, &v)| {
-                c.counts
-                    .iter()
-                    .find(|(cs, _)| *cs == s)
-                    .map(|&(_, a)| (v, f64::from(a.min(d))))
-            })
-            .collect();
-        problem.add_constraint(terms.as_slice(), ComparisonOp::Ge, f64::from(d));
     }
-    let mut so = SolveOptions::default();
-    so.node_limit = Some(opts.mip_node_limit);
-    so.mip_gap = opts.mip_gap;
-    so.warm_start = Some(
-        vars.iter()
-            .zip(warm_counts)
-            .map(|(&v, &k)| (v, f64::from(k)))
-            .collect(),
-    );
-    let outcome = problem
-        .solve_with(so)
-        .map_err(|e| EngineError::Solver(format!("microlp: {e}")))?;
-    let reason = format!("{:?}", outcome.termination_reason());
-    let nodes = outcome.stats().nodes_solved;
-    let sol = outcome
-        .into_solution()
-        .map_err(|_| EngineError::Solver("integer step found no solution".into()))?;
-    let counts = vars
-        .iter()
-        .map(|&v| sol.var_value(v).round().max(0.0) as u32)
-        .collect();
-    Ok((counts, reason, nodes))
+    for (s, terms) in rows.iter().enumerate() {
+        if resid[s] > 0 {
+            p.add_constraint(terms.as_slice(), ComparisonOp::Ge, f64::from(resid[s]));
+        }
+    }
+    let sol = p.solve().ok()?.into_solution().ok()?;
+    Some(vars.iter().map(|v| v.map_or(0.0, |v| sol.var_value(v))).collect())
 }
 
 /// Column generation + integer step. `warm` is the FFD plan, used as initial columns
@@ -742,7 +757,6 @@ pub(crate) fn solve(
             }
         }
     }
-    let mut warm_cols: Vec<usize> = Vec::new();
     for (_, pods) in warm {
         let mut counts: Vec<(usize, u32)> = Vec::new();
         for &p in pods {
@@ -764,27 +778,71 @@ pub(crate) fn solve(
             counts.iter().all(|&(s, c)| cl.eligible[s] && c <= cl.fit[s].max(1))
                 && (0..DIMS).all(|k| used[k] <= cl.cap[k])
         });
-        if let Some(j) = class.and_then(|ci| st.add(ci, counts, true)) {
-            warm_cols.push(j);
+        if let Some(ci) = class {
+            st.add(ci, counts, true);
         }
     }
 
     let (_x, pi, lb, converged) = st.colgen(&demand, opts.max_colgen_iterations)?;
+    let pool_size_for_stats = st.cols.len();
     let iterations = st.iterations;
 
-    // Integer step over the promising columns: kept ones plus any priced within 10 %
-    // of its cost at the final duals.
-    let pool: Vec<usize> = (0..st.cols.len())
-        .filter(|&j| st.keep[j] || reduced_cost(&st.cols[j], &pi, &demand) <= 0.10 * st.cols[j].cost)
-        .collect();
-    let mut warm_counts = vec![0u32; pool.len()];
-    for &j in &warm_cols {
-        if let Some(k) = pool.iter().position(|&p| p == j) {
-            warm_counts[k] += 1;
+    // Integer step, residual rounding: take a vertex LP solution over all generated
+    // columns, fix ⌊x_j⌋ copies of each column (or one copy of the largest fractional
+    // one when none reaches 1), generate columns for what is left, repeat.
+    let _ = pi;
+    let mut counts = vec![0u32; st.cols.len()];
+    let mut resid = demand.clone();
+    let mut rounds = 0;
+    while resid.iter().any(|&d| d > 0) && rounds < opts.max_rounding_solves {
+        rounds += 1;
+        let Some(x) = vertex_lp(&st.cols, &resid) else {
+            break;
+        };
+        let useful = |c: &Column, resid: &[u32]| c.counts.iter().any(|&(s, _)| resid[s] > 0);
+        let mut fixes: Vec<(usize, u32)> = x
+            .iter()
+            .enumerate()
+            .filter(|(j, &v)| v >= 1.0 - 1e-6 && useful(&st.cols[*j], &resid))
+            .map(|(j, &v)| (j, (v + 1e-6).floor() as u32))
+            .collect();
+        if fixes.is_empty() {
+            let pick = x
+                .iter()
+                .enumerate()
+                .filter(|(j, &v)| v > 1e-9 && useful(&st.cols[*j], &resid))
+                .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+                .map(|(j, _)| j);
+            match pick {
+                Some(j) => fixes.push((j, 1)),
+                None => break,
+            }
+        }
+        for (j, k) in fixes {
+            for _ in 0..k {
+                if !useful(&st.cols[j], &resid) {
+                    break;
+                }
+                for &(s, a) in &st.cols[j].counts {
+                    resid[s] = resid[s].saturating_sub(a);
+                }
+                counts[j] += 1;
+            }
+        }
+        if resid.iter().any(|&d| d > 0) && opts.residual_colgen_iterations > 0 {
+            // Patterns for the residual; failures only mean fewer columns.
+            if st.colgen(&resid, opts.residual_colgen_iterations).is_ok() {
+                counts.resize(st.cols.len(), 0);
+            }
         }
     }
-    let refs: Vec<&Column> = pool.iter().map(|&j| &st.cols[j]).collect();
-    let (counts, mip_status, mip_nodes) = solve_integer(&refs, &demand, &warm_counts, opts)?;
+    counts.resize(st.cols.len(), 0);
+    let mip_status = if resid.iter().all(|&d| d == 0) {
+        "covered".to_string()
+    } else {
+        "budget hit; remainder packed by FFD".to_string()
+    };
+    let pool: Vec<usize> = (0..st.cols.len()).collect();
 
     // Expand patterns into nodes: pods of each shape are dealt in id order.
     let mut next: Vec<usize> = vec![0; n];
@@ -823,8 +881,8 @@ pub(crate) fn solve(
         columns: st.cols.len(),
         classes: st.classes.len(),
         lp_solves: st.lp_solves,
-        mip_columns: pool.len(),
-        mip_nodes,
+        mip_columns: pool_size_for_stats,
+        mip_nodes: u64::from(rounds),
         mip_status,
     })
 }

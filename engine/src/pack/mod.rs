@@ -7,9 +7,9 @@
 //! - [`colgen`]: Gilmore–Gomory pattern formulation. Pods are grouped into request
 //!   shapes; column generation over per-offer patterns (pricing = bounded
 //!   multi-dimensional knapsack) solves the LP relaxation, whose Farley bound is a valid
-//!   lower bound on any plan's cost; an integer program over the generated patterns
-//!   (microlp branch and bound, node-limited, warm-started from FFD) picks pattern counts,
-//!   and the patterns are expanded into a concrete pod → node assignment.
+//!   lower bound on any plan's cost; residual rounding over the generated patterns
+//!   (repeated vertex LP solves with microlp, fixing whole pattern copies) picks integer
+//!   pattern counts, and the patterns are expanded into a concrete pod → node assignment.
 //!
 //! [`pack`] runs both and returns the cheaper plan (FFD wins ties and LP failures).
 //! Work is bounded by iteration/node budgets in [`PackOptions`], never by wall time, so
@@ -108,11 +108,11 @@ pub struct PackOptions {
     pub pricing_node_limit: u64,
     /// Most-negative-reduced-cost columns added per round.
     pub max_new_columns_per_iteration: usize,
-    /// Branch-and-bound nodes for the integer solve over the generated patterns
-    /// (microlp's deterministic node limit; the FFD plan is its warm start).
-    pub mip_node_limit: u64,
-    /// Relative gap at which the integer solve may stop early.
-    pub mip_gap: f64,
+    /// LP solves allowed for residual rounding (the integer step); pods still
+    /// uncovered afterwards are packed by FFD.
+    pub max_rounding_solves: u32,
+    /// Column-generation rounds on the residual demand after each rounding step.
+    pub residual_colgen_iterations: u32,
     /// Skip the LP and return FFD (e.g. for an emergency re-plan).
     pub ffd_only: bool,
 }
@@ -121,10 +121,10 @@ impl Default for PackOptions {
     fn default() -> Self {
         Self {
             max_colgen_iterations: 80,
-            pricing_node_limit: 20_000,
+            pricing_node_limit: 5_000,
             max_new_columns_per_iteration: 40,
-            mip_node_limit: 2_000,
-            mip_gap: 1e-4,
+            max_rounding_solves: 300,
+            residual_colgen_iterations: 3,
             ffd_only: false,
         }
     }
@@ -158,9 +158,11 @@ pub struct PackStats {
     pub colgen_iterations: u32,
     pub lp_converged: bool,
     pub lp_solves: u32,
-    pub mip_columns: usize,
-    pub mip_nodes: u64,
-    pub mip_status: String,
+    /// Columns offered to the integer step.
+    pub integer_columns: usize,
+    /// LP solves the integer step used.
+    pub rounding_solves: u64,
+    pub integer_status: String,
     pub ffd_cost_hourly: f64,
     pub lp_plan_cost_hourly: Option<f64>,
 }
@@ -431,9 +433,9 @@ pub fn pack(pods: &[Pod], offers: &[NodeOffer], opts: &PackOptions) -> Result<Pa
             stats.colgen_iterations = out.iterations;
             stats.lp_converged = out.converged;
             stats.lp_solves = out.lp_solves;
-            stats.mip_columns = out.mip_columns;
-            stats.mip_nodes = out.mip_nodes;
-            stats.mip_status = out.mip_status.clone();
+            stats.integer_columns = out.mip_columns;
+            stats.rounding_solves = out.mip_nodes;
+            stats.integer_status = out.mip_status.clone();
             let lb = out.lower_bound.max(trivial_lb);
             let (lp_nodes, lp_cost) = prep.to_nodes(&out.nodes);
             stats.lp_plan_cost_hourly = Some(lp_cost);
