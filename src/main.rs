@@ -66,6 +66,9 @@ struct ServeArgs {
     /// Signups allowed per client address per hour.
     #[arg(long, env = "SPOT_SIGNUP_PER_HOUR", default_value_t = 5)]
     signup_per_hour: u32,
+    /// Seed of the cloud simulator (same seed, same simulated world).
+    #[arg(long, env = "SPOT_SIM_SEED", default_value_t = 42)]
+    sim_seed: u64,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "SPOT_LOG_JSON")]
     log_json: bool,
@@ -118,6 +121,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     cfg.login_per_minute = args.login_per_minute;
     cfg.signup_per_hour = args.signup_per_hour;
     cfg.trust_forwarded_for = args.trust_forwarded_for;
+    cfg.sim_seed = args.sim_seed;
     cfg.public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen));
     let db = connect(&url).await?;
     match (&args.admin_email, &args.admin_password) {
@@ -126,7 +130,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         (None, Some(_)) => anyhow::bail!("invalid SPOT_ADMIN_EMAIL: required with SPOT_ADMIN_PASSWORD"),
         (None, None) => {}
     }
-    let state = AppState::new(db, cfg);
+    let state = AppState::new(db, cfg).map_err(|e| anyhow::anyhow!("invalid SPOT_SECRET_KEY: {e}"))?;
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

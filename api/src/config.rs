@@ -35,6 +35,12 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How often the audit retention purge runs.
     pub retention_interval_secs: u64,
+    /// Keys that encrypted credentials before the last rotation (decrypt only).
+    pub previous_secret_keys: Vec<Vec<u8>>,
+    /// Seed of the cloud simulator (same seed, same simulated world).
+    pub sim_seed: u64,
+    /// The platform principal customers trust in their role (CloudFormation parameter).
+    pub platform_principal_arn: String,
 }
 
 impl ServerConfig {
@@ -52,6 +58,9 @@ impl ServerConfig {
             public_url: "http://127.0.0.1:8080".into(),
             max_body_bytes: 1024 * 1024,
             retention_interval_secs: 3600,
+            previous_secret_keys: Vec::new(),
+            sim_seed: 42,
+            platform_principal_arn: "arn:aws:iam::000000000000:root".into(),
         }
     }
 }

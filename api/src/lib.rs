@@ -3,10 +3,13 @@
 
 pub mod auth;
 pub mod body;
+pub mod cloud_connect;
 pub mod config;
+pub mod crypto;
 pub mod error;
 pub mod gateway;
 pub mod retention;
+pub mod scan;
 pub mod routes;
 pub mod server;
 pub mod state;
@@ -32,7 +35,7 @@ or 429 (with `Retry-After`).";
 pub fn openapi_service() -> OpenApiService<routes::Apis, ()> {
     OpenApiService::new(routes::apis(), "Spot Optimizer API", env!("CARGO_PKG_VERSION"))
         .description(API_DESCRIPTION)
-        .server("/api")
+        .url_prefix("/api")
 }
 
 /// The OpenAPI document as JSON (what `spot-optimizer openapi` prints).

@@ -9,6 +9,8 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use spot_models::Db;
 
 use crate::auth::JwtKeys;
+use crate::cloud_connect::{CloudConnector, SimConnector};
+use crate::crypto::Keyring;
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 
@@ -17,6 +19,8 @@ pub struct AppState {
     pub db: Db,
     pub cfg: Arc<ServerConfig>,
     pub jwt: JwtKeys,
+    pub keyring: Keyring,
+    pub connector: Arc<dyn CloudConnector>,
     login_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     signup_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
 }
@@ -26,11 +30,18 @@ fn nz(n: u32) -> NonZeroU32 {
 }
 
 impl AppState {
-    pub fn new(db: Db, cfg: ServerConfig) -> Self {
+    /// State with the simulator as the cloud (the embedded default).
+    pub fn new(db: Db, cfg: ServerConfig) -> Result<Self, crate::crypto::CryptoError> {
+        let seed = cfg.sim_seed;
+        Self::with_connector(db, cfg, Arc::new(SimConnector::new(seed)))
+    }
+
+    pub fn with_connector(db: Db, cfg: ServerConfig, connector: Arc<dyn CloudConnector>) -> Result<Self, crate::crypto::CryptoError> {
+        let keyring = Keyring::new(&cfg.secret_key.0, &cfg.previous_secret_keys)?;
         let jwt = JwtKeys::new(&cfg.jwt_secret.0);
         let login_limiter = Arc::new(RateLimiter::keyed(Quota::per_minute(nz(cfg.login_per_minute))));
         let signup_limiter = Arc::new(RateLimiter::keyed(Quota::per_hour(nz(cfg.signup_per_hour))));
-        AppState { db, cfg: Arc::new(cfg), jwt, login_limiter, signup_limiter }
+        Ok(AppState { db, cfg: Arc::new(cfg), jwt, keyring, connector, login_limiter, signup_limiter })
     }
 
     pub fn check_login_rate(&self, ip: IpAddr) -> Result<(), ApiError> {

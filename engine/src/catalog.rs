@@ -143,7 +143,9 @@ impl RiskLevel {
 }
 
 /// Node resources in scheduler units: CPU millicores, memory MiB, GPUs, pod slots.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct Resources {
     pub cpu_millis: u64,
     pub memory_mib: u64,
@@ -276,7 +278,10 @@ impl Catalog {
         types.sort_by(|a, b| a.name.cmp(&b.name));
         for w in types.windows(2) {
             if w[0].name == w[1].name {
-                return Err(invalid("instance_type.name", format!("duplicate `{}`", w[0].name)));
+                return Err(invalid(
+                    "instance_type.name",
+                    format!("duplicate `{}`", w[0].name),
+                ));
             }
         }
         for t in &types {
@@ -288,7 +293,10 @@ impl Catalog {
         pools.sort_by(|a, b| (&a.instance_type, &a.az).cmp(&(&b.instance_type, &b.az)));
         for w in pools.windows(2) {
             if w[0].key() == w[1].key() {
-                return Err(invalid("spot_pool", format!("duplicate pool {}", w[0].key())));
+                return Err(invalid(
+                    "spot_pool",
+                    format!("duplicate pool {}", w[0].key()),
+                ));
             }
         }
         for p in &pools {
@@ -300,7 +308,10 @@ impl Catalog {
                     format!("must be in [0, 1], got {ip}"),
                 ));
             }
-            if types.binary_search_by(|t| t.name.as_str().cmp(&p.instance_type)).is_err() {
+            if types
+                .binary_search_by(|t| t.name.as_str().cmp(&p.instance_type))
+                .is_err()
+            {
                 return Err(invalid(
                     "spot_pool.instance_type",
                     format!("pool {} names an unknown instance type", p.key()),
@@ -336,8 +347,13 @@ impl Catalog {
     }
 
     /// Spot pools of one instance type, sorted by zone.
-    pub fn pools_of<'a>(&'a self, instance_type: &'a str) -> impl Iterator<Item = &'a SpotPool> + 'a {
-        self.pools.iter().filter(move |p| p.instance_type == instance_type)
+    pub fn pools_of<'a>(
+        &'a self,
+        instance_type: &'a str,
+    ) -> impl Iterator<Item = &'a SpotPool> + 'a {
+        self.pools
+            .iter()
+            .filter(move |p| p.instance_type == instance_type)
     }
 
     pub fn pool(&self, key: &PoolKey) -> Option<&SpotPool> {

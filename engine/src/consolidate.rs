@@ -222,7 +222,11 @@ fn utilization(used: &Resources, alloc: &Resources) -> f64 {
 
 fn excluded_reason(p: &RunningPod, policy: &ConsolidationPolicy) -> Option<String> {
     if policy.excluded_namespaces.contains(&p.namespace) {
-        return Some(format!("pod {} is in excluded namespace {}", p.key(), p.namespace));
+        return Some(format!(
+            "pod {} is in excluded namespace {}",
+            p.key(),
+            p.namespace
+        ));
     }
     policy
         .excluded_labels
@@ -264,7 +268,9 @@ pub fn consolidate(
         n.pods
             .iter()
             .filter(|p| movable(p))
-            .fold(Resources::default(), |acc, p| acc.saturating_add(&p.request()))
+            .fold(Resources::default(), |acc, p| {
+                acc.saturating_add(&p.request())
+            })
     };
     let mut targets: Vec<Target> = nodes
         .iter()
@@ -282,7 +288,12 @@ pub fn consolidate(
     let mut pdb_left: BTreeMap<String, u32> = state
         .pdbs
         .iter()
-        .map(|p| (format!("{}/{}", p.namespace, p.name), p.disruptions_allowed()))
+        .map(|p| {
+            (
+                format!("{}/{}", p.namespace, p.name),
+                p.disruptions_allowed(),
+            )
+        })
         .collect();
     let mut pdb_spent: BTreeMap<String, u32> = BTreeMap::new();
 
@@ -308,7 +319,12 @@ pub fn consolidate(
         if let Some(why) = n.pods.iter().find_map(|p| excluded_reason(p, policy)) {
             decisions.insert(
                 i,
-                keep(i, util, true, format!("unmanaged: {why}; node is never consolidated")),
+                keep(
+                    i,
+                    util,
+                    true,
+                    format!("unmanaged: {why}; node is never consolidated"),
+                ),
             );
             continue;
         }
@@ -382,7 +398,10 @@ pub fn consolidate(
     }
 
     // Pass 2: least utilized first (cheapest to drain), name breaks ties.
-    candidates.sort_by(|a, b| a.0.total_cmp(&b.0).then(nodes[a.1].name.cmp(&nodes[b.1].name)));
+    candidates.sort_by(|a, b| {
+        a.0.total_cmp(&b.0)
+            .then(nodes[a.1].name.cmp(&nodes[b.1].name))
+    });
     for (util, i) in candidates {
         let n = &nodes[i];
         if received[i] {
@@ -522,31 +541,36 @@ pub fn consolidate(
         }
         // Replacement: cheapest offer holding all pods, if cheap enough for the policy.
         let used = used_of(n);
-        let replacement = policy.aggressiveness.max_replacement_ratio().and_then(|ratio| {
-            replacement_offers
-                .iter()
-                .filter(|o| {
-                    o.hourly_price < n.hourly_price * ratio
-                        && used.fits_in(&o.allocatable)
-                        && pods.iter().all(|p| {
-                            p.capacity.allows(o.lifecycle) && p.arch.is_none_or(|a| a == o.arch)
-                        })
-                        && {
-                            let mut groups: Vec<&String> =
-                                pods.iter().filter_map(|p| p.anti_affinity_group.as_ref()).collect();
-                            let before = groups.len();
-                            groups.sort();
-                            groups.dedup();
-                            groups.len() == before
-                        }
-                })
-                .min_by(|a, b| {
-                    a.hourly_price
-                        .total_cmp(&b.hourly_price)
-                        .then_with(|| a.instance_type.cmp(&b.instance_type))
-                        .then_with(|| a.az.cmp(&b.az))
-                })
-        });
+        let replacement = policy
+            .aggressiveness
+            .max_replacement_ratio()
+            .and_then(|ratio| {
+                replacement_offers
+                    .iter()
+                    .filter(|o| {
+                        o.hourly_price < n.hourly_price * ratio
+                            && used.fits_in(&o.allocatable)
+                            && pods.iter().all(|p| {
+                                p.capacity.allows(o.lifecycle) && p.arch.is_none_or(|a| a == o.arch)
+                            })
+                            && {
+                                let mut groups: Vec<&String> = pods
+                                    .iter()
+                                    .filter_map(|p| p.anti_affinity_group.as_ref())
+                                    .collect();
+                                let before = groups.len();
+                                groups.sort();
+                                groups.dedup();
+                                groups.len() == before
+                            }
+                    })
+                    .min_by(|a, b| {
+                        a.hourly_price
+                            .total_cmp(&b.hourly_price)
+                            .then_with(|| a.instance_type.cmp(&b.instance_type))
+                            .then_with(|| a.az.cmp(&b.az))
+                    })
+            });
         match replacement {
             Some(o) => {
                 spend_pdb(&mut pdb_left, &mut pdb_spent);
@@ -612,10 +636,7 @@ pub fn consolidate(
         }
     }
 
-    let decisions: Vec<NodeDecision> = order
-        .iter()
-        .filter_map(|i| decisions.remove(i))
-        .collect();
+    let decisions: Vec<NodeDecision> = order.iter().filter_map(|i| decisions.remove(i)).collect();
     ConsolidationPlan {
         total_monthly_spend: nodes.iter().map(|n| monthly(n.hourly_price)).sum(),
         expected_monthly_savings: decisions.iter().map(|d| d.expected_monthly_savings).sum(),

@@ -56,6 +56,9 @@ pub(crate) fn check_non_negative(field: &str, value: f64) -> Result<()> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
-        Err(invalid(field, format!("must be finite and >= 0, got {value}")))
+        Err(invalid(
+            field,
+            format!("must be finite and >= 0, got {value}"),
+        ))
     }
 }

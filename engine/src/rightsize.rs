@@ -136,9 +136,15 @@ pub fn recommend(w: &WorkloadUsage, policy: &RightsizePolicy) -> Result<Recommen
         ));
     }
     check_non_negative("min_monthly_savings", policy.min_monthly_savings)?;
-    for (name, xs) in [("cpu_samples_millis", &w.cpu_samples_millis), ("memory_samples_mib", &w.memory_samples_mib)] {
+    for (name, xs) in [
+        ("cpu_samples_millis", &w.cpu_samples_millis),
+        ("memory_samples_mib", &w.memory_samples_mib),
+    ] {
         if let Some(bad) = xs.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
-            return Err(invalid(format!("{}.{name}", w.workload), format!("bad sample {bad}")));
+            return Err(invalid(
+                format!("{}.{name}", w.workload),
+                format!("bad sample {bad}"),
+            ));
         }
     }
     let n = w.cpu_samples_millis.len().min(w.memory_samples_mib.len());
@@ -222,7 +228,10 @@ pub fn recommend(w: &WorkloadUsage, policy: &RightsizePolicy) -> Result<Recommen
 }
 
 /// Recommends for many workloads, in input order.
-pub fn recommend_all(ws: &[WorkloadUsage], policy: &RightsizePolicy) -> Result<Vec<Recommendation>> {
+pub fn recommend_all(
+    ws: &[WorkloadUsage],
+    policy: &RightsizePolicy,
+) -> Result<Vec<Recommendation>> {
     ws.iter().map(|w| recommend(w, policy)).collect()
 }
 
@@ -236,8 +245,12 @@ mod tests {
             replicas: 10,
             cpu_request_millis: 2000,
             memory_request_mib: 4096,
-            cpu_samples_millis: (0..n).map(|i| cpu * (0.5 + (i % 10) as f64 / 10.0)).collect(),
-            memory_samples_mib: (0..n).map(|i| mem * (0.5 + (i % 10) as f64 / 10.0)).collect(),
+            cpu_samples_millis: (0..n)
+                .map(|i| cpu * (0.5 + (i % 10) as f64 / 10.0))
+                .collect(),
+            memory_samples_mib: (0..n)
+                .map(|i| mem * (0.5 + (i % 10) as f64 / 10.0))
+                .collect(),
         }
     }
 

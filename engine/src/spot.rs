@@ -321,10 +321,9 @@ pub fn select(
         rest.sort_by_key(|(s, _)| *s);
         for (stage, r) in rest {
             let why = match stage {
-                FallbackStage::SameTypeOtherAz => format!(
-                    "fallback: same type {} in another AZ ({})",
-                    r.it.name, r.az
-                ),
+                FallbackStage::SameTypeOtherAz => {
+                    format!("fallback: same type {} in another AZ ({})", r.it.name, r.az)
+                }
                 FallbackStage::SameFamilyOtherSize => format!(
                     "fallback: same family {}, other size {}",
                     r.it.family, r.it.name
@@ -499,26 +498,36 @@ mod tests {
 
     #[test]
     fn capacity_optimized_pays_a_few_percent_for_lower_risk() {
-        let s = select(&catalog(), &NodeTemplate::default(), &req(), &BTreeSet::new())
-            .expect("candidates");
+        let s = select(
+            &catalog(),
+            &NodeTemplate::default(),
+            &req(),
+            &BTreeSet::new(),
+        )
+        .expect("candidates");
         assert_eq!(s.choices[0].instance_type, "c5.xlarge");
-        assert_eq!(s.choices[0].az, "us-east-1b", "3% dearer but 5% vs 30% risk");
+        assert_eq!(
+            s.choices[0].az, "us-east-1b",
+            "3% dearer but 5% vs 30% risk"
+        );
     }
 
     #[test]
     fn flagged_pool_excluded_and_fallback_order_holds() {
         let flags: BTreeSet<PoolKey> = [PoolKey::new("c5.xlarge", "us-east-1b")].into();
         let s = select(&catalog(), &NodeTemplate::default(), &req(), &flags).expect("candidates");
-        assert!(s
-            .choices
-            .iter()
-            .all(|c| !(c.instance_type == "c5.xlarge" && c.az == "us-east-1b")));
+        assert!(s.choices.iter().all(|c| !(c.lifecycle == Lifecycle::Spot
+            && c.instance_type == "c5.xlarge"
+            && c.az == "us-east-1b")));
         assert_eq!(s.excluded.len(), 1);
         let stages: Vec<FallbackStage> = s.choices.iter().map(|c| c.stage).collect();
         let mut sorted = stages.clone();
         sorted.sort();
         assert_eq!(stages, sorted, "stages appear in fallback order");
-        assert_eq!(s.choices.last().map(|c| c.lifecycle), Some(Lifecycle::OnDemand));
+        assert_eq!(
+            s.choices.last().map(|c| c.lifecycle),
+            Some(Lifecycle::OnDemand)
+        );
     }
 
     #[test]

@@ -23,9 +23,13 @@ pub struct Account {
     pub last_sync_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub scan_phase: Option<String>,
+    pub scan_progress: i64,
+    /// JSON object of discovered counts (instances, clusters, volumes, snapshots).
+    pub scan_counts: Option<String>,
 }
 
-pub(crate) const ACCOUNT_COLS: &str = "id, organization_id, name, provider, aws_account_id, method, role_arn, external_id, region, status, status_message, last_sync_at, created_at, updated_at";
+pub(crate) const ACCOUNT_COLS: &str = "id, organization_id, name, provider, aws_account_id, method, role_arn, external_id, region, status, status_message, last_sync_at, created_at, updated_at, scan_phase, scan_progress, scan_counts";
 
 pub(crate) async fn insert_placeholder(tx: &mut Transaction<'_, Any>, org_id: &str) -> Result<String> {
     let id = new_id();
@@ -61,4 +65,210 @@ pub async fn has_active(db: &Db, org_id: &str) -> Result<bool> {
     .fetch_one(&db.pool)
     .await?;
     Ok(n > 0)
+}
+
+/// What verification established about an account to link.
+#[derive(Debug, Clone)]
+pub struct LinkedAccount<'a> {
+    pub name: &'a str,
+    pub provider: &'a str,
+    pub aws_account_id: &'a str,
+    pub method: &'a str,
+    pub role_arn: Option<&'a str>,
+    pub external_id: Option<&'a str>,
+    pub region: &'a str,
+    pub credentials_ciphertext: Option<&'a str>,
+}
+
+pub async fn get(db: &Db, org_id: &str, id: &str) -> Result<Option<Account>> {
+    Ok(sqlx::query_as::<_, Account>(sqlx::AssertSqlSafe(format!(
+        "SELECT {ACCOUNT_COLS} FROM accounts WHERE organization_id = $1 AND id = $2 AND status <> 'disconnected'"
+    )))
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?)
+}
+
+/// Any organization's live link of this AWS account id (for the 409 check).
+pub async fn live_by_aws_id(db: &Db, aws_account_id: &str) -> Result<Option<Account>> {
+    Ok(sqlx::query_as::<_, Account>(sqlx::AssertSqlSafe(format!(
+        "SELECT {ACCOUNT_COLS} FROM accounts WHERE aws_account_id = $1 AND status <> 'disconnected'"
+    )))
+    .bind(aws_account_id)
+    .fetch_optional(&db.pool)
+    .await?)
+}
+
+/// Links a verified account: updates this organization's existing link of the same AWS
+/// account, else fills the `pending` placeholder, else inserts a new row. The account moves
+/// to `scanning`. A live link of the same AWS account in another organization violates the
+/// unique index and surfaces as `DbError::Conflict`.
+pub async fn upsert_linked(db: &Db, org_id: &str, l: &LinkedAccount<'_>) -> Result<Account> {
+    let now = now_ms();
+    let mut tx = db.pool.begin().await?;
+    let existing: Option<(String,)> = sqlx::query_as(
+        "SELECT id FROM accounts WHERE organization_id = $1 AND aws_account_id = $2 AND status <> 'disconnected'",
+    )
+    .bind(org_id)
+    .bind(l.aws_account_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let placeholder: Option<(String,)> = if existing.is_none() {
+        sqlx::query_as(
+            "SELECT id FROM accounts WHERE organization_id = $1 AND aws_account_id IS NULL AND status = 'pending' ORDER BY created_at LIMIT 1",
+        )
+        .bind(org_id)
+        .fetch_optional(&mut *tx)
+        .await?
+    } else {
+        None
+    };
+    let id = match existing.or(placeholder) {
+        Some((id,)) => {
+            sqlx::query(
+                "UPDATE accounts SET name = $1, provider = $2, aws_account_id = $3, method = $4, role_arn = $5, external_id = $6, region = $7, \
+                 credentials_ciphertext = $8, status = 'scanning', status_message = NULL, scan_phase = 'queued', scan_progress = 0, updated_at = $9 WHERE id = $10",
+            )
+            .bind(l.name)
+            .bind(l.provider)
+            .bind(l.aws_account_id)
+            .bind(l.method)
+            .bind(l.role_arn)
+            .bind(l.external_id)
+            .bind(l.region)
+            .bind(l.credentials_ciphertext)
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+            id
+        }
+        None => {
+            let id = new_id();
+            sqlx::query(
+                "INSERT INTO accounts (id, organization_id, name, provider, aws_account_id, method, role_arn, external_id, region, credentials_ciphertext, status, scan_phase, scan_progress, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'scanning', 'queued', 0, $11, $11)",
+            )
+            .bind(&id)
+            .bind(org_id)
+            .bind(l.name)
+            .bind(l.provider)
+            .bind(l.aws_account_id)
+            .bind(l.method)
+            .bind(l.role_arn)
+            .bind(l.external_id)
+            .bind(l.region)
+            .bind(l.credentials_ciphertext)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            id
+        }
+    };
+    let acc = sqlx::query_as::<_, Account>(sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1")))
+        .bind(&id)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(acc)
+}
+
+/// Records a failed verification on the placeholder (or an existing link) so the user sees
+/// the `error` status and message.
+pub async fn mark_error(db: &Db, id: &str, message: &str) -> Result<()> {
+    sqlx::query("UPDATE accounts SET status = 'error', status_message = $1, scan_phase = NULL, updated_at = $2 WHERE id = $3")
+        .bind(message)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// The `pending` placeholder of an organization, if it still has one.
+pub async fn placeholder(db: &Db, org_id: &str) -> Result<Option<Account>> {
+    Ok(sqlx::query_as::<_, Account>(sqlx::AssertSqlSafe(format!(
+        "SELECT {ACCOUNT_COLS} FROM accounts WHERE organization_id = $1 AND aws_account_id IS NULL AND status IN ('pending', 'error') ORDER BY created_at LIMIT 1"
+    )))
+    .bind(org_id)
+    .fetch_optional(&db.pool)
+    .await?)
+}
+
+pub async fn set_scanning(db: &Db, id: &str) -> Result<()> {
+    sqlx::query("UPDATE accounts SET status = 'scanning', status_message = NULL, scan_phase = 'queued', scan_progress = 0, updated_at = $1 WHERE id = $2 AND status <> 'disconnected'")
+        .bind(now_ms())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_scan_progress(db: &Db, id: &str, phase: &str, progress: i64, counts: &str) -> Result<()> {
+    sqlx::query("UPDATE accounts SET scan_phase = $1, scan_progress = $2, scan_counts = $3, updated_at = $4 WHERE id = $5 AND status = 'scanning'")
+        .bind(phase)
+        .bind(progress)
+        .bind(counts)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Completes a scan: the account becomes `active` with its last sync time.
+pub async fn finish_scan(db: &Db, id: &str, counts: &str) -> Result<()> {
+    let now = now_ms();
+    sqlx::query("UPDATE accounts SET status = 'active', status_message = NULL, scan_phase = 'done', scan_progress = 100, scan_counts = $1, last_sync_at = $2, updated_at = $2 WHERE id = $3 AND status = 'scanning'")
+        .bind(counts)
+        .bind(now)
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn rename(db: &Db, org_id: &str, id: &str, name: &str) -> Result<bool> {
+    let r = sqlx::query("UPDATE accounts SET name = $1, updated_at = $2 WHERE organization_id = $3 AND id = $4 AND status <> 'disconnected'")
+        .bind(name)
+        .bind(now_ms())
+        .bind(org_id)
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Disconnects: credentials are erased, the row stays (hidden from lists) for the audit trail.
+pub async fn disconnect(db: &Db, org_id: &str, id: &str) -> Result<bool> {
+    let now = now_ms();
+    let r = sqlx::query(
+        "UPDATE accounts SET status = 'disconnected', credentials_ciphertext = NULL, role_arn = NULL, scan_phase = NULL, disconnected_at = $1, updated_at = $1 \
+         WHERE organization_id = $2 AND id = $3 AND status <> 'disconnected'",
+    )
+    .bind(now)
+    .bind(org_id)
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Stored (encrypted) credentials of an account.
+pub async fn credentials(db: &Db, id: &str) -> Result<Option<String>> {
+    let row: Option<(Option<String>,)> = sqlx::query_as("SELECT credentials_ciphertext FROM accounts WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.and_then(|r| r.0))
+}
+
+/// Every linked, live account of every organization (for start-up scans).
+pub async fn all_linked(db: &Db) -> Result<Vec<Account>> {
+    Ok(sqlx::query_as::<_, Account>(sqlx::AssertSqlSafe(format!(
+        "SELECT {ACCOUNT_COLS} FROM accounts WHERE aws_account_id IS NOT NULL AND status IN ('scanning', 'active', 'error') ORDER BY created_at"
+    )))
+    .fetch_all(&db.pool)
+    .await?)
 }

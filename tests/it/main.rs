@@ -1,6 +1,7 @@
 //! End-to-end tests over real HTTP against an in-process server, each run on SQLite and on
 //! PostgreSQL.
 
+mod accounts;
 mod audit;
 mod auth;
 mod bad_input;

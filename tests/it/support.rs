@@ -84,7 +84,7 @@ impl TestApp {
         let url = fresh_database_url(backend).await;
         let db = Db::connect(&url).await.expect("connect");
         db.migrate().await.expect("migrate");
-        let state = AppState::new(db.clone(), cfg);
+        let state = AppState::new(db.clone(), cfg).expect("state");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let running = server::start(state, "127.0.0.1:0", async {
             let _ = rx.await;

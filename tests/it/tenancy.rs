@@ -17,6 +17,12 @@ fn mutating_routes(ids: &Ids) -> Vec<(Method, String, Option<Value>)> {
         (Method::PATCH, format!("/api/org/members/{}", ids.member), Some(json!({"role": "admin"}))),
         (Method::DELETE, format!("/api/org/members/{}", ids.member), None),
         (Method::PUT, "/api/org/settings".into(), Some(json!({"audit_retention_days": 60}))),
+        (Method::POST, "/api/accounts/link".into(), Some(json!({}))),
+        (Method::POST, "/api/accounts/verify".into(), Some(json!({"aws_account_id": "123456789012", "role_arn": "arn:aws:iam::123456789012:role/X", "region": "us-east-1", "name": "n"}))),
+        (Method::POST, "/api/accounts/keys".into(), Some(json!({"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "region": "us-east-1", "name": "n"}))),
+        (Method::PATCH, format!("/api/accounts/{}", ids.account), Some(json!({"name": "x"}))),
+        (Method::POST, format!("/api/accounts/{}/resync", ids.account), None),
+        (Method::DELETE, format!("/api/accounts/{}", ids.account), None),
     ]
 }
 
@@ -27,10 +33,15 @@ fn tenant_routes(ids: &Ids) -> Vec<(Method, String, Option<Value>)> {
         (Method::PATCH, format!("/api/org/members/{}", ids.member), Some(json!({"role": "admin"}))),
         (Method::DELETE, format!("/api/org/members/{}", ids.member), None),
         (Method::GET, format!("/api/audit-logs/{}", ids.audit), None),
+        (Method::PATCH, format!("/api/accounts/{}", ids.account), Some(json!({"name": "x"}))),
+        (Method::POST, format!("/api/accounts/{}/resync", ids.account), None),
+        (Method::DELETE, format!("/api/accounts/{}", ids.account), None),
+        (Method::GET, format!("/api/accounts/{}/scan", ids.account), None),
     ]
 }
 
 struct Ids {
+    account: String,
     invite: String,
     member: String,
     audit: String,
@@ -42,7 +53,9 @@ async fn ids_of(app: &TestApp, owner: &Session) -> Ids {
         .await;
     let member = app.add_member(owner, "admin").await;
     let logs = app.json(Method::GET, "/api/audit-logs?limit=1", Some(&owner.access), None).await.1;
+    let accounts = app.json(Method::GET, "/api/accounts", Some(&owner.access), None).await.1;
     Ids {
+        account: accounts["items"][0]["id"].as_str().expect("account id").to_string(),
         invite: inv["id"].as_str().expect("invite id").to_string(),
         member: member.user_id,
         audit: logs["items"][0]["id"].as_str().expect("audit id").to_string(),
@@ -59,7 +72,7 @@ async fn viewer_gets_403_on_every_mutation(b: Backend) {
         assert_error(st, &e, StatusCode::FORBIDDEN);
     }
     // ...and reads everything in its organization.
-    for path in ["/api/auth/me", "/api/org/members", "/api/org/invites", "/api/org/settings", "/api/audit-logs", "/api/audit-logs/verify"] {
+    for path in ["/api/auth/me", "/api/accounts", "/api/org/members", "/api/org/invites", "/api/org/settings", "/api/audit-logs", "/api/audit-logs/verify"] {
         let (st, v) = app.json(Method::GET, path, Some(&viewer.access), None).await;
         assert_eq!(st, StatusCode::OK, "viewer read {path}: {v}");
     }
@@ -74,7 +87,7 @@ async fn foreign_ids_answer_404_like_missing_ones(b: Backend) {
     let a = app.signup("Tenant A").await;
     let bsess = app.signup("Tenant B").await;
     let ids = ids_of(&app, &a).await;
-    let missing = Ids { invite: uuid::Uuid::new_v4().to_string(), member: uuid::Uuid::new_v4().to_string(), audit: uuid::Uuid::new_v4().to_string() };
+    let missing = Ids { account: uuid::Uuid::new_v4().to_string(), invite: uuid::Uuid::new_v4().to_string(), member: uuid::Uuid::new_v4().to_string(), audit: uuid::Uuid::new_v4().to_string() };
     for ((m, path, body), (_, missing_path, _)) in tenant_routes(&ids).into_iter().zip(tenant_routes(&missing)) {
         let (st, foreign) = app.json(m.clone(), &path, Some(&bsess.access), body.clone()).await;
         assert_error(st, &foreign, StatusCode::NOT_FOUND);

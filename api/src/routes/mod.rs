@@ -1,5 +1,6 @@
 //! HTTP handlers, grouped by area. Handlers validate, authorize and call the models layer.
 
+pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod auth;
@@ -15,6 +16,8 @@ pub enum ApiTags {
     Auth,
     /// The caller's organization: members, invites, settings.
     Organization,
+    /// Linked cloud accounts (AWS role or keys, or the simulator).
+    Accounts,
     /// The tamper-evident audit log.
     Audit,
     /// Platform administration (super_admin only).
@@ -29,8 +32,8 @@ pub fn ts(ms: i64) -> DateTime<Utc> {
 }
 
 /// Every API group, for the OpenAPI service.
-pub type Apis = (auth::AuthApi, org::OrgApi, audit::AuditApi, admin::AdminApi, health::HealthApi);
+pub type Apis = (auth::AuthApi, org::OrgApi, accounts::AccountsApi, audit::AuditApi, admin::AdminApi, health::HealthApi);
 
 pub fn apis() -> Apis {
-    (auth::AuthApi, org::OrgApi, audit::AuditApi, admin::AdminApi, health::HealthApi)
+    (auth::AuthApi, org::OrgApi, accounts::AccountsApi, audit::AuditApi, admin::AdminApi, health::HealthApi)
 }

@@ -237,7 +237,7 @@ impl OrgApi {
             email: inv.email,
             role: inv.role,
             expires_at: ts(inv.expires_at),
-            accept_url: format!("{}/invite/{}", state.cfg.public_url.trim_end_matches('/'), token),
+            accept_url: format!("{}/invite/accept?token={}", state.cfg.public_url.trim_end_matches('/'), token),
             token,
         })))
     }

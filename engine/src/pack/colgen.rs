@@ -44,12 +44,18 @@ pub(crate) struct Outcome {
     pub mip_columns: usize,
     pub mip_nodes: u64,
     pub mip_status: String,
+    pub rmp_objective: f64,
 }
 
 const DIMS: usize = 4;
 
 fn dims(r: &Resources) -> [u64; DIMS] {
-    [r.cpu_millis, r.memory_mib, u64::from(r.gpus), u64::from(r.pods)]
+    [
+        r.cpu_millis,
+        r.memory_mib,
+        u64::from(r.gpus),
+        u64::from(r.pods),
+    ]
 }
 
 /// Cheapest offer per (allocatable, eligible-shape set), minus dominated ones.
@@ -152,7 +158,11 @@ fn build_classes(prep: &Prepared<'_>, demand: &[u32]) -> Vec<Class> {
             let (ca, cb) = (&classes[a], &classes[b]);
             if cb.price <= ca.price
                 && (0..DIMS).all(|k| cb.cap[k] >= ca.cap[k])
-                && ca.eligible.iter().zip(&cb.eligible).all(|(&ea, &eb)| !ea || eb)
+                && ca
+                    .eligible
+                    .iter()
+                    .zip(&cb.eligible)
+                    .all(|(&ea, &eb)| !ea || eb)
             {
                 keep[a] = false;
                 break;
@@ -437,9 +447,17 @@ fn price(
     node_limit: u64,
 ) -> (Option<Vec<(usize, u32)>>, f64, f64) {
     let mut items: Vec<Item> = Vec::new();
+    // Interior-point duals leave tiny positive values on slack rows; such items only
+    // blow up the search. They are dropped and their whole value added to the bound.
+    let negligible = class.price * 1e-6;
+    let mut dropped = 0.0;
     for (s, sh) in prep.shapes.iter().enumerate() {
         let ub = class.fit[s].min(demand[s]);
-        if ub == 0 || duals[s] <= 1e-12 {
+        if ub == 0 || duals[s] <= 0.0 {
+            continue;
+        }
+        if duals[s] < negligible {
+            dropped += duals[s] * f64::from(ub);
             continue;
         }
         items.push(Item {
@@ -451,7 +469,7 @@ fn price(
         });
     }
     if items.is_empty() {
-        return (None, 0.0, 0.0);
+        return (None, 0.0, dropped);
     }
     // Greedy order: value per unit of normalised size, so the first dive is a good
     // incumbent.
@@ -467,23 +485,24 @@ fn price(
             .then(a.shape.cmp(&b.shape))
     });
     let mut ks = Knapsack::new(&items, prep.n_groups, class.price, node_limit);
-    if ks.bound(0, &class.cap) <= class.price * (1.0 + 1e-9) {
+    if ks.bound(0, &class.cap) + dropped <= class.price * (1.0 + 1e-9) {
         return (None, 0.0, class.price);
     }
     ks.tune_lambda(&class.cap);
     let root = ks.bound(0, &class.cap);
     if root <= class.price * (1.0 + 1e-9) {
-        return (None, 0.0, root);
+        return (None, 0.0, root + dropped);
     }
     ks.dfs(0, class.cap, 0.0);
-    let upper = if ks.aborted {
-        knapsack_lp_bound(&items, &class.cap)
-            .unwrap_or(root)
-            .min(root)
-            .max(ks.best_val)
-    } else {
-        ks.best_val.max(class.price)
-    };
+    let upper = dropped
+        + if ks.aborted {
+            knapsack_lp_bound(&items, &class.cap)
+                .unwrap_or(root)
+                .min(root)
+                .max(ks.best_val)
+        } else {
+            ks.best_val.max(class.price)
+        };
     if ks.best_val > class.price * (1.0 + 1e-9) + 1e-12 {
         let mut counts: Vec<(usize, u32)> = items
             .iter()
@@ -567,6 +586,8 @@ struct State<'p, 'a> {
     colset: BTreeSet<(usize, Vec<(usize, u32)>)>,
     lp_solves: u32,
     iterations: u32,
+    /// Objective of the last restricted master solved.
+    last_rmp: f64,
 }
 
 impl State<'_, '_> {
@@ -597,6 +618,16 @@ impl State<'_, '_> {
     /// Runs up to `rounds` pricing rounds on `demand`. Returns (x, π, Farley bound,
     /// converged).
     fn colgen(&mut self, demand: &[u32], rounds: u32) -> Result<(Vec<f64>, Vec<f64>, f64, bool)> {
+        let r = self.colgen_inner(demand, rounds)?;
+        self.last_rmp = self.cols.iter().zip(&r.0).map(|(c, v)| c.cost * v).sum();
+        Ok(r)
+    }
+
+    fn colgen_inner(
+        &mut self,
+        demand: &[u32],
+        rounds: u32,
+    ) -> Result<(Vec<f64>, Vec<f64>, f64, bool)> {
         let n = self.prep.shapes.len();
         let (mut x, mut pi) = solve_master(&self.cols, &self.active, demand, n)?;
         self.lp_solves += 1;
@@ -607,7 +638,6 @@ impl State<'_, '_> {
             let dpi: f64 = (0..n).map(|s| f64::from(demand[s]) * pi[s]).sum();
             let mut theta: f64 = 1.0;
             let mut new: Vec<(f64, usize, Vec<(usize, u32)>)> = Vec::new();
-            let t_price = std::time::Instant::now();
             for (ci, class) in self.classes.iter().enumerate() {
                 let (pattern, value, upper) =
                     price(self.prep, class, &pi, demand, self.opts.pricing_node_limit);
@@ -618,7 +648,6 @@ impl State<'_, '_> {
                     new.push(((class.price - value) / class.price.max(1e-12), ci, p));
                 }
             }
-            let tp = t_price.elapsed();
             if new.is_empty() && theta < 1.0 {
                 // Converged as far as the node budget saw: re-price the classes whose
                 // bound is still open with 20× the budget, to close the Farley bound.
@@ -640,7 +669,6 @@ impl State<'_, '_> {
                 }
             }
             lb = lb.max(theta * dpi);
-            if std::env::var("PACK_TRACE").is_ok() { let obj: f64 = self.cols.iter().zip(&x).map(|(c, v)| c.cost * v).sum(); eprintln!("TRACE it={} price={:?} new={} lb={lb:.4} dpi={dpi:.4} obj={obj:.4} theta={theta:.4} active={}", self.iterations, tp, new.len(), self.active.iter().filter(|a| **a).count()); }
             if new.is_empty() {
                 converged = true;
                 break;
@@ -670,9 +698,7 @@ impl State<'_, '_> {
             if self.cols.len() == before {
                 break; // only known columns: duals too inexact to progress
             }
-            let t_lp = std::time::Instant::now();
             let (nx, npi) = solve_master(&self.cols, &self.active, demand, n)?;
-            if std::env::var("PACK_TRACE").is_ok() { eprintln!("TRACE lp={:?}", t_lp.elapsed()); }
             self.lp_solves += 1;
             x = nx;
             pi = npi;
@@ -686,7 +712,10 @@ impl State<'_, '_> {
 fn vertex_lp(cols: &[Column], resid: &[u32]) -> Option<Vec<f64>> {
     use microlp::{ComparisonOp, OptimizationDirection, Problem};
     let mut p = Problem::new(OptimizationDirection::Minimize);
-    let useful: Vec<bool> = cols.iter().map(|c| c.counts.iter().any(|&(s, _)| resid[s] > 0)).collect();
+    let useful: Vec<bool> = cols
+        .iter()
+        .map(|c| c.counts.iter().any(|&(s, _)| resid[s] > 0))
+        .collect();
     let vars: Vec<Option<microlp::Variable>> = cols
         .iter()
         .zip(&useful)
@@ -708,7 +737,11 @@ fn vertex_lp(cols: &[Column], resid: &[u32]) -> Option<Vec<f64>> {
         }
     }
     let sol = p.solve().ok()?.into_solution().ok()?;
-    Some(vars.iter().map(|v| v.map_or(0.0, |v| sol.var_value(v))).collect())
+    Some(
+        vars.iter()
+            .map(|v| v.map_or(0.0, |v| sol.var_value(v)))
+            .collect(),
+    )
 }
 
 /// Column generation + integer step. `warm` is the FFD plan, used as initial columns
@@ -735,6 +768,7 @@ pub(crate) fn solve(
         colset: BTreeSet::new(),
         lp_solves: 0,
         iterations: 0,
+        last_rmp: 0.0,
     };
     // Initial columns: per shape the class with the lowest price per pod (so the
     // master is feasible), and the FFD nodes mapped to the cheapest class holding them.
@@ -775,7 +809,9 @@ pub(crate) fn solve(
             acc
         });
         let class = st.classes.iter().position(|cl| {
-            counts.iter().all(|&(s, c)| cl.eligible[s] && c <= cl.fit[s].max(1))
+            counts
+                .iter()
+                .all(|&(s, c)| cl.eligible[s] && c <= cl.fit[s].max(1))
                 && (0..DIMS).all(|k| used[k] <= cl.cap[k])
         });
         if let Some(ci) = class {
@@ -785,6 +821,7 @@ pub(crate) fn solve(
 
     let (_x, pi, lb, converged) = st.colgen(&demand, opts.max_colgen_iterations)?;
     let pool_size_for_stats = st.cols.len();
+    let rmp_objective = st.last_rmp;
     let iterations = st.iterations;
 
     // Integer step, residual rounding: take a vertex LP solution over all generated
@@ -884,5 +921,6 @@ pub(crate) fn solve(
         mip_columns: pool_size_for_stats,
         mip_nodes: u64::from(rounds),
         mip_status,
+        rmp_objective,
     })
 }

@@ -22,9 +22,9 @@ struct OpenNode {
 }
 
 fn max_cap(prep: &Prepared<'_>, cands: &[usize]) -> Resources {
-    cands
-        .iter()
-        .fold(Resources::default(), |acc, &o| acc.component_max(&prep.offers[o].allocatable))
+    cands.iter().fold(Resources::default(), |acc, &o| {
+        acc.component_max(&prep.offers[o].allocatable)
+    })
 }
 
 /// Returns (offer index, pod indices) per node.

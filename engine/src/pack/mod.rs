@@ -163,6 +163,9 @@ pub struct PackStats {
     /// LP solves the integer step used.
     pub rounding_solves: u64,
     pub integer_status: String,
+    /// Objective of the root restricted master LP (USD/h). Equals the LP optimum when
+    /// column generation converged with exact pricing; not itself a lower bound.
+    pub root_lp_hourly: f64,
     pub ffd_cost_hourly: f64,
     pub lp_plan_cost_hourly: Option<f64>,
 }
@@ -223,7 +226,10 @@ impl<'a> Prepared<'a> {
             }
         }
         for o in offers {
-            check_non_negative(&format!("offer {}.hourly_price", o.instance_type), o.hourly_price)?;
+            check_non_negative(
+                &format!("offer {}.hourly_price", o.instance_type),
+                o.hourly_price,
+            )?;
         }
         let mut sorted: Vec<&NodeOffer> = offers.iter().collect();
         sorted.sort_by(|a, b| {
@@ -279,7 +285,13 @@ impl<'a> Prepared<'a> {
                 group_ids.entry(g.as_str()).or_insert(n);
             }
         }
-        type Key = (Resources, CapacityReq, Option<Arch>, Option<usize>, Option<String>);
+        type Key = (
+            Resources,
+            CapacityReq,
+            Option<Arch>,
+            Option<usize>,
+            Option<String>,
+        );
         let mut by_key: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
         for (i, p) in pods.iter().enumerate() {
             let g = p
@@ -436,12 +448,17 @@ pub fn pack(pods: &[Pod], offers: &[NodeOffer], opts: &PackOptions) -> Result<Pa
             stats.integer_columns = out.mip_columns;
             stats.rounding_solves = out.mip_nodes;
             stats.integer_status = out.mip_status.clone();
+            stats.root_lp_hourly = out.rmp_objective;
             let lb = out.lower_bound.max(trivial_lb);
             let (lp_nodes, lp_cost) = prep.to_nodes(&out.nodes);
             stats.lp_plan_cost_hourly = Some(lp_cost);
             let bound_txt = format!(
                 "LP lower bound ${lb:.4}/h ({} after {} column-generation rounds, {} columns)",
-                if out.converged { "converged" } else { "budget hit, Farley bound" },
+                if out.converged {
+                    "converged"
+                } else {
+                    "budget hit, Farley bound"
+                },
                 out.iterations,
                 out.columns
             );
@@ -518,7 +535,10 @@ pub fn check_plan(pods: &[Pod], offers: &[NodeOffer], plan: &PackPlan) -> Result
             }
             used = used.saturating_add(&p.request());
             if !p.capacity.allows(offer.lifecycle) {
-                return Err(format!("pod {id} requires {:?}, node is {:?}", p.capacity, offer.lifecycle));
+                return Err(format!(
+                    "pod {id} requires {:?}, node is {:?}",
+                    p.capacity, offer.lifecycle
+                ));
             }
             if p.arch.is_some_and(|a| a != offer.arch) {
                 return Err(format!("pod {id} arch mismatch"));
@@ -529,7 +549,11 @@ pub fn check_plan(pods: &[Pod], offers: &[NodeOffer], plan: &PackPlan) -> Result
                 }
             }
             if let Some(g) = &p.az_spread_group {
-                *spread.entry(g.as_str()).or_default().entry(offer.az.as_str()).or_default() += 1;
+                *spread
+                    .entry(g.as_str())
+                    .or_default()
+                    .entry(offer.az.as_str())
+                    .or_default() += 1;
             }
         }
         if !used.fits_in(&offer.allocatable) {

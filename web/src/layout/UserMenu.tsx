@@ -1,8 +1,7 @@
 import { useEffect, useId, useRef, useState } from 'react';
 import type { Me } from '../api/types';
 import { useSignOut } from '../auth/hooks';
-
-const ROLE_LABEL: Record<Me['role'], string> = { owner: 'Owner', admin: 'Admin', viewer: 'Viewer' };
+import { roleLabel } from '../auth/roles';
 
 export function UserMenu({ me }: { me: Me }) {
   const [open, setOpen] = useState(false);
@@ -48,7 +47,7 @@ export function UserMenu({ me }: { me: Me }) {
           <div className="menu__meta" role="presentation">
             <div>{me.user.email}</div>
             <div className="muted">
-              {ROLE_LABEL[me.role]} · {me.organization.name}
+              {roleLabel(me.role)} · {me.organization.name}
             </div>
           </div>
           <button

@@ -42,7 +42,6 @@ export function makeMe(role: Role = 'owner', overrides: Partial<Me> = {}): Me {
     user: { id: 'u-self', email: 'me@acme.test', created_at: '2024-01-01T00:00:00Z' },
     organization: { id: 'org-1', name: 'Acme Corp', created_at: '2024-01-01T00:00:00Z' },
     role,
-    platform_role: null,
     route: 'dashboard',
     onboarding_dismissed: true,
     ...overrides,

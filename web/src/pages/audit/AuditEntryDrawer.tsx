@@ -2,7 +2,7 @@ import type { AuditEntry } from '../../api/types';
 import { Badge, Modal } from '../../components';
 import { formatDateTime } from '../../lib/format';
 import { diffSnapshots, formatValue } from './diff';
-import { OUTCOME_TONE, actorLabel } from './format';
+import { actorLabel, outcomeTone } from './format';
 
 export function AuditEntryDrawer({ entry, onClose }: { entry: AuditEntry | null; onClose: () => void }) {
   return (
@@ -19,7 +19,8 @@ function EntryDetails({ entry }: { entry: AuditEntry }) {
       <dl className="details">
         <dt>Outcome</dt>
         <dd>
-          <Badge tone={OUTCOME_TONE[entry.outcome]}>{entry.outcome}</Badge>
+          <Badge tone={outcomeTone(entry.outcome)}>{entry.outcome}</Badge>
+          {entry.status_code != null && <span className="muted"> HTTP {entry.status_code}</span>}
         </dd>
         <dt>Actor</dt>
         <dd>{actorLabel(entry.actor)}</dd>

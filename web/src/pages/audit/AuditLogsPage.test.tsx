@@ -6,7 +6,7 @@ import { json, makeMe, mockApi, renderApp, signIn } from '../../test/api';
 function entry(id: string, overrides: Partial<AuditEntry> = {}): AuditEntry {
   return {
     id,
-    organization_id: 'org-1',
+    seq: Number(id.slice(1)),
     timestamp: '2024-05-01T10:00:00.000Z',
     actor: { kind: 'user', user_id: 'u-self', email: 'me@acme.test' },
     action: 'invite.create',
@@ -15,6 +15,7 @@ function entry(id: string, overrides: Partial<AuditEntry> = {}): AuditEntry {
     outcome: 'success',
     source_ip: '10.0.0.1',
     user_agent: 'vitest',
+    status_code: 200,
     request_id: `req-${id}`,
     diff: { before: null, after: null },
     prev_hash: `prev-${id}`,
@@ -40,7 +41,7 @@ function setup() {
             ],
             next_cursor: 'cursor-2',
           }),
-    'POST /api/audit-logs/verify': () => json({ ok: false, checked: 42, first_broken: { id: 'e2', timestamp: '2024-05-01T10:00:00.000Z', reason: 'hash mismatch' } }),
+    'GET /api/audit-logs/verify': () => json({ ok: false, checked: 42, first_broken: { id: 'e2', seq: 2, timestamp: '2024-05-01T10:00:00.000Z', reason: 'hash mismatch' } }),
   });
 }
 
@@ -118,6 +119,7 @@ describe('Audit Logs', () => {
     const alert = await screen.findByRole('alert');
     expect(alert).toHaveTextContent('Audit chain broken');
     expect(alert).toHaveTextContent('42 entries checked');
+    expect(alert).toHaveTextContent('First break at entry #2');
     expect(alert).toHaveTextContent('hash mismatch');
   });
 });

@@ -11,7 +11,7 @@ import { AuditFilters } from './AuditFilters';
 import { ChainStatus } from './ChainStatus';
 import { ExportResultModal } from './ExportResultModal';
 import { DEFAULT_DRAFT, toQuery, type AuditQuery } from './filters';
-import { OUTCOME_TONE, actorLabel } from './format';
+import { actorLabel, outcomeTone } from './format';
 
 const columns: Column<AuditEntry>[] = [
   {
@@ -32,7 +32,7 @@ const columns: Column<AuditEntry>[] = [
       </>
     ),
   },
-  { key: 'outcome', header: 'Outcome', width: '110px', render: (entry) => <Badge tone={OUTCOME_TONE[entry.outcome]}>{entry.outcome}</Badge> },
+  { key: 'outcome', header: 'Outcome', width: '110px', render: (entry) => <Badge tone={outcomeTone(entry.outcome)}>{entry.outcome}</Badge> },
   { key: 'ip', header: 'Source IP', width: '140px', render: (entry) => entry.source_ip ?? '—' },
 ];
 

@@ -1,7 +1,7 @@
 import type { VerifyResult } from '../../api/types';
 import { formatDateTime } from '../../lib/format';
 
-/** Outcome of POST /api/audit-logs/verify. */
+/** Outcome of GET /api/audit-logs/verify. */
 export function ChainStatus({ result }: { result: VerifyResult }) {
   if (result.ok) {
     return (
@@ -20,7 +20,8 @@ export function ChainStatus({ result }: { result: VerifyResult }) {
         {broken && (
           <>
             {' '}
-            First break at entry <span className="mono">{broken.id}</span> ({formatDateTime(broken.timestamp)}): {broken.reason}
+            First break at entry #{broken.seq} <span className="mono">{broken.id}</span>
+            {broken.timestamp != null && ` (${formatDateTime(broken.timestamp)})`}: {broken.reason}
           </>
         )}
       </span>

@@ -16,7 +16,7 @@ export function useAuditLog(query: AuditQuery) {
 }
 
 export function useVerifyChain() {
-  return useMutation({ mutationFn: () => unwrap(api.POST('/api/audit-logs/verify')) });
+  return useMutation({ mutationFn: () => unwrap(api.GET('/api/audit-logs/verify')) });
 }
 
 export type ExportFormat = 'csv' | 'json';

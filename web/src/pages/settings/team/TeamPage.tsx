@@ -2,14 +2,13 @@ import { useState } from 'react';
 import { errorMessage } from '../../../api/errors';
 import type { Invite, Member, Role } from '../../../api/types';
 import { canManageOrg, useMe } from '../../../auth/MeContext';
+import { roleLabel } from '../../../auth/roles';
 import { Badge, Button, Card, EmptyState, ErrorState, Modal, SkeletonRows, Table, useToast, type Column } from '../../../components';
 import { MailIcon } from '../../../components/icons';
 import { PageHeader } from '../../../layout/PageHeader';
 import { formatDate } from '../../../lib/format';
 import { InviteModal } from './InviteModal';
 import { useInvites, useMembers, useRemoveMember, useRevokeInvite, useUpdateMemberRole } from './api';
-
-const ROLE_LABEL: Record<Role, string> = { owner: 'Owner', admin: 'Admin', viewer: 'Viewer' };
 
 export function TeamPage() {
   const me = useMe();
@@ -32,7 +31,7 @@ export function TeamPage() {
     updateRole.mutate(
       { userId: member.user_id, role },
       {
-        onSuccess: () => toast.success(`${member.email} is now ${ROLE_LABEL[role].toLowerCase()}.`),
+        onSuccess: () => toast.success(`${member.email} is now ${roleLabel(role).toLowerCase()}.`),
         onError: (error) => toast.error(errorMessage(error)),
       },
     );
@@ -74,12 +73,12 @@ export function TeamPage() {
           >
             {assignableRoles.map((role) => (
               <option key={role} value={role}>
-                {ROLE_LABEL[role]}
+                {roleLabel(role)}
               </option>
             ))}
           </select>
         ) : (
-          <Badge>{ROLE_LABEL[member.role]}</Badge>
+          <Badge>{roleLabel(member.role)}</Badge>
         ),
     },
     { key: 'joined', header: 'Joined', width: '160px', render: (member) => formatDate(member.joined_at) },
@@ -100,7 +99,7 @@ export function TeamPage() {
 
   const inviteColumns: Column<Invite>[] = [
     { key: 'email', header: 'Email', render: (invite) => invite.email },
-    { key: 'role', header: 'Role', width: '180px', render: (invite) => <Badge>{ROLE_LABEL[invite.role]}</Badge> },
+    { key: 'role', header: 'Role', width: '180px', render: (invite) => <Badge>{roleLabel(invite.role)}</Badge> },
     { key: 'expires', header: 'Expires', width: '160px', render: (invite) => formatDate(invite.expires_at) },
     {
       key: 'actions',

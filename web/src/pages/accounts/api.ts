@@ -1,0 +1,78 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { api, unwrap } from '../../api/client';
+import type { Account, KeysRequest, ScanStatus, VerifyRequest } from '../../api/types';
+import { isLinked } from './format';
+
+const accountsKey = ['accounts'] as const;
+const scanKey = (id: string) => ['accounts', id, 'scan'] as const;
+
+/** How often live views re-read while a scan runs. */
+export const SCAN_POLL_MS = 1000;
+
+const isScanning = (account: Account) => account.status === 'scanning';
+
+/** Linked accounts (the server's `pending` placeholder is not a linked account and is dropped). */
+export function useAccounts() {
+  return useQuery({
+    queryKey: accountsKey,
+    queryFn: async () => (await unwrap(api.GET('/api/accounts'))).items.filter(isLinked),
+    refetchInterval: (query) => (query.state.data?.some(isScanning) ? SCAN_POLL_MS : false),
+  });
+}
+
+/** Progress of one account's scan; polls until the scan ends. */
+export function useScanStatus(accountId: string) {
+  return useQuery({
+    queryKey: scanKey(accountId),
+    queryFn: () => unwrap(api.GET('/api/accounts/{id}/scan', { params: { path: { id: accountId } } })),
+    refetchInterval: (query) => (isScanFinished(query.state.data) ? false : SCAN_POLL_MS),
+    staleTime: 0,
+  });
+}
+
+export function isScanFinished(scan: ScanStatus | undefined): boolean {
+  return scan !== undefined && (scan.status === 'active' || scan.status === 'error');
+}
+
+/**
+ * The organization's external ID and CloudFormation template. POST because the server creates
+ * the external ID on first use; it is stable afterwards, so one call per wizard visit suffices.
+ */
+export function useLinkInfo(enabled: boolean) {
+  return useQuery({
+    queryKey: ['accounts', 'link'],
+    queryFn: () => unwrap(api.POST('/api/accounts/link', { body: {} })),
+    enabled,
+    staleTime: Infinity,
+  });
+}
+
+function useAccountMutation<TVariables>(mutationFn: (variables: TVariables) => Promise<unknown>) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn,
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: accountsKey }),
+  });
+}
+
+export function useVerifyRole() {
+  return useAccountMutation((body: VerifyRequest) => unwrap(api.POST('/api/accounts/verify', { body })));
+}
+
+export function useLinkWithKeys() {
+  return useAccountMutation((body: KeysRequest) => unwrap(api.POST('/api/accounts/keys', { body })));
+}
+
+export function useRenameAccount() {
+  return useAccountMutation(({ id, name }: { id: string; name: string }) =>
+    unwrap(api.PATCH('/api/accounts/{id}', { params: { path: { id } }, body: { name } })),
+  );
+}
+
+export function useResyncAccount() {
+  return useAccountMutation((id: string) => unwrap(api.POST('/api/accounts/{id}/resync', { params: { path: { id } } })));
+}
+
+export function useDisconnectAccount() {
+  return useAccountMutation((id: string) => unwrap(api.DELETE('/api/accounts/{id}', { params: { path: { id } } })));
+}
