@@ -69,6 +69,9 @@ struct ServeArgs {
     /// Seed of the cloud simulator (same seed, same simulated world).
     #[arg(long, env = "SPOT_SIM_SEED", default_value_t = 42)]
     sim_seed: u64,
+    /// Seed a demo organization (printed login) with two simulated AWS accounts.
+    #[arg(long, env = "SPOT_DEMO")]
+    demo: bool,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "SPOT_LOG_JSON")]
     log_json: bool,
@@ -131,6 +134,11 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         (None, None) => {}
     }
     let state = AppState::new(db, cfg).map_err(|e| anyhow::anyhow!("invalid SPOT_SECRET_KEY: {e}"))?;
+    if args.demo {
+        let login = server::seed_demo(&state).await?;
+        println!("Demo organization \"Acme Corp\" is ready. Log in with:\n  email:    {}\n  password: {}", login.email, login.password);
+    }
+    server::rescan_all(&state).await?;
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -67,3 +67,73 @@ pub async fn start(
     });
     Ok(Running { addr: bound, handle })
 }
+
+/// The demo organization's login, printed at start.
+pub struct DemoLogin {
+    pub email: String,
+    pub password: String,
+}
+
+pub const DEMO_EMAIL: &str = "demo@acme.example.com";
+/// Simulated AWS accounts of the demo organization (distinct from the ids a new user might
+/// try in the onboarding wizard).
+pub const DEMO_ACCOUNTS: &[(&str, &str, &str)] = &[("Acme Prod", "111122223333", "us-east-1"), ("Acme Lab", "444455556666", "us-west-2")];
+
+/// Seeds (or refreshes) the demo organization: an owner with a fresh random password and two
+/// linked simulator accounts, scanned before this returns.
+pub async fn seed_demo(state: &AppState) -> Result<DemoLogin, StartError> {
+    use rand::Rng;
+    let password: String = {
+        let mut rng = rand::thread_rng();
+        let word: String = (0..10).map(|_| rng.sample(rand::distributions::Alphanumeric) as char).collect();
+        format!("demo-{word}-{}", rng.gen_range(10..99))
+    };
+    let hash = hash_password_async(password.clone())
+        .await
+        .map_err(|e: ApiError| StartError::Config { setting: "--demo", reason: e.to_string() })?;
+    let org_id = match orgs::user_by_email(&state.db, DEMO_EMAIL).await? {
+        Some(u) => {
+            orgs::set_password(&state.db, &u.id, &hash).await?;
+            orgs::membership_of(&state.db, &u.id).await?.map(|m| m.0).ok_or_else(|| StartError::Config { setting: "--demo", reason: "demo user has no organization".into() })?
+        }
+        None => orgs::signup(&state.db, "Acme Corp", DEMO_EMAIL, &hash).await?.organization.id,
+    };
+    orgs::set_onboarding_state(&state.db, &org_id, "completed").await?;
+    let org = orgs::org_by_id(&state.db, &org_id).await?.ok_or_else(|| StartError::Config { setting: "--demo", reason: "demo organization vanished".into() })?;
+    for (name, account_id, region) in DEMO_ACCOUNTS {
+        if let Some(existing) = spot_models::accounts::live_by_aws_id(&state.db, account_id).await? {
+            if existing.organization_id != org_id {
+                continue;
+            }
+        }
+        let role_arn = format!("arn:aws:iam::{account_id}:role/SpotOptimizer");
+        let acc = spot_models::accounts::upsert_linked(
+            &state.db,
+            &org_id,
+            &spot_models::accounts::LinkedAccount {
+                name,
+                provider: state.connector.provider(),
+                aws_account_id: account_id,
+                method: "role",
+                role_arn: Some(&role_arn),
+                external_id: Some(&org.external_id),
+                region,
+                credentials_ciphertext: None,
+            },
+        )
+        .await?;
+        crate::scan::run(state.clone(), acc).await;
+    }
+    Ok(DemoLogin { email: DEMO_EMAIL.into(), password })
+}
+
+/// At start, every linked account is scanned again so statuses reflect the cloud now.
+pub async fn rescan_all(state: &AppState) -> Result<usize, StartError> {
+    let all = spot_models::accounts::all_linked(&state.db).await?;
+    let n = all.len();
+    for a in all {
+        spot_models::accounts::set_scanning(&state.db, &a.id).await?;
+        crate::scan::spawn(state, a);
+    }
+    Ok(n)
+}

@@ -170,6 +170,11 @@ pub async fn ensure_super_admin(db: &Db, email: &str, password_hash: &str) -> Re
     Ok(user)
 }
 
+pub async fn set_password(db: &Db, user_id: &str, password_hash: &str) -> Result<()> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2").bind(password_hash).bind(user_id).execute(&db.pool).await?;
+    Ok(())
+}
+
 pub async fn user_by_email(db: &Db, email: &str) -> Result<Option<User>> {
     Ok(sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE email = $1")))
         .bind(email)

@@ -20,6 +20,9 @@
 //! interior point) through good_lp; its duals are central rather than vertex duals,
 //! which damps the dual oscillation column generation is known for.
 
+// Index loops over the fixed DIMS resource axes read closer to the formulas.
+#![allow(clippy::needless_range_loop)]
+
 use std::collections::BTreeSet;
 
 use good_lp::{
@@ -573,6 +576,9 @@ fn reduced_cost(c: &Column, pi: &[f64], demand: &[u32]) -> f64 {
             .sum::<f64>()
 }
 
+/// (relative reduced cost, class, pattern) of a priced column.
+type NewColumn = (f64, usize, Vec<(usize, u32)>);
+
 struct State<'p, 'a> {
     prep: &'p Prepared<'a>,
     opts: &'p PackOptions,
@@ -637,7 +643,7 @@ impl State<'_, '_> {
             self.iterations += 1;
             let dpi: f64 = (0..n).map(|s| f64::from(demand[s]) * pi[s]).sum();
             let mut theta: f64 = 1.0;
-            let mut new: Vec<(f64, usize, Vec<(usize, u32)>)> = Vec::new();
+            let mut new: Vec<NewColumn> = Vec::new();
             for (ci, class) in self.classes.iter().enumerate() {
                 let (pattern, value, upper) =
                     price(self.prep, class, &pi, demand, self.opts.pricing_node_limit);

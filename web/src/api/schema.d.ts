@@ -224,6 +224,155 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/accounts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Linked cloud accounts of the organization (disconnected ones are hidden). */
+        get: operations["listAccounts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/accounts/link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start linking in role mode: returns the organization's external ID, the CloudFormation
+         *     template and the console quick-create URL.
+         */
+        post: operations["linkAccount"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/accounts/cloudformation.yaml": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The CloudFormation template as a file. */
+        get: operations["cloudformationTemplate"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/accounts/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify a role: assumes it with the organization's external ID, checks the identity, and
+         *     links the account (filling the pending placeholder). The account moves to `scanning`.
+         */
+        post: operations["verifyAccount"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/accounts/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Link with access keys (lab mode). The keys are validated with a caller-identity call
+         *     before they are encrypted and saved.
+         */
+        post: operations["linkAccountWithKeys"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/accounts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Disconnect: credentials are erased and the account's inventory hidden; its audit
+         *     history stays.
+         */
+        delete: operations["disconnectAccount"];
+        options?: never;
+        head?: never;
+        /** Rename an account. */
+        patch: operations["renameAccount"];
+        trace?: never;
+    };
+    "/api/accounts/{id}/resync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Re-scan an account now. */
+        post: operations["resyncAccount"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/accounts/{id}/scan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Scan progress of one account (the onboarding progress bar). */
+        get: operations["accountScanStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/audit-logs": {
         parameters: {
             query?: never;
@@ -376,6 +525,30 @@ export interface components {
             token: string;
             password: string;
         };
+        /** AccountList */
+        AccountList: {
+            items: components["schemas"]["AccountView"][];
+        };
+        /** AccountView */
+        AccountView: {
+            id: string;
+            name: string;
+            /** @description `aws` or `sim` (the built-in simulator). */
+            provider: string;
+            /** @description Masked like `1234-****-****`; null for the pending placeholder. */
+            aws_account_id_masked?: string;
+            region?: string;
+            /** @description `role` (IAM role + external ID) or `keys` (access keys, lab mode). */
+            method?: string;
+            /** @description `pending`, `scanning`, `active` or `error`. */
+            status: string;
+            /** @description Human explanation when `status` is `error`. */
+            status_message?: string;
+            /** Format: date-time */
+            last_sync_at?: string;
+            /** Format: date-time */
+            created_at: string;
+        };
         /**
          * Actor
          * @description Who performed an action.
@@ -484,6 +657,27 @@ export interface components {
             /** Format: date-time */
             accepted_at?: string;
         };
+        /** KeysRequest */
+        KeysRequest: {
+            access_key_id: string;
+            /** @description Encrypted at rest with AES-256-GCM; never returned by any API. */
+            secret_access_key: string;
+            region: string;
+            name: string;
+        };
+        /** LinkInfo */
+        LinkInfo: {
+            /** @description Unique to the organization, generated by the platform, never editable. */
+            external_id: string;
+            cloudformation_template: string;
+            template_url: string;
+            /** @description Opens the AWS console with the stack pre-filled. */
+            quick_create_url: string;
+            /** @description Cloud behind new links: `aws`, or `sim` on the embedded default. */
+            provider: string;
+        };
+        /** LinkRequest */
+        LinkRequest: Record<string, never>;
         /** LoginRequest */
         LoginRequest: {
             email: string;
@@ -565,9 +759,38 @@ export interface components {
         RefreshRequest: {
             refresh_token: string;
         };
+        /** RenameRequest */
+        RenameRequest: {
+            name: string;
+        };
         /** RoleUpdate */
         RoleUpdate: {
             role: components["schemas"]["MemberRole"];
+        };
+        /** ScanCounts */
+        ScanCounts: {
+            /** Format: int64 */
+            instances: number;
+            /** Format: int64 */
+            clusters: number;
+            /** Format: int64 */
+            volumes: number;
+            /** Format: int64 */
+            snapshots: number;
+        };
+        /** ScanStatus */
+        ScanStatus: {
+            account_id: string;
+            status: string;
+            /** @description `queued`, `instances`, `clusters`, `volumes`, `snapshots`, `done`. */
+            phase?: string;
+            /**
+             * Format: int64
+             * @description 0–100.
+             */
+            progress: number;
+            counts: components["schemas"]["ScanCounts"];
+            message?: string;
         };
         /** SignupRequest */
         SignupRequest: {
@@ -596,6 +819,16 @@ export interface components {
             email: string;
             /** Format: date-time */
             created_at: string;
+        };
+        /** VerifyRequest */
+        VerifyRequest: {
+            /** @description 12-digit AWS account id. */
+            aws_account_id: string;
+            /** @description `arn:aws:iam::<account>:role/<name>`, the stack's `RoleArn` output. */
+            role_arn: string;
+            region: string;
+            /** @description Display name (1–100 characters). */
+            name: string;
         };
         /** VerifyResult */
         VerifyResult: {
@@ -930,6 +1163,200 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["OrgSettings"];
+                };
+            };
+        };
+    };
+    listAccounts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AccountList"];
+                };
+            };
+        };
+    };
+    linkAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["LinkRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["LinkInfo"];
+                };
+            };
+        };
+    };
+    cloudformationTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "CONTENT-DISPOSITION": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain; charset=utf-8": string;
+                };
+            };
+        };
+    };
+    verifyAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["VerifyRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AccountView"];
+                };
+            };
+        };
+    };
+    linkAccountWithKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["KeysRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AccountView"];
+                };
+            };
+        };
+    };
+    disconnectAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    renameAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["RenameRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AccountView"];
+                };
+            };
+        };
+    };
+    resyncAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AccountView"];
+                };
+            };
+        };
+    };
+    accountScanStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ScanStatus"];
                 };
             };
         };

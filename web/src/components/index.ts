@@ -1,6 +1,7 @@
 export { Badge, type BadgeTone } from './Badge';
 export { Button, type ButtonProps, type ButtonVariant } from './Button';
 export { Card } from './Card';
+export { CopyButton } from './CopyButton';
 export { Field, SelectField, TextField } from './Field';
 export { Modal } from './Modal';
 export { Skeleton, SkeletonRows } from './Skeleton';

@@ -47,7 +47,7 @@ export function useLinkInfo(enabled: boolean) {
   });
 }
 
-function useAccountMutation<TVariables>(mutationFn: (variables: TVariables) => Promise<unknown>) {
+function useAccountMutation<TVariables, TData>(mutationFn: (variables: TVariables) => Promise<TData>) {
   const queryClient = useQueryClient();
   return useMutation({
     mutationFn,

@@ -1,6 +1,7 @@
 import { useInfiniteQuery, useMutation } from '@tanstack/react-query';
 import { api, unwrap } from '../../api/client';
 import { toApiError } from '../../api/errors';
+import { download } from '../../lib/download';
 import type { AuditQuery } from './filters';
 
 export const AUDIT_PAGE_SIZE = 50;
@@ -34,15 +35,6 @@ async function sha256Hex(blob: Blob): Promise<string | null> {
   if (!globalThis.crypto?.subtle) return null;
   const digest = await crypto.subtle.digest('SHA-256', await blob.arrayBuffer());
   return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
-}
-
-function download(blob: Blob, filename: string): void {
-  const url = URL.createObjectURL(blob);
-  const link = document.createElement('a');
-  link.href = url;
-  link.download = filename;
-  link.click();
-  URL.revokeObjectURL(url);
 }
 
 export function useExportAuditLog() {

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { useForm } from 'react-hook-form';
 import { applyApiError } from '../../../api/forms';
 import type { InviteCreated, InviteRole } from '../../../api/types';
-import { Button, Modal, SelectField, TextField } from '../../../components';
+import { Button, CopyButton, Modal, SelectField, TextField } from '../../../components';
 import { emailRules } from '../../auth/validation';
 import { useCreateInvite } from './api';
 
@@ -52,10 +52,8 @@ export function InviteModal({ open, onClose }: { open: boolean; onClose: () => v
       >
         <div className="stack">
           <TextField label="Invite link" readOnly value={created.accept_url} onFocus={(event) => event.currentTarget.select()} />
-          <div>
-            <Button size="sm" onClick={() => void navigator.clipboard?.writeText(created.accept_url)}>
-              Copy link
-            </Button>
+          <div className="row">
+            <CopyButton value={created.accept_url} label="Copy link" />
           </div>
         </div>
       </Modal>

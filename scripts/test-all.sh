@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The whole test suite: Rust unit, property and integration tests (SQLite and PostgreSQL),
+# the AWS adapter against moto, web component tests (Vitest), the OpenAPI/client drift checks
+# and the end-to-end browser flows in headless Chromium. Installs what it needs idempotently.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/spot-optimizer/target}"
+export CARGO_TERM_COLOR=never
+LOG_DIR="$ROOT/test-artifacts"
+mkdir -p "$LOG_DIR"
+PASSED=0
+FAILED=0
+fail() { echo "FATAL: $*" >&2; exit 1; }
+count() { # label passed failed
+  PASSED=$((PASSED + $2)); FAILED=$((FAILED + $3)); echo "== $1: $2 passed, $3 failed"
+}
+
+# --- services the suite talks to ---------------------------------------------------------
+(exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null || fail "PostgreSQL is not reachable on 127.0.0.1:5432 (trust auth, database 'test')"
+(exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null || fail "Redis is not reachable on 127.0.0.1:6379"
+
+# --- tools --------------------------------------------------------------------------------
+SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO=sudo
+need_apt=()
+command -v chromium >/dev/null || need_apt+=(chromium)
+if [ -f engine/SYSTEM-DEPS.apt ]; then
+  while read -r pkg; do [ -n "$pkg" ] && ! dpkg -s "$pkg" >/dev/null 2>&1 && need_apt+=("$pkg"); done < engine/SYSTEM-DEPS.apt
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing ${need_apt[*]}"
+  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null || fail "apt-get install ${need_apt[*]} failed"
+fi
+command -v moto_server >/dev/null || python3 -m pip install -q 'moto[server]>=5,<6' || fail "pip install moto[server] failed"
+command -v moto_server >/dev/null || fail "moto_server is not on PATH after installing moto[server]"
+
+# --- web: install, drift check, component tests, build -------------------------------------
+cd "$ROOT/web"
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund >/dev/null || fail "npm ci failed"
+fi
+cd "$ROOT"
+
+echo "== building"
+cargo build --bins 2>&1 | tail -3
+BIN="$CARGO_TARGET_DIR/debug/spot-optimizer"
+[ -x "$BIN" ] || fail "build failed"
+
+# The committed OpenAPI document and the generated web client must match the server.
+"$BIN" openapi > "$LOG_DIR/openapi.json"
+if cmp -s "$LOG_DIR/openapi.json" web/openapi.json; then count "openapi drift" 1 0; else
+  echo "web/openapi.json is stale: run ./scripts/gen-api.sh"; count "openapi drift" 0 1; fi
+(cd web && npm run -s check:api) && count "web client drift" 1 0 || count "web client drift" 0 1
+
+(cd web && npx vitest run --reporter=default > "$LOG_DIR/vitest.log" 2>&1); tail -6 "$LOG_DIR/vitest.log"
+vp=$(grep -E "^\s*Tests\s" "$LOG_DIR/vitest.log" | grep -oE "[0-9]+ passed" | grep -oE "[0-9]+" || echo 0)
+vf=$(grep -E "^\s*Tests\s" "$LOG_DIR/vitest.log" | grep -oE "[0-9]+ failed" | grep -oE "[0-9]+" || echo 0)
+[ "$vp" = 0 ] && [ "$vf" = 0 ] && vf=1
+count "vitest" "${vp:-0}" "${vf:-0}"
+
+(cd web && npm run -s build > "$LOG_DIR/web-build.log" 2>&1) && count "web build" 1 0 || { tail -20 "$LOG_DIR/web-build.log"; count "web build" 0 1; }
+
+# --- Rust: unit, property, integration (SQLite + PostgreSQL), moto -------------------------
+cargo test --workspace --no-fail-fast 2>&1 | tee "$LOG_DIR/cargo-test.log" | grep -E "^test result|FAILED|panicked" 
+rp=$(grep -E "^test result" "$LOG_DIR/cargo-test.log" | grep -oE "[0-9]+ passed" | grep -oE "[0-9]+" | awk "{s+=\$1} END {print s+0}")
+rf=$(grep -E "^test result" "$LOG_DIR/cargo-test.log" | grep -oE "[0-9]+ failed" | grep -oE "[0-9]+" | awk "{s+=\$1} END {print s+0}")
+grep -qE "^error(\[|:)" "$LOG_DIR/cargo-test.log" && rf=$((${rf:-0} + 1))
+count "cargo test" "${rp:-0}" "${rf:-0}"
+
+# --- end to end in headless Chromium against `serve --demo` --------------------------------
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+DATA=$(mktemp -d)
+"$BIN" serve --demo --data-dir "$DATA" --listen "127.0.0.1:$PORT" > "$LOG_DIR/e2e-server.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 1; done
+export E2E_DEMO_EMAIL=$(grep -oE "email: +\S+" "$LOG_DIR/e2e-server.log" | awk '{print $2}')
+export E2E_DEMO_PASSWORD=$(grep -oE "password: +\S+" "$LOG_DIR/e2e-server.log" | awk '{print $2}')
+(cd web && E2E_BASE_URL="http://127.0.0.1:$PORT" node e2e/run.mjs > "$LOG_DIR/e2e.log" 2>&1)
+kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null
+tail -15 "$LOG_DIR/e2e.log"
+ep=$(tail -5 "$LOG_DIR/e2e.log" | grep -oE "[0-9]+ passed" | tail -1 | grep -oE "[0-9]+" || echo 0)
+ef=$(tail -5 "$LOG_DIR/e2e.log" | grep -oE "[0-9]+ failed" | tail -1 | grep -oE "[0-9]+" || echo 1)
+count "e2e (chromium)" "${ep:-0}" "${ef:-1}"
+
+echo
+echo "Screenshots and logs: $LOG_DIR"
+echo "TOTAL: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
