@@ -133,7 +133,10 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         (None, Some(_)) => anyhow::bail!("invalid SPOT_ADMIN_EMAIL: required with SPOT_ADMIN_PASSWORD"),
         (None, None) => {}
     }
-    let state = AppState::new(db, cfg).map_err(|e| anyhow::anyhow!("invalid SPOT_SECRET_KEY: {e}"))?;
+    let mut state = AppState::new(db, cfg).map_err(|e| anyhow::anyhow!("invalid SPOT_SECRET_KEY: {e}"))?;
+    if let Some(url) = &args.redis_url {
+        state = state.use_redis(url).await.map_err(|e| anyhow::anyhow!("invalid REDIS_URL: cannot connect: {e}"))?;
+    }
     if args.demo {
         let login = server::seed_demo(&state).await?;
         println!("Demo organization \"Acme Corp\" is ready. Log in with:\n  email:    {}\n  password: {}", login.email, login.password);

@@ -44,6 +44,10 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    pub fn limits(&self) -> crate::ratelimit::Limits {
+        crate::ratelimit::Limits { login_per_minute: self.login_per_minute, signup_per_hour: self.signup_per_hour }
+    }
+
     /// Settings for tests and the embedded default, given the two secrets.
     pub fn with_secrets(jwt_secret: Vec<u8>, secret_key: Vec<u8>) -> Self {
         ServerConfig {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod gateway;
+pub mod ratelimit;
 pub mod retention;
 pub mod scan;
 pub mod routes;

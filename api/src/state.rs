@@ -1,11 +1,8 @@
 //! Shared application state handed to every handler.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use spot_models::Db;
 
 use crate::auth::JwtKeys;
@@ -13,6 +10,7 @@ use crate::cloud_connect::{CloudConnector, SimConnector};
 use crate::crypto::Keyring;
 use crate::config::ServerConfig;
 use crate::error::ApiError;
+use crate::ratelimit::{Bucket, Limiter};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -21,12 +19,7 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub keyring: Keyring,
     pub connector: Arc<dyn CloudConnector>,
-    login_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
-    signup_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
-}
-
-fn nz(n: u32) -> NonZeroU32 {
-    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+    pub limiter: Limiter,
 }
 
 impl AppState {
@@ -39,23 +32,21 @@ impl AppState {
     pub fn with_connector(db: Db, cfg: ServerConfig, connector: Arc<dyn CloudConnector>) -> Result<Self, crate::crypto::CryptoError> {
         let keyring = Keyring::new(&cfg.secret_key.0, &cfg.previous_secret_keys)?;
         let jwt = JwtKeys::new(&cfg.jwt_secret.0);
-        let login_limiter = Arc::new(RateLimiter::keyed(Quota::per_minute(nz(cfg.login_per_minute))));
-        let signup_limiter = Arc::new(RateLimiter::keyed(Quota::per_hour(nz(cfg.signup_per_hour))));
-        Ok(AppState { db, cfg: Arc::new(cfg), jwt, keyring, connector, login_limiter, signup_limiter })
+        let limiter = Limiter::local(cfg.limits());
+        Ok(AppState { db, cfg: Arc::new(cfg), jwt, keyring, connector, limiter })
     }
 
-    pub fn check_login_rate(&self, ip: IpAddr) -> Result<(), ApiError> {
-        check(&self.login_limiter, ip)
+    /// Shares rate limits across replicas through Redis.
+    pub async fn use_redis(mut self, url: &str) -> Result<Self, redis::RedisError> {
+        self.limiter = Limiter::redis(url, self.cfg.limits()).await?;
+        Ok(self)
     }
 
-    pub fn check_signup_rate(&self, ip: IpAddr) -> Result<(), ApiError> {
-        check(&self.signup_limiter, ip)
+    pub async fn check_login_rate(&self, ip: IpAddr) -> Result<(), ApiError> {
+        self.limiter.check(Bucket::Login, ip).await
     }
-}
 
-fn check(limiter: &DefaultKeyedRateLimiter<IpAddr>, ip: IpAddr) -> Result<(), ApiError> {
-    limiter.check_key(&ip).map_err(|not_until| {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        ApiError::RateLimited { retry_after_secs: wait.as_secs().max(1) }
-    })
+    pub async fn check_signup_rate(&self, ip: IpAddr) -> Result<(), ApiError> {
+        self.limiter.check(Bucket::Signup, ip).await
+    }
 }

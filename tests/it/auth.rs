@@ -139,6 +139,22 @@ async fn login_and_signup_are_rate_limited(b: Backend) {
     cfg.login_per_minute = 3;
     cfg.signup_per_hour = 2;
     let app = TestApp::start_with(b, cfg).await;
+    rate_limits_hold(&app).await;
+}
+both!(login_and_signup_are_rate_limited);
+
+/// The same limits shared through Redis (what replicas use in production).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_are_shared_through_redis() {
+    let mut cfg = test_config();
+    cfg.login_per_minute = 3;
+    cfg.signup_per_hour = 2;
+    let url = std::env::var("SPOT_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let app = TestApp::start_with_redis(Backend::Sqlite, cfg, &url).await;
+    rate_limits_hold(&app).await;
+}
+
+async fn rate_limits_hold(app: &TestApp) {
     let s = app.signup("Limited").await;
     let _ = app.signup("Limited Two").await;
     let r = app
@@ -157,7 +173,6 @@ async fn login_and_signup_are_rate_limited(b: Backend) {
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["error"]["code"], "rate_limited");
 }
-both!(login_and_signup_are_rate_limited);
 
 async fn duplicate_email_is_refused_case_insensitively(b: Backend) {
     let app = TestApp::start(b).await;

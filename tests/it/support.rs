@@ -81,17 +81,39 @@ impl TestApp {
     }
 
     pub async fn start_with(backend: Backend, cfg: ServerConfig) -> TestApp {
+        Self::start_inner(backend, cfg, None).await
+    }
+
+    /// Rate limits in Redis. Each run presents a random client address (trusted
+    /// `X-Forwarded-For`), so runs never share a budget in the shared Redis.
+    pub async fn start_with_redis(backend: Backend, cfg: ServerConfig, redis_url: &str) -> TestApp {
+        Self::start_inner(backend, cfg, Some(redis_url)).await
+    }
+
+    async fn start_inner(backend: Backend, mut cfg: ServerConfig, redis_url: Option<&str>) -> TestApp {
         let url = fresh_database_url(backend).await;
         let db = Db::connect(&url).await.expect("connect");
         db.migrate().await.expect("migrate");
-        let state = AppState::new(db.clone(), cfg).expect("state");
+        if redis_url.is_some() {
+            // Every run is a different client as far as the shared budget is concerned.
+            cfg.trust_forwarded_for = true;
+        }
+        let mut state = AppState::new(db.clone(), cfg).expect("state");
+        if let Some(r) = redis_url {
+            state = state.use_redis(r).await.unwrap_or_else(|e| panic!("Redis is required by the test suite and is unreachable at {r}: {e}"));
+        }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let running = server::start(state, "127.0.0.1:0", async {
             let _ = rx.await;
         })
         .await
         .expect("start server");
-        let http = Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+        let mut headers = reqwest::header::HeaderMap::new();
+        if redis_url.is_some() {
+            let fake_ip = format!("10.{}.{}.{}", rand_octet(), rand_octet(), rand_octet());
+            headers.insert("x-forwarded-for", fake_ip.parse().expect("header"));
+        }
+        let http = Client::builder().timeout(Duration::from_secs(30)).default_headers(headers).build().expect("client");
         TestApp { base: format!("http://{}", running.addr), http, db, _shutdown: tx }
     }
 
@@ -153,6 +175,10 @@ impl TestApp {
             user_id: me["user"]["id"].as_str().expect("user").to_string(),
         }
     }
+}
+
+fn rand_octet() -> u8 {
+    uuid::Uuid::new_v4().as_bytes()[0]
 }
 
 pub const PASSWORD: &str = "correct horse 42";

@@ -13,7 +13,7 @@ import { ClustersPage } from './pages/clusters/ClustersPage';
 import { DashboardPage } from './pages/dashboard/DashboardPage';
 import { NotFoundPage } from './pages/errors/NotFoundPage';
 import { OnboardingPage } from './pages/onboarding/OnboardingPage';
-import { CloudIntegrationsPage } from './pages/settings/CloudIntegrationsPage';
+import { CloudIntegrationsPage } from './pages/settings/cloud/CloudIntegrationsPage';
 import { TeamPage } from './pages/settings/team/TeamPage';
 
 /** Opts into React Router v7 behaviour now so the upgrade is a no-op. */

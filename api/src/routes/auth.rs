@@ -163,7 +163,7 @@ impl AuthApi {
         body: Body<SignupRequest>,
     ) -> poem::Result<CreatedTokens> {
         slot.record("auth.signup", "organization", None);
-        state.check_signup_rate(client.ip)?;
+        state.check_signup_rate(client.ip).await?;
         let org_name = body.org_name.trim();
         if org_name.is_empty() || org_name.chars().count() > 100 {
             return Err(ApiError::field("org_name", "org_name must be 1 to 100 characters").into());
@@ -199,7 +199,7 @@ impl AuthApi {
         body: Body<LoginRequest>,
     ) -> poem::Result<Json<TokenResponse>> {
         slot.record("auth.login", "session", None);
-        state.check_login_rate(client.ip)?;
+        state.check_login_rate(client.ip).await?;
         let email = body.email.trim().to_lowercase();
         slot.subject(None, None, Some(&email));
         let user = orgs::user_by_email(&state.db, &email).await.map_err(ApiError::from)?;
@@ -292,7 +292,7 @@ impl AuthApi {
         body: Body<AcceptInviteRequest>,
     ) -> poem::Result<CreatedTokens> {
         slot.record("invite.accept", "invite", None);
-        state.check_signup_rate(client.ip)?;
+        state.check_signup_rate(client.ip).await?;
         let hash_of_token = sha256_hex(body.token.trim().as_bytes());
         let Some(pending) = orgs::invite_by_token_hash(&state.db, &hash_of_token).await.map_err(ApiError::from)? else {
             return Err(ApiError::NotFound("invite").into());

@@ -59,7 +59,7 @@ where
 pub(crate) fn map_sdk_err<E, R>(err: SdkError<E, R>, ctx: &ErrCtx) -> CloudError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let code = err.code().map(str::to_string);
     let message = err.message().map(str::to_string).unwrap_or_default();
@@ -180,7 +180,7 @@ fn quoted(message: &str) -> Option<String> {
 fn map_transport<E, R>(err: &SdkError<E, R>, ctx: &ErrCtx) -> CloudError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let text = DisplayErrorContext(err).to_string();
     let mut source: Option<&(dyn StdError + 'static)> = Some(err);

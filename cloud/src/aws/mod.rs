@@ -44,7 +44,7 @@ pub mod config;
 mod convert;
 mod error;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -517,7 +517,7 @@ fn dry_run_answer<T, E, R, U>(
 ) -> Result<Mutation<U>>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match res {
         Err(e) if code_of(&e) == Some(DRY_RUN_OK) => Ok(Mutation::DryRun(ok)),

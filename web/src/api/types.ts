@@ -14,3 +14,4 @@ export type AuditActor = Schemas['Actor'];
 export type AuditOutcome = Schemas['Outcome'];
 export type AuditPage = Schemas['AuditPage'];
 export type VerifyResult = Schemas['VerifyResult'];
+export type OnboardingState = Schemas['OnboardingState'];

@@ -38,11 +38,10 @@ export function isScanFinished(scan: ScanStatus | undefined): boolean {
  * The organization's external ID and CloudFormation template. POST because the server creates
  * the external ID on first use; it is stable afterwards, so one call per wizard visit suffices.
  */
-export function useLinkInfo(enabled: boolean) {
+export function useLinkInfo() {
   return useQuery({
     queryKey: ['accounts', 'link'],
     queryFn: () => unwrap(api.POST('/api/accounts/link', { body: {} })),
-    enabled,
     staleTime: Infinity,
   });
 }

@@ -1,16 +1,20 @@
 import { Link } from 'react-router-dom';
+import { canManageOrg, useMe } from '../../auth/MeContext';
 import { EmptyState } from '../../components';
 
 /** Shown wherever data depends on a connected AWS account and none is connected yet. */
 export function NoCloudAccountState({ description }: { description: string }) {
+  const canConnect = canManageOrg(useMe());
   return (
     <EmptyState
       title="No cloud account connected yet"
-      description={description}
+      description={canConnect ? description : `${description} Ask an owner or admin of your organization to connect one.`}
       action={
-        <Link to="/onboarding" className="btn btn--primary">
-          Connect AWS Account
-        </Link>
+        canConnect && (
+          <Link to="/onboarding?add=1" className="btn btn--primary">
+            Connect AWS account
+          </Link>
+        )
       }
     />
   );

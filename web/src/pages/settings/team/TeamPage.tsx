@@ -122,7 +122,7 @@ export function TeamPage() {
       ),
     },
   ];
-  const pendingInvites = invites.data?.filter((invite) => invite.accepted_at === null) ?? [];
+  const pendingInvites = invites.data?.filter((invite) => invite.accepted_at == null) ?? [];
 
   return (
     <>
