@@ -5,5 +5,6 @@ mod accounts;
 mod audit;
 mod auth;
 mod bad_input;
+mod cli;
 mod support;
 mod tenancy;
