@@ -1,9 +1,12 @@
 // End-to-end smoke test against a running server:
 //   E2E_BASE_URL=http://127.0.0.1:8080 node e2e/run.mjs
-// Signs up a new organization, checks the onboarding page and the audit log, signs out and
-// back in. Screenshots go to e2e/artifacts/. Exits non-zero unless every step passes.
+// Signs up an organization, connects the simulator's AWS account through the onboarding wizard
+// (production / IAM role path) and watches its scan finish, then checks the dashboard, Cloud
+// integrations, the audit log, sign-out and sign-in, a viewer's read-only view and the
+// "skip onboarding" path. Screenshots go to e2e/artifacts/ (recreated on every run). Exits
+// non-zero unless every step passes. Needs the server's embedded cloud simulator.
 import { execSync } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { chromium } from 'playwright-core';
 
 const ARTIFACTS = new URL('./artifacts/', import.meta.url).pathname;
@@ -43,26 +46,41 @@ function chromiumPath() {
   }
 }
 
+await rm(ARTIFACTS, { recursive: true, force: true });
 await mkdir(ARTIFACTS, { recursive: true });
 const browser = await chromium.launch({
   executablePath: chromiumPath(),
   args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
-const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-page.setDefaultTimeout(STEP_TIMEOUT_MS);
 
 const problems = [];
-page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-page.on('response', (response) => {
-  if (response.status() >= 500) problems.push(`${response.status()} from ${response.request().method()} ${response.url()}`);
-});
+
+/** A fresh browser context (own storage) whose page errors and 5xx responses are recorded. */
+async function openPage() {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const opened = await context.newPage();
+  opened.setDefaultTimeout(STEP_TIMEOUT_MS);
+  opened.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  opened.on('response', (response) => {
+    if (response.status() >= 500) problems.push(`${response.status()} from ${response.request().method()} ${response.url()}`);
+  });
+  return opened;
+}
 
 const stamp = Date.now().toString(36);
-const account = {
-  org: `E2E Org ${stamp}`,
-  email: `e2e+${stamp}@example.com`,
+const persona = (name) => ({
+  org: `E2E ${name} ${stamp}`,
+  email: `e2e+${name}-${stamp}@example.com`,
   password: `e2e-passphrase-${stamp}-Aa1!`,
-};
+});
+const owner = persona('owner');
+const skipper = persona('skipper');
+const viewer = { email: `e2e+viewer-${stamp}@example.com`, password: `e2e-viewer-${stamp}-Aa1!` };
+// Any 12-digit id verifies against the simulator; a fresh one per run avoids the 409 for an
+// account another organization on the same server already linked. Masked as 1234-****-****.
+const SIM_ACCOUNT_ID = `1234${String(Date.now()).slice(-8)}`;
+
+let page = await openPage();
 let shot = 0;
 
 async function screenshot(name) {
@@ -70,26 +88,115 @@ async function screenshot(name) {
   await page.screenshot({ path: `${ARTIFACTS}${String(shot).padStart(2, '0')}-${name}.png`, fullPage: true });
 }
 
+async function signUp(account) {
+  await page.goto(`${base}/signup`);
+  await page.getByRole('heading', { name: 'Create your organization' }).waitFor();
+  await page.getByLabel('Organization name').fill(account.org);
+  await page.getByLabel('Work email').fill(account.email);
+  await page.getByLabel('Password').fill(account.password);
+}
+
+/** Calls the API directly with a token from the password grant (for setup the UI does not cover). */
+async function apiAs(account, method, path, body) {
+  const login = await fetch(`${base}/api/auth/token`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email: account.email, password: account.password }),
+  });
+  if (!login.ok) throw new Error(`login as ${account.email} answered ${login.status}`);
+  const { access_token: token } = await login.json();
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`${method} ${path} answered ${response.status}: ${await response.text()}`);
+  return response.json();
+}
+
+const mutatingButtons = /Re-sync|Rename|Disconnect|Connect another account/;
+
 const steps = [
   ['sign up a new organization', async () => {
-    await page.goto(`${base}/signup`);
-    await page.getByRole('heading', { name: 'Create your organization' }).waitFor();
-    await page.getByLabel('Organization name').fill(account.org);
-    await page.getByLabel('Work email').fill(account.email);
-    await page.getByLabel('Password').fill(account.password);
+    await signUp(owner);
     await screenshot('signup-form');
     await page.getByRole('button', { name: 'Create account' }).click();
-    await page.waitForURL(/\/(onboarding|dashboard)$/);
+    await page.waitForURL(/\/onboarding$/);
   }],
-  ['lands on the onboarding / empty state', async () => {
-    await page.getByText(/No cloud account connected yet/).first().waitFor();
-    await page.locator('.topbar').getByText(account.org).waitFor();
-    await screenshot('after-signup');
+  ['onboarding wizard welcomes the new organization', async () => {
+    await page.getByRole('heading', { name: `Welcome to Spot Optimizer, ${owner.org}` }).waitFor();
+    await page.locator('.topbar').getByText(owner.org).waitFor();
+    await screenshot('wizard-welcome');
+    await page.getByRole('button', { name: 'Connect AWS account' }).click();
+    await page.getByRole('heading', { name: 'How should Spot Optimizer connect?' }).waitFor();
+    await screenshot('wizard-choose');
   }],
-  ['audit log lists the signup', async () => {
+  ['production path shows the external ID and CloudFormation links', async () => {
+    await page.getByRole('button', { name: /Production/ }).click();
+    const externalId = page.getByRole('textbox', { name: 'External ID' });
+    await externalId.waitFor();
+    if (!(await externalId.inputValue())) throw new Error('external ID is empty');
+    const quickCreate = page.getByRole('link', { name: 'Open AWS CloudFormation console' });
+    if (!(await quickCreate.getAttribute('href'))?.startsWith('https://console.aws.amazon.com/cloudformation/')) {
+      throw new Error('quick-create link does not open the CloudFormation console');
+    }
+    await page.getByRole('button', { name: 'Download template' }).waitFor();
+  }],
+  ['a role that cannot be assumed is reported on the form', async () => {
+    await page.getByLabel('AWS account ID').fill(SIM_ACCOUNT_ID);
+    await page.getByLabel('Role ARN').fill(`arn:aws:iam::${SIM_ACCOUNT_ID}:role/NoAccess`);
+    await page.getByRole('button', { name: 'Verify and connect' }).click();
+    await page.getByText(/Access denied/).waitFor();
+    await screenshot('wizard-role-denied');
+  }],
+  ['verifying the simulated account starts a scan that completes', async () => {
+    await page.getByLabel('Role ARN').fill(`arn:aws:iam::${SIM_ACCOUNT_ID}:role/SpotOptimizer`);
+    await page.getByLabel('Account name').fill('Production');
+    await page.getByLabel('Region').selectOption('us-east-1');
+    await screenshot('wizard-role-form');
+    await page.getByRole('button', { name: 'Verify and connect' }).click();
+    await page.getByRole('heading', { name: 'Production is connected' }).waitFor();
+    await page.getByRole('status').filter({ hasText: 'Scan complete' }).waitFor();
+    await page.getByText('Discovery finished. Your inventory is ready.').waitFor();
+    await screenshot('wizard-scan-complete');
+  }],
+  ['finishing opens the dashboard with the discovered inventory', async () => {
+    await page.getByRole('button', { name: 'Go to dashboard' }).click();
+    await page.waitForURL(/\/dashboard$/);
+    await page.getByRole('heading', { name: 'Discovered inventory' }).waitFor();
+    await page.getByText('Across 1 connected account').waitFor();
+    const instances = await page.locator('.stat').filter({ hasText: 'EC2 instances' }).locator('dd').innerText();
+    if (!(Number(instances.replace(/\D/g, '')) > 0)) throw new Error(`expected discovered instances, got "${instances}"`);
+    await screenshot('dashboard-inventory');
+  }],
+  ['cloud integrations lists the account; rename and re-sync work', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Cloud integrations' }).click();
+    await page.waitForURL(/\/settings\/cloud-integrations$/);
+    const card = page.getByRole('article', { name: 'Production' });
+    await card.getByText('1234-****-****').waitFor();
+    await card.getByText('Active').waitFor();
+    await card.getByRole('button', { name: 'Rename Production' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Rename account' });
+    await dialog.getByLabel('Account name').fill('Production (sim)');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const renamed = page.getByRole('article', { name: 'Production (sim)' });
+    await renamed.getByRole('button', { name: 'Re-sync' }).click();
+    await page.getByText('Re-scanning Production (sim).').waitFor();
+    await renamed.getByText('Active').waitFor();
+    await renamed.getByRole('button', { name: 'Re-sync' }).and(page.locator(':enabled')).waitFor();
+    await screenshot('cloud-integrations');
+    await renamed.getByRole('button', { name: 'Disconnect Production (sim)' }).click();
+    await page.getByRole('dialog', { name: 'Disconnect account?' }).waitFor();
+    await screenshot('disconnect-confirm');
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+  }],
+  ['audit log lists the signup and the account link', async () => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit Logs' }).click();
     await page.waitForURL(/\/audit-logs$/);
     const table = page.getByRole('table', { name: 'Audit log entries' });
+    await table.getByText('account.verify').first().waitFor();
     await table.getByText(/signup/i).first().waitFor();
     await screenshot('audit-log');
     await table.getByText(/signup/i).first().click();
@@ -107,7 +214,7 @@ const steps = [
     await page.getByRole('table', { name: 'Audit log entries' }).waitFor();
   }],
   ['sign out', async () => {
-    await page.getByRole('button', { name: account.email }).click();
+    await page.getByRole('button', { name: owner.email }).click();
     await page.getByRole('menuitem', { name: 'Sign out' }).click();
     await page.waitForURL(/\/login$/);
     const stored = await page.evaluate(() => localStorage.getItem('spot.refresh_token'));
@@ -116,13 +223,38 @@ const steps = [
     await page.waitForURL(/\/login$/);
     await screenshot('signed-out');
   }],
-  ['sign back in', async () => {
-    await page.getByLabel('Email').fill(account.email);
-    await page.getByLabel('Password').fill(account.password);
+  ['sign back in goes straight to the dashboard', async () => {
+    await page.getByLabel('Email').fill(owner.email);
+    await page.getByLabel('Password').fill(owner.password);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL(/\/(onboarding|dashboard)$/);
-    await page.locator('.topbar').getByText(account.org).waitFor();
-    await screenshot('signed-in-again');
+    await page.waitForURL(/\/dashboard$/);
+    await page.getByRole('heading', { name: 'Discovered inventory' }).waitFor();
+  }],
+  ['a viewer sees accounts without mutating controls', async () => {
+    const invite = await apiAs(owner, 'POST', '/api/org/invites', { email: viewer.email, role: 'viewer' });
+    page = await openPage();
+    await page.goto(`${base}/invite/accept?token=${encodeURIComponent(invite.token)}`);
+    await page.getByLabel('Password').fill(viewer.password);
+    await page.getByRole('button', { name: 'Accept invitation' }).click();
+    await page.waitForURL(/\/dashboard$/);
+    await page.goto(`${base}/settings/cloud-integrations`);
+    await page.getByRole('article', { name: 'Production (sim)' }).getByText('Active').waitFor();
+    const mutating = await page.getByRole('button', { name: mutatingButtons }).count();
+    const links = await page.getByRole('link', { name: mutatingButtons }).count();
+    if (mutating + links > 0) throw new Error(`viewer sees ${mutating + links} mutating controls`);
+    await screenshot('viewer-cloud-integrations');
+  }],
+  ['skipping onboarding shows the empty state', async () => {
+    page = await openPage();
+    await signUp(skipper);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.waitForURL(/\/onboarding$/);
+    await page.getByRole('button', { name: 'Skip for now' }).click();
+    await page.waitForURL(/\/dashboard$/);
+    await page.getByText('No cloud account connected yet').waitFor();
+    await screenshot('skipped-dashboard');
+    await page.goto(`${base}/`);
+    await page.waitForURL(/\/dashboard$/);
   }],
 ];
 

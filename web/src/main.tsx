@@ -7,6 +7,7 @@ import './styles/tokens.css';
 import './styles/base.css';
 import './styles/layout.css';
 import './styles/components.css';
+import './styles/accounts.css';
 
 const root = document.getElementById('root');
 if (root === null) throw new Error('index.html is missing #root');

@@ -2,7 +2,7 @@ import { render } from '@testing-library/react';
 import { MemoryRouter } from 'react-router-dom';
 import { App, ROUTER_FUTURE } from '../App';
 import { createQueryClient } from '../api/queryClient';
-import type { Me, Role } from '../api/types';
+import type { Account, Me, Role, ScanStatus } from '../api/types';
 import { storeTokens } from '../auth/session';
 
 type Handler = (request: Request, url: URL) => Response | Promise<Response>;
@@ -60,4 +60,39 @@ export function renderApp(path: string) {
       <App queryClient={createQueryClient()} />
     </MemoryRouter>,
   );
+}
+
+export function makeAccount(overrides: Partial<Account> = {}): Account {
+  return {
+    id: 'acc-1',
+    name: 'Production',
+    provider: 'aws',
+    aws_account_id_masked: '1234-****-****',
+    region: 'us-east-1',
+    method: 'role',
+    status: 'active',
+    last_sync_at: '2024-05-01T10:00:00Z',
+    created_at: '2024-05-01T09:00:00Z',
+    ...overrides,
+  };
+}
+
+/** The `pending` row the server creates at signup; the app must not show it as an account. */
+export const placeholderAccount: Account = {
+  id: 'acc-placeholder',
+  name: 'Pending account',
+  provider: 'aws',
+  status: 'pending',
+  created_at: '2024-05-01T09:00:00Z',
+};
+
+export function makeScan(overrides: Partial<ScanStatus> = {}): ScanStatus {
+  return {
+    account_id: 'acc-1',
+    status: 'active',
+    phase: 'done',
+    progress: 100,
+    counts: { instances: 29, clusters: 3, volumes: 32, snapshots: 7 },
+    ...overrides,
+  };
 }

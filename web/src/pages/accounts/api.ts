@@ -1,4 +1,4 @@
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { queryOptions, useMutation, useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap } from '../../api/client';
 import type { Account, KeysRequest, ScanStatus, VerifyRequest } from '../../api/types';
 import { isLinked } from './format';
@@ -21,13 +21,22 @@ export function useAccounts() {
 }
 
 /** Progress of one account's scan; polls until the scan ends. */
-export function useScanStatus(accountId: string) {
-  return useQuery({
+function scanQuery(accountId: string) {
+  return queryOptions({
     queryKey: scanKey(accountId),
     queryFn: () => unwrap(api.GET('/api/accounts/{id}/scan', { params: { path: { id: accountId } } })),
     refetchInterval: (query) => (isScanFinished(query.state.data) ? false : SCAN_POLL_MS),
     staleTime: 0,
   });
+}
+
+export function useScanStatus(accountId: string) {
+  return useQuery(scanQuery(accountId));
+}
+
+/** Scan results of several accounts (the dashboard's inventory totals). */
+export function useScanStatuses(accountIds: string[]) {
+  return useQueries({ queries: accountIds.map(scanQuery) });
 }
 
 export function isScanFinished(scan: ScanStatus | undefined): boolean {

@@ -1,6 +1,9 @@
 import type { Account } from '../../api/types';
 import type { BadgeTone } from '../../components';
 
+/** Where "connect an account" buttons lead: the onboarding wizard without its welcome step. */
+export const CONNECT_ACCOUNT_PATH = '/onboarding?add=1';
+
 /** The server keeps a `pending` placeholder row per organization until an account is linked. */
 export function isLinked(account: Account): boolean {
   return account.aws_account_id_masked != null;

@@ -1,6 +1,6 @@
 import { screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { apiError, json, makeMe, mockApi, renderApp, tokens } from '../../test/api';
+import { apiError, json, makeMe, mockApi, placeholderAccount, renderApp, tokens } from '../../test/api';
 
 async function fillSignup(password = 'correct horse battery') {
   const user = userEvent.setup();
@@ -89,11 +89,12 @@ describe('Sign in', () => {
     mockApi({
       'POST /api/auth/token': () => json(tokens),
       'GET /api/auth/me': () => json(makeMe('admin')),
+      'GET /api/accounts': () => json({ items: [placeholderAccount] }),
     });
     renderApp('/login');
     await submitLogin();
 
     await waitFor(() => expect(screen.getByRole('heading', { name: 'Dashboard' })).toBeInTheDocument());
-    expect(screen.getByText('No cloud account connected yet')).toBeInTheDocument();
+    expect(await screen.findByText('No cloud account connected yet')).toBeInTheDocument();
   });
 });

@@ -26,8 +26,14 @@ export function RoleStep({ onLinked, onBack }: { onLinked: (account: Account) =>
       {link.isError && <ErrorState error={link.error} title="Could not prepare the template" onRetry={() => void link.refetch()} />}
       {link.isSuccess && (
         <>
+          {link.data.provider === 'sim' && (
+            <div className="callout callout--info">
+              Demo mode: this server uses the built-in AWS simulator instead of AWS. Any 12-digit account ID works, for example
+              123456789012; a role named NoAccess simulates a denied AssumeRole.
+            </div>
+          )}
           <StackInstructions link={link.data} />
-          <VerifyForm provider={link.data.provider} onLinked={onLinked} onBack={onBack} />
+          <VerifyForm onLinked={onLinked} onBack={onBack} />
         </>
       )}
       {!link.isSuccess && (
@@ -75,7 +81,7 @@ function StackInstructions({ link }: { link: LinkInfo }) {
   );
 }
 
-function VerifyForm({ provider, onLinked, onBack }: { provider: string; onLinked: (account: Account) => void; onBack: () => void }) {
+function VerifyForm({ onLinked, onBack }: { onLinked: (account: Account) => void; onBack: () => void }) {
   const verify = useVerifyRole();
   const {
     register,
@@ -103,12 +109,6 @@ function VerifyForm({ provider, onLinked, onBack }: { provider: string; onLinked
 
   return (
     <form className="stack" onSubmit={onSubmit} noValidate aria-label="Verify role">
-      {provider === 'sim' && (
-        <div className="callout callout--info">
-          Demo mode: this server uses the built-in AWS simulator. Any 12-digit account ID works, for example 123456789012; a role
-          named NoAccess simulates a denied AssumeRole.
-        </div>
-      )}
       {errors.root?.server && (
         <div className="form-alert" role="alert">
           {errors.root.server.message}

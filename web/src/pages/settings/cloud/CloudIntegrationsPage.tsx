@@ -6,11 +6,10 @@ import { canManageOrg, useMe } from '../../../auth/MeContext';
 import { Button, Card, ErrorState, Modal, SkeletonRows, useToast } from '../../../components';
 import { PageHeader } from '../../../layout/PageHeader';
 import { useAccounts, useDisconnectAccount, useResyncAccount } from '../../accounts/api';
+import { CONNECT_ACCOUNT_PATH } from '../../accounts/format';
 import { NoCloudAccountState } from '../../common/NoCloudAccountState';
 import { AccountCard } from './AccountCard';
 import { RenameAccountModal } from './RenameAccountModal';
-
-export const CONNECT_ACCOUNT_PATH = '/onboarding?add=1';
 
 export function CloudIntegrationsPage() {
   const canManage = canManageOrg(useMe());
