@@ -42,7 +42,8 @@ fi
 cd "$ROOT"
 
 echo "== building"
-cargo build --bins 2>&1 | tail -3
+# One feature set for everything: the test build also produces target/debug/spot-optimizer.
+cargo test --workspace --no-run 2>&1 | grep -E "^(error|warning: unused)|Finished" | tail -5
 BIN="$CARGO_TARGET_DIR/debug/spot-optimizer"
 [ -x "$BIN" ] || fail "build failed"
 
@@ -70,7 +71,7 @@ count "cargo test" "${rp:-0}" "${rf:-0}"
 # --- end to end in headless Chromium against `serve --demo` --------------------------------
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 DATA=$(mktemp -d)
-"$BIN" serve --demo --data-dir "$DATA" --listen "127.0.0.1:$PORT" > "$LOG_DIR/e2e-server.log" 2>&1 &
+"$BIN" serve --demo --signup-per-hour 100 --data-dir "$DATA" --listen "127.0.0.1:$PORT" > "$LOG_DIR/e2e-server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 1; done
 export E2E_DEMO_EMAIL=$(grep -oE "email: +\S+" "$LOG_DIR/e2e-server.log" | awk '{print $2}')

@@ -6,11 +6,16 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use spot_api::server;
+use spot_api::state::StateOptions;
 use spot_api::{AppState, ServerConfig};
 use spot_models::Db;
 
 #[derive(Parser)]
-#[command(name = "spot-optimizer", version, about = "Spot Optimizer control plane")]
+#[command(
+    name = "spot-optimizer",
+    version,
+    about = "Spot Optimizer control plane"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Option<Cmd>,
@@ -19,7 +24,12 @@ struct Cli {
     #[arg(long, env = "DATABASE_URL", global = true)]
     database_url: Option<String>,
     /// Directory for the SQLite database and generated secrets.
-    #[arg(long, env = "SPOT_DATA_DIR", default_value = "./spot-data", global = true)]
+    #[arg(
+        long,
+        env = "SPOT_DATA_DIR",
+        default_value = "./spot-data",
+        global = true
+    )]
     data_dir: PathBuf,
 }
 
@@ -72,6 +82,15 @@ struct ServeArgs {
     /// Seed a demo organization (printed login) with two simulated AWS accounts.
     #[arg(long, env = "SPOT_DEMO")]
     demo: bool,
+    /// Cloud behind linked accounts: `sim` (the built-in region simulator) or `aws`.
+    #[arg(long, env = "SPOT_CLOUD", default_value = "sim", value_parser = ["sim", "aws"])]
+    cloud: String,
+    /// Send every AWS call to this endpoint instead of AWS (testing against moto).
+    #[arg(long, env = "SPOT_AWS_ENDPOINT_URL")]
+    aws_endpoint_url: Option<String>,
+    /// Seconds between discoveries of each linked account.
+    #[arg(long, env = "SPOT_DISCOVERY_INTERVAL", default_value_t = 300)]
+    discovery_interval: u64,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "SPOT_LOG_JSON")]
     log_json: bool,
@@ -79,11 +98,21 @@ struct ServeArgs {
 
 fn database_url(cli: &Cli) -> anyhow::Result<String> {
     match &cli.database_url {
-        Some(u) if u.starts_with("sqlite:") || u.starts_with("postgres://") || u.starts_with("postgresql://") => Ok(u.clone()),
+        Some(u)
+            if u.starts_with("sqlite:")
+                || u.starts_with("postgres://")
+                || u.starts_with("postgresql://") =>
+        {
+            Ok(u.clone())
+        }
         Some(_) => anyhow::bail!("invalid DATABASE_URL: must start with sqlite:// or postgres://"),
         None => {
-            std::fs::create_dir_all(&cli.data_dir)
-                .with_context(|| format!("invalid SPOT_DATA_DIR: cannot create {}", cli.data_dir.display()))?;
+            std::fs::create_dir_all(&cli.data_dir).with_context(|| {
+                format!(
+                    "invalid SPOT_DATA_DIR: cannot create {}",
+                    cli.data_dir.display()
+                )
+            })?;
             Ok(format!("sqlite://{}/spot.db", cli.data_dir.display()))
         }
     }
@@ -92,7 +121,9 @@ fn database_url(cli: &Cli) -> anyhow::Result<String> {
 fn init_logs(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     if json {
         builder.json().init();
     } else {
@@ -101,8 +132,12 @@ fn init_logs(json: bool) {
 }
 
 async fn connect(url: &str) -> anyhow::Result<Db> {
-    let db = Db::connect(url).await.map_err(|e| anyhow::anyhow!("cannot open DATABASE_URL: {e}"))?;
-    db.migrate().await.map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
+    let db = Db::connect(url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open DATABASE_URL: {e}"))?;
+    db.migrate()
+        .await
+        .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
     Ok(db)
 }
 
@@ -116,38 +151,77 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         }
     }
     if !embedded || args.jwt_secret.is_none() || args.secret_key.is_none() {
-        std::fs::create_dir_all(&cli.data_dir)
-            .with_context(|| format!("invalid SPOT_DATA_DIR: cannot create {}", cli.data_dir.display()))?;
+        std::fs::create_dir_all(&cli.data_dir).with_context(|| {
+            format!(
+                "invalid SPOT_DATA_DIR: cannot create {}",
+                cli.data_dir.display()
+            )
+        })?;
     }
-    let (jwt, key) = spot_api::config::resolve_secrets(args.jwt_secret.as_deref(), args.secret_key.as_deref(), &cli.data_dir, embedded)?;
+    let (jwt, key) = spot_api::config::resolve_secrets(
+        args.jwt_secret.as_deref(),
+        args.secret_key.as_deref(),
+        &cli.data_dir,
+        embedded,
+    )?;
     let mut cfg = ServerConfig::with_secrets(jwt, key);
     cfg.login_per_minute = args.login_per_minute;
     cfg.signup_per_hour = args.signup_per_hour;
     cfg.trust_forwarded_for = args.trust_forwarded_for;
     cfg.sim_seed = args.sim_seed;
-    cfg.public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen));
+    cfg.discovery_interval_secs = args.discovery_interval;
+    cfg.public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.listen));
     let db = connect(&url).await?;
     match (&args.admin_email, &args.admin_password) {
         (Some(e), Some(p)) => server::seed_super_admin(&db, e, p).await?,
-        (Some(_), None) => anyhow::bail!("invalid SPOT_ADMIN_PASSWORD: required with SPOT_ADMIN_EMAIL"),
-        (None, Some(_)) => anyhow::bail!("invalid SPOT_ADMIN_EMAIL: required with SPOT_ADMIN_PASSWORD"),
+        (Some(_), None) => {
+            anyhow::bail!("invalid SPOT_ADMIN_PASSWORD: required with SPOT_ADMIN_EMAIL")
+        }
+        (None, Some(_)) => {
+            anyhow::bail!("invalid SPOT_ADMIN_EMAIL: required with SPOT_ADMIN_PASSWORD")
+        }
         (None, None) => {}
     }
-    let mut state = AppState::new(db, cfg).map_err(|e| anyhow::anyhow!("invalid SPOT_SECRET_KEY: {e}"))?;
-    if let Some(url) = &args.redis_url {
-        state = state.use_redis(url).await.map_err(|e| anyhow::anyhow!("invalid REDIS_URL: cannot connect: {e}"))?;
+    if args.demo && args.cloud != "sim" {
+        anyhow::bail!("invalid --demo: the demo organization runs on the simulator (--cloud sim)");
     }
+    let connector: std::sync::Arc<dyn spot_actors::connect::CloudConnector> =
+        match args.cloud.as_str() {
+            "aws" => std::sync::Arc::new(spot_actors::connect::AwsConnector {
+                endpoint_url: args.aws_endpoint_url.clone(),
+                base: spot_cloud::aws::AwsCredentials::Ambient,
+            }),
+            _ => std::sync::Arc::new(spot_actors::connect::SimConnector::new(args.sim_seed)),
+        };
+    let state = AppState::build(
+        db,
+        cfg,
+        StateOptions {
+            connector: Some(connector),
+            redis_url: args.redis_url.clone(),
+        },
+    )
+    .await?;
     if args.demo {
         let login = server::seed_demo(&state).await?;
         println!("Demo organization \"Acme Corp\" is ready. Log in with:\n  email:    {}\n  password: {}", login.email, login.password);
     }
-    server::rescan_all(&state).await?;
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     let running = server::start(state, &args.listen, shutdown).await?;
-    println!("Spot Optimizer is running at http://{} (API docs: /api/docs)", running.addr);
-    running.handle.await.context("server task failed")?.context("server stopped with an error")?;
+    println!(
+        "Spot Optimizer is running at http://{} (API docs: /api/docs)",
+        running.addr
+    );
+    running
+        .handle
+        .await
+        .context("server task failed")?
+        .context("server stopped with an error")?;
     Ok(())
 }
 
@@ -178,7 +252,9 @@ impl ServeArgs {
             #[command(flatten)]
             serve: ServeArgs,
         }
-        Only::try_parse_from(["spot-optimizer"]).map(|o| o.serve).unwrap_or_default()
+        Only::try_parse_from(["spot-optimizer"])
+            .map(|o| o.serve)
+            .unwrap_or_default()
     }
 }
 
@@ -187,7 +263,12 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
@@ -196,7 +277,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -1,7 +1,9 @@
 //! Credentials: argon2id password hashes, the password policy, access JWTs and opaque
 //! refresh/invite tokens.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use jsonwebtoken::{Algorithm as JwtAlg, DecodingKey, EncodingKey, Header, Validation};
@@ -33,7 +35,9 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
     match PasswordHash::new(hash) {
-        Ok(parsed) => argon().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => argon()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -55,16 +59,29 @@ pub async fn verify_password_async(password: String, hash: String) -> bool {
 pub fn check_password_policy(password: &str, email: &str) -> Result<(), ApiError> {
     let len = password.chars().count();
     if len < 10 {
-        return Err(ApiError::field("password", "password must be at least 10 characters long"));
+        return Err(ApiError::field(
+            "password",
+            "password must be at least 10 characters long",
+        ));
     }
     if len > 128 {
-        return Err(ApiError::field("password", "password must be at most 128 characters long"));
+        return Err(ApiError::field(
+            "password",
+            "password must be at most 128 characters long",
+        ));
     }
-    if !password.chars().any(|c| c.is_alphabetic()) || !password.chars().any(|c| c.is_ascii_digit()) {
-        return Err(ApiError::field("password", "password must contain at least one letter and one digit"));
+    if !password.chars().any(|c| c.is_alphabetic()) || !password.chars().any(|c| c.is_ascii_digit())
+    {
+        return Err(ApiError::field(
+            "password",
+            "password must contain at least one letter and one digit",
+        ));
     }
     if password.eq_ignore_ascii_case(email) {
-        return Err(ApiError::field("password", "password must not be your e-mail address"));
+        return Err(ApiError::field(
+            "password",
+            "password must not be your e-mail address",
+        ));
     }
     Ok(())
 }
@@ -73,7 +90,10 @@ pub fn check_password_policy(password: &str, email: &str) -> Result<(), ApiError
 pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
     let e = raw.trim().to_lowercase();
     if e.len() > 254 || !email_address::EmailAddress::is_valid(&e) || !e.contains('.') {
-        return Err(ApiError::field("email", "email must be a valid e-mail address"));
+        return Err(ApiError::field(
+            "email",
+            "email must be a valid e-mail address",
+        ));
     }
     Ok(e)
 }
@@ -118,10 +138,20 @@ impl JwtKeys {
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
-        JwtKeys { enc: EncodingKey::from_secret(secret), dec: DecodingKey::from_secret(secret), validation }
+        JwtKeys {
+            enc: EncodingKey::from_secret(secret),
+            dec: DecodingKey::from_secret(secret),
+            validation,
+        }
     }
 
-    pub fn issue(&self, user_id: &str, org_id: &str, session_id: &str, ttl_secs: i64) -> Result<String, ApiError> {
+    pub fn issue(
+        &self,
+        user_id: &str,
+        org_id: &str,
+        session_id: &str,
+        ttl_secs: i64,
+    ) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             iss: ISSUER.into(),
@@ -138,7 +168,9 @@ impl JwtKeys {
     }
 
     pub fn decode(&self, token: &str) -> Option<Claims> {
-        jsonwebtoken::decode::<Claims>(token, &self.dec, &self.validation).ok().map(|d| d.claims)
+        jsonwebtoken::decode::<Claims>(token, &self.dec, &self.validation)
+            .ok()
+            .map(|d| d.claims)
     }
 }
 
@@ -188,7 +220,9 @@ impl AuthCtx {
         if self.role >= Role::Admin {
             Ok(())
         } else {
-            Err(ApiError::Forbidden("this action needs the admin or owner role".into()))
+            Err(ApiError::Forbidden(
+                "this action needs the admin or owner role".into(),
+            ))
         }
     }
 
@@ -196,7 +230,9 @@ impl AuthCtx {
         if self.super_admin && self.impersonator_id.is_none() {
             Ok(())
         } else {
-            Err(ApiError::Forbidden("this action needs the platform super_admin role".into()))
+            Err(ApiError::Forbidden(
+                "this action needs the platform super_admin role".into(),
+            ))
         }
     }
 }
@@ -218,7 +254,9 @@ mod tests {
     fn password_policy_messages_name_the_field() {
         for bad in ["short1", "onlyletterslong", "1234567890123"] {
             match check_password_policy(bad, "a@b.co") {
-                Err(ApiError::Validation { field, .. }) => assert_eq!(field.as_deref(), Some("password")),
+                Err(ApiError::Validation { field, .. }) => {
+                    assert_eq!(field.as_deref(), Some("password"))
+                }
                 other => panic!("expected validation error for {bad}, got {other:?}"),
             }
         }
@@ -227,7 +265,10 @@ mod tests {
 
     #[test]
     fn email_is_normalized() {
-        assert_eq!(normalize_email("  Alice@Example.COM ").ok().as_deref(), Some("alice@example.com"));
+        assert_eq!(
+            normalize_email("  Alice@Example.COM ").ok().as_deref(),
+            Some("alice@example.com")
+        );
         assert!(normalize_email("not-an-email").is_err());
         assert!(normalize_email("a@localhost").is_err());
     }
@@ -248,10 +289,32 @@ mod tests {
         let other = JwtKeys::new(b"another-secret-another-secret-xx");
         assert!(other.decode(&t).is_none());
         let now = chrono::Utc::now().timestamp();
-        let claims = Claims { iss: ISSUER.into(), aud: "someone-else".into(), sub: "u".into(), org: "o".into(), sid: "s".into(), jti: "j".into(), iat: now, exp: now + 60 };
-        let forged = jsonwebtoken::encode(&Header::new(JwtAlg::HS256), &claims, &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef")).expect("encode");
+        let claims = Claims {
+            iss: ISSUER.into(),
+            aud: "someone-else".into(),
+            sub: "u".into(),
+            org: "o".into(),
+            sid: "s".into(),
+            jti: "j".into(),
+            iat: now,
+            exp: now + 60,
+        };
+        let forged = jsonwebtoken::encode(
+            &Header::new(JwtAlg::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .expect("encode");
         assert!(keys.decode(&forged).is_none());
-        let hs512 = jsonwebtoken::encode(&Header::new(JwtAlg::HS512), &Claims { aud: AUDIENCE.into(), ..claims }, &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef")).expect("encode");
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(JwtAlg::HS512),
+            &Claims {
+                aud: AUDIENCE.into(),
+                ..claims
+            },
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .expect("encode");
         assert!(keys.decode(&hs512).is_none());
     }
 }

@@ -51,13 +51,27 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     if let Some(rest) = msg.strip_prefix("unknown field `") {
         let name = rest.split('`').next().unwrap_or("").to_string();
         // For unknown fields serde's path already ends at the field itself.
-        let field = if path == "." || path.is_empty() { name } else { path };
-        return ApiError::Validation { message: format!("unknown field `{field}`"), field: Some(field) };
+        let field = if path == "." || path.is_empty() {
+            name
+        } else {
+            path
+        };
+        return ApiError::Validation {
+            message: format!("unknown field `{field}`"),
+            field: Some(field),
+        };
     }
     if let Some(rest) = msg.strip_prefix("missing field `") {
         let name = rest.split('`').next().unwrap_or("").to_string();
-        let field = if path == "." || path.is_empty() { name.clone() } else { format!("{path}.{name}") };
-        return ApiError::Validation { message: format!("{field} is required"), field: Some(field) };
+        let field = if path == "." || path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path}.{name}")
+        };
+        return ApiError::Validation {
+            message: format!("{field} is required"),
+            field: Some(field),
+        };
     }
     let field = (path != "." && !path.is_empty()).then_some(path);
     let message = match &field {
@@ -72,12 +86,20 @@ impl<T: Type + DeserializeOwned> ParsePayload for Body<T> {
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let data = <Vec<u8> as FromRequest>::from_request(request, body).await?;
-        let data: &[u8] = if data.iter().all(|b| b.is_ascii_whitespace()) { b"{}" } else { &data };
+        let data: &[u8] = if data.iter().all(|b| b.is_ascii_whitespace()) {
+            b"{}"
+        } else {
+            &data
+        };
         // Syntax first, so malformed JSON is a 400 and never a field error.
         let value: serde_json::Value = serde_json::from_slice(data)
             .map_err(|e| ApiError::MalformedJson(format!("request body is not valid JSON: {e}")))?;
         if !value.is_object() {
-            return Err(ApiError::Validation { field: None, message: "request body must be a JSON object".into() }.into());
+            return Err(ApiError::Validation {
+                field: None,
+                message: "request body must be a JSON object".into(),
+            }
+            .into());
         }
         let parsed: T = serde_path_to_error::deserialize(value).map_err(describe)?;
         Ok(Body(parsed))
@@ -96,7 +118,10 @@ impl<'a, T: Type + DeserializeOwned> ApiExtractor<'a> for Body<T> {
     fn request_meta() -> Option<MetaRequest> {
         Some(MetaRequest {
             description: None,
-            content: vec![MetaMediaType { content_type: <Self as Payload>::CONTENT_TYPE, schema: <Self as Payload>::schema_ref() }],
+            content: vec![MetaMediaType {
+                content_type: <Self as Payload>::CONTENT_TYPE,
+                schema: <Self as Payload>::schema_ref(),
+            }],
             required: true,
         })
     }
@@ -107,8 +132,13 @@ impl<'a, T: Type + DeserializeOwned> ApiExtractor<'a> for Body<T> {
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
         match request.content_type() {
-            Some(ct) if <Self as Payload>::check_content_type(ct) => <Self as ParsePayload>::from_request(request, body).await,
-            Some(ct) => Err(poem_openapi::error::ContentTypeError::NotSupported { content_type: ct.to_string() }.into()),
+            Some(ct) if <Self as Payload>::check_content_type(ct) => {
+                <Self as ParsePayload>::from_request(request, body).await
+            }
+            Some(ct) => Err(poem_openapi::error::ContentTypeError::NotSupported {
+                content_type: ct.to_string(),
+            }
+            .into()),
             None => Err(poem_openapi::error::ContentTypeError::ExpectContentType.into()),
         }
     }

@@ -41,11 +41,16 @@ pub struct ServerConfig {
     pub sim_seed: u64,
     /// The platform principal customers trust in their role (CloudFormation parameter).
     pub platform_principal_arn: String,
+    /// Seconds between discoveries of each account.
+    pub discovery_interval_secs: u64,
 }
 
 impl ServerConfig {
     pub fn limits(&self) -> crate::ratelimit::Limits {
-        crate::ratelimit::Limits { login_per_minute: self.login_per_minute, signup_per_hour: self.signup_per_hour }
+        crate::ratelimit::Limits {
+            login_per_minute: self.login_per_minute,
+            signup_per_hour: self.signup_per_hour,
+        }
     }
 
     /// Settings for tests and the embedded default, given the two secrets.
@@ -65,6 +70,7 @@ impl ServerConfig {
             previous_secret_keys: Vec::new(),
             sim_seed: 42,
             platform_principal_arn: "arn:aws:iam::000000000000:root".into(),
+            discovery_interval_secs: 300,
         }
     }
 }
@@ -73,29 +79,49 @@ impl ServerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid {setting}: {reason}")]
-    Invalid { setting: &'static str, reason: String },
+    Invalid {
+        setting: &'static str,
+        reason: String,
+    },
     #[error("cannot use data directory {path}: {reason}")]
     DataDir { path: String, reason: String },
 }
 
-fn decode_key(setting: &'static str, raw: &str, min_len: usize, exact: Option<usize>) -> Result<Vec<u8>, ConfigError> {
+fn decode_key(
+    setting: &'static str,
+    raw: &str,
+    min_len: usize,
+    exact: Option<usize>,
+) -> Result<Vec<u8>, ConfigError> {
     use base64::Engine;
     let raw = raw.trim();
     let bytes = if raw.len() == 64 && raw.chars().all(|c| c.is_ascii_hexdigit()) {
-        hex::decode(raw).map_err(|e| ConfigError::Invalid { setting, reason: e.to_string() })?
+        hex::decode(raw).map_err(|e| ConfigError::Invalid {
+            setting,
+            reason: e.to_string(),
+        })?
     } else {
         base64::engine::general_purpose::STANDARD
             .decode(raw)
             .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw))
-            .map_err(|_| ConfigError::Invalid { setting, reason: "must be 64 hex characters or base64".into() })?
+            .map_err(|_| ConfigError::Invalid {
+                setting,
+                reason: "must be 64 hex characters or base64".into(),
+            })?
     };
     if let Some(n) = exact {
         if bytes.len() != n {
-            return Err(ConfigError::Invalid { setting, reason: format!("must decode to exactly {n} bytes, got {}", bytes.len()) });
+            return Err(ConfigError::Invalid {
+                setting,
+                reason: format!("must decode to exactly {n} bytes, got {}", bytes.len()),
+            });
         }
     }
     if bytes.len() < min_len {
-        return Err(ConfigError::Invalid { setting, reason: format!("must decode to at least {min_len} bytes") });
+        return Err(ConfigError::Invalid {
+            setting,
+            reason: format!("must decode to at least {min_len} bytes"),
+        });
     }
     Ok(bytes)
 }
@@ -106,9 +132,14 @@ fn file_secret(dir: &std::path::Path, name: &str) -> Result<String, ConfigError>
     use rand::RngCore;
     use std::io::Write;
     let path = dir.join(name);
-    let err = |reason: String| ConfigError::DataDir { path: path.display().to_string(), reason };
+    let err = |reason: String| ConfigError::DataDir {
+        path: path.display().to_string(),
+        reason,
+    };
     if path.exists() {
-        return std::fs::read_to_string(&path).map(|s| s.trim().to_string()).map_err(|e| err(e.to_string()));
+        return std::fs::read_to_string(&path)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| err(e.to_string()));
     }
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
@@ -121,7 +152,8 @@ fn file_secret(dir: &std::path::Path, name: &str) -> Result<String, ConfigError>
         opts.mode(0o600);
     }
     let mut f = opts.open(&path).map_err(|e| err(e.to_string()))?;
-    f.write_all(value.as_bytes()).map_err(|e| err(e.to_string()))?;
+    f.write_all(value.as_bytes())
+        .map_err(|e| err(e.to_string()))?;
     Ok(value)
 }
 
@@ -136,12 +168,24 @@ pub fn resolve_secrets(
     let jwt_raw = match jwt_secret {
         Some(s) => s.to_string(),
         None if allow_generate => file_secret(data_dir, "jwt.secret")?,
-        None => return Err(ConfigError::Invalid { setting: "SPOT_JWT_SECRET", reason: "required when DATABASE_URL points at PostgreSQL (replicas must share it)".into() }),
+        None => {
+            return Err(ConfigError::Invalid {
+                setting: "SPOT_JWT_SECRET",
+                reason: "required when DATABASE_URL points at PostgreSQL (replicas must share it)"
+                    .into(),
+            })
+        }
     };
     let key_raw = match secret_key {
         Some(s) => s.to_string(),
         None if allow_generate => file_secret(data_dir, "secret.key")?,
-        None => return Err(ConfigError::Invalid { setting: "SPOT_SECRET_KEY", reason: "required when DATABASE_URL points at PostgreSQL (replicas must share it)".into() }),
+        None => {
+            return Err(ConfigError::Invalid {
+                setting: "SPOT_SECRET_KEY",
+                reason: "required when DATABASE_URL points at PostgreSQL (replicas must share it)"
+                    .into(),
+            })
+        }
     };
     let jwt = decode_key("SPOT_JWT_SECRET", &jwt_raw, 32, None)?;
     let key = decode_key("SPOT_SECRET_KEY", &key_raw, 32, Some(32))?;
@@ -163,7 +207,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join("secret.key")).expect("meta").permissions().mode();
+            let mode = std::fs::metadata(dir.join("secret.key"))
+                .expect("meta")
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let _ = std::fs::remove_dir_all(&dir);
@@ -172,9 +219,11 @@ mod tests {
     #[test]
     fn bad_secret_names_the_setting() {
         let dir = std::env::temp_dir();
-        let e = resolve_secrets(Some("short"), Some(&"ab".repeat(32)), &dir, false).expect_err("short jwt");
+        let e = resolve_secrets(Some("short"), Some(&"ab".repeat(32)), &dir, false)
+            .expect_err("short jwt");
         assert!(e.to_string().contains("SPOT_JWT_SECRET"));
-        let e = resolve_secrets(Some(&"ab".repeat(32)), None, &dir, false).expect_err("missing key");
+        let e =
+            resolve_secrets(Some(&"ab".repeat(32)), None, &dir, false).expect_err("missing key");
         assert!(e.to_string().contains("SPOT_SECRET_KEY"));
     }
 }

@@ -10,7 +10,10 @@ use spot_models::DbError;
 pub enum ApiError {
     /// The request was well-formed JSON but a field is invalid (422).
     #[error("{message}")]
-    Validation { field: Option<String>, message: String },
+    Validation {
+        field: Option<String>,
+        message: String,
+    },
     /// The body is not valid JSON (400).
     #[error("{0}")]
     MalformedJson(String),
@@ -25,7 +28,10 @@ pub enum ApiError {
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{message}")]
-    Conflict { field: Option<String>, message: String },
+    Conflict {
+        field: Option<String>,
+        message: String,
+    },
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
@@ -37,7 +43,10 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn field(field: &str, message: impl Into<String>) -> Self {
-        ApiError::Validation { field: Some(field.to_string()), message: message.into() }
+        ApiError::Validation {
+            field: Some(field.to_string()),
+            message: message.into(),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -71,7 +80,9 @@ impl ApiError {
 
     fn field_name(&self) -> Option<&str> {
         match self {
-            ApiError::Validation { field, .. } | ApiError::Conflict { field, .. } => field.as_deref(),
+            ApiError::Validation { field, .. } | ApiError::Conflict { field, .. } => {
+                field.as_deref()
+            }
             _ => None,
         }
     }
@@ -91,9 +102,22 @@ struct ErrorInner<'a> {
 }
 
 /// Builds the JSON error response for any status.
-pub fn json_error(status: StatusCode, code: &str, message: String, field: Option<&str>) -> Response {
-    let body = ErrorBody { error: ErrorInner { code, message, field } };
-    let text = serde_json::to_string(&body).unwrap_or_else(|_| "{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}".into());
+pub fn json_error(
+    status: StatusCode,
+    code: &str,
+    message: String,
+    field: Option<&str>,
+) -> Response {
+    let body = ErrorBody {
+        error: ErrorInner {
+            code,
+            message,
+            field,
+        },
+    };
+    let text = serde_json::to_string(&body).unwrap_or_else(|_| {
+        "{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}".into()
+    });
     Response::builder()
         .status(status)
         .content_type("application/json; charset=utf-8")
@@ -109,10 +133,16 @@ impl poem::error::ResponseError for ApiError {
         if let ApiError::Internal(detail) = self {
             tracing::error!(component = "CORE-API", %detail, "internal error");
         }
-        let mut resp = json_error(self.status(), self.code(), self.to_string(), self.field_name());
+        let mut resp = json_error(
+            self.status(),
+            self.code(),
+            self.to_string(),
+            self.field_name(),
+        );
         if let ApiError::RateLimited { retry_after_secs } = self {
             if let Ok(v) = retry_after_secs.to_string().parse() {
-                resp.headers_mut().insert(poem::http::header::RETRY_AFTER, v);
+                resp.headers_mut()
+                    .insert(poem::http::header::RETRY_AFTER, v);
             }
         }
         resp
@@ -128,7 +158,10 @@ impl IntoResponse for ApiError {
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::Conflict(m) => ApiError::Conflict { field: None, message: m },
+            DbError::Conflict(m) => ApiError::Conflict {
+                field: None,
+                message: m,
+            },
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -79,14 +79,22 @@ impl AuditSlot {
 }
 
 fn is_mutating(m: &Method) -> bool {
-    matches!(*m, Method::POST | Method::PUT | Method::PATCH | Method::DELETE)
+    matches!(
+        *m,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
 }
 
 fn request_id(req: &Request) -> String {
     req.headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
@@ -103,15 +111,30 @@ fn client_ip(req: &Request, trust_forwarded_for: bool) -> IpAddr {
             return ip;
         }
     }
-    req.remote_addr().as_socket_addr().map(|a| a.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    req.remote_addr()
+        .as_socket_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
 async fn authenticate(state: &AppState, req: &Request) -> Option<AuthCtx> {
-    let token = req
+    let header_token = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))?;
+        .and_then(|v| v.strip_prefix("Bearer "));
+    // Event streams also take the token from the query (EventSource cannot set headers).
+    let query_token = || {
+        let path = req.uri().path();
+        if path != "/api/events" && path != "/api/admin/events" {
+            return None;
+        }
+        req.uri()
+            .query()?
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("access_token="))
+    };
+    let token = header_token.or_else(query_token)?;
     let claims = state.jwt.decode(token.trim())?;
     let p = match sessions::principal(&state.db, &claims.sid).await {
         Ok(p) => p?,
@@ -169,12 +192,25 @@ fn error_to_response(err: poem::Error) -> Response {
 /// unknown or missing field) becomes 422 with the field named.
 fn classify_parse_error(message: &str) -> (&'static str, StatusCode, Option<String>) {
     let lower = message.to_lowercase();
-    let syntax = ["expected value", "eof while parsing", "expected `", "trailing characters", "key must be a string", "invalid escape", "control character", "expected ident"];
+    let syntax = [
+        "expected value",
+        "eof while parsing",
+        "expected `",
+        "trailing characters",
+        "key must be a string",
+        "invalid escape",
+        "control character",
+        "expected ident",
+    ];
     if syntax.iter().any(|s| lower.contains(s)) {
         return ("malformed_json", StatusCode::BAD_REQUEST, None);
     }
     if let Some(f) = field_in(message) {
-        return ("validation_failed", StatusCode::UNPROCESSABLE_ENTITY, Some(f));
+        return (
+            "validation_failed",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(f),
+        );
     }
     ("bad_request", StatusCode::BAD_REQUEST, None)
 }
@@ -182,12 +218,21 @@ fn classify_parse_error(message: &str) -> (&'static str, StatusCode, Option<Stri
 /// Extracts a field name from messages such as ``unknown field `foo` `` or
 /// `(occurred while parsing "email")` or ``properties "x" is required``.
 fn field_in(message: &str) -> Option<String> {
-    for (open, close) in [("field `", "`"), ("occurred while parsing \"", "\""), ("properties \"", "\""), ("property \"", "\""), ("field \"", "\"")] {
+    for (open, close) in [
+        ("field `", "`"),
+        ("occurred while parsing \"", "\""),
+        ("properties \"", "\""),
+        ("property \"", "\""),
+        ("field \"", "\""),
+    ] {
         if let Some(start) = message.rfind(open) {
             let rest = &message[start + open.len()..];
             if let Some(end) = rest.find(close) {
                 let f = &rest[..end];
-                if !f.is_empty() && f.len() < 64 && !f.chars().next().is_some_and(|c| c.is_uppercase()) {
+                if !f.is_empty()
+                    && f.len() < 64
+                    && !f.chars().next().is_some_and(|c| c.is_uppercase())
+                {
                     return Some(f.to_string());
                 }
             }
@@ -202,29 +247,58 @@ fn looks_like_id(seg: &str) -> bool {
 }
 
 fn default_resource(path: &str) -> (String, Option<String>) {
-    let segs: Vec<&str> = path.trim_start_matches("/api/").split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = path
+        .trim_start_matches("/api/")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let names: Vec<&str> = segs.iter().copied().filter(|s| !looks_like_id(s)).collect();
-    let id = segs.iter().copied().rfind(|s| looks_like_id(s)).map(str::to_string);
-    (if names.is_empty() { "api".into() } else { names.join(".") }, id)
+    let id = segs
+        .iter()
+        .copied()
+        .rfind(|s| looks_like_id(s))
+        .map(str::to_string);
+    (
+        if names.is_empty() {
+            "api".into()
+        } else {
+            names.join(".")
+        },
+        id,
+    )
 }
 
 pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> {
     let Some(state) = req.data::<AppState>().cloned() else {
-        return Ok(json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "state missing".into(), None));
+        return Ok(json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "state missing".into(),
+            None,
+        ));
     };
     let rid = request_id(&req);
     let ip = client_ip(&req, state.cfg.trust_forwarded_for);
-    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(256).collect::<String>());
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(256).collect::<String>());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let span = tracing::info_span!("request", request_id = %rid, component = "CORE-API", %method, %path);
+    let span =
+        tracing::info_span!("request", request_id = %rid, component = "CORE-API", %method, %path);
 
     async move {
         let auth = authenticate(&state, &req).await;
         if let Some(a) = &auth {
             req.extensions_mut().insert(a.clone());
         }
-        req.extensions_mut().insert(ClientInfo { ip, user_agent: user_agent.clone(), request_id: rid.clone() });
+        req.extensions_mut().insert(ClientInfo {
+            ip,
+            user_agent: user_agent.clone(),
+            request_id: rid.clone(),
+        });
         let mutating = is_mutating(&method) && path.starts_with("/api/");
         let slot = AuditSlot::default();
         req.extensions_mut().insert(slot.clone());
@@ -232,11 +306,19 @@ pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
         // Bodies are buffered under a hard cap, whether or not Content-Length is sent.
         let mut too_large = false;
         if is_mutating(&method) {
-            let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+            let declared = req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok());
             if declared.is_some_and(|n| n > state.cfg.max_body_bytes) {
                 too_large = true;
             } else {
-                match req.take_body().into_bytes_limit(state.cfg.max_body_bytes).await {
+                match req
+                    .take_body()
+                    .into_bytes_limit(state.cfg.max_body_bytes)
+                    .await
+                {
                     Ok(bytes) => req.set_body(bytes),
                     Err(_) => too_large = true,
                 }
@@ -244,12 +326,17 @@ pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
         }
         let viewer_write = mutating
             && !path.starts_with("/api/auth/")
-            && auth.as_ref().is_some_and(|a| a.role == Role::Viewer && a.impersonator_id.is_none());
+            && auth
+                .as_ref()
+                .is_some_and(|a| a.role == Role::Viewer && a.impersonator_id.is_none());
         let mut resp = if too_large {
             json_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
-                format!("request body exceeds the limit of {} bytes", state.cfg.max_body_bytes),
+                format!(
+                    "request body exceeds the limit of {} bytes",
+                    state.cfg.max_body_bytes
+                ),
                 None,
             )
         } else if viewer_write {
@@ -283,14 +370,22 @@ pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
             let (org_id, actor_kind, actor_user_id, actor_email, actor_admin_id) = match &auth {
                 Some(a) => (
                     Some(a.org_id.clone()),
-                    if a.impersonator_id.is_some() { "impersonation" } else { "user" },
+                    if a.impersonator_id.is_some() {
+                        "impersonation"
+                    } else {
+                        "user"
+                    },
                     Some(a.user_id.clone()),
                     Some(a.email.clone()),
                     a.impersonator_id.clone(),
                 ),
                 None => (
                     d.org_id.clone(),
-                    if d.actor_user_id.is_some() || d.actor_email.is_some() { "user" } else { "anonymous" },
+                    if d.actor_user_id.is_some() || d.actor_email.is_some() {
+                        "user"
+                    } else {
+                        "anonymous"
+                    },
                     d.actor_user_id.clone(),
                     d.actor_email.clone(),
                     None,
@@ -327,9 +422,16 @@ pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
 }
 
 /// Looks up whether the org should see onboarding (no active account, wizard not dismissed).
-pub async fn route_hint(state: &AppState, org: &orgs::Organization) -> Result<&'static str, ApiError> {
+pub async fn route_hint(
+    state: &AppState,
+    org: &orgs::Organization,
+) -> Result<&'static str, ApiError> {
     let active = spot_models::accounts::has_active(&state.db, &org.id).await?;
-    Ok(if active || org.onboarding_state.is_some() { "dashboard" } else { "onboarding" })
+    Ok(if active || org.onboarding_state.is_some() {
+        "dashboard"
+    } else {
+        "onboarding"
+    })
 }
 
 #[cfg(test)]
@@ -338,8 +440,14 @@ mod tests {
 
     #[test]
     fn field_names_are_extracted_from_parser_messages() {
-        assert_eq!(field_in("unknown field `nickname`, expected one of"), Some("nickname".into()));
-        assert_eq!(field_in("failed to parse \"string\" (occurred while parsing \"email\")"), Some("email".into()));
+        assert_eq!(
+            field_in("unknown field `nickname`, expected one of"),
+            Some("nickname".into())
+        );
+        assert_eq!(
+            field_in("failed to parse \"string\" (occurred while parsing \"email\")"),
+            Some("email".into())
+        );
         assert_eq!(field_in("no field here"), None);
     }
 

@@ -3,14 +3,11 @@
 
 pub mod auth;
 pub mod body;
-pub mod cloud_connect;
 pub mod config;
-pub mod crypto;
 pub mod error;
 pub mod gateway;
 pub mod ratelimit;
 pub mod retention;
-pub mod scan;
 pub mod routes;
 pub mod server;
 pub mod state;
@@ -34,9 +31,13 @@ or 429 (with `Retry-After`).";
 
 /// The OpenAPI service with every API group, mounted under `/api`.
 pub fn openapi_service() -> OpenApiService<routes::Apis, ()> {
-    OpenApiService::new(routes::apis(), "Spot Optimizer API", env!("CARGO_PKG_VERSION"))
-        .description(API_DESCRIPTION)
-        .url_prefix("/api")
+    OpenApiService::new(
+        routes::apis(),
+        "Spot Optimizer API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(API_DESCRIPTION)
+    .url_prefix("/api")
 }
 
 /// The OpenAPI document as JSON (what `spot-optimizer openapi` prints).

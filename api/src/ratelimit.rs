@@ -44,8 +44,14 @@ impl Limits {
 
 #[derive(Clone)]
 pub enum Limiter {
-    Local { login: Arc<DefaultKeyedRateLimiter<IpAddr>>, signup: Arc<DefaultKeyedRateLimiter<IpAddr>> },
-    Redis { conn: redis::aio::ConnectionManager, limits: Limits },
+    Local {
+        login: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+        signup: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    },
+    Redis {
+        conn: redis::aio::ConnectionManager,
+        limits: Limits,
+    },
 }
 
 fn nz(n: u32) -> NonZeroU32 {
@@ -55,7 +61,9 @@ fn nz(n: u32) -> NonZeroU32 {
 impl Limiter {
     pub fn local(l: Limits) -> Self {
         Limiter::Local {
-            login: Arc::new(RateLimiter::keyed(Quota::per_minute(nz(l.login_per_minute)))),
+            login: Arc::new(RateLimiter::keyed(Quota::per_minute(
+                nz(l.login_per_minute),
+            ))),
             signup: Arc::new(RateLimiter::keyed(Quota::per_hour(nz(l.signup_per_hour)))),
         }
     }
@@ -70,10 +78,16 @@ impl Limiter {
     pub async fn check(&self, bucket: Bucket, ip: IpAddr) -> Result<(), ApiError> {
         match self {
             Limiter::Local { login, signup } => {
-                let l = if bucket == Bucket::Login { login } else { signup };
+                let l = if bucket == Bucket::Login {
+                    login
+                } else {
+                    signup
+                };
                 l.check_key(&ip).map_err(|not_until| {
                     let wait = not_until.wait_time_from(DefaultClock::default().now());
-                    ApiError::RateLimited { retry_after_secs: wait.as_secs().max(1) }
+                    ApiError::RateLimited {
+                        retry_after_secs: wait.as_secs().max(1),
+                    }
                 })
             }
             Limiter::Redis { conn, limits } => {
@@ -82,12 +96,16 @@ impl Limiter {
                 let slot = now / window;
                 let key = format!("spot:ratelimit:{}:{}:{}", bucket.name(), ip, slot);
                 let mut c = conn.clone();
-                let count: Result<(u64, bool), redis::RedisError> =
-                    redis::pipe().atomic().incr(&key, 1u64).expire(&key, window as i64).query_async(&mut c).await;
+                let count: Result<(u64, bool), redis::RedisError> = redis::pipe()
+                    .atomic()
+                    .incr(&key, 1u64)
+                    .expire(&key, window as i64)
+                    .query_async(&mut c)
+                    .await;
                 match count {
-                    Ok((n, _)) if n > u64::from(allowed) => {
-                        Err(ApiError::RateLimited { retry_after_secs: ((slot + 1) * window).saturating_sub(now).max(1) })
-                    }
+                    Ok((n, _)) if n > u64::from(allowed) => Err(ApiError::RateLimited {
+                        retry_after_secs: ((slot + 1) * window).saturating_sub(now).max(1),
+                    }),
                     Ok(_) => Ok(()),
                     Err(e) => {
                         // Failing open keeps sign-in available during a Redis outage; the event

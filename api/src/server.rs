@@ -15,7 +15,10 @@ use crate::{app, retention, AppState};
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("invalid {setting}: {reason}")]
-    Config { setting: &'static str, reason: String },
+    Config {
+        setting: &'static str,
+        reason: String,
+    },
     #[error("database: {0}")]
     Db(#[from] spot_models::DbError),
     #[error("cannot listen on {addr}: {reason}")]
@@ -25,11 +28,20 @@ pub enum StartError {
 /// Creates or updates the platform super-admin from configuration. There is no default
 /// password: without both settings no super-admin is seeded.
 pub async fn seed_super_admin(db: &Db, email: &str, password: &str) -> Result<(), StartError> {
-    let email = normalize_email(email).map_err(|e| StartError::Config { setting: "SPOT_ADMIN_EMAIL", reason: e.to_string() })?;
-    check_password_policy(password, &email).map_err(|e| StartError::Config { setting: "SPOT_ADMIN_PASSWORD", reason: e.to_string() })?;
+    let email = normalize_email(email).map_err(|e| StartError::Config {
+        setting: "SPOT_ADMIN_EMAIL",
+        reason: e.to_string(),
+    })?;
+    check_password_policy(password, &email).map_err(|e| StartError::Config {
+        setting: "SPOT_ADMIN_PASSWORD",
+        reason: e.to_string(),
+    })?;
     let hash = hash_password_async(password.to_string())
         .await
-        .map_err(|e: ApiError| StartError::Config { setting: "SPOT_ADMIN_PASSWORD", reason: e.to_string() })?;
+        .map_err(|e: ApiError| StartError::Config {
+            setting: "SPOT_ADMIN_PASSWORD",
+            reason: e.to_string(),
+        })?;
     orgs::ensure_super_admin(db, &email, &hash).await?;
     tracing::info!(component = "CORE-AUTH", %email, "platform super-admin ready");
     Ok(())
@@ -51,12 +63,18 @@ pub async fn start(
     let acceptor = TcpListener::bind(addr.to_string())
         .into_acceptor()
         .await
-        .map_err(|e| StartError::Listen { addr: addr.into(), reason: e.to_string() })?;
+        .map_err(|e| StartError::Listen {
+            addr: addr.into(),
+            reason: e.to_string(),
+        })?;
     let bound = acceptor
         .local_addr()
         .into_iter()
         .find_map(|a| a.as_socket_addr().copied())
-        .ok_or_else(|| StartError::Listen { addr: addr.into(), reason: "no socket address".into() })?;
+        .ok_or_else(|| StartError::Listen {
+            addr: addr.into(),
+            reason: "no socket address".into(),
+        })?;
     let interval = Duration::from_secs(state.cfg.retention_interval_secs.max(1));
     tokio::spawn(retention::run(state.db.clone(), interval));
     let endpoint = app(state);
@@ -65,7 +83,10 @@ pub async fn start(
             .run_with_graceful_shutdown(endpoint, shutdown, Some(Duration::from_secs(10)))
             .await
     });
-    Ok(Running { addr: bound, handle })
+    Ok(Running {
+        addr: bound,
+        handle,
+    })
 }
 
 /// The demo organization's login, printed at start.
@@ -77,7 +98,10 @@ pub struct DemoLogin {
 pub const DEMO_EMAIL: &str = "demo@acme.example.com";
 /// Simulated AWS accounts of the demo organization (distinct from the ids a new user might
 /// try in the onboarding wizard).
-pub const DEMO_ACCOUNTS: &[(&str, &str, &str)] = &[("Acme Prod", "111122223333", "us-east-1"), ("Acme Lab", "444455556666", "us-west-2")];
+pub const DEMO_ACCOUNTS: &[(&str, &str, &str)] = &[
+    ("Acme Prod", "111122223333", "us-east-1"),
+    ("Acme Lab", "444455556666", "us-west-2"),
+];
 
 /// Seeds (or refreshes) the demo organization: an owner with a fresh random password and two
 /// linked simulator accounts, scanned before this returns.
@@ -85,23 +109,45 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoLogin, StartError> {
     use rand::Rng;
     let password: String = {
         let mut rng = rand::thread_rng();
-        let word: String = (0..10).map(|_| rng.sample(rand::distributions::Alphanumeric) as char).collect();
+        let word: String = (0..10)
+            .map(|_| rng.sample(rand::distributions::Alphanumeric) as char)
+            .collect();
         format!("demo-{word}-{}", rng.gen_range(10..99))
     };
     let hash = hash_password_async(password.clone())
         .await
-        .map_err(|e: ApiError| StartError::Config { setting: "--demo", reason: e.to_string() })?;
+        .map_err(|e: ApiError| StartError::Config {
+            setting: "--demo",
+            reason: e.to_string(),
+        })?;
     let org_id = match orgs::user_by_email(&state.db, DEMO_EMAIL).await? {
         Some(u) => {
             orgs::set_password(&state.db, &u.id, &hash).await?;
-            orgs::membership_of(&state.db, &u.id).await?.map(|m| m.0).ok_or_else(|| StartError::Config { setting: "--demo", reason: "demo user has no organization".into() })?
+            orgs::membership_of(&state.db, &u.id)
+                .await?
+                .map(|m| m.0)
+                .ok_or_else(|| StartError::Config {
+                    setting: "--demo",
+                    reason: "demo user has no organization".into(),
+                })?
         }
-        None => orgs::signup(&state.db, "Acme Corp", DEMO_EMAIL, &hash).await?.organization.id,
+        None => {
+            orgs::signup(&state.db, "Acme Corp", DEMO_EMAIL, &hash)
+                .await?
+                .organization
+                .id
+        }
     };
     orgs::set_onboarding_state(&state.db, &org_id, "completed").await?;
-    let org = orgs::org_by_id(&state.db, &org_id).await?.ok_or_else(|| StartError::Config { setting: "--demo", reason: "demo organization vanished".into() })?;
+    let org = orgs::org_by_id(&state.db, &org_id)
+        .await?
+        .ok_or_else(|| StartError::Config {
+            setting: "--demo",
+            reason: "demo organization vanished".into(),
+        })?;
     for (name, account_id, region) in DEMO_ACCOUNTS {
-        if let Some(existing) = spot_models::accounts::live_by_aws_id(&state.db, account_id).await? {
+        if let Some(existing) = spot_models::accounts::live_by_aws_id(&state.db, account_id).await?
+        {
             if existing.organization_id != org_id {
                 continue;
             }
@@ -122,18 +168,10 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoLogin, StartError> {
             },
         )
         .await?;
-        crate::scan::run(state.clone(), acc).await;
+        state.actors.ensure(&acc.id);
     }
-    Ok(DemoLogin { email: DEMO_EMAIL.into(), password })
-}
-
-/// At start, every linked account is scanned again so statuses reflect the cloud now.
-pub async fn rescan_all(state: &AppState) -> Result<usize, StartError> {
-    let all = spot_models::accounts::all_linked(&state.db).await?;
-    let n = all.len();
-    for a in all {
-        spot_models::accounts::set_scanning(&state.db, &a.id).await?;
-        crate::scan::spawn(state, a);
-    }
-    Ok(n)
+    Ok(DemoLogin {
+        email: DEMO_EMAIL.into(),
+        password,
+    })
 }

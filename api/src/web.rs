@@ -6,7 +6,7 @@ use poem::{handler, Request, Response};
 use rust_embed::RustEmbed;
 
 #[derive(RustEmbed)]
-#[folder = "$CARGO_MANIFEST_DIR/../web/dist"]
+#[folder = "../web/dist"]
 #[allow_missing = true]
 struct Assets;
 
@@ -15,7 +15,11 @@ const NOT_BUILT: &str = "<!doctype html><html><head><title>Spot Optimizer</title
 fn asset(path: &str) -> Option<Response> {
     let file = Assets::get(path)?;
     let mime = mime_for(path);
-    let cache = if path.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
+    let cache = if path.starts_with("assets/") {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
     Some(
         Response::builder()
             .header(header::CONTENT_TYPE, mime)
@@ -43,7 +47,12 @@ fn mime_for(path: &str) -> &'static str {
 pub fn spa(req: &Request) -> Response {
     let path = req.uri().path().trim_start_matches('/');
     if path.starts_with("api/") || path == "api" {
-        return crate::error::json_error(StatusCode::NOT_FOUND, "not_found", "no such API route".into(), None);
+        return crate::error::json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such API route".into(),
+            None,
+        );
     }
     if !path.is_empty() {
         if let Some(r) = asset(path) {
@@ -51,6 +60,8 @@ pub fn spa(req: &Request) -> Response {
         }
     }
     asset("index.html").unwrap_or_else(|| {
-        Response::builder().header(header::CONTENT_TYPE, "text/html; charset=utf-8").body(NOT_BUILT)
+        Response::builder()
+            .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+            .body(NOT_BUILT)
     })
 }

@@ -11,6 +11,8 @@
 //! - [`consolidate`]: waste removal under policy (aggressiveness, PDBs, exclusions).
 //! - [`rightsize`]: MOD-SIZE-01, percentile + headroom request recommendations.
 //! - [`decide`]: CORE-DECIDE, merges recommendations into a versioned action plan.
+//! - `risk` (feature `onnx`): MOD-AI-01, interruption-risk features, ONNX models
+//!   (tract or onnxruntime) and the static heuristic fallback.
 
 #![deny(clippy::unwrap_used)]
 
@@ -19,6 +21,8 @@ pub mod consolidate;
 pub mod decide;
 pub mod pack;
 pub mod rightsize;
+#[cfg(feature = "onnx")]
+pub mod risk;
 pub mod spot;
 
 /// Errors of the engine. Every variant names the offending input so a caller can

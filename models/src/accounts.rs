@@ -31,7 +31,10 @@ pub struct Account {
 
 pub(crate) const ACCOUNT_COLS: &str = "id, organization_id, name, provider, aws_account_id, method, role_arn, external_id, region, status, status_message, last_sync_at, created_at, updated_at, scan_phase, scan_progress, scan_counts";
 
-pub(crate) async fn insert_placeholder(tx: &mut Transaction<'_, Any>, org_id: &str) -> Result<String> {
+pub(crate) async fn insert_placeholder(
+    tx: &mut Transaction<'_, Any>,
+    org_id: &str,
+) -> Result<String> {
     let id = new_id();
     let now = now_ms();
     sqlx::query(
@@ -107,6 +110,11 @@ pub async fn live_by_aws_id(db: &Db, aws_account_id: &str) -> Result<Option<Acco
 pub async fn upsert_linked(db: &Db, org_id: &str, l: &LinkedAccount<'_>) -> Result<Account> {
     let now = now_ms();
     let mut tx = db.pool.begin().await?;
+    // Write first so SQLite takes the write lock up front (see inventory::apply).
+    sqlx::query("UPDATE organizations SET name = name WHERE id = $1")
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?;
     let existing: Option<(String,)> = sqlx::query_as(
         "SELECT id FROM accounts WHERE organization_id = $1 AND aws_account_id = $2 AND status <> 'disconnected'",
     )
@@ -116,7 +124,7 @@ pub async fn upsert_linked(db: &Db, org_id: &str, l: &LinkedAccount<'_>) -> Resu
     .await?;
     let placeholder: Option<(String,)> = if existing.is_none() {
         sqlx::query_as(
-            "SELECT id FROM accounts WHERE organization_id = $1 AND aws_account_id IS NULL AND status = 'pending' ORDER BY created_at LIMIT 1",
+            "SELECT id FROM accounts WHERE organization_id = $1 AND aws_account_id IS NULL AND status IN ('pending', 'error') ORDER BY created_at LIMIT 1",
         )
         .bind(org_id)
         .fetch_optional(&mut *tx)
@@ -166,10 +174,12 @@ pub async fn upsert_linked(db: &Db, org_id: &str, l: &LinkedAccount<'_>) -> Resu
             id
         }
     };
-    let acc = sqlx::query_as::<_, Account>(sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1")))
-        .bind(&id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let acc = sqlx::query_as::<_, Account>(sqlx::AssertSqlSafe(format!(
+        "SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1"
+    )))
+    .bind(&id)
+    .fetch_one(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(acc)
 }
@@ -205,7 +215,13 @@ pub async fn set_scanning(db: &Db, id: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn set_scan_progress(db: &Db, id: &str, phase: &str, progress: i64, counts: &str) -> Result<()> {
+pub async fn set_scan_progress(
+    db: &Db,
+    id: &str,
+    phase: &str,
+    progress: i64,
+    counts: &str,
+) -> Result<()> {
     sqlx::query("UPDATE accounts SET scan_phase = $1, scan_progress = $2, scan_counts = $3, updated_at = $4 WHERE id = $5 AND status = 'scanning'")
         .bind(phase)
         .bind(progress)
@@ -257,10 +273,11 @@ pub async fn disconnect(db: &Db, org_id: &str, id: &str) -> Result<bool> {
 
 /// Stored (encrypted) credentials of an account.
 pub async fn credentials(db: &Db, id: &str) -> Result<Option<String>> {
-    let row: Option<(Option<String>,)> = sqlx::query_as("SELECT credentials_ciphertext FROM accounts WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT credentials_ciphertext FROM accounts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?;
     Ok(row.and_then(|r| r.0))
 }
 
@@ -271,4 +288,25 @@ pub async fn all_linked(db: &Db) -> Result<Vec<Account>> {
     )))
     .fetch_all(&db.pool)
     .await?)
+}
+
+/// An account by id, whatever its organization or status (internal use by actors).
+pub async fn by_id(db: &Db, id: &str) -> Result<Option<Account>> {
+    Ok(sqlx::query_as::<_, Account>(sqlx::AssertSqlSafe(format!(
+        "SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?)
+}
+
+/// Records a successful periodic discovery.
+pub async fn touch_sync(db: &Db, id: &str) -> Result<()> {
+    let now = now_ms();
+    sqlx::query("UPDATE accounts SET last_sync_at = $1, updated_at = $1 WHERE id = $2 AND status = 'active'")
+        .bind(now)
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
 }

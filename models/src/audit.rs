@@ -105,7 +105,10 @@ pub fn compute_hash(r: &AuditRecord) -> String {
 /// is written first so that SQLite takes its write lock up front and PostgreSQL holds a row
 /// lock: concurrent appends serialize instead of forking the chain.
 pub async fn append(db: &Db, n: NewAuditRecord) -> Result<AuditRecord> {
-    let chain_key = n.organization_id.clone().unwrap_or_else(|| PLATFORM_CHAIN.to_string());
+    let chain_key = n
+        .organization_id
+        .clone()
+        .unwrap_or_else(|| PLATFORM_CHAIN.to_string());
     let diff = serde_json::json!({ "before": n.before, "after": n.after }).to_string();
     let mut tx = db.pool.begin().await?;
     sqlx::query("INSERT INTO audit_chain_heads (chain_key, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (chain_key) DO NOTHING")
@@ -216,7 +219,10 @@ fn filter_sql(f: &AuditFilter, first_param: usize) -> (String, Vec<FilterArg>) {
     }
     if let Some(v) = &f.action {
         sql.push_str(&format!(" AND action LIKE ${i} ESCAPE '\\'"));
-        let escaped = v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let escaped = v
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         args.push(FilterArg::Text(format!("{escaped}%")));
         i += 1;
     }
@@ -267,7 +273,9 @@ pub async fn list(
     let sql = format!(
         "SELECT {COLS} FROM audit_logs WHERE chain_key = $1 AND organization_id = $1{extra} ORDER BY seq DESC LIMIT $2"
     );
-    let mut q = sqlx::query_as::<_, AuditRecord>(sqlx::AssertSqlSafe(sql)).bind(org_id).bind(limit + 1);
+    let mut q = sqlx::query_as::<_, AuditRecord>(sqlx::AssertSqlSafe(sql))
+        .bind(org_id)
+        .bind(limit + 1);
     q = bind_args(q, args);
     if let Some(c) = cursor {
         q = q.bind(c);
@@ -283,22 +291,31 @@ pub async fn list(
 }
 
 pub async fn get(db: &Db, org_id: &str, id: &str) -> Result<Option<AuditRecord>> {
-    Ok(sqlx::query_as::<_, AuditRecord>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLS} FROM audit_logs WHERE organization_id = $1 AND id = $2"
-    )))
-    .bind(org_id)
-    .bind(id)
-    .fetch_optional(&db.pool)
-    .await?)
+    Ok(
+        sqlx::query_as::<_, AuditRecord>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLS} FROM audit_logs WHERE organization_id = $1 AND id = $2"
+        )))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?,
+    )
 }
 
 /// Every record matching the filter, oldest first, capped at `max_rows`.
-pub async fn export(db: &Db, org_id: &str, f: &AuditFilter, max_rows: i64) -> Result<Vec<AuditRecord>> {
+pub async fn export(
+    db: &Db,
+    org_id: &str,
+    f: &AuditFilter,
+    max_rows: i64,
+) -> Result<Vec<AuditRecord>> {
     let (extra, args) = filter_sql(f, 3);
     let sql = format!(
         "SELECT {COLS} FROM audit_logs WHERE chain_key = $1 AND organization_id = $1{extra} ORDER BY seq ASC LIMIT $2"
     );
-    let q = sqlx::query_as::<_, AuditRecord>(sqlx::AssertSqlSafe(sql)).bind(org_id).bind(max_rows);
+    let q = sqlx::query_as::<_, AuditRecord>(sqlx::AssertSqlSafe(sql))
+        .bind(org_id)
+        .bind(max_rows);
     Ok(bind_args(q, args).fetch_all(&db.pool).await?)
 }
 
@@ -338,17 +355,34 @@ pub async fn verify(db: &Db, chain_key: &str) -> Result<VerifyReport> {
         .await?;
         let n = rows.len() as i64;
         for r in rows {
-            let broken = |reason: &str| BrokenLink { id: r.id.clone(), seq: r.seq, ts: r.ts, reason: reason.to_string() };
+            let broken = |reason: &str| BrokenLink {
+                id: r.id.clone(),
+                seq: r.seq,
+                ts: r.ts,
+                reason: reason.to_string(),
+            };
             if let Some((pseq, phash)) = &prev {
                 if r.seq != pseq + 1 {
-                    return Ok(VerifyReport { ok: false, checked, first_broken: Some(broken("a record is missing before this one")) });
+                    return Ok(VerifyReport {
+                        ok: false,
+                        checked,
+                        first_broken: Some(broken("a record is missing before this one")),
+                    });
                 }
                 if &r.prev_hash != phash {
-                    return Ok(VerifyReport { ok: false, checked, first_broken: Some(broken("prev_hash does not match the previous record")) });
+                    return Ok(VerifyReport {
+                        ok: false,
+                        checked,
+                        first_broken: Some(broken("prev_hash does not match the previous record")),
+                    });
                 }
             }
             if compute_hash(&r) != r.hash {
-                return Ok(VerifyReport { ok: false, checked, first_broken: Some(broken("record content does not match its hash")) });
+                return Ok(VerifyReport {
+                    ok: false,
+                    checked,
+                    first_broken: Some(broken("record content does not match its hash")),
+                });
             }
             checked += 1;
             after = r.seq;
@@ -358,10 +392,11 @@ pub async fn verify(db: &Db, chain_key: &str) -> Result<VerifyReport> {
             break;
         }
     }
-    let head: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit_chain_heads WHERE chain_key = $1")
-        .bind(chain_key)
-        .fetch_optional(&db.pool)
-        .await?;
+    let head: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_chain_heads WHERE chain_key = $1")
+            .bind(chain_key)
+            .fetch_optional(&db.pool)
+            .await?;
     if let (Some((hseq, hhash)), Some((pseq, phash))) = (&head, &prev) {
         if hseq != pseq || hhash != phash {
             return Ok(VerifyReport {
@@ -376,7 +411,11 @@ pub async fn verify(db: &Db, chain_key: &str) -> Result<VerifyReport> {
             });
         }
     }
-    Ok(VerifyReport { ok: true, checked, first_broken: None })
+    Ok(VerifyReport {
+        ok: true,
+        checked,
+        first_broken: None,
+    })
 }
 
 /// Deletes records older than `before_ms` from an organization's chain (retention). Returns

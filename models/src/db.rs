@@ -43,7 +43,8 @@ impl Db {
         } else {
             url.to_string()
         };
-        let opts = AnyConnectOptions::from_str(&url).map_err(|e| DbError::InvalidUrl(e.to_string()))?;
+        let opts =
+            AnyConnectOptions::from_str(&url).map_err(|e| DbError::InvalidUrl(e.to_string()))?;
         let max = if backend == Backend::Sqlite { 8 } else { 16 };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
@@ -52,7 +53,9 @@ impl Db {
             .await?;
         if backend == Backend::Sqlite {
             // WAL lets readers proceed while one writer commits; it is a property of the file.
-            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
+            sqlx::query("PRAGMA journal_mode=WAL")
+                .execute(&pool)
+                .await?;
         }
         Ok(Db { pool, backend })
     }

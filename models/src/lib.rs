@@ -8,8 +8,10 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod inventory;
 pub mod orgs;
 pub mod sessions;
 

@@ -89,10 +89,12 @@ pub async fn rotate(db: &Db, old_hash: &str, new_hash: &str) -> Result<Option<Se
     if r.rows_affected() == 0 {
         return Ok(None);
     }
-    let s = sqlx::query_as::<_, Session>(sqlx::AssertSqlSafe(format!("SELECT {SESSION_COLS} FROM sessions WHERE refresh_hash = $1")))
-        .bind(new_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let s = sqlx::query_as::<_, Session>(sqlx::AssertSqlSafe(format!(
+        "SELECT {SESSION_COLS} FROM sessions WHERE refresh_hash = $1"
+    )))
+    .bind(new_hash)
+    .fetch_optional(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(s)
 }

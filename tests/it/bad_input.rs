@@ -12,9 +12,20 @@ async fn bad_bodies_get_clear_4xx_errors(b: Backend) {
         let http = app.http.clone();
         let url = app.url("/api/auth/signup");
         async move {
-            let r = http.post(url).header("content-type", ct).body(body).send().await.expect("send");
+            let r = http
+                .post(url)
+                .header("content-type", ct)
+                .body(body)
+                .send()
+                .await
+                .expect("send");
             let st = r.status();
-            (st, r.json::<serde_json::Value>().await.unwrap_or(serde_json::Value::Null))
+            (
+                st,
+                r.json::<serde_json::Value>()
+                    .await
+                    .unwrap_or(serde_json::Value::Null),
+            )
         }
     };
     let (st, e) = raw("{\"org_name\": \"x\", ", "application/json").await;
@@ -26,24 +37,60 @@ async fn bad_bodies_get_clear_4xx_errors(b: Backend) {
     assert_error(st, &e, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
     let cases = [
-        (json!({"org_name": 5, "email": "a@example.com", "password": PASSWORD}), "org_name"),
-        (json!({"org_name": "A", "email": true, "password": PASSWORD}), "email"),
-        (json!({"org_name": "A", "email": "a@example.com", "password": PASSWORD, "is_admin": true}), "is_admin"),
+        (
+            json!({"org_name": 5, "email": "a@example.com", "password": PASSWORD}),
+            "org_name",
+        ),
+        (
+            json!({"org_name": "A", "email": true, "password": PASSWORD}),
+            "email",
+        ),
+        (
+            json!({"org_name": "A", "email": "a@example.com", "password": PASSWORD, "is_admin": true}),
+            "is_admin",
+        ),
         (json!({"org_name": "A", "password": PASSWORD}), "email"),
-        (json!({"org_name": "A", "email": "not-an-email", "password": PASSWORD}), "email"),
-        (json!({"org_name": "A", "email": "a@example.com", "password": "short1"}), "password"),
-        (json!({"org_name": "A", "email": "a@example.com", "password": "no digits in here"}), "password"),
-        (json!({"org_name": "", "email": "a@example.com", "password": PASSWORD}), "org_name"),
-        (json!({"org_name": "x".repeat(101), "email": "a@example.com", "password": PASSWORD}), "org_name"),
+        (
+            json!({"org_name": "A", "email": "not-an-email", "password": PASSWORD}),
+            "email",
+        ),
+        (
+            json!({"org_name": "A", "email": "a@example.com", "password": "short1"}),
+            "password",
+        ),
+        (
+            json!({"org_name": "A", "email": "a@example.com", "password": "no digits in here"}),
+            "password",
+        ),
+        (
+            json!({"org_name": "", "email": "a@example.com", "password": PASSWORD}),
+            "org_name",
+        ),
+        (
+            json!({"org_name": "x".repeat(101), "email": "a@example.com", "password": PASSWORD}),
+            "org_name",
+        ),
     ];
     for (body, field) in cases {
-        let (st, e) = app.json(Method::POST, "/api/auth/signup", None, Some(body.clone())).await;
+        let (st, e) = app
+            .json(Method::POST, "/api/auth/signup", None, Some(body.clone()))
+            .await;
         let e = assert_error(st, &e, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(e["error"]["field"], field, "body {body} -> {e}");
     }
     // Oversized body.
-    let big = format!("{{\"org_name\": \"{}\", \"email\": \"a@example.com\", \"password\": \"{PASSWORD}\"}}", "x".repeat(2 * 1024 * 1024));
-    let r = app.http.post(app.url("/api/auth/signup")).header("content-type", "application/json").body(big).send().await.expect("send");
+    let big = format!(
+        "{{\"org_name\": \"{}\", \"email\": \"a@example.com\", \"password\": \"{PASSWORD}\"}}",
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let r = app
+        .http
+        .post(app.url("/api/auth/signup"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let e: serde_json::Value = r.json().await.expect("json error");
     assert_eq!(e["error"]["code"], "payload_too_large");
@@ -68,18 +115,35 @@ async fn bad_parameters_and_unknown_routes_are_4xx_json(b: Backend) {
             assert_eq!(e["error"]["field"], f, "{path}: {e}");
         }
     }
-    let (st, e) = app.json(Method::PATCH, "/api/org/members/x", Some(&s.access), Some(json!({"role": "emperor"}))).await;
+    let (st, e) = app
+        .json(
+            Method::PATCH,
+            "/api/org/members/x",
+            Some(&s.access),
+            Some(json!({"role": "emperor"})),
+        )
+        .await;
     let e = assert_error(st, &e, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(e["error"]["field"], "role");
     let (st, e) = app.json(Method::GET, "/api/org/members", None, None).await;
     assert_error(st, &e, StatusCode::UNAUTHORIZED);
-    let (st, e) = app.json(Method::GET, "/api/org/members", Some("garbage"), None).await;
+    let (st, e) = app
+        .json(Method::GET, "/api/org/members", Some("garbage"), None)
+        .await;
     assert_error(st, &e, StatusCode::UNAUTHORIZED);
     // Health endpoints.
-    assert_eq!(app.json(Method::GET, "/healthz", None, None).await.0, StatusCode::OK);
-    assert_eq!(app.json(Method::GET, "/readyz", None, None).await.0, StatusCode::OK);
+    assert_eq!(
+        app.json(Method::GET, "/healthz", None, None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.json(Method::GET, "/readyz", None, None).await.0,
+        StatusCode::OK
+    );
     let (st, spec) = app.json(Method::GET, "/api/openapi.json", None, None).await;
     assert_eq!(st, StatusCode::OK);
-    assert!(spec["paths"]["/auth/signup"].is_object() || spec["paths"]["/api/auth/signup"].is_object());
+    assert!(
+        spec["paths"]["/auth/signup"].is_object() || spec["paths"]["/api/auth/signup"].is_object()
+    );
 }
 both!(bad_parameters_and_unknown_routes_are_4xx_json);

@@ -5,23 +5,61 @@ use std::process::Command;
 fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let dir = std::env::temp_dir().join(format!("spot-cli-{}", uuid::Uuid::new_v4().simple()));
     let mut c = Command::new(env!("CARGO_BIN_EXE_spot-optimizer"));
-    c.args(args).arg("--data-dir").arg(&dir).env_remove("DATABASE_URL").env_remove("SPOT_SECRET_KEY").env_remove("SPOT_JWT_SECRET");
+    c.args(args)
+        .arg("--data-dir")
+        .arg(&dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("SPOT_SECRET_KEY")
+        .env_remove("SPOT_JWT_SECRET");
     for (k, v) in env {
         c.env(k, v);
     }
     let out = c.output().expect("run binary");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).trim().to_string())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    )
 }
 
 #[test]
 fn invalid_settings_exit_with_one_line_naming_the_setting() {
     let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
-        (vec!["serve"], vec![("DATABASE_URL", "mysql://nope")], "DATABASE_URL"),
-        (vec!["serve", "--listen", "not-an-address"], vec![], "not-an-address"),
-        (vec!["serve"], vec![("SPOT_SECRET_KEY", "tooshort"), ("SPOT_JWT_SECRET", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")], "SPOT_SECRET_KEY"),
-        (vec!["serve"], vec![("DATABASE_URL", "postgres://127.0.0.1:5432/test")], "SPOT_JWT_SECRET"),
-        (vec!["serve"], vec![("SPOT_ADMIN_EMAIL", "root@example.com")], "SPOT_ADMIN_PASSWORD"),
-        (vec!["serve", "--login-per-minute", "many"], vec![], "login-per-minute"),
+        (
+            vec!["serve"],
+            vec![("DATABASE_URL", "mysql://nope")],
+            "DATABASE_URL",
+        ),
+        (
+            vec!["serve", "--listen", "not-an-address"],
+            vec![],
+            "not-an-address",
+        ),
+        (
+            vec!["serve"],
+            vec![
+                ("SPOT_SECRET_KEY", "tooshort"),
+                (
+                    "SPOT_JWT_SECRET",
+                    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                ),
+            ],
+            "SPOT_SECRET_KEY",
+        ),
+        (
+            vec!["serve"],
+            vec![("DATABASE_URL", "postgres://127.0.0.1:5432/test")],
+            "SPOT_JWT_SECRET",
+        ),
+        (
+            vec!["serve"],
+            vec![("SPOT_ADMIN_EMAIL", "root@example.com")],
+            "SPOT_ADMIN_PASSWORD",
+        ),
+        (
+            vec!["serve", "--login-per-minute", "many"],
+            vec![],
+            "login-per-minute",
+        ),
         (vec!["serve"], vec![("REDIS_URL", "http://x")], "REDIS_URL"),
     ];
     for (args, env, needle) in cases {
@@ -35,7 +73,10 @@ fn invalid_settings_exit_with_one_line_naming_the_setting() {
 
 #[test]
 fn openapi_subcommand_prints_the_document() {
-    let out = Command::new(env!("CARGO_BIN_EXE_spot-optimizer")).arg("openapi").output().expect("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_spot-optimizer"))
+        .arg("openapi")
+        .output()
+        .expect("run");
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert!(v["paths"]["/api/auth/signup"].is_object());

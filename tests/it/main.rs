@@ -4,7 +4,9 @@
 mod accounts;
 mod audit;
 mod auth;
+mod aws;
 mod bad_input;
 mod cli;
+mod inventory;
 mod support;
 mod tenancy;

@@ -32,7 +32,8 @@ macro_rules! both {
 }
 
 pub fn pg_base_url() -> String {
-    std::env::var("SPOT_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("SPOT_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// A database URL for a fresh, empty database of the given backend.
@@ -65,6 +66,7 @@ pub struct TestApp {
     pub base: String,
     pub http: Client,
     pub db: Db,
+    pub state: AppState,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -90,7 +92,24 @@ impl TestApp {
         Self::start_inner(backend, cfg, Some(redis_url)).await
     }
 
-    async fn start_inner(backend: Backend, mut cfg: ServerConfig, redis_url: Option<&str>) -> TestApp {
+    /// A server whose accounts live behind `connector` (e.g. AWS pointed at moto).
+    pub async fn start_with_connector(
+        backend: Backend,
+        connector: std::sync::Arc<dyn spot_actors::connect::CloudConnector>,
+    ) -> TestApp {
+        Self::start_inner_with(backend, test_config(), None, Some(connector)).await
+    }
+
+    async fn start_inner(backend: Backend, cfg: ServerConfig, redis_url: Option<&str>) -> TestApp {
+        Self::start_inner_with(backend, cfg, redis_url, None).await
+    }
+
+    async fn start_inner_with(
+        backend: Backend,
+        mut cfg: ServerConfig,
+        redis_url: Option<&str>,
+        connector: Option<std::sync::Arc<dyn spot_actors::connect::CloudConnector>>,
+    ) -> TestApp {
         let url = fresh_database_url(backend).await;
         let db = Db::connect(&url).await.expect("connect");
         db.migrate().await.expect("migrate");
@@ -98,12 +117,20 @@ impl TestApp {
             // Every run is a different client as far as the shared budget is concerned.
             cfg.trust_forwarded_for = true;
         }
-        let mut state = AppState::new(db.clone(), cfg).expect("state");
-        if let Some(r) = redis_url {
-            state = state.use_redis(r).await.unwrap_or_else(|e| panic!("Redis is required by the test suite and is unreachable at {r}: {e}"));
-        }
+        let state = AppState::build(
+            db.clone(),
+            cfg,
+            spot_api::state::StateOptions {
+                connector,
+                redis_url: redis_url.map(str::to_string),
+            },
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!("state: {e} (Redis at 127.0.0.1:6379 is required by the Redis tests)")
+        });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let running = server::start(state, "127.0.0.1:0", async {
+        let running = server::start(state.clone(), "127.0.0.1:0", async {
             let _ = rx.await;
         })
         .await
@@ -113,15 +140,31 @@ impl TestApp {
             let fake_ip = format!("10.{}.{}.{}", rand_octet(), rand_octet(), rand_octet());
             headers.insert("x-forwarded-for", fake_ip.parse().expect("header"));
         }
-        let http = Client::builder().timeout(Duration::from_secs(30)).default_headers(headers).build().expect("client");
-        TestApp { base: format!("http://{}", running.addr), http, db, _shutdown: tx }
+        let http = Client::builder()
+            .timeout(Duration::from_secs(30))
+            .default_headers(headers)
+            .build()
+            .expect("client");
+        TestApp {
+            base: format!("http://{}", running.addr),
+            http,
+            db,
+            state,
+            _shutdown: tx,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
         let mut rb = self.http.request(method, self.url(path));
         if let Some(t) = token {
             rb = rb.bearer_auth(t);
@@ -132,42 +175,93 @@ impl TestApp {
         rb.send().await.expect("request")
     }
 
-    pub async fn json(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let r = self.call(method, path, token, body).await;
         let status = r.status();
         let text = r.text().await.unwrap_or_default();
-        let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, v)
     }
 
     /// Signs up a new organization; returns (access, refresh, email).
     pub async fn signup(&self, org: &str) -> Session {
-        let email = format!("{}-{}@example.com", org.to_lowercase().replace(' ', "-"), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let email = format!(
+            "{}-{}@example.com",
+            org.to_lowercase().replace(' ', "-"),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let (s, v) = self
-            .json(Method::POST, "/api/auth/signup", None, Some(json!({"org_name": org, "email": email, "password": PASSWORD})))
+            .json(
+                Method::POST,
+                "/api/auth/signup",
+                None,
+                Some(json!({"org_name": org, "email": email, "password": PASSWORD})),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "signup failed: {v}");
-        let me = self.json(Method::GET, "/api/auth/me", v["access_token"].as_str(), None).await.1;
+        let me = self
+            .json(
+                Method::GET,
+                "/api/auth/me",
+                v["access_token"].as_str(),
+                None,
+            )
+            .await
+            .1;
         Session {
             access: v["access_token"].as_str().expect("access").to_string(),
             email,
-            org_id: me["organization"]["id"].as_str().expect("org id").to_string(),
+            org_id: me["organization"]["id"]
+                .as_str()
+                .expect("org id")
+                .to_string(),
             user_id: me["user"]["id"].as_str().expect("user id").to_string(),
         }
     }
 
     /// Invites `role` into the session's org and accepts the invite; returns the new member.
     pub async fn add_member(&self, owner: &Session, role: &str) -> Session {
-        let email = format!("{role}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let email = format!(
+            "{role}-{}@example.com",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let (s, inv) = self
-            .json(Method::POST, "/api/org/invites", Some(&owner.access), Some(json!({"email": email, "role": role})))
+            .json(
+                Method::POST,
+                "/api/org/invites",
+                Some(&owner.access),
+                Some(json!({"email": email, "role": role})),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "invite failed: {inv}");
         let (s, t) = self
-            .json(Method::POST, "/api/auth/invites/accept", None, Some(json!({"token": inv["token"], "password": PASSWORD})))
+            .json(
+                Method::POST,
+                "/api/auth/invites/accept",
+                None,
+                Some(json!({"token": inv["token"], "password": PASSWORD})),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "accept failed: {t}");
-        let me = self.json(Method::GET, "/api/auth/me", t["access_token"].as_str(), None).await.1;
+        let me = self
+            .json(
+                Method::GET,
+                "/api/auth/me",
+                t["access_token"].as_str(),
+                None,
+            )
+            .await
+            .1;
         Session {
             access: t["access_token"].as_str().expect("access").to_string(),
             email,
@@ -194,7 +288,13 @@ pub struct Session {
 /// Asserts the JSON error shape and returns the body.
 pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) -> Value {
     assert_eq!(status, expected, "unexpected status, body: {body}");
-    assert!(body["error"]["code"].is_string(), "error body lacks code: {body}");
-    assert!(body["error"]["message"].is_string(), "error body lacks message: {body}");
+    assert!(
+        body["error"]["code"].is_string(),
+        "error body lacks code: {body}"
+    );
+    assert!(
+        body["error"]["message"].is_string(),
+        "error body lacks message: {body}"
+    );
     body.clone()
 }

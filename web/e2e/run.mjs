@@ -3,8 +3,10 @@
 // Signs up an organization, connects the simulator's AWS account through the onboarding wizard
 // (production / IAM role path) and watches its scan finish, then checks the dashboard, Cloud
 // integrations, the audit log, sign-out and sign-in, a viewer's read-only view and the
-// "skip onboarding" path. Screenshots go to e2e/artifacts/ (recreated on every run). Exits
-// non-zero unless every step passes. Needs the server's embedded cloud simulator.
+// "skip onboarding" path. With E2E_DEMO_EMAIL / E2E_DEMO_PASSWORD (the login `serve --demo`
+// prints) it also signs in as the demo user and walks clusters → cluster → instance → waste.
+// Screenshots go to e2e/artifacts/ (recreated on every run). Exits non-zero unless every step
+// passes. Needs the server's embedded cloud simulator.
 import { execSync } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { chromium } from 'playwright-core';
@@ -257,6 +259,82 @@ const steps = [
     await page.waitForURL(/\/dashboard$/);
   }],
 ];
+
+const demo = { email: process.env.E2E_DEMO_EMAIL, password: process.env.E2E_DEMO_PASSWORD };
+
+/** Data rows of a table (the header row excluded). */
+const bodyRows = (table) => table.locator('tbody tr');
+
+const demoSteps = [
+  ['demo user sees at least three clusters', async () => {
+    page = await openPage();
+    await page.goto(`${base}/login`);
+    await page.getByLabel('Email').fill(demo.email);
+    await page.getByLabel('Password').fill(demo.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/(dashboard|onboarding)$/);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Clusters' }).click();
+    await page.waitForURL(/\/clusters$/);
+    const table = page.getByRole('table', { name: 'Clusters' });
+    await bodyRows(table).first().waitFor();
+    const count = await bodyRows(table).count();
+    if (count < 3) throw new Error(`expected at least 3 clusters, got ${count}`);
+    const shown = await page.getByRole('region', { name: 'All clusters' }).locator('.stat__value').first().innerText();
+    if (Number(shown) !== count) throw new Error(`status bar counts ${shown} clusters, table shows ${count}`);
+    await screenshot('demo-clusters');
+  }],
+  ['sorting by run rate puts the most expensive cluster first', async () => {
+    const table = page.getByRole('table', { name: 'Clusters' });
+    const header = table.getByRole('columnheader', { name: /Monthly run rate/ });
+    await header.getByRole('button').click();
+    await header.getByRole('button').click();
+    if ((await header.getAttribute('aria-sort')) !== 'descending') throw new Error('run rate column is not sorted descending');
+    const costs = await bodyRows(table).locator('td:nth-child(5) .cell-title').allInnerTexts();
+    const values = costs.map((cost) => Number(cost.replace(/[^\d.]/g, '')));
+    if (values.some((value, index) => index > 0 && value > values[index - 1])) throw new Error(`run rates not descending: ${costs.join(', ')}`);
+  }],
+  ['a cluster shows its KPIs, node groups and nodes', async () => {
+    const table = page.getByRole('table', { name: 'Clusters' });
+    await bodyRows(table).first().click();
+    await page.waitForURL(/\/clusters\/[^/]+$/);
+    await page.getByText('Savings already captured').waitFor();
+    await page.getByRole('table', { name: 'Node groups' }).or(page.getByText('This cluster reports no managed node groups.')).waitFor();
+    const nodes = page.getByRole('table', { name: 'Nodes' });
+    await bodyRows(nodes).first().waitFor();
+    await screenshot('demo-cluster-detail');
+  }],
+  ['an instance shows its alternative spot pools and history', async () => {
+    const nodes = page.getByRole('table', { name: 'Nodes' });
+    const instanceId = await bodyRows(nodes).first().locator('.mono').first().innerText();
+    await bodyRows(nodes).first().click();
+    const dialog = page.getByRole('dialog', { name: instanceId });
+    const alternatives = dialog.getByRole('table', { name: 'Alternative spot pools' });
+    await bodyRows(alternatives).first().waitFor();
+    const count = await bodyRows(alternatives).count();
+    if (count < 1 || count > 5) throw new Error(`expected 1–5 alternative pools, got ${count}`);
+    await dialog.getByRole('list', { name: 'Instance history' }).or(dialog.getByText('No changes recorded yet.')).waitFor();
+    await screenshot('demo-instance');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+  }],
+  ['waste lists potential savings', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Waste' }).click();
+    await page.waitForURL(/\/waste$/);
+    // The overall total appears once all three lists have loaded.
+    await page.locator('.stat__value').filter({ hasText: /\$[\d,.]+\/mo/ }).waitFor();
+    for (const title of ['Unregistered instances', 'Orphaned volumes', 'Unused snapshots']) {
+      await page.getByRole('heading', { name: title }).waitFor();
+    }
+    if ((await page.getByRole('alert').count()) > 0) throw new Error('a waste list failed to load');
+    await screenshot('demo-waste');
+  }],
+];
+
+if (demo.email && demo.password) {
+  steps.push(...demoSteps);
+} else {
+  console.log('Note: E2E_DEMO_EMAIL / E2E_DEMO_PASSWORD not set; skipping the demo inventory steps.');
+}
 
 let blocked = false;
 for (const [name, run] of steps) {

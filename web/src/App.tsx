@@ -9,12 +9,14 @@ import { AuditLogsPage } from './pages/audit/AuditLogsPage';
 import { AcceptInvitePage } from './pages/auth/AcceptInvitePage';
 import { LoginPage } from './pages/auth/LoginPage';
 import { SignupPage } from './pages/auth/SignupPage';
+import { ClusterDetailPage } from './pages/clusters/ClusterDetailPage';
 import { ClustersPage } from './pages/clusters/ClustersPage';
 import { DashboardPage } from './pages/dashboard/DashboardPage';
 import { NotFoundPage } from './pages/errors/NotFoundPage';
 import { OnboardingPage } from './pages/onboarding/OnboardingPage';
 import { CloudIntegrationsPage } from './pages/settings/cloud/CloudIntegrationsPage';
 import { TeamPage } from './pages/settings/team/TeamPage';
+import { WastePage } from './pages/waste/WastePage';
 
 /** Opts into React Router v7 behaviour now so the upgrade is a no-op. */
 export const ROUTER_FUTURE = { v7_startTransition: true, v7_relativeSplatPath: true } as const;
@@ -37,6 +39,8 @@ export function App({ queryClient }: { queryClient: QueryClient }) {
               <Route path="/onboarding" element={<OnboardingPage />} />
               <Route path="/dashboard" element={<DashboardPage />} />
               <Route path="/clusters" element={<ClustersPage />} />
+              <Route path="/clusters/:id" element={<ClusterDetailPage />} />
+              <Route path="/waste" element={<WastePage />} />
               <Route path="/audit-logs" element={<AuditLogsPage />} />
               <Route path="/settings" element={<Navigate to="/settings/cloud-integrations" replace />} />
               <Route path="/settings/cloud-integrations" element={<CloudIntegrationsPage />} />

@@ -8,6 +8,7 @@ import './styles/base.css';
 import './styles/layout.css';
 import './styles/components.css';
 import './styles/accounts.css';
+import './styles/inventory.css';
 
 const root = document.getElementById('root');
 if (root === null) throw new Error('index.html is missing #root');

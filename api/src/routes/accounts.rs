@@ -10,23 +10,47 @@ use super::auth::NoContent;
 use super::{ts, ApiTags};
 use crate::auth::BearerAuth;
 use crate::body::Body;
-use crate::cloud_connect::{parse_role_arn, ConnectTarget, Credentials};
 use crate::error::ApiError;
 use crate::gateway::AuditSlot;
-use crate::scan;
 use crate::state::AppState;
+use spot_actors::connect::{parse_role_arn, ConnectTarget, Credentials};
 
 pub struct AccountsApi;
 
 /// The customer CloudFormation template (least privilege; actions are opt-in).
-pub const CLOUDFORMATION_TEMPLATE: &str = include_str!("../../../deploy/cloudformation/spot-optimizer-role.yaml");
+pub const CLOUDFORMATION_TEMPLATE: &str =
+    include_str!("../../../deploy/cloudformation/spot-optimizer-role.yaml");
 
 /// Regions accepted for linking.
 pub const REGIONS: &[&str] = &[
-    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "sa-east-1", "eu-west-1", "eu-west-2", "eu-west-3",
-    "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "ap-south-1", "ap-south-2", "ap-southeast-1",
-    "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-east-1",
-    "me-south-1", "me-central-1", "af-south-1", "il-central-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "sa-east-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-east-1",
+    "me-south-1",
+    "me-central-1",
+    "af-south-1",
+    "il-central-1",
 ];
 
 #[derive(Object)]
@@ -120,7 +144,10 @@ pub struct RenameRequest {
 #[derive(ApiResponse)]
 pub enum YamlResponse {
     #[oai(status = 200)]
-    Ok(PlainText<String>, #[oai(header = "Content-Disposition")] String),
+    Ok(
+        PlainText<String>,
+        #[oai(header = "Content-Disposition")] String,
+    ),
 }
 
 /// `123456789012` → `1234-****-****`.
@@ -155,7 +182,10 @@ fn check_region(region: &str) -> Result<(), ApiError> {
     if REGIONS.contains(&region) {
         Ok(())
     } else {
-        Err(ApiError::field("region", format!("region must be an AWS region such as us-east-1 (got {region:?})")))
+        Err(ApiError::field(
+            "region",
+            format!("region must be an AWS region such as us-east-1 (got {region:?})"),
+        ))
     }
 }
 
@@ -168,8 +198,10 @@ fn linked_elsewhere() -> ApiError {
 
 fn cloud_refusal(field: &str, e: &CloudError) -> ApiError {
     match e {
-        CloudError::Throttled { .. } | CloudError::Other(_) => ApiError::Unavailable(scan::human(e)),
-        _ => ApiError::field(field, scan::human(e)),
+        CloudError::Throttled { .. } | CloudError::Other(_) => {
+            ApiError::Unavailable(spot_actors::system::human(e))
+        }
+        _ => ApiError::field(field, spot_actors::system::human(e)),
     }
 }
 
@@ -180,11 +212,13 @@ async fn link(state: &AppState, org_id: &str, l: &LinkedAccount<'_>) -> Result<A
             return Err(linked_elsewhere());
         }
     }
-    let acc = accounts::upsert_linked(&state.db, org_id, l).await.map_err(|e| match e {
-        spot_models::DbError::Conflict(_) => linked_elsewhere(),
-        other => other.into(),
-    })?;
-    scan::spawn(state, acc.clone());
+    let acc = accounts::upsert_linked(&state.db, org_id, l)
+        .await
+        .map_err(|e| match e {
+            spot_models::DbError::Conflict(_) => linked_elsewhere(),
+            other => other.into(),
+        })?;
+    state.actors.ensure(&acc.id);
     Ok(acc)
 }
 
@@ -199,18 +233,35 @@ async fn record_failure(state: &AppState, org_id: &str, message: &str) -> Result
 impl AccountsApi {
     /// Linked cloud accounts of the organization (disconnected ones are hidden).
     #[oai(path = "/", method = "get", operation_id = "listAccounts")]
-    async fn list(&self, state: Data<&AppState>, auth: BearerAuth) -> poem::Result<Json<AccountList>> {
-        let items = accounts::list(&state.db, &auth.0.org_id).await.map_err(ApiError::from)?;
-        Ok(Json(AccountList { items: items.into_iter().map(view).collect() }))
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> poem::Result<Json<AccountList>> {
+        let items = accounts::list(&state.db, &auth.0.org_id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Json(AccountList {
+            items: items.into_iter().map(view).collect(),
+        }))
     }
 
     /// Start linking in role mode: returns the organization's external ID, the CloudFormation
     /// template and the console quick-create URL.
     #[oai(path = "/link", method = "post", operation_id = "linkAccount")]
-    async fn link(&self, state: Data<&AppState>, auth: BearerAuth, slot: Data<&AuditSlot>, _body: Body<LinkRequest>) -> poem::Result<Json<LinkInfo>> {
+    async fn link(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        slot: Data<&AuditSlot>,
+        _body: Body<LinkRequest>,
+    ) -> poem::Result<Json<LinkInfo>> {
         slot.record("account.link", "account", None);
         auth.0.require_admin()?;
-        let org = orgs::org_by_id(&state.db, &auth.0.org_id).await.map_err(ApiError::from)?.ok_or(ApiError::NotFound("organization"))?;
+        let org = orgs::org_by_id(&state.db, &auth.0.org_id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("organization"))?;
         let base = state.cfg.public_url.trim_end_matches('/');
         let template_url = format!("{base}/api/accounts/cloudformation.yaml");
         let quick_create_url = format!(
@@ -229,40 +280,72 @@ impl AccountsApi {
     }
 
     /// The CloudFormation template as a file.
-    #[oai(path = "/cloudformation.yaml", method = "get", operation_id = "cloudformationTemplate")]
+    #[oai(
+        path = "/cloudformation.yaml",
+        method = "get",
+        operation_id = "cloudformationTemplate"
+    )]
     async fn template(&self) -> YamlResponse {
-        YamlResponse::Ok(PlainText(CLOUDFORMATION_TEMPLATE.to_string()), "attachment; filename=\"spot-optimizer-role.yaml\"".into())
+        YamlResponse::Ok(
+            PlainText(CLOUDFORMATION_TEMPLATE.to_string()),
+            "attachment; filename=\"spot-optimizer-role.yaml\"".into(),
+        )
     }
 
     /// Verify a role: assumes it with the organization's external ID, checks the identity, and
     /// links the account (filling the pending placeholder). The account moves to `scanning`.
     #[oai(path = "/verify", method = "post", operation_id = "verifyAccount")]
-    async fn verify(&self, state: Data<&AppState>, auth: BearerAuth, slot: Data<&AuditSlot>, body: Body<VerifyRequest>) -> poem::Result<Json<AccountView>> {
+    async fn verify(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        slot: Data<&AuditSlot>,
+        body: Body<VerifyRequest>,
+    ) -> poem::Result<Json<AccountView>> {
         let a = &auth.0;
         slot.record("account.verify", "account", None);
         a.require_admin()?;
         let name = check_name(&body.name)?;
         let id = body.aws_account_id.trim();
         if id.len() != 12 || !id.chars().all(|c| c.is_ascii_digit()) {
-            return Err(ApiError::field("aws_account_id", "aws_account_id must be 12 digits").into());
+            return Err(
+                ApiError::field("aws_account_id", "aws_account_id must be 12 digits").into(),
+            );
         }
         let role_arn = body.role_arn.trim();
         let Some((arn_account, _)) = parse_role_arn(role_arn) else {
-            return Err(ApiError::field("role_arn", "role_arn must look like arn:aws:iam::123456789012:role/SpotOptimizer").into());
+            return Err(ApiError::field(
+                "role_arn",
+                "role_arn must look like arn:aws:iam::123456789012:role/SpotOptimizer",
+            )
+            .into());
         };
         if arn_account != id {
-            return Err(ApiError::field("role_arn", "role_arn belongs to a different AWS account than aws_account_id").into());
+            return Err(ApiError::field(
+                "role_arn",
+                "role_arn belongs to a different AWS account than aws_account_id",
+            )
+            .into());
         }
         check_region(&body.region)?;
-        if let Some(other) = accounts::live_by_aws_id(&state.db, id).await.map_err(ApiError::from)? {
+        if let Some(other) = accounts::live_by_aws_id(&state.db, id)
+            .await
+            .map_err(ApiError::from)?
+        {
             if other.organization_id != a.org_id {
                 return Err(linked_elsewhere().into());
             }
         }
-        let org = orgs::org_by_id(&state.db, &a.org_id).await.map_err(ApiError::from)?.ok_or(ApiError::NotFound("organization"))?;
+        let org = orgs::org_by_id(&state.db, &a.org_id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("organization"))?;
         let target = ConnectTarget {
             region: body.region.clone(),
-            credentials: Credentials::Role { role_arn: role_arn.to_string(), external_id: org.external_id.clone() },
+            credentials: Credentials::Role {
+                role_arn: role_arn.to_string(),
+                external_id: org.external_id.clone(),
+            },
         };
         let identity = match state.connector.connect(&target).await {
             Ok(cloud) => cloud.caller_identity().await,
@@ -271,14 +354,28 @@ impl AccountsApi {
         match identity {
             Ok(ident) if ident.account_id == id => {}
             Ok(ident) => {
-                let msg = format!("The role answered for account {} instead of {}", mask(&ident.account_id), mask(id));
+                let msg = format!(
+                    "The role answered for account {} instead of {}",
+                    mask(&ident.account_id),
+                    mask(id)
+                );
                 record_failure(&state, &a.org_id, &msg).await?;
                 return Err(ApiError::field("role_arn", msg).into());
             }
             Err(e) => {
-                record_failure(&state, &a.org_id, &scan::human(&e)).await?;
+                record_failure(&state, &a.org_id, &spot_actors::system::human(&e)).await?;
                 return Err(cloud_refusal("role_arn", &e).into());
             }
+        }
+        let missing = state
+            .connector
+            .missing_permissions(&target)
+            .await
+            .map_err(|e| cloud_refusal("role_arn", &e))?;
+        if !missing.is_empty() {
+            let msg = format!("The role lacks permissions the product needs: {}. Update the stack from the latest template.", missing.join(", "));
+            record_failure(&state, &a.org_id, &msg).await?;
+            return Err(ApiError::field("role_arn", msg).into());
         }
         let acc = link(
             &state,
@@ -303,31 +400,61 @@ impl AccountsApi {
     /// Link with access keys (lab mode). The keys are validated with a caller-identity call
     /// before they are encrypted and saved.
     #[oai(path = "/keys", method = "post", operation_id = "linkAccountWithKeys")]
-    async fn keys(&self, state: Data<&AppState>, auth: BearerAuth, slot: Data<&AuditSlot>, body: Body<KeysRequest>) -> poem::Result<Json<AccountView>> {
+    async fn keys(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        slot: Data<&AuditSlot>,
+        body: Body<KeysRequest>,
+    ) -> poem::Result<Json<AccountView>> {
         let a = &auth.0;
         slot.record("account.keys", "account", None);
         a.require_admin()?;
         let name = check_name(&body.name)?;
         let key_id = body.access_key_id.trim();
-        if !(key_id.len() == 20 && (key_id.starts_with("AKIA") || key_id.starts_with("ASIA")) && key_id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())) {
-            return Err(ApiError::field("access_key_id", "access_key_id must be 20 characters starting with AKIA").into());
+        if !(key_id.len() == 20
+            && (key_id.starts_with("AKIA") || key_id.starts_with("ASIA"))
+            && key_id
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+        {
+            return Err(ApiError::field(
+                "access_key_id",
+                "access_key_id must be 20 characters starting with AKIA",
+            )
+            .into());
         }
         let secret = body.secret_access_key.trim();
-        if secret.len() != 40 || !secret.chars().all(|c| c.is_ascii_alphanumeric() || c == '/' || c == '+') {
-            return Err(ApiError::field("secret_access_key", "secret_access_key must be the 40-character secret shown when the key was created").into());
+        if secret.len() != 40
+            || !secret
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '/' || c == '+')
+        {
+            return Err(ApiError::field(
+                "secret_access_key",
+                "secret_access_key must be the 40-character secret shown when the key was created",
+            )
+            .into());
         }
         check_region(&body.region)?;
         let target = ConnectTarget {
             region: body.region.clone(),
-            credentials: Credentials::Keys { access_key_id: key_id.to_string(), secret_access_key: secret.to_string() },
+            credentials: Credentials::Keys {
+                access_key_id: key_id.to_string(),
+                secret_access_key: secret.to_string(),
+            },
         };
         let ident = match state.connector.connect(&target).await {
             Ok(cloud) => cloud.caller_identity().await,
             Err(e) => Err(e),
         }
         .map_err(|e| cloud_refusal("access_key_id", &e))?;
-        let plaintext = serde_json::json!({"access_key_id": key_id, "secret_access_key": secret}).to_string();
-        let ciphertext = state.keyring.encrypt(plaintext.as_bytes()).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let plaintext =
+            serde_json::json!({"access_key_id": key_id, "secret_access_key": secret}).to_string();
+        let ciphertext = state
+            .keyring
+            .encrypt(plaintext.as_bytes())
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         let acc = link(
             &state,
             &a.org_id,
@@ -350,55 +477,127 @@ impl AccountsApi {
 
     /// Rename an account.
     #[oai(path = "/:id", method = "patch", operation_id = "renameAccount")]
-    async fn rename(&self, state: Data<&AppState>, auth: BearerAuth, slot: Data<&AuditSlot>, id: Path<String>, body: Body<RenameRequest>) -> poem::Result<Json<AccountView>> {
+    async fn rename(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        slot: Data<&AuditSlot>,
+        id: Path<String>,
+        body: Body<RenameRequest>,
+    ) -> poem::Result<Json<AccountView>> {
         slot.record("account.rename", "account", Some(&id));
         auth.0.require_admin()?;
         let name = check_name(&body.name)?;
-        let before = accounts::get(&state.db, &auth.0.org_id, &id).await.map_err(ApiError::from)?.ok_or(ApiError::NotFound("account"))?;
-        accounts::rename(&state.db, &auth.0.org_id, &id, &name).await.map_err(ApiError::from)?;
-        slot.diff(Some(serde_json::json!({"name": before.name})), Some(serde_json::json!({"name": name})));
-        let acc = accounts::get(&state.db, &auth.0.org_id, &id).await.map_err(ApiError::from)?.ok_or(ApiError::NotFound("account"))?;
+        let before = accounts::get(&state.db, &auth.0.org_id, &id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("account"))?;
+        accounts::rename(&state.db, &auth.0.org_id, &id, &name)
+            .await
+            .map_err(ApiError::from)?;
+        slot.diff(
+            Some(serde_json::json!({"name": before.name})),
+            Some(serde_json::json!({"name": name})),
+        );
+        let acc = accounts::get(&state.db, &auth.0.org_id, &id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("account"))?;
         Ok(Json(view(acc)))
     }
 
     /// Re-scan an account now.
     #[oai(path = "/:id/resync", method = "post", operation_id = "resyncAccount")]
-    async fn resync(&self, state: Data<&AppState>, auth: BearerAuth, slot: Data<&AuditSlot>, id: Path<String>) -> poem::Result<Json<AccountView>> {
+    async fn resync(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        slot: Data<&AuditSlot>,
+        id: Path<String>,
+    ) -> poem::Result<Json<AccountView>> {
         slot.record("account.resync", "account", Some(&id));
         auth.0.require_admin()?;
-        let acc = accounts::get(&state.db, &auth.0.org_id, &id).await.map_err(ApiError::from)?.ok_or(ApiError::NotFound("account"))?;
+        let acc = accounts::get(&state.db, &auth.0.org_id, &id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("account"))?;
         if acc.aws_account_id.is_none() {
-            return Err(ApiError::Conflict { field: None, message: "this account is not linked yet".into() }.into());
+            return Err(ApiError::Conflict {
+                field: None,
+                message: "this account is not linked yet".into(),
+            }
+            .into());
         }
-        accounts::set_scanning(&state.db, &acc.id).await.map_err(ApiError::from)?;
-        let acc = accounts::get(&state.db, &auth.0.org_id, &id).await.map_err(ApiError::from)?.ok_or(ApiError::NotFound("account"))?;
-        scan::spawn(&state, acc.clone());
+        accounts::set_scanning(&state.db, &acc.id)
+            .await
+            .map_err(ApiError::from)?;
+        let acc = accounts::get(&state.db, &auth.0.org_id, &id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("account"))?;
+        state.actors.ensure(&acc.id);
         Ok(Json(view(acc)))
     }
 
     /// Disconnect: credentials are erased and the account's inventory hidden; its audit
     /// history stays.
     #[oai(path = "/:id", method = "delete", operation_id = "disconnectAccount")]
-    async fn disconnect(&self, state: Data<&AppState>, auth: BearerAuth, slot: Data<&AuditSlot>, id: Path<String>) -> poem::Result<NoContent> {
+    async fn disconnect(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        slot: Data<&AuditSlot>,
+        id: Path<String>,
+    ) -> poem::Result<NoContent> {
         slot.record("account.disconnect", "account", Some(&id));
         auth.0.require_admin()?;
-        let before = accounts::get(&state.db, &auth.0.org_id, &id).await.map_err(ApiError::from)?.ok_or(ApiError::NotFound("account"))?;
-        accounts::disconnect(&state.db, &auth.0.org_id, &id).await.map_err(ApiError::from)?;
-        slot.diff(Some(serde_json::json!({"name": before.name, "status": before.status})), Some(serde_json::json!({"status": "disconnected"})));
+        let before = accounts::get(&state.db, &auth.0.org_id, &id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("account"))?;
+        accounts::disconnect(&state.db, &auth.0.org_id, &id)
+            .await
+            .map_err(ApiError::from)?;
+        state.actors.stop(&id);
+        slot.diff(
+            Some(serde_json::json!({"name": before.name, "status": before.status})),
+            Some(serde_json::json!({"status": "disconnected"})),
+        );
         Ok(NoContent::Done)
     }
 
     /// Scan progress of one account (the onboarding progress bar).
     #[oai(path = "/:id/scan", method = "get", operation_id = "accountScanStatus")]
-    async fn scan_status(&self, state: Data<&AppState>, auth: BearerAuth, id: Path<String>) -> poem::Result<Json<ScanStatus>> {
-        let acc = accounts::get(&state.db, &auth.0.org_id, &id).await.map_err(ApiError::from)?.ok_or(ApiError::NotFound("account"))?;
-        let counts: serde_json::Value = acc.scan_counts.as_deref().and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
+    async fn scan_status(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> poem::Result<Json<ScanStatus>> {
+        let acc = accounts::get(&state.db, &auth.0.org_id, &id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("account"))?;
+        let counts: serde_json::Value = acc
+            .scan_counts
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default();
         let n = |k: &str| counts.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
         Ok(Json(ScanStatus {
             account_id: acc.id,
-            progress: if acc.status == "active" { 100 } else { acc.scan_progress },
+            progress: if acc.status == "active" {
+                100
+            } else {
+                acc.scan_progress
+            },
             phase: acc.scan_phase,
-            counts: ScanCounts { instances: n("instances"), clusters: n("clusters"), volumes: n("volumes"), snapshots: n("snapshots") },
+            counts: ScanCounts {
+                instances: n("instances"),
+                clusters: n("clusters"),
+                volumes: n("volumes"),
+                snapshots: n("snapshots"),
+            },
             message: acc.status_message,
             status: acc.status,
         }))
@@ -408,7 +607,9 @@ impl AccountsApi {
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -32,23 +32,97 @@ pub struct ImpersonateRequest {
     pub organization_id: String,
 }
 
+#[derive(Object)]
+pub struct ActorHealthView {
+    pub account_id: String,
+    pub organization_id: String,
+    /// `running` or `restarting` (after a failure, with backoff).
+    pub state: String,
+    pub restarts: i64,
+    pub last_failure: Option<String>,
+    pub clusters: i64,
+}
+
+#[derive(Object)]
+pub struct SystemHealth {
+    /// `ok`, or `degraded` when an actor is restarting.
+    pub status: String,
+    pub database: String,
+    pub actors: Vec<ActorHealthView>,
+}
+
 #[OpenApi(prefix_path = "/admin", tag = "ApiTags::Admin")]
 impl AdminApi {
+    /// System health: database, and every account actor with its restarts (super_admin only).
+    #[oai(path = "/health", method = "get", operation_id = "adminHealth")]
+    async fn health(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> poem::Result<Json<SystemHealth>> {
+        auth.0.require_super_admin()?;
+        let database = match state.db.ping().await {
+            Ok(()) => "ok".to_string(),
+            Err(e) => format!("unreachable: {e}"),
+        };
+        let actors = state
+            .actors
+            .health()
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let degraded = database != "ok" || actors.iter().any(|a| a.state != "running");
+        Ok(Json(SystemHealth {
+            status: if degraded { "degraded" } else { "ok" }.into(),
+            database,
+            actors: actors
+                .into_iter()
+                .map(|a| ActorHealthView {
+                    account_id: a.account_id,
+                    organization_id: a.organization_id,
+                    state: a.state,
+                    restarts: i64::from(a.restarts),
+                    last_failure: a.last_failure,
+                    clusters: a.clusters as i64,
+                })
+                .collect(),
+        }))
+    }
+
     /// Every customer organization (super_admin only).
-    #[oai(path = "/organizations", method = "get", operation_id = "adminListOrganizations")]
-    async fn organizations(&self, state: Data<&AppState>, auth: BearerAuth) -> poem::Result<Json<OrgSummaryList>> {
+    #[oai(
+        path = "/organizations",
+        method = "get",
+        operation_id = "adminListOrganizations"
+    )]
+    async fn organizations(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> poem::Result<Json<OrgSummaryList>> {
         auth.0.require_super_admin()?;
         let mut items = Vec::new();
         for o in orgs::list_orgs(&state.db).await.map_err(ApiError::from)? {
-            let members = orgs::list_members(&state.db, &o.id).await.map_err(ApiError::from)?.len() as i64;
-            items.push(OrgSummary { id: o.id, name: o.name, created_at: ts(o.created_at), members });
+            let members = orgs::list_members(&state.db, &o.id)
+                .await
+                .map_err(ApiError::from)?
+                .len() as i64;
+            items.push(OrgSummary {
+                id: o.id,
+                name: o.name,
+                created_at: ts(o.created_at),
+                members,
+            });
         }
         Ok(Json(OrgSummaryList { items }))
     }
 
     /// Act as an organization's owner. The session keeps the admin's identity: every action
     /// is audited as `impersonation` with both ids.
-    #[oai(path = "/impersonate", method = "post", operation_id = "adminImpersonate")]
+    #[oai(
+        path = "/impersonate",
+        method = "post",
+        operation_id = "adminImpersonate"
+    )]
     async fn impersonate(
         &self,
         state: Data<&AppState>,
@@ -57,11 +131,27 @@ impl AdminApi {
         slot: Data<&AuditSlot>,
         body: Body<ImpersonateRequest>,
     ) -> poem::Result<Json<TokenResponse>> {
-        slot.record("admin.impersonate", "organization", Some(&body.organization_id));
+        slot.record(
+            "admin.impersonate",
+            "organization",
+            Some(&body.organization_id),
+        );
         auth.0.require_super_admin()?;
-        let members = orgs::list_members(&state.db, &body.organization_id).await.map_err(ApiError::from)?;
-        let owner = members.into_iter().find(|m| m.role == "owner").ok_or(ApiError::NotFound("organization"))?;
-        let tokens = super::auth::issue_session_tokens(&state, &client, &owner.user_id, &body.organization_id, Some(&auth.0.user_id)).await?;
+        let members = orgs::list_members(&state.db, &body.organization_id)
+            .await
+            .map_err(ApiError::from)?;
+        let owner = members
+            .into_iter()
+            .find(|m| m.role == "owner")
+            .ok_or(ApiError::NotFound("organization"))?;
+        let tokens = super::auth::issue_session_tokens(
+            &state,
+            &client,
+            &owner.user_id,
+            &body.organization_id,
+            Some(&auth.0.user_id),
+        )
+        .await?;
         slot.diff(None, Some(serde_json::json!({"organization_id": body.organization_id, "as_user": owner.user_id})));
         Ok(Json(tokens))
     }

@@ -149,7 +149,12 @@ fn parse_time(field: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> 
         None => Ok(None),
         Some(s) => DateTime::parse_from_rfc3339(s)
             .map(|d| Some(d.timestamp_millis()))
-            .map_err(|_| ApiError::field(field, format!("{field} must be an RFC 3339 timestamp, e.g. 2026-01-31T12:00:00Z"))),
+            .map_err(|_| {
+                ApiError::field(
+                    field,
+                    format!("{field} must be an RFC 3339 timestamp, e.g. 2026-01-31T12:00:00Z"),
+                )
+            }),
     }
 }
 
@@ -210,16 +215,30 @@ impl AuditApi {
         }
         let cursor = match cursor.0.as_deref().filter(|s| !s.is_empty()) {
             None => None,
-            Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::field("cursor", "cursor is not valid"))?),
+            Some(c) => Some(
+                c.parse::<i64>()
+                    .map_err(|_| ApiError::field("cursor", "cursor is not valid"))?,
+            ),
         };
-        let (rows, next) = audit::list(&state.db, &auth.0.org_id, &f, cursor, limit).await.map_err(ApiError::from)?;
-        Ok(Json(AuditPage { items: rows.into_iter().map(entry).collect(), next_cursor: next.map(|n| n.to_string()) }))
+        let (rows, next) = audit::list(&state.db, &auth.0.org_id, &f, cursor, limit)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Json(AuditPage {
+            items: rows.into_iter().map(entry).collect(),
+            next_cursor: next.map(|n| n.to_string()),
+        }))
     }
 
     /// Recompute the organization's hash chain and report the first broken link.
     #[oai(path = "/verify", method = "get", operation_id = "verifyAuditChain")]
-    async fn verify(&self, state: Data<&AppState>, auth: BearerAuth) -> poem::Result<Json<VerifyResult>> {
-        let r = audit::verify(&state.db, &auth.0.org_id).await.map_err(ApiError::from)?;
+    async fn verify(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> poem::Result<Json<VerifyResult>> {
+        let r = audit::verify(&state.db, &auth.0.org_id)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Json(VerifyResult {
             ok: r.ok,
             checked: r.checked,
@@ -244,25 +263,40 @@ impl AuditApi {
         to: Query<Option<String>>,
     ) -> poem::Result<ExportResponse> {
         let f = filter(&from, &to, None, None, None, None)?;
-        let rows = audit::export(&state.db, &auth.0.org_id, &f, EXPORT_MAX_ROWS).await.map_err(ApiError::from)?;
+        let rows = audit::export(&state.db, &auth.0.org_id, &f, EXPORT_MAX_ROWS)
+            .await
+            .map_err(ApiError::from)?;
         let format = format.0.unwrap_or(ExportFormat::Csv);
         let (bytes, ext) = match format {
             ExportFormat::Json => {
                 let items: Vec<serde_json::Value> = rows.iter().map(record_json).collect();
-                let b = serde_json::to_vec_pretty(&items).map_err(|e| ApiError::Internal(e.to_string()))?;
+                let b = serde_json::to_vec_pretty(&items)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
                 (b, "json")
             }
             ExportFormat::Csv => (to_csv(&rows)?, "csv"),
         };
         let checksum = sha256_hex(&bytes);
         let name = format!("audit-{}.{ext}", Utc::now().format("%Y%m%dT%H%M%SZ"));
-        Ok(ExportResponse::Ok(Binary(bytes), checksum, format!("attachment; filename=\"{name}\"")))
+        Ok(ExportResponse::Ok(
+            Binary(bytes),
+            checksum,
+            format!("attachment; filename=\"{name}\""),
+        ))
     }
 
     /// One audit record with its before/after diff.
     #[oai(path = "/:id", method = "get", operation_id = "getAuditLog")]
-    async fn get(&self, state: Data<&AppState>, auth: BearerAuth, id: Path<String>) -> poem::Result<Json<AuditEntry>> {
-        let r = audit::get(&state.db, &auth.0.org_id, &id).await.map_err(ApiError::from)?.ok_or(ApiError::NotFound("audit record"))?;
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> poem::Result<Json<AuditEntry>> {
+        let r = audit::get(&state.db, &auth.0.org_id, &id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("audit record"))?;
         Ok(Json(entry(r)))
     }
 }
@@ -288,19 +322,52 @@ fn to_csv(rows: &[AuditRecord]) -> Result<Vec<u8>, ApiError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let err = |e: csv::Error| ApiError::Internal(e.to_string());
     w.write_record([
-        "id", "seq", "timestamp", "actor_kind", "actor_user_id", "actor_email", "actor_component", "actor_admin_id", "action",
-        "resource_type", "resource_id", "outcome", "status_code", "source_ip", "user_agent", "request_id", "diff", "prev_hash", "hash",
+        "id",
+        "seq",
+        "timestamp",
+        "actor_kind",
+        "actor_user_id",
+        "actor_email",
+        "actor_component",
+        "actor_admin_id",
+        "action",
+        "resource_type",
+        "resource_id",
+        "outcome",
+        "status_code",
+        "source_ip",
+        "user_agent",
+        "request_id",
+        "diff",
+        "prev_hash",
+        "hash",
     ])
     .map_err(err)?;
     for r in rows {
         let o = |v: &Option<String>| v.clone().unwrap_or_default();
         w.write_record([
-            r.id.clone(), r.seq.to_string(), iso(r.ts), r.actor_kind.clone(), o(&r.actor_user_id), o(&r.actor_email),
-            o(&r.actor_component), o(&r.actor_admin_id), r.action.clone(), r.resource_type.clone(), o(&r.resource_id),
-            r.outcome.clone(), r.status_code.map(|c| c.to_string()).unwrap_or_default(), o(&r.source_ip), o(&r.user_agent),
-            r.request_id.clone(), r.diff.clone(), r.prev_hash.clone(), r.hash.clone(),
+            r.id.clone(),
+            r.seq.to_string(),
+            iso(r.ts),
+            r.actor_kind.clone(),
+            o(&r.actor_user_id),
+            o(&r.actor_email),
+            o(&r.actor_component),
+            o(&r.actor_admin_id),
+            r.action.clone(),
+            r.resource_type.clone(),
+            o(&r.resource_id),
+            r.outcome.clone(),
+            r.status_code.map(|c| c.to_string()).unwrap_or_default(),
+            o(&r.source_ip),
+            o(&r.user_agent),
+            r.request_id.clone(),
+            r.diff.clone(),
+            r.prev_hash.clone(),
+            r.hash.clone(),
         ])
         .map_err(err)?;
     }
-    w.into_inner().map_err(|e| ApiError::Internal(e.to_string()))
+    w.into_inner()
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }

@@ -5,8 +5,8 @@ use spot_models::{orgs, sessions};
 
 use super::{ts, ApiTags};
 use crate::auth::{
-    check_password_policy, hash_password_async, new_opaque_token, normalize_email, sha256_hex, verify_password_async,
-    BearerAuth,
+    check_password_policy, hash_password_async, new_opaque_token, normalize_email, sha256_hex,
+    verify_password_async, BearerAuth,
 };
 use crate::body::Body;
 use crate::error::ApiError;
@@ -128,7 +128,9 @@ async fn issue_tokens(
         },
     )
     .await?;
-    let access = state.jwt.issue(user_id, org_id, &s.id, state.cfg.access_ttl_secs)?;
+    let access = state
+        .jwt
+        .issue(user_id, org_id, &s.id, state.cfg.access_ttl_secs)?;
     Ok(TokenResponse {
         access_token: access,
         refresh_token: refresh,
@@ -170,18 +172,32 @@ impl AuthApi {
         }
         let email = normalize_email(&body.email)?;
         check_password_policy(&body.password, &email)?;
-        if orgs::user_by_email(&state.db, &email).await.map_err(ApiError::from)?.is_some() {
-            return Err(ApiError::Conflict { field: Some("email".into()), message: "an account with this email already exists".into() }.into());
+        if orgs::user_by_email(&state.db, &email)
+            .await
+            .map_err(ApiError::from)?
+            .is_some()
+        {
+            return Err(ApiError::Conflict {
+                field: Some("email".into()),
+                message: "an account with this email already exists".into(),
+            }
+            .into());
         }
         let hash = hash_password_async(body.password.clone()).await?;
-        let rec = orgs::signup(&state.db, org_name, &email, &hash).await.map_err(|e| match e {
-            spot_models::DbError::Conflict(_) => ApiError::Conflict { field: Some("email".into()), message: "an account with this email already exists".into() },
-            other => other.into(),
-        })?;
+        let rec = orgs::signup(&state.db, org_name, &email, &hash)
+            .await
+            .map_err(|e| match e {
+                spot_models::DbError::Conflict(_) => ApiError::Conflict {
+                    field: Some("email".into()),
+                    message: "an account with this email already exists".into(),
+                },
+                other => other.into(),
+            })?;
         slot.record("auth.signup", "organization", Some(&rec.organization.id));
         slot.subject(Some(&rec.organization.id), Some(&rec.user.id), Some(&email));
         slot.diff(None, Some(serde_json::json!({"organization": rec.organization.name, "owner": email, "placeholder_account": rec.placeholder_account_id})));
-        let tokens = issue_tokens(&state, &client, &rec.user.id, &rec.organization.id, None).await?;
+        let tokens =
+            issue_tokens(&state, &client, &rec.user.id, &rec.organization.id, None).await?;
         Ok(CreatedTokens::Created(Json(tokens)))
     }
 
@@ -202,14 +218,22 @@ impl AuthApi {
         state.check_login_rate(client.ip).await?;
         let email = body.email.trim().to_lowercase();
         slot.subject(None, None, Some(&email));
-        let user = orgs::user_by_email(&state.db, &email).await.map_err(ApiError::from)?;
+        let user = orgs::user_by_email(&state.db, &email)
+            .await
+            .map_err(ApiError::from)?;
         // Verify against a fixed hash when the user is unknown so timing does not reveal it.
-        let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.to_string());
+        let hash = user
+            .as_ref()
+            .map(|u| u.password_hash.clone())
+            .unwrap_or_else(|| DUMMY_HASH.to_string());
         let ok = verify_password_async(body.password.clone(), hash).await;
         let (Some(user), true) = (user, ok) else {
             return Err(ApiError::Unauthorized("invalid email or password".into()).into());
         };
-        let Some((org_id, _role)) = orgs::membership_of(&state.db, &user.id).await.map_err(ApiError::from)? else {
+        let Some((org_id, _role)) = orgs::membership_of(&state.db, &user.id)
+            .await
+            .map_err(ApiError::from)?
+        else {
             return Err(ApiError::Unauthorized("invalid email or password".into()).into());
         };
         slot.subject(Some(&org_id), Some(&user.id), Some(&email));
@@ -229,15 +253,27 @@ impl AuthApi {
     ) -> poem::Result<Json<TokenResponse>> {
         slot.record("auth.refresh", "session", None);
         let (new_refresh, new_hash) = new_opaque_token();
-        let Some(s) = sessions::rotate(&state.db, &sha256_hex(body.refresh_token.as_bytes()), &new_hash)
-            .await
-            .map_err(ApiError::from)?
+        let Some(s) = sessions::rotate(
+            &state.db,
+            &sha256_hex(body.refresh_token.as_bytes()),
+            &new_hash,
+        )
+        .await
+        .map_err(ApiError::from)?
         else {
-            return Err(ApiError::Unauthorized("refresh token is invalid, expired or revoked".into()).into());
+            return Err(ApiError::Unauthorized(
+                "refresh token is invalid, expired or revoked".into(),
+            )
+            .into());
         };
         slot.record("auth.refresh", "session", Some(&s.id));
         slot.subject(Some(&s.organization_id), Some(&s.user_id), None);
-        let access = state.jwt.issue(&s.user_id, &s.organization_id, &s.id, state.cfg.access_ttl_secs)?;
+        let access = state.jwt.issue(
+            &s.user_id,
+            &s.organization_id,
+            &s.id,
+            state.cfg.access_ttl_secs,
+        )?;
         Ok(Json(TokenResponse {
             access_token: access,
             refresh_token: new_refresh,
@@ -257,9 +293,13 @@ impl AuthApi {
         body: Body<LogoutRequest>,
     ) -> poem::Result<NoContent> {
         slot.record("auth.logout", "session", Some(&auth.0.session_id));
-        sessions::revoke(&state.db, &auth.0.session_id).await.map_err(ApiError::from)?;
+        sessions::revoke(&state.db, &auth.0.session_id)
+            .await
+            .map_err(ApiError::from)?;
         if let Some(rt) = &body.refresh_token {
-            sessions::revoke_by_refresh(&state.db, &sha256_hex(rt.as_bytes())).await.map_err(ApiError::from)?;
+            sessions::revoke_by_refresh(&state.db, &sha256_hex(rt.as_bytes()))
+                .await
+                .map_err(ApiError::from)?;
         }
         Ok(NoContent::Done)
     }
@@ -268,12 +308,26 @@ impl AuthApi {
     #[oai(path = "/me", method = "get", operation_id = "me")]
     async fn me(&self, state: Data<&AppState>, auth: BearerAuth) -> poem::Result<Json<MeResponse>> {
         let a = &auth.0;
-        let user = orgs::user_by_id(&state.db, &a.user_id).await.map_err(ApiError::from)?.ok_or(ApiError::NotFound("user"))?;
-        let org = orgs::org_by_id(&state.db, &a.org_id).await.map_err(ApiError::from)?.ok_or(ApiError::NotFound("organization"))?;
+        let user = orgs::user_by_id(&state.db, &a.user_id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("user"))?;
+        let org = orgs::org_by_id(&state.db, &a.org_id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("organization"))?;
         let route = route_hint(&state, &org).await?;
         Ok(Json(MeResponse {
-            user: UserView { id: user.id, email: user.email, created_at: ts(user.created_at) },
-            organization: OrgView { id: org.id.clone(), name: org.name.clone(), created_at: ts(org.created_at) },
+            user: UserView {
+                id: user.id,
+                email: user.email,
+                created_at: ts(user.created_at),
+            },
+            organization: OrgView {
+                id: org.id.clone(),
+                name: org.name.clone(),
+                created_at: ts(org.created_at),
+            },
             role: a.role.as_str().into(),
             platform_role: user.platform_role,
             route: route.into(),
@@ -283,7 +337,11 @@ impl AuthApi {
     }
 
     /// Accept a team invite: creates the user with the invited role and signs them in.
-    #[oai(path = "/invites/accept", method = "post", operation_id = "acceptInvite")]
+    #[oai(
+        path = "/invites/accept",
+        method = "post",
+        operation_id = "acceptInvite"
+    )]
     async fn accept_invite(
         &self,
         state: Data<&AppState>,
@@ -294,24 +352,47 @@ impl AuthApi {
         slot.record("invite.accept", "invite", None);
         state.check_signup_rate(client.ip).await?;
         let hash_of_token = sha256_hex(body.token.trim().as_bytes());
-        let Some(pending) = orgs::invite_by_token_hash(&state.db, &hash_of_token).await.map_err(ApiError::from)? else {
+        let Some(pending) = orgs::invite_by_token_hash(&state.db, &hash_of_token)
+            .await
+            .map_err(ApiError::from)?
+        else {
             return Err(ApiError::NotFound("invite").into());
         };
         check_password_policy(&body.password, &pending.email)?;
         let pw_hash = hash_password_async(body.password.clone()).await?;
-        let res = orgs::accept_invite(&state.db, &hash_of_token, &pw_hash).await.map_err(|e| match e {
-            spot_models::DbError::Conflict(_) => ApiError::Conflict { field: Some("token".into()), message: "a user with the invited email already exists".into() },
-            other => other.into(),
-        })?;
+        let res = orgs::accept_invite(&state.db, &hash_of_token, &pw_hash)
+            .await
+            .map_err(|e| match e {
+                spot_models::DbError::Conflict(_) => ApiError::Conflict {
+                    field: Some("token".into()),
+                    message: "a user with the invited email already exists".into(),
+                },
+                other => other.into(),
+            })?;
         let (user, invite) = match res {
             Ok(v) => v,
             Err(orgs::InviteRejection::Unknown) => return Err(ApiError::NotFound("invite").into()),
-            Err(orgs::InviteRejection::Expired) => return Err(ApiError::field("token", "this invite has expired").into()),
-            Err(orgs::InviteRejection::Used) => return Err(ApiError::Conflict { field: Some("token".into()), message: "this invite was already used".into() }.into()),
+            Err(orgs::InviteRejection::Expired) => {
+                return Err(ApiError::field("token", "this invite has expired").into())
+            }
+            Err(orgs::InviteRejection::Used) => {
+                return Err(ApiError::Conflict {
+                    field: Some("token".into()),
+                    message: "this invite was already used".into(),
+                }
+                .into())
+            }
         };
         slot.record("invite.accept", "invite", Some(&invite.id));
-        slot.subject(Some(&invite.organization_id), Some(&user.id), Some(&user.email));
-        slot.diff(None, Some(serde_json::json!({"email": user.email, "role": invite.role})));
+        slot.subject(
+            Some(&invite.organization_id),
+            Some(&user.id),
+            Some(&user.email),
+        );
+        slot.diff(
+            None,
+            Some(serde_json::json!({"email": user.email, "role": invite.role})),
+        );
         let tokens = issue_tokens(&state, &client, &user.id, &invite.organization_id, None).await?;
         Ok(CreatedTokens::Created(Json(tokens)))
     }

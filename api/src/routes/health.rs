@@ -24,16 +24,25 @@ pub enum ReadyResponse {
 }
 
 fn ok() -> HealthStatus {
-    HealthStatus { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() }
+    HealthStatus {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }
 }
 
 async fn ready(state: &AppState) -> ReadyResponse {
     let version = env!("CARGO_PKG_VERSION").to_string();
     match state.db.ping().await {
-        Ok(()) => ReadyResponse::Ready(Json(HealthStatus { status: "ready".into(), version })),
+        Ok(()) => ReadyResponse::Ready(Json(HealthStatus {
+            status: "ready".into(),
+            version,
+        })),
         Err(e) => {
             tracing::warn!(component = "CORE-API", error = %e, "database not reachable");
-            ReadyResponse::NotReady(Json(HealthStatus { status: "database unreachable".into(), version }))
+            ReadyResponse::NotReady(Json(HealthStatus {
+                status: "database unreachable".into(),
+                version,
+            }))
         }
     }
 }

@@ -4,7 +4,10 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod dashboard;
+pub mod events;
 pub mod health;
+pub mod inventory;
 pub mod org;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -18,10 +21,16 @@ pub enum ApiTags {
     Organization,
     /// Linked cloud accounts (AWS role or keys, or the simulator).
     Accounts,
+    /// Observability dashboard figures.
+    Dashboard,
+    /// Discovered clusters, instances, volumes and snapshots.
+    Inventory,
     /// The tamper-evident audit log.
     Audit,
     /// Platform administration (super_admin only).
     Admin,
+    /// Live server-sent event streams.
+    Events,
     /// Liveness and readiness.
     Health,
 }
@@ -32,8 +41,28 @@ pub fn ts(ms: i64) -> DateTime<Utc> {
 }
 
 /// Every API group, for the OpenAPI service.
-pub type Apis = (auth::AuthApi, org::OrgApi, accounts::AccountsApi, audit::AuditApi, admin::AdminApi, health::HealthApi);
+pub type Apis = (
+    auth::AuthApi,
+    org::OrgApi,
+    accounts::AccountsApi,
+    inventory::InventoryApi,
+    dashboard::DashboardApi,
+    audit::AuditApi,
+    admin::AdminApi,
+    events::EventsApi,
+    health::HealthApi,
+);
 
 pub fn apis() -> Apis {
-    (auth::AuthApi, org::OrgApi, accounts::AccountsApi, audit::AuditApi, admin::AdminApi, health::HealthApi)
+    (
+        auth::AuthApi,
+        org::OrgApi,
+        accounts::AccountsApi,
+        inventory::InventoryApi,
+        dashboard::DashboardApi,
+        audit::AuditApi,
+        admin::AdminApi,
+        events::EventsApi,
+        health::HealthApi,
+    )
 }

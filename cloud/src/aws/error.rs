@@ -14,6 +14,10 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::error::{CloudError, ResourceKind};
 
+/// What `aws_config::sts::AssumeRoleProvider` wraps when AssumeRole fails.
+type AssumeRoleSdkError =
+    aws_sdk_sts::error::SdkError<aws_sdk_sts::operation::assume_role::AssumeRoleError>;
+
 /// What the failing call was about.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ErrCtx {
@@ -165,14 +169,20 @@ fn not_found(code: &str, message: &str, ctx: &ErrCtx) -> CloudError {
     CloudError::not_found(kind.unwrap_or(ctx_kind), id)
 }
 
-/// First `'...'` substring of an AWS message, trimmed at a comma (EC2 lists several
-/// missing ids as `'i-1, i-2'`).
+/// First resource id named in an AWS message ("The instance IDs 'i-1, i-2' do not
+/// exist"): a token shaped like `prefix-hex` with at least 8 hex digits.
 fn quoted(message: &str) -> Option<String> {
-    let start = message.find('\'')? + 1;
-    let len = message.get(start..)?.find('\'')?;
-    let inner = message.get(start..start + len)?;
-    let first = inner.split(',').next()?.trim();
-    (!first.is_empty()).then(|| first.to_string())
+    message
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .find(|token| {
+            token.split_once('-').is_some_and(|(prefix, rest)| {
+                !prefix.is_empty()
+                    && prefix.bytes().all(|b| b.is_ascii_lowercase())
+                    && rest.len() >= 8
+                    && rest.bytes().all(|b| b.is_ascii_hexdigit())
+            })
+        })
+        .map(str::to_string)
 }
 
 /// Errors without a service code: credentials could not be obtained (bad keys, a role we
@@ -184,25 +194,36 @@ where
 {
     let text = DisplayErrorContext(err).to_string();
     let mut source: Option<&(dyn StdError + 'static)> = Some(err);
+    let mut credentials: Option<&CredentialsError> = None;
     while let Some(e) = source {
         if let Some(cred) = e.downcast_ref::<CredentialsError>() {
-            return match cred {
-                CredentialsError::ProviderTimedOut(_) => {
-                    CloudError::Other(format!("{}: credentials timed out: {text}", ctx.action))
-                }
-                _ if is_throttle_text(&text) => CloudError::Throttled { retry_after: None },
-                _ => CloudError::Unauthorized(format!(
-                    "{}: could not obtain credentials: {text}",
-                    ctx.action
-                )),
+            credentials.get_or_insert(cred);
+        }
+        // The AssumeRole call behind a role's credentials: its own code decides (a wrong
+        // external id is AccessDenied; STS may throttle), and a transport failure is not
+        // a permission problem.
+        if let Some(sts) = e.downcast_ref::<AssumeRoleSdkError>() {
+            return match sts.code() {
+                Some(code) => map_code(code, sts.message().unwrap_or(""), ctx),
+                None => CloudError::Other(format!("{}: AssumeRole failed: {text}", ctx.action)),
             };
         }
         source = e.source();
     }
-    if let SdkError::TimeoutError(_) = err {
-        return CloudError::Other(format!("{}: timed out", ctx.action));
+    match credentials {
+        Some(CredentialsError::ProviderTimedOut(_)) => {
+            CloudError::Other(format!("{}: credentials timed out: {text}", ctx.action))
+        }
+        Some(_) if is_throttle_text(&text) => CloudError::Throttled { retry_after: None },
+        Some(_) => CloudError::Unauthorized(format!(
+            "{}: could not obtain credentials: {text}",
+            ctx.action
+        )),
+        None if matches!(err, SdkError::TimeoutError(_)) => {
+            CloudError::Other(format!("{}: timed out", ctx.action))
+        }
+        None => CloudError::Other(format!("{}: {text}", ctx.action)),
     }
-    CloudError::Other(format!("{}: {text}", ctx.action))
 }
 
 fn is_throttle_text(text: &str) -> bool {
@@ -263,18 +284,18 @@ mod tests {
         assert_eq!(
             map_code(
                 "InvalidVolume.NotFound",
-                "The volume 'vol-123' does not exist.",
+                "The volume '{'vol-0000000000000dead'}' does not exist.",
                 &ctx()
             ),
-            CloudError::not_found(ResourceKind::Volume, "vol-123")
+            CloudError::not_found(ResourceKind::Volume, "vol-0000000000000dead")
         );
         assert_eq!(
             map_code(
                 "InvalidInstanceID.NotFound",
-                "The instance IDs 'i-1, i-2' do not exist",
+                "The instance IDs 'i-0123456789abcdef0, i-0fedcba9876543210' do not exist",
                 &ctx()
             ),
-            CloudError::not_found(ResourceKind::Instance, "i-1")
+            CloudError::not_found(ResourceKind::Instance, "i-0123456789abcdef0")
         );
         assert_eq!(
             map_code(

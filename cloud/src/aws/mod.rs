@@ -619,6 +619,8 @@ fn loader(region: &str, endpoint: Option<&str>) -> ConfigLoader {
         .identity_cache(
             IdentityCache::lazy()
                 .buffer_time(CREDENTIAL_REFRESH_BUFFER)
+                // Room for AssumeRole's own retries (the default is 5 s).
+                .load_timeout(Duration::from_secs(30))
                 .build(),
         );
     if let Some(url) = endpoint {
@@ -1430,6 +1432,36 @@ mod tests {
             validate(&bad_session),
             Err(CloudError::Invalid { .. })
         ));
+    }
+
+    /// A network failure while fetching role credentials must not read as "the
+    /// customer's role is broken" (Unauthorized marks the linked account for attention).
+    #[test]
+    fn unreachable_sts_is_not_unauthorized() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let cloud = rt
+            .block_on(AwsCloud::connect(AwsConfig {
+                region: "us-east-1".into(),
+                credentials: AwsCredentials::AssumeRole {
+                    role_arn: "arn:aws:iam::123456789012:role/SpotOptimizer".into(),
+                    external_id: "0123456789abcdef".into(),
+                    session_name: "spot-optimizer-test".into(),
+                    base: Box::new(keys()),
+                },
+                endpoint_url: Some(format!("http://127.0.0.1:{port}")),
+            }))
+            .expect("connect");
+        let err = rt
+            .block_on(cloud.caller_identity())
+            .expect_err("nothing listens");
+        assert!(matches!(err, CloudError::Other(_)), "{err:?}");
     }
 
     #[test]

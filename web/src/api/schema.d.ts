@@ -373,6 +373,242 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/clusters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Clusters of the organization with run rate, spot share, efficiency and health.
+         * @description Efficiency: score = ½·(requested ÷ allocatable) + ½·(used ÷ requested), each the mean
+         *     of CPU and memory capped at 1; A ≥ 0.80, B ≥ 0.65, C ≥ 0.50, D ≥ 0.35, else F.
+         *     Health (0–100): −30 if the control plane is not active, −20 past EKS standard support,
+         *     −15 for grade D/F, up to −30 for the share of spot nodes in globally flagged pools.
+         *     Monthly run rate = Σ current hourly price × 730.
+         */
+        get: operations["listClusters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clusters/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One cluster with its node groups and nodes. */
+        get: operations["getCluster"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clusters/{id}/instances": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Instances (nodes) of one cluster. */
+        get: operations["listClusterInstances"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/instances/unregistered": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Instances that belong to no cluster. */
+        get: operations["listUnregisteredInstances"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/instances/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One instance with its history and the five cheapest compatible spot pools. */
+        get: operations["getInstance"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/volumes/orphaned": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Unattached EBS volumes with their monthly cost. */
+        get: operations["listOrphanedVolumes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/snapshots/unused": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Snapshots whose source volume is gone and that back no image, with monthly cost. */
+        get: operations["listUnusedSnapshots"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dashboard/kpis": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Headline numbers (read-only; savings are potential, not realized). */
+        get: operations["dashboardKpis"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dashboard/savings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Hourly cost over time: on-demand baseline vs actual (total, or one cluster). */
+        get: operations["dashboardSavings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dashboard/resource-gap": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Capacity vs requested vs used over time, and the bin-packing waste in dollars. */
+        get: operations["dashboardResourceGap"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dashboard/fleet": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Running instances by lifecycle × family with their monthly cost. */
+        get: operations["dashboardFleet"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dashboard/heatmap": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 24×7 utilization heatmap over the last weeks with idle blocks and the hibernation
+         *     opportunity.
+         */
+        get: operations["dashboardHeatmap"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dashboard/stability": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stability index (0–100) = mean of: spot stability (share of spot nodes outside pools
+         *     the global risk tracker flags), resource pressure (share of clusters with memory
+         *     requests under 90% of allocatable) and control-plane freshness (share of linked
+         *     accounts synced within two discovery intervals).
+         */
+        get: operations["dashboardStability"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/audit-logs": {
         parameters: {
             query?: never;
@@ -444,6 +680,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** System health: database, and every account actor with its restarts (super_admin only). */
+        get: operations["adminHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/organizations": {
         parameters: {
             query?: never;
@@ -475,6 +728,44 @@ export interface paths {
          *     is audited as `impersonation` with both ids.
          */
         post: operations["adminImpersonate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live events of the caller's organization (server-sent events): discovery progress,
+         *     account status, inventory changes, spot signals. Browsers' `EventSource` cannot send
+         *     headers, so the access token may also be passed as `?access_token=`.
+         */
+        get: operations["streamEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Live events of every organization (super_admin only). */
+        get: operations["streamAdminEvents"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -563,6 +854,33 @@ export interface components {
             /** @description For `impersonation`: the platform admin. */
             admin_id?: string;
         };
+        /** ActorHealthView */
+        ActorHealthView: {
+            account_id: string;
+            organization_id: string;
+            /** @description `running` or `restarting` (after a failure, with backoff). */
+            state: string;
+            /** Format: int64 */
+            restarts: number;
+            last_failure?: string;
+            /** Format: int64 */
+            clusters: number;
+        };
+        /** AlternativePool */
+        AlternativePool: {
+            instance_type: string;
+            az: string;
+            /** Format: int64 */
+            vcpu: number;
+            /** Format: int64 */
+            memory_mib: number;
+            /** Format: double */
+            spot_price: number;
+            /** Format: double */
+            monthly_cost: number;
+            /** @description `SAFE`, `CAUTION` or `AVOID`; `AVOID` while the global risk tracker flags the pool. */
+            interruption_band: string;
+        };
         /** AuditEntry */
         AuditEntry: {
             id: string;
@@ -608,6 +926,75 @@ export interface components {
             timestamp?: string;
             reason: string;
         };
+        /** ClusterDetail */
+        ClusterDetail: {
+            cluster: components["schemas"]["ClusterSummary"];
+            node_groups: components["schemas"]["NodeGroupView"][];
+            nodes: components["schemas"]["InstanceSummary"][];
+        };
+        /** ClusterList */
+        ClusterList: {
+            items: components["schemas"]["ClusterSummary"][];
+            /** Format: double */
+            total_monthly_run_rate: number;
+        };
+        /** ClusterSummary */
+        ClusterSummary: {
+            id: string;
+            name: string;
+            account_id: string;
+            account_name: string;
+            provider: string;
+            region: string;
+            /** @description Availability zones of the cluster's nodes. */
+            azs: string[];
+            kubernetes_version?: string;
+            /** @description Past EKS standard support. */
+            end_of_life: boolean;
+            status: string;
+            environment?: string;
+            /** Format: int64 */
+            node_count: number;
+            /** Format: int64 */
+            pod_count: number;
+            /**
+             * Format: double
+             * @description Σ current hourly price × 730 (spot nodes at their spot price).
+             */
+            monthly_run_rate: number;
+            /**
+             * Format: double
+             * @description The same nodes at on-demand prices × 730.
+             */
+            monthly_on_demand_equivalent: number;
+            /**
+             * Format: double
+             * @description Spot nodes / running nodes, 0–1.
+             */
+            spot_share: number;
+            /** Format: int64 */
+            cpu_allocatable_millicores: number;
+            /** Format: int64 */
+            cpu_requested_millicores: number;
+            /** Format: int64 */
+            cpu_used_millicores: number;
+            /** Format: int64 */
+            memory_allocatable_mib: number;
+            /** Format: int64 */
+            memory_requested_mib: number;
+            /** Format: int64 */
+            memory_used_mib: number;
+            /**
+             * Format: double
+             * @description See the formula on `GET /api/clusters`.
+             */
+            efficiency_score?: number;
+            efficiency_grade?: string;
+            /** Format: int64 */
+            health_score: number;
+            /** Format: date-time */
+            last_sync: string;
+        };
         /** Diff */
         Diff: {
             before?: unknown;
@@ -615,14 +1002,133 @@ export interface components {
         };
         /** @enum {string} */
         ExportFormat: "csv" | "json";
+        /** FleetComposition */
+        FleetComposition: {
+            slices: components["schemas"]["FleetSlice"][];
+        };
+        /** FleetSlice */
+        FleetSlice: {
+            /** @description `spot` or `on-demand`. */
+            lifecycle: string;
+            /** @description Instance family, e.g. `m5`. */
+            family: string;
+            /** Format: int64 */
+            instances: number;
+            /** Format: double */
+            monthly_cost: number;
+        };
+        /** GapPoint */
+        GapPoint: {
+            /** Format: date-time */
+            at: string;
+            /** Format: int64 */
+            cpu_capacity_millicores: number;
+            /** Format: int64 */
+            cpu_requested_millicores: number;
+            /** Format: int64 */
+            cpu_used_millicores: number;
+            /** Format: int64 */
+            memory_capacity_mib: number;
+            /** Format: int64 */
+            memory_requested_mib: number;
+            /** Format: int64 */
+            memory_used_mib: number;
+        };
         /** HealthStatus */
         HealthStatus: {
             status: string;
             version: string;
         };
+        /** HeatCell */
+        HeatCell: {
+            /**
+             * Format: int64
+             * @description 0 = Monday … 6 = Sunday (UTC).
+             */
+            weekday: number;
+            /**
+             * Format: int64
+             * @description 0–23 (UTC).
+             */
+            hour: number;
+            /**
+             * Format: double
+             * @description Mean CPU used ÷ allocatable in this hour of the week.
+             */
+            utilization: number;
+            /**
+             * Format: double
+             * @description Mean fleet cost during this hour.
+             */
+            hourly_cost: number;
+            /** @description Utilization below 15%. */
+            idle: boolean;
+        };
+        /** Heatmap */
+        Heatmap: {
+            /** @description 168 cells, Monday 00:00 first; cells without data are omitted. */
+            cells: components["schemas"]["HeatCell"][];
+            /**
+             * Format: double
+             * @description Σ hourly cost of idle cells × 52/12 weeks: what sleeping through idle hours saves.
+             */
+            hibernation_savings_monthly: number;
+            /** Format: int64 */
+            idle_hours_per_week: number;
+        };
+        /** HistoryEntry */
+        HistoryEntry: {
+            /** Format: date-time */
+            at: string;
+            /** @description `discovered`, `changed` (state or lifecycle switch), `gone`. */
+            kind: string;
+            detail: unknown;
+        };
         /** ImpersonateRequest */
         ImpersonateRequest: {
             organization_id: string;
+        };
+        /** InstanceDetail */
+        InstanceDetail: {
+            instance: components["schemas"]["InstanceSummary"];
+            account_id: string;
+            tags: unknown;
+            history: components["schemas"]["HistoryEntry"][];
+            /**
+             * @description The five cheapest spot pools with at least this instance's vCPU and memory and the
+             *     same architecture, from live prices.
+             */
+            alternatives: components["schemas"]["AlternativePool"][];
+        };
+        /** InstanceList */
+        InstanceList: {
+            items: components["schemas"]["InstanceSummary"][];
+            /** Format: double */
+            total_monthly_cost: number;
+        };
+        /** InstanceSummary */
+        InstanceSummary: {
+            id: string;
+            instance_id: string;
+            cluster_id?: string;
+            instance_type: string;
+            /** @description `spot` or `on-demand`. */
+            lifecycle: string;
+            state: string;
+            az: string;
+            /** @description Capacity pool: `<type>@<az>`. */
+            pool: string;
+            node_group?: string;
+            /** Format: double */
+            hourly_price: number;
+            /** Format: double */
+            monthly_cost: number;
+            /** Format: double */
+            on_demand_hourly: number;
+            /** @description The pool is flagged by the global risk tracker (interruptions seen anywhere). */
+            pool_flagged: boolean;
+            /** Format: date-time */
+            launched_at?: string;
         };
         /** InviteCreated */
         InviteCreated: {
@@ -665,6 +1171,56 @@ export interface components {
             region: string;
             name: string;
         };
+        /** Kpis */
+        Kpis: {
+            /**
+             * Format: double
+             * @description Σ current hourly price of running instances × 730 + EBS volumes and snapshots.
+             */
+            monthly_spend: number;
+            /** Format: double */
+            monthly_compute: number;
+            /** Format: double */
+            monthly_storage: number;
+            /**
+             * Format: double
+             * @description Potential savings = spot + packing + idle storage (each below).
+             */
+            potential_savings: number;
+            /**
+             * Format: double
+             * @description On-demand cluster nodes priced at the organization's observed median spot/on-demand
+             *     ratio: Σ on-demand price × (1 − ratio) × 730. Zero until a spot price is observed.
+             */
+            potential_spot_savings: number;
+            /**
+             * Format: double
+             * @description Σ cluster cost × max(0, 1 − requested/allocatable − 15% headroom) × 730.
+             */
+            potential_packing_savings: number;
+            /**
+             * Format: double
+             * @description Unattached volumes + snapshots of deleted volumes, monthly.
+             */
+            idle_storage: number;
+            /**
+             * Format: double
+             * @description Running spot cluster nodes ÷ running cluster nodes.
+             */
+            spot_share: number;
+            /**
+             * Format: double
+             * @description Node-weighted mean of cluster efficiency scores (see `GET /api/clusters`).
+             */
+            efficiency_score?: number;
+            efficiency_grade?: string;
+            /** Format: int64 */
+            clusters: number;
+            /** Format: int64 */
+            nodes: number;
+            /** Format: int64 */
+            running_instances: number;
+        };
         /** LinkInfo */
         LinkInfo: {
             /** @description Unique to the organization, generated by the platform, never editable. */
@@ -678,6 +1234,22 @@ export interface components {
         };
         /** LinkRequest */
         LinkRequest: Record<string, never>;
+        /**
+         * LiveEvent
+         * @description One live event.
+         */
+        LiveEvent: {
+            /**
+             * @description `scan.progress`, `account.status`, `inventory.changed`, `spot.interruption`,
+             *     `spot.rebalance`, `actor.restarting`, ...
+             */
+            type: string;
+            /** Format: date-time */
+            ts: string;
+            /** @description Set on the admin stream. */
+            organization_id?: string;
+            data: unknown;
+        };
         /** LoginRequest */
         LoginRequest: {
             email: string;
@@ -718,6 +1290,18 @@ export interface components {
             role: string;
             /** Format: date-time */
             joined_at: string;
+        };
+        /** NodeGroupView */
+        NodeGroupView: {
+            name: string;
+            instance_types: string[];
+            capacity_type: string;
+            /** Format: int64 */
+            desired: number;
+            /** Format: int64 */
+            min: number;
+            /** Format: int64 */
+            max: number;
         };
         /** OnboardingRequest */
         OnboardingRequest: {
@@ -763,9 +1347,39 @@ export interface components {
         RenameRequest: {
             name: string;
         };
+        /** ResourceGap */
+        ResourceGap: {
+            points: components["schemas"]["GapPoint"][];
+            /**
+             * Format: double
+             * @description Monthly cost of capacity neither requested nor kept as headroom (packing waste).
+             */
+            bin_packing_waste_monthly: number;
+        };
         /** RoleUpdate */
         RoleUpdate: {
             role: components["schemas"]["MemberRole"];
+        };
+        /** SavingsPoint */
+        SavingsPoint: {
+            /** Format: date-time */
+            at: string;
+            /**
+             * Format: double
+             * @description What the fleet would cost at on-demand prices, per hour.
+             */
+            on_demand_baseline_hourly: number;
+            /** Format: double */
+            actual_hourly: number;
+            /**
+             * Format: double
+             * @description (baseline − actual) ÷ baseline × 100.
+             */
+            savings_percent: number;
+        };
+        /** SavingsSeries */
+        SavingsSeries: {
+            points: components["schemas"]["SavingsPoint"][];
         };
         /** ScanCounts */
         ScanCounts: {
@@ -799,6 +1413,53 @@ export interface components {
             email: string;
             /** @description At least 10 characters with a letter and a digit. */
             password: string;
+        };
+        /** SnapshotItem */
+        SnapshotItem: {
+            id: string;
+            account_id: string;
+            snapshot_id: string;
+            volume_id?: string;
+            /** Format: date-time */
+            started_at?: string;
+            /** Format: int64 */
+            age_days: number;
+            /** Format: int64 */
+            size_gib: number;
+            /** Format: double */
+            monthly_cost: number;
+        };
+        /** SnapshotList */
+        SnapshotList: {
+            items: components["schemas"]["SnapshotItem"][];
+            /** Format: double */
+            total_monthly_cost: number;
+        };
+        /** Stability */
+        Stability: {
+            /**
+             * Format: double
+             * @description Mean of the components, 0–100 (the UI warns below 80).
+             */
+            index: number;
+            components: components["schemas"]["StabilityComponent"][];
+        };
+        /** StabilityComponent */
+        StabilityComponent: {
+            name: string;
+            /**
+             * Format: double
+             * @description 0–100.
+             */
+            score: number;
+            detail: string;
+        };
+        /** SystemHealth */
+        SystemHealth: {
+            /** @description `ok`, or `degraded` when an actor is restarting. */
+            status: string;
+            database: string;
+            actors: components["schemas"]["ActorHealthView"][];
         };
         /** TokenResponse */
         TokenResponse: {
@@ -836,6 +1497,27 @@ export interface components {
             /** Format: int64 */
             checked: number;
             first_broken?: components["schemas"]["BrokenLinkView"];
+        };
+        /** VolumeItem */
+        VolumeItem: {
+            id: string;
+            account_id: string;
+            volume_id: string;
+            /** Format: int64 */
+            size_gib: number;
+            volume_type: string;
+            /** Format: date-time */
+            last_attached_at?: string;
+            /** Format: date-time */
+            created_at?: string;
+            /** Format: double */
+            monthly_cost: number;
+        };
+        /** VolumeList */
+        VolumeList: {
+            items: components["schemas"]["VolumeItem"][];
+            /** Format: double */
+            total_monthly_cost: number;
         };
     };
     responses: never;
@@ -1361,6 +2043,287 @@ export interface operations {
             };
         };
     };
+    listClusters: {
+        parameters: {
+            query?: {
+                /** @description Only clusters of this linked account. */
+                account_id?: string;
+                /** @description Case-insensitive substring of the name, region or account name. */
+                q?: string;
+                /** @description Environment tag (e.g. `production`). */
+                environment?: string;
+                status?: string;
+                /** @description Only clusters with a monthly run rate of at least this many dollars. */
+                min_monthly_cost?: number;
+                /** @description `name` (default), `cost`, `nodes`, `efficiency`, `health`; prefix `-` for descending. */
+                sort?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ClusterList"];
+                };
+            };
+        };
+    };
+    getCluster: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ClusterDetail"];
+                };
+            };
+        };
+    };
+    listClusterInstances: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["InstanceList"];
+                };
+            };
+        };
+    };
+    listUnregisteredInstances: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["InstanceList"];
+                };
+            };
+        };
+    };
+    getInstance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["InstanceDetail"];
+                };
+            };
+        };
+    };
+    listOrphanedVolumes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["VolumeList"];
+                };
+            };
+        };
+    };
+    listUnusedSnapshots: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["SnapshotList"];
+                };
+            };
+        };
+    };
+    dashboardKpis: {
+        parameters: {
+            query?: {
+                account_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Kpis"];
+                };
+            };
+        };
+    };
+    dashboardSavings: {
+        parameters: {
+            query?: {
+                days?: number;
+                account_id?: string;
+                cluster_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["SavingsSeries"];
+                };
+            };
+        };
+    };
+    dashboardResourceGap: {
+        parameters: {
+            query?: {
+                days?: number;
+                account_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ResourceGap"];
+                };
+            };
+        };
+    };
+    dashboardFleet: {
+        parameters: {
+            query?: {
+                account_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["FleetComposition"];
+                };
+            };
+        };
+    };
+    dashboardHeatmap: {
+        parameters: {
+            query?: {
+                days?: number;
+                account_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Heatmap"];
+                };
+            };
+        };
+    };
+    dashboardStability: {
+        parameters: {
+            query?: {
+                account_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Stability"];
+                };
+            };
+        };
+    };
     listAuditLogs: {
         parameters: {
             query?: {
@@ -1460,6 +2423,25 @@ export interface operations {
             };
         };
     };
+    adminHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["SystemHealth"];
+                };
+            };
+        };
+    };
     adminListOrganizations: {
         parameters: {
             query?: never;
@@ -1498,6 +2480,44 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["TokenResponse"];
+                };
+            };
+        };
+    };
+    streamEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["LiveEvent"][];
+                };
+            };
+        };
+    };
+    streamAdminEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["LiveEvent"][];
                 };
             };
         };

@@ -10,10 +10,33 @@ let inFlightRefresh: Promise<boolean> | null = null;
 /** Why the session ended: the user signed out, or the server stopped accepting the refresh token. */
 export type SessionEndReason = 'signed_out' | 'expired';
 const endedListeners = new Set<(reason: SessionEndReason) => void>();
+const tokenListeners = new Set<() => void>();
 
 export function storeTokens(tokens: TokenResponse): void {
   accessToken = tokens.access_token;
   localStorage.setItem(REFRESH_KEY, tokens.refresh_token);
+  tokenListeners.forEach((listener) => listener());
+}
+
+/** Called after every sign-in or refresh (the live event stream reconnects with the new token). */
+export function onAccessTokenChanged(listener: () => void): () => void {
+  tokenListeners.add(listener);
+  return () => {
+    tokenListeners.delete(listener);
+  };
+}
+
+/** Seconds since the epoch at which the access token expires, read from its JWT `exp` claim. */
+export function accessTokenExpiry(): number | null {
+  const payload = accessToken?.split('.')[1];
+  if (payload === undefined) return null;
+  try {
+    const claims: unknown = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/')));
+    const exp = typeof claims === 'object' && claims !== null ? (claims as { exp?: unknown }).exp : undefined;
+    return typeof exp === 'number' ? exp : null;
+  } catch {
+    return null;
+  }
 }
 
 export function getAccessToken(): string | null {

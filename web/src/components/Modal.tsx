@@ -12,6 +12,8 @@ interface ModalProps {
   footer?: ReactNode;
   /** `drawer` slides in from the right edge and is taller; behaviour is identical. */
   variant?: 'dialog' | 'drawer';
+  /** Width of a `dialog`: `lg` fits a table. */
+  size?: 'md' | 'lg';
   children: ReactNode;
 }
 
@@ -20,7 +22,7 @@ export function Modal(props: ModalProps) {
   return props.open ? createPortal(<ModalDialog {...props} />, document.body) : null;
 }
 
-function ModalDialog({ onClose, title, description, footer, variant = 'dialog', children }: ModalProps) {
+function ModalDialog({ onClose, title, description, footer, variant = 'dialog', size = 'md', children }: ModalProps) {
   const titleId = useId();
   const descriptionId = useId();
   const dialogRef = useRef<HTMLDivElement>(null);
@@ -73,7 +75,7 @@ function ModalDialog({ onClose, title, description, footer, variant = 'dialog', 
     >
       <div
         ref={dialogRef}
-        className={variant === 'drawer' ? 'modal modal--drawer' : 'modal'}
+        className={variant === 'drawer' ? 'modal modal--drawer' : size === 'lg' ? 'modal modal--lg' : 'modal'}
         role="dialog"
         aria-modal="true"
         aria-labelledby={titleId}

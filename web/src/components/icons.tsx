@@ -59,3 +59,10 @@ export const MailIcon = ({ size }: { size?: number }) => (
     <path d="m2 4 6 5 6-5" />
   </Icon>
 );
+
+export const WasteIcon = ({ size }: { size?: number }) => (
+  <Icon size={size}>
+    <path d="M2.5 4h11M6 4V2.5h4V4M4 4l.7 9.5h6.6L12 4" />
+    <path d="M6.8 6.5v4.5M9.2 6.5v4.5" />
+  </Icon>
+);

@@ -6,5 +6,6 @@ export { Field, SelectField, TextField } from './Field';
 export { Modal } from './Modal';
 export { Skeleton, SkeletonRows } from './Skeleton';
 export { EmptyState, ErrorState } from './States';
-export { Table, type Column } from './Table';
+export { Table, type Column, type SortDirection, type SortState } from './Table';
 export { ToastProvider, useToast } from './Toast';
+export { Gauge, Meter, type MeterTone } from './Meter';

@@ -2,11 +2,13 @@ import { Outlet } from 'react-router-dom';
 import { useMeQuery } from '../auth/hooks';
 import { MeContext } from '../auth/MeContext';
 import { ErrorState, Skeleton, SkeletonRows } from '../components';
+import { useLiveEvents } from '../live/useLiveEvents';
 import { Sidebar } from './Sidebar';
 import { UserMenu } from './UserMenu';
 
 export function AppShell() {
   const me = useMeQuery();
+  useLiveEvents();
   return (
     <div className="shell">
       <Sidebar />

@@ -1,6 +1,6 @@
 import { NavLink } from 'react-router-dom';
 import { Brand } from './Brand';
-import { AuditIcon, ClustersIcon, CloudIcon, DashboardIcon, TeamIcon } from '../components/icons';
+import { AuditIcon, ClustersIcon, CloudIcon, DashboardIcon, TeamIcon, WasteIcon } from '../components/icons';
 
 export function Sidebar() {
   return (
@@ -12,6 +12,9 @@ export function Sidebar() {
         </NavLink>
         <NavLink to="/clusters" className="nav__link">
           <ClustersIcon /> Clusters
+        </NavLink>
+        <NavLink to="/waste" className="nav__link">
+          <WasteIcon /> Waste
         </NavLink>
         <NavLink to="/audit-logs" className="nav__link">
           <AuditIcon /> Audit Logs

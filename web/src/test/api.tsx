@@ -2,7 +2,7 @@ import { render } from '@testing-library/react';
 import { MemoryRouter } from 'react-router-dom';
 import { App, ROUTER_FUTURE } from '../App';
 import { createQueryClient } from '../api/queryClient';
-import type { Account, Me, Role, ScanStatus } from '../api/types';
+import type { Account, ClusterSummary, InstanceSummary, Me, Role, ScanStatus } from '../api/types';
 import { storeTokens } from '../auth/session';
 
 type Handler = (request: Request, url: URL) => Response | Promise<Response>;
@@ -93,6 +93,58 @@ export function makeScan(overrides: Partial<ScanStatus> = {}): ScanStatus {
     phase: 'done',
     progress: 100,
     counts: { instances: 29, clusters: 3, volumes: 32, snapshots: 7 },
+    ...overrides,
+  };
+}
+
+export function makeCluster(overrides: Partial<ClusterSummary> = {}): ClusterSummary {
+  return {
+    id: 'c-1',
+    name: 'prod-eks',
+    account_id: 'acc-1',
+    account_name: 'Production',
+    provider: 'aws',
+    region: 'us-east-1',
+    azs: ['us-east-1a', 'us-east-1b'],
+    kubernetes_version: '1.34',
+    end_of_life: false,
+    status: 'active',
+    environment: 'production',
+    node_count: 10,
+    pod_count: 120,
+    monthly_run_rate: 2000,
+    monthly_on_demand_equivalent: 3000,
+    spot_share: 0.6,
+    cpu_allocatable_millicores: 40_000,
+    cpu_requested_millicores: 30_000,
+    cpu_used_millicores: 15_000,
+    memory_allocatable_mib: 160 * 1024,
+    memory_requested_mib: 120 * 1024,
+    memory_used_mib: 90 * 1024,
+    efficiency_score: 0.7,
+    efficiency_grade: 'B',
+    health_score: 90,
+    last_sync: '2024-05-01T10:00:00Z',
+    ...overrides,
+  };
+}
+
+export function makeInstance(overrides: Partial<InstanceSummary> = {}): InstanceSummary {
+  return {
+    id: 'inst-1',
+    instance_id: 'i-0abc123',
+    cluster_id: 'c-1',
+    instance_type: 'm5.large',
+    lifecycle: 'spot',
+    state: 'running',
+    az: 'us-east-1a',
+    pool: 'm5.large@us-east-1a',
+    node_group: 'workers',
+    hourly_price: 0.04,
+    monthly_cost: 29.2,
+    on_demand_hourly: 0.096,
+    pool_flagged: false,
+    launched_at: '2024-04-01T08:00:00Z',
     ...overrides,
   };
 }

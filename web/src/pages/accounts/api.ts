@@ -1,45 +1,49 @@
 import { queryOptions, useMutation, useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap } from '../../api/client';
+import { accountsKey, scanKey } from '../../api/keys';
 import type { Account, KeysRequest, ScanStatus, VerifyRequest } from '../../api/types';
+import { useLiveConnected } from '../../live/useLiveEvents';
 import { isLinked } from './format';
 
-const accountsKey = ['accounts'] as const;
-const scanKey = (id: string) => ['accounts', id, 'scan'] as const;
-
-/** How often live views re-read while a scan runs. */
-export const SCAN_POLL_MS = 1000;
+/**
+ * How often live views re-read while a scan runs. Only while the live event stream is down:
+ * when it is connected, its events update these queries instead.
+ */
+const SCAN_POLL_MS = 1000;
 
 const isScanning = (account: Account) => account.status === 'scanning';
 
 /** Linked accounts (the server's `pending` placeholder is not a linked account and is dropped). */
 export function useAccounts() {
+  const live = useLiveConnected();
   return useQuery({
     queryKey: accountsKey,
     queryFn: async () => (await unwrap(api.GET('/api/accounts'))).items.filter(isLinked),
-    refetchInterval: (query) => (query.state.data?.some(isScanning) ? SCAN_POLL_MS : false),
+    refetchInterval: (query) => (!live && query.state.data?.some(isScanning) ? SCAN_POLL_MS : false),
   });
 }
 
-/** Progress of one account's scan; polls until the scan ends. */
-function scanQuery(accountId: string) {
+/** Progress of one account's scan; without live events, polls until the scan ends or the read fails. */
+function scanQuery(accountId: string, live: boolean) {
   return queryOptions({
     queryKey: scanKey(accountId),
     queryFn: () => unwrap(api.GET('/api/accounts/{id}/scan', { params: { path: { id: accountId } } })),
-    refetchInterval: (query) => (isScanFinished(query.state.data) ? false : SCAN_POLL_MS),
+    refetchInterval: (query) => (live || query.state.status === 'error' || isScanFinished(query.state.data) ? false : SCAN_POLL_MS),
     staleTime: 0,
   });
 }
 
 export function useScanStatus(accountId: string) {
-  return useQuery(scanQuery(accountId));
+  return useQuery(scanQuery(accountId, useLiveConnected()));
 }
 
 /** Scan results of several accounts (the dashboard's inventory totals). */
 export function useScanStatuses(accountIds: string[]) {
-  return useQueries({ queries: accountIds.map(scanQuery) });
+  const live = useLiveConnected();
+  return useQueries({ queries: accountIds.map((id) => scanQuery(id, live)) });
 }
 
-export function isScanFinished(scan: ScanStatus | undefined): boolean {
+function isScanFinished(scan: ScanStatus | undefined): boolean {
   return scan !== undefined && (scan.status === 'active' || scan.status === 'error');
 }
 
@@ -49,7 +53,7 @@ export function isScanFinished(scan: ScanStatus | undefined): boolean {
  */
 export function useLinkInfo() {
   return useQuery({
-    queryKey: ['accounts', 'link'],
+    queryKey: ['account-link'],
     queryFn: () => unwrap(api.POST('/api/accounts/link', { body: {} })),
     staleTime: Infinity,
   });

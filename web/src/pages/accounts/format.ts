@@ -28,7 +28,9 @@ export function methodLabel(method: string): string {
 
 const PHASE_LABEL: Record<string, string> = {
   queued: 'Waiting to start',
+  connecting: 'Connecting to AWS',
   instances: 'Discovering EC2 instances',
+  prices: 'Reading Spot and On-Demand prices',
   clusters: 'Discovering EKS clusters',
   volumes: 'Reading EBS volumes',
   snapshots: 'Reading EBS snapshots',

@@ -2,7 +2,7 @@ import { screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { apiError, json, makeMe, mockApi, placeholderAccount, renderApp, tokens } from '../../test/api';
 
-async function fillSignup(password = 'correct horse battery') {
+async function fillSignup(password = 'correct horse battery 9') {
   const user = userEvent.setup();
   await user.type(screen.getByLabelText('Organization name'), 'Acme Corp');
   await user.type(screen.getByLabelText('Work email'), 'admin@acme.test');
@@ -23,7 +23,7 @@ describe('Sign up', () => {
     expect(password).toHaveAttribute('aria-invalid', 'true');
     expect(password).toHaveAccessibleDescription(expect.stringContaining('Password appears in a breach corpus.'));
     expect(screen.getByLabelText('Work email')).toHaveAttribute('aria-invalid', 'false');
-    expect(calls[0]?.body).toEqual({ org_name: 'Acme Corp', email: 'admin@acme.test', password: 'correct horse battery' });
+    expect(calls[0]?.body).toEqual({ org_name: 'Acme Corp', email: 'admin@acme.test', password: 'correct horse battery 9' });
   });
 
   it('maps a conflict on email to the email field', async () => {
@@ -38,10 +38,15 @@ describe('Sign up', () => {
   it('explains the password policy and enforces it before calling the API', async () => {
     const { fetchMock } = mockApi({});
     renderApp('/signup');
-    expect(screen.getByLabelText('Password')).toHaveAccessibleDescription(expect.stringContaining('At least 12 characters'));
+    expect(screen.getByLabelText('Password')).toHaveAccessibleDescription(expect.stringContaining('At least 10 characters'));
     await fillSignup('short');
+    expect(await screen.findByText('Use at least 10 characters.')).toBeInTheDocument();
 
-    expect(await screen.findByText('Use at least 12 characters.')).toBeInTheDocument();
+    const user = userEvent.setup();
+    await user.clear(screen.getByLabelText('Password'));
+    await user.type(screen.getByLabelText('Password'), 'only letters here');
+    await user.click(screen.getByRole('button', { name: 'Create account' }));
+    expect(await screen.findByText('Include at least one letter and one digit.')).toBeInTheDocument();
     expect(fetchMock).not.toHaveBeenCalled();
   });
 

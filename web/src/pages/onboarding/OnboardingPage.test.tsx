@@ -46,6 +46,7 @@ describe('Onboarding wizard', () => {
     const { calls } = setup();
     const user = await openProductionPath();
 
+    expect(screen.getByRole('heading', { name: 'Connect with an IAM role' })).toHaveFocus();
     expect(screen.getByRole('textbox', { name: 'External ID' })).toHaveValue('so-external-123');
     expect(screen.getByRole('link', { name: 'Open AWS CloudFormation console' })).toHaveAttribute('href', linkInfo.quick_create_url);
     expect(screen.getByRole('list', { name: 'Onboarding progress' })).toHaveTextContent('Connect');

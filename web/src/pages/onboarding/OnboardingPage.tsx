@@ -1,5 +1,5 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { useNavigate, useSearchParams } from 'react-router-dom';
 import { api, unwrap } from '../../api/client';
 import { errorMessage } from '../../api/errors';
@@ -30,6 +30,7 @@ export function OnboardingPage() {
   const [step, setStep] = useState<Step>(adding ? 'choose' : 'welcome');
   const [account, setAccount] = useState<Account | null>(null);
   const finish = useFinishOnboarding();
+  const stepRef = useMoveFocusToHeading(step);
 
   if (!canManageOrg(me)) {
     return (
@@ -66,25 +67,27 @@ export function OnboardingPage() {
         ))}
       </ol>
       <Card>
-        {step === 'welcome' && <Welcome orgName={me.organization.name} onStart={() => setStep('choose')} onSkip={skip} skipping={finish.isPending} />}
-        {step === 'choose' && (
-          <ChooseMethod
-            onChoose={setStep}
-            backLabel={adding ? 'Cancel' : 'Back'}
-            onBack={adding ? () => navigate(INTEGRATIONS_PATH) : () => setStep('welcome')}
-          />
-        )}
-        {step === 'role' && <RoleStep onLinked={linked} onBack={() => setStep('choose')} />}
-        {step === 'keys' && <KeysStep onLinked={linked} onBack={() => setStep('choose')} />}
-        {step === 'scan' && account !== null && (
-          <ScanStep
-            account={account}
-            finishLabel={adding ? 'Back to cloud integrations' : 'Go to dashboard'}
-            finishing={finish.isPending}
-            onFinish={adding ? () => navigate(INTEGRATIONS_PATH) : () => finish.mutate('completed')}
-            onRetry={() => setStep('choose')}
-          />
-        )}
+        <div ref={stepRef}>
+          {step === 'welcome' && <Welcome orgName={me.organization.name} onStart={() => setStep('choose')} onSkip={skip} skipping={finish.isPending} />}
+          {step === 'choose' && (
+            <ChooseMethod
+              onChoose={setStep}
+              backLabel={adding ? 'Cancel' : 'Back'}
+              onBack={adding ? () => navigate(INTEGRATIONS_PATH) : () => setStep('welcome')}
+            />
+          )}
+          {step === 'role' && <RoleStep onLinked={linked} onBack={() => setStep('choose')} />}
+          {step === 'keys' && <KeysStep onLinked={linked} onBack={() => setStep('choose')} />}
+          {step === 'scan' && account !== null && (
+            <ScanStep
+              account={account}
+              finishLabel={adding ? 'Back to cloud integrations' : 'Go to dashboard'}
+              finishing={finish.isPending}
+              onFinish={adding ? () => navigate(INTEGRATIONS_PATH) : () => finish.mutate('completed')}
+              onRetry={() => setStep('choose')}
+            />
+          )}
+        </div>
       </Card>
       {!adding && (step === 'choose' || step === 'role' || step === 'keys') && (
         <div className="row row--end">
@@ -95,6 +98,20 @@ export function OnboardingPage() {
       )}
     </div>
   );
+}
+
+/** After each step change, moves focus to the new step's heading so screen readers announce it. */
+function useMoveFocusToHeading(step: Step) {
+  const ref = useRef<HTMLDivElement>(null);
+  const previous = useRef(step);
+  useEffect(() => {
+    if (previous.current === step) return;
+    previous.current = step;
+    const heading = ref.current?.querySelector<HTMLElement>('h1, h2');
+    heading?.setAttribute('tabindex', '-1');
+    heading?.focus();
+  }, [step]);
+  return ref;
 }
 
 /** Records how the organization left first-run onboarding, then opens the dashboard. */

@@ -24,7 +24,7 @@ export function AccountCard({ account, actions }: AccountCardProps) {
       <header className="account-card__header">
         <div>
           <h3 id={headingId}>{account.name}</h3>
-          <span className="mono muted">{account.aws_account_id_masked}</span>
+          <span className="mono muted nowrap">{account.aws_account_id_masked}</span>
         </div>
         <div className="row row--wrap">
           {account.provider === 'sim' && <Badge>Simulator</Badge>}
@@ -37,7 +37,7 @@ export function AccountCard({ account, actions }: AccountCardProps) {
         <dd>{account.region ?? '—'}</dd>
         <dt>Last sync</dt>
         <dd>{account.last_sync_at != null ? formatDateTime(account.last_sync_at) : 'Never'}</dd>
-        <dt>Connected</dt>
+        <dt>Added</dt>
         <dd>{formatDateTime(account.created_at)}</dd>
       </dl>
       {account.status === 'scanning' && <LiveScan accountId={account.id} />}

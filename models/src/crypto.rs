@@ -40,21 +40,35 @@ fn key(bytes: &[u8]) -> Result<Key, CryptoError> {
     }
     let cipher = Aes256Gcm::new_from_slice(bytes).map_err(|_| CryptoError::BadKey)?;
     let fingerprint = hex::encode(&Sha256::digest(bytes)[..4]);
-    Ok(Key { fingerprint, cipher })
+    Ok(Key {
+        fingerprint,
+        cipher,
+    })
 }
 
 impl Keyring {
     pub fn new(current: &[u8], previous: &[Vec<u8>]) -> Result<Self, CryptoError> {
-        Ok(Keyring { current: key(current)?, previous: previous.iter().map(|k| key(k)).collect::<Result<_, _>>()? })
+        Ok(Keyring {
+            current: key(current)?,
+            previous: previous.iter().map(|k| key(k)).collect::<Result<_, _>>()?,
+        })
     }
 
     pub fn encrypt(&self, plaintext: &[u8]) -> Result<String, CryptoError> {
         let mut nonce = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut nonce);
-        let ct = self.current.cipher.encrypt(&Nonce::from(nonce), plaintext).map_err(|_| CryptoError::Malformed)?;
+        let ct = self
+            .current
+            .cipher
+            .encrypt(&Nonce::from(nonce), plaintext)
+            .map_err(|_| CryptoError::Malformed)?;
         let mut blob = nonce.to_vec();
         blob.extend_from_slice(&ct);
-        Ok(format!("v1:{}:{}", self.current.fingerprint, base64::engine::general_purpose::STANDARD.encode(blob)))
+        Ok(format!(
+            "v1:{}:{}",
+            self.current.fingerprint,
+            base64::engine::general_purpose::STANDARD.encode(blob)
+        ))
     }
 
     pub fn decrypt(&self, stored: &str) -> Result<Vec<u8>, CryptoError> {
@@ -66,13 +80,17 @@ impl Keyring {
             .chain(self.previous.iter())
             .find(|k| k.fingerprint == fp)
             .ok_or(CryptoError::UnknownKey)?;
-        let blob = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|_| CryptoError::Malformed)?;
+        let blob = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| CryptoError::Malformed)?;
         if blob.len() < 12 + 16 {
             return Err(CryptoError::Malformed);
         }
         let (nonce, ct) = blob.split_at(12);
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| CryptoError::Malformed)?;
-        key.cipher.decrypt(&Nonce::from(nonce), ct).map_err(|_| CryptoError::Tampered)
+        key.cipher
+            .decrypt(&Nonce::from(nonce), ct)
+            .map_err(|_| CryptoError::Tampered)
     }
 
     /// Re-encrypts a value under the current key (for key rotation).
@@ -107,7 +125,10 @@ mod tests {
         let other = Keyring::new(&[2u8; 32], &[]).expect("key");
         assert_eq!(other.decrypt(&c), Err(CryptoError::UnknownKey));
         assert_eq!(k.decrypt("garbage"), Err(CryptoError::Malformed));
-        assert_eq!(Keyring::new(&[1u8; 16], &[]).err(), Some(CryptoError::BadKey));
+        assert_eq!(
+            Keyring::new(&[1u8; 16], &[]).err(),
+            Some(CryptoError::BadKey)
+        );
     }
 
     #[test]
@@ -117,6 +138,12 @@ mod tests {
         let rotated = Keyring::new(&[2u8; 32], &[vec![1u8; 32]]).expect("key");
         assert_eq!(rotated.decrypt(&c).expect("dec"), b"secret");
         let re = rotated.reencrypt(&c).expect("re");
-        assert_eq!(Keyring::new(&[2u8; 32], &[]).expect("key").decrypt(&re).expect("dec"), b"secret");
+        assert_eq!(
+            Keyring::new(&[2u8; 32], &[])
+                .expect("key")
+                .decrypt(&re)
+                .expect("dec"),
+            b"secret"
+        );
     }
 }

@@ -1,0 +1,8 @@
+//! The supervised actor system: root supervisor → account actors → cluster actors, the
+//! discovery loop, the event bus and the global risk tracker ("hive mind").
+
+pub mod bus;
+pub mod connect;
+pub mod discovery;
+pub mod hive;
+pub mod system;

@@ -1,0 +1,623 @@
+//! The supervision tree: a root supervisor owns one account actor per linked account; each
+//! account actor owns one cluster actor per discovered cluster. A failure (error or panic) in
+//! one actor restarts only that actor, with exponential backoff; health shows restarts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use serde::Serialize;
+use spot_models::accounts::{self, Account};
+use spot_models::audit::{self, NewAuditRecord};
+use spot_models::crypto::Keyring;
+use spot_models::{inventory, Db};
+
+use crate::bus::Bus;
+use crate::connect::{CloudConnector, ConnectTarget, Credentials};
+use crate::discovery::{self, COMPONENT};
+use crate::hive::{PoolId, RiskSignal, RiskTracker};
+
+/// Days of usage history read when an account is first linked.
+pub const HISTORY_DAYS: i64 = 14;
+
+/// Everything actors need, shared.
+#[derive(Clone)]
+pub struct Deps {
+    pub db: Db,
+    pub connector: Arc<dyn CloudConnector>,
+    pub keyring: Keyring,
+    pub bus: Bus,
+    pub hive: Arc<dyn RiskTracker>,
+    /// Time between discoveries of an account (default 5 minutes).
+    pub interval: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActorError {
+    #[error("actor system failed to start: {0}")]
+    Spawn(String),
+    #[error("actor system is not answering: {0}")]
+    Call(String),
+}
+
+/// Health of one account actor.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActorHealth {
+    pub account_id: String,
+    pub organization_id: String,
+    /// `running` or `restarting`.
+    pub state: String,
+    pub restarts: u32,
+    pub last_failure: Option<String>,
+    pub clusters: usize,
+}
+
+// ---------------------------------------------------------------------------------------
+// Root supervisor
+
+pub enum RootMsg {
+    /// Start (or keep) the actor of an account and run a discovery now.
+    Ensure(String),
+    Resync(String),
+    Stop(String),
+    Restart(String),
+    /// Fault injection for resilience drills: the account actor panics.
+    InjectPanic(String),
+    Health(RpcReplyPort<Vec<ActorHealth>>),
+}
+
+struct Root;
+
+struct Child {
+    actor: Option<ActorRef<AccountMsg>>,
+    org_id: String,
+    restarts: u32,
+    last_failure: Option<String>,
+    clusters: usize,
+}
+
+struct RootState {
+    deps: Deps,
+    children: HashMap<String, Child>,
+}
+
+fn backoff(restarts: u32) -> Duration {
+    Duration::from_millis((250u64 << restarts.min(7)).min(30_000))
+}
+
+async fn spawn_account(
+    myself: &ActorRef<RootMsg>,
+    deps: &Deps,
+    account_id: &str,
+) -> Result<ActorRef<AccountMsg>, ActorProcessingErr> {
+    let (r, _) = Actor::spawn_linked(
+        None,
+        AccountActor,
+        (deps.clone(), account_id.to_string()),
+        myself.get_cell(),
+    )
+    .await?;
+    Ok(r)
+}
+
+#[ractor::async_trait]
+impl Actor for Root {
+    type Msg = RootMsg;
+    type State = RootState;
+    type Arguments = Deps;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        deps: Deps,
+    ) -> Result<RootState, ActorProcessingErr> {
+        Ok(RootState {
+            deps,
+            children: HashMap::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: RootMsg,
+        st: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RootMsg::Ensure(id) | RootMsg::Resync(id) => {
+                let running = st.children.get(&id).and_then(|c| c.actor.clone());
+                match running {
+                    Some(a) => {
+                        let _ = a.cast(AccountMsg::Discover);
+                    }
+                    None => {
+                        let org_id = accounts::by_id(&st.deps.db, &id)
+                            .await
+                            .ok()
+                            .flatten()
+                            .map(|a| a.organization_id)
+                            .unwrap_or_default();
+                        let actor = spawn_account(&myself, &st.deps, &id).await?;
+                        let child = st.children.entry(id).or_insert(Child {
+                            actor: None,
+                            org_id,
+                            restarts: 0,
+                            last_failure: None,
+                            clusters: 0,
+                        });
+                        child.actor = Some(actor);
+                    }
+                }
+            }
+            RootMsg::Stop(id) => {
+                if let Some(c) = st.children.remove(&id) {
+                    if let Some(a) = c.actor {
+                        a.stop(Some("account disconnected".into()));
+                    }
+                }
+            }
+            RootMsg::Restart(id) => {
+                if st.children.get(&id).is_some_and(|c| c.actor.is_none()) {
+                    let actor = spawn_account(&myself, &st.deps, &id).await?;
+                    if let Some(c) = st.children.get_mut(&id) {
+                        c.actor = Some(actor);
+                    }
+                }
+            }
+            RootMsg::InjectPanic(id) => {
+                if let Some(a) = st.children.get(&id).and_then(|c| c.actor.clone()) {
+                    let _ = a.cast(AccountMsg::Panic);
+                }
+            }
+            RootMsg::Health(reply) => {
+                let mut out = Vec::new();
+                for (id, c) in &st.children {
+                    let clusters = match &c.actor {
+                        Some(a) => {
+                            ractor::call_t!(a, AccountMsg::Clusters, 1000).unwrap_or(c.clusters)
+                        }
+                        None => c.clusters,
+                    };
+                    out.push(ActorHealth {
+                        account_id: id.clone(),
+                        organization_id: c.org_id.clone(),
+                        state: if c.actor.is_some() {
+                            "running"
+                        } else {
+                            "restarting"
+                        }
+                        .into(),
+                        restarts: c.restarts,
+                        last_failure: c.last_failure.clone(),
+                        clusters,
+                    });
+                }
+                out.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+                let _ = reply.send(out);
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        evt: SupervisionEvent,
+        st: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, failure) = match evt {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, Some(err.to_string())),
+            SupervisionEvent::ActorTerminated(cell, _, _) => (cell, None),
+            _ => return Ok(()),
+        };
+        let Some((id, child)) = st.children.iter_mut().find(|(_, c)| {
+            c.actor
+                .as_ref()
+                .is_some_and(|a| a.get_id() == cell.get_id())
+        }) else {
+            return Ok(());
+        };
+        child.actor = None;
+        if let Some(reason) = failure {
+            child.restarts += 1;
+            child.last_failure = Some(reason.clone());
+            let delay = backoff(child.restarts);
+            tracing::error!(component = "CORE-SUPERVISOR", account_id = %id, restarts = child.restarts, ?delay, %reason, "account actor failed; restarting");
+            st.deps.bus.publish(
+                Some(&child.org_id),
+                "actor.restarting",
+                serde_json::json!({"account_id": id, "restarts": child.restarts, "reason": reason}),
+            );
+            let id = id.clone();
+            myself.send_after(delay, move || RootMsg::Restart(id));
+        } else {
+            // A clean stop (disconnect or account gone): forget it.
+            let id = id.clone();
+            st.children.remove(&id);
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Account actor
+
+pub enum AccountMsg {
+    Discover,
+    Clusters(RpcReplyPort<usize>),
+    Panic,
+}
+
+struct AccountActor;
+
+pub struct AccountState {
+    deps: Deps,
+    account_id: String,
+    clusters: HashMap<String, ActorRef<ClusterMsg>>,
+    last_events: chrono::DateTime<chrono::Utc>,
+    consecutive_errors: u32,
+}
+
+#[ractor::async_trait]
+impl Actor for AccountActor {
+    type Msg = AccountMsg;
+    type State = AccountState;
+    type Arguments = (Deps, String);
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<AccountMsg>,
+        (deps, account_id): (Deps, String),
+    ) -> Result<AccountState, ActorProcessingErr> {
+        myself.cast(AccountMsg::Discover)?;
+        myself.send_interval(deps.interval, || AccountMsg::Discover);
+        Ok(AccountState {
+            deps,
+            account_id,
+            clusters: HashMap::new(),
+            last_events: chrono::Utc::now() - chrono::Duration::hours(1),
+            consecutive_errors: 0,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<AccountMsg>,
+        msg: AccountMsg,
+        st: &mut AccountState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            AccountMsg::Discover => discover_account(&myself, st).await,
+            AccountMsg::Clusters(reply) => {
+                let _ = reply.send(st.clusters.len());
+                Ok(())
+            }
+            AccountMsg::Panic => panic!("injected fault in account actor {}", st.account_id),
+        }
+    }
+}
+
+/// Builds the connect target of a stored account (keys are decrypted in memory only).
+pub fn target_of(
+    keyring: &Keyring,
+    a: &Account,
+    ciphertext: Option<String>,
+) -> Result<ConnectTarget, String> {
+    let region = a.region.clone().unwrap_or_else(|| "us-east-1".into());
+    let credentials = match a.method.as_deref() {
+        Some("keys") => {
+            let stored = ciphertext.ok_or("the account's credentials were removed")?;
+            let plain = keyring.decrypt(&stored).map_err(|e| e.to_string())?;
+            let v: serde_json::Value = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
+            Credentials::Keys {
+                access_key_id: v["access_key_id"].as_str().unwrap_or_default().to_string(),
+                secret_access_key: v["secret_access_key"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            }
+        }
+        _ => Credentials::Role {
+            role_arn: a.role_arn.clone().ok_or("role ARN missing")?,
+            external_id: a.external_id.clone().unwrap_or_default(),
+        },
+    };
+    Ok(ConnectTarget {
+        region,
+        credentials,
+    })
+}
+
+/// A human sentence for a cloud error, shown on the account card.
+pub fn human(e: &spot_cloud::CloudError) -> String {
+    use spot_cloud::CloudError;
+    match e {
+        CloudError::Unauthorized(m) => format!("Access denied: {m}. Check the role's trust policy and external ID, or the access keys."),
+        CloudError::Throttled { .. } => "AWS throttled the requests; discovery will retry.".into(),
+        other => format!("The cloud API failed: {other}"),
+    }
+}
+
+async fn audit_system(
+    db: &Db,
+    org_id: &str,
+    account_id: &str,
+    action: &str,
+    outcome: &str,
+    after: serde_json::Value,
+) {
+    let rec = NewAuditRecord {
+        organization_id: Some(org_id.to_string()),
+        actor_kind: "system".into(),
+        actor_component: Some(COMPONENT.into()),
+        action: action.into(),
+        resource_type: "account".into(),
+        resource_id: Some(account_id.to_string()),
+        outcome: outcome.into(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        after: Some(after),
+        ..Default::default()
+    };
+    if let Err(e) = audit::append(db, rec).await {
+        tracing::error!(component = "CORE-AUDIT", error = %e, "audit append failed");
+    }
+}
+
+async fn discover_account(
+    myself: &ActorRef<AccountMsg>,
+    st: &mut AccountState,
+) -> Result<(), ActorProcessingErr> {
+    let deps = st.deps.clone();
+    let Some(account) = accounts::by_id(&deps.db, &st.account_id).await? else {
+        myself.stop(Some("account deleted".into()));
+        return Ok(());
+    };
+    if account.status == "disconnected" || account.aws_account_id.is_none() {
+        myself.stop(Some("account disconnected".into()));
+        return Ok(());
+    }
+    let org = account.organization_id.clone();
+    let first = account.status != "active";
+    if first {
+        accounts::set_scanning(&deps.db, &account.id).await?;
+    }
+    deps.bus.publish(
+        Some(&org),
+        "scan.progress",
+        serde_json::json!({"account_id": account.id, "phase": "connecting", "progress": 5}),
+    );
+    let started = std::time::Instant::now();
+    let ciphertext = accounts::credentials(&deps.db, &account.id).await?;
+    let outcome: Result<(inventory::ApplyReport, Vec<String>), String> = async {
+        let target = target_of(&deps.keyring, &account, ciphertext)?;
+        let cloud = deps.connector.connect(&target).await.map_err(|e| human(&e))?;
+        let bus = deps.bus.clone();
+        let db = deps.db.clone();
+        let (acc_id, org_id) = (account.id.clone(), org.clone());
+        let progress = move |phase: &str, pct: i64| {
+            bus.publish(Some(&org_id), "scan.progress", serde_json::json!({"account_id": acc_id, "phase": phase, "progress": pct}));
+            let (db, acc_id, phase) = (db.clone(), acc_id.clone(), phase.to_string());
+            if first {
+                tokio::spawn(async move {
+                    let _ = accounts::set_scan_progress(&db, &acc_id, &phase, pct, "{}").await;
+                });
+            }
+        };
+        let snap = discovery::discover(cloud.as_ref(), &progress).await.map_err(|e| human(&e))?;
+        let names = snap.clusters.iter().map(|c| c.name.clone()).collect();
+        let report = inventory::apply(&deps.db, &org, &account.id, &snap).await.map_err(|e| format!("saving the inventory failed: {e}"))?;
+        if first {
+            progress("history", 95);
+            match discovery::backfill(cloud.as_ref(), &snap, HISTORY_DAYS).await {
+                Ok(points) => {
+                    if let Err(e) = inventory::insert_metrics(&deps.db, &org, &account.id, &points).await {
+                        tracing::warn!(component = COMPONENT, error = %e, "history not saved");
+                    }
+                }
+                Err(e) => tracing::warn!(component = COMPONENT, error = %e, "history unavailable"),
+            }
+        }
+        // Spot signals seen in this account feed the cross-tenant risk tracker (pool ids only).
+        if let Ok(events) = cloud.poll_events(st.last_events).await {
+            for ev in events {
+                let (signal, kind) = match ev.kind {
+                    spot_cloud::SpotEventKind::InterruptionNotice => (RiskSignal::Interruption, "spot.interruption"),
+                    spot_cloud::SpotEventKind::RebalanceRecommendation => (RiskSignal::Rebalance, "spot.rebalance"),
+                };
+                let pool = PoolId { region: target.region.clone(), az: ev.az.clone(), instance_type: ev.instance_type.clone() };
+                if let Err(e) = deps.hive.flag(&pool, signal, ev.time).await {
+                    tracing::warn!(component = "SVC-RISK-GLB", error = %e, "risk tracker unavailable");
+                }
+                deps.bus.publish(Some(&org), kind, serde_json::json!({"account_id": account.id, "instance_id": ev.instance_id, "instance_type": ev.instance_type, "az": ev.az}));
+                st.last_events = st.last_events.max(ev.time);
+            }
+        }
+        Ok((report, names))
+    }
+    .await;
+    match outcome {
+        Ok((report, names)) => {
+            st.consecutive_errors = 0;
+            let counts = serde_json::json!({"instances": report.instances.total, "clusters": report.clusters.total, "volumes": report.volumes.total, "snapshots": report.snapshots.total});
+            accounts::finish_scan(&deps.db, &account.id, &counts.to_string()).await?;
+            accounts::touch_sync(&deps.db, &account.id).await?;
+            ensure_clusters(myself, st, &names).await;
+            let ms = started.elapsed().as_millis() as i64;
+            tracing::info!(component = COMPONENT, account_id = %account.id, ms, ?report, "discovery finished");
+            deps.bus.publish(Some(&org), "scan.progress", serde_json::json!({"account_id": account.id, "phase": "done", "progress": 100, "counts": counts}));
+            deps.bus.publish(
+                Some(&org),
+                "account.status",
+                serde_json::json!({"account_id": account.id, "status": "active"}),
+            );
+            let changed = report.instances.new
+                + report.instances.changed
+                + report.instances.gone
+                + report.clusters.new
+                + report.clusters.gone
+                + report.volumes.new
+                + report.volumes.gone
+                + report.snapshots.new
+                + report.snapshots.gone;
+            if changed > 0 {
+                deps.bus.publish(
+                    Some(&org),
+                    "inventory.changed",
+                    serde_json::to_value(&report).unwrap_or_default(),
+                );
+            }
+            if first || changed > 0 {
+                audit_system(&deps.db, &org, &account.id, "account.discovery", "success", serde_json::json!({"status": "active", "counts": counts, "diff": report, "duration_ms": ms})).await;
+            }
+        }
+        Err(msg) => {
+            st.consecutive_errors += 1;
+            tracing::warn!(component = COMPONENT, account_id = %account.id, error = %msg, "discovery failed");
+            accounts::mark_error(&deps.db, &account.id, &msg).await?;
+            deps.bus.publish(
+                Some(&org),
+                "account.status",
+                serde_json::json!({"account_id": account.id, "status": "error", "message": msg}),
+            );
+            if st.consecutive_errors == 1 {
+                audit_system(
+                    &deps.db,
+                    &org,
+                    &account.id,
+                    "account.discovery",
+                    "failed",
+                    serde_json::json!({"status": "error", "message": msg}),
+                )
+                .await;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn ensure_clusters(
+    myself: &ActorRef<AccountMsg>,
+    st: &mut AccountState,
+    names: &Vec<String>,
+) {
+    st.clusters.retain(|name, actor| {
+        let keep = names.contains(name);
+        if !keep {
+            actor.stop(Some("cluster gone".into()));
+        }
+        keep
+    });
+    for name in names {
+        if st.clusters.contains_key(name) {
+            continue;
+        }
+        match Actor::spawn_linked(
+            None,
+            ClusterActor,
+            (st.account_id.clone(), name.clone()),
+            myself.get_cell(),
+        )
+        .await
+        {
+            Ok((a, _)) => {
+                st.clusters.insert(name.clone(), a);
+            }
+            Err(e) => {
+                tracing::error!(component = "CORE-SUPERVISOR", cluster = %name, error = %e, "cluster actor failed to start")
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Cluster actor: the per-cluster home of decisions (risk scoring, packing, hibernation).
+
+pub enum ClusterMsg {
+    Name(RpcReplyPort<String>),
+}
+
+struct ClusterActor;
+
+#[ractor::async_trait]
+impl Actor for ClusterActor {
+    type Msg = ClusterMsg;
+    type State = (String, String);
+    type Arguments = (String, String);
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<ClusterMsg>,
+        args: (String, String),
+    ) -> Result<(String, String), ActorProcessingErr> {
+        tracing::debug!(component = "CORE-CLUSTER", account_id = %args.0, cluster = %args.1, "cluster actor started");
+        Ok(args)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<ClusterMsg>,
+        msg: ClusterMsg,
+        st: &mut (String, String),
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ClusterMsg::Name(reply) => {
+                let _ = reply.send(st.1.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Handle used by the API
+
+#[derive(Clone)]
+pub struct Actors {
+    root: ActorRef<RootMsg>,
+    pub bus: Bus,
+}
+
+impl Actors {
+    /// Starts the root supervisor and one account actor per linked account.
+    pub async fn start(deps: Deps) -> Result<Actors, ActorError> {
+        let bus = deps.bus.clone();
+        let db = deps.db.clone();
+        let (root, _) = Actor::spawn(None, Root, deps)
+            .await
+            .map_err(|e| ActorError::Spawn(e.to_string()))?;
+        let actors = Actors { root, bus };
+        for a in accounts::all_linked(&db)
+            .await
+            .map_err(|e| ActorError::Spawn(e.to_string()))?
+        {
+            actors.ensure(&a.id);
+        }
+        Ok(actors)
+    }
+
+    pub fn ensure(&self, account_id: &str) {
+        let _ = self.root.cast(RootMsg::Ensure(account_id.to_string()));
+    }
+
+    pub fn resync(&self, account_id: &str) {
+        let _ = self.root.cast(RootMsg::Resync(account_id.to_string()));
+    }
+
+    pub fn stop(&self, account_id: &str) {
+        let _ = self.root.cast(RootMsg::Stop(account_id.to_string()));
+    }
+
+    pub fn inject_panic(&self, account_id: &str) {
+        let _ = self.root.cast(RootMsg::InjectPanic(account_id.to_string()));
+    }
+
+    pub async fn health(&self) -> Result<Vec<ActorHealth>, ActorError> {
+        ractor::call_t!(self.root, RootMsg::Health, 5000)
+            .map_err(|e| ActorError::Call(e.to_string()))
+    }
+
+    pub fn shutdown(&self) {
+        self.root.stop(None);
+    }
+}

@@ -1,0 +1,783 @@
+use std::collections::HashSet;
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use spot_models::inventory::{self, ClusterView, InstanceView};
+
+use super::{ts, ApiTags};
+use crate::auth::BearerAuth;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub struct InventoryApi;
+
+/// Hours in a month for run rates (AWS's convention: 730).
+pub const HOURS_PER_MONTH: f64 = 730.0;
+
+/// End of standard support for EKS Kubernetes versions (AWS's published calendar).
+const EKS_END_OF_SUPPORT: &[(&str, &str)] = &[
+    ("1.25", "2024-05-01"),
+    ("1.26", "2024-06-11"),
+    ("1.27", "2024-07-24"),
+    ("1.28", "2024-11-26"),
+    ("1.29", "2025-03-23"),
+    ("1.30", "2025-07-23"),
+    ("1.31", "2025-11-26"),
+    ("1.32", "2026-03-23"),
+    ("1.33", "2026-07-29"),
+    ("1.34", "2026-12-02"),
+    ("1.35", "2027-03-27"),
+];
+
+/// True when the version is past standard support today (unknown old versions count as EOL).
+pub fn end_of_life(version: Option<&str>, today: chrono::NaiveDate) -> bool {
+    let Some(v) = version else { return false };
+    match EKS_END_OF_SUPPORT.iter().find(|(ver, _)| *ver == v) {
+        Some((_, date)) => chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+            .map(|d| d <= today)
+            .unwrap_or(false),
+        None => v
+            .split('.')
+            .nth(1)
+            .and_then(|m| m.parse::<u32>().ok())
+            .is_some_and(|m| m < 25),
+    }
+}
+
+fn ratio(a: i64, b: i64) -> f64 {
+    if b <= 0 {
+        0.0
+    } else {
+        (a as f64 / b as f64).clamp(0.0, 1.5)
+    }
+}
+
+/// Efficiency score in [0, 1] and grade.
+///
+/// score = ½·packing + ½·utilization, where packing = requested / allocatable and
+/// utilization = used / requested, each the mean of CPU and memory and capped at 1.
+/// Grades: A ≥ 0.80, B ≥ 0.65, C ≥ 0.50, D ≥ 0.35, F below. A cluster without pod data
+/// (no agent) gets no grade.
+pub fn efficiency(c: &ClusterView) -> Option<(f64, String)> {
+    if c.cpu_allocatable_m == 0 && c.mem_allocatable_mib == 0 {
+        return None;
+    }
+    let packing = (ratio(c.cpu_requested_m, c.cpu_allocatable_m).min(1.0)
+        + ratio(c.mem_requested_mib, c.mem_allocatable_mib).min(1.0))
+        / 2.0;
+    let usage = (ratio(c.cpu_used_m, c.cpu_requested_m).min(1.0)
+        + ratio(c.mem_used_mib, c.mem_requested_mib).min(1.0))
+        / 2.0;
+    let score = 0.5 * packing + 0.5 * usage;
+    let grade = match score {
+        s if s >= 0.80 => "A",
+        s if s >= 0.65 => "B",
+        s if s >= 0.50 => "C",
+        s if s >= 0.35 => "D",
+        _ => "F",
+    };
+    Some((score, grade.to_string()))
+}
+
+/// Health score 0–100: start at 100; −30 when the control plane is not `active`, −20 when
+/// the Kubernetes version is past standard support, −15 for efficiency grade D or F, and up
+/// to −30 in proportion to the share of spot nodes in pools the global risk tracker flags.
+pub fn health(c: &ClusterView, eol: bool, grade: Option<&str>, flagged_share: f64) -> i64 {
+    let mut h = 100.0;
+    if c.status != "active" {
+        h -= 30.0;
+    }
+    if eol {
+        h -= 20.0;
+    }
+    if matches!(grade, Some("D") | Some("F")) {
+        h -= 15.0;
+    }
+    h -= 30.0 * flagged_share.clamp(0.0, 1.0);
+    h.round().clamp(0.0, 100.0) as i64
+}
+
+#[derive(Object)]
+pub struct ClusterSummary {
+    pub id: String,
+    pub name: String,
+    pub account_id: String,
+    pub account_name: String,
+    pub provider: String,
+    pub region: String,
+    /// Availability zones of the cluster's nodes.
+    pub azs: Vec<String>,
+    pub kubernetes_version: Option<String>,
+    /// Past EKS standard support.
+    pub end_of_life: bool,
+    pub status: String,
+    pub environment: Option<String>,
+    pub node_count: i64,
+    pub pod_count: i64,
+    /// Σ current hourly price × 730 (spot nodes at their spot price).
+    pub monthly_run_rate: f64,
+    /// The same nodes at on-demand prices × 730.
+    pub monthly_on_demand_equivalent: f64,
+    /// Spot nodes / running nodes, 0–1.
+    pub spot_share: f64,
+    pub cpu_allocatable_millicores: i64,
+    pub cpu_requested_millicores: i64,
+    pub cpu_used_millicores: i64,
+    pub memory_allocatable_mib: i64,
+    pub memory_requested_mib: i64,
+    pub memory_used_mib: i64,
+    /// See the formula on `GET /api/clusters`.
+    pub efficiency_score: Option<f64>,
+    pub efficiency_grade: Option<String>,
+    pub health_score: i64,
+    pub last_sync: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Object)]
+pub struct ClusterList {
+    pub items: Vec<ClusterSummary>,
+    pub total_monthly_run_rate: f64,
+}
+
+#[derive(Object)]
+pub struct InstanceSummary {
+    pub id: String,
+    pub instance_id: String,
+    pub cluster_id: Option<String>,
+    pub instance_type: String,
+    /// `spot` or `on-demand`.
+    pub lifecycle: String,
+    pub state: String,
+    pub az: String,
+    /// Capacity pool: `<type>@<az>`.
+    pub pool: String,
+    pub node_group: Option<String>,
+    pub hourly_price: f64,
+    pub monthly_cost: f64,
+    pub on_demand_hourly: f64,
+    /// The pool is flagged by the global risk tracker (interruptions seen anywhere).
+    pub pool_flagged: bool,
+    pub launched_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Object)]
+pub struct NodeGroupView {
+    pub name: String,
+    pub instance_types: Vec<String>,
+    pub capacity_type: String,
+    pub desired: i64,
+    pub min: i64,
+    pub max: i64,
+}
+
+#[derive(Object)]
+pub struct ClusterDetail {
+    pub cluster: ClusterSummary,
+    pub node_groups: Vec<NodeGroupView>,
+    pub nodes: Vec<InstanceSummary>,
+}
+
+#[derive(Object)]
+pub struct InstanceList {
+    pub items: Vec<InstanceSummary>,
+    pub total_monthly_cost: f64,
+}
+
+#[derive(Object)]
+pub struct HistoryEntry {
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `discovered`, `changed` (state or lifecycle switch), `gone`.
+    pub kind: String,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Object)]
+pub struct AlternativePool {
+    pub instance_type: String,
+    pub az: String,
+    pub vcpu: i64,
+    pub memory_mib: i64,
+    pub spot_price: f64,
+    pub monthly_cost: f64,
+    /// `SAFE`, `CAUTION` or `AVOID`; `AVOID` while the global risk tracker flags the pool.
+    pub interruption_band: String,
+}
+
+#[derive(Object)]
+pub struct InstanceDetail {
+    pub instance: InstanceSummary,
+    pub account_id: String,
+    pub tags: serde_json::Value,
+    pub history: Vec<HistoryEntry>,
+    /// The five cheapest spot pools with at least this instance's vCPU and memory and the
+    /// same architecture, from live prices.
+    pub alternatives: Vec<AlternativePool>,
+}
+
+#[derive(Object)]
+pub struct VolumeItem {
+    pub id: String,
+    pub account_id: String,
+    pub volume_id: String,
+    pub size_gib: i64,
+    pub volume_type: String,
+    pub last_attached_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub monthly_cost: f64,
+}
+
+#[derive(Object)]
+pub struct VolumeList {
+    pub items: Vec<VolumeItem>,
+    pub total_monthly_cost: f64,
+}
+
+#[derive(Object)]
+pub struct SnapshotItem {
+    pub id: String,
+    pub account_id: String,
+    pub snapshot_id: String,
+    pub volume_id: Option<String>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub age_days: i64,
+    pub size_gib: i64,
+    pub monthly_cost: f64,
+}
+
+#[derive(Object)]
+pub struct SnapshotList {
+    pub items: Vec<SnapshotItem>,
+    pub total_monthly_cost: f64,
+}
+
+async fn flagged_pools(state: &AppState) -> HashSet<(String, String)> {
+    match state.hive.flagged(chrono::Utc::now()).await {
+        Ok(flags) => flags
+            .into_iter()
+            .map(|f| (f.pool.instance_type, f.pool.az))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(component = "SVC-RISK-GLB", error = %e, "risk tracker unavailable");
+            HashSet::new()
+        }
+    }
+}
+
+fn instance_summary(i: &InstanceView, flagged: &HashSet<(String, String)>) -> InstanceSummary {
+    InstanceSummary {
+        pool: format!("{}@{}", i.instance_type, i.az),
+        pool_flagged: i.lifecycle == "spot"
+            && flagged.contains(&(i.instance_type.clone(), i.az.clone())),
+        id: i.id.clone(),
+        instance_id: i.instance_id.clone(),
+        cluster_id: i.cluster_id.clone(),
+        instance_type: i.instance_type.clone(),
+        lifecycle: i.lifecycle.clone(),
+        state: i.state.clone(),
+        az: i.az.clone(),
+        node_group: i.node_group.clone(),
+        hourly_price: i.hourly_price,
+        monthly_cost: i.hourly_price * HOURS_PER_MONTH,
+        on_demand_hourly: i.on_demand_hourly,
+        launched_at: i.launch_time.map(ts),
+    }
+}
+
+fn summarize(
+    c: &ClusterView,
+    nodes: &[InstanceView],
+    flagged: &HashSet<(String, String)>,
+) -> ClusterSummary {
+    let today = chrono::Utc::now().date_naive();
+    let eol = end_of_life(c.version.as_deref(), today);
+    let eff = efficiency(c);
+    let spot_nodes: Vec<_> = nodes
+        .iter()
+        .filter(|n| n.lifecycle == "spot" && n.state == "running")
+        .collect();
+    let flagged_n = spot_nodes
+        .iter()
+        .filter(|n| flagged.contains(&(n.instance_type.clone(), n.az.clone())))
+        .count();
+    let running = nodes.iter().filter(|n| n.state == "running").count().max(1);
+    let mut azs: Vec<String> = nodes
+        .iter()
+        .map(|n| n.az.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    azs.sort();
+    ClusterSummary {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        account_id: c.account_id.clone(),
+        account_name: c.account_name.clone(),
+        provider: c.provider.clone(),
+        region: c.region.clone(),
+        azs,
+        kubernetes_version: c.version.clone(),
+        end_of_life: eol,
+        status: c.status.clone(),
+        environment: c.environment.clone(),
+        node_count: c.instance_count.max(c.node_count),
+        pod_count: c.pod_count,
+        monthly_run_rate: c.hourly_cost * HOURS_PER_MONTH,
+        monthly_on_demand_equivalent: c.on_demand_hourly * HOURS_PER_MONTH,
+        spot_share: if c.instance_count > 0 {
+            c.spot_count as f64 / c.instance_count as f64
+        } else {
+            0.0
+        },
+        cpu_allocatable_millicores: c.cpu_allocatable_m,
+        cpu_requested_millicores: c.cpu_requested_m,
+        cpu_used_millicores: c.cpu_used_m,
+        memory_allocatable_mib: c.mem_allocatable_mib,
+        memory_requested_mib: c.mem_requested_mib,
+        memory_used_mib: c.mem_used_mib,
+        efficiency_score: eff.as_ref().map(|e| (e.0 * 1000.0).round() / 1000.0),
+        health_score: health(
+            c,
+            eol,
+            eff.as_ref().map(|e| e.1.as_str()),
+            flagged_n as f64 / running as f64,
+        ),
+        efficiency_grade: eff.map(|e| e.1),
+        last_sync: ts(c.last_seen_at),
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Inventory")]
+impl InventoryApi {
+    /// Clusters of the organization with run rate, spot share, efficiency and health.
+    ///
+    /// Efficiency: score = ½·(requested ÷ allocatable) + ½·(used ÷ requested), each the mean
+    /// of CPU and memory capped at 1; A ≥ 0.80, B ≥ 0.65, C ≥ 0.50, D ≥ 0.35, else F.
+    /// Health (0–100): −30 if the control plane is not active, −20 past EKS standard support,
+    /// −15 for grade D/F, up to −30 for the share of spot nodes in globally flagged pools.
+    /// Monthly run rate = Σ current hourly price × 730.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/clusters", method = "get", operation_id = "listClusters")]
+    async fn clusters(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        /// Only clusters of this linked account.
+        account_id: Query<Option<String>>,
+        /// Case-insensitive substring of the name, region or account name.
+        q: Query<Option<String>>,
+        /// Environment tag (e.g. `production`).
+        environment: Query<Option<String>>,
+        status: Query<Option<String>>,
+        /// Only clusters with a monthly run rate of at least this many dollars.
+        min_monthly_cost: Query<Option<f64>>,
+        /// `name` (default), `cost`, `nodes`, `efficiency`, `health`; prefix `-` for descending.
+        sort: Query<Option<String>>,
+    ) -> poem::Result<Json<ClusterList>> {
+        let flagged = flagged_pools(&state).await;
+        let rows = inventory::list_clusters(
+            &state.db,
+            &auth.0.org_id,
+            account_id.0.as_deref().filter(|s| !s.is_empty()),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        let mut items = Vec::new();
+        for c in &rows {
+            let nodes = inventory::cluster_instances(&state.db, &auth.0.org_id, &c.id)
+                .await
+                .map_err(ApiError::from)?;
+            items.push(summarize(c, &nodes, &flagged));
+        }
+        if let Some(q) =
+            q.0.as_deref()
+                .map(str::to_lowercase)
+                .filter(|s| !s.is_empty())
+        {
+            items.retain(|c| {
+                c.name.to_lowercase().contains(&q)
+                    || c.region.contains(&q)
+                    || c.account_name.to_lowercase().contains(&q)
+            });
+        }
+        if let Some(env) = environment.0.as_deref().filter(|s| !s.is_empty()) {
+            items.retain(|c| {
+                c.environment
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(env))
+            });
+        }
+        if let Some(s) = status.0.as_deref().filter(|s| !s.is_empty()) {
+            items.retain(|c| c.status == s);
+        }
+        if let Some(min) = min_monthly_cost.0 {
+            items.retain(|c| c.monthly_run_rate >= min);
+        }
+        let sort = sort.0.unwrap_or_else(|| "name".into());
+        let (desc, key) = match sort.strip_prefix('-') {
+            Some(k) => (true, k.to_string()),
+            None => (false, sort.clone()),
+        };
+        let cmp_f = |a: f64, b: f64| a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal);
+        match key.as_str() {
+            "name" => items.sort_by(|a, b| a.name.cmp(&b.name)),
+            "cost" => items.sort_by(|a, b| cmp_f(a.monthly_run_rate, b.monthly_run_rate)),
+            "nodes" => items.sort_by_key(|c| c.node_count),
+            "efficiency" => items.sort_by(|a, b| cmp_f(a.efficiency_score.unwrap_or(-1.0), b.efficiency_score.unwrap_or(-1.0))),
+            "health" => items.sort_by_key(|c| c.health_score),
+            _ => return Err(ApiError::field("sort", "sort must be one of name, cost, nodes, efficiency, health (optionally prefixed with -)").into()),
+        }
+        if desc {
+            items.reverse();
+        }
+        let total = items.iter().map(|c| c.monthly_run_rate).sum();
+        Ok(Json(ClusterList {
+            items,
+            total_monthly_run_rate: total,
+        }))
+    }
+
+    /// One cluster with its node groups and nodes.
+    #[oai(path = "/clusters/:id", method = "get", operation_id = "getCluster")]
+    async fn cluster(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> poem::Result<Json<ClusterDetail>> {
+        let c = inventory::cluster(&state.db, &auth.0.org_id, &id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("cluster"))?;
+        let nodes = inventory::cluster_instances(&state.db, &auth.0.org_id, &c.id)
+            .await
+            .map_err(ApiError::from)?;
+        let flagged = flagged_pools(&state).await;
+        let groups: Vec<serde_json::Value> =
+            serde_json::from_str(&c.node_groups).unwrap_or_default();
+        let node_groups = groups
+            .iter()
+            .map(|g| NodeGroupView {
+                name: g["name"].as_str().unwrap_or_default().to_string(),
+                instance_types: g["instance_types"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|t| t.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                capacity_type: g["capacity_type"].as_str().unwrap_or_default().to_string(),
+                desired: g["scaling"]["desired_size"]
+                    .as_i64()
+                    .or_else(|| g["scaling"]["desired"].as_i64())
+                    .unwrap_or(0),
+                min: g["scaling"]["min_size"]
+                    .as_i64()
+                    .or_else(|| g["scaling"]["min"].as_i64())
+                    .unwrap_or(0),
+                max: g["scaling"]["max_size"]
+                    .as_i64()
+                    .or_else(|| g["scaling"]["max"].as_i64())
+                    .unwrap_or(0),
+            })
+            .collect();
+        Ok(Json(ClusterDetail {
+            cluster: summarize(&c, &nodes, &flagged),
+            node_groups,
+            nodes: nodes
+                .iter()
+                .map(|n| instance_summary(n, &flagged))
+                .collect(),
+        }))
+    }
+
+    /// Instances (nodes) of one cluster.
+    #[oai(
+        path = "/clusters/:id/instances",
+        method = "get",
+        operation_id = "listClusterInstances"
+    )]
+    async fn cluster_instances(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> poem::Result<Json<InstanceList>> {
+        let c = inventory::cluster(&state.db, &auth.0.org_id, &id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("cluster"))?;
+        let flagged = flagged_pools(&state).await;
+        let items: Vec<_> = inventory::cluster_instances(&state.db, &auth.0.org_id, &c.id)
+            .await
+            .map_err(ApiError::from)?
+            .iter()
+            .map(|n| instance_summary(n, &flagged))
+            .collect();
+        let total = items.iter().map(|i| i.monthly_cost).sum();
+        Ok(Json(InstanceList {
+            items,
+            total_monthly_cost: total,
+        }))
+    }
+
+    /// Instances that belong to no cluster.
+    #[oai(
+        path = "/instances/unregistered",
+        method = "get",
+        operation_id = "listUnregisteredInstances"
+    )]
+    async fn unregistered(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> poem::Result<Json<InstanceList>> {
+        let flagged = flagged_pools(&state).await;
+        let items: Vec<_> = inventory::unregistered(&state.db, &auth.0.org_id)
+            .await
+            .map_err(ApiError::from)?
+            .iter()
+            .map(|n| instance_summary(n, &flagged))
+            .collect();
+        let total = items.iter().map(|i| i.monthly_cost).sum();
+        Ok(Json(InstanceList {
+            items,
+            total_monthly_cost: total,
+        }))
+    }
+
+    /// One instance with its history and the five cheapest compatible spot pools.
+    #[oai(path = "/instances/:id", method = "get", operation_id = "getInstance")]
+    async fn instance(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> poem::Result<Json<InstanceDetail>> {
+        let i = inventory::instance(&state.db, &auth.0.org_id, &id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("instance"))?;
+        let flagged = flagged_pools(&state).await;
+        let history = inventory::instance_history(&state.db, &auth.0.org_id, &i.id)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .map(|e| HistoryEntry {
+                at: ts(e.ts),
+                kind: e.kind,
+                detail: serde_json::from_str(&e.detail).unwrap_or_default(),
+            })
+            .collect();
+        let alternatives = alternatives(&state, &auth.0.org_id, &i, &flagged)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(component = "MOD-SPOT-01", error = %e, "alternatives unavailable");
+                Vec::new()
+            });
+        Ok(Json(InstanceDetail {
+            instance: instance_summary(&i, &flagged),
+            account_id: i.account_id.clone(),
+            tags: serde_json::from_str(&i.tags).unwrap_or_default(),
+            history,
+            alternatives,
+        }))
+    }
+
+    /// Unattached EBS volumes with their monthly cost.
+    #[oai(
+        path = "/volumes/orphaned",
+        method = "get",
+        operation_id = "listOrphanedVolumes"
+    )]
+    async fn orphaned(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> poem::Result<Json<VolumeList>> {
+        let items: Vec<_> = inventory::orphaned_volumes(&state.db, &auth.0.org_id)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .map(|v| VolumeItem {
+                id: v.id,
+                account_id: v.account_id,
+                volume_id: v.volume_id,
+                size_gib: v.size_gib,
+                volume_type: v.volume_type,
+                last_attached_at: v.last_attached_at.map(ts),
+                created_at: v.created_at.map(ts),
+                monthly_cost: v.monthly_cost,
+            })
+            .collect();
+        let total = items.iter().map(|v| v.monthly_cost).sum();
+        Ok(Json(VolumeList {
+            items,
+            total_monthly_cost: total,
+        }))
+    }
+
+    /// Snapshots whose source volume is gone and that back no image, with monthly cost.
+    #[oai(
+        path = "/snapshots/unused",
+        method = "get",
+        operation_id = "listUnusedSnapshots"
+    )]
+    async fn unused(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> poem::Result<Json<SnapshotList>> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let items: Vec<_> = inventory::unused_snapshots(&state.db, &auth.0.org_id)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .map(|s| SnapshotItem {
+                age_days: s.started_at.map(|t| (now - t) / 86_400_000).unwrap_or(0),
+                id: s.id,
+                account_id: s.account_id,
+                snapshot_id: s.snapshot_id,
+                volume_id: s.volume_id,
+                started_at: s.started_at.map(ts),
+                size_gib: s.size_gib,
+                monthly_cost: s.monthly_cost,
+            })
+            .collect();
+        let total = items.iter().map(|s| s.monthly_cost).sum();
+        Ok(Json(SnapshotList {
+            items,
+            total_monthly_cost: total,
+        }))
+    }
+}
+
+/// Interruption band from price pressure when no model has scored the pool: spot prices
+/// close to on-demand signal scarce capacity. The global risk tracker overrides to AVOID.
+fn band(spot: f64, on_demand: f64, flagged: bool) -> &'static str {
+    if flagged {
+        return "AVOID";
+    }
+    let r = if on_demand > 0.0 {
+        spot / on_demand
+    } else {
+        1.0
+    };
+    if r < 0.45 {
+        "SAFE"
+    } else if r < 0.7 {
+        "CAUTION"
+    } else {
+        "AVOID"
+    }
+}
+
+async fn alternatives(
+    state: &AppState,
+    org_id: &str,
+    i: &InstanceView,
+    flagged: &HashSet<(String, String)>,
+) -> Result<Vec<AlternativePool>, String> {
+    let account = spot_models::accounts::get(&state.db, org_id, &i.account_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("account gone")?;
+    let ct = spot_models::accounts::credentials(&state.db, &account.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let target = spot_actors::system::target_of(&state.keyring, &account, ct)?;
+    let cloud = state
+        .connector
+        .connect(&target)
+        .await
+        .map_err(|e| e.to_string())?;
+    let catalog = cloud
+        .instance_type_catalog()
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(me) = catalog.iter().find(|t| t.name == i.instance_type) else {
+        return Ok(Vec::new());
+    };
+    let compatible: Vec<_> = catalog
+        .iter()
+        .filter(|t| {
+            t.architecture == me.architecture
+                && t.vcpu >= me.vcpu
+                && t.memory_mib >= me.memory_mib
+                && t.gpus >= me.gpus
+        })
+        .collect();
+    let names: Vec<String> = compatible.iter().map(|t| t.name.clone()).collect();
+    let od: std::collections::HashMap<String, f64> = cloud
+        .on_demand_prices(&names)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|p| (p.instance_type, p.usd_per_hour))
+        .collect();
+    let mut latest: std::collections::HashMap<
+        (String, String),
+        (chrono::DateTime<chrono::Utc>, f64),
+    > = std::collections::HashMap::new();
+    for p in cloud
+        .spot_price_history(&names, &[], cloud.now() - chrono::Duration::hours(6))
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        let k = (p.instance_type.clone(), p.az.clone());
+        if latest.get(&k).is_none_or(|(t, _)| p.timestamp >= *t) {
+            latest.insert(k, (p.timestamp, p.usd_per_hour));
+        }
+    }
+    let mut pools: Vec<AlternativePool> = latest
+        .into_iter()
+        .filter(|((t, az), _)| !(t == &i.instance_type && az == &i.az))
+        .filter_map(|((t, az), (_, price))| {
+            let info = compatible.iter().find(|c| c.name == t)?;
+            let is_flagged = flagged.contains(&(t.clone(), az.clone()));
+            Some(AlternativePool {
+                interruption_band: band(price, od.get(&t).copied().unwrap_or(0.0), is_flagged)
+                    .into(),
+                vcpu: i64::from(info.vcpu),
+                memory_mib: info.memory_mib as i64,
+                monthly_cost: price * HOURS_PER_MONTH,
+                spot_price: price,
+                instance_type: t,
+                az,
+            })
+        })
+        .collect();
+    pools.sort_by(|a, b| {
+        a.spot_price
+            .partial_cmp(&b.spot_price)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.instance_type.cmp(&b.instance_type))
+    });
+    pools.truncate(5);
+    Ok(pools)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eol_follows_the_eks_calendar() {
+        let d = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).expect("date");
+        assert!(end_of_life(Some("1.29"), d));
+        assert!(end_of_life(Some("1.33"), d));
+        assert!(!end_of_life(Some("1.34"), d));
+        assert!(end_of_life(Some("1.20"), d));
+        assert!(!end_of_life(None, d));
+    }
+
+    #[test]
+    fn bands_follow_price_pressure_and_flags() {
+        assert_eq!(band(0.03, 0.1, false), "SAFE");
+        assert_eq!(band(0.05, 0.1, false), "CAUTION");
+        assert_eq!(band(0.09, 0.1, false), "AVOID");
+        assert_eq!(band(0.01, 0.1, true), "AVOID");
+    }
+}

@@ -1,0 +1,167 @@
+import { useQueryClient, type QueryClient } from '@tanstack/react-query';
+import { useEffect, useSyncExternalStore } from 'react';
+import { accountsKey, inventoryKey, scanKey } from '../api/keys';
+import type { LiveEvent, ScanCounts, ScanStatus } from '../api/types';
+import { accessTokenExpiry, getAccessToken, getRefreshToken, onAccessTokenChanged, refreshSession } from '../auth/session';
+import { useToast } from '../components';
+
+// Connection state of the one live stream, shared with the queries that poll while it is down.
+let connected = false;
+const connectionListeners = new Set<() => void>();
+
+function setConnected(value: boolean): void {
+  if (connected === value) return;
+  connected = value;
+  connectionListeners.forEach((listener) => listener());
+}
+
+function subscribeConnection(listener: () => void): () => void {
+  connectionListeners.add(listener);
+  return () => {
+    connectionListeners.delete(listener);
+  };
+}
+
+/** True while the live event stream is open; views poll only when it is not. */
+export function useLiveConnected(): boolean {
+  return useSyncExternalStore(subscribeConnection, () => connected);
+}
+
+const RETRY_BASE_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+/** Refresh the access token first when it expires within this margin. */
+const TOKEN_MARGIN_MS = 10_000;
+
+type Toast = ReturnType<typeof useToast>;
+
+/**
+ * Follows `GET /api/events` for the signed-in organization and turns its events into cache
+ * updates: scan progress is written into the scan queries, account status and inventory
+ * changes invalidate the affected queries, and a spot interruption notice shows a toast.
+ * Reconnects with exponential backoff when the stream drops and with the new token whenever
+ * the session refreshes. Mount once, inside the signed-in shell.
+ */
+export function useLiveEvents(): void {
+  const queryClient = useQueryClient();
+  const toast = useToast();
+
+  useEffect(() => {
+    if (typeof EventSource === 'undefined') return;
+    let source: EventSource | null = null;
+    let retryTimer: number | undefined;
+    let failures = 0;
+    let opened = false;
+    let stopped = false;
+
+    const close = () => {
+      window.clearTimeout(retryTimer);
+      source?.close();
+      source = null;
+    };
+
+    const scheduleRetry = () => {
+      window.clearTimeout(retryTimer);
+      const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** failures) * (0.75 + Math.random() * 0.5);
+      failures += 1;
+      retryTimer = window.setTimeout(connect, delay);
+    };
+
+    function connect() {
+      close();
+      if (stopped) return;
+      const token = getAccessToken();
+      const expiry = accessTokenExpiry();
+      if (token === null || (expiry !== null && expiry * 1000 < Date.now() + TOKEN_MARGIN_MS)) {
+        // A fresh token arrives through onAccessTokenChanged, which connects again.
+        if (getRefreshToken() === null) return;
+        void refreshSession().then((refreshed) => {
+          if (!refreshed && !stopped) scheduleRetry();
+        });
+        return;
+      }
+      const stream = new EventSource(`/api/events?access_token=${encodeURIComponent(token)}`);
+      source = stream;
+      stream.onopen = () => {
+        failures = 0;
+        setConnected(true);
+        // Catch up on whatever happened while no stream was open.
+        void queryClient.invalidateQueries({ queryKey: accountsKey });
+        if (opened) void queryClient.invalidateQueries({ queryKey: inventoryKey });
+        opened = true;
+      };
+      stream.onmessage = (message: MessageEvent<string>) => {
+        const event = parseEvent(message.data);
+        if (event) applyEvent(event, queryClient, toast);
+      };
+      stream.onerror = () => {
+        // EventSource retries on its own with the same (possibly expired) token; take over.
+        if (source !== stream) return;
+        close();
+        setConnected(false);
+        scheduleRetry();
+      };
+    }
+
+    const unsubscribe = onAccessTokenChanged(connect);
+    connect();
+    return () => {
+      stopped = true;
+      unsubscribe();
+      close();
+      setConnected(false);
+    };
+  }, [queryClient, toast]);
+}
+
+function parseEvent(data: string): LiveEvent | null {
+  try {
+    const event: unknown = JSON.parse(data);
+    return typeof event === 'object' && event !== null && typeof (event as LiveEvent).type === 'string' ? (event as LiveEvent) : null;
+  } catch {
+    return null;
+  }
+}
+
+type EventData = Record<string, unknown>;
+
+const text = (data: EventData, key: string): string | undefined => (typeof data[key] === 'string' ? data[key] : undefined);
+
+function applyEvent(event: LiveEvent, queryClient: QueryClient, toast: Toast): void {
+  const data: EventData = typeof event.data === 'object' && event.data !== null ? (event.data as EventData) : {};
+  const accountId = text(data, 'account_id');
+  switch (event.type) {
+    case 'scan.progress': {
+      if (accountId === undefined) return;
+      const phase = text(data, 'phase');
+      // The server stores progress asynchronously, so a re-read could go backwards: write it.
+      queryClient.setQueryData<ScanStatus>(scanKey(accountId), (scan) =>
+        scan?.status === 'scanning'
+          ? {
+              ...scan,
+              phase: phase ?? scan.phase,
+              progress: typeof data.progress === 'number' ? data.progress : scan.progress,
+              counts: (data.counts as ScanCounts | undefined) ?? scan.counts,
+            }
+          : scan,
+      );
+      if (phase === 'done') {
+        void queryClient.invalidateQueries({ queryKey: accountsKey });
+        void queryClient.invalidateQueries({ queryKey: inventoryKey });
+      }
+      return;
+    }
+    case 'account.status':
+      void queryClient.invalidateQueries({ queryKey: accountsKey });
+      return;
+    case 'inventory.changed':
+    case 'spot.rebalance':
+      void queryClient.invalidateQueries({ queryKey: inventoryKey });
+      return;
+    case 'spot.interruption': {
+      const instance = text(data, 'instance_id') ?? 'A spot instance';
+      const pool = [text(data, 'instance_type'), text(data, 'az')].filter(Boolean).join(' in ');
+      toast.error(`Spot interruption notice: ${instance}${pool ? ` (${pool})` : ''} will be reclaimed in about two minutes.`);
+      void queryClient.invalidateQueries({ queryKey: inventoryKey });
+    }
+  }
+}

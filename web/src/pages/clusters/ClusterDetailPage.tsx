@@ -1,0 +1,225 @@
+import { useState } from 'react';
+import { Link, useParams } from 'react-router-dom';
+import { ApiError } from '../../api/errors';
+import type { ClusterSummary, InstanceSummary, NodeGroup } from '../../api/types';
+import { Badge, Card, EmptyState, ErrorState, Meter, SkeletonRows, Table, type Column, type MeterTone } from '../../components';
+import { PageHeader } from '../../layout/PageHeader';
+import { formatCores, formatDateTime, formatHourly, formatMemory, formatPercent, formatUsd, formatUsdCents } from '../../lib/format';
+import { useCluster } from './api';
+import { lifecycleLabel, lifecycleTone } from './format';
+import { EolBadge, GradeBadge, HealthGauge } from './indicators';
+import { InstanceModal } from './InstanceModal';
+
+export function ClusterDetailPage() {
+  const { id = '' } = useParams();
+  const detail = useCluster(id);
+  const [selected, setSelected] = useState<InstanceSummary | null>(null);
+
+  const back = (
+    <Link to="/clusters" className="back-link">
+      ← All clusters
+    </Link>
+  );
+
+  if (detail.isPending) {
+    return (
+      <>
+        {back}
+        <PageHeader title="Cluster" />
+        <Card>
+          <SkeletonRows label="Loading cluster" />
+        </Card>
+      </>
+    );
+  }
+  if (detail.isError) {
+    const notFound = detail.error instanceof ApiError && detail.error.status === 404;
+    return (
+      <>
+        {back}
+        <PageHeader title="Cluster" />
+        <Card>
+          {notFound ? (
+            <EmptyState title="Cluster not found" description="It may have been deleted, or its account disconnected." />
+          ) : (
+            <ErrorState error={detail.error} title="Could not load this cluster" onRetry={() => void detail.refetch()} />
+          )}
+        </Card>
+      </>
+    );
+  }
+
+  const { cluster, node_groups: nodeGroups, nodes } = detail.data;
+  return (
+    <>
+      {back}
+      <PageHeader
+        title={cluster.name}
+        subtitle={
+          <span className="row row--wrap">
+            <span>
+              {cluster.account_name} · {cluster.region}
+              {cluster.environment != null && ` · ${cluster.environment}`} · Kubernetes {cluster.kubernetes_version ?? 'unknown'}
+            </span>
+            {cluster.end_of_life && <EolBadge />}
+            {cluster.status !== 'active' && <Badge tone="warning">Control plane {cluster.status}</Badge>}
+          </span>
+        }
+      />
+      <div className="stack">
+        <Kpis cluster={cluster} />
+        <Efficiency cluster={cluster} />
+        <Card title="Node groups" flush>
+          {nodeGroups.length === 0 ? (
+            <p className="muted card__empty">This cluster reports no managed node groups.</p>
+          ) : (
+            <Table caption="Node groups" columns={nodeGroupColumns} rows={nodeGroups} rowKey={(group) => group.name} />
+          )}
+        </Card>
+        <Card title={`Nodes (${nodes.length})`} flush>
+          {nodes.length === 0 ? (
+            <p className="muted card__empty">No nodes are running in this cluster.</p>
+          ) : (
+            <Table
+              caption="Nodes"
+              columns={nodeColumns}
+              rows={nodes}
+              rowKey={(node) => node.id}
+              onRowClick={setSelected}
+              rowLabel={(node) => `${node.instance_id}, ${node.instance_type} ${lifecycleLabel(node.lifecycle)}, open instance details`}
+            />
+          )}
+        </Card>
+      </div>
+      <InstanceModal instance={selected} onClose={() => setSelected(null)} />
+    </>
+  );
+}
+
+function Kpis({ cluster }: { cluster: ClusterSummary }) {
+  const savings = cluster.monthly_on_demand_equivalent - cluster.monthly_run_rate;
+  const savingsShare = cluster.monthly_on_demand_equivalent > 0 ? savings / cluster.monthly_on_demand_equivalent : 0;
+  return (
+    <dl className="stats">
+      <div className="stat">
+        <dt className="stat__label">Monthly run rate</dt>
+        <dd className="stat__value">{formatUsd(cluster.monthly_run_rate)}</dd>
+        <dd className="stat__note">{formatUsd(cluster.monthly_on_demand_equivalent)} at On-Demand prices</dd>
+      </div>
+      <div className="stat">
+        <dt className="stat__label">Savings already captured</dt>
+        <dd className="stat__value stat__value--success">{formatUsd(savings)}</dd>
+        <dd className="stat__note">{formatPercent(savingsShare)} below On-Demand, per month</dd>
+      </div>
+      <div className="stat">
+        <dt className="stat__label">Spot share</dt>
+        <dd className="stat__value">{formatPercent(cluster.spot_share)}</dd>
+        <dd>
+          <Meter label="Spot share" value={cluster.spot_share} tone="success" />
+        </dd>
+      </div>
+      <div className="stat stat--gauge">
+        <dt className="stat__label">Health</dt>
+        <dd className="stat__gauge">
+          <HealthGauge score={cluster.health_score} size={52} />
+        </dd>
+        <dd className="stat__note">Last sync {formatDateTime(cluster.last_sync)}</dd>
+      </div>
+    </dl>
+  );
+}
+
+/** Packing above 100% means requests exceed what the nodes can allocate. */
+function usageTone(ratio: number): MeterTone {
+  if (ratio > 1) return 'danger';
+  return ratio < 0.5 ? 'warning' : 'primary';
+}
+
+function Ratio({ label, part, whole, format }: { label: string; part: number; whole: number; format: (value: number) => string }) {
+  const ratio = whole > 0 ? part / whole : 0;
+  return (
+    <div className="ratio">
+      <div className="row row--between">
+        <span>{label}</span>
+        <span className="muted nowrap">
+          {format(part)} / {format(whole)} · <strong>{formatPercent(ratio)}</strong>
+        </span>
+      </div>
+      <Meter label={label} value={ratio} tone={usageTone(ratio)} />
+    </div>
+  );
+}
+
+function Efficiency({ cluster }: { cluster: ClusterSummary }) {
+  const cores = (millicores: number) => `${formatCores(millicores)} vCPU`;
+  return (
+    <Card
+      title={
+        <div className="row">
+          <h2>Efficiency</h2>
+          <GradeBadge grade={cluster.efficiency_grade} />
+          {cluster.efficiency_score != null && <span className="muted">score {formatPercent(cluster.efficiency_score)}</span>}
+        </div>
+      }
+    >
+      {cluster.efficiency_grade == null ? (
+        <p className="muted">No pod requests or usage reported for this cluster yet, so it has no grade.</p>
+      ) : (
+        <div className="ratios">
+          <Ratio label="CPU requested / allocatable" part={cluster.cpu_requested_millicores} whole={cluster.cpu_allocatable_millicores} format={cores} />
+          <Ratio label="CPU used / requested" part={cluster.cpu_used_millicores} whole={cluster.cpu_requested_millicores} format={cores} />
+          <Ratio label="Memory requested / allocatable" part={cluster.memory_requested_mib} whole={cluster.memory_allocatable_mib} format={formatMemory} />
+          <Ratio label="Memory used / requested" part={cluster.memory_used_mib} whole={cluster.memory_requested_mib} format={formatMemory} />
+        </div>
+      )}
+    </Card>
+  );
+}
+
+const CAPACITY_LABEL: Record<string, string> = { SPOT: 'Spot', ON_DEMAND: 'On-Demand' };
+
+const nodeGroupColumns: Column<NodeGroup>[] = [
+  { key: 'name', header: 'Name', render: (group) => <span className="cell-title">{group.name}</span> },
+  {
+    key: 'capacity',
+    header: 'Capacity',
+    render: (group) => (
+      <Badge tone={group.capacity_type === 'SPOT' ? 'success' : 'info'}>{CAPACITY_LABEL[group.capacity_type] ?? (group.capacity_type || '—')}</Badge>
+    ),
+  },
+  { key: 'types', header: 'Instance types', render: (group) => <span className="mono">{group.instance_types.join(', ') || '—'}</span> },
+  { key: 'desired', header: 'Desired', align: 'right', render: (group) => group.desired },
+  { key: 'range', header: 'Min – max', align: 'right', render: (group) => `${group.min} – ${group.max}` },
+];
+
+const nodeColumns: Column<InstanceSummary>[] = [
+  {
+    key: 'instance',
+    header: 'Instance',
+    render: (node) => (
+      <div className="cell-stack">
+        <span className="mono">{node.instance_id}</span>
+        <span className="muted">{node.node_group ?? 'No node group'}</span>
+      </div>
+    ),
+  },
+  { key: 'type', header: 'Type', render: (node) => <span className="mono">{node.instance_type}</span> },
+  { key: 'lifecycle', header: 'Lifecycle', render: (node) => <Badge tone={lifecycleTone(node.lifecycle)}>{lifecycleLabel(node.lifecycle)}</Badge> },
+  {
+    key: 'pool',
+    header: 'Pool',
+    render: (node) => (
+      <div className="cell-stack">
+        <span className="mono">{node.pool}</span>
+        {node.pool_flagged && (
+          <span title="Spot interruptions were seen in this pool recently">
+            <Badge tone="warning">⚠ Flagged pool</Badge>
+          </span>
+        )}
+      </div>
+    ),
+  },
+  { key: 'state', header: 'State', render: (node) => node.state },
+  { key: 'price', header: 'Price / hour', align: 'right', render: (node) => formatHourly(node.hourly_price) },
+  { key: 'monthly', header: 'Monthly', align: 'right', render: (node) => formatUsdCents(node.monthly_cost) },
+];

@@ -1,0 +1,142 @@
+import { useId } from 'react';
+import type { AlternativePool, InstanceDetail, InstanceSummary } from '../../api/types';
+import { Badge, ErrorState, Modal, SkeletonRows, Table, type Column } from '../../components';
+import { formatDateTime, formatHourly, formatMemory, formatUsdCents } from '../../lib/format';
+import { useInstance } from './api';
+import { bandTone, historyKind, historyText, lifecycleLabel, lifecycleTone } from './format';
+
+/** Details of a node picked from a table: its history and the cheapest compatible spot pools. */
+export function InstanceModal({ instance, onClose }: { instance: InstanceSummary | null; onClose: () => void }) {
+  const detail = useInstance(instance?.id ?? null);
+  return (
+    <Modal
+      open={instance !== null}
+      onClose={onClose}
+      size="lg"
+      title={instance?.instance_id ?? ''}
+      description={instance ? `${instance.instance_type} · ${lifecycleLabel(instance.lifecycle)} · ${instance.az}` : undefined}
+    >
+      {detail.isPending && <SkeletonRows rows={6} label="Loading instance" />}
+      {detail.isError && <ErrorState error={detail.error} title="Could not load this instance" onRetry={() => void detail.refetch()} />}
+      {detail.isSuccess && <InstanceBody detail={detail.data} />}
+    </Modal>
+  );
+}
+
+function InstanceBody({ detail }: { detail: InstanceDetail }) {
+  const { instance, history, alternatives } = detail;
+  const tags = Object.entries(typeof detail.tags === 'object' && detail.tags !== null ? (detail.tags as Record<string, unknown>) : {});
+  const columns = alternativeColumns(instance.monthly_cost);
+  const alternativesHeading = useId();
+  const historyHeading = useId();
+  return (
+    <div className="stack">
+      <dl className="details">
+        <dt>Lifecycle</dt>
+        <dd>
+          <Badge tone={lifecycleTone(instance.lifecycle)}>{lifecycleLabel(instance.lifecycle)}</Badge>
+        </dd>
+        <dt>State</dt>
+        <dd>{instance.state}</dd>
+        <dt>Pool</dt>
+        <dd className="row row--wrap">
+          <span className="mono">{instance.pool}</span>
+          {instance.pool_flagged && <Badge tone="warning">⚠ Flagged: recent interruptions</Badge>}
+        </dd>
+        <dt>Node group</dt>
+        <dd>{instance.node_group ?? '—'}</dd>
+        <dt>Price</dt>
+        <dd>
+          {formatHourly(instance.hourly_price)}/h <span className="muted">(On-Demand {formatHourly(instance.on_demand_hourly)}/h)</span>
+        </dd>
+        <dt>Monthly cost</dt>
+        <dd>{formatUsdCents(instance.monthly_cost)}</dd>
+        <dt>Launched</dt>
+        <dd>{instance.launched_at != null ? formatDateTime(instance.launched_at) : '—'}</dd>
+        {tags.length > 0 && (
+          <>
+            <dt>Tags</dt>
+            <dd className="row row--wrap">
+              {tags.map(([key, value]) => (
+                <Badge key={key}>
+                  {key}={String(value)}
+                </Badge>
+              ))}
+            </dd>
+          </>
+        )}
+      </dl>
+
+      <section className="stack stack--tight" aria-labelledby={alternativesHeading}>
+        <h3 id={alternativesHeading}>Cheapest compatible spot pools</h3>
+        {alternatives.length === 0 ? (
+          <p className="muted">No live spot prices for compatible instance types right now.</p>
+        ) : (
+          <div className="card">
+            <Table caption="Alternative spot pools" columns={columns} rows={alternatives} rowKey={(pool) => `${pool.instance_type}@${pool.az}`} />
+          </div>
+        )}
+      </section>
+
+      <section className="stack stack--tight" aria-labelledby={historyHeading}>
+        <h3 id={historyHeading}>History</h3>
+        {history.length === 0 ? (
+          <p className="muted">No changes recorded yet.</p>
+        ) : (
+          <ol className="timeline" aria-label="Instance history">
+            {history.map((entry, index) => {
+              const kind = historyKind(entry.kind);
+              return (
+                <li key={`${entry.at}-${index}`} className="timeline__item">
+                  <div className="row row--wrap">
+                    <Badge tone={kind.tone}>{kind.label}</Badge>
+                    <time className="muted" dateTime={entry.at}>
+                      {formatDateTime(entry.at)}
+                    </time>
+                  </div>
+                  <p>{historyText(entry)}</p>
+                </li>
+              );
+            })}
+          </ol>
+        )}
+      </section>
+    </div>
+  );
+}
+
+/** Columns of the alternatives table; the last compares each pool with the current monthly cost. */
+function alternativeColumns(currentMonthly: number): Column<AlternativePool>[] {
+  return [
+    { key: 'type', header: 'Instance type', render: (pool) => <span className="mono">{pool.instance_type}</span> },
+    { key: 'az', header: 'AZ', render: (pool) => pool.az },
+    {
+      key: 'size',
+      header: 'vCPU / memory',
+      render: (pool) => (
+        <span className="nowrap">
+          {pool.vcpu} / {formatMemory(pool.memory_mib)}
+        </span>
+      ),
+    },
+    { key: 'price', header: 'Spot / hour', align: 'right', render: (pool) => formatHourly(pool.spot_price) },
+    {
+      key: 'monthly',
+      header: 'Monthly',
+      align: 'right',
+      render: (pool) => {
+        const delta = pool.monthly_cost - currentMonthly;
+        return (
+          <div className="cell-stack">
+            <span>{formatUsdCents(pool.monthly_cost)}</span>
+            <span className={delta < 0 ? 'delta delta--down' : 'muted'}>
+              {delta < 0 ? '−' : '+'}
+              {formatUsdCents(Math.abs(delta))} vs now
+            </span>
+          </div>
+        );
+      },
+    },
+    { key: 'band', header: 'Interruption risk', render: (pool) => <Badge tone={bandTone(pool.interruption_band)}>{pool.interruption_band}</Badge> },
+  ];
+}

@@ -1,0 +1,30 @@
+import { useQuery } from '@tanstack/react-query';
+import { api, unwrap } from '../../api/client';
+import { inventoryKey } from '../../api/keys';
+
+/**
+ * Every cluster of the organization. Filtering and sorting happen in the browser: the status
+ * bar and the "high cost" median need the whole set anyway, and an organization has tens of
+ * clusters, not thousands.
+ */
+export function useClusters() {
+  return useQuery({
+    queryKey: [...inventoryKey, 'clusters'],
+    queryFn: () => unwrap(api.GET('/api/clusters')),
+  });
+}
+
+export function useCluster(id: string) {
+  return useQuery({
+    queryKey: [...inventoryKey, 'clusters', id],
+    queryFn: () => unwrap(api.GET('/api/clusters/{id}', { params: { path: { id } } })),
+  });
+}
+
+export function useInstance(id: string | null) {
+  return useQuery({
+    queryKey: [...inventoryKey, 'instances', id],
+    queryFn: () => unwrap(api.GET('/api/instances/{id}', { params: { path: { id: id ?? '' } } })),
+    enabled: id !== null,
+  });
+}
