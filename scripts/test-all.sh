@@ -53,7 +53,7 @@ if cmp -s "$LOG_DIR/openapi.json" web/openapi.json; then count "openapi drift" 1
   echo "web/openapi.json is stale: run ./scripts/gen-api.sh"; count "openapi drift" 0 1; fi
 (cd web && npm run -s check:api) && count "web client drift" 1 0 || count "web client drift" 0 1
 
-(cd web && npx vitest run --reporter=default > "$LOG_DIR/vitest.log" 2>&1); tail -6 "$LOG_DIR/vitest.log"
+(cd web && NO_COLOR=1 FORCE_COLOR=0 npx vitest run --reporter=default 2>&1 | sed 's/\x1b\[[0-9;]*m//g' > "$LOG_DIR/vitest.log"); tail -6 "$LOG_DIR/vitest.log"
 vp=$(grep -E "^\s*Tests\s" "$LOG_DIR/vitest.log" | grep -oE "[0-9]+ passed" | grep -oE "[0-9]+" || echo 0)
 vf=$(grep -E "^\s*Tests\s" "$LOG_DIR/vitest.log" | grep -oE "[0-9]+ failed" | grep -oE "[0-9]+" || echo 0)
 [ "$vp" = 0 ] && [ "$vf" = 0 ] && vf=1
