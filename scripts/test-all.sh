@@ -40,6 +40,8 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund >/dev/null || fail "npm ci failed"
 fi
 cd "$ROOT"
+# The web app is built first: the server embeds web/dist when it is compiled.
+(cd web && npm run -s build > "$LOG_DIR/web-build.log" 2>&1) && count "web build" 1 0 || { tail -20 "$LOG_DIR/web-build.log"; count "web build" 0 1; }
 
 echo "== building"
 # One feature set for everything: the test build also produces target/debug/spot-optimizer.
@@ -59,7 +61,6 @@ vf=$(grep -E "^\s*Tests\s" "$LOG_DIR/vitest.log" | grep -oE "[0-9]+ failed" | gr
 [ "$vp" = 0 ] && [ "$vf" = 0 ] && vf=1
 count "vitest" "${vp:-0}" "${vf:-0}"
 
-(cd web && npm run -s build > "$LOG_DIR/web-build.log" 2>&1) && count "web build" 1 0 || { tail -20 "$LOG_DIR/web-build.log"; count "web build" 0 1; }
 
 # --- Rust: unit, property, integration (SQLite + PostgreSQL), moto -------------------------
 cargo test --workspace --no-fail-fast 2>&1 | tee "$LOG_DIR/cargo-test.log" | grep -E "^test result|FAILED|panicked" 
