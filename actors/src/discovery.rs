@@ -35,6 +35,32 @@ fn lower<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
+/// The most recent spot price per (instance type, AZ) over the last 6 hours. Empty when
+/// `types` is empty (an empty filter would mean "every type").
+pub async fn latest_spot_prices(
+    cloud: &dyn Cloud,
+    types: &[String],
+) -> Result<HashMap<(String, String), f64>, CloudError> {
+    let mut latest: HashMap<(String, String), (chrono::DateTime<chrono::Utc>, f64)> =
+        HashMap::new();
+    if types.is_empty() {
+        return Ok(HashMap::new());
+    }
+    for p in cloud
+        .spot_price_history(types, &[], cloud.now() - Duration::hours(6))
+        .await?
+    {
+        let key = (p.instance_type.clone(), p.az.to_string());
+        if latest.get(&key).is_none_or(|(t, _)| p.timestamp >= *t) {
+            latest.insert(key, (p.timestamp, p.usd_per_hour));
+        }
+    }
+    Ok(latest
+        .into_iter()
+        .map(|(k, (_, price))| (k, price))
+        .collect())
+}
+
 /// Reads everything discovery needs. `progress(phase, percent)` is called between phases.
 pub async fn discover(
     cloud: &dyn Cloud,
@@ -65,19 +91,7 @@ pub async fn discover(
             .map(|p| (p.instance_type, p.usd_per_hour))
             .collect()
     };
-    let mut spot: HashMap<(String, String), (chrono::DateTime<chrono::Utc>, f64)> = HashMap::new();
-    if !types.is_empty() {
-        for p in cloud
-            .spot_price_history(&types, &[], now - Duration::hours(6))
-            .await?
-        {
-            let key = (p.instance_type.clone(), p.az.to_string());
-            let newer = spot.get(&key).is_none_or(|(t, _)| p.timestamp >= *t);
-            if newer {
-                spot.insert(key, (p.timestamp, p.usd_per_hour));
-            }
-        }
-    }
+    let spot = latest_spot_prices(cloud, &types).await?;
 
     progress("clusters", 40);
     let mut clusters = Vec::new();
@@ -159,7 +173,7 @@ pub async fn discover(
             let hourly = match i.lifecycle {
                 Lifecycle::Spot => spot
                     .get(&(i.instance_type.clone(), i.az.to_string()))
-                    .map(|(_, p)| *p)
+                    .copied()
                     .unwrap_or(on_demand),
                 _ => on_demand,
             };

@@ -411,8 +411,17 @@ async fn discover_account(
             progress("history", 95);
             match discovery::backfill(cloud.as_ref(), &snap, HISTORY_DAYS).await {
                 Ok(points) => {
-                    if let Err(e) = inventory::insert_metrics(&deps.db, &org, &account.id, &points).await {
-                        tracing::warn!(component = COMPONENT, error = %e, "history not saved");
+                    // SQLite can report "database is locked" under concurrent writers; the
+                    // history is only read once, so retry briefly instead of losing it.
+                    for attempt in 1..=5u64 {
+                        match inventory::insert_metrics(&deps.db, &org, &account.id, &points).await {
+                            Ok(_) => break,
+                            Err(e) if attempt < 5 => {
+                                tracing::debug!(component = COMPONENT, error = %e, attempt, "history insert retry");
+                                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                            }
+                            Err(e) => tracing::warn!(component = COMPONENT, error = %e, "history not saved"),
+                        }
                     }
                 }
                 Err(e) => tracing::warn!(component = COMPONENT, error = %e, "history unavailable"),

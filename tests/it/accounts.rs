@@ -1,29 +1,9 @@
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::both;
-use crate::support::{assert_error, Backend, Session, TestApp};
-
-async fn wait_active(app: &TestApp, s: &Session, id: &str) -> Value {
-    for _ in 0..100 {
-        let (st, v) = app
-            .json(
-                Method::GET,
-                &format!("/api/accounts/{id}/scan"),
-                Some(&s.access),
-                None,
-            )
-            .await;
-        assert_eq!(st, StatusCode::OK, "{v}");
-        if v["status"] == "active" || v["status"] == "error" {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("scan did not finish");
-}
+use crate::inventory::wait_status;
+use crate::support::{assert_error, Backend, TestApp};
 
 fn verify_body(id: &str, name: &str) -> Value {
     json!({"aws_account_id": id, "role_arn": format!("arn:aws:iam::{id}:role/SpotOptimizer"), "region": "us-east-1", "name": name})
@@ -84,7 +64,7 @@ async fn link_verify_scan_rename_resync_disconnect(b: Backend) {
         .await
         .1;
     assert_eq!(list["items"].as_array().expect("items").len(), 1);
-    let scan = wait_active(&app, &s, &id).await;
+    let scan = wait_status(&app, &s, &id, "active").await;
     assert_eq!(scan["status"], "active", "{scan}");
     assert_eq!(scan["progress"], 100);
     assert!(scan["counts"]["instances"].as_i64().expect("instances") > 0);
@@ -104,7 +84,7 @@ async fn link_verify_scan_rename_resync_disconnect(b: Backend) {
         )
         .await;
     assert_eq!(st, StatusCode::OK);
-    wait_active(&app, &s, &id).await;
+    wait_status(&app, &s, &id, "active").await;
     assert_eq!(
         app.json(Method::GET, "/api/accounts", Some(&s.access), None)
             .await
@@ -134,7 +114,10 @@ async fn link_verify_scan_rename_resync_disconnect(b: Backend) {
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{r}");
-    assert_eq!(wait_active(&app, &s, &id).await["status"], "active");
+    assert_eq!(
+        wait_status(&app, &s, &id, "active").await["status"],
+        "active"
+    );
 
     let (st, _) = app
         .json(
@@ -299,7 +282,10 @@ async fn keys_are_encrypted_at_rest_and_never_returned(b: Backend) {
     assert_eq!(st, StatusCode::OK, "{acc}");
     assert_eq!(acc["method"], "keys");
     let id = acc["id"].as_str().expect("id").to_string();
-    assert_eq!(wait_active(&app, &s, &id).await["status"], "active");
+    assert_eq!(
+        wait_status(&app, &s, &id, "active").await["status"],
+        "active"
+    );
     let (ct,): (Option<String>,) =
         sqlx::query_as("SELECT credentials_ciphertext FROM accounts WHERE id = $1")
             .bind(&id)

@@ -717,24 +717,13 @@ async fn alternatives(
         .into_iter()
         .map(|p| (p.instance_type, p.usd_per_hour))
         .collect();
-    let mut latest: std::collections::HashMap<
-        (String, String),
-        (chrono::DateTime<chrono::Utc>, f64),
-    > = std::collections::HashMap::new();
-    for p in cloud
-        .spot_price_history(&names, &[], cloud.now() - chrono::Duration::hours(6))
+    let latest = spot_actors::discovery::latest_spot_prices(cloud.as_ref(), &names)
         .await
-        .map_err(|e| e.to_string())?
-    {
-        let k = (p.instance_type.clone(), p.az.clone());
-        if latest.get(&k).is_none_or(|(t, _)| p.timestamp >= *t) {
-            latest.insert(k, (p.timestamp, p.usd_per_hour));
-        }
-    }
+        .map_err(|e| e.to_string())?;
     let mut pools: Vec<AlternativePool> = latest
         .into_iter()
         .filter(|((t, az), _)| !(t == &i.instance_type && az == &i.az))
-        .filter_map(|((t, az), (_, price))| {
+        .filter_map(|((t, az), price)| {
             let info = compatible.iter().find(|c| c.name == t)?;
             let is_flagged = flagged.contains(&(t.clone(), az.clone()));
             Some(AlternativePool {
