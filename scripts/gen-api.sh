@@ -3,5 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/spot-optimizer/target}"
-cargo run -q --bin spot-optimizer -- openapi > web/openapi.json
+# The test build produces the binary too; building only the binary would unify features
+# differently and rebuild much of the tree.
+cargo test --workspace --no-run -q
+"$CARGO_TARGET_DIR/debug/spot-optimizer" openapi > web/openapi.json
 (cd web && npm run -s gen:api)

@@ -33,6 +33,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 command -v moto_server >/dev/null || python3 -m pip install -q 'moto[server]>=5,<6' || fail "pip install moto[server] failed"
 command -v moto_server >/dev/null || fail "moto_server is not on PATH after installing moto[server]"
+# libonnxruntime for the risk model's second runtime (the engine tests compare it with tract).
+python3 -c "import onnxruntime" 2>/dev/null || python3 -m pip install -q 'onnxruntime>=1.24' || fail "pip install onnxruntime failed"
 
 # --- web: install, drift check, component tests, build -------------------------------------
 cd "$ROOT/web"

@@ -41,6 +41,62 @@ enum Cmd {
     Migrate,
     /// Print the OpenAPI document.
     Openapi,
+    /// Write labelled spot-market history of the simulator as CSV (training data of the
+    /// risk model, see onnx/README.md).
+    ExportHistory {
+        /// Simulator seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Days of hourly history.
+        #[arg(long, default_value_t = 61)]
+        days: u32,
+    },
+    /// Validate an ONNX risk model against contract v1 and print a JSON report (the model
+    /// registry runs this in a child process with memory and CPU limits).
+    ValidateModel {
+        /// The model file.
+        file: PathBuf,
+    },
+}
+
+/// Limits of the validation sandbox: address space and CPU seconds.
+const VALIDATE_MAX_MEMORY: u64 = 2 * 1024 * 1024 * 1024;
+const VALIDATE_MAX_CPU_SECS: u64 = 30;
+
+/// `validate-model`: runs without the async runtime, under resource limits. Prints one JSON
+/// line, `{"ok": true, "report": ...}` or `{"ok": false, "error": ...}`; exit code 0 or 3.
+fn validate_model(file: &std::path::Path) -> ExitCode {
+    let limits = rlimit::setrlimit(rlimit::Resource::AS, VALIDATE_MAX_MEMORY, VALIDATE_MAX_MEMORY)
+        .and_then(|_| rlimit::setrlimit(rlimit::Resource::CPU, VALIDATE_MAX_CPU_SECS, VALIDATE_MAX_CPU_SECS));
+    if let Err(e) = limits {
+        println!("{}", serde_json::json!({"ok": false, "error": format!("cannot set sandbox limits: {e}")}));
+        return ExitCode::from(3);
+    }
+    let verdict = std::fs::read(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))
+        .and_then(|bytes| spot_actors::risk::validate_bytes(&bytes));
+    match verdict {
+        Ok(report) => {
+            println!("{}", serde_json::json!({"ok": true, "report": report}));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{}", serde_json::json!({"ok": false, "error": e}));
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn export_history(seed: u64, days: u32) -> ExitCode {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match spot_cloud::sim::history::write_csv(seed, days, &mut out) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: export-history: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(clap::Args, Default)]
@@ -94,6 +150,10 @@ struct ServeArgs {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "SPOT_LOG_JSON")]
     log_json: bool,
+    /// Global safe mode: optimization jobs plan and log "would execute" but never change
+    /// cloud resources.
+    #[arg(long, env = "SAFE_MODE")]
+    safe_mode: bool,
 }
 
 fn database_url(cli: &Cli) -> anyhow::Result<String> {
@@ -170,6 +230,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     cfg.trust_forwarded_for = args.trust_forwarded_for;
     cfg.sim_seed = args.sim_seed;
     cfg.discovery_interval_secs = args.discovery_interval;
+    cfg.safe_mode = args.safe_mode;
     cfg.public_url = args
         .public_url
         .clone()
@@ -237,6 +298,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Cmd::Serve(a)) => serve(&cli, a).await,
+        Some(Cmd::ValidateModel { .. } | Cmd::ExportHistory { .. }) => Ok(()),
         None => {
             let defaults = ServeArgs::parse_defaults();
             serve(&cli, &defaults).await
@@ -277,6 +339,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    match &cli.cmd {
+        Some(Cmd::ValidateModel { file }) => return validate_model(file),
+        Some(Cmd::ExportHistory { seed, days }) => return export_history(*seed, *days),
+        _ => {}
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -179,8 +179,9 @@ mod tests {
     }
 }
 
-/// AWS through the SDK. Role mode signs `AssumeRole` with the control plane's own identity
+/// AWS through the SDK (feature `aws`, on by default). Role mode signs `AssumeRole` with the control plane's own identity
 /// (`base`, normally the SDK's default chain) and presents the organization's external id.
+#[cfg(feature = "aws")]
 pub struct AwsConnector {
     /// Sends every call here instead of AWS (tests point it at moto).
     pub endpoint_url: Option<String>,
@@ -188,6 +189,7 @@ pub struct AwsConnector {
     pub base: spot_cloud::aws::AwsCredentials,
 }
 
+#[cfg(feature = "aws")]
 #[async_trait]
 impl CloudConnector for AwsConnector {
     fn provider(&self) -> &'static str {
@@ -203,6 +205,7 @@ impl CloudConnector for AwsConnector {
     }
 }
 
+#[cfg(feature = "aws")]
 impl AwsConnector {
     async fn aws(&self, target: &ConnectTarget) -> Result<spot_cloud::aws::AwsCloud, CloudError> {
         use spot_cloud::aws::{AwsCloud, AwsConfig, AwsCredentials, Secret};

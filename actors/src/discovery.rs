@@ -291,6 +291,7 @@ pub async fn backfill(
         for h in hours {
             out.push(spot_models::inventory::MetricPoint {
                 cluster_name: c.name.clone(),
+                cluster_id: String::new(),
                 ts: h,
                 node_count: members.len() as i64,
                 spot_node_count: spot,

@@ -5,4 +5,8 @@ pub mod bus;
 pub mod connect;
 pub mod discovery;
 pub mod hive;
+pub mod market;
+pub mod policy;
+pub mod react;
+pub mod risk;
 pub mod system;

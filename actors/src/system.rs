@@ -17,6 +17,9 @@ use crate::bus::Bus;
 use crate::connect::{CloudConnector, ConnectTarget, Credentials};
 use crate::discovery::{self, COMPONENT};
 use crate::hive::{PoolId, RiskSignal, RiskTracker};
+use crate::react::LaunchDecision;
+use crate::risk::{self as risk_svc, ActiveModel, RiskService};
+use spot_engine::spot::NodeTemplate;
 
 /// Days of usage history read when an account is first linked.
 pub const HISTORY_DAYS: i64 = 14;
@@ -29,6 +32,8 @@ pub struct Deps {
     pub keyring: Keyring,
     pub bus: Bus,
     pub hive: Arc<dyn RiskTracker>,
+    /// The current risk model; actors copy it at start and on graduation broadcasts.
+    pub risk: Arc<RiskService>,
     /// Time between discoveries of an account (default 5 minutes).
     pub interval: Duration,
 }
@@ -51,6 +56,11 @@ pub struct ActorHealth {
     pub restarts: u32,
     pub last_failure: Option<String>,
     pub clusters: usize,
+    /// Risk model the account actor decides with (registry id, `shipped:risk-v1` or
+    /// `heuristic`).
+    pub model: Option<String>,
+    /// Risk model of each of its cluster actors.
+    pub cluster_models: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -65,6 +75,10 @@ pub enum RootMsg {
     /// Fault injection for resilience drills: the account actor panics.
     InjectPanic(String),
     Health(RpcReplyPort<Vec<ActorHealth>>),
+    /// Graduation broadcast: every account (and through it every cluster) actor swaps.
+    SwapModel(Arc<ActiveModel>),
+    /// Forward to a cluster actor of an account.
+    ToCluster(String, String, ClusterMsg),
 }
 
 struct Root;
@@ -170,6 +184,18 @@ impl Actor for Root {
                     let _ = a.cast(AccountMsg::Panic);
                 }
             }
+            RootMsg::ToCluster(account, cluster, msg) => {
+                if let Some(a) = st.children.get(&account).and_then(|c| c.actor.clone()) {
+                    let _ = a.cast(AccountMsg::ToCluster(cluster, msg));
+                }
+            }
+            RootMsg::SwapModel(m) => {
+                for c in st.children.values() {
+                    if let Some(a) = &c.actor {
+                        let _ = a.cast(AccountMsg::SwapModel(m.clone()));
+                    }
+                }
+            }
             RootMsg::Health(reply) => {
                 let mut out = Vec::new();
                 for (id, c) in &st.children {
@@ -178,6 +204,13 @@ impl Actor for Root {
                             ractor::call_t!(a, AccountMsg::Clusters, 1000).unwrap_or(c.clusters)
                         }
                         None => c.clusters,
+                    };
+                    let (model, cluster_models) = match &c.actor {
+                        Some(a) => match ractor::call_t!(a, AccountMsg::Models, 2000) {
+                            Ok((m, cm)) => (Some(m), cm),
+                            Err(_) => (None, Vec::new()),
+                        },
+                        None => (None, Vec::new()),
                     };
                     out.push(ActorHealth {
                         account_id: id.clone(),
@@ -191,6 +224,8 @@ impl Actor for Root {
                         restarts: c.restarts,
                         last_failure: c.last_failure.clone(),
                         clusters,
+                        model,
+                        cluster_models,
                     });
                 }
                 out.sort_by(|a, b| a.account_id.cmp(&b.account_id));
@@ -246,6 +281,11 @@ impl Actor for Root {
 pub enum AccountMsg {
     Discover,
     Clusters(RpcReplyPort<usize>),
+    /// The account's model id and its cluster actors' model ids.
+    Models(RpcReplyPort<(String, Vec<String>)>),
+    SwapModel(Arc<ActiveModel>),
+    /// Forward to one cluster actor (dropped, with its reply port, if there is none).
+    ToCluster(String, ClusterMsg),
     Panic,
 }
 
@@ -257,6 +297,9 @@ pub struct AccountState {
     clusters: HashMap<String, ActorRef<ClusterMsg>>,
     last_events: chrono::DateTime<chrono::Utc>,
     consecutive_errors: u32,
+    model: Arc<ActiveModel>,
+    org_id: String,
+    market: Option<Arc<crate::market::Market>>,
 }
 
 #[ractor::async_trait]
@@ -272,7 +315,11 @@ impl Actor for AccountActor {
     ) -> Result<AccountState, ActorProcessingErr> {
         myself.cast(AccountMsg::Discover)?;
         myself.send_interval(deps.interval, || AccountMsg::Discover);
+        let org_id = accounts::by_id(&deps.db, &account_id).await.ok().flatten().map(|a| a.organization_id).unwrap_or_default();
         Ok(AccountState {
+            org_id,
+            market: None,
+            model: deps.risk.current(),
             deps,
             account_id,
             clusters: HashMap::new(),
@@ -291,6 +338,30 @@ impl Actor for AccountActor {
             AccountMsg::Discover => discover_account(&myself, st).await,
             AccountMsg::Clusters(reply) => {
                 let _ = reply.send(st.clusters.len());
+                Ok(())
+            }
+            AccountMsg::Models(reply) => {
+                let mut cm = Vec::new();
+                for c in st.clusters.values() {
+                    if let Ok(id) = ractor::call_t!(c, ClusterMsg::Model, 1000) {
+                        cm.push(id);
+                    }
+                }
+                let _ = reply.send((st.model.id.clone(), cm));
+                Ok(())
+            }
+            AccountMsg::SwapModel(m) => {
+                tracing::info!(component = risk_svc::COMPONENT, account_id = %st.account_id, from = %st.model.id, to = %m.id, "risk model swapped");
+                for c in st.clusters.values() {
+                    let _ = c.cast(ClusterMsg::SwapModel(m.clone()));
+                }
+                st.model = m;
+                Ok(())
+            }
+            AccountMsg::ToCluster(name, msg) => {
+                if let Some(c) = st.clusters.get(&name) {
+                    let _ = c.cast(msg);
+                }
                 Ok(())
             }
             AccountMsg::Panic => panic!("injected fault in account actor {}", st.account_id),
@@ -388,6 +459,7 @@ async fn discover_account(
         serde_json::json!({"account_id": account.id, "phase": "connecting", "progress": 5}),
     );
     let started = std::time::Instant::now();
+    let model = st.model.clone();
     let ciphertext = accounts::credentials(&deps.db, &account.id).await?;
     let outcome: Result<(inventory::ApplyReport, Vec<String>), String> = async {
         let target = target_of(&deps.keyring, &account, ciphertext)?;
@@ -407,6 +479,36 @@ async fn discover_account(
         let snap = discovery::discover(cloud.as_ref(), &progress).await.map_err(|e| human(&e))?;
         let names = snap.clusters.iter().map(|c| c.name.clone()).collect();
         let report = inventory::apply(&deps.db, &org, &account.id, &snap).await.map_err(|e| format!("saving the inventory failed: {e}"))?;
+        // MOD-AI-01: score every pool the account runs in, with this actor's model.
+        let pools: std::collections::HashSet<(String, String)> = snap
+            .instances
+            .iter()
+            .filter(|i| i.state == "running")
+            .map(|i| (i.instance_type.clone(), i.az.clone()))
+            .collect();
+        // Accounts with clusters read the whole market (every pool scored) for their cluster
+        // actors' event reactions; others score only the pools they run in.
+        let mut market = None;
+        let scored = if snap.clusters.is_empty() {
+            risk_svc::score_pools(cloud.as_ref(), &model, deps.hive.as_ref(), &pools).await.map_err(|e| e.to_string())
+        } else {
+            match crate::market::read(cloud.as_ref(), &model, deps.hive.as_ref()).await {
+                Ok(m) => {
+                    let rows = m.scores.clone();
+                    market = Some(Arc::new(m));
+                    Ok(rows)
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        st.market = market;
+        match scored {
+            Ok(rows) => match spot_models::risk::upsert_pool_risk(&deps.db, &rows).await {
+                Ok(n) => deps.bus.publish(Some(&org), "risk.scored", serde_json::json!({"account_id": account.id, "pools": n, "model": model.id})),
+                Err(e) => tracing::warn!(component = risk_svc::COMPONENT, error = %e, "pool scores not saved"),
+            },
+            Err(e) => tracing::warn!(component = risk_svc::COMPONENT, error = %e, "pools not scored"),
+        }
         if first {
             progress("history", 95);
             match discovery::backfill(cloud.as_ref(), &snap, HISTORY_DAYS).await {
@@ -439,6 +541,13 @@ async fn discover_account(
                     tracing::warn!(component = "SVC-RISK-GLB", error = %e, "risk tracker unavailable");
                 }
                 deps.bus.publish(Some(&org), kind, serde_json::json!({"account_id": account.id, "instance_id": ev.instance_id, "instance_type": ev.instance_type, "az": ev.az}));
+                // The node's cluster actor decides its replacement now (event-driven).
+                if ev.kind == spot_cloud::SpotEventKind::InterruptionNotice {
+                    let cluster = snap.instances.iter().find(|i| i.instance_id == ev.instance_id).and_then(|i| i.cluster_name.clone());
+                    if let Some(actor) = cluster.and_then(|c| st.clusters.get(&c)) {
+                        let _ = actor.cast(ClusterMsg::Interruption { instance_id: ev.instance_id.clone(), instance_type: ev.instance_type.clone(), az: ev.az.clone() });
+                    }
+                }
                 st.last_events = st.last_events.max(ev.time);
             }
         }
@@ -452,6 +561,11 @@ async fn discover_account(
             accounts::finish_scan(&deps.db, &account.id, &counts.to_string()).await?;
             accounts::touch_sync(&deps.db, &account.id).await?;
             ensure_clusters(myself, st, &names).await;
+            if let Some(m) = &st.market {
+                for c in st.clusters.values() {
+                    let _ = c.cast(ClusterMsg::Market(m.clone()));
+                }
+            }
             let ms = started.elapsed().as_millis() as i64;
             tracing::info!(component = COMPONENT, account_id = %account.id, ms, ?report, "discovery finished");
             deps.bus.publish(Some(&org), "scan.progress", serde_json::json!({"account_id": account.id, "phase": "done", "progress": 100, "counts": counts}));
@@ -524,7 +638,14 @@ async fn ensure_clusters(
         match Actor::spawn_linked(
             None,
             ClusterActor,
-            (st.account_id.clone(), name.clone()),
+            ClusterState {
+                account_id: st.account_id.clone(),
+                org_id: st.org_id.clone(),
+                name: name.clone(),
+                model: st.model.clone(),
+                market: st.market.clone(),
+                bus: st.deps.bus.clone(),
+            },
             myself.get_cell(),
         )
         .await
@@ -544,6 +665,45 @@ async fn ensure_clusters(
 
 pub enum ClusterMsg {
     Name(RpcReplyPort<String>),
+    Model(RpcReplyPort<String>),
+    SwapModel(Arc<ActiveModel>),
+    /// Fresh market after a discovery.
+    Market(Arc<crate::market::Market>),
+    /// Pods waiting for capacity (from the agent or a test): decide what to launch now.
+    PendingPods {
+        pods: Vec<spot_engine::pack::Pod>,
+        reply: Option<RpcReplyPort<Result<LaunchDecision, String>>>,
+    },
+    /// A spot interruption notice for one of the cluster's nodes.
+    Interruption {
+        instance_id: String,
+        instance_type: String,
+        az: String,
+    },
+}
+
+pub struct ClusterState {
+    pub account_id: String,
+    pub org_id: String,
+    pub name: String,
+    pub model: Arc<ActiveModel>,
+    pub market: Option<Arc<crate::market::Market>>,
+    pub bus: Bus,
+}
+
+impl ClusterState {
+    fn publish(&self, d: &Result<LaunchDecision, String>) {
+        match d {
+            Ok(d) => {
+                tracing::info!(component = "CORE-DECIDE", cluster = %self.name, trigger = %d.trigger, nodes = d.nodes.len(), us = d.decided_in_us, "launch decision");
+                self.bus.publish(Some(&self.org_id), "decision.launch", serde_json::json!({"account_id": self.account_id, "decision": d}));
+            }
+            Err(e) => {
+                tracing::warn!(component = "CORE-DECIDE", cluster = %self.name, error = %e, "no launch decision");
+                self.bus.publish(Some(&self.org_id), "decision.failed", serde_json::json!({"account_id": self.account_id, "cluster": self.name, "error": e}));
+            }
+        }
+    }
 }
 
 struct ClusterActor;
@@ -551,27 +711,48 @@ struct ClusterActor;
 #[ractor::async_trait]
 impl Actor for ClusterActor {
     type Msg = ClusterMsg;
-    type State = (String, String);
-    type Arguments = (String, String);
+    type State = ClusterState;
+    type Arguments = ClusterState;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<ClusterMsg>,
-        args: (String, String),
-    ) -> Result<(String, String), ActorProcessingErr> {
-        tracing::debug!(component = "CORE-CLUSTER", account_id = %args.0, cluster = %args.1, "cluster actor started");
-        Ok(args)
+        st: ClusterState,
+    ) -> Result<ClusterState, ActorProcessingErr> {
+        tracing::debug!(component = "CORE-CLUSTER", account_id = %st.account_id, cluster = %st.name, "cluster actor started");
+        Ok(st)
     }
 
     async fn handle(
         &self,
         _myself: ActorRef<ClusterMsg>,
         msg: ClusterMsg,
-        st: &mut (String, String),
+        st: &mut ClusterState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             ClusterMsg::Name(reply) => {
-                let _ = reply.send(st.1.clone());
+                let _ = reply.send(st.name.clone());
+            }
+            ClusterMsg::Model(reply) => {
+                let _ = reply.send(st.model.id.clone());
+            }
+            ClusterMsg::SwapModel(m) => st.model = m,
+            ClusterMsg::Market(m) => st.market = Some(m),
+            ClusterMsg::PendingPods { pods, reply } => {
+                let d = match &st.market {
+                    Some(m) => crate::react::pending_pods(m, &NodeTemplate::default(), &st.name, &pods),
+                    None => Err("the market has not been read yet (discovery still running)".into()),
+                };
+                st.publish(&d);
+                if let Some(r) = reply {
+                    let _ = r.send(d);
+                }
+            }
+            ClusterMsg::Interruption { instance_id, instance_type, az } => {
+                if let Some(m) = &st.market {
+                    let d = crate::react::interruption(m, &NodeTemplate::default(), &st.name, &instance_id, &instance_type, &az);
+                    st.publish(&d);
+                }
             }
         }
         Ok(())
@@ -619,6 +800,29 @@ impl Actors {
 
     pub fn inject_panic(&self, account_id: &str) {
         let _ = self.root.cast(RootMsg::InjectPanic(account_id.to_string()));
+    }
+
+    /// Graduation: makes `m` the current model and broadcasts it to every actor.
+    pub fn swap_model(&self, risk: &RiskService, m: Arc<ActiveModel>) {
+        risk.set(m.clone());
+        let _ = self.root.cast(RootMsg::SwapModel(m));
+    }
+
+    /// Pending pods reach the cluster actor, which decides what to launch from its cached
+    /// market (no discovery needed). `None` when the account or cluster has no actor.
+    pub async fn pending_pods(
+        &self,
+        account_id: &str,
+        cluster: &str,
+        pods: Vec<spot_engine::pack::Pod>,
+    ) -> Result<Result<LaunchDecision, String>, ActorError> {
+        let (account_id, cluster) = (account_id.to_string(), cluster.to_string());
+        ractor::call_t!(
+            self.root,
+            |reply| RootMsg::ToCluster(account_id, cluster, ClusterMsg::PendingPods { pods, reply: Some(reply) }),
+            10_000
+        )
+        .map_err(|e| ActorError::Call(e.to_string()))
     }
 
     pub async fn health(&self) -> Result<Vec<ActorHealth>, ActorError> {

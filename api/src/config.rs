@@ -43,6 +43,15 @@ pub struct ServerConfig {
     pub platform_principal_arn: String,
     /// Seconds between discoveries of each account.
     pub discovery_interval_secs: u64,
+    /// SAFE_MODE: every optimization job only plans and logs "would execute".
+    pub safe_mode: bool,
+    /// apalis queue name shared by the replicas of one deployment.
+    pub job_queue: String,
+    /// Largest accepted risk model upload.
+    pub max_model_bytes: usize,
+    /// Executable that validates uploaded models in a child process (its
+    /// `validate-model` subcommand). Default: this program.
+    pub model_validator: Option<std::path::PathBuf>,
 }
 
 impl ServerConfig {
@@ -71,6 +80,10 @@ impl ServerConfig {
             sim_seed: 42,
             platform_principal_arn: "arn:aws:iam::000000000000:root".into(),
             discovery_interval_secs: 300,
+            safe_mode: false,
+            job_queue: "spot-optimizer".into(),
+            max_model_bytes: 16 * 1024 * 1024,
+            model_validator: None,
         }
     }
 }

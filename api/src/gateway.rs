@@ -305,18 +305,24 @@ pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
 
         // Bodies are buffered under a hard cap, whether or not Content-Length is sent.
         let mut too_large = false;
+        // Model uploads have their own, larger cap.
+        let cap = if path == "/api/admin/risk/models" {
+            state.cfg.max_model_bytes + 64 * 1024
+        } else {
+            state.cfg.max_body_bytes
+        };
         if is_mutating(&method) {
             let declared = req
                 .headers()
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<usize>().ok());
-            if declared.is_some_and(|n| n > state.cfg.max_body_bytes) {
+            if declared.is_some_and(|n| n > cap) {
                 too_large = true;
             } else {
                 match req
                     .take_body()
-                    .into_bytes_limit(state.cfg.max_body_bytes)
+                    .into_bytes_limit(cap)
                     .await
                 {
                     Ok(bytes) => req.set_body(bytes),
@@ -334,8 +340,7 @@ pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 format!(
-                    "request body exceeds the limit of {} bytes",
-                    state.cfg.max_body_bytes
+                    "request body exceeds the limit of {cap} bytes"
                 ),
                 None,
             )

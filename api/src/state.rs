@@ -7,7 +7,9 @@ use std::time::Duration;
 use spot_actors::bus::Bus;
 use spot_actors::connect::{CloudConnector, SimConnector};
 use spot_actors::hive::{MemoryTracker, RedisTracker, RiskTracker};
+use spot_actors::risk::RiskService;
 use spot_actors::system::{Actors, Deps};
+use spot_jobs::{JobContext, JobQueue};
 use spot_models::crypto::Keyring;
 use spot_models::Db;
 
@@ -26,7 +28,17 @@ pub struct AppState {
     pub limiter: Limiter,
     pub hive: Arc<dyn RiskTracker>,
     pub actors: Actors,
+    /// The active risk model (MOD-AI-01).
+    pub risk: Arc<RiskService>,
+    /// apalis queue of user-triggered jobs.
+    pub jobs: JobQueue,
+    /// Identifies this replica in cross-replica broadcasts.
+    pub replica_id: String,
+    redis: Option<redis::Client>,
 }
+
+/// Redis channel on which graduations and rollbacks are broadcast to every replica.
+pub const MODEL_CHANNEL: &str = "spot-optimizer:risk-model";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -36,6 +48,10 @@ pub enum StateError {
     Redis(String),
     #[error("{0}")]
     Actors(#[from] spot_actors::system::ActorError),
+    #[error("risk model registry: {0}")]
+    Registry(#[from] spot_models::DbError),
+    #[error("{0}")]
+    Jobs(#[from] spot_jobs::JobError),
 }
 
 /// What to build the state from; `connector` defaults to the simulator and `redis_url` to
@@ -72,16 +88,41 @@ impl AppState {
                 Arc::new(MemoryTracker::default()),
             ),
         };
+        // The graduated model (or the shipped one) before any actor starts deciding.
+        let risk = Arc::new(RiskService::new(RiskService::runtime_from_env()));
+        risk.set(risk.load_from_registry(&db).await?);
+        let bus = Bus::default();
         let deps = Deps {
             db: db.clone(),
             connector: connector.clone(),
             keyring: keyring.clone(),
-            bus: Bus::default(),
+            bus: bus.clone(),
             hive: hive.clone(),
+            risk: risk.clone(),
             interval: Duration::from_secs(cfg.discovery_interval_secs.max(1)),
         };
         let actors = Actors::start(deps).await?;
-        Ok(AppState {
+        let jobs = JobQueue::start(
+            &db.url,
+            db.backend,
+            &cfg.job_queue,
+            JobContext {
+                db: db.clone(),
+                connector: connector.clone(),
+                keyring: keyring.clone(),
+                bus,
+                hive: hive.clone(),
+                risk: risk.clone(),
+                actors: actors.clone(),
+                safe_mode: cfg.safe_mode,
+            },
+        )
+        .await?;
+        let redis = match &opts.redis_url {
+            Some(url) => Some(redis::Client::open(url.as_str()).map_err(|e| StateError::Redis(e.to_string()))?),
+            None => None,
+        };
+        let state = AppState {
             db,
             cfg: Arc::new(cfg),
             jwt,
@@ -90,7 +131,61 @@ impl AppState {
             limiter,
             hive,
             actors,
-        })
+            risk,
+            jobs,
+            replica_id: uuid::Uuid::new_v4().to_string(),
+            redis,
+        };
+        state.subscribe_model_broadcasts().await?;
+        Ok(state)
+    }
+
+    /// Loads the model the registry says is active, swaps it into every actor, and (when
+    /// `broadcast`) tells the other replicas through Redis to do the same.
+    pub async fn reload_risk_model(&self, broadcast: bool) -> Result<(), ApiError> {
+        let m = self.risk.load_from_registry(&self.db).await?;
+        tracing::info!(component = spot_actors::risk::COMPONENT, model = %m.id, degraded = m.degraded(), "risk model activated");
+        self.actors.swap_model(&self.risk, m);
+        if broadcast {
+            if let Some(client) = &self.redis {
+                let msg = serde_json::json!({"replica": self.replica_id}).to_string();
+                let published: Result<i64, redis::RedisError> = async {
+                    let mut conn = client.get_multiplexed_async_connection().await?;
+                    redis::cmd("PUBLISH").arg(MODEL_CHANNEL).arg(msg).query_async(&mut conn).await
+                }
+                .await;
+                if let Err(e) = published {
+                    tracing::error!(component = spot_actors::risk::COMPONENT, error = %e, "model broadcast to other replicas failed");
+                    return Err(ApiError::Unavailable(format!("model activated here, but the broadcast to other replicas failed: {e}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Other replicas' graduations: reload from the shared registry.
+    async fn subscribe_model_broadcasts(&self) -> Result<(), StateError> {
+        let Some(client) = &self.redis else {
+            return Ok(());
+        };
+        let mut pubsub = client.get_async_pubsub().await.map_err(|e| StateError::Redis(e.to_string()))?;
+        pubsub.subscribe(MODEL_CHANNEL).await.map_err(|e| StateError::Redis(e.to_string()))?;
+        let me = self.clone();
+        tokio::spawn(async move {
+            use futures_util::StreamExt;
+            let mut stream = pubsub.into_on_message();
+            while let Some(msg) = stream.next().await {
+                let payload: String = msg.get_payload().unwrap_or_default();
+                let from = serde_json::from_str::<serde_json::Value>(&payload).ok().and_then(|v| v["replica"].as_str().map(str::to_string));
+                if from.as_deref() == Some(me.replica_id.as_str()) {
+                    continue;
+                }
+                if let Err(e) = me.reload_risk_model(false).await {
+                    tracing::error!(component = spot_actors::risk::COMPONENT, error = %e, "model reload after broadcast failed");
+                }
+            }
+        });
+        Ok(())
     }
 
     pub async fn check_login_rate(&self, ip: IpAddr) -> Result<(), ApiError> {

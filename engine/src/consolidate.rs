@@ -316,7 +316,14 @@ pub fn consolidate(
     for &i in &order {
         let n = &nodes[i];
         let util = utilization(&used_of(n), &n.allocatable);
-        if let Some(why) = n.pods.iter().find_map(|p| excluded_reason(p, policy)) {
+        // DaemonSet pods run on every node and come back on any replacement: they never
+        // make a node unmanaged (a kube-system DaemonSet would otherwise exclude them all).
+        if let Some(why) = n
+            .pods
+            .iter()
+            .filter(|p| !p.daemonset)
+            .find_map(|p| excluded_reason(p, policy))
+        {
             decisions.insert(
                 i,
                 keep(

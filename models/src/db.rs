@@ -21,6 +21,8 @@ pub enum Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// The URL it was opened with (other components, e.g. the job queue, connect next to it).
+    pub url: String,
 }
 
 impl Db {
@@ -57,7 +59,7 @@ impl Db {
                 .execute(&pool)
                 .await?;
         }
-        Ok(Db { pool, backend })
+        Ok(Db { pool, backend, url })
     }
 
     /// Applies the migrations for this backend (idempotent).

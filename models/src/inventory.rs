@@ -653,6 +653,9 @@ pub async fn unused_snapshots(db: &Db, org_id: &str) -> Result<Vec<SnapshotView>
 #[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
 pub struct MetricPoint {
     pub cluster_name: String,
+    /// Set when read back (`metrics`); empty when written.
+    #[sqlx(default)]
+    pub cluster_id: String,
     pub ts: i64,
     pub node_count: i64,
     pub spot_node_count: i64,
@@ -707,7 +710,7 @@ pub async fn metrics(
     cluster_id: Option<&str>,
 ) -> Result<Vec<MetricPoint>> {
     let mut sql = String::from(
-        "SELECT c.name AS cluster_name, m.ts AS ts, m.node_count AS node_count, m.spot_node_count AS spot_node_count, m.pod_count AS pod_count, \
+        "SELECT c.name AS cluster_name, c.id AS cluster_id, m.ts AS ts, m.node_count AS node_count, m.spot_node_count AS spot_node_count, m.pod_count AS pod_count, \
          m.cpu_allocatable_m AS cpu_allocatable_m, m.cpu_requested_m AS cpu_requested_m, m.cpu_used_m AS cpu_used_m, m.mem_allocatable_mib AS mem_allocatable_mib, \
          m.mem_requested_mib AS mem_requested_mib, m.mem_used_mib AS mem_used_mib, m.hourly_cost AS hourly_cost, m.on_demand_hourly_cost AS on_demand_hourly_cost \
          FROM cluster_metrics m JOIN clusters c ON c.id = m.cluster_id JOIN accounts a ON a.id = c.account_id \

@@ -12,6 +12,8 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod inventory;
+pub mod jobs;
+pub mod risk;
 pub mod orgs;
 pub mod sessions;
 

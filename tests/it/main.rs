@@ -8,5 +8,7 @@ mod aws;
 mod bad_input;
 mod cli;
 mod inventory;
+mod optimize;
+mod risk;
 mod support;
 mod tenancy;

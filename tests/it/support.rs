@@ -74,6 +74,10 @@ pub fn test_config() -> ServerConfig {
     let mut cfg = ServerConfig::with_secrets(vec![7u8; 32], vec![9u8; 32]);
     cfg.login_per_minute = 1000;
     cfg.signup_per_hour = 1000;
+    // Tests share one PostgreSQL apalis schema: each app gets its own queue.
+    cfg.job_queue = format!("it-{}", uuid::Uuid::new_v4());
+    // The server runs in-process; uploads are validated by the real binary.
+    cfg.model_validator = Some(env!("CARGO_BIN_EXE_spot-optimizer").into());
     cfg
 }
 
@@ -98,6 +102,14 @@ impl TestApp {
         connector: std::sync::Arc<dyn spot_actors::connect::CloudConnector>,
     ) -> TestApp {
         Self::start_inner_with(backend, test_config(), None, Some(connector)).await
+    }
+
+    pub async fn start_with_connector_config(
+        backend: Backend,
+        connector: std::sync::Arc<dyn spot_actors::connect::CloudConnector>,
+        cfg: ServerConfig,
+    ) -> TestApp {
+        Self::start_inner_with(backend, cfg, None, Some(connector)).await
     }
 
     async fn start_inner(backend: Backend, cfg: ServerConfig, redis_url: Option<&str>) -> TestApp {

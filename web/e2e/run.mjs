@@ -4,7 +4,8 @@
 // (production / IAM role path) and watches its scan finish, then checks the dashboard, Cloud
 // integrations, the audit log, sign-out and sign-in, a viewer's read-only view and the
 // "skip onboarding" path. With E2E_DEMO_EMAIL / E2E_DEMO_PASSWORD (the login `serve --demo`
-// prints) it also signs in as the demo user and walks clusters → cluster → instance → waste.
+// prints) it also signs in as the demo user and walks clusters → cluster → instance → waste →
+// dashboard (KPIs, charts, heatmap, stability, account switcher kept in the URL).
 // Screenshots go to e2e/artifacts/ (recreated on every run). Exits non-zero unless every step
 // passes. Needs the server's embedded cloud simulator.
 import { execSync } from 'node:child_process';
@@ -87,6 +88,8 @@ let shot = 0;
 
 async function screenshot(name) {
   shot += 1;
+  // Sticky headers are captured where they are: start full-page shots from the top.
+  await page.evaluate(() => window.scrollTo(0, 0)).catch(() => undefined);
   await page.screenshot({ path: `${ARTIFACTS}${String(shot).padStart(2, '0')}-${name}.png`, fullPage: true });
 }
 
@@ -265,6 +268,37 @@ const demo = { email: process.env.E2E_DEMO_EMAIL, password: process.env.E2E_DEMO
 /** Data rows of a table (the header row excluded). */
 const bodyRows = (table) => table.locator('tbody tr');
 
+/** A KPI tile's number ("$12,345" → 12345, "62%" → 62). */
+async function kpiValue(label) {
+  const text = await page.getByRole('region', { name: 'Headline numbers' }).locator('.stat').filter({ hasText: label }).locator('.stat__value').innerText();
+  return Number(text.replace(/[^\d.]/g, ''));
+}
+
+/** Every dashboard card loaded without error: non-zero KPIs, an SVG in each chart, the heatmap grid. */
+async function checkDashboard() {
+  await page.getByRole('region', { name: 'Headline numbers' }).waitFor();
+  for (const label of ['Monthly spend', 'Potential savings', 'Spot share']) {
+    const value = await kpiValue(label);
+    if (!(value > 0)) throw new Error(`KPI "${label}" is ${value}`);
+  }
+  const grade = await page.getByRole('region', { name: 'Headline numbers' }).locator('.stat').filter({ hasText: 'Efficiency grade' }).locator('.badge').innerText();
+  // The badge reads "Efficiency grade C" to screen readers; the letter is last.
+  if (!/(^|\s)[A-F]$/.test(grade.trim())) throw new Error(`efficiency grade is "${grade}"`);
+  const card = (title) => page.locator('section.card').filter({ has: page.getByRole('heading', { name: title, exact: true }) });
+  for (const title of ['Savings over time', 'Resource gap', 'Fleet composition']) {
+    await card(title).locator('figure svg').first().waitFor();
+    await card(title).getByRole('img').first().waitFor();
+  }
+  await card('Stability').getByRole('meter', { name: 'Stability index' }).locator('svg').waitFor();
+  const heatmap = card('Activity heatmap').getByRole('table', { name: /Activity by hour of the week/ });
+  await heatmap.waitFor();
+  const cells = await heatmap.locator('td').count();
+  if (cells !== 168) throw new Error(`heatmap has ${cells} cells, expected 168`);
+  if ((await heatmap.locator('td[data-state]').count()) === 0) throw new Error('heatmap has no data');
+  await card('Activity heatmap').getByRole('complementary', { name: 'Hibernation opportunity' }).getByText(/\$[\d,.]+/).waitFor();
+  if ((await page.getByRole('alert').count()) > 0) throw new Error(`a dashboard card failed: ${await page.getByRole('alert').first().innerText()}`);
+}
+
 const demoSteps = [
   ['demo user sees at least three clusters', async () => {
     page = await openPage();
@@ -288,7 +322,13 @@ const demoSteps = [
     const header = table.getByRole('columnheader', { name: /Monthly run rate/ });
     await header.getByRole('button').click();
     await header.getByRole('button').click();
-    if ((await header.getAttribute('aria-sort')) !== 'descending') throw new Error('run rate column is not sorted descending');
+    // The sort lives in the URL and React applies it in a transition: wait for it, do not race it.
+    await header
+      .and(page.locator('[aria-sort="descending"]'))
+      .waitFor({ timeout: 5000 })
+      .catch(() => {
+        throw new Error('run rate column is not sorted descending');
+      });
     const costs = await bodyRows(table).locator('td:nth-child(5) .cell-title').allInnerTexts();
     const values = costs.map((cost) => Number(cost.replace(/[^\d.]/g, '')));
     if (values.some((value, index) => index > 0 && value > values[index - 1])) throw new Error(`run rates not descending: ${costs.join(', ')}`);
@@ -327,6 +367,32 @@ const demoSteps = [
     }
     if ((await page.getByRole('alert').count()) > 0) throw new Error('a waste list failed to load');
     await screenshot('demo-waste');
+  }],
+  ['dashboard shows non-zero KPIs and renders every chart', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click();
+    await page.waitForURL(/\/dashboard$/);
+    await checkDashboard();
+    await screenshot('demo-dashboard');
+  }],
+  ['the account switcher scopes the dashboard and survives a reload', async () => {
+    const switcher = page.getByRole('combobox', { name: 'Account' });
+    const options = await switcher.locator('option').evaluateAll((nodes) => nodes.map((node) => ({ value: node.value, label: node.textContent })));
+    if (options[0]?.label !== 'All accounts' || options.length < 2) throw new Error(`unexpected account options: ${JSON.stringify(options)}`);
+    const spendAll = await kpiValue('Monthly spend');
+    const account = options[1];
+    const scoped = page.waitForResponse((response) => response.url().includes('/api/dashboard/kpis') && response.url().includes(`account_id=${account.value}`));
+    await switcher.selectOption(account.value);
+    await page.waitForURL((url) => url.searchParams.get('account') === account.value);
+    await scoped;
+    await page.reload();
+    await page.getByRole('region', { name: 'Headline numbers' }).waitFor();
+    if ((await switcher.inputValue()) !== account.value) throw new Error('the selected account did not survive a reload');
+    await checkDashboard();
+    const spendOne = await kpiValue('Monthly spend');
+    if (options.length > 2 && !(spendOne <= spendAll)) throw new Error(`one account spends ${spendOne}, more than all accounts (${spendAll})`);
+    await screenshot('demo-dashboard-one-account');
+    await switcher.selectOption('');
+    await page.waitForURL((url) => !url.searchParams.has('account'));
   }],
 ];
 

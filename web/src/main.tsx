@@ -9,6 +9,7 @@ import './styles/layout.css';
 import './styles/components.css';
 import './styles/accounts.css';
 import './styles/inventory.css';
+import './styles/dashboard.css';
 
 const root = document.getElementById('root');
 if (root === null) throw new Error('index.html is missing #root');

@@ -41,14 +41,22 @@ pub struct ActorHealthView {
     pub restarts: i64,
     pub last_failure: Option<String>,
     pub clusters: i64,
+    /// Risk model the account actor decides with.
+    pub model: Option<String>,
+    /// Risk model of each of its cluster actors.
+    pub cluster_models: Vec<String>,
 }
 
 #[derive(Object)]
 pub struct SystemHealth {
-    /// `ok`, or `degraded` when an actor is restarting.
+    /// `ok`, or `degraded` when an actor is restarting or the risk model fell back to the
+    /// static heuristic.
     pub status: String,
     pub database: String,
     pub actors: Vec<ActorHealthView>,
+    pub risk_model: super::risk::ActiveModelView,
+    /// SAFE_MODE: optimization jobs only plan ("would execute").
+    pub safe_mode: bool,
 }
 
 #[OpenApi(prefix_path = "/admin", tag = "ApiTags::Admin")]
@@ -70,7 +78,8 @@ impl AdminApi {
             .health()
             .await
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-        let degraded = database != "ok" || actors.iter().any(|a| a.state != "running");
+        let risk_model = super::risk::active_view(&state);
+        let degraded = database != "ok" || risk_model.degraded || actors.iter().any(|a| a.state != "running");
         Ok(Json(SystemHealth {
             status: if degraded { "degraded" } else { "ok" }.into(),
             database,
@@ -83,8 +92,12 @@ impl AdminApi {
                     restarts: i64::from(a.restarts),
                     last_failure: a.last_failure,
                     clusters: a.clusters as i64,
+                    model: a.model,
+                    cluster_models: a.cluster_models,
                 })
                 .collect(),
+            risk_model,
+            safe_mode: state.cfg.safe_mode,
         }))
     }
 

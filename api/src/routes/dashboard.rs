@@ -176,26 +176,41 @@ fn window_start(days: Option<i64>, default: i64) -> Result<i64, ApiError> {
     Ok(chrono::Utc::now().timestamp_millis() - d * 86_400_000)
 }
 
-/// Sums cluster points per timestamp.
+/// Sums cluster points per hour. Accounts are discovered at different moments, so points
+/// are bucketed by the hour they fall in, and within an hour each cluster counts once (its
+/// latest point): the series never shows a partial fleet or double counts a cluster that
+/// was discovered twice in the hour. The bucket is stamped with the hour's start.
 fn by_time(points: &[MetricPoint]) -> BTreeMap<i64, MetricPoint> {
-    let mut out: BTreeMap<i64, MetricPoint> = BTreeMap::new();
+    const HOUR_MS: i64 = 3_600_000;
+    let mut latest: BTreeMap<i64, BTreeMap<&str, &MetricPoint>> = BTreeMap::new();
     for p in points {
-        let e = out.entry(p.ts).or_insert_with(|| MetricPoint {
+        let bucket = latest.entry(p.ts.div_euclid(HOUR_MS) * HOUR_MS).or_default();
+        let slot = bucket.entry(p.cluster_id.as_str()).or_insert(p);
+        if p.ts > slot.ts {
+            *slot = p;
+        }
+    }
+    let mut out: BTreeMap<i64, MetricPoint> = BTreeMap::new();
+    for (hour, clusters) in latest {
+        let e = out.entry(hour).or_insert_with(|| MetricPoint {
             cluster_name: String::new(),
-            ts: p.ts,
+            cluster_id: String::new(),
+            ts: hour,
             ..zero()
         });
-        e.node_count += p.node_count;
-        e.spot_node_count += p.spot_node_count;
-        e.pod_count += p.pod_count;
-        e.cpu_allocatable_m += p.cpu_allocatable_m;
-        e.cpu_requested_m += p.cpu_requested_m;
-        e.cpu_used_m += p.cpu_used_m;
-        e.mem_allocatable_mib += p.mem_allocatable_mib;
-        e.mem_requested_mib += p.mem_requested_mib;
-        e.mem_used_mib += p.mem_used_mib;
-        e.hourly_cost += p.hourly_cost;
-        e.on_demand_hourly_cost += p.on_demand_hourly_cost;
+        for p in clusters.values() {
+            e.node_count += p.node_count;
+            e.spot_node_count += p.spot_node_count;
+            e.pod_count += p.pod_count;
+            e.cpu_allocatable_m += p.cpu_allocatable_m;
+            e.cpu_requested_m += p.cpu_requested_m;
+            e.cpu_used_m += p.cpu_used_m;
+            e.mem_allocatable_mib += p.mem_allocatable_mib;
+            e.mem_requested_mib += p.mem_requested_mib;
+            e.mem_used_mib += p.mem_used_mib;
+            e.hourly_cost += p.hourly_cost;
+            e.on_demand_hourly_cost += p.on_demand_hourly_cost;
+        }
     }
     out
 }
@@ -203,6 +218,7 @@ fn by_time(points: &[MetricPoint]) -> BTreeMap<i64, MetricPoint> {
 fn zero() -> MetricPoint {
     MetricPoint {
         cluster_name: String::new(),
+            cluster_id: String::new(),
         ts: 0,
         node_count: 0,
         spot_node_count: 0,

@@ -159,6 +159,13 @@ pub struct InstanceSummary {
     pub on_demand_hourly: f64,
     /// The pool is flagged by the global risk tracker (interruptions seen anywhere).
     pub pool_flagged: bool,
+    /// Spot only: the risk model's probability that the pool interrupts within the hour.
+    pub interruption_probability: Option<f64>,
+    /// Spot only: `SAFE` (< 0.2), `CAUTION` (0.2–0.5) or `AVOID` (> 0.5, or flagged by the
+    /// global risk tracker, which overrides the model while the flag lasts).
+    pub risk_band: Option<String>,
+    /// Which model scored the pool.
+    pub risk_model: Option<String>,
     pub launched_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -201,8 +208,11 @@ pub struct AlternativePool {
     pub memory_mib: i64,
     pub spot_price: f64,
     pub monthly_cost: f64,
-    /// `SAFE`, `CAUTION` or `AVOID`; `AVOID` while the global risk tracker flags the pool.
+    /// `SAFE`, `CAUTION` or `AVOID`: the risk model's band when the pool is scored, else
+    /// the price-ratio rule; `AVOID` while the global risk tracker flags the pool.
     pub interruption_band: String,
+    /// The risk model's probability, when the pool has been scored.
+    pub interruption_probability: Option<f64>,
 }
 
 #[derive(Object)]
@@ -252,8 +262,34 @@ pub struct SnapshotList {
     pub total_monthly_cost: f64,
 }
 
-async fn flagged_pools(state: &AppState) -> HashSet<(String, String)> {
-    match state.hive.flagged(chrono::Utc::now()).await {
+/// What the product knows about pool risk right now: the hive mind's flags and the
+/// model's latest score per pool (MOD-AI-01).
+struct PoolRiskIndex {
+    flagged: HashSet<(String, String)>,
+    scores: std::collections::HashMap<(String, String), spot_models::risk::PoolRisk>,
+}
+
+impl PoolRiskIndex {
+    fn contains(&self, pool: &(String, String)) -> bool {
+        self.flagged.contains(pool)
+    }
+
+    /// Model probability and band of a pool; a hive-mind flag overrides the band to AVOID
+    /// while it lasts.
+    fn risk(&self, instance_type: &str, az: &str) -> (Option<f64>, Option<String>, Option<String>) {
+        let key = (instance_type.to_string(), az.to_string());
+        let score = self.scores.get(&key);
+        let band = if self.flagged.contains(&key) {
+            Some("AVOID".to_string())
+        } else {
+            score.map(|s| s.action.clone())
+        };
+        (score.map(|s| s.probability), band, score.map(|s| s.model.clone()))
+    }
+}
+
+async fn flagged_pools(state: &AppState) -> PoolRiskIndex {
+    let flagged = match state.hive.flagged(chrono::Utc::now()).await {
         Ok(flags) => flags
             .into_iter()
             .map(|f| (f.pool.instance_type, f.pool.az))
@@ -262,11 +298,27 @@ async fn flagged_pools(state: &AppState) -> HashSet<(String, String)> {
             tracing::warn!(component = "SVC-RISK-GLB", error = %e, "risk tracker unavailable");
             HashSet::new()
         }
-    }
+    };
+    let scores = match spot_models::risk::all_pool_risks(&state.db).await {
+        Ok(rows) => rows.into_iter().map(|r| ((r.instance_type.clone(), r.az.clone()), r)).collect(),
+        Err(e) => {
+            tracing::warn!(component = "MOD-AI-01", error = %e, "pool scores unavailable");
+            Default::default()
+        }
+    };
+    PoolRiskIndex { flagged, scores }
 }
 
-fn instance_summary(i: &InstanceView, flagged: &HashSet<(String, String)>) -> InstanceSummary {
+fn instance_summary(i: &InstanceView, flagged: &PoolRiskIndex) -> InstanceSummary {
+    let (interruption_probability, risk_band, risk_model) = if i.lifecycle == "spot" {
+        flagged.risk(&i.instance_type, &i.az)
+    } else {
+        (None, None, None)
+    };
     InstanceSummary {
+        interruption_probability,
+        risk_band,
+        risk_model,
         pool: format!("{}@{}", i.instance_type, i.az),
         pool_flagged: i.lifecycle == "spot"
             && flagged.contains(&(i.instance_type.clone(), i.az.clone())),
@@ -288,7 +340,7 @@ fn instance_summary(i: &InstanceView, flagged: &HashSet<(String, String)>) -> In
 fn summarize(
     c: &ClusterView,
     nodes: &[InstanceView],
-    flagged: &HashSet<(String, String)>,
+    flagged: &PoolRiskIndex,
 ) -> ClusterSummary {
     let today = chrono::Utc::now().date_naive();
     let eol = end_of_life(c.version.as_deref(), today);
@@ -678,7 +730,7 @@ async fn alternatives(
     state: &AppState,
     org_id: &str,
     i: &InstanceView,
-    flagged: &HashSet<(String, String)>,
+    flagged: &PoolRiskIndex,
 ) -> Result<Vec<AlternativePool>, String> {
     let account = spot_models::accounts::get(&state.db, org_id, &i.account_id)
         .await
@@ -726,9 +778,12 @@ async fn alternatives(
         .filter_map(|((t, az), price)| {
             let info = compatible.iter().find(|c| c.name == t)?;
             let is_flagged = flagged.contains(&(t.clone(), az.clone()));
+            let (probability, model_band, _) = flagged.risk(&t, &az);
             Some(AlternativePool {
-                interruption_band: band(price, od.get(&t).copied().unwrap_or(0.0), is_flagged)
-                    .into(),
+                interruption_band: model_band.unwrap_or_else(|| {
+                    band(price, od.get(&t).copied().unwrap_or(0.0), is_flagged).into()
+                }),
+                interruption_probability: probability,
                 vcpu: i64::from(info.vcpu),
                 memory_mib: info.memory_mib as i64,
                 monthly_cost: price * HOURS_PER_MONTH,

@@ -8,7 +8,9 @@ pub mod dashboard;
 pub mod events;
 pub mod health;
 pub mod inventory;
+pub mod jobs;
 pub mod org;
+pub mod risk;
 
 use chrono::{DateTime, TimeZone, Utc};
 use poem_openapi::Tags;
@@ -46,9 +48,11 @@ pub type Apis = (
     org::OrgApi,
     accounts::AccountsApi,
     inventory::InventoryApi,
+    jobs::JobsApi,
     dashboard::DashboardApi,
     audit::AuditApi,
     admin::AdminApi,
+    risk::RiskApi,
     events::EventsApi,
     health::HealthApi,
 );
@@ -59,9 +63,11 @@ pub fn apis() -> Apis {
         org::OrgApi,
         accounts::AccountsApi,
         inventory::InventoryApi,
+        jobs::JobsApi,
         dashboard::DashboardApi,
         audit::AuditApi,
         admin::AdminApi,
+        risk::RiskApi,
         events::EventsApi,
         health::HealthApi,
     )

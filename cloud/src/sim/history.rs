@@ -132,3 +132,58 @@ mod tests {
         assert!(r < -0.2, "capacity vs interruption correlation {r}");
     }
 }
+
+/// Columns of [`write_csv`].
+pub const CSV_HEADER: &str = "time,instance_type,family,category,vcpu,memory_mib,gpus,burstable,\
+az,az_index,spot_price,on_demand_price,capacity,placement_score,interrupted_next_hour";
+
+/// Spot placement score (1–10) the simulator reports for a capacity level in [0, 1].
+pub fn placement_score(capacity: f64) -> u8 {
+    (capacity * 10.0).ceil().clamp(1.0, 10.0) as u8
+}
+
+/// Writes `days` of labelled history (seed `seed`) as CSV: the training data of the risk
+/// model (`onnx/train.py`). One row per (instance type, AZ, hour), grouped by pool, oldest
+/// first. Static instance facts come from the embedded catalog. `placement_score` is the
+/// capacity signal the product can observe; `capacity` (the hidden truth) is for analysis
+/// only and must never be a feature. Returns the number of rows.
+pub fn write_csv(seed: u64, days: u32, out: &mut impl std::io::Write) -> std::io::Result<u64> {
+    use super::catalog::az_index;
+    let catalog = Catalog::embedded();
+    writeln!(out, "{CSV_HEADER}")?;
+    let mut n = 0u64;
+    for row in export(seed, days) {
+        let Some(t) = catalog.get(&row.instance_type) else {
+            return Err(std::io::Error::other(format!(
+                "{} is not in the catalog",
+                row.instance_type
+            )));
+        };
+        let category = serde_json::to_value(t.category)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "other".to_owned());
+        writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{:.6},{},{}",
+            row.time.format("%Y-%m-%dT%H:%M:%SZ"),
+            row.instance_type,
+            t.family,
+            category,
+            t.vcpu,
+            t.memory_mib,
+            t.gpus,
+            u8::from(t.burstable),
+            row.az,
+            az_index(HISTORY_REGION, &row.az).unwrap_or(0),
+            row.spot_price,
+            row.on_demand_price,
+            row.capacity,
+            placement_score(row.capacity),
+            u8::from(row.interrupted_next_hour),
+        )?;
+        n += 1;
+    }
+    out.flush()?;
+    Ok(n)
+}

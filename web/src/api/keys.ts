@@ -7,3 +7,18 @@ export const scanKey = (accountId: string) => ['accounts', accountId, 'scan'] as
 
 /** Prefix of everything discovery produces: clusters, instances, waste. */
 export const inventoryKey = ['inventory'] as const;
+
+/**
+ * Dashboard aggregates. Under the inventory prefix on purpose: every live event that
+ * invalidates the inventory (discovery finished, inventory changed, spot interruptions)
+ * refreshes the dashboard too.
+ */
+export const dashboardKey = [...inventoryKey, 'dashboard'] as const;
+
+/** Background jobs ("Optimize Now"): the org's list and each job by id. */
+export const jobsKey = ['jobs'] as const;
+export const jobKey = (id: string) => ['jobs', id] as const;
+/** Actions a running job reported through live `job.action` events, by index. Not under `jobsKey`. */
+export const jobActionsKey = (id: string) => ['job-actions', id] as const;
+/** A cluster's optimization policy. */
+export const policyKey = (clusterId: string) => ['policy', clusterId] as const;

@@ -499,6 +499,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/clusters/{id}/optimize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Optimize Now: plans the cluster with the engine (consolidation, on-demand → spot
+         *     moves, risk-aware decision engine) and executes the plan as a background job
+         *     (admins and owners). Returns 202 with the job.
+         */
+        post: operations["optimizeCluster"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One job of the caller's organization. */
+        get: operations["getJob"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's 50 most recent jobs. */
+        get: operations["listJobs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clusters/{id}/policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The cluster's optimization policy (defaults when none was saved): aggressiveness
+         *     (conservative < 20 %, balanced < 50 %, aggressive < 80 % utilization), method,
+         *     excluded namespaces, stabilization window, node template, dry run, maintenance mode.
+         */
+        get: operations["getClusterPolicy"];
+        /**
+         * Replaces the cluster's optimization policy (admins and owners). Unknown or invalid
+         *     fields are rejected with 422 naming the field.
+         */
+        put: operations["putClusterPolicy"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/dashboard/kpis": {
         parameters: {
             query?: never;
@@ -734,6 +814,107 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/risk/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Registry entries, newest first, and the active model (super_admin only). */
+        get: operations["adminListRiskModels"];
+        put?: never;
+        /**
+         * Upload an ONNX model (multipart field `file`, at most `max_model_bytes`). It is
+         *     validated in a sandboxed child process against contract v1 (loads; input `features`
+         *     float32 [N, 22]; output `interruption_probability`; values in [0, 1] on the contract
+         *     vectors). Rejected uploads get 422 with the reason and are deleted.
+         */
+        post: operations["adminUploadRiskModel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/risk/models/{id}/graduate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Graduate a validated (or retired) model: it becomes the active model, is swapped into
+         *     every account and cluster actor without a restart (decisions in flight finish on the
+         *     old model), and is broadcast to other replicas through Redis when configured.
+         */
+        post: operations["adminGraduateRiskModel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/risk/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Roll back to the previously graduated model (or to the shipped model when there is
+         *     none); the current one is retired. Broadcast like a graduation.
+         */
+        post: operations["adminRollbackRiskModel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/risk/recompute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rescore every pool and instance of every linked account with the active model, as a
+         *     background job; `GET /api/admin/risk/jobs/{id}` reports the counts.
+         */
+        post: operations["adminRecomputeRisk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/risk/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Any job (super_admin only), e.g. a risk recompute. */
+        get: operations["adminGetJob"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events": {
         parameters: {
             query?: never;
@@ -841,6 +1022,20 @@ export interface components {
             created_at: string;
         };
         /**
+         * ActiveModelView
+         * @description The model serving decisions now. `degraded` means the static heuristic took over
+         *     because no model could be loaded.
+         */
+        ActiveModelView: {
+            /** @description Registry id, `shipped:risk-v1`, or `heuristic`. */
+            id: string;
+            name: string;
+            /** @description `onnx:tract`, `onnx:onnxruntime` or `heuristic`. */
+            runtime: string;
+            degraded: boolean;
+            load_error?: string;
+        };
+        /**
          * Actor
          * @description Who performed an action.
          */
@@ -865,6 +1060,10 @@ export interface components {
             last_failure?: string;
             /** Format: int64 */
             clusters: number;
+            /** @description Risk model the account actor decides with. */
+            model?: string;
+            /** @description Risk model of each of its cluster actors. */
+            cluster_models: string[];
         };
         /** AlternativePool */
         AlternativePool: {
@@ -878,8 +1077,16 @@ export interface components {
             spot_price: number;
             /** Format: double */
             monthly_cost: number;
-            /** @description `SAFE`, `CAUTION` or `AVOID`; `AVOID` while the global risk tracker flags the pool. */
+            /**
+             * @description `SAFE`, `CAUTION` or `AVOID`: the risk model's band when the pool is scored, else
+             *     the price-ratio rule; `AVOID` while the global risk tracker flags the pool.
+             */
             interruption_band: string;
+            /**
+             * Format: double
+             * @description The risk model's probability, when the pool has been scored.
+             */
+            interruption_probability?: number;
         };
         /** AuditEntry */
         AuditEntry: {
@@ -1127,6 +1334,18 @@ export interface components {
             on_demand_hourly: number;
             /** @description The pool is flagged by the global risk tracker (interruptions seen anywhere). */
             pool_flagged: boolean;
+            /**
+             * Format: double
+             * @description Spot only: the risk model's probability that the pool interrupts within the hour.
+             */
+            interruption_probability?: number;
+            /**
+             * @description Spot only: `SAFE` (< 0.2), `CAUTION` (0.2–0.5) or `AVOID` (> 0.5, or flagged by the
+             *     global risk tracker, which overrides the model while the flag lasts).
+             */
+            risk_band?: string;
+            /** @description Which model scored the pool. */
+            risk_model?: string;
             /** Format: date-time */
             launched_at?: string;
         };
@@ -1162,6 +1381,34 @@ export interface components {
             expires_at: string;
             /** Format: date-time */
             accepted_at?: string;
+        };
+        /** JobList */
+        JobList: {
+            items: components["schemas"]["JobView"][];
+        };
+        /**
+         * JobView
+         * @description A job's status. `progress` is 0–100; `plan` is the versioned action plan (JSON) once
+         *     computed; `result` lists the actions that ran, failed and did not run.
+         */
+        JobView: {
+            id: string;
+            kind: string;
+            target_id?: string;
+            /** @description queued, running, succeeded or failed. */
+            status: string;
+            /** Format: int64 */
+            progress: number;
+            message?: string;
+            dry_run: boolean;
+            plan?: unknown;
+            result?: unknown;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            started_at?: string;
+            /** Format: date-time */
+            finished_at?: string;
         };
         /** KeysRequest */
         KeysRequest: {
@@ -1291,6 +1538,34 @@ export interface components {
             /** Format: date-time */
             joined_at: string;
         };
+        /** ModelList */
+        ModelList: {
+            items: components["schemas"]["ModelView"][];
+            active: components["schemas"]["ActiveModelView"];
+        };
+        /**
+         * ModelView
+         * @description A registry entry. Status: uploaded → validated → graduated → retired.
+         */
+        ModelView: {
+            id: string;
+            name: string;
+            status: string;
+            sha256: string;
+            /** Format: int64 */
+            size_bytes: number;
+            /** @description What validation checked (loads, contract inputs/outputs, contract vectors in [0, 1]). */
+            validation: unknown;
+            uploaded_by: string;
+            /** Format: date-time */
+            uploaded_at: string;
+            /** Format: date-time */
+            validated_at?: string;
+            /** Format: date-time */
+            graduated_at?: string;
+            /** Format: date-time */
+            retired_at?: string;
+        };
         /** NodeGroupView */
         NodeGroupView: {
             name: string;
@@ -1309,6 +1584,14 @@ export interface components {
         };
         /** @enum {string} */
         OnboardingState: "skipped" | "completed";
+        /** OptimizeRequest */
+        OptimizeRequest: {
+            /**
+             * @description Plan and log "would execute" without touching the cloud (also forced by the
+             *     server's safe mode and the cluster policy's `dry_run`).
+             */
+            dry_run?: boolean;
+        };
         /** OrgSettings */
         OrgSettings: {
             /**
@@ -1456,10 +1739,16 @@ export interface components {
         };
         /** SystemHealth */
         SystemHealth: {
-            /** @description `ok`, or `degraded` when an actor is restarting. */
+            /**
+             * @description `ok`, or `degraded` when an actor is restarting or the risk model fell back to the
+             *     static heuristic.
+             */
             status: string;
             database: string;
             actors: components["schemas"]["ActorHealthView"][];
+            risk_model: components["schemas"]["ActiveModelView"];
+            /** @description SAFE_MODE: optimization jobs only plan ("would execute"). */
+            safe_mode: boolean;
         };
         /** TokenResponse */
         TokenResponse: {
@@ -2194,6 +2483,118 @@ export interface operations {
             };
         };
     };
+    optimizeCluster: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["OptimizeRequest"];
+            };
+        };
+        responses: {
+            /** @description The job is queued; poll `GET /api/jobs/{id}` or watch `job.progress` events. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["JobView"];
+                };
+            };
+        };
+    };
+    getJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["JobView"];
+                };
+            };
+        };
+    };
+    listJobs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["JobList"];
+                };
+            };
+        };
+    };
+    getClusterPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": unknown;
+                };
+            };
+        };
+    };
+    putClusterPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": unknown;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": unknown;
+                };
+            };
+        };
+    };
     dashboardKpis: {
         parameters: {
             query?: {
@@ -2480,6 +2881,138 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["TokenResponse"];
+                };
+            };
+        };
+    };
+    adminListRiskModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ModelList"];
+                };
+            };
+        };
+    };
+    adminUploadRiskModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /**
+                     * Format: binary
+                     * @description The ONNX file (contract v1, see onnx/CONTRACT.md).
+                     */
+                    file: string;
+                    /** @description Display name; defaults to the file name. */
+                    name?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Validated and stored. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ModelView"];
+                };
+            };
+        };
+    };
+    adminGraduateRiskModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ModelList"];
+                };
+            };
+        };
+    };
+    adminRollbackRiskModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ModelList"];
+                };
+            };
+        };
+    };
+    adminRecomputeRisk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job is queued; poll `GET /api/jobs/{id}` or watch `job.progress` events. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["JobView"];
+                };
+            };
+        };
+    };
+    adminGetJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["JobView"];
                 };
             };
         };

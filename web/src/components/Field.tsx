@@ -64,3 +64,31 @@ export const SelectField = forwardRef<HTMLSelectElement, FieldChrome & SelectHTM
     );
   },
 );
+
+/** A checkbox with its label to the right and an optional hint under it. */
+export const CheckboxField = forwardRef<HTMLInputElement, { label: ReactNode; hint?: ReactNode; error?: string } & Omit<InputHTMLAttributes<HTMLInputElement>, 'type'>>(
+  function CheckboxField({ label, hint, error, ...input }, ref) {
+    const id = useId();
+    const describedBy = [hint !== undefined && `${id}-hint`, error && `${id}-error`].filter(Boolean).join(' ') || undefined;
+    return (
+      <div className="checkbox">
+        <input ref={ref} id={id} type="checkbox" className="checkbox__input" aria-invalid={Boolean(error)} aria-describedby={describedBy} {...input} />
+        <div className="checkbox__text">
+          <label htmlFor={id} className="checkbox__label">
+            {label}
+          </label>
+          {hint !== undefined && (
+            <span id={`${id}-hint`} className="field__hint">
+              {hint}
+            </span>
+          )}
+          {error && (
+            <span id={`${id}-error`} className="field__error">
+              {error}
+            </span>
+          )}
+        </div>
+      </div>
+    );
+  },
+);

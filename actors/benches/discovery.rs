@@ -3,7 +3,7 @@
 //! (nothing changed), each = read through the `Cloud` port + diff-apply in one transaction on
 //! SQLite. Prints the figures and the rescan/first ratio; no pass/fail thresholds.
 //!
-//! cargo bench --bench discovery
+//!   cargo bench -p spot-actors --no-default-features --bench discovery
 
 use std::time::Instant;
 

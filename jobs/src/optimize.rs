@@ -1,0 +1,361 @@
+//! "Optimize Now" for one cluster (CORE-DECIDE + CORE-EXEC): read the cluster through the
+//! Cloud port, score its pools with the current risk model, plan with the engine
+//! (consolidation, on-demand → spot moves, decision engine), store the versioned plan, then
+//! execute it action by action: launch replacement capacity, wait until it runs, terminate
+//! the old node (its pods are rescheduled), record savings, audit each action with actor
+//! `system` and the job id. SAFE_MODE, the cluster policy's dry run, or a dry-run request
+//! send every call with `dry_run = true` ("would execute": validated, nothing changes).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+
+use serde_json::json;
+use spot_cloud::{Cloud, CloudError, InstanceState, LaunchRequest, Lifecycle as CloudLifecycle, Mutation, WorkloadKind, TAG_EKS_CLUSTER, TAG_EKS_NODEGROUP};
+use spot_engine::catalog::{Arch, Catalog, Lifecycle, PoolKey, Resources};
+use spot_engine::consolidate::{self, ClusterState, RunningNode, RunningPod};
+use spot_engine::decide::{self, ActionKind, ActionPlan, DecisionInput, SpotMove};
+use spot_engine::pack::CapacityReq;
+use spot_engine::spot::{self, Requirements};
+use spot_models::{accounts, inventory, jobs, risk as risk_store};
+
+use spot_actors::policy::ClusterPolicy;
+use crate::{audit_job, progress, publish, Done, Failure, JobContext};
+
+pub const KIND: &str = "optimize";
+/// How long a launched node may take to reach `running`.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+use spot_actors::market::UNSCORED_RISK;
+
+fn fail(msg: impl Into<String>) -> Failure {
+    Failure::new(msg, json!({"executed": [], "not_run": []}))
+}
+
+fn engine_lifecycle(l: CloudLifecycle) -> Lifecycle {
+    match l {
+        CloudLifecycle::Spot => Lifecycle::Spot,
+        CloudLifecycle::OnDemand => Lifecycle::OnDemand,
+    }
+}
+
+fn cloud_lifecycle(l: Lifecycle) -> CloudLifecycle {
+    match l {
+        Lifecycle::Spot => CloudLifecycle::Spot,
+        Lifecycle::OnDemand => CloudLifecycle::OnDemand,
+    }
+}
+
+/// What the planner knew about one live node.
+struct LiveNode {
+    instance_id: String,
+    node_group: Option<String>,
+    hourly_price: f64,
+}
+
+/// The market and cluster snapshot a plan is made from.
+pub struct Snapshot {
+    pub catalog: Catalog,
+    pub state: ClusterState,
+    pub pool_risk: BTreeMap<PoolKey, f64>,
+    pub risk_flags: BTreeSet<PoolKey>,
+    nodes: HashMap<String, LiveNode>,
+}
+
+/// Reads the cluster and the market through the Cloud port and scores the pools.
+pub async fn snapshot(ctx: &JobContext, cloud: &dyn Cloud, cluster: &str) -> Result<Snapshot, String> {
+    let human = |e: CloudError| match e {
+        CloudError::Unsupported(_) => "reading pods needs the in-cluster agent for this cloud; install it on the cluster first".to_string(),
+        other => spot_actors::system::human(&other),
+    };
+    let inv = cloud.pod_inventory(cluster).await.map_err(human)?;
+    // MOD-AI-01: every pool is scored with the current model before the engine sees it.
+    let model = ctx.risk.current();
+    let market = spot_actors::market::read(cloud, &model, ctx.hive.as_ref()).await.map_err(|e| match e {
+        spot_actors::market::MarketError::Cloud(c) => human(c),
+        other => other.to_string(),
+    })?;
+    if let Err(e) = risk_store::upsert_pool_risk(&ctx.db, &market.scores).await {
+        tracing::warn!(component = crate::COMPONENT, error = %e, "pool scores not saved");
+    }
+    let spot_actors::market::Market { catalog, pool_risk, risk_flags, on_demand: od, spot: spot_prices, .. } = market;
+    let arch_of: HashMap<&str, Arch> = catalog.types().iter().map(|t| (t.name.as_str(), t.arch)).collect();
+    let mut by_node: HashMap<&str, Vec<RunningPod>> = HashMap::new();
+    for p in &inv.pods {
+        let Some(node) = p.node_name.as_deref() else { continue };
+        by_node.entry(node).or_default().push(RunningPod {
+            name: p.name.clone(),
+            namespace: p.namespace.clone(),
+            labels: BTreeMap::new(),
+            cpu_millis: u64::from(p.cpu_request_millicores),
+            memory_mib: u64::from(p.memory_request_mib),
+            gpus: 0,
+            capacity: CapacityReq::Any,
+            arch: None,
+            anti_affinity_group: None,
+            pdb: None,
+            daemonset: p.owner.as_ref().is_some_and(|o| o.kind == WorkloadKind::DaemonSet),
+        });
+    }
+    let mut nodes = Vec::new();
+    let mut live = HashMap::new();
+    for n in inv.nodes.iter().filter(|n| n.ready) {
+        let lifecycle = engine_lifecycle(n.lifecycle);
+        let hourly = match lifecycle {
+            Lifecycle::Spot => spot_prices.get(&(n.instance_type.clone(), n.az.clone())).copied(),
+            Lifecycle::OnDemand => od.get(&n.instance_type).copied(),
+        }
+        .unwrap_or(0.0);
+        let launch = inv.collected_at.timestamp() - 86_400;
+        nodes.push(RunningNode {
+            name: n.name.clone(),
+            instance_type: n.instance_type.clone(),
+            lifecycle,
+            az: n.az.clone(),
+            arch: arch_of.get(n.instance_type.as_str()).copied().unwrap_or(Arch::X86_64),
+            hourly_price: hourly,
+            allocatable: Resources {
+                cpu_millis: u64::from(n.allocatable_cpu_millicores),
+                memory_mib: u64::from(n.allocatable_memory_mib),
+                gpus: 0,
+                pods: 110,
+            },
+            created_at: launch,
+            interruption_probability: if lifecycle == Lifecycle::Spot { pool_risk.get(&PoolKey::new(&n.instance_type, &n.az)).copied().unwrap_or(UNSCORED_RISK) } else { 0.0 },
+            pods: by_node.remove(n.name.as_str()).unwrap_or_default(),
+        });
+        live.insert(n.name.clone(), LiveNode { instance_id: n.instance_id.clone(), node_group: n.node_group.clone(), hourly_price: hourly });
+    }
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Snapshot { catalog, state: ClusterState { nodes, pdbs: Vec::new() }, pool_risk, risk_flags, nodes: live })
+}
+
+/// The engine half: consolidation, on-demand → spot moves, decision engine. Pure.
+pub fn plan(snap: &Snapshot, policy: &ClusterPolicy, now: i64) -> ActionPlan {
+    let overhead = spot_engine::catalog::NodeOverhead::default();
+    let offers = spot::offers_for_template(&snap.catalog, &policy.template, &snap.risk_flags, &overhead);
+    let consolidation = consolidate::consolidate(&snap.state, &policy.consolidation(), &offers, now);
+    let mut spot_moves = Vec::new();
+    let touched: HashSet<&str> = consolidation
+        .decisions
+        .iter()
+        .filter(|d| !matches!(d.action, consolidate::NodeAction::Keep))
+        .map(|d| d.node.as_str())
+        .collect();
+    if policy.template.capacity_type != spot::CapacityType::OnDemand {
+        for n in snap.state.nodes.iter().filter(|n| n.lifecycle == Lifecycle::OnDemand && !touched.contains(n.name.as_str())) {
+            let excluded = n.pods.iter().any(|p| !p.daemonset && policy.excluded_namespaces.contains(&p.namespace));
+            if excluded || n.pods.iter().all(|p| p.daemonset) {
+                continue;
+            }
+            // Same capacity on spot: the node's allocatable must fit again.
+            let req = Requirements {
+                cpu_millis: n.allocatable.cpu_millis,
+                memory_mib: n.allocatable.memory_mib,
+                gpus: 0,
+                arch: Some(n.arch),
+                stateful: false,
+            };
+            if let Ok(sel) = spot::select(&snap.catalog, &policy.template, &req, &snap.risk_flags) {
+                if let Some(c) = sel.choices.into_iter().find(|c| c.lifecycle == Lifecycle::Spot && c.hourly_price < n.hourly_price) {
+                    spot_moves.push(SpotMove { node: n.name.clone(), current_hourly: n.hourly_price, choice: c });
+                }
+            }
+        }
+    }
+    let node_risk = snap.state.nodes.iter().map(|n| (n.name.clone(), n.interruption_probability)).collect();
+    decide::decide(
+        &DecisionInput {
+            consolidation: Some(consolidation),
+            rightsizing: Vec::new(),
+            spot_moves,
+            node_risk,
+            pool_risk: snap.pool_risk.clone(),
+            risk_flags: snap.risk_flags.clone(),
+            maintenance_mode: policy.maintenance_mode,
+        },
+        now,
+    )
+}
+
+pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> {
+    let org = job.organization_id.clone().ok_or_else(|| fail("optimize job without organization"))?;
+    let cluster_id = job.target_id.clone().ok_or_else(|| fail("optimize job without cluster"))?;
+    let db = &ctx.db;
+    let cluster = inventory::cluster(db, &org, &cluster_id).await.map_err(|e| fail(e.to_string()))?.ok_or_else(|| fail("the cluster no longer exists"))?;
+    let account = accounts::by_id(db, &cluster.account_id).await.map_err(|e| fail(e.to_string()))?.ok_or_else(|| fail("the cluster's account no longer exists"))?;
+    let policy = match jobs::cluster_policy(db, &org, &cluster_id).await.map_err(|e| fail(e.to_string()))? {
+        Some(s) => ClusterPolicy::from_json(&s).map_err(|e| fail(format!("stored policy is invalid: {e}")))?,
+        None => ClusterPolicy::default(),
+    };
+    let dry = ctx.safe_mode || policy.dry_run || job.dry_run != 0;
+    progress(ctx, job, 5, "connecting to the cloud account").await;
+    let ciphertext = accounts::credentials(db, &account.id).await.map_err(|e| fail(e.to_string()))?;
+    let target = spot_actors::system::target_of(&ctx.keyring, &account, ciphertext).map_err(fail)?;
+    let cloud = ctx.connector.connect(&target).await.map_err(|e| fail(spot_actors::system::human(&e)))?;
+    progress(ctx, job, 15, "reading nodes, pods and the spot market").await;
+    let decide_started = std::time::Instant::now();
+    let snap = snapshot(ctx, cloud.as_ref(), &cluster.name).await.map_err(fail)?;
+    let now = cloud.now().timestamp();
+    let action_plan = plan(&snap, &policy, now);
+    let plan_ms = decide_started.elapsed().as_millis() as u64;
+    let plan_json = serde_json::to_string(&action_plan).unwrap_or_default();
+    if let Err(e) = jobs::set_plan(db, &job.id, &plan_json).await {
+        return Err(fail(format!("plan not saved: {e}")));
+    }
+    progress(ctx, job, 40, &format!("plan ready: {} actions, {} blocked", action_plan.actions.len(), action_plan.blocked.len())).await;
+    let mode = if dry { "dry_run" } else { "execute" };
+    let mut executed = Vec::new();
+    let total = action_plan.actions.len().max(1);
+    let mut realised = 0.0;
+    for (idx, action) in action_plan.actions.iter().enumerate() {
+        let pct = 40 + (55 * (idx + 1) / total) as i64;
+        let outcome = execute_action(ctx, cloud.as_ref(), job, &cluster.name, &snap, &policy, idx, action, dry).await;
+        match outcome {
+            Ok(detail) => {
+                let applied = detail.get("status").and_then(|s| s.as_str()) == Some("applied");
+                if applied {
+                    realised += action.expected_monthly_savings;
+                    if let Err(e) = jobs::record_saving(db, &org, &cluster_id, &job.id, &format!("{:?}", action.kind), action.expected_monthly_savings).await {
+                        tracing::warn!(component = crate::COMPONENT, error = %e, "saving not recorded");
+                    }
+                }
+                audit_job(ctx, job, "optimize.action", if applied { "success" } else { "dry_run" }, detail.clone()).await;
+                publish(ctx, job, "job.action", json!({"job_id": job.id, "cluster_id": cluster_id, "index": idx, "action": detail}));
+                executed.push(detail);
+                progress(ctx, job, pct, &format!("action {}/{} done", idx + 1, action_plan.actions.len())).await;
+            }
+            Err(detail) => {
+                audit_job(ctx, job, "optimize.action", "failed", detail.clone()).await;
+                publish(ctx, job, "job.action", json!({"job_id": job.id, "cluster_id": cluster_id, "index": idx, "action": detail}));
+                let not_run: Vec<serde_json::Value> = action_plan.actions[idx + 1..].iter().map(|a| json!({"kind": a.kind, "target": a.target})).collect();
+                ctx.actors.resync(&account.id);
+                let msg = format!("action {} of {} failed: {}", idx + 1, action_plan.actions.len(), detail.get("error").and_then(|e| e.as_str()).unwrap_or("unknown error"));
+                return Err(Failure::new(msg, json!({"mode": mode, "executed": executed, "failed": detail, "not_run": not_run, "realised_monthly_savings": realised})));
+            }
+        }
+    }
+    if !dry && !executed.is_empty() {
+        ctx.actors.resync(&account.id);
+    }
+    let message = if action_plan.actions.is_empty() {
+        format!("nothing to do: the cluster is already efficient ({} actions blocked)", action_plan.blocked.len())
+    } else if dry {
+        format!("dry run: {} actions would execute, ${:.2}/month expected", action_plan.actions.len(), action_plan.expected_monthly_savings)
+    } else {
+        format!("{} actions executed, ${realised:.2}/month saved", executed.len())
+    };
+    Ok(Done {
+        message,
+        result: json!({
+            "mode": mode,
+            "plan_ms": plan_ms,
+            "actions": action_plan.actions.len(),
+            "blocked": action_plan.blocked.len(),
+            "expected_monthly_savings": action_plan.expected_monthly_savings,
+            "realised_monthly_savings": realised,
+            "executed": executed,
+            "not_run": [],
+        }),
+    })
+}
+
+/// Token for an idempotent launch: the same job and action always reuse it.
+fn client_token(job_id: &str, idx: usize, suffix: &str) -> String {
+    let t = format!("so-{}-{idx}{suffix}", job_id.replace('-', ""));
+    t.chars().take(64).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn execute_action(
+    ctx: &JobContext,
+    cloud: &dyn Cloud,
+    job: &jobs::JobRow,
+    cluster: &str,
+    snap: &Snapshot,
+    policy: &ClusterPolicy,
+    idx: usize,
+    action: &decide::Action,
+    dry: bool,
+) -> Result<serde_json::Value, serde_json::Value> {
+    let _ = ctx;
+    let base = json!({"index": idx, "kind": action.kind, "target": action.target, "destination": action.destination, "expected_monthly_savings": action.expected_monthly_savings, "dry_run": dry});
+    let with = |extra: serde_json::Value| {
+        let mut v = base.clone();
+        if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        v
+    };
+    let status = if dry { "would_execute" } else { "applied" };
+    match action.kind {
+        ActionKind::RightsizeDown | ActionKind::RightsizeUp => Ok(with(json!({"status": "skipped", "reason": "changing pod requests needs the in-cluster agent"}))),
+        ActionKind::DeleteEmptyNode | ActionKind::DrainAndDeleteNode => {
+            let node = snap.nodes.get(&action.target).ok_or_else(|| with(json!({"error": "node vanished from the snapshot"})))?;
+            let r = cloud.terminate_instances(std::slice::from_ref(&node.instance_id), dry).await;
+            match r {
+                Ok(_) => Ok(with(json!({"status": status, "terminated": node.instance_id}))),
+                Err(e) => Err(with(json!({"error": spot_actors::system::human(&e), "instance_id": node.instance_id}))),
+            }
+        }
+        ActionKind::ReplaceNode | ActionKind::MoveToSpot => {
+            let node = snap.nodes.get(&action.target).ok_or_else(|| with(json!({"error": "node vanished from the snapshot"})))?;
+            let dest = action.destination.as_ref().ok_or_else(|| with(json!({"error": "replacement without destination"})))?;
+            let mut tags = spot_cloud::Tags::new();
+            tags.insert(TAG_EKS_CLUSTER.into(), cluster.into());
+            if let Some(g) = &node.node_group {
+                tags.insert(TAG_EKS_NODEGROUP.into(), g.clone());
+            }
+            tags.insert("spot-optimizer/job".into(), job.id.clone());
+            let mut req = LaunchRequest {
+                instance_type: dest.instance_type.clone(),
+                az: Some(dest.az.clone()),
+                subnet_id: None,
+                lifecycle: cloud_lifecycle(dest.lifecycle),
+                count: 1,
+                tags,
+                client_token: client_token(&job.id, idx, ""),
+                asg_name: None,
+            };
+            let mut fallback = None;
+            let launched = match cloud.launch_capacity(&req, dry).await {
+                Err(CloudError::InsufficientCapacity { .. }) if req.lifecycle == CloudLifecycle::Spot && policy.template.on_demand_fallback => {
+                    fallback = Some(format!("spot capacity for {} in {} is exhausted; fell back to on-demand", req.instance_type, dest.az));
+                    req.lifecycle = CloudLifecycle::OnDemand;
+                    req.client_token = client_token(&job.id, idx, "-od");
+                    cloud.launch_capacity(&req, dry).await
+                }
+                other => other,
+            };
+            let launched = launched.map_err(|e| with(json!({"error": spot_actors::system::human(&e), "step": "launch"})))?;
+            let new_ids: Vec<String> = match launched {
+                Mutation::Applied(r) => r.instances.into_iter().map(|i| i.id).collect(),
+                Mutation::DryRun(_) => Vec::new(),
+            };
+            if !dry {
+                wait_running(cloud, &new_ids).await.map_err(|e| with(json!({"error": e, "step": "wait", "launched": new_ids, "note": "the old node was kept; the new one is left running for inspection"})))?;
+            }
+            // Drain: terminating the old node evicts its pods, which the scheduler places on
+            // the new capacity. PDB budgets were checked by the planner.
+            cloud
+                .terminate_instances(std::slice::from_ref(&node.instance_id), dry)
+                .await
+                .map_err(|e| with(json!({"error": spot_actors::system::human(&e), "step": "terminate", "launched": new_ids})))?;
+            let savings_note = if fallback.is_some() { json!(null) } else { json!(action.expected_monthly_savings) };
+            Ok(with(json!({"status": status, "launched": new_ids, "terminated": node.instance_id, "replaced_hourly": node.hourly_price, "lifecycle": req.lifecycle, "fallback": fallback, "monthly_savings": savings_note})))
+        }
+    }
+}
+
+async fn wait_running(cloud: &dyn Cloud, ids: &[String]) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    loop {
+        let all = cloud.describe_instances().await.map_err(|e| spot_actors::system::human(&e))?;
+        let ready = ids.iter().all(|id| all.iter().any(|i| &i.id == id && i.state == InstanceState::Running));
+        if ready {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("new capacity {ids:?} not running after {} s", READY_TIMEOUT.as_secs()));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -1,0 +1,278 @@
+//! Optimize Now: an apalis job plans a sim cluster with the engine and executes the plan
+//! through the Cloud port (launch, wait, terminate), with dry run, safe mode, idempotent
+//! redelivery, failure reporting, spot → on-demand fallback and policy validation.
+
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use spot_actors::connect::SimConnector;
+use spot_cloud::sim::{Fault, Method as SimMethod};
+use spot_cloud::{Cloud, CloudError, InstanceState};
+
+use crate::both;
+use crate::inventory::link_sim;
+use crate::risk::wait_job;
+use crate::support::{assert_error, test_config, Backend, Session, TestApp};
+
+const ACCOUNT: &str = "123456789012";
+
+/// Links a sim account and returns (session, cluster id, cluster name) of its
+/// largest cluster, with an aggressive policy so the demo world yields actions.
+async fn setup(app: &TestApp, sim: &SimConnector) -> (Session, String, String) {
+    let s = app.signup("Optimizer").await;
+    link_sim(app, &s, ACCOUNT, "Prod").await;
+    let (_, clusters) = app.json(Method::GET, "/api/clusters?sort=-cost", Some(&s.access), None).await;
+    let c = clusters["items"][0].clone();
+    let id = c["id"].as_str().expect("cluster id").to_string();
+    let (st, p) = app
+        .json(Method::PUT, &format!("/api/clusters/{id}/policy"), Some(&s.access), Some(json!({"aggressiveness": "aggressive", "stabilization_window_secs": 0})))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    assert_eq!(p["aggressiveness"], "aggressive");
+    let _ = sim;
+    (s, id, c["name"].as_str().expect("name").to_string())
+}
+
+async fn optimize(app: &TestApp, s: &Session, cluster: &str, body: Value) -> Value {
+    let (st, job) = app.json(Method::POST, &format!("/api/clusters/{cluster}/optimize"), Some(&s.access), Some(body)).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{job}");
+    assert!(job["status"] == "queued" || job["status"] == "running", "{job}");
+    wait_job(app, &s.access, &format!("/api/jobs/{}", job["id"].as_str().expect("job id"))).await
+}
+
+async fn running_ids(sim: &SimConnector) -> Vec<String> {
+    let cloud = sim.world(ACCOUNT, "us-east-1").expect("world");
+    let mut ids: Vec<String> = cloud.describe_instances().await.expect("describe").into_iter().filter(|i| i.state == InstanceState::Running).map(|i| i.id).collect();
+    ids.sort();
+    ids
+}
+
+async fn optimize_now_plans_and_executes_through_the_cloud(b: Backend) {
+    let sim = Arc::new(SimConnector::new(42));
+    let app = TestApp::start_with_connector(b, sim.clone()).await;
+    let (s, cluster, _) = setup(&app, &sim).await;
+    let before = running_ids(&sim).await;
+
+    let job = optimize(&app, &s, &cluster, json!({})).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let plan = &job["plan"];
+    assert_eq!(plan["version"], 1, "{plan}");
+    let actions = plan["actions"].as_array().expect("actions");
+    assert!(!actions.is_empty(), "the demo cluster has savings: {plan}");
+    let executed = job["result"]["executed"].as_array().expect("executed");
+    assert_eq!(executed.len(), actions.len(), "{job}");
+    let applied: Vec<&Value> = executed.iter().filter(|a| a["status"] == "applied").collect();
+    assert!(!applied.is_empty(), "{job}");
+    assert!(job["result"]["realised_monthly_savings"].as_f64().unwrap_or(0.0) > 0.0, "{job}");
+
+    // The cloud changed: every terminated node is gone, every launched node runs.
+    let after = running_ids(&sim).await;
+    for a in &applied {
+        if let Some(t) = a["terminated"].as_str() {
+            assert!(before.contains(&t.to_string()) && !after.contains(&t.to_string()), "{t} still running");
+        }
+        for l in a["launched"].as_array().cloned().unwrap_or_default() {
+            assert!(after.contains(&l.as_str().unwrap_or("").to_string()), "{l} not running");
+        }
+    }
+
+    // Each action is audited with actor `system` and the job id.
+    let (_, audit) = app.json(Method::GET, "/api/audit-logs?action=optimize.action&limit=200", Some(&s.access), None).await;
+    let items = audit["items"].as_array().expect("items");
+    assert_eq!(items.len(), actions.len(), "{audit}");
+    assert!(items.iter().all(|e| e["actor"]["kind"] == "system" && e["request_id"] == job["id"]), "{audit}");
+    // The realised savings are recorded for the dashboard.
+    let (_, jobs) = app.json(Method::GET, "/api/jobs", Some(&s.access), None).await;
+    assert_eq!(jobs["items"][0]["id"], job["id"]);
+
+    // A second delivery of the same job does nothing (claimed rows are skipped).
+    let job_id = job["id"].as_str().expect("id");
+    app.state.jobs.enqueue(job_id).await.expect("re-enqueue");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let (_, again) = app.json(Method::GET, &format!("/api/jobs/{job_id}"), Some(&s.access), None).await;
+    assert_eq!(again["finished_at"], job["finished_at"]);
+    assert_eq!(running_ids(&sim).await, after, "redelivery changed the cloud");
+}
+both!(optimize_now_plans_and_executes_through_the_cloud);
+
+async fn dry_run_and_safe_mode_touch_nothing(b: Backend) {
+    let sim = Arc::new(SimConnector::new(42));
+    let app = TestApp::start_with_connector(b, sim.clone()).await;
+    let (s, cluster, _) = setup(&app, &sim).await;
+    let before = running_ids(&sim).await;
+    let job = optimize(&app, &s, &cluster, json!({"dry_run": true})).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["result"]["mode"], "dry_run");
+    let executed = job["result"]["executed"].as_array().expect("executed");
+    assert!(!executed.is_empty(), "{job}");
+    assert!(executed.iter().all(|a| a["status"] == "would_execute" || a["status"] == "skipped"), "{job}");
+    assert!(job["message"].as_str().unwrap_or("").contains("would execute"), "{job}");
+    assert_eq!(running_ids(&sim).await, before);
+
+    // The cluster policy's dry run does the same.
+    let (st, _) = app.json(Method::PUT, &format!("/api/clusters/{cluster}/policy"), Some(&s.access), Some(json!({"aggressiveness": "aggressive", "stabilization_window_secs": 0, "dry_run": true}))).await;
+    assert_eq!(st, StatusCode::OK);
+    let job = optimize(&app, &s, &cluster, json!({})).await;
+    assert_eq!(job["result"]["mode"], "dry_run", "{job}");
+    assert_eq!(running_ids(&sim).await, before);
+}
+both!(dry_run_and_safe_mode_touch_nothing);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_safe_mode_only_plans() {
+    let sim = Arc::new(SimConnector::new(42));
+    let mut cfg = test_config();
+    cfg.safe_mode = true;
+    let app = TestApp::start_with_connector_config(Backend::Sqlite, sim.clone(), cfg).await;
+    let (s, cluster, _) = setup(&app, &sim).await;
+    let before = running_ids(&sim).await;
+    let job = optimize(&app, &s, &cluster, json!({})).await;
+    assert_eq!(job["result"]["mode"], "dry_run", "{job}");
+    assert_eq!(running_ids(&sim).await, before);
+}
+
+async fn a_failure_mid_plan_says_what_ran(b: Backend) {
+    let sim = Arc::new(SimConnector::new(42));
+    let app = TestApp::start_with_connector(b, sim.clone()).await;
+    let (s, cluster, _) = setup(&app, &sim).await;
+    let world = sim.world(ACCOUNT, "us-east-1").expect("world");
+    world.inject_fault_on(SimMethod::TerminateInstances, Fault::Fail { calls: 1, error: CloudError::Other("injected terminate failure".into()) });
+    let before = running_ids(&sim).await;
+    let job = optimize(&app, &s, &cluster, json!({})).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    let msg = job["message"].as_str().unwrap_or("");
+    assert!(msg.contains("action 1 of") && msg.contains("injected terminate failure"), "{msg}");
+    let r = &job["result"];
+    assert_eq!(r["executed"].as_array().map(Vec::len), Some(0), "{r}");
+    assert!(r["failed"]["error"].as_str().unwrap_or("").contains("injected"), "{r}");
+    let planned = job["plan"]["actions"].as_array().map(Vec::len).unwrap_or(0);
+    assert_eq!(r["not_run"].as_array().map(Vec::len), Some(planned - 1), "{r}");
+    // Known state: the node that failed to terminate still runs; a replacement launched
+    // before the failure is reported in the failure.
+    let after = running_ids(&sim).await;
+    let target_terminated = r["failed"]["instance_id"].as_str().or(r["failed"]["terminated"].as_str());
+    if let Some(t) = target_terminated {
+        assert!(after.contains(&t.to_string()));
+    }
+    for l in r["failed"]["launched"].as_array().cloned().unwrap_or_default() {
+        assert!(after.contains(&l.as_str().unwrap_or("").to_string()));
+    }
+    assert!(before.iter().all(|id| after.contains(id)), "nothing was terminated");
+    let (_, audit) = app.json(Method::GET, "/api/audit-logs?action=optimize.action&outcome=failed", Some(&s.access), None).await;
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
+}
+both!(a_failure_mid_plan_says_what_ran);
+
+async fn optimize_input_is_validated_and_tenant_scoped(b: Backend) {
+    let sim = Arc::new(SimConnector::new(42));
+    let app = TestApp::start_with_connector(b, sim.clone()).await;
+    let (s, cluster, _) = setup(&app, &sim).await;
+    let (st, e) = app.json(Method::POST, "/api/clusters/nope/optimize", Some(&s.access), Some(json!({}))).await;
+    assert_error(st, &e, StatusCode::NOT_FOUND);
+    let (st, e) = app.json(Method::POST, &format!("/api/clusters/{cluster}/optimize"), Some(&s.access), Some(json!({"dry_run": "yes"}))).await;
+    let e = assert_error(st, &e, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["error"]["field"], "dry_run", "{e}");
+    let (st, e) = app.json(Method::PUT, &format!("/api/clusters/{cluster}/policy"), Some(&s.access), Some(json!({"aggressiveness": "wild"}))).await;
+    let e = assert_error(st, &e, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["error"]["field"], "aggressiveness", "{e}");
+    let (st, e) = app.json(Method::PUT, &format!("/api/clusters/{cluster}/policy"), Some(&s.access), Some(json!({"template": {"capacity_type": "cheap"}}))).await;
+    let e = assert_error(st, &e, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(e["error"]["field"].as_str().unwrap_or("").starts_with("template"), "{e}");
+
+    let viewer = app.add_member(&s, "viewer").await;
+    let (st, e) = app.json(Method::POST, &format!("/api/clusters/{cluster}/optimize"), Some(&viewer.access), Some(json!({}))).await;
+    assert_error(st, &e, StatusCode::FORBIDDEN);
+    let other = app.signup("Someone Else").await;
+    let (st, e) = app.json(Method::POST, &format!("/api/clusters/{cluster}/optimize"), Some(&other.access), Some(json!({}))).await;
+    assert_error(st, &e, StatusCode::NOT_FOUND);
+    let (st, e) = app.json(Method::GET, &format!("/api/clusters/{cluster}/policy"), Some(&other.access), None).await;
+    assert_error(st, &e, StatusCode::NOT_FOUND);
+    let (_, jobs) = app.json(Method::GET, "/api/jobs", Some(&other.access), None).await;
+    assert_eq!(jobs["items"].as_array().map(Vec::len), Some(0));
+}
+both!(optimize_input_is_validated_and_tenant_scoped);
+
+async fn pending_pods_get_a_launch_decision_without_a_discovery(b: Backend) {
+    let sim = Arc::new(SimConnector::new(42));
+    let app = TestApp::start_with_connector(b, sim.clone()).await;
+    let s = app.signup("Reactive").await;
+    let account = link_sim(&app, &s, ACCOUNT, "Prod").await;
+    let (_, clusters) = app.json(Method::GET, "/api/clusters", Some(&s.access), None).await;
+    let name = clusters["items"][0]["name"].as_str().expect("name").to_string();
+    let mut events = app.state.actors.bus.subscribe();
+    let pods: Vec<spot_engine::pack::Pod> = (0..12)
+        .map(|i| spot_engine::pack::Pod {
+            id: format!("web-{i}"),
+            cpu_millis: 500,
+            memory_mib: 1024,
+            gpus: 0,
+            capacity: spot_engine::pack::CapacityReq::Any,
+            arch: None,
+            anti_affinity_group: None,
+            az_spread_group: None,
+        })
+        .collect();
+    // The market reaches cluster actors right after discovery; retry briefly until it has.
+    let mut decision = Err(String::new());
+    for _ in 0..50 {
+        decision = app.state.actors.pending_pods(&account, &name, pods.clone()).await.expect("actor answers");
+        if decision.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let d = decision.expect("a decision");
+    assert_eq!(d.trigger, "pending_pods");
+    let placed: usize = d.nodes.iter().map(|n| n.pods.len()).sum();
+    assert_eq!(placed, 12, "{d:?}");
+    assert!(d.hourly_cost >= d.lower_bound_hourly.unwrap_or(0.0) - 1e-9);
+    assert_eq!(d.model, "shipped:risk-v1");
+    // No AVOID or flagged pool is chosen.
+    assert!(d.nodes.iter().all(|n| n.hourly_price > 0.0));
+    let ev = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            if let Ok(e) = events.recv().await {
+                if e.kind == "decision.launch" {
+                    return e;
+                }
+            }
+        }
+    })
+    .await
+    .expect("decision event published");
+    assert_eq!(ev.org_id.as_deref(), Some(s.org_id.as_str()));
+    // Unknown cluster: the actor system says so instead of hanging.
+    assert!(app.state.actors.pending_pods(&account, "no-such-cluster", pods).await.is_err());
+}
+both!(pending_pods_get_a_launch_decision_without_a_discovery);
+
+async fn exhausted_spot_capacity_falls_back_to_on_demand(b: Backend) {
+    let sim = Arc::new(SimConnector::new(42));
+    let app = TestApp::start_with_connector(b, sim.clone()).await;
+    let (s, cluster, _) = setup(&app, &sim).await;
+    // Every spot launch of this job is refused for capacity; on-demand ones are not.
+    let world = sim.world(ACCOUNT, "us-east-1").expect("world");
+    world.inject_fault_on(
+        SimMethod::LaunchCapacity,
+        Fault::Fail { calls: 1, error: CloudError::InsufficientCapacity { instance_type: "any".into(), az: "any".into() } },
+    );
+    let job = optimize(&app, &s, &cluster, json!({})).await;
+    let plan_launches_spot = job["plan"]["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .any(|a| a["destination"]["lifecycle"] == "spot");
+    assert!(plan_launches_spot, "the demo plan buys spot capacity: {}", job["plan"]);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let fell_back: Vec<&Value> = job["result"]["executed"]
+        .as_array()
+        .expect("executed")
+        .iter()
+        .filter(|a| a["fallback"].is_string())
+        .collect();
+    assert_eq!(fell_back.len(), 1, "{job}");
+    assert_eq!(fell_back[0]["lifecycle"], "on_demand", "{job}");
+    assert_eq!(fell_back[0]["status"], "applied");
+}
+both!(exhausted_spot_capacity_falls_back_to_on_demand);
