@@ -91,31 +91,21 @@ impl AppState {
         // The graduated model (or the shipped one) before any actor starts deciding.
         let risk = Arc::new(RiskService::new(RiskService::runtime_from_env()));
         risk.set(risk.load_from_registry(&db).await?);
-        let bus = Bus::default();
         let deps = Deps {
             db: db.clone(),
             connector: connector.clone(),
             keyring: keyring.clone(),
-            bus: bus.clone(),
+            bus: Bus::default(),
             hive: hive.clone(),
             risk: risk.clone(),
             interval: Duration::from_secs(cfg.discovery_interval_secs.max(1)),
         };
-        let actors = Actors::start(deps).await?;
+        let actors = Actors::start(deps.clone()).await?;
         let jobs = JobQueue::start(
             &db.url,
             db.backend,
             &cfg.job_queue,
-            JobContext {
-                db: db.clone(),
-                connector: connector.clone(),
-                keyring: keyring.clone(),
-                bus,
-                hive: hive.clone(),
-                risk: risk.clone(),
-                actors: actors.clone(),
-                safe_mode: cfg.safe_mode,
-            },
+            JobContext { deps, actors: actors.clone(), safe_mode: cfg.safe_mode },
         )
         .await?;
         let redis = match &opts.redis_url {

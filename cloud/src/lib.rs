@@ -76,6 +76,18 @@ pub trait Cloud: Send + Sync {
         dry_run: bool,
     ) -> Result<Mutation<AutoScalingGroup>>;
 
+    /// Detaches instances from their Auto Scaling group and lowers its desired capacity by
+    /// as many (AWS `DetachInstances` with `ShouldDecrementDesiredCapacity`), so that
+    /// terminating them afterwards launches no replacement and scales nothing else in.
+    /// [`CloudError::Invalid`] when an instance is not in the group or the desired capacity
+    /// would drop below the group's minimum. Returns the group as updated.
+    async fn detach_from_auto_scaling_group(
+        &self,
+        group: &str,
+        instance_ids: &[String],
+        dry_run: bool,
+    ) -> Result<Mutation<AutoScalingGroup>>;
+
     /// Names of the EKS clusters in the region.
     async fn list_eks_clusters(&self) -> Result<Vec<String>>;
 

@@ -551,6 +551,30 @@ async fn auto_scaling_groups_update_and_launch() {
     assert!(again.replayed);
     assert_eq!(again.instances.len(), 1);
     assert_eq!(again.instances[0].id, node.id);
+
+    // Retiring a node for good: detach it with the desired capacity lowered, so that the
+    // group neither replaces it nor scales another node in.
+    let before = cloud.describe_auto_scaling_groups().await.expect("groups");
+    let g = before.iter().find(|g| g.name == "prod-nodes").expect("listed");
+    assert!(g.instance_ids.contains(&node.id), "{g:?}");
+    let desired = g.desired_capacity;
+    let dry = cloud
+        .detach_from_auto_scaling_group("prod-nodes", std::slice::from_ref(&node.id), true)
+        .await
+        .expect("dry detach");
+    assert!(dry.is_dry_run());
+    assert!(matches!(
+        cloud.detach_from_auto_scaling_group("prod-nodes", &["i-0000000000000dead".to_string()], false).await,
+        Err(CloudError::Invalid { .. })
+    ));
+    let detached = cloud
+        .detach_from_auto_scaling_group("prod-nodes", std::slice::from_ref(&node.id), false)
+        .await
+        .expect("detach")
+        .applied()
+        .expect("applied");
+    assert_eq!(detached.desired_capacity, desired - 1);
+    assert!(!detached.instance_ids.contains(&node.id), "{detached:?}");
 }
 
 #[tokio::test]

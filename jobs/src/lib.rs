@@ -17,14 +17,9 @@ use apalis::prelude::*;
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
 use serde::{Deserialize, Serialize};
-use spot_actors::bus::Bus;
-use spot_actors::connect::CloudConnector;
-use spot_actors::hive::RiskTracker;
-use spot_actors::risk::RiskService;
-use spot_actors::system::Actors;
+use spot_actors::system::{Actors, Deps};
 use spot_models::audit::{self, NewAuditRecord};
-use spot_models::crypto::Keyring;
-use spot_models::{jobs, Backend, Db};
+use spot_models::{jobs, Backend};
 use tokio::sync::Mutex;
 
 pub const COMPONENT: &str = "CORE-EXEC";
@@ -43,18 +38,21 @@ pub enum JobError {
     Db(#[from] spot_models::DbError),
 }
 
-/// Everything a job needs, shared by the worker.
+/// Everything a job needs, shared by the worker: the actors' dependencies (database, cloud
+/// connector, keyring, bus, hive mind, risk model) plus the actor handle and safe mode.
 #[derive(Clone)]
 pub struct JobContext {
-    pub db: Db,
-    pub connector: Arc<dyn CloudConnector>,
-    pub keyring: Keyring,
-    pub bus: Bus,
-    pub hive: Arc<dyn RiskTracker>,
-    pub risk: Arc<RiskService>,
+    pub deps: Deps,
     pub actors: Actors,
     /// SAFE_MODE: every job plans and logs "would execute"; nothing touches the cloud.
     pub safe_mode: bool,
+}
+
+impl std::ops::Deref for JobContext {
+    type Target = Deps;
+    fn deref(&self) -> &Deps {
+        &self.deps
+    }
 }
 
 enum Sink {
@@ -92,6 +90,22 @@ fn apalis_url(db_url: &str, backend: Backend) -> String {
     }
 }
 
+/// One apalis worker on `storage` (both backends; their types differ).
+macro_rules! spawn_worker {
+    ($storage:expr, $ctx:expr) => {{
+        let worker = WorkerBuilder::new(format!("spot-worker-{}", uuid::Uuid::new_v4()))
+            // A short poll keeps "Optimize Now" responsive (the default waits many seconds).
+            .backend($storage.clone().poll_with_interval(std::time::Duration::from_millis(250)))
+            .data($ctx.clone())
+            .build(handle);
+        tokio::spawn(async move {
+            if let Err(e) = worker.run().await {
+                tracing::error!(component = COMPONENT, error = %e, "job worker stopped");
+            }
+        });
+    }};
+}
+
 impl JobQueue {
     /// Connects the queue storage, runs its migrations, and starts one worker (jobs run one
     /// at a time per replica). `queue` names the apalis queue (replicas share it).
@@ -105,15 +119,7 @@ impl JobQueue {
                 let pool = sqlx::SqlitePool::connect(&url).await.map_err(|e| err(&e))?;
                 SqliteStorage::setup(&pool).await.map_err(|e| err(&e))?;
                 let storage = SqliteStorage::<JobRequest>::new(&pool).with_config(config_sqlite);
-                let worker = WorkerBuilder::new(format!("spot-worker-{}", uuid::Uuid::new_v4()))
-                    .backend(storage.clone())
-                    .data(ctx.clone())
-                    .build(handle);
-                tokio::spawn(async move {
-                    if let Err(e) = worker.run().await {
-                        tracing::error!(component = COMPONENT, error = %e, "job worker stopped");
-                    }
-                });
+                spawn_worker!(storage, ctx);
                 Sink::Sqlite(storage)
             }
             Backend::Postgres => {
@@ -128,20 +134,14 @@ impl JobQueue {
                     Err(_) => Ok(()),
                 };
                 let _ = sqlx::query("SELECT pg_advisory_unlock(727271)").execute(&mut *conn).await;
+                drop(conn);
+                admin.close().await;
                 created.map_err(|e| err(&e))?;
                 let pool = pool?;
                 setup?;
                 let config = apalis_postgres::Config::default().queue(queue);
                 let storage = PostgresStorage::<JobRequest>::new(&pool).with_config(config);
-                let worker = WorkerBuilder::new(format!("spot-worker-{}", uuid::Uuid::new_v4()))
-                    .backend(storage.clone())
-                    .data(ctx.clone())
-                    .build(handle);
-                tokio::spawn(async move {
-                    if let Err(e) = worker.run().await {
-                        tracing::error!(component = COMPONENT, error = %e, "job worker stopped");
-                    }
-                });
+                spawn_worker!(storage, ctx);
                 Sink::Postgres(storage)
             }
         };

@@ -48,6 +48,8 @@ fn cloud_lifecycle(l: Lifecycle) -> CloudLifecycle {
 struct LiveNode {
     instance_id: String,
     node_group: Option<String>,
+    /// Auto Scaling group that would replace the instance when it is terminated.
+    asg_name: Option<String>,
     hourly_price: f64,
 }
 
@@ -95,6 +97,14 @@ pub async fn snapshot(ctx: &JobContext, cloud: &dyn Cloud, cluster: &str) -> Res
             daemonset: p.owner.as_ref().is_some_and(|o| o.kind == WorkloadKind::DaemonSet),
         });
     }
+    // Node age (stabilization window) comes from the instance's launch time.
+    let described: HashMap<String, spot_cloud::Instance> = cloud
+        .describe_instances()
+        .await
+        .map_err(human)?
+        .into_iter()
+        .map(|i| (i.id.clone(), i))
+        .collect();
     let mut nodes = Vec::new();
     let mut live = HashMap::new();
     for n in inv.nodes.iter().filter(|n| n.ready) {
@@ -104,7 +114,7 @@ pub async fn snapshot(ctx: &JobContext, cloud: &dyn Cloud, cluster: &str) -> Res
             Lifecycle::OnDemand => od.get(&n.instance_type).copied(),
         }
         .unwrap_or(0.0);
-        let launch = inv.collected_at.timestamp() - 86_400;
+        let launch = described.get(&n.instance_id).map_or_else(|| inv.collected_at.timestamp(), |i| i.launch_time.timestamp());
         nodes.push(RunningNode {
             name: n.name.clone(),
             instance_type: n.instance_type.clone(),
@@ -122,7 +132,15 @@ pub async fn snapshot(ctx: &JobContext, cloud: &dyn Cloud, cluster: &str) -> Res
             interruption_probability: if lifecycle == Lifecycle::Spot { pool_risk.get(&PoolKey::new(&n.instance_type, &n.az)).copied().unwrap_or(UNSCORED_RISK) } else { 0.0 },
             pods: by_node.remove(n.name.as_str()).unwrap_or_default(),
         });
-        live.insert(n.name.clone(), LiveNode { instance_id: n.instance_id.clone(), node_group: n.node_group.clone(), hourly_price: hourly });
+        live.insert(
+            n.name.clone(),
+            LiveNode {
+                instance_id: n.instance_id.clone(),
+                node_group: n.node_group.clone(),
+                asg_name: described.get(&n.instance_id).and_then(|i| i.asg_name.clone()),
+                hourly_price: hourly,
+            },
+        );
     }
     nodes.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Snapshot { catalog, state: ClusterState { nodes, pdbs: Vec::new() }, pool_risk, risk_flags, nodes: live })
@@ -290,9 +308,8 @@ async fn execute_action(
         ActionKind::RightsizeDown | ActionKind::RightsizeUp => Ok(with(json!({"status": "skipped", "reason": "changing pod requests needs the in-cluster agent"}))),
         ActionKind::DeleteEmptyNode | ActionKind::DrainAndDeleteNode => {
             let node = snap.nodes.get(&action.target).ok_or_else(|| with(json!({"error": "node vanished from the snapshot"})))?;
-            let r = cloud.terminate_instances(std::slice::from_ref(&node.instance_id), dry).await;
-            match r {
-                Ok(_) => Ok(with(json!({"status": status, "terminated": node.instance_id}))),
+            match retire_node(cloud, node, dry).await {
+                Ok(asg) => Ok(with(json!({"status": status, "terminated": node.instance_id, "asg_resized": asg}))),
                 Err(e) => Err(with(json!({"error": spot_actors::system::human(&e), "instance_id": node.instance_id}))),
             }
         }
@@ -335,14 +352,37 @@ async fn execute_action(
             }
             // Drain: terminating the old node evicts its pods, which the scheduler places on
             // the new capacity. PDB budgets were checked by the planner.
-            cloud
-                .terminate_instances(std::slice::from_ref(&node.instance_id), dry)
+            let asg = retire_node(cloud, node, dry)
                 .await
-                .map_err(|e| with(json!({"error": spot_actors::system::human(&e), "step": "terminate", "launched": new_ids})))?;
+                .map_err(|e| with(json!({"error": spot_actors::system::human(&e), "step": "terminate", "instance_id": node.instance_id, "launched": new_ids})))?;
             let savings_note = if fallback.is_some() { json!(null) } else { json!(action.expected_monthly_savings) };
-            Ok(with(json!({"status": status, "launched": new_ids, "terminated": node.instance_id, "replaced_hourly": node.hourly_price, "lifecycle": req.lifecycle, "fallback": fallback, "monthly_savings": savings_note})))
+            Ok(with(json!({"status": status, "launched": new_ids, "terminated": node.instance_id, "asg_resized": asg, "replaced_hourly": node.hourly_price, "lifecycle": req.lifecycle, "fallback": fallback, "monthly_savings": savings_note})))
         }
     }
+}
+
+/// Terminates a node for good. When an Auto Scaling group owns it, it is first detached
+/// with the group's desired capacity lowered by one (lowering the group's minimum first if
+/// it would block that), so the group neither replaces it nor scales in another node.
+async fn retire_node(cloud: &dyn Cloud, node: &LiveNode, dry: bool) -> Result<Option<String>, CloudError> {
+    let mut resized = None;
+    if let Some(name) = &node.asg_name {
+        let groups = cloud.describe_auto_scaling_groups().await?;
+        if let Some(g) = groups.iter().find(|g| &g.name == name && g.instance_ids.contains(&node.instance_id)) {
+            let desired = g.desired_capacity.saturating_sub(1);
+            if g.min_size > desired {
+                let lower_min = spot_cloud::AsgUpdate { name: name.clone(), min_size: Some(desired), max_size: None, desired_capacity: None };
+                cloud.update_auto_scaling_group(&lower_min, dry).await?;
+            }
+            // (A dry run cannot validate the detach against a minimum it only pretended to lower.)
+            if !(dry && g.min_size > desired) {
+                cloud.detach_from_auto_scaling_group(name, std::slice::from_ref(&node.instance_id), dry).await?;
+            }
+            resized = Some(format!("{name}: desired {} → {desired}", g.desired_capacity));
+        }
+    }
+    cloud.terminate_instances(std::slice::from_ref(&node.instance_id), dry).await?;
+    Ok(resized)
 }
 
 async fn wait_running(cloud: &dyn Cloud, ids: &[String]) -> Result<(), String> {

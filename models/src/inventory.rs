@@ -586,6 +586,16 @@ pub async fn cluster_instances(
     .await?)
 }
 
+/// Live instances of every cluster of an organization, in one query (for cluster lists).
+pub async fn clustered_instances(db: &Db, org_id: &str) -> Result<Vec<InstanceView>> {
+    Ok(sqlx::query_as::<_, InstanceView>(sqlx::AssertSqlSafe(format!(
+        "{INSTANCE_SELECT} AND i.cluster_id IS NOT NULL AND i.gone_at IS NULL ORDER BY i.node_group, i.instance_id"
+    )))
+    .bind(org_id)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
 pub async fn instance(db: &Db, org_id: &str, id: &str) -> Result<Option<InstanceView>> {
     Ok(
         sqlx::query_as::<_, InstanceView>(sqlx::AssertSqlSafe(format!(

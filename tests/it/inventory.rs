@@ -568,3 +568,31 @@ async fn dashboard_numbers_come_from_inventory_and_history(b: Backend) {
     assert_eq!(e["error"]["field"], "days");
 }
 both!(dashboard_numbers_come_from_inventory_and_history);
+
+async fn a_live_stream_ends_when_its_session_is_revoked(b: Backend) {
+    let app = TestApp::start(b).await;
+    let s = app.signup("Stream Logout").await;
+    let mut resp = app
+        .http
+        .get(app.url(&format!("/api/events?access_token={}", s.access)))
+        .send()
+        .await
+        .expect("sse");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (st, _) = app
+        .json(Method::POST, "/api/auth/logout", Some(&s.access), Some(json!({})))
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    // Keep-alives may arrive first; the body must end within the re-check period.
+    let ended = tokio::time::timeout(Duration::from_secs(25), async {
+        loop {
+            match resp.chunk().await {
+                Ok(Some(_)) => continue,
+                _ => return,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived the revoked session");
+}
+both!(a_live_stream_ends_when_its_session_is_revoked);

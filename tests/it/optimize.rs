@@ -48,11 +48,34 @@ async fn running_ids(sim: &SimConnector) -> Vec<String> {
     ids
 }
 
+/// What the cluster's running nodes cost per hour right now, priced by the cloud.
+async fn cluster_hourly_cost(sim: &SimConnector, cluster: &str) -> f64 {
+    let cloud = sim.world(ACCOUNT, "us-east-1").expect("world");
+    let nodes: Vec<spot_cloud::Instance> = cloud
+        .describe_instances()
+        .await
+        .expect("describe")
+        .into_iter()
+        .filter(|i| i.state == InstanceState::Running && i.cluster.as_deref() == Some(cluster))
+        .collect();
+    let types: Vec<String> = nodes.iter().map(|i| i.instance_type.clone()).collect();
+    let od: std::collections::HashMap<String, f64> = cloud.on_demand_prices(&types).await.expect("od").into_iter().map(|p| (p.instance_type, p.usd_per_hour)).collect();
+    let spot = spot_actors::discovery::latest_spot_prices(cloud.as_ref(), &types).await.expect("spot");
+    nodes
+        .iter()
+        .map(|i| match i.lifecycle {
+            spot_cloud::Lifecycle::Spot => spot.get(&(i.instance_type.clone(), i.az.clone())).copied().unwrap_or(0.0),
+            spot_cloud::Lifecycle::OnDemand => od.get(&i.instance_type).copied().unwrap_or(0.0),
+        })
+        .sum()
+}
+
 async fn optimize_now_plans_and_executes_through_the_cloud(b: Backend) {
     let sim = Arc::new(SimConnector::new(42));
     let app = TestApp::start_with_connector(b, sim.clone()).await;
-    let (s, cluster, _) = setup(&app, &sim).await;
+    let (s, cluster, name) = setup(&app, &sim).await;
     let before = running_ids(&sim).await;
+    let cost_before = cluster_hourly_cost(&sim, &name).await;
 
     let job = optimize(&app, &s, &cluster, json!({})).await;
     assert_eq!(job["status"], "succeeded", "{job}");
@@ -66,8 +89,11 @@ async fn optimize_now_plans_and_executes_through_the_cloud(b: Backend) {
     assert!(!applied.is_empty(), "{job}");
     assert!(job["result"]["realised_monthly_savings"].as_f64().unwrap_or(0.0) > 0.0, "{job}");
 
-    // The cloud changed: every terminated node is gone, every launched node runs.
+    // The cloud changed: every terminated node is gone (no Auto Scaling group refilled it),
+    // every launched node runs, and the cluster costs less.
     let after = running_ids(&sim).await;
+    let cost_after = cluster_hourly_cost(&sim, &name).await;
+    assert!(cost_after < cost_before - 0.01, "cluster cost {cost_before:.3} → {cost_after:.3} $/h: {job}");
     for a in &applied {
         if let Some(t) = a["terminated"].as_str() {
             assert!(before.contains(&t.to_string()) && !after.contains(&t.to_string()), "{t} still running");

@@ -5,7 +5,8 @@
 // integrations, the audit log, sign-out and sign-in, a viewer's read-only view and the
 // "skip onboarding" path. With E2E_DEMO_EMAIL / E2E_DEMO_PASSWORD (the login `serve --demo`
 // prints) it also signs in as the demo user and walks clusters → cluster → instance → waste →
-// dashboard (KPIs, charts, heatmap, stability, account switcher kept in the URL).
+// dashboard (KPIs, charts, heatmap, stability, account switcher kept in the URL), then runs
+// "Optimize Now" on the largest cluster as a dry run and for real.
 // Screenshots go to e2e/artifacts/ (recreated on every run). Exits non-zero unless every step
 // passes. Needs the server's embedded cloud simulator.
 import { execSync } from 'node:child_process';
@@ -249,6 +250,23 @@ const steps = [
     if (mutating + links > 0) throw new Error(`viewer sees ${mutating + links} mutating controls`);
     await screenshot('viewer-cloud-integrations');
   }],
+  ['a viewer sees no Optimize Now and a read-only optimization policy', async () => {
+    await page.goto(`${base}/clusters`);
+    const table = page.getByRole('table', { name: 'Clusters' });
+    await bodyRows(table).first().waitFor();
+    const shortcuts = await page.getByRole('link', { name: /Optimize Now/ }).count();
+    if (shortcuts > 0) throw new Error(`viewer sees ${shortcuts} Optimize Now links in the registry`);
+    await bodyRows(table).first().click();
+    await page.waitForURL(/\/clusters\/[^/?]+$/);
+    const policy = page.getByRole('form', { name: 'Optimization policy' });
+    await policy.getByText('Only owners and admins can change the policy.').waitFor();
+    if (!(await policy.getByLabel('Aggressiveness').isDisabled())) throw new Error('the policy form is editable for a viewer');
+    if ((await page.getByRole('button', { name: /Optimize Now|Save policy/ }).count()) > 0) throw new Error('viewer sees Optimize Now or Save policy');
+    await page.goto(`${page.url()}?optimize=1`);
+    await page.getByRole('table', { name: 'Nodes' }).waitFor();
+    if ((await page.getByRole('dialog').count()) > 0) throw new Error('?optimize=1 opened the dialog for a viewer');
+    await screenshot('viewer-cluster-detail');
+  }],
   ['skipping onboarding shows the empty state', async () => {
     page = await openPage();
     await signUp(skipper);
@@ -393,6 +411,60 @@ const demoSteps = [
     await screenshot('demo-dashboard-one-account');
     await switcher.selectOption('');
     await page.waitForURL((url) => !url.searchParams.has('account'));
+  }],
+  ['spot nodes of the largest cluster show their interruption risk', async () => {
+    await page.goto(`${base}/clusters?sort=-cost`);
+    const table = page.getByRole('table', { name: 'Clusters' });
+    await bodyRows(table).first().waitFor();
+    await bodyRows(table).first().locator('.cell-title').first().click();
+    await page.waitForURL(/\/clusters\/[^/?]+$/);
+    const nodes = page.getByRole('table', { name: 'Nodes' });
+    await bodyRows(nodes).first().waitFor();
+    const risks = await nodes.locator('.risk .badge').allInnerTexts();
+    if (risks.length === 0) throw new Error('no spot node shows a risk band');
+    const malformed = risks.filter((text) => !/^(Interruption risk\s+)?(SAFE|CAUTION|AVOID)(\s+\d+(\.\d)?%)?$/.test(text.trim()));
+    if (malformed.length > 0) throw new Error(`unexpected risk badges: ${malformed.join(', ')}`);
+  }],
+  ['Optimize Now as a dry run plans actions that would execute', async () => {
+    await page.getByRole('button', { name: 'Optimize Now' }).click();
+    const dialog = page.getByRole('dialog', { name: /^Optimize / });
+    await dialog.getByRole('checkbox', { name: 'Dry run (plan only, change nothing)' }).check();
+    await screenshot('demo-optimize-dialog');
+    await dialog.getByRole('button', { name: 'Start dry run' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const panel = page.getByRole('region', { name: 'Optimization job' });
+    await panel.getByRole('progressbar', { name: 'Job progress' }).waitFor();
+    // Jobs wait in the queue for a worker; executing the plan is quick in dry-run mode.
+    await panel.locator('.badge').filter({ hasText: /^(Succeeded|Failed)$/ }).waitFor({ timeout: 120_000 });
+    if ((await panel.locator('.badge').filter({ hasText: /^Failed$/ }).count()) > 0) throw new Error(`dry run failed: ${await panel.getByRole('alert').innerText()}`);
+    await page.getByRole('status').getByText(/^Dry run finished/).waitFor();
+    const actions = panel.getByRole('table', { name: 'Planned actions' });
+    await bodyRows(actions).first().waitFor();
+    const statuses = await bodyRows(actions).locator('td:last-child .badge').allInnerTexts();
+    if (statuses.length === 0 || statuses.some((status) => status !== 'Would execute')) throw new Error(`dry-run statuses: ${statuses.join(', ')}`);
+    await screenshot('demo-optimize-dry-run');
+  }],
+  ['Optimize Now for real applies the plan and reports realised savings', async () => {
+    await page.getByRole('button', { name: 'Optimize Now' }).click();
+    const dialog = page.getByRole('dialog', { name: /^Optimize / });
+    if (await dialog.getByRole('checkbox', { name: 'Dry run (plan only, change nothing)' }).isChecked()) throw new Error('dry run is pre-ticked');
+    await dialog.getByRole('button', { name: 'Start optimization' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const panel = page.getByRole('region', { name: 'Optimization job' });
+    await panel.locator('.badge').filter({ hasText: /^Execute$/ }).waitFor();
+    // Every replacement waits until its new node runs: allow for the queue and the launches.
+    await panel.locator('.badge').filter({ hasText: /^(Succeeded|Failed)$/ }).waitFor({ timeout: 240_000 });
+    if ((await panel.locator('.badge').filter({ hasText: /^Failed$/ }).count()) > 0) throw new Error(`optimization failed: ${await panel.getByRole('alert').innerText()}`);
+    await page.getByRole('status').getByText(/^Optimization finished/).waitFor();
+    const statuses = await bodyRows(panel.getByRole('table', { name: 'Planned actions' })).locator('td:last-child .badge').allInnerTexts();
+    if (!statuses.includes('Applied')) throw new Error(`no action was applied: ${statuses.join(', ')}`);
+    const realised = await panel.locator('.stat').filter({ hasText: 'Realised savings' }).locator('.stat__value').innerText();
+    if (!(Number(realised.replace(/[^\d.]/g, '')) > 0)) throw new Error(`realised savings are ${realised}`);
+    const jobs = page.getByRole('table', { name: 'Recent jobs' });
+    await bodyRows(jobs).nth(1).waitFor().catch(() => {
+      throw new Error('the jobs list does not show both jobs');
+    });
+    await screenshot('demo-optimize-executed');
   }],
 ];
 

@@ -25,10 +25,26 @@ pub struct LiveEvent {
     pub data: serde_json::Value,
 }
 
-fn stream(state: &AppState, org: Option<String>) -> BoxStream<'static, LiveEvent> {
+/// How often a live stream re-checks that its session is still valid.
+const SESSION_RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Resolves when the session is revoked (logout, password change, admin action) so the
+/// stream ends instead of outliving the credentials it was opened with.
+async fn revoked(db: spot_models::Db, session_id: String) {
+    loop {
+        tokio::time::sleep(SESSION_RECHECK).await;
+        if let Ok(None) = spot_models::sessions::principal(&db, &session_id).await {
+            return;
+        }
+    }
+}
+
+fn stream(state: &AppState, org: Option<String>, session_id: &str) -> BoxStream<'static, LiveEvent> {
     let rx = state.actors.bus.subscribe();
     let admin = org.is_none();
+    let until = Box::pin(revoked(state.db.clone(), session_id.to_string()));
     BroadcastStream::new(rx)
+        .take_until(until)
         // A slow client that lags behind skips the events it missed rather than stalling.
         .filter_map(move |r| {
             let org = org.clone();
@@ -59,7 +75,8 @@ fn caller(req: &poem::Request) -> Result<AuthCtx, ApiError> {
 #[OpenApi(tag = "ApiTags::Events")]
 impl EventsApi {
     /// Live events of the caller's organization (server-sent events): discovery progress,
-    /// account status, inventory changes, spot signals. Browsers' `EventSource` cannot send
+    /// account status, inventory changes, spot signals, risk scores, job progress and
+    /// actions, launch decisions. The stream ends within 10 s of the session's revocation. Browsers' `EventSource` cannot send
     /// headers, so the access token may also be passed as `?access_token=`.
     #[oai(path = "/events", method = "get", operation_id = "streamEvents")]
     async fn events(
@@ -68,7 +85,7 @@ impl EventsApi {
         req: &poem::Request,
     ) -> poem::Result<EventStream<BoxStream<'static, LiveEvent>>> {
         let auth = caller(req)?;
-        Ok(EventStream::new(stream(&state, Some(auth.org_id)))
+        Ok(EventStream::new(stream(&state, Some(auth.org_id), &auth.session_id))
             .keep_alive(std::time::Duration::from_secs(15)))
     }
 
@@ -83,7 +100,8 @@ impl EventsApi {
         state: Data<&AppState>,
         req: &poem::Request,
     ) -> poem::Result<EventStream<BoxStream<'static, LiveEvent>>> {
-        caller(req)?.require_super_admin()?;
-        Ok(EventStream::new(stream(&state, None)).keep_alive(std::time::Duration::from_secs(15)))
+        let auth = caller(req)?;
+        auth.require_super_admin()?;
+        Ok(EventStream::new(stream(&state, None, &auth.session_id)).keep_alive(std::time::Duration::from_secs(15)))
     }
 }

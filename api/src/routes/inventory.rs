@@ -435,13 +435,21 @@ impl InventoryApi {
         )
         .await
         .map_err(ApiError::from)?;
-        let mut items = Vec::new();
-        for c in &rows {
-            let nodes = inventory::cluster_instances(&state.db, &auth.0.org_id, &c.id)
-                .await
-                .map_err(ApiError::from)?;
-            items.push(summarize(c, &nodes, &flagged));
+        // One query for every cluster's nodes (no query per cluster).
+        let mut by_cluster: std::collections::HashMap<String, Vec<InstanceView>> = std::collections::HashMap::new();
+        for i in inventory::clustered_instances(&state.db, &auth.0.org_id)
+            .await
+            .map_err(ApiError::from)?
+        {
+            if let Some(cid) = i.cluster_id.clone() {
+                by_cluster.entry(cid).or_default().push(i);
+            }
         }
+        let items: Vec<ClusterSummary> = rows
+            .iter()
+            .map(|c| summarize(c, by_cluster.get(&c.id).map(Vec::as_slice).unwrap_or(&[]), &flagged))
+            .collect();
+        let mut items = items;
         if let Some(q) =
             q.0.as_deref()
                 .map(str::to_lowercase)

@@ -916,6 +916,57 @@ impl Cloud for AwsCloud {
             .ok_or_else(|| CloudError::not_found(ResourceKind::AutoScalingGroup, &update.name))
     }
 
+    async fn detach_from_auto_scaling_group(
+        &self,
+        group: &str,
+        instance_ids: &[String],
+        dry_run: bool,
+    ) -> Result<Mutation<AutoScalingGroup>> {
+        let g = self.raw_group(group).await?;
+        if instance_ids.is_empty() {
+            return Err(CloudError::invalid("instance_ids", "at least one instance is required"));
+        }
+        let members: Vec<&str> = g.instances().iter().filter_map(|i| i.instance_id()).collect();
+        if let Some(id) = instance_ids.iter().find(|id| !members.contains(&id.as_str())) {
+            return Err(CloudError::invalid("instance_ids", format!("{id} is not in Auto Scaling group {group}")));
+        }
+        let current = |v: Option<i32>| v.and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+        let (min, desired) = (current(g.min_size()), current(g.desired_capacity()));
+        let n = instance_ids.len() as u32;
+        if desired < min + n {
+            return Err(CloudError::invalid(
+                "desired_capacity",
+                format!("detaching {n} would take desired {desired} below min {min}"),
+            ));
+        }
+        if dry_run {
+            return Ok(Mutation::DryRun(DryRunOk {
+                operation: "DetachInstances".into(),
+                resource_ids: instance_ids.to_vec(),
+                message: format!(
+                    "would detach from {group} and set desired={} (validated by describing the group; Auto Scaling has no DryRun)",
+                    desired - n
+                ),
+            }));
+        }
+        let ctx = ErrCtx::new("autoscaling:DetachInstances").resource(ResourceKind::AutoScalingGroup, group);
+        self.autoscaling
+            .detach_instances()
+            .auto_scaling_group_name(group)
+            .set_instance_ids(Some(instance_ids.to_vec()))
+            .should_decrement_desired_capacity(true)
+            .send()
+            .await
+            .map_err(|e| map_sdk_err(e, &ctx))?;
+        let group_now = self.raw_group(group).await?;
+        self.groups_view(vec![group_now])
+            .await?
+            .into_iter()
+            .next()
+            .map(Mutation::Applied)
+            .ok_or_else(|| CloudError::not_found(ResourceKind::AutoScalingGroup, group))
+    }
+
     async fn list_eks_clusters(&self) -> Result<Vec<String>> {
         let ctx = ErrCtx::new("eks:ListClusters");
         let mut pages = self

@@ -142,6 +142,7 @@ pub enum Method {
     SpotPriceHistory,
     DescribeAutoScalingGroups,
     UpdateAutoScalingGroup,
+    DetachInstances,
     ListEksClusters,
     DescribeEksCluster,
     LaunchCapacity,
@@ -503,6 +504,16 @@ impl Cloud for SimCloud {
         let (mut s, now) = self.enter(Method::UpdateAutoScalingGroup)?;
         let st = &mut *s;
         st.world.update_asg(update, dry_run, now, &mut st.market)
+    }
+
+    async fn detach_from_auto_scaling_group(
+        &self,
+        group: &str,
+        instance_ids: &[String],
+        dry_run: bool,
+    ) -> Result<Mutation<AutoScalingGroup>> {
+        let (mut s, _) = self.enter(Method::DetachInstances)?;
+        s.world.detach(group, instance_ids, dry_run)
     }
 
     async fn list_eks_clusters(&self) -> Result<Vec<String>> {

@@ -533,6 +533,34 @@ async fn mutations_change_the_world() {
         .await;
     assert!(matches!(bad, Err(CloudError::Invalid { .. })));
 
+    // Detach one member with the desired capacity lowered, then terminate it: the group
+    // launches no replacement and keeps its other members.
+    let member = up.instance_ids[0].clone();
+    let others: Vec<String> = up.instance_ids[1..].to_vec();
+    let dry = sim
+        .detach_from_auto_scaling_group(&asg.name, std::slice::from_ref(&member), true)
+        .await
+        .expect("dry detach");
+    assert!(dry.is_dry_run());
+    let detached = sim
+        .detach_from_auto_scaling_group(&asg.name, std::slice::from_ref(&member), false)
+        .await
+        .expect("detach")
+        .applied()
+        .expect("applied");
+    assert_eq!(detached.desired_capacity, asg.desired_capacity - 1);
+    assert_eq!(detached.instance_ids, others);
+    assert!(matches!(
+        sim.detach_from_auto_scaling_group(&asg.name, std::slice::from_ref(&member), false).await,
+        Err(CloudError::Invalid { .. })
+    ));
+    sim.terminate_instances(std::slice::from_ref(&member), false)
+        .await
+        .expect("terminate");
+    let after = sim.describe_auto_scaling_groups().await.expect("groups");
+    let g = after.iter().find(|g| g.name == asg.name).expect("group");
+    assert_eq!(g.instance_ids, others, "no replacement was launched");
+
     // Volume and snapshot cleanup.
     let free = before
         .volumes

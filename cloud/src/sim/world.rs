@@ -1346,6 +1346,57 @@ impl World {
         Ok(Mutation::Applied(view))
     }
 
+    /// `DetachInstances` with `ShouldDecrementDesiredCapacity`: the instances leave the
+    /// group (and lose its tag) and the desired capacity drops by as many; nothing is
+    /// launched or terminated.
+    pub fn detach(&mut self, group: &str, ids: &[String], dry_run: bool) -> Result<Mutation<AutoScalingGroup>> {
+        let asg = self
+            .asgs
+            .get(group)
+            .ok_or_else(|| CloudError::not_found(ResourceKind::AutoScalingGroup, group))?;
+        if ids.is_empty() {
+            return Err(CloudError::invalid("instance_ids", "at least one instance is required"));
+        }
+        for id in ids {
+            let member = self
+                .instances
+                .get(id)
+                .is_some_and(|i| i.inst.asg_name.as_deref() == Some(group) && i.inst.state.is_billed());
+            if !member {
+                return Err(CloudError::invalid("instance_ids", format!("{id} is not in Auto Scaling group {group}")));
+            }
+        }
+        let n = ids.len() as u32;
+        if asg.desired < asg.min + n {
+            return Err(CloudError::invalid(
+                "desired_capacity",
+                format!("detaching {n} would take desired {} below min {}", asg.desired, asg.min),
+            ));
+        }
+        if dry_run {
+            return Ok(Mutation::DryRun(DryRunOk {
+                operation: "DetachInstances".into(),
+                resource_ids: ids.to_vec(),
+                message: format!("would detach from {group} and set desired={}", asg.desired - n),
+            }));
+        }
+        for id in ids {
+            if let Some(i) = self.instances.get_mut(id) {
+                i.inst.asg_name = None;
+                i.inst.tags.remove(TAG_ASG_NAME);
+            }
+        }
+        if let Some(a) = self.asgs.get_mut(group) {
+            a.desired -= n;
+        }
+        let view = self
+            .asgs
+            .get(group)
+            .map(|a| self.asg_view(a))
+            .ok_or_else(|| CloudError::not_found(ResourceKind::AutoScalingGroup, group))?;
+        Ok(Mutation::Applied(view))
+    }
+
     pub fn launch(
         &mut self,
         req: &LaunchRequest,

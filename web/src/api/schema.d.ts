@@ -924,7 +924,8 @@ export interface paths {
         };
         /**
          * Live events of the caller's organization (server-sent events): discovery progress,
-         *     account status, inventory changes, spot signals. Browsers' `EventSource` cannot send
+         *     account status, inventory changes, spot signals, risk scores, job progress and
+         *     actions, launch decisions. The stream ends within 10 s of the session's revocation. Browsers' `EventSource` cannot send
          *     headers, so the access token may also be passed as `?access_token=`.
          */
         get: operations["streamEvents"];

@@ -1,11 +1,12 @@
 import { QueryClientProvider, type QueryClient } from '@tanstack/react-query';
 import { act, render, screen, waitFor } from '@testing-library/react';
-import { accountsKey, inventoryKey, scanKey } from '../api/keys';
+import { accountsKey, inventoryKey, jobActionsKey, jobKey, jobsKey, scanKey } from '../api/keys';
 import { createQueryClient } from '../api/queryClient';
-import type { ScanStatus } from '../api/types';
+import type { Job, JobList, ScanStatus } from '../api/types';
 import { storeTokens } from '../auth/session';
 import { ToastProvider } from '../components';
 import { json, makeScan, mockApi, tokens } from '../test/api';
+import { watchJob } from './jobAnnouncements';
 import { useLiveConnected, useLiveEvents } from './useLiveEvents';
 
 /** Stand-in for the browser's EventSource that the test drives by hand. */
@@ -110,6 +111,36 @@ describe('useLiveEvents', () => {
     source.open();
     source.emit('spot.interruption', { account_id: 'acc-1', instance_id: 'i-0abc', instance_type: 'm5.large', az: 'us-east-1a' });
     expect(screen.getByText('Spot interruption notice: i-0abc (m5.large in us-east-1a) will be reclaimed in about two minutes.')).toBeInTheDocument();
+  });
+
+  it('writes job progress and actions into the cache and toasts when a watched job finishes', () => {
+    const queryClient = setup();
+    const source = FakeEventSource.latest();
+    source.open();
+    const job: Job = { id: 'job-9', kind: 'optimize', target_id: 'c-1', status: 'queued', progress: 0, dry_run: false, created_at: '2024-05-01T10:00:00Z' };
+    queryClient.setQueryData(jobKey('job-9'), job);
+    queryClient.setQueryData<JobList>([...jobsKey, 'list'], { items: [job] });
+    queryClient.setQueryData([...inventoryKey, 'clusters'], { items: [], total_monthly_run_rate: 0 });
+    watchJob('job-9');
+
+    source.emit('job.progress', { job_id: 'job-9', kind: 'optimize', status: 'running', progress: 40, message: 'plan ready' });
+    expect(queryClient.getQueryData(jobKey('job-9'))).toMatchObject({ status: 'running', progress: 40, message: 'plan ready' });
+    expect(queryClient.getQueryData<JobList>([...jobsKey, 'list'])?.items[0]).toMatchObject({ status: 'running', progress: 40 });
+    // An older value arriving late does not move the bar backwards.
+    source.emit('job.progress', { job_id: 'job-9', kind: 'optimize', status: 'running', progress: 5 });
+    expect(queryClient.getQueryData<Job>(jobKey('job-9'))?.progress).toBe(40);
+
+    source.emit('job.action', { job_id: 'job-9', cluster_id: 'c-1', index: 0, action: { index: 0, status: 'applied' } });
+    expect(queryClient.getQueryData(jobActionsKey('job-9'))).toEqual({ 0: { index: 0, status: 'applied' } });
+    expect(queryClient.getQueryState([...inventoryKey, 'clusters'])?.isInvalidated).toBe(false);
+
+    source.emit('job.progress', { job_id: 'job-9', kind: 'optimize', status: 'succeeded', progress: 100, message: '1 actions executed, $80.00/month saved' });
+    expect(queryClient.getQueryState(jobKey('job-9'))?.isInvalidated).toBe(true);
+    expect(queryClient.getQueryState([...inventoryKey, 'clusters'])?.isInvalidated).toBe(true);
+    expect(screen.getByText('Optimization finished: 1 actions executed, $80.00/month saved')).toBeInTheDocument();
+    // Announced once, however many times the end is seen.
+    source.emit('job.progress', { job_id: 'job-9', kind: 'optimize', status: 'succeeded', progress: 100, message: '1 actions executed, $80.00/month saved' });
+    expect(screen.getAllByText('Optimization finished: 1 actions executed, $80.00/month saved')).toHaveLength(1);
   });
 
   it('falls back to polling when the stream drops and reconnects with backoff', () => {

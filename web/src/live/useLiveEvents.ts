@@ -1,9 +1,10 @@
 import { useQueryClient, type QueryClient } from '@tanstack/react-query';
 import { useEffect, useSyncExternalStore } from 'react';
-import { accountsKey, inventoryKey, scanKey } from '../api/keys';
-import type { LiveEvent, ScanCounts, ScanStatus } from '../api/types';
+import { accountsKey, inventoryKey, jobActionsKey, jobKey, jobsKey, scanKey } from '../api/keys';
+import type { Job, JobList, LiveEvent, ScanCounts, ScanStatus } from '../api/types';
 import { accessTokenExpiry, getAccessToken, getRefreshToken, onAccessTokenChanged, refreshSession } from '../auth/session';
 import { useToast } from '../components';
+import { takeJobAnnouncement } from './jobAnnouncements';
 
 // Connection state of the one live stream, shared with the queries that poll while it is down.
 let connected = false;
@@ -37,7 +38,9 @@ type Toast = ReturnType<typeof useToast>;
 /**
  * Follows `GET /api/events` for the signed-in organization and turns its events into cache
  * updates: scan progress is written into the scan queries, account status and inventory
- * changes invalidate the affected queries, and a spot interruption notice shows a toast.
+ * changes invalidate the affected queries, a spot interruption notice shows a toast, and job
+ * progress and executed actions are written into the job queries (a finished job is re-read
+ * for its plan and result, and announced with a toast when this tab started or watched it).
  * Reconnects with exponential backoff when the stream drops and with the new token whenever
  * the session refreshes. Mount once, inside the signed-in shell.
  */
@@ -157,11 +160,56 @@ function applyEvent(event: LiveEvent, queryClient: QueryClient, toast: Toast): v
     case 'spot.rebalance':
       void queryClient.invalidateQueries({ queryKey: inventoryKey });
       return;
+    case 'job.progress':
+      applyJobProgress(data, queryClient, toast);
+      return;
+    case 'job.action': {
+      const jobId = text(data, 'job_id');
+      const index = data.index;
+      if (jobId === undefined || typeof index !== 'number' || typeof data.action !== 'object' || data.action === null) return;
+      queryClient.setQueryData<Record<number, unknown>>(jobActionsKey(jobId), (actions) => ({ ...actions, [index]: data.action }));
+      return;
+    }
+    case 'decision.launch':
+      void queryClient.invalidateQueries({ queryKey: inventoryKey });
+      return;
     case 'spot.interruption': {
       const instance = text(data, 'instance_id') ?? 'A spot instance';
       const pool = [text(data, 'instance_type'), text(data, 'az')].filter(Boolean).join(' in ');
       toast.error(`Spot interruption notice: ${instance}${pool ? ` (${pool})` : ''} will be reclaimed in about two minutes.`);
       void queryClient.invalidateQueries({ queryKey: inventoryKey });
     }
+  }
+}
+
+const FINISHED = new Set(['succeeded', 'failed']);
+
+function applyJobProgress(data: EventData, queryClient: QueryClient, toast: Toast): void {
+  const jobId = text(data, 'job_id');
+  const status = text(data, 'status');
+  if (jobId === undefined || status === undefined) return;
+  const patch = (job: Job): Job =>
+    // Never move a finished job back, nor progress backwards (events and polls interleave).
+    FINISHED.has(job.status)
+      ? job
+      : {
+          ...job,
+          status,
+          progress: typeof data.progress === 'number' ? Math.max(job.progress, data.progress) : job.progress,
+          message: text(data, 'message') ?? job.message,
+        };
+  queryClient.setQueryData<Job>(jobKey(jobId), (job) => (job ? patch(job) : job));
+  const listKey = [...jobsKey, 'list'];
+  const listed = queryClient.getQueryData<JobList>(listKey)?.items.some((job) => job.id === jobId) ?? false;
+  queryClient.setQueryData<JobList>(listKey, (jobs) => (jobs ? { items: jobs.items.map((job) => (job.id === jobId ? patch(job) : job)) } : jobs));
+  if (FINISHED.has(status)) {
+    // The plan and the result are only in the stored job, and an optimize job changed the cluster.
+    void queryClient.invalidateQueries({ queryKey: jobsKey });
+    if (text(data, 'kind') === 'optimize') void queryClient.invalidateQueries({ queryKey: inventoryKey });
+    const cached = queryClient.getQueryData<Job>(jobKey(jobId));
+    const announcement = takeJobAnnouncement({ id: jobId, status, message: text(data, 'message') ?? cached?.message, dry_run: cached?.dry_run ?? false });
+    if (announcement) toast[announcement.tone](announcement.message);
+  } else if (!listed) {
+    void queryClient.invalidateQueries({ queryKey: listKey });
   }
 }

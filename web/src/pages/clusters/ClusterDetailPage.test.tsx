@@ -15,7 +15,7 @@ const onDemand = makeInstance({
 });
 
 const instanceDetail: InstanceDetail = {
-  instance: spot,
+  instance: { ...spot, interruption_probability: 0.004, risk_band: 'SAFE', risk_model: 'shipped:risk-v1' },
   account_id: 'acc-1',
   tags: { team: 'payments' },
   history: [
@@ -23,7 +23,7 @@ const instanceDetail: InstanceDetail = {
     { at: '2024-05-01T09:00:00Z', kind: 'discovered', detail: { instance_type: 'm5.large', lifecycle: 'spot', az: 'us-east-1a' } },
   ],
   alternatives: [
-    { instance_type: 'm6a.large', az: 'us-east-1c', vcpu: 2, memory_mib: 8192, spot_price: 0.03, monthly_cost: 21.9, interruption_band: 'SAFE' },
+    { instance_type: 'm6a.large', az: 'us-east-1c', vcpu: 2, memory_mib: 8192, spot_price: 0.03, monthly_cost: 21.9, interruption_band: 'SAFE', interruption_probability: 0.12 },
     { instance_type: 'm5a.large', az: 'us-east-1b', vcpu: 2, memory_mib: 8192, spot_price: 0.035, monthly_cost: 25.55, interruption_band: 'CAUTION' },
     { instance_type: 'm6i.large', az: 'us-east-1a', vcpu: 2, memory_mib: 8192, spot_price: 0.038, monthly_cost: 27.74, interruption_band: 'AVOID' },
     { instance_type: 'm5.xlarge', az: 'us-east-1c', vcpu: 4, memory_mib: 16384, spot_price: 0.07, monthly_cost: 51.1, interruption_band: 'SAFE' },
@@ -42,6 +42,17 @@ function setup(instance: () => Response = () => json(instanceDetail)) {
         nodes: [spot, onDemand],
       }),
     'GET /api/instances/inst-1': instance,
+    'GET /api/jobs': () => json({ items: [] }),
+    'GET /api/clusters/c-1/policy': () =>
+      json({
+        aggressiveness: 'balanced',
+        method: 'replace_and_move',
+        excluded_namespaces: [],
+        stabilization_window_secs: 600,
+        template: { allowed_families: [], architectures: [], excluded_sizes: [], capacity_type: 'spot', strategy: 'lowest_price', allow_burstable: false, on_demand_fallback: true },
+        dry_run: false,
+        maintenance_mode: false,
+      }),
   });
 }
 
@@ -80,9 +91,15 @@ describe('Cluster detail', () => {
     expect(rows).toHaveLength(5);
     expect(within(rows[0] as HTMLElement).getByText('m6a.large')).toBeInTheDocument();
     expect(within(rows[0] as HTMLElement).getByText('SAFE')).toHaveClass('badge--success');
+    expect(within(rows[0] as HTMLElement).getByText('SAFE')).toHaveTextContent('SAFE 12%');
+    expect(within(rows[1] as HTMLElement).getByText('CAUTION')).toHaveTextContent(/^Interruption risk CAUTION$/);
     expect(within(rows[0] as HTMLElement).getByText('−$7.30 vs now')).toBeInTheDocument();
     expect(within(rows[1] as HTMLElement).getByText('CAUTION')).toHaveClass('badge--warning');
     expect(within(rows[2] as HTMLElement).getByText('AVOID')).toHaveClass('badge--danger');
+
+    const details = within(dialog).getByText('Interruption risk', { selector: 'dt' }).nextElementSibling as HTMLElement;
+    expect(details).toHaveTextContent('Interruption risk SAFE 0.4%');
+    expect(details).toHaveTextContent('model shipped:risk-v1');
 
     const history = within(dialog).getByRole('list', { name: 'Instance history' });
     const entries = within(history).getAllByRole('listitem');

@@ -1,19 +1,60 @@
 import { useState } from 'react';
-import { Link, useParams } from 'react-router-dom';
+import { Link, useParams, useSearchParams } from 'react-router-dom';
 import { ApiError } from '../../api/errors';
 import type { ClusterSummary, InstanceSummary, NodeGroup } from '../../api/types';
-import { Badge, Card, EmptyState, ErrorState, Meter, SkeletonRows, Table, type Column, type MeterTone } from '../../components';
+import { canManageOrg, useMe } from '../../auth/MeContext';
+import { Badge, Button, Card, EmptyState, ErrorState, Meter, SkeletonRows, Table, type Column, type MeterTone } from '../../components';
 import { PageHeader } from '../../layout/PageHeader';
 import { formatCores, formatDateTime, formatHourly, formatMemory, formatPercent, formatUsd, formatUsdCents } from '../../lib/format';
 import { useCluster } from './api';
 import { lifecycleLabel, lifecycleTone } from './format';
-import { EolBadge, GradeBadge, HealthGauge } from './indicators';
+import { EolBadge, GradeBadge, HealthGauge, RiskBadge } from './indicators';
 import { InstanceModal } from './InstanceModal';
+import { JobPanel } from './JobPanel';
+import { JobsCard } from './JobsCard';
+import { isFinished, useJobs } from './jobs';
+import { OptimizeModal } from './OptimizeModal';
+import { PolicyCard } from './PolicyCard';
+
+/**
+ * `?optimize=1` opens the Optimize Now dialog (the registry links here with it); `?job=<id>`
+ * shows that job in the panel. Without `?job`, the cluster's newest job shows while it runs.
+ */
+function useOptimizeView(clusterId: string) {
+  const [params, setParams] = useSearchParams();
+  const jobs = useJobs();
+  const requested = params.get('job');
+  const newest = jobs.data?.items.find((job) => job.target_id === clusterId);
+  const running = newest !== undefined && !isFinished(newest.status) ? newest.id : null;
+  const update = (changes: Record<string, string | null>) =>
+    setParams(
+      (current) => {
+        const next = new URLSearchParams(current);
+        for (const [key, value] of Object.entries(changes)) {
+          if (value === null) next.delete(key);
+          else next.set(key, value);
+        }
+        return next;
+      },
+      { replace: true },
+    );
+  return {
+    optimizing: params.get('optimize') === '1',
+    jobId: requested === '' ? null : (requested ?? running),
+    openOptimize: () => update({ optimize: '1' }),
+    closeOptimize: () => update({ optimize: null }),
+    showJob: (id: string) => update({ optimize: null, job: id }),
+    // Without `?job` a running job would come straight back: `?job=` pins "none".
+    closeJob: () => update({ job: '' }),
+  };
+}
 
 export function ClusterDetailPage() {
   const { id = '' } = useParams();
   const detail = useCluster(id);
   const [selected, setSelected] = useState<InstanceSummary | null>(null);
+  const canManage = canManageOrg(useMe());
+  const view = useOptimizeView(id);
 
   const back = (
     <Link to="/clusters" className="back-link">
@@ -65,8 +106,16 @@ export function ClusterDetailPage() {
             {cluster.status !== 'active' && <Badge tone="warning">Control plane {cluster.status}</Badge>}
           </span>
         }
+        actions={
+          canManage ? (
+            <Button variant="primary" onClick={view.openOptimize}>
+              Optimize Now
+            </Button>
+          ) : undefined
+        }
       />
       <div className="stack">
+        {view.jobId !== null && <JobPanel key={view.jobId} jobId={view.jobId} onDismiss={view.closeJob} />}
         <Kpis cluster={cluster} />
         <Efficiency cluster={cluster} />
         <Card title="Node groups" flush>
@@ -90,8 +139,11 @@ export function ClusterDetailPage() {
             />
           )}
         </Card>
+        <PolicyCard clusterId={cluster.id} canEdit={canManage} />
+        <JobsCard clusterId={cluster.id} selectedId={view.jobId} onOpen={(job) => view.showJob(job.id)} />
       </div>
       <InstanceModal instance={selected} onClose={() => setSelected(null)} />
+      {canManage && <OptimizeModal cluster={cluster} open={view.optimizing} onClose={view.closeOptimize} onStarted={(job) => view.showJob(job.id)} />}
     </>
   );
 }
@@ -184,7 +236,10 @@ const nodeGroupColumns: Column<NodeGroup>[] = [
     key: 'capacity',
     header: 'Capacity',
     render: (group) => (
-      <Badge tone={group.capacity_type === 'SPOT' ? 'success' : 'info'}>{CAPACITY_LABEL[group.capacity_type] ?? (group.capacity_type || '—')}</Badge>
+      // The API has reported both `SPOT` (EKS) and `spot` spellings.
+      <Badge tone={group.capacity_type.toUpperCase() === 'SPOT' ? 'success' : 'info'}>
+        {CAPACITY_LABEL[group.capacity_type.toUpperCase()] ?? (group.capacity_type || '—')}
+      </Badge>
     ),
   },
   { key: 'types', header: 'Instance types', render: (group) => <span className="mono">{group.instance_types.join(', ') || '—'}</span> },
@@ -204,7 +259,21 @@ const nodeColumns: Column<InstanceSummary>[] = [
     ),
   },
   { key: 'type', header: 'Type', render: (node) => <span className="mono">{node.instance_type}</span> },
-  { key: 'lifecycle', header: 'Lifecycle', render: (node) => <Badge tone={lifecycleTone(node.lifecycle)}>{lifecycleLabel(node.lifecycle)}</Badge> },
+  {
+    key: 'lifecycle',
+    header: 'Lifecycle / risk',
+    render: (node) => (
+      <div className="cell-stack cell-stack--start">
+        <Badge tone={lifecycleTone(node.lifecycle)}>{lifecycleLabel(node.lifecycle)}</Badge>
+        {node.lifecycle === 'spot' &&
+          (node.risk_band != null ? (
+            <RiskBadge band={node.risk_band} probability={node.interruption_probability} model={node.risk_model} />
+          ) : (
+            <span className="muted">Risk not scored</span>
+          ))}
+      </div>
+    ),
+  },
   {
     key: 'pool',
     header: 'Pool',

@@ -99,6 +99,24 @@ const columns: Column<ClusterSummary>[] = [
   },
 ];
 
+/** Owners and admins get an "Optimize Now" shortcut: the detail page with its dialog open. */
+const optimizeColumn: Column<ClusterSummary> = {
+  key: 'optimize',
+  header: <span className="sr-only">Actions</span>,
+  align: 'right',
+  render: (cluster) => (
+    <Link
+      to={`/clusters/${encodeURIComponent(cluster.id)}?optimize=1`}
+      className="btn btn--secondary btn--sm nowrap"
+      aria-label={`Optimize Now: ${cluster.name} in ${cluster.account_name}`}
+      // The row itself opens the detail page without the dialog.
+      onClick={(event) => event.stopPropagation()}
+    >
+      Optimize Now
+    </Link>
+  ),
+};
+
 const DEFAULT_SORT: SortState = { key: 'name', direction: 'asc' };
 
 /** Filters and sort live in the URL (`?q=&env=&account=&cost=high&eol=1&sort=-cost`). */
@@ -206,6 +224,7 @@ function NoClusters() {
 
 function ClusterRegistry({ clusters, totalRunRate }: { clusters: ClusterSummary[]; totalRunRate: number }) {
   const navigate = useNavigate();
+  const canOptimize = canManageOrg(useMe());
   const view = useClusterView();
   const rows = useMemo(() => sortClusters(filterClusters(clusters, view.filters), view.sort), [clusters, view.filters, view.sort]);
   const environments = useMemo(() => [...new Set(clusters.flatMap((cluster) => cluster.environment ?? []))].sort(), [clusters]);
@@ -279,7 +298,7 @@ function ClusterRegistry({ clusters, totalRunRate }: { clusters: ClusterSummary[
         ) : (
           <Table
             caption="Clusters"
-            columns={columns}
+            columns={canOptimize ? [...columns, optimizeColumn] : columns}
             rows={rows}
             rowKey={(cluster) => cluster.id}
             sort={view.sort}

@@ -3,7 +3,8 @@ import type { AlternativePool, InstanceDetail, InstanceSummary } from '../../api
 import { Badge, ErrorState, Modal, SkeletonRows, Table, type Column } from '../../components';
 import { formatDateTime, formatHourly, formatMemory, formatUsdCents } from '../../lib/format';
 import { useInstance } from './api';
-import { bandTone, historyKind, historyText, lifecycleLabel, lifecycleTone } from './format';
+import { historyKind, historyText, lifecycleLabel, lifecycleTone } from './format';
+import { RiskBadge } from './indicators';
 
 /** Details of a node picked from a table: its history and the cheapest compatible spot pools. */
 export function InstanceModal({ instance, onClose }: { instance: InstanceSummary | null; onClose: () => void }) {
@@ -36,6 +37,21 @@ function InstanceBody({ detail }: { detail: InstanceDetail }) {
         <dd>
           <Badge tone={lifecycleTone(instance.lifecycle)}>{lifecycleLabel(instance.lifecycle)}</Badge>
         </dd>
+        {instance.lifecycle === 'spot' && (
+          <>
+            <dt>Interruption risk</dt>
+            <dd className="row row--wrap">
+              {instance.risk_band != null ? (
+                <>
+                  <RiskBadge band={instance.risk_band} probability={instance.interruption_probability} model={instance.risk_model} />
+                  {instance.risk_model != null && <span className="muted">model {instance.risk_model}</span>}
+                </>
+              ) : (
+                <span className="muted">Not scored yet</span>
+              )}
+            </dd>
+          </>
+        )}
         <dt>State</dt>
         <dd>{instance.state}</dd>
         <dt>Pool</dt>
@@ -137,6 +153,10 @@ function alternativeColumns(currentMonthly: number): Column<AlternativePool>[] {
         );
       },
     },
-    { key: 'band', header: 'Interruption risk', render: (pool) => <Badge tone={bandTone(pool.interruption_band)}>{pool.interruption_band}</Badge> },
+    {
+      key: 'band',
+      header: 'Interruption risk',
+      render: (pool) => <RiskBadge band={pool.interruption_band} probability={pool.interruption_probability} />,
+    },
   ];
 }

@@ -1,0 +1,278 @@
+import { useEffect, useId } from 'react';
+import { useQueryClient } from '@tanstack/react-query';
+import { ApiError } from '../../api/errors';
+import { jobsKey } from '../../api/keys';
+import type { Job } from '../../api/types';
+import { Badge, Button, EmptyState, ErrorState, SkeletonRows, Table, useToast, type Column } from '../../components';
+import { formatDateTime, formatHourly, formatUsdCents } from '../../lib/format';
+import { takeJobAnnouncement, watchJob } from '../../live/jobAnnouncements';
+import {
+  actionKindLabel,
+  actionStateBadge,
+  destinationLifecycle,
+  isFinished,
+  jobStatus,
+  parsePlan,
+  parseResult,
+  reportState,
+  useJob,
+  useLiveJobActions,
+  type ActionReport,
+  type ActionState,
+  type PlanAction,
+} from './jobs';
+
+/** Progress of one optimize job and, once planned, its actions with their execution status. */
+export function JobPanel({ jobId, onDismiss }: { jobId: string; onDismiss: () => void }) {
+  const job = useJob(jobId);
+  const headingId = useId();
+  const dismiss = (
+    <Button variant="ghost" size="sm" onClick={onDismiss} aria-label="Close job panel">
+      Close
+    </Button>
+  );
+  const title = (
+    <div className="row row--wrap">
+      <h2 id={headingId}>Optimization job</h2>
+      {job.isSuccess && <JobBadges job={job.data} />}
+    </div>
+  );
+  return (
+    <section aria-labelledby={headingId} className="card job-panel">
+      <header className="card__header">
+        {title}
+        <div className="row">{dismiss}</div>
+      </header>
+      <div className="card__body">
+        {job.isPending && <SkeletonRows rows={3} label="Loading job" />}
+        {job.isError &&
+          (job.error instanceof ApiError && job.error.status === 404 ? (
+            <EmptyState title="Job not found" description="It may belong to another organization or have been removed." />
+          ) : (
+            <ErrorState error={job.error} title="Could not load this job" onRetry={() => void job.refetch()} />
+          ))}
+        {job.isSuccess && <JobBody job={job.data} />}
+      </div>
+    </section>
+  );
+}
+
+function JobBadges({ job }: { job: Job }) {
+  const status = jobStatus(job.status);
+  return (
+    <>
+      <Badge tone={status.tone}>{status.label}</Badge>
+      <Badge tone={job.dry_run ? 'info' : 'neutral'}>{job.dry_run ? 'Dry run' : 'Execute'}</Badge>
+    </>
+  );
+}
+
+function JobBody({ job }: { job: Job }) {
+  const toast = useToast();
+  const queryClient = useQueryClient();
+  const liveActions = useLiveJobActions(isFinished(job.status) ? null : job.id);
+  const finished = isFinished(job.status);
+
+  // Toast once when a job seen running here finishes (the live stream may announce it first).
+  useEffect(() => {
+    if (!finished) {
+      watchJob(job.id);
+      return;
+    }
+    const announcement = takeJobAnnouncement(job);
+    if (announcement) {
+      toast[announcement.tone](announcement.message);
+      void queryClient.invalidateQueries({ queryKey: [...jobsKey, 'list'] });
+    }
+  }, [finished, job, toast, queryClient]);
+
+  const plan = parsePlan(job.plan);
+  const result = parseResult(job.result);
+  const failed = job.status === 'failed';
+  const mode = result?.mode ?? (job.dry_run ? 'dry_run' : 'execute');
+  const progressLabel = `${job.progress}%`;
+  const message = job.message ?? (job.status === 'queued' ? 'Waiting for a worker…' : job.status === 'running' ? 'Starting…' : '');
+
+  return (
+    <div className="stack">
+      <div className="scan">
+        <div className="row row--between">
+          <span className="scan__phase" role="status">
+            {message}
+            <span className="sr-only">, {progressLabel} complete</span>
+          </span>
+          <span className="muted" aria-hidden="true">
+            {progressLabel}
+          </span>
+        </div>
+        <progress className={failed ? 'progress progress--error' : 'progress'} max={100} value={job.progress} aria-label="Job progress" />
+        <p className="muted job-panel__times">
+          Queued {formatDateTime(job.created_at)}
+          {job.started_at != null && ` · started ${formatDateTime(job.started_at)}`}
+          {job.finished_at != null && ` · finished ${formatDateTime(job.finished_at)}`}
+        </p>
+      </div>
+
+      {failed && (
+        <div className="callout callout--danger" role="alert">
+          <strong className="callout__title">The job failed</strong>
+          <span>{job.message ?? 'No reason was reported.'}</span>
+          {result !== null && result.not_run.length > 0 && (
+            <span>
+              {result.not_run.length} planned action{result.not_run.length === 1 ? '' : 's'} did not run:{' '}
+              {result.not_run.map((action) => `${actionKindLabel(action.kind)} ${action.target}`).join(', ')}.
+            </span>
+          )}
+        </div>
+      )}
+
+      {plan === null ? (
+        !finished && <p className="muted">The plan appears here once the cluster has been read and scored.</p>
+      ) : (
+        <>
+          <Savings plan={plan.expected_monthly_savings} realised={result?.realised_monthly_savings} mode={mode} finished={finished} />
+          <PlanActions job={job} actions={plan.actions} reports={actionReports(result, liveActions.data)} />
+          {plan.blocked.length > 0 && <BlockedActions blocked={plan.blocked} />}
+        </>
+      )}
+    </div>
+  );
+}
+
+function Savings({ plan, realised, mode, finished }: { plan: number; realised?: number; mode: string; finished: boolean }) {
+  return (
+    <dl className="stats stats--3 job-panel__stats">
+      <div className="stat">
+        <dt className="stat__label">Expected savings</dt>
+        <dd className="stat__value">{formatUsdCents(plan)}</dd>
+        <dd className="stat__note">per month, if every planned action runs</dd>
+      </div>
+      <div className="stat">
+        <dt className="stat__label">Realised savings</dt>
+        <dd className={realised !== undefined && realised > 0 ? 'stat__value stat__value--success' : 'stat__value'}>
+          {finished || realised !== undefined ? formatUsdCents(realised ?? 0) : '—'}
+        </dd>
+        <dd className="stat__note">{mode === 'dry_run' ? 'dry run: nothing was changed' : 'per month, from the actions applied'}</dd>
+      </div>
+      <div className="stat">
+        <dt className="stat__label">Mode</dt>
+        <dd className="stat__value">{mode === 'dry_run' ? 'Dry run' : 'Execute'}</dd>
+        <dd className="stat__note">{mode === 'dry_run' ? 'actions are validated, not applied' : 'capacity is launched and replaced'}</dd>
+      </div>
+    </dl>
+  );
+}
+
+interface ActionRow {
+  index: number;
+  action: PlanAction;
+  state: ActionState;
+  report?: ActionReport;
+}
+
+/** Each planned action's report: from the stored result, else from live events. */
+function actionReports(result: ReturnType<typeof parseResult>, live: Record<number, ActionReport> | undefined): Map<number, ActionReport> {
+  const reports = new Map<number, ActionReport>();
+  for (const report of Object.values(live ?? {})) {
+    if (typeof report === 'object' && report !== null && typeof report.index === 'number') reports.set(report.index, report);
+  }
+  for (const report of result?.executed ?? []) reports.set(report.index, report);
+  if (result?.failed) reports.set(result.failed.index, result.failed);
+  return reports;
+}
+
+function PlanActions({ job, actions, reports }: { job: Job; actions: PlanAction[]; reports: Map<number, ActionReport> }) {
+  const headingId = useId();
+  const finished = isFinished(job.status);
+  const rows: ActionRow[] = actions.map((action, index) => {
+    const report = reports.get(index);
+    const state: ActionState = report ? reportState(report) : finished ? 'not_run' : 'pending';
+    return { index, action, state, report };
+  });
+  return (
+    <section className="stack stack--tight" aria-labelledby={headingId}>
+      <h3 id={headingId}>Planned actions ({actions.length})</h3>
+      {actions.length === 0 ? (
+        <p className="muted">Nothing to do: the cluster is already efficient under its policy.</p>
+      ) : (
+        <div className="card">
+          <Table caption="Planned actions" columns={actionColumns} rows={rows} rowKey={(row) => String(row.index)} />
+        </div>
+      )}
+    </section>
+  );
+}
+
+function Destination({ action }: { action: PlanAction }) {
+  const destination = action.destination;
+  if (!destination) return <span className="muted">—</span>;
+  return (
+    <div className="cell-stack">
+      <span className="nowrap">
+        <span className="mono">{destination.instance_type}</span>
+        {destination.hourly_price !== undefined && <span className="muted"> · {formatHourly(destination.hourly_price)}/h</span>}
+      </span>
+      <span className="muted nowrap">
+        {destinationLifecycle(destination.lifecycle)} · {destination.az}
+      </span>
+    </div>
+  );
+}
+
+function StatusCell({ row }: { row: ActionRow }) {
+  const badge = actionStateBadge(row.state);
+  const report = row.report;
+  const note = report?.error
+    ? `${report.step ? `${report.step}: ` : ''}${report.error}`
+    : report?.status === 'skipped'
+      ? report.reason
+      : (report?.fallback ?? undefined);
+  return (
+    <div className="cell-stack">
+      <span>
+        <Badge tone={badge.tone}>{badge.label}</Badge>
+      </span>
+      {note && <span className={report?.error ? 'field__error' : 'muted'}>{note}</span>}
+    </div>
+  );
+}
+
+const actionColumns: Column<ActionRow>[] = [
+  { key: 'index', header: '#', align: 'right', render: (row) => row.index + 1 },
+  {
+    key: 'action',
+    header: 'Action',
+    render: (row) => (
+      <div className="cell-stack">
+        <span className="cell-title nowrap">{actionKindLabel(row.action.kind)}</span>
+        {row.action.reason && <span className="muted job-panel__reason">{row.action.reason}</span>}
+      </div>
+    ),
+  },
+  { key: 'target', header: 'Target node', render: (row) => <span className="mono">{row.action.target}</span> },
+  { key: 'destination', header: 'Destination', render: (row) => <Destination action={row.action} /> },
+  { key: 'savings', header: 'Expected / month', align: 'right', render: (row) => <span className="nowrap">{formatUsdCents(row.action.expected_monthly_savings)}</span> },
+  { key: 'status', header: 'Status', render: (row) => <StatusCell row={row} /> },
+];
+
+function BlockedActions({ blocked }: { blocked: { action: PlanAction; reason: string }[] }) {
+  const headingId = useId();
+  return (
+    <section className="stack stack--tight" aria-labelledby={headingId}>
+      <h3 id={headingId}>Blocked actions ({blocked.length})</h3>
+      <ul className="blocked-list" aria-labelledby={headingId}>
+        {blocked.map(({ action, reason }, index) => (
+          <li key={`${action.target}-${index}`} className="blocked-list__item">
+            <div className="row row--wrap">
+              <Badge tone="warning">Blocked</Badge>
+              <span className="cell-title">{actionKindLabel(action.kind)}</span>
+              <span className="mono">{action.target}</span>
+              <span className="muted">{formatUsdCents(action.expected_monthly_savings)}/month</span>
+            </div>
+            <p className="muted">{reason}</p>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}

@@ -1,0 +1,328 @@
+import { screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import type { Job, Role } from '../../api/types';
+import { apiError, json, makeCluster, makeInstance, makeMe, mockApi, renderApp, signIn } from '../../test/api';
+import type { ClusterPolicy } from './policy';
+
+const policy: ClusterPolicy = {
+  aggressiveness: 'balanced',
+  method: 'replace_and_move',
+  excluded_namespaces: ['kube-system'],
+  stabilization_window_secs: 600,
+  template: {
+    allowed_families: [],
+    architectures: [],
+    excluded_sizes: [],
+    capacity_type: 'spot',
+    strategy: 'capacity_optimized',
+    allow_burstable: false,
+    on_demand_fallback: true,
+  },
+  dry_run: false,
+  maintenance_mode: false,
+};
+
+const moveToSpot = (target: string, savings: number) => ({
+  kind: 'move_to_spot',
+  target,
+  reason: `on-demand → spot for ${target}`,
+  expected_monthly_savings: savings,
+  destination: { instance_type: 'm5a.2xlarge', lifecycle: 'spot', az: 'us-east-1a', hourly_price: 0.079 },
+});
+
+const plan = {
+  version: 1,
+  actions: [moveToSpot('ip-10-0-1-1.ec2.internal', 82.43), moveToSpot('ip-10-0-1-2.ec2.internal', 67.83)],
+  blocked: [{ action: { kind: 'drain_and_delete_node', target: 'ip-10-0-1-9.ec2.internal', reason: 'underused', expected_monthly_savings: 40 }, reason: 'a PodDisruptionBudget allows no eviction' }],
+  expected_monthly_savings: 150.26,
+};
+
+function makeJob(overrides: Partial<Job> = {}): Job {
+  return {
+    id: 'job-1',
+    kind: 'optimize',
+    target_id: 'c-1',
+    status: 'queued',
+    progress: 0,
+    dry_run: true,
+    created_at: '2024-05-01T10:00:00Z',
+    ...overrides,
+  };
+}
+
+const runningJob = makeJob({ status: 'running', progress: 40, message: 'plan ready: 2 actions, 1 blocked', plan, started_at: '2024-05-01T10:00:01Z' });
+const dryRunDone = makeJob({
+  status: 'succeeded',
+  progress: 100,
+  message: 'dry run: 2 actions would execute, $150.26/month expected',
+  plan,
+  started_at: '2024-05-01T10:00:01Z',
+  finished_at: '2024-05-01T10:00:05Z',
+  result: {
+    mode: 'dry_run',
+    executed: plan.actions.map((action, index) => ({ ...action, index, status: 'would_execute', launched: [], terminated: `i-${index}` })),
+    not_run: [],
+    expected_monthly_savings: 150.26,
+    realised_monthly_savings: 0,
+  },
+});
+
+type Handlers = Parameters<typeof mockApi>[0];
+
+function setup(role: Role = 'owner', handlers: Handlers = {}) {
+  signIn();
+  return mockApi({
+    'GET /api/auth/me': () => json(makeMe(role)),
+    'GET /api/clusters': () => json({ items: [makeCluster()], total_monthly_run_rate: 2000 }),
+    'GET /api/clusters/c-1': () =>
+      json({
+        cluster: makeCluster(),
+        node_groups: [],
+        nodes: [
+          makeInstance({ interruption_probability: 0.031, risk_band: 'SAFE', risk_model: 'shipped:risk-v1' }),
+          makeInstance({ id: 'inst-2', instance_id: 'i-0def456', lifecycle: 'on-demand' }),
+        ],
+      }),
+    'GET /api/clusters/c-1/policy': () => json(policy),
+    'GET /api/jobs': () => json({ items: [] }),
+    ...handlers,
+  });
+}
+
+describe('Optimize Now', () => {
+  it('queues a dry run, follows the job and lists the actions that would execute', async () => {
+    const polls = [runningJob, dryRunDone];
+    const { calls } = setup('owner', {
+      'POST /api/clusters/c-1/optimize': () => json(makeJob(), { status: 202 }),
+      'GET /api/jobs/job-1': () => json(polls.length > 1 ? polls.shift() : polls[0]),
+    });
+    const user = userEvent.setup();
+    renderApp('/clusters/c-1');
+
+    await user.click(await screen.findByRole('button', { name: 'Optimize Now' }));
+    const dialog = screen.getByRole('dialog', { name: 'Optimize prod-eks' });
+    const dryRun = within(dialog).getByRole('checkbox', { name: 'Dry run (plan only, change nothing)' });
+    expect(dryRun).toHaveFocus();
+    expect(dryRun).not.toBeChecked();
+    await user.click(dryRun);
+    await user.click(within(dialog).getByRole('button', { name: 'Start dry run' }));
+
+    const panel = await screen.findByRole('region', { name: 'Optimization job' });
+    expect(calls.find((call) => call.method === 'POST')?.body).toEqual({ dry_run: true });
+    expect(screen.queryByRole('dialog')).not.toBeInTheDocument();
+    expect(within(panel).getByText('Dry run', { selector: '.badge' })).toBeInTheDocument();
+
+    // Polled every second: running with the plan, then finished with the result.
+    expect(await within(panel).findByText('plan ready: 2 actions, 1 blocked', {}, { timeout: 3000 })).toBeInTheDocument();
+    expect(within(panel).getByRole('progressbar', { name: 'Job progress' })).toHaveAttribute('value', '40');
+    expect(await within(panel).findByText('Succeeded', {}, { timeout: 3000 })).toBeInTheDocument();
+    expect(within(panel).getByRole('progressbar', { name: 'Job progress' })).toHaveAttribute('value', '100');
+
+    const actions = within(panel).getByRole('table', { name: 'Planned actions' });
+    const rows = within(actions).getAllByRole('row').slice(1);
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toHaveTextContent('Move to spot');
+    expect(rows[0]).toHaveTextContent('ip-10-0-1-1.ec2.internal');
+    expect(rows[0]).toHaveTextContent('m5a.2xlarge');
+    expect(rows[0]).toHaveTextContent('Spot · us-east-1a');
+    expect(rows[0]).toHaveTextContent('$82.43');
+    for (const row of rows) expect(within(row).getByText('Would execute')).toHaveClass('badge');
+
+    const blocked = within(panel).getByRole('list', { name: 'Blocked actions (1)' });
+    expect(blocked).toHaveTextContent('Drain and delete node');
+    expect(blocked).toHaveTextContent('a PodDisruptionBudget allows no eviction');
+    expect(within(panel).getByText('$150.26')).toBeInTheDocument(); // expected
+    expect(within(panel).getByText('dry run: nothing was changed')).toBeInTheDocument();
+
+    // One completion toast; the job's URL survives a reload.
+    expect(await screen.findByText('Dry run finished: 2 actions would execute, $150.26/month expected')).toBeInTheDocument();
+    await waitFor(() => expect(calls.filter((call) => call.url.pathname === '/api/jobs/job-1').length).toBe(2));
+  });
+
+  it('shows the failure, the failed action and the actions that did not run', async () => {
+    const failed = makeJob({
+      id: 'job-2',
+      status: 'failed',
+      progress: 100,
+      dry_run: false,
+      message: 'action 1 of 2 failed: insufficient capacity',
+      plan,
+      finished_at: '2024-05-01T10:00:09Z',
+      result: {
+        mode: 'execute',
+        executed: [],
+        failed: { index: 0, kind: 'move_to_spot', target: 'ip-10-0-1-1.ec2.internal', error: 'insufficient capacity', step: 'launch' },
+        not_run: [{ kind: 'move_to_spot', target: 'ip-10-0-1-2.ec2.internal' }],
+        realised_monthly_savings: 0,
+      },
+    });
+    setup('owner', { 'GET /api/jobs/job-2': () => json(failed), 'GET /api/jobs': () => json({ items: [failed] }) });
+    renderApp('/clusters/c-1?job=job-2');
+
+    const panel = await screen.findByRole('region', { name: 'Optimization job' });
+    const alert = await within(panel).findByRole('alert');
+    expect(alert).toHaveTextContent('action 1 of 2 failed: insufficient capacity');
+    expect(alert).toHaveTextContent('1 planned action did not run: Move to spot ip-10-0-1-2.ec2.internal');
+    const rows = within(within(panel).getByRole('table', { name: 'Planned actions' })).getAllByRole('row').slice(1);
+    expect(within(rows[0] as HTMLElement).getByText('Failed')).toHaveClass('badge--danger');
+    expect(rows[0]).toHaveTextContent('launch: insufficient capacity');
+    expect(within(rows[1] as HTMLElement).getByText('Not run')).toHaveClass('badge--warning');
+
+    // The jobs card lists it; a job that was already over does not toast.
+    const jobs = screen.getByRole('table', { name: 'Recent jobs' });
+    expect(within(jobs).getByText('Failed')).toBeInTheDocument();
+    expect(screen.queryByText(/Optimization failed/)).not.toBeInTheDocument();
+  });
+
+  it('shows applied actions and the realised savings of an executed job', async () => {
+    const executed = makeJob({
+      id: 'job-3',
+      status: 'succeeded',
+      progress: 100,
+      dry_run: false,
+      message: '2 actions executed, $150.26/month saved',
+      plan,
+      result: {
+        mode: 'execute',
+        executed: [
+          { ...plan.actions[0], index: 0, status: 'applied', launched: ['i-new1'], terminated: 'i-old1' },
+          { ...plan.actions[1], index: 1, status: 'applied', launched: ['i-new2'], terminated: 'i-old2', fallback: 'spot capacity is exhausted; fell back to on-demand' },
+        ],
+        not_run: [],
+        expected_monthly_savings: 150.26,
+        realised_monthly_savings: 150.26,
+      },
+    });
+    setup('owner', { 'GET /api/jobs/job-3': () => json(executed), 'GET /api/jobs': () => json({ items: [executed] }) });
+    const user = userEvent.setup();
+    renderApp('/clusters/c-1?job=job-3');
+
+    const panel = await screen.findByRole('region', { name: 'Optimization job' });
+    const realised = (await within(panel).findByText('Realised savings')).closest('.stat') as HTMLElement;
+    expect(realised).toHaveTextContent('$150.26');
+    expect(within(panel).getAllByText('Applied')).toHaveLength(2);
+    expect(within(panel).getByText('spot capacity is exhausted; fell back to on-demand')).toBeInTheDocument();
+    expect(within(screen.getByRole('table', { name: 'Recent jobs' })).getByText('$150.26 realised')).toBeInTheDocument();
+
+    await user.click(within(panel).getByRole('button', { name: 'Close job panel' }));
+    expect(screen.queryByRole('region', { name: 'Optimization job' })).not.toBeInTheDocument();
+    await user.click(screen.getByRole('row', { name: /Optimization queued .* Succeeded, open job/ }));
+    expect(await screen.findByRole('region', { name: 'Optimization job' })).toBeInTheDocument();
+  });
+
+  it('reports a refused job in the dialog', async () => {
+    setup('admin', { 'POST /api/clusters/c-1/optimize': () => apiError(409, 'conflict', 'An optimization of this cluster is already running.') });
+    const user = userEvent.setup();
+    renderApp('/clusters/c-1?optimize=1');
+
+    const dialog = await screen.findByRole('dialog', { name: 'Optimize prod-eks' });
+    await user.click(within(dialog).getByRole('button', { name: 'Start optimization' }));
+    expect(await within(dialog).findByRole('alert')).toHaveTextContent('An optimization of this cluster is already running.');
+  });
+
+  it('shows the risk band with its probability for spot nodes', async () => {
+    setup('viewer');
+    renderApp('/clusters/c-1');
+
+    const nodes = await screen.findByRole('table', { name: 'Nodes' });
+    const spot = within(nodes).getByRole('row', { name: /i-0abc123/ });
+    expect(within(spot).getByText('SAFE')).toHaveClass('badge--success');
+    expect(within(spot).getByText('SAFE')).toHaveTextContent('Interruption risk SAFE 3%');
+    const onDemand = within(nodes).getByRole('row', { name: /i-0def456/ });
+    expect(within(onDemand).queryByText('SAFE')).not.toBeInTheDocument();
+  });
+
+  it('hides Optimize Now from viewers and shows them the policy read-only', async () => {
+    setup('viewer');
+    renderApp('/clusters/c-1?optimize=1');
+
+    const form = await screen.findByRole('form', { name: 'Optimization policy' });
+    expect(screen.queryByRole('button', { name: 'Optimize Now' })).not.toBeInTheDocument();
+    expect(screen.queryByRole('dialog')).not.toBeInTheDocument();
+    expect(within(form).getByText('Only owners and admins can change the policy.')).toBeInTheDocument();
+    expect(within(form).getByLabelText('Aggressiveness')).toBeDisabled();
+    expect(within(form).queryByRole('button', { name: 'Save policy' })).not.toBeInTheDocument();
+    expect(screen.getByText('No optimization jobs for this cluster yet.')).toBeInTheDocument();
+  });
+});
+
+describe('Optimization policy', () => {
+  it('saves the edited policy with PUT', async () => {
+    const { calls } = setup('owner', {
+      'PUT /api/clusters/c-1/policy': async (request) => json(await request.json()),
+    });
+    const user = userEvent.setup();
+    renderApp('/clusters/c-1');
+
+    const form = await screen.findByRole('form', { name: 'Optimization policy' });
+    expect(within(form).getByRole('button', { name: 'Save policy' })).toBeDisabled();
+    await user.selectOptions(within(form).getByLabelText('Aggressiveness'), 'aggressive');
+    await user.type(within(form).getByLabelText('Allowed instance families'), 'm5, c6i');
+    await user.click(within(form).getByRole('checkbox', { name: 'arm64 (Graviton)' }));
+    await user.click(within(form).getByRole('checkbox', { name: 'Maintenance mode' }));
+    await user.click(within(form).getByRole('button', { name: 'Save policy' }));
+
+    expect(await screen.findByText('Optimization policy saved.')).toBeInTheDocument();
+    expect(calls.find((call) => call.method === 'PUT')?.body).toEqual({
+      ...policy,
+      aggressiveness: 'aggressive',
+      maintenance_mode: true,
+      template: { ...policy.template, allowed_families: ['m5', 'c6i'], architectures: ['arm64'] },
+    });
+    await waitFor(() => expect(within(form).getByRole('button', { name: 'Save policy' })).toBeDisabled());
+  });
+
+  it('shows the 422 field error next to the field the server names', async () => {
+    setup('owner', {
+      'PUT /api/clusters/c-1/policy': () => apiError(422, 'validation_failed', 'unknown instance family `zz9`', 'template.allowed_families[0]'),
+    });
+    const user = userEvent.setup();
+    renderApp('/clusters/c-1');
+
+    const form = await screen.findByRole('form', { name: 'Optimization policy' });
+    const families = within(form).getByLabelText('Allowed instance families');
+    await user.type(families, 'zz9');
+    await user.click(within(form).getByRole('button', { name: 'Save policy' }));
+
+    await waitFor(() => expect(families).toHaveAttribute('aria-invalid', 'true'));
+    expect(families).toHaveAccessibleDescription(expect.stringContaining('unknown instance family `zz9`'));
+    expect(families).toHaveFocus();
+    expect(within(form).queryByRole('alert')).not.toBeInTheDocument();
+  });
+
+  it('rejects a negative stabilization window before sending', async () => {
+    const { calls } = setup('owner');
+    const user = userEvent.setup();
+    renderApp('/clusters/c-1');
+
+    const form = await screen.findByRole('form', { name: 'Optimization policy' });
+    const window = within(form).getByLabelText('Stabilization window (seconds)');
+    await user.clear(window);
+    await user.type(window, '-5');
+    await user.click(within(form).getByRole('button', { name: 'Save policy' }));
+    expect(await within(form).findByText('Enter a whole number of seconds, 0 or more.')).toBeInTheDocument();
+    expect(calls.some((call) => call.method === 'PUT')).toBe(false);
+  });
+});
+
+describe('Clusters registry', () => {
+  it('links each row to the detail page with the Optimize Now dialog open, for admins only', async () => {
+    setup('admin');
+    const user = userEvent.setup();
+    renderApp('/clusters');
+
+    const table = await screen.findByRole('table', { name: 'Clusters' });
+    const link = within(table).getByRole('link', { name: /^Optimize Now: prod-eks/ });
+    expect(link).toHaveAttribute('href', '/clusters/c-1?optimize=1');
+    await user.click(link);
+    expect(await screen.findByRole('dialog', { name: 'Optimize prod-eks' })).toBeInTheDocument();
+  });
+
+  it('has no Optimize Now for viewers', async () => {
+    setup('viewer');
+    renderApp('/clusters');
+
+    const table = await screen.findByRole('table', { name: 'Clusters' });
+    expect(within(table).queryByRole('link', { name: /Optimize Now/ })).not.toBeInTheDocument();
+  });
+});
