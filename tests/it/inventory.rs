@@ -596,3 +596,28 @@ async fn a_live_stream_ends_when_its_session_is_revoked(b: Backend) {
     assert!(ended.is_ok(), "the stream outlived the revoked session");
 }
 both!(a_live_stream_ends_when_its_session_is_revoked);
+
+async fn the_cluster_list_carries_a_24h_trend(b: Backend) {
+    let app = TestApp::start(b).await;
+    let s = app.signup("Trends").await;
+    link_sim(&app, &s, "123456789012", "Prod").await;
+    let (st, list) = app.json(Method::GET, "/api/clusters", Some(&s.access), None).await;
+    assert_eq!(st, StatusCode::OK, "{list}");
+    for c in list["items"].as_array().expect("items") {
+        let t = &c["trend_24h"];
+        let n = t["hours"].as_array().map(Vec::len).unwrap_or(0);
+        // The first scan reads 14 days of hourly history: a full day of points.
+        assert!(n >= 23, "{t}");
+        assert_eq!(t["nodes"].as_array().map(Vec::len), Some(n));
+        assert_eq!(t["pods"].as_array().map(Vec::len), Some(n));
+        assert_eq!(t["monthly_cost"].as_array().map(Vec::len), Some(n));
+        assert!(t["nodes"].as_array().expect("nodes").iter().all(|v| v.as_i64().unwrap_or(-1) >= 0));
+        assert!(t["monthly_cost_change"].is_number(), "{t}");
+        // The latest point is the live inventory.
+        assert_eq!(t["nodes"].as_array().and_then(|v| v.last()).and_then(Value::as_i64), c["node_count"].as_i64(), "{c}");
+    }
+    let id = list["items"][0]["id"].as_str().expect("id");
+    let (_, detail) = app.json(Method::GET, &format!("/api/clusters/{id}"), Some(&s.access), None).await;
+    assert_eq!(detail["cluster"]["trend_24h"]["nodes"], list["items"][0]["trend_24h"]["nodes"]);
+}
+both!(the_cluster_list_carries_a_24h_trend);

@@ -1202,6 +1202,28 @@ export interface components {
             health_score: number;
             /** Format: date-time */
             last_sync: string;
+            /**
+             * @description The last 24 hours, one point per hour with data (oldest first), from the metrics
+             *     discovery records: for the registry's sparklines and cost trend.
+             */
+            trend_24h: components["schemas"]["ClusterTrend"] & unknown;
+        };
+        /**
+         * ClusterTrend
+         * @description Hourly history of a cluster (each hour: the last discovery in it).
+         */
+        ClusterTrend: {
+            hours: string[];
+            nodes: number[];
+            pods: number[];
+            /** @description Hourly cost × 730 at each point. */
+            monthly_cost: number[];
+            /**
+             * Format: double
+             * @description Relative change of the monthly cost over the window (last vs first point), e.g.
+             *     -0.12 for 12 % cheaper; absent with fewer than two points.
+             */
+            monthly_cost_change?: number;
         };
         /** Diff */
         Diff: {
