@@ -125,6 +125,13 @@ export function makeCluster(overrides: Partial<ClusterSummary> = {}): ClusterSum
     efficiency_grade: 'B',
     health_score: 90,
     last_sync: '2024-05-01T10:00:00Z',
+    trend_24h: {
+      hours: ['2024-05-01T08:00:00Z', '2024-05-01T09:00:00Z', '2024-05-01T10:00:00Z'],
+      nodes: [9, 10, 10],
+      pods: [110, 118, 120],
+      monthly_cost: [2100, 2050, 2000],
+      monthly_cost_change: -0.0476,
+    },
     ...overrides,
   };
 }
