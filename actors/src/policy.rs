@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use spot_engine::consolidate::{Aggressiveness, ConsolidationMethod, ConsolidationPolicy};
+use spot_engine::rightsize::{Percentile, RightsizePolicy};
 use spot_engine::spot::NodeTemplate;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +25,10 @@ pub struct ClusterPolicy {
     pub dry_run: bool,
     /// Maintenance mode: plans are produced but every action is blocked.
     pub maintenance_mode: bool,
+    /// Rightsizing: recommended request = this usage percentile (p95 or p99) ...
+    pub rightsize_percentile: Percentile,
+    /// ... plus this headroom (0.10–0.50).
+    pub rightsize_headroom: f64,
 }
 
 impl Default for ClusterPolicy {
@@ -37,6 +42,8 @@ impl Default for ClusterPolicy {
             template: NodeTemplate::default(),
             dry_run: false,
             maintenance_mode: false,
+            rightsize_percentile: Percentile::P95,
+            rightsize_headroom: 0.20,
         }
     }
 }
@@ -46,6 +53,21 @@ impl ClusterPolicy {
     pub fn from_json(s: &str) -> Result<ClusterPolicy, String> {
         let de = &mut serde_json::Deserializer::from_str(s);
         serde_path_to_error::deserialize(de).map_err(|e| format!("{}: {}", e.path(), e.inner()))
+    }
+
+    /// Range checks serde cannot express; the error names the field.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.stabilization_window_secs < 0 {
+            return Err(("stabilization_window_secs", "must be >= 0".into()));
+        }
+        if !(0.10..=0.50).contains(&self.rightsize_headroom) {
+            return Err(("rightsize_headroom", format!("must be between 0.10 and 0.50, got {}", self.rightsize_headroom)));
+        }
+        Ok(())
+    }
+
+    pub fn rightsizing(&self) -> RightsizePolicy {
+        RightsizePolicy { percentile: self.rightsize_percentile, headroom: self.rightsize_headroom, ..RightsizePolicy::default() }
     }
 
     pub fn consolidation(&self) -> ConsolidationPolicy {

@@ -59,7 +59,51 @@ pub struct Snapshot {
     pub state: ClusterState,
     pub pool_risk: BTreeMap<PoolKey, f64>,
     pub risk_flags: BTreeSet<PoolKey>,
+    /// Usage of each workload (one representative pod, last 2 days at 5 minutes), for
+    /// rightsizing. Empty when the cloud cannot report pod usage.
+    pub workloads: Vec<spot_engine::rightsize::WorkloadUsage>,
     nodes: HashMap<String, LiveNode>,
+}
+
+/// Usage history window and step read for rightsizing.
+const USAGE_WINDOW_HOURS: i64 = 48;
+const USAGE_STEP: Duration = Duration::from_secs(300);
+
+/// One usage series per workload (Deployment, StatefulSet, ...; DaemonSets and bare pods
+/// excluded), read from one running replica; requests are that replica's.
+async fn workload_usage(cloud: &dyn Cloud, cluster: &str, pods: &[spot_cloud::Pod]) -> Vec<spot_engine::rightsize::WorkloadUsage> {
+    let mut groups: BTreeMap<String, Vec<&spot_cloud::Pod>> = BTreeMap::new();
+    for p in pods.iter().filter(|p| p.phase == spot_cloud::PodPhase::Running) {
+        let Some(o) = &p.owner else { continue };
+        if o.kind == WorkloadKind::DaemonSet {
+            continue;
+        }
+        groups.entry(format!("{}/{:?}/{}", p.namespace, o.kind, o.name)).or_default().push(p);
+    }
+    let to = cloud.now();
+    let from = to - chrono::Duration::hours(USAGE_WINDOW_HOURS);
+    let mut out = Vec::new();
+    for (workload, replicas) in groups {
+        let rep = replicas[0];
+        let pod = spot_cloud::PodRef { namespace: rep.namespace.clone(), name: rep.name.clone() };
+        let samples = match cloud.pod_usage(cluster, &pod, from, to, USAGE_STEP).await {
+            Ok(s) => s,
+            Err(CloudError::Unsupported(_)) => return Vec::new(),
+            Err(e) => {
+                tracing::warn!(component = "MOD-SIZE-01", workload, error = %e, "usage unavailable; workload not rightsized");
+                continue;
+            }
+        };
+        out.push(spot_engine::rightsize::WorkloadUsage {
+            workload,
+            replicas: replicas.len() as u32,
+            cpu_request_millis: u64::from(rep.cpu_request_millicores),
+            memory_request_mib: u64::from(rep.memory_request_mib),
+            cpu_samples_millis: samples.iter().map(|s| f64::from(s.cpu_millicores)).collect(),
+            memory_samples_mib: samples.iter().map(|s| f64::from(s.memory_mib)).collect(),
+        });
+    }
+    out
 }
 
 /// Reads the cluster and the market through the Cloud port and scores the pools.
@@ -143,7 +187,8 @@ pub async fn snapshot(ctx: &JobContext, cloud: &dyn Cloud, cluster: &str) -> Res
         );
     }
     nodes.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Snapshot { catalog, state: ClusterState { nodes, pdbs: Vec::new() }, pool_risk, risk_flags, nodes: live })
+    let workloads = workload_usage(cloud, cluster, &inv.pods).await;
+    Ok(Snapshot { catalog, state: ClusterState { nodes, pdbs: Vec::new() }, pool_risk, risk_flags, workloads, nodes: live })
 }
 
 /// The engine half: consolidation, on-demand → spot moves, decision engine. Pure.
@@ -183,7 +228,12 @@ pub fn plan(snap: &Snapshot, policy: &ClusterPolicy, now: i64) -> ActionPlan {
     decide::decide(
         &DecisionInput {
             consolidation: Some(consolidation),
-            rightsizing: Vec::new(),
+            // MOD-SIZE-01; a workload whose samples the engine rejects is left out.
+            rightsizing: snap
+                .workloads
+                .iter()
+                .filter_map(|w| spot_engine::rightsize::recommend(w, &policy.rightsizing()).ok())
+                .collect(),
             spot_moves,
             node_risk,
             pool_risk: snap.pool_risk.clone(),
@@ -236,7 +286,9 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> 
                         tracing::warn!(component = crate::COMPONENT, error = %e, "saving not recorded");
                     }
                 }
-                audit_job(ctx, job, "optimize.action", if applied { "success" } else { "dry_run" }, detail.clone()).await;
+                // Outcome `success` for every action that ran as intended (applied, would-execute in a
+                // dry run, or skipped for want of the agent); `detail.status` says which.
+                audit_job(ctx, job, "optimize.action", "success", detail.clone()).await;
                 publish(ctx, job, "job.action", json!({"job_id": job.id, "cluster_id": cluster_id, "index": idx, "action": detail}));
                 executed.push(detail);
                 progress(ctx, job, pct, &format!("action {}/{} done", idx + 1, action_plan.actions.len())).await;

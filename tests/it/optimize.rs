@@ -88,6 +88,11 @@ async fn optimize_now_plans_and_executes_through_the_cloud(b: Backend) {
     let applied: Vec<&Value> = executed.iter().filter(|a| a["status"] == "applied").collect();
     assert!(!applied.is_empty(), "{job}");
     assert!(job["result"]["realised_monthly_savings"].as_f64().unwrap_or(0.0) > 0.0, "{job}");
+    // Rightsizing recommendations from usage history are in the plan; changing requests
+    // needs the in-cluster agent, so they are reported and skipped.
+    let rightsized: Vec<&Value> = executed.iter().filter(|a| a["kind"].as_str().unwrap_or("").starts_with("rightsize")).collect();
+    assert!(!rightsized.is_empty(), "{plan}");
+    assert!(rightsized.iter().all(|a| a["status"] == "skipped" && a["reason"].as_str().unwrap_or("").contains("agent")), "{job}");
 
     // The cloud changed: every terminated node is gone (no Auto Scaling group refilled it),
     // every launched node runs, and the cluster costs less.
@@ -167,13 +172,21 @@ async fn a_failure_mid_plan_says_what_ran(b: Backend) {
     let before = running_ids(&sim).await;
     let job = optimize(&app, &s, &cluster, json!({})).await;
     assert_eq!(job["status"], "failed", "{job}");
+    // Rightsizing actions come first (stability first) and are skipped without the agent;
+    // the first action that touches the cloud is the one that fails.
+    let actions = job["plan"]["actions"].as_array().cloned().unwrap_or_default();
+    let first_cloud = actions
+        .iter()
+        .position(|a| !a["kind"].as_str().unwrap_or("").starts_with("rightsize"))
+        .expect("a node action");
     let msg = job["message"].as_str().unwrap_or("");
-    assert!(msg.contains("action 1 of") && msg.contains("injected terminate failure"), "{msg}");
+    assert!(msg.contains(&format!("action {} of", first_cloud + 1)) && msg.contains("injected terminate failure"), "{msg}");
     let r = &job["result"];
-    assert_eq!(r["executed"].as_array().map(Vec::len), Some(0), "{r}");
+    let executed = r["executed"].as_array().cloned().unwrap_or_default();
+    assert_eq!(executed.len(), first_cloud, "{r}");
+    assert!(executed.iter().all(|a| a["status"] == "skipped"), "{r}");
     assert!(r["failed"]["error"].as_str().unwrap_or("").contains("injected"), "{r}");
-    let planned = job["plan"]["actions"].as_array().map(Vec::len).unwrap_or(0);
-    assert_eq!(r["not_run"].as_array().map(Vec::len), Some(planned - 1), "{r}");
+    assert_eq!(r["not_run"].as_array().map(Vec::len), Some(actions.len() - first_cloud - 1), "{r}");
     // Known state: the node that failed to terminate still runs; a replacement launched
     // before the failure is reported in the failure.
     let after = running_ids(&sim).await;
@@ -202,6 +215,9 @@ async fn optimize_input_is_validated_and_tenant_scoped(b: Backend) {
     let (st, e) = app.json(Method::PUT, &format!("/api/clusters/{cluster}/policy"), Some(&s.access), Some(json!({"aggressiveness": "wild"}))).await;
     let e = assert_error(st, &e, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(e["error"]["field"], "aggressiveness", "{e}");
+    let (st, e) = app.json(Method::PUT, &format!("/api/clusters/{cluster}/policy"), Some(&s.access), Some(json!({"rightsize_headroom": 0.9}))).await;
+    let e = assert_error(st, &e, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["error"]["field"], "rightsize_headroom", "{e}");
     let (st, e) = app.json(Method::PUT, &format!("/api/clusters/{cluster}/policy"), Some(&s.access), Some(json!({"template": {"capacity_type": "cheap"}}))).await;
     let e = assert_error(st, &e, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(e["error"]["field"].as_str().unwrap_or("").starts_with("template"), "{e}");

@@ -181,8 +181,8 @@ impl JobsApi {
             let field = e.split(':').next().unwrap_or("policy").trim().to_string();
             ApiError::field(if field.is_empty() || field == "." { "policy" } else { &field }, e.clone())
         })?;
-        if p.stabilization_window_secs < 0 {
-            return Err(ApiError::field("stabilization_window_secs", "must be >= 0").into());
+        if let Err((field, msg)) = p.validate() {
+            return Err(ApiError::field(field, msg).into());
         }
         let before = jobs::cluster_policy(&state.db, &auth.0.org_id, &id).await.map_err(ApiError::from)?;
         let stored = serde_json::to_string(&p).unwrap_or_default();
