@@ -11,3 +11,4 @@ export { ToastProvider, useToast } from './Toast';
 export { Gauge, Meter, type MeterTone } from './Meter';
 export { ActivityHeatmap, summarizeActivity, type ActivityCell } from './ActivityHeatmap';
 export { StabilityGauge, stabilityTone, STABILITY_THRESHOLD } from './StabilityGauge';
+export { Sparkline, sparklinePoints, sparklineSummary } from './Sparkline';

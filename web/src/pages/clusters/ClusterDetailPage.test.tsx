@@ -64,6 +64,10 @@ describe('Cluster detail', () => {
     expect(await screen.findByRole('heading', { name: 'prod-eks' })).toBeInTheDocument();
     expect(screen.getByText('EOL')).toBeInTheDocument();
     expect(screen.getByText('$1,000')).toBeInTheDocument(); // $3,000 on-demand − $2,000 run rate
+    // The 24-hour trend of the run rate and the node count (makeCluster's trend_24h).
+    expect(screen.getByText('24-hour cost trend: down 4.8%, cheaper').closest('.trend')).toHaveClass('trend--down');
+    expect(screen.getByRole('img', { name: 'Nodes, last 24 hours: latest 10, min 9, max 10' })).toBeInTheDocument();
+    expect(screen.getByText(/120 pods/)).toBeInTheDocument();
     expect(screen.getByRole('meter', { name: 'CPU requested / allocatable' })).toHaveAttribute('aria-valuenow', '75');
     expect(screen.getByRole('meter', { name: 'Memory used / requested' })).toHaveAttribute('aria-valuenow', '75');
 

@@ -8,7 +8,7 @@ import { PageHeader } from '../../layout/PageHeader';
 import { formatCores, formatDateTime, formatHourly, formatMemory, formatPercent, formatUsd, formatUsdCents } from '../../lib/format';
 import { useCluster } from './api';
 import { lifecycleLabel, lifecycleTone } from './format';
-import { EolBadge, GradeBadge, HealthGauge, RiskBadge } from './indicators';
+import { CostTrend, CountSparkline, EolBadge, GradeBadge, HealthGauge, RiskBadge } from './indicators';
 import { InstanceModal } from './InstanceModal';
 import { JobPanel } from './JobPanel';
 import { JobsCard } from './JobsCard';
@@ -152,10 +152,13 @@ function Kpis({ cluster }: { cluster: ClusterSummary }) {
   const savings = cluster.monthly_on_demand_equivalent - cluster.monthly_run_rate;
   const savingsShare = cluster.monthly_on_demand_equivalent > 0 ? savings / cluster.monthly_on_demand_equivalent : 0;
   return (
-    <dl className="stats">
+    <dl className="stats stats--5">
       <div className="stat">
         <dt className="stat__label">Monthly run rate</dt>
-        <dd className="stat__value">{formatUsd(cluster.monthly_run_rate)}</dd>
+        <dd className="stat__value row row--baseline row--wrap">
+          <span>{formatUsd(cluster.monthly_run_rate)}</span>
+          <CostTrend trend={cluster.trend_24h} />
+        </dd>
         <dd className="stat__note">{formatUsd(cluster.monthly_on_demand_equivalent)} at On-Demand prices</dd>
       </div>
       <div className="stat">
@@ -169,6 +172,14 @@ function Kpis({ cluster }: { cluster: ClusterSummary }) {
         <dd>
           <Meter label="Spot share" value={cluster.spot_share} tone="success" />
         </dd>
+      </div>
+      <div className="stat">
+        <dt className="stat__label">Nodes</dt>
+        <dd className="stat__value stat__spark">
+          <span>{cluster.node_count.toLocaleString()}</span>
+          <CountSparkline values={cluster.trend_24h?.nodes} noun="Nodes" width={64} height={24} />
+        </dd>
+        <dd className="stat__note">{cluster.pod_count.toLocaleString()} pods · 24 h trend</dd>
       </div>
       <div className="stat stat--gauge">
         <dt className="stat__label">Health</dt>

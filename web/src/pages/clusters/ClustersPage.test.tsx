@@ -21,6 +21,8 @@ const clusters: ClusterSummary[] = [
     efficiency_score: 0.3,
     efficiency_grade: 'F',
     health_score: 45,
+    // Discovered within the hour: one point and no trend yet.
+    trend_24h: { hours: ['2024-05-01T10:00:00Z'], nodes: [30], pods: [120], monthly_cost: [9000] },
   }),
   makeCluster({
     id: 'c-3',
@@ -30,6 +32,7 @@ const clusters: ClusterSummary[] = [
     efficiency_score: undefined,
     efficiency_grade: undefined,
     health_score: 70,
+    trend_24h: { hours: ['2024-05-01T09:00:00Z', '2024-05-01T10:00:00Z'], nodes: [4, 4], pods: [20, 22], monthly_cost: [400, 500], monthly_cost_change: 0.25 },
   }),
 ];
 
@@ -72,6 +75,40 @@ describe('Clusters registry', () => {
     expect(within(prod).queryByText('EOL')).not.toBeInTheDocument();
     expect(within(prod).getByRole('meter', { name: 'Health 90 of 100' })).toHaveClass('gauge--success');
     expect(within(prod).getByText('60% spot')).toBeInTheDocument();
+  });
+
+  it('draws 24-hour sparklines for nodes and pods and the cost trend', async () => {
+    setup();
+    renderApp('/clusters');
+    const table = await screen.findByRole('table', { name: 'Clusters' });
+
+    // makeCluster's trend: nodes 9 → 10 → 10, pods 110 → 118 → 120, cost $2,100 → $2,000 (-4.76 %).
+    const prod = within(table).getByRole('row', { name: /prod-eks/ });
+    const nodes = within(prod).getByRole('img', { name: 'Nodes, last 24 hours: latest 10, min 9, max 10' });
+    expect(nodes.querySelector('path')?.getAttribute('d')?.match(/[ML]/g)).toHaveLength(3);
+    expect(within(prod).getByRole('img', { name: 'Pods, last 24 hours: latest 120, min 110, max 120' })).toBeInTheDocument();
+    // Nodes above pods, each followed by its sparkline.
+    const counts = prod.querySelector('.counts');
+    expect([...(counts?.children ?? [])].map((child) => child.getAttribute('aria-label')?.split(',')[0] ?? child.textContent)).toEqual(['10', 'Nodes', '120', 'Pods']);
+    const cheaper = within(prod).getByText('24-hour cost trend: down 4.8%, cheaper').closest('.trend');
+    expect(cheaper).toHaveClass('trend--down');
+    expect(cheaper).toHaveTextContent(/▼\s4\.8%/);
+    expect(cheaper).toHaveAttribute('title', 'Monthly run rate over the last 24 hours: $2,100 → $2,000');
+
+    const analytics = within(table).getByRole('row', { name: /analytics/ });
+    const dearer = within(analytics).getByText('24-hour cost trend: up 25%, more expensive').closest('.trend');
+    expect(dearer).toHaveClass('trend--up');
+    expect(dearer).toHaveTextContent(/▲\s25%/);
+    expect(within(analytics).getByRole('img', { name: 'Nodes, last 24 hours: latest 4, min 4, max 4' })).toBeInTheDocument();
+
+    // One reading: a dot, no trend yet.
+    const legacy = within(table).getByRole('row', { name: /legacy-batch/ });
+    expect(within(legacy).getByRole('img', { name: 'Nodes, last 24 hours: latest 30, a single reading' })).toBeInTheDocument();
+    const none = within(legacy).getByText('24-hour cost trend: not enough history').closest('.trend');
+    expect(none).toHaveClass('trend--none');
+    expect(none).toHaveTextContent('—');
+    // The trend sits beside the run rate, not inside it.
+    expect(legacy.querySelector('td:nth-child(5) .cell-title')).toHaveTextContent(/^\$9,000$/);
   });
 
   it('sorts by a column header and announces the order with aria-sort', async () => {

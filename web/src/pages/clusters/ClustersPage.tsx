@@ -22,7 +22,7 @@ import { formatCores, formatMemory, formatPercent, formatUsd } from '../../lib/f
 import { CONNECT_ACCOUNT_PATH } from '../accounts/format';
 import { useClusters } from './api';
 import { CLUSTER_SORT_KEYS, filterClusters, overallEfficiency, sortClusters, type ClusterFilters } from './format';
-import { EolBadge, GradeBadge, HealthGauge } from './indicators';
+import { CostTrend, CountSparkline, EolBadge, GradeBadge, HealthGauge } from './indicators';
 
 const columns: Column<ClusterSummary>[] = [
   {
@@ -66,8 +66,12 @@ const columns: Column<ClusterSummary>[] = [
     sortable: true,
     align: 'right',
     render: (cluster) => (
-      <span className="nowrap">
-        {cluster.node_count.toLocaleString()} <span className="muted">/ {cluster.pod_count.toLocaleString()}</span>
+      // Nodes above pods, as in the header; each count beside its 24-hour sparkline.
+      <span className="counts">
+        <span>{cluster.node_count.toLocaleString()}</span>
+        <CountSparkline values={cluster.trend_24h?.nodes} noun="Nodes" width={48} height={16} />
+        <span className="muted">{cluster.pod_count.toLocaleString()}</span>
+        <CountSparkline values={cluster.trend_24h?.pods} noun="Pods" width={48} height={16} />
       </span>
     ),
   },
@@ -77,7 +81,10 @@ const columns: Column<ClusterSummary>[] = [
     sortable: true,
     render: (cluster) => (
       <div className="cell-stack">
-        <span className="cell-title">{formatUsd(cluster.monthly_run_rate)}</span>
+        <span className="row row--baseline nowrap">
+          <span className="cell-title">{formatUsd(cluster.monthly_run_rate)}</span>
+          <CostTrend trend={cluster.trend_24h} />
+        </span>
         <span className="row">
           <Meter label={`${cluster.name} spot share`} value={cluster.spot_share} tone="success" />
           <span className="muted nowrap">{formatPercent(cluster.spot_share)} spot</span>

@@ -20,6 +20,8 @@ const policy: ClusterPolicy = {
   },
   dry_run: false,
   maintenance_mode: false,
+  rightsize_percentile: 'p95',
+  rightsize_headroom: 0.2,
 };
 
 const moveToSpot = (target: string, savings: number) => ({
@@ -260,6 +262,11 @@ describe('Optimization policy', () => {
     await user.type(within(form).getByLabelText('Allowed instance families'), 'm5, c6i');
     await user.click(within(form).getByRole('checkbox', { name: 'arm64 (Graviton)' }));
     await user.click(within(form).getByRole('checkbox', { name: 'Maintenance mode' }));
+    await user.selectOptions(within(form).getByLabelText('Rightsizing percentile'), 'p99');
+    const headroom = within(form).getByLabelText('Rightsizing headroom (%)');
+    expect(headroom).toHaveValue(20);
+    await user.clear(headroom);
+    await user.type(headroom, '35');
     await user.click(within(form).getByRole('button', { name: 'Save policy' }));
 
     expect(await screen.findByText('Optimization policy saved.')).toBeInTheDocument();
@@ -267,6 +274,8 @@ describe('Optimization policy', () => {
       ...policy,
       aggressiveness: 'aggressive',
       maintenance_mode: true,
+      rightsize_percentile: 'p99',
+      rightsize_headroom: 0.35,
       template: { ...policy.template, allowed_families: ['m5', 'c6i'], architectures: ['arm64'] },
     });
     await waitFor(() => expect(within(form).getByRole('button', { name: 'Save policy' })).toBeDisabled());

@@ -16,6 +16,8 @@ import {
   type CapacityType,
   type ClusterPolicy,
   type ConsolidationMethod,
+  type RightsizePercentile,
+  PERCENTILES,
 } from './policy';
 
 /** The form's shape: lists are edited as comma-separated text. */
@@ -35,6 +37,9 @@ interface PolicyForm {
   };
   dry_run: boolean;
   maintenance_mode: boolean;
+  rightsize_percentile: RightsizePercentile;
+  /** Percent in the form (10–50); a fraction on the wire. */
+  rightsize_headroom: number;
 }
 
 const FIELDS: FieldPath<PolicyForm>[] = [
@@ -51,6 +56,8 @@ const FIELDS: FieldPath<PolicyForm>[] = [
   'template.on_demand_fallback',
   'dry_run',
   'maintenance_mode',
+  'rightsize_percentile',
+  'rightsize_headroom',
 ];
 
 const joinList = (values: string[]) => values.join(', ');
@@ -63,6 +70,7 @@ const splitList = (text: string) =>
 function toForm(policy: ClusterPolicy): PolicyForm {
   return {
     ...policy,
+    rightsize_headroom: Math.round((policy.rightsize_headroom ?? 0.2) * 100),
     excluded_namespaces: joinList(policy.excluded_namespaces),
     template: {
       ...policy.template,
@@ -79,6 +87,7 @@ function fromForm(form: PolicyForm): ClusterPolicy {
     ...form,
     excluded_namespaces: splitList(form.excluded_namespaces),
     stabilization_window_secs: Number(form.stabilization_window_secs),
+    rightsize_headroom: Number(form.rightsize_headroom) / 100,
     template: {
       ...form.template,
       allowed_families: splitList(form.template.allowed_families),
@@ -170,6 +179,32 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
             {...register('stabilization_window_secs', {
               valueAsNumber: true,
               validate: (value) => (Number.isInteger(value) && value >= 0) || 'Enter a whole number of seconds, 0 or more.',
+            })}
+          />
+          <SelectField
+            label="Rightsizing percentile"
+            hint="Recommended requests follow this percentile of measured usage."
+            error={errors.rightsize_percentile?.message}
+            {...register('rightsize_percentile')}
+          >
+            {PERCENTILES.map((p) => (
+              <option key={p.value} value={p.value}>
+                {p.label}
+              </option>
+            ))}
+          </SelectField>
+          <TextField
+            label="Rightsizing headroom (%)"
+            type="number"
+            min={10}
+            max={50}
+            step={1}
+            inputMode="numeric"
+            hint="Added on top of the percentile, 10–50 %."
+            error={errors.rightsize_headroom?.message}
+            {...register('rightsize_headroom', {
+              valueAsNumber: true,
+              validate: (value) => (Number.isFinite(value) && value >= 10 && value <= 50) || 'Enter a percentage between 10 and 50.',
             })}
           />
           <TextField

@@ -95,6 +95,20 @@ export function sortClusters(clusters: ClusterSummary[], sort: SortState): Clust
   });
 }
 
+export type TrendDirection = 'down' | 'up' | 'flat' | 'none';
+
+/**
+ * Direction and size of a relative change (-0.12 = 12 % cheaper). Under 10 % keeps one decimal
+ * ("4.8%"); a change that would read "0%" counts as flat.
+ */
+export function costTrend(change: number | null | undefined): { direction: TrendDirection; percent: string } {
+  if (change == null || !Number.isFinite(change)) return { direction: 'none', percent: '' };
+  const points = Math.abs(change) * 100;
+  const shown = points < 9.95 ? Math.round(points * 10) / 10 : Math.round(points);
+  if (shown === 0) return { direction: 'flat', percent: '0%' };
+  return { direction: change < 0 ? 'down' : 'up', percent: `${shown.toLocaleString('en-US')}%` };
+}
+
 export function bandTone(band: string): BadgeTone {
   if (band === 'SAFE') return 'success';
   return band === 'CAUTION' ? 'warning' : 'danger';

@@ -1,6 +1,7 @@
-import { Badge, Gauge } from '../../components';
-import { formatPercent } from '../../lib/format';
-import { bandTone, gradeTone, healthTone } from './format';
+import type { ClusterSummary } from '../../api/types';
+import { Badge, Gauge, Sparkline } from '../../components';
+import { formatPercent, formatUsd } from '../../lib/format';
+import { bandTone, costTrend, gradeTone, healthTone } from './format';
 
 export function GradeBadge({ grade }: { grade: string | null | undefined }) {
   if (grade == null) {
@@ -56,4 +57,40 @@ export function RiskBadge({ band, probability, model }: { band: string; probabil
 /** Probabilities under 1% keep a decimal so a scored pool never reads "0%". */
 export function formatRiskPercent(probability: number): string {
   return probability > 0 && probability < 0.01 ? `${(probability * 100).toFixed(1)}%` : formatPercent(probability);
+}
+
+const TREND_ARROW = { down: '▼', up: '▲' } as const;
+
+/**
+ * The monthly run rate's change over the last 24 hours: ▼ green when cheaper, ▲ red when more
+ * expensive, neutral when flat or when there is not enough history yet.
+ */
+export function CostTrend({ trend }: { trend: ClusterSummary['trend_24h'] | undefined }) {
+  const { direction, percent } = costTrend(trend?.monthly_cost_change);
+  const costs = trend?.monthly_cost ?? [];
+  const first = costs[0];
+  const last = costs[costs.length - 1];
+  const title =
+    direction === 'none'
+      ? 'Not enough history for a 24-hour trend yet'
+      : `Monthly run rate over the last 24 hours${first !== undefined && last !== undefined ? `: ${formatUsd(first)} → ${formatUsd(last)}` : ''}`;
+  const spoken = {
+    down: `down ${percent}, cheaper`,
+    up: `up ${percent}, more expensive`,
+    flat: 'unchanged',
+    none: 'not enough history',
+  }[direction];
+  return (
+    <span className={`trend trend--${direction}`} title={title}>
+      <span aria-hidden="true">
+        {direction === 'none' ? '—' : direction === 'flat' ? `±${percent}` : `${TREND_ARROW[direction]}\u00a0${percent}`}
+      </span>
+      <span className="sr-only">24-hour cost trend: {spoken}</span>
+    </span>
+  );
+}
+
+/** Hourly counts of the last 24 hours as a sparkline (nodes or pods). */
+export function CountSparkline({ values, noun, width, height }: { values: number[] | undefined; noun: string; width?: number; height?: number }) {
+  return <Sparkline values={values ?? []} label={`${noun}, last 24 hours`} width={width} height={height} />;
 }

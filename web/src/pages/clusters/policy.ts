@@ -29,7 +29,18 @@ export interface ClusterPolicy {
   template: NodeTemplate;
   dry_run: boolean;
   maintenance_mode: boolean;
+  /** Rightsizing: recommended request = this usage percentile plus the headroom. */
+  rightsize_percentile: RightsizePercentile;
+  /** 0.10–0.50. */
+  rightsize_headroom: number;
 }
+
+export type RightsizePercentile = 'p95' | 'p99';
+
+export const PERCENTILES: { value: RightsizePercentile; label: string }[] = [
+  { value: 'p95', label: 'p95 of usage' },
+  { value: 'p99', label: 'p99 of usage' },
+];
 
 export const AGGRESSIVENESS: { value: Aggressiveness; label: string }[] = [
   { value: 'conservative', label: 'Conservative (under 20%)' },
