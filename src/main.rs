@@ -154,6 +154,10 @@ struct ServeArgs {
     /// cloud resources.
     #[arg(long, env = "SAFE_MODE")]
     safe_mode: bool,
+    /// Seconds an account lease lasts: each account's actor runs on the one replica holding
+    /// its lease; a dead replica's accounts move to others within this period.
+    #[arg(long, env = "SPOT_LEASE_SECS", default_value_t = 30)]
+    lease_secs: u64,
 }
 
 fn database_url(cli: &Cli) -> anyhow::Result<String> {
@@ -231,6 +235,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     cfg.sim_seed = args.sim_seed;
     cfg.discovery_interval_secs = args.discovery_interval;
     cfg.safe_mode = args.safe_mode;
+    cfg.lease_secs = args.lease_secs;
     cfg.public_url = args
         .public_url
         .clone()

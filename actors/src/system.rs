@@ -11,7 +11,7 @@ use serde::Serialize;
 use spot_models::accounts::{self, Account};
 use spot_models::audit::{self, NewAuditRecord};
 use spot_models::crypto::Keyring;
-use spot_models::{inventory, Db};
+use spot_models::{inventory, leases, Db};
 
 use crate::bus::Bus;
 use crate::connect::{CloudConnector, ConnectTarget, Credentials};
@@ -36,6 +36,11 @@ pub struct Deps {
     pub risk: Arc<RiskService>,
     /// Time between discoveries of an account (default 5 minutes).
     pub interval: Duration,
+    /// This replica's identity in account leases.
+    pub replica_id: String,
+    /// Lease period: an account's actor runs on the replica holding its lease, renewed every
+    /// third of it; a dead replica's accounts move once its leases expire.
+    pub lease: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +80,8 @@ pub enum RootMsg {
     /// Fault injection for resilience drills: the account actor panics.
     InjectPanic(String),
     Health(RpcReplyPort<Vec<ActorHealth>>),
+    /// Lease renewal: take free accounts, renew ours, stop the actors of lost ones.
+    LeaseTick,
     /// Graduation broadcast: every account (and through it every cluster) actor swaps.
     SwapModel(Arc<ActiveModel>),
     /// Forward to a cluster actor of an account.
@@ -115,6 +122,65 @@ async fn spawn_account(
     Ok(r)
 }
 
+/// Starts (or restarts) the actor of an account this replica holds the lease of.
+async fn start_child(myself: &ActorRef<RootMsg>, st: &mut RootState, id: &str) -> Result<(), ActorProcessingErr> {
+    let org_id = accounts::by_id(&st.deps.db, id)
+        .await
+        .ok()
+        .flatten()
+        .map(|a| a.organization_id)
+        .unwrap_or_default();
+    let actor = spawn_account(myself, &st.deps, id).await?;
+    let child = st.children.entry(id.to_string()).or_insert(Child {
+        actor: None,
+        org_id,
+        restarts: 0,
+        last_failure: None,
+        clusters: 0,
+    });
+    child.actor = Some(actor);
+    Ok(())
+}
+
+/// Renews this replica's leases, takes accounts whose lease is free or expired (a dead
+/// replica's), stops the actors of accounts another replica took, and runs re-syncs other
+/// replicas were asked for.
+async fn lease_tick(myself: &ActorRef<RootMsg>, st: &mut RootState) -> Result<(), ActorProcessingErr> {
+    let linked = match accounts::all_linked(&st.deps.db).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(component = "CORE-SUPERVISOR", error = %e, "lease renewal skipped");
+            return Ok(());
+        }
+    };
+    let ttl = st.deps.lease.as_millis() as i64;
+    for a in linked {
+        match leases::acquire(&st.deps.db, &a.id, &st.deps.replica_id, ttl).await {
+            Ok(true) => {
+                if !st.children.contains_key(&a.id) {
+                    tracing::info!(component = "CORE-SUPERVISOR", account_id = %a.id, replica = %st.deps.replica_id, "account lease taken; starting its actor");
+                    start_child(myself, st, &a.id).await?;
+                }
+                if leases::take_resync(&st.deps.db, &a.id, &st.deps.replica_id).await.unwrap_or(false) {
+                    if let Some(actor) = st.children.get(&a.id).and_then(|c| c.actor.clone()) {
+                        let _ = actor.cast(AccountMsg::Discover);
+                    }
+                }
+            }
+            Ok(false) => {
+                if let Some(c) = st.children.remove(&a.id) {
+                    tracing::warn!(component = "CORE-SUPERVISOR", account_id = %a.id, "account lease lost to another replica; stopping its actor here");
+                    if let Some(actor) = c.actor {
+                        actor.stop(Some("lease lost".into()));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(component = "CORE-SUPERVISOR", account_id = %a.id, error = %e, "lease renewal failed"),
+        }
+    }
+    Ok(())
+}
+
 #[ractor::async_trait]
 impl Actor for Root {
     type Msg = RootMsg;
@@ -123,9 +189,10 @@ impl Actor for Root {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         deps: Deps,
     ) -> Result<RootState, ActorProcessingErr> {
+        myself.send_interval((deps.lease / 3).max(Duration::from_millis(100)), || RootMsg::LeaseTick);
         Ok(RootState {
             deps,
             children: HashMap::new(),
@@ -146,30 +213,29 @@ impl Actor for Root {
                         let _ = a.cast(AccountMsg::Discover);
                     }
                     None => {
-                        let org_id = accounts::by_id(&st.deps.db, &id)
-                            .await
-                            .ok()
-                            .flatten()
-                            .map(|a| a.organization_id)
-                            .unwrap_or_default();
-                        let actor = spawn_account(&myself, &st.deps, &id).await?;
-                        let child = st.children.entry(id).or_insert(Child {
-                            actor: None,
-                            org_id,
-                            restarts: 0,
-                            last_failure: None,
-                            clusters: 0,
-                        });
-                        child.actor = Some(actor);
+                        let ttl = st.deps.lease.as_millis() as i64;
+                        match leases::acquire(&st.deps.db, &id, &st.deps.replica_id, ttl).await {
+                            Ok(true) => start_child(&myself, st, &id).await?,
+                            Ok(false) => {
+                                // Another replica runs this account: leave it the request.
+                                tracing::info!(component = "CORE-SUPERVISOR", account_id = %id, "account is leased by another replica; re-sync handed over");
+                                if let Err(e) = leases::request_resync(&st.deps.db, &id).await {
+                                    tracing::warn!(component = "CORE-SUPERVISOR", account_id = %id, error = %e, "re-sync request not saved");
+                                }
+                            }
+                            Err(e) => tracing::warn!(component = "CORE-SUPERVISOR", account_id = %id, error = %e, "lease unavailable"),
+                        }
                     }
                 }
             }
+            RootMsg::LeaseTick => lease_tick(&myself, st).await?,
             RootMsg::Stop(id) => {
                 if let Some(c) = st.children.remove(&id) {
                     if let Some(a) = c.actor {
                         a.stop(Some("account disconnected".into()));
                     }
                 }
+                let _ = leases::release(&st.deps.db, &id, &st.deps.replica_id).await;
             }
             RootMsg::Restart(id) => {
                 if st.children.get(&id).is_some_and(|c| c.actor.is_none()) {
@@ -830,6 +896,8 @@ impl Actors {
             .map_err(|e| ActorError::Call(e.to_string()))
     }
 
+    /// Stops every actor. Leases are not released: other replicas take the accounts when
+    /// they expire (a crashed replica behaves the same).
     pub fn shutdown(&self) {
         self.root.stop(None);
     }

@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub discovery_interval_secs: u64,
     /// SAFE_MODE: every optimization job only plans and logs "would execute".
     pub safe_mode: bool,
+    /// Account lease period across replicas (seconds).
+    pub lease_secs: u64,
     /// apalis queue name shared by the replicas of one deployment.
     pub job_queue: String,
     /// Largest accepted risk model upload.
@@ -81,6 +83,7 @@ impl ServerConfig {
             platform_principal_arn: "arn:aws:iam::000000000000:root".into(),
             discovery_interval_secs: 300,
             safe_mode: false,
+            lease_secs: 30,
             job_queue: "spot-optimizer".into(),
             max_model_bytes: 16 * 1024 * 1024,
             model_validator: None,

@@ -99,7 +99,10 @@ impl AppState {
             hive: hive.clone(),
             risk: risk.clone(),
             interval: Duration::from_secs(cfg.discovery_interval_secs.max(1)),
+            replica_id: uuid::Uuid::new_v4().to_string(),
+            lease: Duration::from_secs(cfg.lease_secs.max(1)),
         };
+        let replica_id = deps.replica_id.clone();
         let actors = Actors::start(deps.clone()).await?;
         let jobs = JobQueue::start(
             &db.url,
@@ -123,7 +126,7 @@ impl AppState {
             actors,
             risk,
             jobs,
-            replica_id: uuid::Uuid::new_v4().to_string(),
+            replica_id,
             redis,
         };
         state.subscribe_model_broadcasts().await?;

@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod inventory;
 pub mod jobs;
+pub mod leases;
 pub mod risk;
 pub mod orgs;
 pub mod sessions;

@@ -621,3 +621,42 @@ async fn the_cluster_list_carries_a_24h_trend(b: Backend) {
     assert_eq!(detail["cluster"]["trend_24h"]["nodes"], list["items"][0]["trend_24h"]["nodes"]);
 }
 both!(the_cluster_list_carries_a_24h_trend);
+
+/// Two replicas on one PostgreSQL database: each account's actor runs on exactly one of
+/// them, and when that replica dies its accounts move to the other within a lease period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_runs_on_one_replica_and_moves_when_it_dies() {
+    let mut cfg = crate::support::test_config();
+    cfg.lease_secs = 2;
+    let app = TestApp::start_with(Backend::Postgres, cfg.clone()).await;
+    let s = app.signup("Replicas").await;
+    let account = link_sim(&app, &s, "123456789012", "Prod").await;
+    let replica = spot_api::AppState::build(app.db.clone(), cfg, spot_api::state::StateOptions { connector: None, redis_url: None })
+        .await
+        .expect("second replica");
+    let runs = |h: Vec<spot_actors::system::ActorHealth>| h.iter().any(|a| a.account_id == account);
+    // A few lease periods: the second replica never takes a live lease.
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(runs(app.state.actors.health().await.expect("health")), "the first replica keeps its account");
+        assert!(!runs(replica.actors.health().await.expect("health")), "the account runs on one replica only");
+    }
+    // A re-sync asked of the replica that does not hold the account reaches the holder.
+    replica.actors.resync(&account);
+    // The first replica dies (its lease is not renewed): the second takes over.
+    app.state.actors.shutdown();
+    let mut moved = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if runs(replica.actors.health().await.expect("health")) {
+            moved = true;
+            break;
+        }
+    }
+    assert!(moved, "the account did not move to the surviving replica");
+    assert_eq!(
+        spot_models::leases::holder(&app.db, &account).await.expect("holder").as_deref(),
+        Some(replica.replica_id.as_str())
+    );
+    replica.actors.shutdown();
+}
