@@ -284,3 +284,29 @@ pub fn validate_bytes(bytes: &[u8]) -> Result<serde_json::Value, String> {
         "duration_ms": started.elapsed().as_millis() as u64,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_that_cannot_load_falls_back_to_the_degraded_heuristic() {
+        let m = ActiveModel::load("bad", "broken upload", b"not an onnx model", &Runtime::Tract);
+        assert!(m.degraded());
+        assert_eq!(m.id, "heuristic");
+        assert!(m.load_error.as_deref().is_some_and(|e| e.contains("does not load")), "{:?}", m.load_error);
+        let svc = RiskService::new(Runtime::Tract);
+        assert!(!svc.status().degraded, "the shipped model loads on tract");
+        svc.set(std::sync::Arc::new(m));
+        let st = svc.status();
+        assert!(st.degraded);
+        assert_eq!(st.runtime, "heuristic (degraded)");
+    }
+
+    #[test]
+    fn actions_use_the_contract_spelling() {
+        assert_eq!(action_str(risk::Action::Safe), "SAFE");
+        assert_eq!(action_str(risk::Action::Caution), "CAUTION");
+        assert_eq!(action_str(risk::Action::Avoid), "AVOID");
+    }
+}

@@ -632,6 +632,18 @@ async fn discover_account(
                     let _ = c.cast(ClusterMsg::Market(m.clone()));
                 }
             }
+            // Each cluster actor decides with its cluster's stored node template.
+            if let Ok(views) = inventory::list_clusters(&deps.db, &org, Some(&account.id)).await {
+                for v in views {
+                    if let Some(actor) = st.clusters.get(&v.name) {
+                        let template = match spot_models::jobs::cluster_policy(&deps.db, &org, &v.id).await {
+                            Ok(Some(s)) => crate::policy::ClusterPolicy::from_json(&s).map(|p| p.template).unwrap_or_default(),
+                            _ => NodeTemplate::default(),
+                        };
+                        let _ = actor.cast(ClusterMsg::Template(template));
+                    }
+                }
+            }
             let ms = started.elapsed().as_millis() as i64;
             tracing::info!(component = COMPONENT, account_id = %account.id, ms, ?report, "discovery finished");
             deps.bus.publish(Some(&org), "scan.progress", serde_json::json!({"account_id": account.id, "phase": "done", "progress": 100, "counts": counts}));
@@ -711,6 +723,7 @@ async fn ensure_clusters(
                 model: st.model.clone(),
                 market: st.market.clone(),
                 bus: st.deps.bus.clone(),
+                template: NodeTemplate::default(),
             },
             myself.get_cell(),
         )
@@ -735,6 +748,8 @@ pub enum ClusterMsg {
     SwapModel(Arc<ActiveModel>),
     /// Fresh market after a discovery.
     Market(Arc<crate::market::Market>),
+    /// The node template of the cluster's stored policy (after a discovery or a change).
+    Template(NodeTemplate),
     /// Pods waiting for capacity (from the agent or a test): decide what to launch now.
     PendingPods {
         pods: Vec<spot_engine::pack::Pod>,
@@ -755,6 +770,8 @@ pub struct ClusterState {
     pub model: Arc<ActiveModel>,
     pub market: Option<Arc<crate::market::Market>>,
     pub bus: Bus,
+    /// Node template decisions follow (the cluster policy's; default until read).
+    pub template: NodeTemplate,
 }
 
 impl ClusterState {
@@ -804,9 +821,10 @@ impl Actor for ClusterActor {
             }
             ClusterMsg::SwapModel(m) => st.model = m,
             ClusterMsg::Market(m) => st.market = Some(m),
+            ClusterMsg::Template(t) => st.template = t,
             ClusterMsg::PendingPods { pods, reply } => {
                 let d = match &st.market {
-                    Some(m) => crate::react::pending_pods(m, &NodeTemplate::default(), &st.name, &pods),
+                    Some(m) => crate::react::pending_pods(m, &st.template, &st.name, &pods),
                     None => Err("the market has not been read yet (discovery still running)".into()),
                 };
                 st.publish(&d);
@@ -816,7 +834,7 @@ impl Actor for ClusterActor {
             }
             ClusterMsg::Interruption { instance_id, instance_type, az } => {
                 if let Some(m) = &st.market {
-                    let d = crate::react::interruption(m, &NodeTemplate::default(), &st.name, &instance_id, &instance_type, &az);
+                    let d = crate::react::interruption(m, &st.template, &st.name, &instance_id, &instance_type, &az);
                     st.publish(&d);
                 }
             }
@@ -889,6 +907,11 @@ impl Actors {
             10_000
         )
         .map_err(|e| ActorError::Call(e.to_string()))
+    }
+
+    /// A cluster's policy changed: its actor decides with the new node template from now on.
+    pub fn set_template(&self, account_id: &str, cluster: &str, template: NodeTemplate) {
+        let _ = self.root.cast(RootMsg::ToCluster(account_id.to_string(), cluster.to_string(), ClusterMsg::Template(template)));
     }
 
     pub async fn health(&self) -> Result<Vec<ActorHealth>, ActorError> {

@@ -284,6 +284,15 @@ async fn pending_pods_get_a_launch_decision_without_a_discovery(b: Backend) {
     .await
     .expect("decision event published");
     assert_eq!(ev.org_id.as_deref(), Some(s.org_id.as_str()));
+    assert!(d.nodes.iter().any(|n| n.lifecycle == spot_engine::catalog::Lifecycle::Spot), "{d:?}");
+    // The cluster's stored policy reaches its actor: an on-demand-only template.
+    let cid = clusters["items"][0]["id"].as_str().expect("id").to_string();
+    let (st, _) = app
+        .json(Method::PUT, &format!("/api/clusters/{cid}/policy"), Some(&s.access), Some(json!({"template": {"allowed_families": [], "architectures": [], "excluded_sizes": [], "capacity_type": "on_demand", "strategy": "capacity_optimized", "allow_burstable": false, "on_demand_fallback": true}})))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let d = app.state.actors.pending_pods(&account, &name, pods.clone()).await.expect("actor answers").expect("a decision");
+    assert!(d.nodes.iter().all(|n| n.lifecycle == spot_engine::catalog::Lifecycle::OnDemand), "{d:?}");
     // Unknown cluster: the actor system says so instead of hanging.
     assert!(app.state.actors.pending_pods(&account, "no-such-cluster", pods).await.is_err());
 }

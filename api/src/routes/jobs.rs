@@ -172,7 +172,7 @@ impl JobsApi {
     ) -> poem::Result<Json<serde_json::Value>> {
         slot.record("cluster.policy.update", "cluster", Some(&id));
         auth.0.require_admin()?;
-        inventory::cluster(&state.db, &auth.0.org_id, &id)
+        let cluster = inventory::cluster(&state.db, &auth.0.org_id, &id)
             .await
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound("cluster"))?;
@@ -187,6 +187,8 @@ impl JobsApi {
         let before = jobs::cluster_policy(&state.db, &auth.0.org_id, &id).await.map_err(ApiError::from)?;
         let stored = serde_json::to_string(&p).unwrap_or_default();
         jobs::put_cluster_policy(&state.db, &auth.0.org_id, &id, &stored).await.map_err(ApiError::from)?;
+        // The cluster actor's event-driven decisions follow the new template at once.
+        state.actors.set_template(&cluster.account_id, &cluster.name, p.template.clone());
         slot.diff(before.and_then(|b| serde_json::from_str(&b).ok()), Some(serde_json::to_value(&p).unwrap_or_default()));
         Ok(Json(serde_json::to_value(p).unwrap_or_default()))
     }
