@@ -222,6 +222,14 @@ async fn optimize_input_is_validated_and_tenant_scoped(b: Backend) {
     let e = assert_error(st, &e, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(e["error"]["field"].as_str().unwrap_or("").starts_with("template"), "{e}");
 
+    // Fields left out (also inside the template) take their defaults.
+    let (st, p) = app.json(Method::PUT, &format!("/api/clusters/{cluster}/policy"), Some(&s.access), Some(json!({"template": {"capacity_type": "on_demand"}}))).await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    assert_eq!(p["template"]["capacity_type"], "on_demand");
+    assert_eq!(p["template"]["strategy"], "capacity_optimized");
+    assert_eq!(p["aggressiveness"], "balanced");
+    let (_, got) = app.json(Method::GET, &format!("/api/clusters/{cluster}/policy"), Some(&s.access), None).await;
+    assert_eq!(got, p);
     let viewer = app.add_member(&s, "viewer").await;
     let (st, e) = app.json(Method::POST, &format!("/api/clusters/{cluster}/optimize"), Some(&viewer.access), Some(json!({}))).await;
     assert_error(st, &e, StatusCode::FORBIDDEN);

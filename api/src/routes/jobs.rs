@@ -4,7 +4,7 @@
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use spot_jobs::policy::ClusterPolicy;
 use spot_models::{inventory, jobs};
 
@@ -16,6 +16,215 @@ use crate::gateway::AuditSlot;
 use crate::state::AppState;
 
 pub struct JobsApi;
+
+// ---- Optimization policy, typed for the OpenAPI document (the engine's own types stay
+// free of HTTP concerns; these mirror their JSON exactly).
+
+/// Utilization below which a node is consolidated: conservative < 20 %, balanced < 50 %,
+/// aggressive < 80 %.
+#[derive(Enum, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum Aggressiveness {
+    Conservative,
+    Balanced,
+    Aggressive,
+}
+
+/// `delete_empty` (zero risk) or `replace_and_move` (evict pods / buy cheaper nodes).
+#[derive(Enum, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum ConsolidationMethod {
+    DeleteEmpty,
+    ReplaceAndMove,
+}
+
+#[derive(Enum, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub enum Architecture {
+    #[oai(rename = "x86_64")]
+    #[serde(rename = "x86_64")]
+    X86_64,
+    #[oai(rename = "arm64")]
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+#[derive(Enum, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum CapacityType {
+    Spot,
+    OnDemand,
+    Hybrid,
+}
+
+/// `lowest_price`, or `capacity_optimized` (price-capacity: a few percent of price for a much
+/// lower interruption risk).
+#[derive(Enum, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum AllocationStrategy {
+    LowestPrice,
+    CapacityOptimized,
+}
+
+#[derive(Enum, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum RightsizePercentile {
+    P95,
+    P99,
+}
+
+/// Which instances the optimizer may buy for the cluster.
+#[derive(Object, serde::Serialize, serde::Deserialize)]
+pub struct NodeTemplate {
+    /// Instance families allowed (empty: all).
+    pub allowed_families: Vec<String>,
+    /// Architectures allowed (empty: all).
+    pub architectures: Vec<Architecture>,
+    /// Sizes never bought, e.g. `metal`.
+    pub excluded_sizes: Vec<String>,
+    pub capacity_type: CapacityType,
+    pub strategy: AllocationStrategy,
+    pub allow_burstable: bool,
+    /// Buy on-demand when no spot pool fits (or spot capacity is exhausted).
+    pub on_demand_fallback: bool,
+}
+
+/// A cluster's optimization policy.
+#[derive(Object, serde::Serialize, serde::Deserialize)]
+pub struct ClusterPolicyView {
+    pub aggressiveness: Aggressiveness,
+    pub method: ConsolidationMethod,
+    /// Namespaces whose pods are never moved.
+    pub excluded_namespaces: Vec<String>,
+    /// Nodes younger than this are never touched (seconds).
+    pub stabilization_window_secs: i64,
+    pub template: NodeTemplate,
+    /// Plan and log "would execute" without touching the cloud.
+    pub dry_run: bool,
+    /// Plans are produced but every action is blocked.
+    pub maintenance_mode: bool,
+    /// Rightsizing: recommended request = this usage percentile ...
+    pub rightsize_percentile: RightsizePercentile,
+    /// ... plus this headroom, 0.10–0.50.
+    pub rightsize_headroom: f64,
+}
+
+/// Template fields to change; the others keep their defaults.
+#[derive(Object, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeTemplateInput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_families: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub architectures: Option<Vec<Architecture>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excluded_sizes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_type: Option<CapacityType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<AllocationStrategy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_burstable: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_demand_fallback: Option<bool>,
+}
+
+/// The policy to store. Every field is optional: a missing one takes its default (the
+/// policy is replaced, not merged with the stored one).
+#[derive(Object, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterPolicyInput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aggressiveness: Option<Aggressiveness>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<ConsolidationMethod>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excluded_namespaces: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stabilization_window_secs: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<NodeTemplateInput>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maintenance_mode: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rightsize_percentile: Option<RightsizePercentile>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rightsize_headroom: Option<f64>,
+}
+
+/// Overlays `patch` onto `base`, objects recursively.
+fn overlay(base: &mut serde_json::Value, patch: serde_json::Value) {
+    match (base, patch) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                match b.get_mut(&k) {
+                    Some(slot) => overlay(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+fn policy_view(p: &ClusterPolicy) -> Result<ClusterPolicyView, ApiError> {
+    serde_json::to_value(p)
+        .and_then(serde_json::from_value)
+        .map_err(|e| ApiError::Internal(format!("policy does not serialize: {e}")))
+}
+
+/// One action of a plan.
+#[derive(Object, serde::Deserialize)]
+pub struct PlannedAction {
+    /// `rightsize_up`, `delete_empty_node`, `drain_and_delete_node`, `replace_node`,
+    /// `move_to_spot` or `rightsize_down` (execution order: stability first).
+    pub kind: String,
+    /// Node name, or `namespace/Kind/name` for a workload.
+    pub target: String,
+    pub reason: String,
+    pub expected_monthly_savings: f64,
+    #[serde(default)]
+    pub destination: Option<PlannedDestination>,
+    /// Nodes that receive the moved pods.
+    #[serde(default)]
+    pub receivers: Vec<String>,
+}
+
+/// Capacity an action buys.
+#[derive(Object, serde::Deserialize)]
+pub struct PlannedDestination {
+    pub instance_type: String,
+    /// `spot` or `on_demand`.
+    pub lifecycle: String,
+    pub az: String,
+    pub hourly_price: f64,
+}
+
+/// An action the decision engine refused, and why (stability beats savings).
+#[derive(Object, serde::Deserialize)]
+pub struct BlockedAction {
+    pub action: PlannedAction,
+    pub reason: String,
+}
+
+/// The versioned action plan of an optimize job.
+#[derive(Object, serde::Deserialize)]
+pub struct ActionPlanView {
+    pub version: u32,
+    /// Seconds since the Unix epoch.
+    pub generated_at: i64,
+    pub actions: Vec<PlannedAction>,
+    pub blocked: Vec<BlockedAction>,
+    pub expected_monthly_savings: f64,
+}
 
 #[derive(Object, serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -38,7 +247,11 @@ pub struct JobView {
     pub progress: i64,
     pub message: Option<String>,
     pub dry_run: bool,
-    pub plan: Option<serde_json::Value>,
+    pub plan: Option<ActionPlanView>,
+    /// Optimize: `{mode: execute|dry_run, executed: [{index, kind, target, status:
+    /// applied|would_execute|skipped, launched?, terminated?, fallback?, asg_resized?, ...}],
+    /// failed?, not_run: [...], expected_monthly_savings, realised_monthly_savings, plan_ms}`.
+    /// Risk recompute: `{accounts, pools, instances, failed, model, degraded}`.
     pub result: Option<serde_json::Value>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -60,7 +273,7 @@ pub fn job_view(j: jobs::JobRow) -> JobView {
         progress: j.progress,
         message: j.message,
         dry_run: j.dry_run != 0,
-        plan: parse(j.plan),
+        plan: j.plan.and_then(|s| serde_json::from_str(&s).ok()),
         result: parse(j.result),
         created_at: ts(j.created_at),
         started_at: j.started_at.map(ts),
@@ -147,7 +360,7 @@ impl JobsApi {
     /// (conservative < 20 %, balanced < 50 %, aggressive < 80 % utilization), method,
     /// excluded namespaces, stabilization window, node template, dry run, maintenance mode.
     #[oai(path = "/clusters/:id/policy", method = "get", operation_id = "getClusterPolicy")]
-    async fn policy(&self, state: Data<&AppState>, auth: BearerAuth, id: Path<String>) -> poem::Result<Json<serde_json::Value>> {
+    async fn policy(&self, state: Data<&AppState>, auth: BearerAuth, id: Path<String>) -> poem::Result<Json<ClusterPolicyView>> {
         inventory::cluster(&state.db, &auth.0.org_id, &id)
             .await
             .map_err(ApiError::from)?
@@ -156,7 +369,7 @@ impl JobsApi {
             Some(s) => ClusterPolicy::from_json(&s).unwrap_or_default(),
             None => ClusterPolicy::default(),
         };
-        Ok(Json(serde_json::to_value(p).unwrap_or_default()))
+        Ok(Json(policy_view(&p)?))
     }
 
     /// Replaces the cluster's optimization policy (admins and owners). Unknown or invalid
@@ -168,16 +381,18 @@ impl JobsApi {
         auth: BearerAuth,
         slot: Data<&AuditSlot>,
         id: Path<String>,
-        body: Json<serde_json::Value>,
-    ) -> poem::Result<Json<serde_json::Value>> {
+        body: Body<ClusterPolicyInput>,
+    ) -> poem::Result<Json<ClusterPolicyView>> {
         slot.record("cluster.policy.update", "cluster", Some(&id));
         auth.0.require_admin()?;
         let cluster = inventory::cluster(&state.db, &auth.0.org_id, &id)
             .await
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound("cluster"))?;
-        let text = body.0.to_string();
-        let p = ClusterPolicy::from_json(&text).map_err(|e| {
+        // Missing fields (also inside `template`) take their defaults.
+        let mut merged = serde_json::to_value(ClusterPolicy::default()).map_err(|e| ApiError::Internal(e.to_string()))?;
+        overlay(&mut merged, serde_json::to_value(&*body).map_err(|e| ApiError::Internal(e.to_string()))?);
+        let p = ClusterPolicy::from_json(&merged.to_string()).map_err(|e| {
             let field = e.split(':').next().unwrap_or("policy").trim().to_string();
             ApiError::field(if field.is_empty() || field == "." { "policy" } else { &field }, e.clone())
         })?;
@@ -190,6 +405,6 @@ impl JobsApi {
         // The cluster actor's event-driven decisions follow the new template at once.
         state.actors.set_template(&cluster.account_id, &cluster.name, p.template.clone());
         slot.diff(before.and_then(|b| serde_json::from_str(&b).ok()), Some(serde_json::to_value(&p).unwrap_or_default()));
-        Ok(Json(serde_json::to_value(p).unwrap_or_default()))
+        Ok(Json(policy_view(&p)?))
     }
 }

@@ -1023,6 +1023,23 @@ export interface components {
             created_at: string;
         };
         /**
+         * ActionPlanView
+         * @description The versioned action plan of an optimize job.
+         */
+        ActionPlanView: {
+            /** Format: uint32 */
+            version: number;
+            /**
+             * Format: int64
+             * @description Seconds since the Unix epoch.
+             */
+            generated_at: number;
+            actions: components["schemas"]["PlannedAction"][];
+            blocked: components["schemas"]["BlockedAction"][];
+            /** Format: double */
+            expected_monthly_savings: number;
+        };
+        /**
          * ActiveModelView
          * @description The model serving decisions now. `degraded` means the static heuristic took over
          *     because no model could be loaded.
@@ -1066,6 +1083,18 @@ export interface components {
             /** @description Risk model of each of its cluster actors. */
             cluster_models: string[];
         };
+        /**
+         * @description Utilization below which a node is consolidated: conservative < 20 %, balanced < 50 %,
+         *     aggressive < 80 %.
+         * @enum {string}
+         */
+        Aggressiveness: "conservative" | "balanced" | "aggressive";
+        /**
+         * @description `lowest_price`, or `capacity_optimized` (price-capacity: a few percent of price for a much
+         *     lower interruption risk).
+         * @enum {string}
+         */
+        AllocationStrategy: "lowest_price" | "capacity_optimized";
         /** AlternativePool */
         AlternativePool: {
             instance_type: string;
@@ -1089,6 +1118,8 @@ export interface components {
              */
             interruption_probability?: number;
         };
+        /** @enum {string} */
+        Architecture: "x86_64" | "arm64";
         /** AuditEntry */
         AuditEntry: {
             id: string;
@@ -1125,6 +1156,14 @@ export interface components {
             /** @description Pass as `cursor` for the next (older) page; null on the last page. */
             next_cursor?: string;
         };
+        /**
+         * BlockedAction
+         * @description An action the decision engine refused, and why (stability beats savings).
+         */
+        BlockedAction: {
+            action: components["schemas"]["PlannedAction"];
+            reason: string;
+        };
         /** BrokenLinkView */
         BrokenLinkView: {
             id: string;
@@ -1134,6 +1173,8 @@ export interface components {
             timestamp?: string;
             reason: string;
         };
+        /** @enum {string} */
+        CapacityType: "spot" | "on_demand" | "hybrid";
         /** ClusterDetail */
         ClusterDetail: {
             cluster: components["schemas"]["ClusterSummary"];
@@ -1145,6 +1186,51 @@ export interface components {
             items: components["schemas"]["ClusterSummary"][];
             /** Format: double */
             total_monthly_run_rate: number;
+        };
+        /**
+         * ClusterPolicyInput
+         * @description The policy to store. Every field is optional: a missing one takes its default (the
+         *     policy is replaced, not merged with the stored one).
+         */
+        ClusterPolicyInput: {
+            aggressiveness?: components["schemas"]["Aggressiveness"];
+            method?: components["schemas"]["ConsolidationMethod"];
+            excluded_namespaces?: string[];
+            /** Format: int64 */
+            stabilization_window_secs?: number;
+            template?: components["schemas"]["NodeTemplateInput"];
+            dry_run?: boolean;
+            maintenance_mode?: boolean;
+            rightsize_percentile?: components["schemas"]["RightsizePercentile"];
+            /** Format: double */
+            rightsize_headroom?: number;
+        };
+        /**
+         * ClusterPolicyView
+         * @description A cluster's optimization policy.
+         */
+        ClusterPolicyView: {
+            aggressiveness: components["schemas"]["Aggressiveness"];
+            method: components["schemas"]["ConsolidationMethod"];
+            /** @description Namespaces whose pods are never moved. */
+            excluded_namespaces: string[];
+            /**
+             * Format: int64
+             * @description Nodes younger than this are never touched (seconds).
+             */
+            stabilization_window_secs: number;
+            template: components["schemas"]["NodeTemplate"];
+            /** @description Plan and log "would execute" without touching the cloud. */
+            dry_run: boolean;
+            /** @description Plans are produced but every action is blocked. */
+            maintenance_mode: boolean;
+            /** @description Rightsizing: recommended request = this usage percentile ... */
+            rightsize_percentile: components["schemas"]["RightsizePercentile"] & unknown;
+            /**
+             * Format: double
+             * @description ... plus this headroom, 0.10–0.50.
+             */
+            rightsize_headroom: number;
         };
         /** ClusterSummary */
         ClusterSummary: {
@@ -1225,6 +1311,11 @@ export interface components {
              */
             monthly_cost_change?: number;
         };
+        /**
+         * @description `delete_empty` (zero risk) or `replace_and_move` (evict pods / buy cheaper nodes).
+         * @enum {string}
+         */
+        ConsolidationMethod: "delete_empty" | "replace_and_move";
         /** Diff */
         Diff: {
             before?: unknown;
@@ -1424,7 +1515,13 @@ export interface components {
             progress: number;
             message?: string;
             dry_run: boolean;
-            plan?: unknown;
+            plan?: components["schemas"]["ActionPlanView"];
+            /**
+             * @description Optimize: `{mode: execute|dry_run, executed: [{index, kind, target, status:
+             *     applied|would_execute|skipped, launched?, terminated?, fallback?, asg_resized?, ...}],
+             *     failed?, not_run: [...], expected_monthly_savings, realised_monthly_savings, plan_ms}`.
+             *     Risk recompute: `{accounts, pools, instances, failed, model, degraded}`.
+             */
             result?: unknown;
             /** Format: date-time */
             created_at: string;
@@ -1601,6 +1698,36 @@ export interface components {
             /** Format: int64 */
             max: number;
         };
+        /**
+         * NodeTemplate
+         * @description Which instances the optimizer may buy for the cluster.
+         */
+        NodeTemplate: {
+            /** @description Instance families allowed (empty: all). */
+            allowed_families: string[];
+            /** @description Architectures allowed (empty: all). */
+            architectures: components["schemas"]["Architecture"][];
+            /** @description Sizes never bought, e.g. `metal`. */
+            excluded_sizes: string[];
+            capacity_type: components["schemas"]["CapacityType"];
+            strategy: components["schemas"]["AllocationStrategy"];
+            allow_burstable: boolean;
+            /** @description Buy on-demand when no spot pool fits (or spot capacity is exhausted). */
+            on_demand_fallback: boolean;
+        };
+        /**
+         * NodeTemplateInput
+         * @description Template fields to change; the others keep their defaults.
+         */
+        NodeTemplateInput: {
+            allowed_families?: string[];
+            architectures?: components["schemas"]["Architecture"][];
+            excluded_sizes?: string[];
+            capacity_type?: components["schemas"]["CapacityType"];
+            strategy?: components["schemas"]["AllocationStrategy"];
+            allow_burstable?: boolean;
+            on_demand_fallback?: boolean;
+        };
         /** OnboardingRequest */
         OnboardingRequest: {
             state: components["schemas"]["OnboardingState"];
@@ -1645,6 +1772,37 @@ export interface components {
         };
         /** @enum {string} */
         Outcome: "success" | "failed" | "denied";
+        /**
+         * PlannedAction
+         * @description One action of a plan.
+         */
+        PlannedAction: {
+            /**
+             * @description `rightsize_up`, `delete_empty_node`, `drain_and_delete_node`, `replace_node`,
+             *     `move_to_spot` or `rightsize_down` (execution order: stability first).
+             */
+            kind: string;
+            /** @description Node name, or `namespace/Kind/name` for a workload. */
+            target: string;
+            reason: string;
+            /** Format: double */
+            expected_monthly_savings: number;
+            destination?: components["schemas"]["PlannedDestination"];
+            /** @description Nodes that receive the moved pods. */
+            receivers: string[];
+        };
+        /**
+         * PlannedDestination
+         * @description Capacity an action buys.
+         */
+        PlannedDestination: {
+            instance_type: string;
+            /** @description `spot` or `on_demand`. */
+            lifecycle: string;
+            az: string;
+            /** Format: double */
+            hourly_price: number;
+        };
         /** RefreshRequest */
         RefreshRequest: {
             refresh_token: string;
@@ -1662,6 +1820,8 @@ export interface components {
              */
             bin_packing_waste_monthly: number;
         };
+        /** @enum {string} */
+        RightsizePercentile: "p95" | "p99";
         /** RoleUpdate */
         RoleUpdate: {
             role: components["schemas"]["MemberRole"];
@@ -2588,7 +2748,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": unknown;
+                    "application/json; charset=utf-8": components["schemas"]["ClusterPolicyView"];
                 };
             };
         };
@@ -2604,7 +2764,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json; charset=utf-8": unknown;
+                "application/json; charset=utf-8": components["schemas"]["ClusterPolicyInput"];
             };
         };
         responses: {
@@ -2613,7 +2773,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json; charset=utf-8": unknown;
+                    "application/json; charset=utf-8": components["schemas"]["ClusterPolicyView"];
                 };
             };
         };

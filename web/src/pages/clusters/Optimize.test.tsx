@@ -30,12 +30,14 @@ const moveToSpot = (target: string, savings: number) => ({
   reason: `on-demand → spot for ${target}`,
   expected_monthly_savings: savings,
   destination: { instance_type: 'm5a.2xlarge', lifecycle: 'spot', az: 'us-east-1a', hourly_price: 0.079 },
+  receivers: [],
 });
 
 const plan = {
   version: 1,
+  generated_at: 1714557600,
   actions: [moveToSpot('ip-10-0-1-1.ec2.internal', 82.43), moveToSpot('ip-10-0-1-2.ec2.internal', 67.83)],
-  blocked: [{ action: { kind: 'drain_and_delete_node', target: 'ip-10-0-1-9.ec2.internal', reason: 'underused', expected_monthly_savings: 40 }, reason: 'a PodDisruptionBudget allows no eviction' }],
+  blocked: [{ action: { kind: 'drain_and_delete_node', target: 'ip-10-0-1-9.ec2.internal', reason: 'underused', expected_monthly_savings: 40, receivers: [] }, reason: 'a PodDisruptionBudget allows no eviction' }],
   expected_monthly_savings: 150.26,
 };
 
