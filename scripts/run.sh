@@ -15,4 +15,7 @@ fi
 if [ ! -f web/dist/index.html ] || [ -n "$(find web/src web/index.html -newer web/dist/index.html -print -quit)" ]; then
   (cd web && npm run build)
 fi
-exec cargo run --bin spot-optimizer -- serve --demo "$@"
+# The same build as the test command (one feature set for everything): building the binary
+# alone would unify features differently and recompile the AWS SDK crates a second time.
+cargo test --workspace --no-run
+exec "$CARGO_TARGET_DIR/debug/spot-optimizer" serve --demo "$@"
