@@ -93,6 +93,18 @@ pub async fn list_for_org(db: &Db, org_id: &str, limit: i64) -> Result<Vec<JobRo
     .await?)
 }
 
+/// An unfinished (queued or running) job of `kind` on `target_id`, if any.
+pub async fn active_for_target(db: &Db, org_id: &str, kind: &str, target_id: &str) -> Result<Option<JobRow>> {
+    Ok(sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {JOB_COLS} FROM jobs WHERE organization_id = $1 AND kind = $2 AND target_id = $3 AND status IN ('queued', 'running') ORDER BY created_at DESC LIMIT 1"
+    )))
+    .bind(org_id)
+    .bind(kind)
+    .bind(target_id)
+    .fetch_optional(&db.pool)
+    .await?)
+}
+
 /// Claims a queued job for a worker. False when another delivery already took it (apalis
 /// delivers at least once): the caller must then do nothing.
 pub async fn claim(db: &Db, id: &str) -> Result<bool> {

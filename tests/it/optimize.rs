@@ -132,7 +132,14 @@ async fn dry_run_and_safe_mode_touch_nothing(b: Backend) {
     let app = TestApp::start_with_connector(b, sim.clone()).await;
     let (s, cluster, _) = setup(&app, &sim).await;
     let before = running_ids(&sim).await;
-    let job = optimize(&app, &s, &cluster, json!({"dry_run": true})).await;
+    // One optimization of a cluster at a time.
+    let (st, first) = app.json(Method::POST, &format!("/api/clusters/{cluster}/optimize"), Some(&s.access), Some(json!({"dry_run": true}))).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{first}");
+    let (st, e) = app.json(Method::POST, &format!("/api/clusters/{cluster}/optimize"), Some(&s.access), Some(json!({"dry_run": true}))).await;
+    // (The first is still queued: workers poll every 250 ms and planning takes longer.)
+    let e = assert_error(st, &e, StatusCode::CONFLICT);
+    assert!(e["error"]["message"].as_str().unwrap_or("").contains("already"), "{e}");
+    let job = wait_job(&app, &s.access, &format!("/api/jobs/{}", first["id"].as_str().expect("id"))).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["result"]["mode"], "dry_run");
     let executed = job["result"]["executed"].as_array().expect("executed");

@@ -301,7 +301,8 @@ pub async fn enqueue(state: &AppState, job: jobs::JobRow) -> Result<JobView, Api
 impl JobsApi {
     /// Optimize Now: plans the cluster with the engine (consolidation, on-demand → spot
     /// moves, risk-aware decision engine) and executes the plan as a background job
-    /// (admins and owners). Returns 202 with the job.
+    /// (admins and owners). Returns 202 with the job; 409 while another optimization of the
+    /// cluster is queued or running.
     #[oai(path = "/clusters/:id/optimize", method = "post", operation_id = "optimizeCluster")]
     async fn optimize(
         &self,
@@ -317,6 +318,17 @@ impl JobsApi {
             .await
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound("cluster"))?;
+        // One optimization of a cluster at a time: two plans executing at once would fight.
+        if let Some(running) = jobs::active_for_target(&state.db, &auth.0.org_id, spot_jobs::optimize::KIND, &id)
+            .await
+            .map_err(ApiError::from)?
+        {
+            return Err(ApiError::Conflict {
+                field: None,
+                message: format!("an optimization of this cluster is already {} (job {})", running.status, running.id),
+            }
+            .into());
+        }
         let dry_run = body.dry_run.unwrap_or(false);
         let job = jobs::insert(
             &state.db,

@@ -511,7 +511,8 @@ export interface paths {
         /**
          * Optimize Now: plans the cluster with the engine (consolidation, on-demand → spot
          *     moves, risk-aware decision engine) and executes the plan as a background job
-         *     (admins and owners). Returns 202 with the job.
+         *     (admins and owners). Returns 202 with the job; 409 while another optimization of the
+         *     cluster is queued or running.
          */
         post: operations["optimizeCluster"];
         delete?: never;
