@@ -74,11 +74,13 @@ count "cargo test" "${rp:-0}" "${rf:-0}"
 # --- end to end in headless Chromium against `serve --demo` --------------------------------
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 DATA=$(mktemp -d)
-"$BIN" serve --demo --signup-per-hour 100 --data-dir "$DATA" --listen "127.0.0.1:$PORT" > "$LOG_DIR/e2e-server.log" 2>&1 &
+"$BIN" serve --demo --signup-per-hour 100 --data-dir "$DATA" --listen "127.0.0.1:$PORT" --admin-email admin@platform.example.com --admin-password 'platform admin 99' > "$LOG_DIR/e2e-server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 1; done
 export E2E_DEMO_EMAIL=$(grep -oE "email: +\S+" "$LOG_DIR/e2e-server.log" | awk '{print $2}')
 export E2E_DEMO_PASSWORD=$(grep -oE "password: +\S+" "$LOG_DIR/e2e-server.log" | awk '{print $2}')
+export E2E_ADMIN_EMAIL=admin@platform.example.com
+export E2E_ADMIN_PASSWORD='platform admin 99'
 (cd web && E2E_BASE_URL="http://127.0.0.1:$PORT" node e2e/run.mjs > "$LOG_DIR/e2e.log" 2>&1)
 kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null
 tail -15 "$LOG_DIR/e2e.log"

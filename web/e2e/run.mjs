@@ -6,14 +6,21 @@
 // "skip onboarding" path. With E2E_DEMO_EMAIL / E2E_DEMO_PASSWORD (the login `serve --demo`
 // prints) it also signs in as the demo user and walks clusters → cluster → instance → waste →
 // dashboard (KPIs, charts, heatmap, stability, account switcher kept in the URL), then runs
-// "Optimize Now" on the largest cluster as a dry run and for real.
+// "Optimize Now" on the largest cluster as a dry run and for real. With E2E_ADMIN_EMAIL /
+// E2E_ADMIN_PASSWORD (`serve --admin-email … --admin-password …`) it signs in as the platform
+// super-admin and walks the AI model page: reject a bad ONNX upload, upload, graduate and roll
+// back a valid one.
 // Screenshots go to e2e/artifacts/ (recreated on every run). Exits non-zero unless every step
 // passes. Needs the server's embedded cloud simulator.
 import { execSync } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const ARTIFACTS = new URL('./artifacts/', import.meta.url).pathname;
+const E2E_DIR = path.dirname(fileURLToPath(import.meta.url));
+const ONNX_TESTDATA = path.resolve(E2E_DIR, '../../onnx/testdata');
 const STEP_TIMEOUT_MS = 15_000;
 
 const results = [];
@@ -317,6 +324,77 @@ async function checkDashboard() {
   if ((await page.getByRole('alert').count()) > 0) throw new Error(`a dashboard card failed: ${await page.getByRole('alert').first().innerText()}`);
 }
 
+const admin = { email: process.env.E2E_ADMIN_EMAIL, password: process.env.E2E_ADMIN_PASSWORD };
+const SHIPPED_MODEL = 'shipped:risk-v1';
+const uploadedModel = `e2e always risky ${stamp}`;
+
+/** The "Active model" card of the AI model page. */
+const activeModelCard = () => page.locator('section.card').filter({ has: page.getByRole('heading', { name: 'Active model', exact: true }) });
+
+async function expectActiveModel(id) {
+  await activeModelCard().locator('dd.mono').filter({ hasText: new RegExp(`^${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }).waitFor();
+  if ((await activeModelCard().getByText('Degraded — static heuristic in use').count()) > 0) {
+    throw new Error(`the active model is degraded: ${await activeModelCard().getByRole('alert').innerText()}`);
+  }
+}
+
+const registryRow = (name) => page.getByRole('table', { name: 'Risk model registry' }).locator('tbody tr').filter({ hasText: name });
+
+const adminSteps = [
+  ['platform admin sees the shipped model active on the AI model page', async () => {
+    page = await openPage();
+    await page.goto(`${base}/login`);
+    await page.getByLabel('Email').fill(admin.email);
+    await page.getByLabel('Password').fill(admin.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/(dashboard|onboarding)$/);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('group', { name: 'Platform' }).getByRole('link', { name: 'AI model' }).click();
+    await page.waitForURL(/\/admin\/risk-model$/);
+    await page.getByRole('heading', { name: 'AI model', level: 1 }).waitFor();
+    await expectActiveModel(SHIPPED_MODEL);
+    await activeModelCard().locator('.badge').filter({ hasText: /^Serving$/ }).waitFor();
+    await activeModelCard().getByRole('list', { name: 'Models in use by actors' }).getByText(SHIPPED_MODEL).waitFor();
+    await screenshot('admin-risk-model');
+  }],
+  ['an ONNX file that breaks the contract is rejected with the reason', async () => {
+    await page.getByLabel('ONNX file').setInputFiles(path.join(ONNX_TESTDATA, 'wrong_inputs.onnx'));
+    await page.getByRole('button', { name: 'Upload and validate' }).click();
+    await page.getByText(/^model rejected: .*features/).waitFor();
+    if ((await page.getByLabel('ONNX file').getAttribute('aria-invalid')) !== 'true') throw new Error('the file input is not marked invalid');
+    await screenshot('admin-risk-model-rejected');
+  }],
+  ['a valid model uploads, graduates after confirmation and becomes active', async () => {
+    await page.getByLabel('ONNX file').setInputFiles(path.join(ONNX_TESTDATA, 'always_risky.onnx'));
+    await page.getByLabel('Name (optional)').fill(uploadedModel);
+    await page.getByRole('button', { name: 'Upload and validate' }).click();
+    await page.getByRole('status').getByText(`${uploadedModel} passed validation. Graduate it to make it active.`).waitFor();
+    await registryRow(uploadedModel).locator('.badge').filter({ hasText: /^Validated$/ }).waitFor();
+    await registryRow(uploadedModel).getByRole('button', { name: `Graduate ${uploadedModel}` }).click();
+    const dialog = page.getByRole('dialog', { name: 'Graduate this model?' });
+    await dialog.getByText(/every account and cluster actor/).waitFor();
+    await screenshot('admin-risk-model-graduate-confirm');
+    await dialog.getByRole('button', { name: 'Graduate model' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await activeModelCard().locator('dd.model-name').filter({ hasText: uploadedModel }).waitFor();
+    await registryRow(uploadedModel).locator('.badge').filter({ hasText: /^Graduated$/ }).waitFor();
+    await registryRow(uploadedModel).locator('.badge').filter({ hasText: /^Active$/ }).waitFor();
+    const id = await activeModelCard().locator('dd.mono').innerText();
+    if (id === SHIPPED_MODEL) throw new Error('the shipped model is still active');
+    await expectActiveModel(id);
+    await screenshot('admin-risk-model-graduated');
+  }],
+  ['rolling back makes the shipped model active again', async () => {
+    await registryRow(uploadedModel).getByRole('button', { name: `Roll back ${uploadedModel}` }).click();
+    const dialog = page.getByRole('dialog', { name: 'Roll back the active model?' });
+    await dialog.getByRole('button', { name: 'Roll back' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await expectActiveModel(SHIPPED_MODEL);
+    await registryRow(uploadedModel).locator('.badge').filter({ hasText: /^Retired$/ }).waitFor();
+    await registryRow(uploadedModel).getByRole('button', { name: `Graduate ${uploadedModel}` }).waitFor();
+    await screenshot('admin-risk-model-rolled-back');
+  }],
+];
+
 const demoSteps = [
   ['demo user sees at least three clusters', async () => {
     page = await openPage();
@@ -506,6 +584,13 @@ if (demo.email && demo.password) {
   steps.push(...demoSteps);
 } else {
   console.log('Note: E2E_DEMO_EMAIL / E2E_DEMO_PASSWORD not set; skipping the demo inventory steps.');
+}
+// Last: graduating a model hot-swaps it into every actor, so it must not run before the demo's
+// optimization; the final step rolls back to the shipped model.
+if (admin.email && admin.password) {
+  steps.push(...adminSteps);
+} else {
+  console.log('Note: E2E_ADMIN_EMAIL / E2E_ADMIN_PASSWORD not set; skipping the AI model (platform admin) steps.');
 }
 
 let blocked = false;

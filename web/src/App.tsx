@@ -5,6 +5,7 @@ import { RedirectIfSignedIn, RequireAuth } from './auth/RequireAuth';
 import { SessionWatcher } from './auth/SessionWatcher';
 import { ToastProvider } from './components';
 import { AppShell } from './layout/AppShell';
+import { RISK_MODEL_PATH, RiskModelPage } from './pages/admin/risk/RiskModelPage';
 import { AuditLogsPage } from './pages/audit/AuditLogsPage';
 import { AcceptInvitePage } from './pages/auth/AcceptInvitePage';
 import { LoginPage } from './pages/auth/LoginPage';
@@ -45,6 +46,7 @@ export function App({ queryClient }: { queryClient: QueryClient }) {
               <Route path="/settings" element={<Navigate to="/settings/cloud-integrations" replace />} />
               <Route path="/settings/cloud-integrations" element={<CloudIntegrationsPage />} />
               <Route path="/settings/team" element={<TeamPage />} />
+              <Route path={RISK_MODEL_PATH} element={<RiskModelPage />} />
             </Route>
           </Route>
           <Route path="*" element={<NotFoundPage />} />

@@ -10,6 +10,7 @@ import './styles/components.css';
 import './styles/accounts.css';
 import './styles/inventory.css';
 import './styles/dashboard.css';
+import './styles/admin.css';
 
 const root = document.getElementById('root');
 if (root === null) throw new Error('index.html is missing #root');

@@ -13,3 +13,8 @@ export function useMe(): Me {
 export function canManageOrg(me: Me): boolean {
   return me.role === 'owner' || me.role === 'admin';
 }
+
+/** Platform operators (not an organization role): they manage platform-wide settings such as the risk model. */
+export function isSuperAdmin(me: Me): boolean {
+  return me.platform_role === 'super_admin';
+}

@@ -66,3 +66,10 @@ export const WasteIcon = ({ size }: { size?: number }) => (
     <path d="M6.8 6.5v4.5M9.2 6.5v4.5" />
   </Icon>
 );
+
+export const ModelIcon = ({ size }: { size?: number }) => (
+  <Icon size={size}>
+    <rect x="4" y="4" width="8" height="8" rx="1.5" />
+    <path d="M6 1.5V4M10 1.5V4M6 12v2.5M10 12v2.5M1.5 6H4M1.5 10H4M12 6h2.5M12 10h2.5" />
+  </Icon>
+);

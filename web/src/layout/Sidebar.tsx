@@ -1,8 +1,14 @@
 import { NavLink } from 'react-router-dom';
 import { Brand } from './Brand';
-import { AuditIcon, ClustersIcon, CloudIcon, DashboardIcon, TeamIcon, WasteIcon } from '../components/icons';
+import { useMeQuery } from '../auth/hooks';
+import { isSuperAdmin } from '../auth/MeContext';
+import { AuditIcon, ClustersIcon, CloudIcon, DashboardIcon, ModelIcon, TeamIcon, WasteIcon } from '../components/icons';
+import { RISK_MODEL_PATH } from '../pages/admin/risk/RiskModelPage';
 
 export function Sidebar() {
+  // Shares the shell's `me` query; platform entries appear only once the role is known.
+  const me = useMeQuery();
+  const platformAdmin = me.isSuccess && isSuperAdmin(me.data);
   return (
     <aside className="sidebar">
       <div className="sidebar__inner">
@@ -31,6 +37,18 @@ export function Sidebar() {
               <TeamIcon /> Team
             </NavLink>
           </div>
+          {platformAdmin && (
+            <>
+              <span className="nav__section" id="nav-platform">
+                Platform
+              </span>
+              <div className="nav" role="group" aria-labelledby="nav-platform">
+                <NavLink to={RISK_MODEL_PATH} className="nav__link">
+                  <ModelIcon /> AI model
+                </NavLink>
+              </div>
+            </>
+          )}
         </nav>
       </div>
     </aside>

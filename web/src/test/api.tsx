@@ -18,6 +18,16 @@ export function apiError(status: number, code: string, message: string, field?: 
   return json({ error: { code, message, ...(field ? { field } : {}) } }, { status, headers });
 }
 
+/** JSON bodies are parsed; anything else (a multipart upload) is kept as text. */
+function parseBody(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
 /**
  * Replaces global fetch with a router keyed by "METHOD /path". Every request is recorded;
  * an unmatched request fails the test loudly with a 599.
@@ -28,7 +38,7 @@ export function mockApi(handlers: Record<string, Handler>) {
     const request = input instanceof Request ? input : new Request(input, init);
     const url = new URL(request.url);
     const text = await request.clone().text();
-    calls.push({ method: request.method, url, body: text ? JSON.parse(text) : undefined, authorization: request.headers.get('Authorization') });
+    calls.push({ method: request.method, url, body: parseBody(text), authorization: request.headers.get('Authorization') });
     const handler = handlers[`${request.method} ${url.pathname}`];
     if (!handler) return apiError(599, 'unmocked', `No mock for ${request.method} ${url.pathname}`);
     return handler(request, url);
