@@ -66,10 +66,23 @@ const VALIDATE_MAX_CPU_SECS: u64 = 30;
 /// `validate-model`: runs without the async runtime, under resource limits. Prints one JSON
 /// line, `{"ok": true, "report": ...}` or `{"ok": false, "error": ...}`; exit code 0 or 3.
 fn validate_model(file: &std::path::Path) -> ExitCode {
-    let limits = rlimit::setrlimit(rlimit::Resource::AS, VALIDATE_MAX_MEMORY, VALIDATE_MAX_MEMORY)
-        .and_then(|_| rlimit::setrlimit(rlimit::Resource::CPU, VALIDATE_MAX_CPU_SECS, VALIDATE_MAX_CPU_SECS));
+    let limits = rlimit::setrlimit(
+        rlimit::Resource::AS,
+        VALIDATE_MAX_MEMORY,
+        VALIDATE_MAX_MEMORY,
+    )
+    .and_then(|_| {
+        rlimit::setrlimit(
+            rlimit::Resource::CPU,
+            VALIDATE_MAX_CPU_SECS,
+            VALIDATE_MAX_CPU_SECS,
+        )
+    });
     if let Err(e) = limits {
-        println!("{}", serde_json::json!({"ok": false, "error": format!("cannot set sandbox limits: {e}")}));
+        println!(
+            "{}",
+            serde_json::json!({"ok": false, "error": format!("cannot set sandbox limits: {e}")})
+        );
         return ExitCode::from(3);
     }
     let verdict = std::fs::read(file)

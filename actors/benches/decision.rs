@@ -20,15 +20,28 @@ async fn main() {
     let sim = SimConnector::new(42);
     let target = ConnectTarget {
         region: "us-east-1".into(),
-        credentials: Credentials::Role { role_arn: "arn:aws:iam::123456789012:role/SpotOptimizer".into(), external_id: "x".into() },
+        credentials: Credentials::Role {
+            role_arn: "arn:aws:iam::123456789012:role/SpotOptimizer".into(),
+            external_id: "x".into(),
+        },
     };
     let cloud = sim.connect(&target).await.expect("connect");
     let model = ActiveModel::load(SHIPPED_ID, "risk-v1", SHIPPED_MODEL, &Runtime::Tract);
     let t0 = Instant::now();
-    let market = spot_actors::market::read(cloud.as_ref(), &model, &MemoryTracker::default()).await.expect("market");
+    let market = spot_actors::market::read(cloud.as_ref(), &model, &MemoryTracker::default())
+        .await
+        .expect("market");
     let read_ms = t0.elapsed().as_secs_f64() * 1000.0;
-    println!("market: {} types, {} pools scored by {} in {read_ms:.1} ms (once per discovery)", market.catalog.types().len(), market.scores.len(), market.model);
-    println!("{:>6} {:>10} {:>10} {:>10} {:>8} {:>12}", "pods", "p50 ms", "p95 ms", "max ms", "nodes", "vs 1 s goal");
+    println!(
+        "market: {} types, {} pools scored by {} in {read_ms:.1} ms (once per discovery)",
+        market.catalog.types().len(),
+        market.scores.len(),
+        market.model
+    );
+    println!(
+        "{:>6} {:>10} {:>10} {:>10} {:>8} {:>12}",
+        "pods", "p50 ms", "p95 ms", "max ms", "nodes", "vs 1 s goal"
+    );
     let template = NodeTemplate::default();
     for n in [1usize, 10, 100, 500] {
         let pods: Vec<Pod> = (0..n)
@@ -54,6 +67,12 @@ async fn main() {
         }
         times.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
         let p = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-        println!("{n:>6} {:>10.2} {:>10.2} {:>10.2} {nodes:>8} {:>11.3}x", p(0.5), p(0.95), p(1.0), p(0.5) / 1000.0);
+        println!(
+            "{n:>6} {:>10.2} {:>10.2} {:>10.2} {nodes:>8} {:>11.3}x",
+            p(0.5),
+            p(0.95),
+            p(1.0),
+            p(0.5) / 1000.0
+        );
     }
 }

@@ -71,7 +71,10 @@ struct Node {
 
 /// Deterministic uniform draw in [0, 1) from (pool, hour, slot).
 fn draw(pool: usize, hour: usize, slot: usize) -> f64 {
-    let mut x = (pool as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (hour as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F) ^ (slot as u64).wrapping_mul(0x1656_67B1_9E37_79F9) ^ SEED;
+    let mut x = (pool as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (hour as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+        ^ (slot as u64).wrapping_mul(0x1656_67B1_9E37_79F9)
+        ^ SEED;
     x ^= x >> 33;
     x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
     x ^= x >> 33;
@@ -84,7 +87,16 @@ fn workload() -> Vec<Pod> {
     let mut pods = Vec::new();
     let mut add = |n: usize, name: &str, cpu: u64, mem: u64| {
         for i in 0..n {
-            pods.push(Pod { id: format!("{name}-{i}"), cpu_millis: cpu, memory_mib: mem, gpus: 0, capacity: CapacityReq::Any, arch: None, anti_affinity_group: None, az_spread_group: None });
+            pods.push(Pod {
+                id: format!("{name}-{i}"),
+                cpu_millis: cpu,
+                memory_mib: mem,
+                gpus: 0,
+                capacity: CapacityReq::Any,
+                arch: None,
+                anti_affinity_group: None,
+                az_spread_group: None,
+            });
         }
     };
     add(80, "web", 250, 512);
@@ -100,19 +112,29 @@ fn main() {
     let sim_catalog = SimCatalog::embedded();
     let mut series: BTreeMap<(String, String), PoolSeries> = BTreeMap::new();
     for row in export_range(SEED, start, end) {
-        let e = series.entry((row.instance_type.clone(), row.az.clone())).or_insert_with(|| PoolSeries {
-            instance_type: row.instance_type.clone(),
-            az: row.az.clone(),
-            price: Vec::new(),
-            capacity: Vec::new(),
-            od: row.on_demand_price,
-        });
+        let e = series
+            .entry((row.instance_type.clone(), row.az.clone()))
+            .or_insert_with(|| PoolSeries {
+                instance_type: row.instance_type.clone(),
+                az: row.az.clone(),
+                price: Vec::new(),
+                capacity: Vec::new(),
+                od: row.on_demand_price,
+            });
         e.price.push(row.spot_price);
         e.capacity.push(row.capacity);
     }
-    let pools: Vec<PoolSeries> = series.into_values().filter(|p| p.price.len() == WARMUP + HOURS).collect();
-    let types: Vec<&spot_cloud::sim::catalog::CatalogType> = sim_catalog.types().iter().filter(|t| t.gpus == 0 && !t.burstable).collect();
-    let info: HashMap<&str, &spot_cloud::sim::catalog::CatalogType> = types.iter().map(|t| (t.name.as_str(), *t)).collect();
+    let pools: Vec<PoolSeries> = series
+        .into_values()
+        .filter(|p| p.price.len() == WARMUP + HOURS)
+        .collect();
+    let types: Vec<&spot_cloud::sim::catalog::CatalogType> = sim_catalog
+        .types()
+        .iter()
+        .filter(|t| t.gpus == 0 && !t.burstable)
+        .collect();
+    let info: HashMap<&str, &spot_cloud::sim::catalog::CatalogType> =
+        types.iter().map(|t| (t.name.as_str(), *t)).collect();
     let overhead = spot_engine::catalog::NodeOverhead::default();
     let alloc = |t: &spot_cloud::sim::catalog::CatalogType| {
         overhead.allocatable(&spot_engine::catalog::InstanceType {
@@ -126,14 +148,31 @@ fn main() {
             on_demand_hourly: t.on_demand_usd_per_hour,
         })
     };
-    let model = OnnxModel::from_bytes(spot_actors::risk::SHIPPED_MODEL, Runtime::Tract).expect("shipped model loads");
+    let model = OnnxModel::from_bytes(spot_actors::risk::SHIPPED_MODEL, Runtime::Tract)
+        .expect("shipped model loads");
     let pods = workload();
     let pod_index: HashMap<&str, &Pod> = pods.iter().map(|p| (p.id.as_str(), p)).collect();
     println!("{WEEKS} simulated weeks: {} pods ({} vCPU requested), {} spot pools of {HISTORY_REGION}, seed {SEED}", pods.len(), pods.iter().map(|p| p.cpu_millis).sum::<u64>() / 1000, pools.len());
-    println!("{:<26} {:>12} {:>10} {:>16} {:>17} {:>12}", "strategy", "cost/week $", "savings", "interruptions", "pods disrupted", "decide ms");
-    println!("{:<26} {:>12} {:>10} {:>16} {:>17} {:>12}", "", "(average)", "", format!("(total, {WEEKS} wk)"), format!("(total, {WEEKS} wk)"), "(total)");
+    println!(
+        "{:<26} {:>12} {:>10} {:>16} {:>17} {:>12}",
+        "strategy", "cost/week $", "savings", "interruptions", "pods disrupted", "decide ms"
+    );
+    println!(
+        "{:<26} {:>12} {:>10} {:>16} {:>17} {:>12}",
+        "",
+        "(average)",
+        "",
+        format!("(total, {WEEKS} wk)"),
+        format!("(total, {WEEKS} wk)"),
+        "(total)"
+    );
     let mut baseline = None;
-    for strategy in [Strategy::OnDemand, Strategy::LowestPrice, Strategy::CapacityOptimized, Strategy::Model] {
+    for strategy in [
+        Strategy::OnDemand,
+        Strategy::LowestPrice,
+        Strategy::CapacityOptimized,
+        Strategy::Model,
+    ] {
         let mut nodes: Vec<Node> = Vec::new();
         let mut displaced: Vec<String> = pods.iter().map(|p| p.id.clone()).collect();
         let (mut cost, mut interruptions, mut disrupted) = (0.0f64, 0usize, 0usize);
@@ -152,10 +191,15 @@ fn main() {
                     let mut obs = Vec::new();
                     let mut idx = Vec::new();
                     for (k, p) in pools.iter().enumerate() {
-                        let Some(ti) = info.get(p.instance_type.as_str()) else { continue };
+                        let Some(ti) = info.get(p.instance_type.as_str()) else {
+                            continue;
+                        };
                         obs.push(PoolObservation {
                             instance_type: p.instance_type.clone(),
-                            category: serde_json::from_value::<FamilyCategory>(serde_json::to_value(ti.category).unwrap_or_default()).unwrap_or(FamilyCategory::Other),
+                            category: serde_json::from_value::<FamilyCategory>(
+                                serde_json::to_value(ti.category).unwrap_or_default(),
+                            )
+                            .unwrap_or(FamilyCategory::Other),
                             vcpu: ti.vcpu,
                             az: p.az.clone(),
                             spot_prices: p.price[t + 1 - 24..=t].to_vec(),
@@ -163,7 +207,10 @@ fn main() {
                             placement_score: Some(placement_score(p.capacity[t])),
                             hour_utc: now.hour() as u8,
                             weekday: now.weekday().num_days_from_monday() as u8,
-                            hive_flags_24h: flags.iter().filter(|(fp, fh)| *fp == k && h - fh <= 24).count() as u32,
+                            hive_flags_24h: flags
+                                .iter()
+                                .filter(|(fp, fh)| *fp == k && h - fh <= 24)
+                                .count() as u32,
                         });
                         idx.push(k);
                     }
@@ -173,12 +220,16 @@ fn main() {
                     }
                 }
                 for (k, p) in pools.iter().enumerate() {
-                    let Some(ti) = info.get(p.instance_type.as_str()) else { continue };
+                    let Some(ti) = info.get(p.instance_type.as_str()) else {
+                        continue;
+                    };
                     let price = p.price[t];
                     let eff = match strategy {
                         Strategy::OnDemand => continue,
                         Strategy::LowestPrice => price,
-                        Strategy::CapacityOptimized => price * 10.0 / f64::from(placement_score(p.capacity[t])),
+                        Strategy::CapacityOptimized => {
+                            price * 10.0 / f64::from(placement_score(p.capacity[t]))
+                        }
                         Strategy::Model => {
                             // The hive mind flags a pool for 30 minutes: the replacement decided right
                             // after an interruption (next simulated hour) still sees the flag.
@@ -189,22 +240,57 @@ fn main() {
                             price * (1.0 + 4.0 * probs[k])
                         }
                     };
-                    offers.push(NodeOffer { instance_type: p.instance_type.clone(), lifecycle: Lifecycle::Spot, az: p.az.clone(), hourly_price: eff, arch: Arch::X86_64, allocatable: alloc(ti) });
+                    offers.push(NodeOffer {
+                        instance_type: p.instance_type.clone(),
+                        lifecycle: Lifecycle::Spot,
+                        az: p.az.clone(),
+                        hourly_price: eff,
+                        arch: Arch::X86_64,
+                        allocatable: alloc(ti),
+                    });
                     offer_pool.push(k);
                 }
                 if strategy == Strategy::OnDemand || strategy == Strategy::Model {
                     for ti in &types {
-                        offers.push(NodeOffer { instance_type: ti.name.clone(), lifecycle: Lifecycle::OnDemand, az: format!("{HISTORY_REGION}a"), hourly_price: ti.on_demand_usd_per_hour, arch: Arch::X86_64, allocatable: alloc(ti) });
+                        offers.push(NodeOffer {
+                            instance_type: ti.name.clone(),
+                            lifecycle: Lifecycle::OnDemand,
+                            az: format!("{HISTORY_REGION}a"),
+                            hourly_price: ti.on_demand_usd_per_hour,
+                            arch: Arch::X86_64,
+                            allocatable: alloc(ti),
+                        });
                         offer_pool.push(usize::MAX);
                     }
                 }
-                let batch: Vec<Pod> = displaced.iter().filter_map(|id| pod_index.get(id.as_str()).map(|p| (*p).clone())).collect();
-                let opts = PackOptions { max_colgen_iterations: 20, ..PackOptions::default() };
+                let batch: Vec<Pod> = displaced
+                    .iter()
+                    .filter_map(|id| pod_index.get(id.as_str()).map(|p| (*p).clone()))
+                    .collect();
+                let opts = PackOptions {
+                    max_colgen_iterations: 20,
+                    ..PackOptions::default()
+                };
                 let plan = pack::pack(&batch, &offers, &opts).expect("pack");
                 for n in plan.nodes {
-                    let k = offers.iter().position(|o| o.instance_type == n.instance_type && o.az == n.az && o.lifecycle == n.lifecycle).map(|i| offer_pool[i]).unwrap_or(usize::MAX);
-                    let od_price = info.get(n.instance_type.as_str()).map(|t| t.on_demand_usd_per_hour).unwrap_or(0.0);
-                    nodes.push(Node { pool: k, pods: n.pods, od_price });
+                    let k = offers
+                        .iter()
+                        .position(|o| {
+                            o.instance_type == n.instance_type
+                                && o.az == n.az
+                                && o.lifecycle == n.lifecycle
+                        })
+                        .map(|i| offer_pool[i])
+                        .unwrap_or(usize::MAX);
+                    let od_price = info
+                        .get(n.instance_type.as_str())
+                        .map(|t| t.on_demand_usd_per_hour)
+                        .unwrap_or(0.0);
+                    nodes.push(Node {
+                        pool: k,
+                        pods: n.pods,
+                        od_price,
+                    });
                 }
                 displaced.clear();
                 decide_ms += started.elapsed().as_secs_f64() * 1000.0;

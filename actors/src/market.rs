@@ -38,14 +38,26 @@ pub enum MarketError {
 }
 
 /// Reads the market of `cloud`'s region and scores every pool with `model`.
-pub async fn read(cloud: &dyn Cloud, model: &ActiveModel, hive: &dyn RiskTracker) -> Result<Market, MarketError> {
+pub async fn read(
+    cloud: &dyn Cloud,
+    model: &ActiveModel,
+    hive: &dyn RiskTracker,
+) -> Result<Market, MarketError> {
     let info = cloud.instance_type_catalog().await?;
     let names: Vec<String> = info.iter().map(|t| t.name.clone()).collect();
-    let on_demand: HashMap<String, f64> = cloud.on_demand_prices(&names).await?.into_iter().map(|p| (p.instance_type, p.usd_per_hour)).collect();
+    let on_demand: HashMap<String, f64> = cloud
+        .on_demand_prices(&names)
+        .await?
+        .into_iter()
+        .map(|p| (p.instance_type, p.usd_per_hour))
+        .collect();
     let spot = crate::discovery::latest_spot_prices(cloud, &names).await?;
     let pools: HashSet<(String, String)> = spot.keys().cloned().collect();
     let scores = score_pools(cloud, model, hive, &pools).await?;
-    let pool_risk: BTreeMap<PoolKey, f64> = scores.iter().map(|r| (PoolKey::new(&r.instance_type, &r.az), r.probability)).collect();
+    let pool_risk: BTreeMap<PoolKey, f64> = scores
+        .iter()
+        .map(|r| (PoolKey::new(&r.instance_type, &r.az), r.probability))
+        .collect();
     let risk_flags: BTreeSet<PoolKey> = hive
         .flagged_set(cloud.region(), cloud.now())
         .await
@@ -79,9 +91,20 @@ pub async fn read(cloud: &dyn Cloud, model: &ActiveModel, hive: &dyn RiskTracker
             instance_type: ty.clone(),
             az: az.clone(),
             spot_price: *price,
-            interruption_probability: pool_risk.get(&PoolKey::new(ty, az)).copied().unwrap_or(UNSCORED_RISK),
+            interruption_probability: pool_risk
+                .get(&PoolKey::new(ty, az))
+                .copied()
+                .unwrap_or(UNSCORED_RISK),
         })
         .collect();
     let catalog = Catalog::new(types, spot_pools)?;
-    Ok(Market { catalog, pool_risk, risk_flags, on_demand, spot, scores, model: model.id.clone() })
+    Ok(Market {
+        catalog,
+        pool_risk,
+        risk_flags,
+        on_demand,
+        spot,
+        scores,
+        model: model.id.clone(),
+    })
 }

@@ -61,13 +61,23 @@ impl ClusterPolicy {
             return Err(("stabilization_window_secs", "must be >= 0".into()));
         }
         if !(0.10..=0.50).contains(&self.rightsize_headroom) {
-            return Err(("rightsize_headroom", format!("must be between 0.10 and 0.50, got {}", self.rightsize_headroom)));
+            return Err((
+                "rightsize_headroom",
+                format!(
+                    "must be between 0.10 and 0.50, got {}",
+                    self.rightsize_headroom
+                ),
+            ));
         }
         Ok(())
     }
 
     pub fn rightsizing(&self) -> RightsizePolicy {
-        RightsizePolicy { percentile: self.rightsize_percentile, headroom: self.rightsize_headroom, ..RightsizePolicy::default() }
+        RightsizePolicy {
+            percentile: self.rightsize_percentile,
+            headroom: self.rightsize_headroom,
+            ..RightsizePolicy::default()
+        }
     }
 
     pub fn consolidation(&self) -> ConsolidationPolicy {

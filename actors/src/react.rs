@@ -40,10 +40,23 @@ pub struct LaunchDecision {
 
 /// Packs pending pods onto the cheapest set of new nodes the template allows (flagged and
 /// AVOID pools excluded).
-pub fn pending_pods(market: &Market, template: &NodeTemplate, cluster: &str, pods: &[Pod]) -> Result<LaunchDecision, String> {
+pub fn pending_pods(
+    market: &Market,
+    template: &NodeTemplate,
+    cluster: &str,
+    pods: &[Pod],
+) -> Result<LaunchDecision, String> {
     let started = std::time::Instant::now();
-    let offers = spot::offers_for_template(&market.catalog, template, &market.risk_flags, &NodeOverhead::default());
-    let opts = PackOptions { max_colgen_iterations: 20, ..PackOptions::default() };
+    let offers = spot::offers_for_template(
+        &market.catalog,
+        template,
+        &market.risk_flags,
+        &NodeOverhead::default(),
+    );
+    let opts = PackOptions {
+        max_colgen_iterations: 20,
+        ..PackOptions::default()
+    };
     let plan = pack::pack(pods, &offers, &opts).map_err(|e| e.to_string())?;
     Ok(LaunchDecision {
         cluster: cluster.to_string(),
@@ -53,7 +66,13 @@ pub fn pending_pods(market: &Market, template: &NodeTemplate, cluster: &str, pod
         nodes: plan
             .nodes
             .into_iter()
-            .map(|n| NodeToLaunch { instance_type: n.instance_type, lifecycle: n.lifecycle, az: n.az, hourly_price: n.hourly_price, pods: n.pods })
+            .map(|n| NodeToLaunch {
+                instance_type: n.instance_type,
+                lifecycle: n.lifecycle,
+                az: n.az,
+                hourly_price: n.hourly_price,
+                pods: n.pods,
+            })
             .collect(),
         model: market.model.clone(),
         decided_in_us: started.elapsed().as_micros() as u64,
@@ -62,7 +81,14 @@ pub fn pending_pods(market: &Market, template: &NodeTemplate, cluster: &str, pod
 
 /// Chooses the replacement of an interrupted node: same capacity, never the interrupted
 /// pool, falling back per the template (other AZ, other family, on-demand).
-pub fn interruption(market: &Market, template: &NodeTemplate, cluster: &str, instance_id: &str, instance_type: &str, az: &str) -> Result<LaunchDecision, String> {
+pub fn interruption(
+    market: &Market,
+    template: &NodeTemplate,
+    cluster: &str,
+    instance_id: &str,
+    instance_type: &str,
+    az: &str,
+) -> Result<LaunchDecision, String> {
     let started = std::time::Instant::now();
     let it = market
         .catalog
@@ -72,15 +98,31 @@ pub fn interruption(market: &Market, template: &NodeTemplate, cluster: &str, ins
         .ok_or_else(|| format!("{instance_type} is not in the catalog"))?;
     let mut flags: BTreeSet<PoolKey> = market.risk_flags.clone();
     flags.insert(PoolKey::new(instance_type, az));
-    let req = Requirements { cpu_millis: u64::from(it.vcpu) * 1000, memory_mib: it.memory_mib, gpus: it.gpus, arch: Some(it.arch), stateful: false };
+    let req = Requirements {
+        cpu_millis: u64::from(it.vcpu) * 1000,
+        memory_mib: it.memory_mib,
+        gpus: it.gpus,
+        arch: Some(it.arch),
+        stateful: false,
+    };
     let sel = spot::select(&market.catalog, template, &req, &flags).map_err(|e| e.to_string())?;
-    let c = sel.choices.into_iter().next().ok_or("no replacement capacity is allowed by the template")?;
+    let c = sel
+        .choices
+        .into_iter()
+        .next()
+        .ok_or("no replacement capacity is allowed by the template")?;
     Ok(LaunchDecision {
         cluster: cluster.to_string(),
         trigger: format!("interruption:{instance_id}"),
         hourly_cost: c.hourly_price,
         lower_bound_hourly: None,
-        nodes: vec![NodeToLaunch { instance_type: c.instance_type, lifecycle: c.lifecycle, az: c.az, hourly_price: c.hourly_price, pods: Vec::new() }],
+        nodes: vec![NodeToLaunch {
+            instance_type: c.instance_type,
+            lifecycle: c.lifecycle,
+            az: c.az,
+            hourly_price: c.hourly_price,
+            pods: Vec::new(),
+        }],
         model: market.model.clone(),
         decided_in_us: started.elapsed().as_micros() as u64,
     })

@@ -46,8 +46,16 @@ impl ActiveModel {
             tracing::error!(component = COMPONENT, model = %id, error = %e, "risk model failed to load; static heuristic in use (degraded)");
         }
         ActiveModel {
-            id: if err.is_some() { "heuristic".into() } else { id.into() },
-            name: if err.is_some() { format!("heuristic (instead of {name})") } else { name.into() },
+            id: if err.is_some() {
+                "heuristic".into()
+            } else {
+                id.into()
+            },
+            name: if err.is_some() {
+                format!("heuristic (instead of {name})")
+            } else {
+                name.into()
+            },
             model,
             load_error: err.map(|e| e.to_string()),
         }
@@ -74,14 +82,19 @@ impl RiskService {
     /// Starts on the shipped model.
     pub fn new(runtime: Runtime) -> RiskService {
         let m = ActiveModel::load(SHIPPED_ID, "risk-v1 (shipped)", SHIPPED_MODEL, &runtime);
-        RiskService { runtime, current: RwLock::new(Arc::new(m)) }
+        RiskService {
+            runtime,
+            current: RwLock::new(Arc::new(m)),
+        }
     }
 
     /// The runtime from the environment: onnxruntime when `ORT_DYLIB_PATH` names a library,
     /// else tract (pure Rust).
     pub fn runtime_from_env() -> Runtime {
         match std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
-            Some(p) => Runtime::OnnxRuntime { dylib_path: p.into() },
+            Some(p) => Runtime::OnnxRuntime {
+                dylib_path: p.into(),
+            },
             None => Runtime::Tract,
         }
     }
@@ -91,7 +104,10 @@ impl RiskService {
     }
 
     pub fn current(&self) -> Arc<ActiveModel> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn set(&self, m: Arc<ActiveModel>) {
@@ -110,17 +126,28 @@ impl RiskService {
     }
 
     /// The model the registry says should run: the graduated one, else the shipped one.
-    pub async fn load_from_registry(&self, db: &Db) -> Result<Arc<ActiveModel>, spot_models::DbError> {
+    pub async fn load_from_registry(
+        &self,
+        db: &Db,
+    ) -> Result<Arc<ActiveModel>, spot_models::DbError> {
         let Some(row) = store::graduated(db).await? else {
-            return Ok(Arc::new(ActiveModel::load(SHIPPED_ID, "risk-v1 (shipped)", SHIPPED_MODEL, &self.runtime)));
+            return Ok(Arc::new(ActiveModel::load(
+                SHIPPED_ID,
+                "risk-v1 (shipped)",
+                SHIPPED_MODEL,
+                &self.runtime,
+            )));
         };
         let bytes = store::model_bytes(db, &row.id).await?.unwrap_or_default();
         let runtime = self.runtime.clone();
         let (id, name) = (row.id.clone(), row.name.clone());
         // Loading runs the contract vectors: keep it off the async workers.
-        let m = tokio::task::spawn_blocking(move || ActiveModel::load(&id, &name, &bytes, &runtime))
-            .await
-            .map_err(|e| spot_models::DbError::Corrupt(format!("model load task failed: {e}")))?;
+        let m =
+            tokio::task::spawn_blocking(move || ActiveModel::load(&id, &name, &bytes, &runtime))
+                .await
+                .map_err(|e| {
+                    spot_models::DbError::Corrupt(format!("model load task failed: {e}"))
+                })?;
         Ok(Arc::new(m))
     }
 }
@@ -150,7 +177,12 @@ pub async fn score_pools(
     }
     let region = cloud.region().to_string();
     let now = cloud.now();
-    let types: Vec<String> = pools.iter().map(|p| p.0.clone()).collect::<HashSet<_>>().into_iter().collect();
+    let types: Vec<String> = pools
+        .iter()
+        .map(|p| p.0.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
     let catalog: HashMap<String, spot_cloud::InstanceTypeInfo> = cloud
         .instance_type_catalog()
         .await?
@@ -166,7 +198,10 @@ pub async fn score_pools(
     // Points per pool, oldest first; the window starts a day earlier so the price in force
     // at the first hour boundary is known.
     let mut history: HashMap<(String, String), BTreeMap<i64, f64>> = HashMap::new();
-    for p in cloud.spot_price_history(&types, &[], now - Duration::hours(48)).await? {
+    for p in cloud
+        .spot_price_history(&types, &[], now - Duration::hours(48))
+        .await?
+    {
         history
             .entry((p.instance_type.clone(), p.az.to_string()))
             .or_default()
@@ -184,7 +219,11 @@ pub async fn score_pools(
     let mut sorted: Vec<&(String, String)> = pools.iter().collect();
     sorted.sort();
     for (ty, az) in sorted {
-        let (Some(info), Some(&od_price), Some(points)) = (catalog.get(ty), od.get(ty), history.get(&(ty.clone(), az.clone()))) else {
+        let (Some(info), Some(&od_price), Some(points)) = (
+            catalog.get(ty),
+            od.get(ty),
+            history.get(&(ty.clone(), az.clone())),
+        ) else {
             continue;
         };
         let mut prices = Vec::with_capacity(24);
@@ -197,7 +236,11 @@ pub async fn score_pools(
         if prices.is_empty() {
             continue;
         }
-        let pool = PoolId { region: region.clone(), az: az.clone(), instance_type: ty.clone() };
+        let pool = PoolId {
+            region: region.clone(),
+            az: az.clone(),
+            instance_type: ty.clone(),
+        };
         observations.push(PoolObservation {
             instance_type: ty.clone(),
             category: family_category(info.category),
@@ -208,7 +251,11 @@ pub async fn score_pools(
             placement_score: None,
             hour_utc: now.hour() as u8,
             weekday: now.weekday().num_days_from_monday() as u8,
-            hive_flags_24h: flags.get(&pool).copied().unwrap_or(0).min(u64::from(u32::MAX)) as u32,
+            hive_flags_24h: flags
+                .get(&pool)
+                .copied()
+                .unwrap_or(0)
+                .min(u64::from(u32::MAX)) as u32,
         });
         keys.push((ty.clone(), az.clone()));
     }
@@ -220,7 +267,9 @@ pub async fn score_pools(
                 features.push(f);
                 kept.push(key);
             }
-            Err(e) => tracing::warn!(component = COMPONENT, pool = ?key, error = %e, "pool not scored"),
+            Err(e) => {
+                tracing::warn!(component = COMPONENT, pool = ?key, error = %e, "pool not scored")
+            }
         }
     }
     let scores = match model.model.score(&features) {
@@ -231,7 +280,11 @@ pub async fn score_pools(
         }
     };
     let at = now.timestamp_millis();
-    let model_id = if scores.first().is_some_and(|s| s.degraded) { "heuristic".to_string() } else { model.id.clone() };
+    let model_id = if scores.first().is_some_and(|s| s.degraded) {
+        "heuristic".to_string()
+    } else {
+        model.id.clone()
+    };
     Ok(kept
         .into_iter()
         .zip(scores)
@@ -269,12 +322,22 @@ pub fn validate_bytes(bytes: &[u8]) -> Result<serde_json::Value, String> {
     // one in-range value per row.
     let row = [0.5f32; risk::features::FEATURE_COUNT];
     for n in [1usize, 64] {
-        let out = model.probabilities(&vec![row; n]).map_err(|e| e.to_string())?;
+        let out = model
+            .probabilities(&vec![row; n])
+            .map_err(|e| e.to_string())?;
         if out.len() != n {
-            return Err(format!("model returned {} values for a batch of {n}", out.len()));
+            return Err(format!(
+                "model returned {} values for a batch of {n}",
+                out.len()
+            ));
         }
-        if let Some(v) = out.iter().find(|p| !(p.is_finite() && (0.0..=1.0).contains(*p))) {
-            return Err(format!("model output {v} for a probe row is outside [0, 1]"));
+        if let Some(v) = out
+            .iter()
+            .find(|p| !(p.is_finite() && (0.0..=1.0).contains(*p)))
+        {
+            return Err(format!(
+                "model output {v} for a probe row is outside [0, 1]"
+            ));
         }
     }
     Ok(serde_json::json!({
@@ -291,10 +354,21 @@ mod tests {
 
     #[test]
     fn a_model_that_cannot_load_falls_back_to_the_degraded_heuristic() {
-        let m = ActiveModel::load("bad", "broken upload", b"not an onnx model", &Runtime::Tract);
+        let m = ActiveModel::load(
+            "bad",
+            "broken upload",
+            b"not an onnx model",
+            &Runtime::Tract,
+        );
         assert!(m.degraded());
         assert_eq!(m.id, "heuristic");
-        assert!(m.load_error.as_deref().is_some_and(|e| e.contains("does not load")), "{:?}", m.load_error);
+        assert!(
+            m.load_error
+                .as_deref()
+                .is_some_and(|e| e.contains("does not load")),
+            "{:?}",
+            m.load_error
+        );
         let svc = RiskService::new(Runtime::Tract);
         assert!(!svc.status().degraded, "the shipped model loads on tract");
         svc.set(std::sync::Arc::new(m));

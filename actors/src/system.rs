@@ -123,7 +123,11 @@ async fn spawn_account(
 }
 
 /// Starts (or restarts) the actor of an account this replica holds the lease of.
-async fn start_child(myself: &ActorRef<RootMsg>, st: &mut RootState, id: &str) -> Result<(), ActorProcessingErr> {
+async fn start_child(
+    myself: &ActorRef<RootMsg>,
+    st: &mut RootState,
+    id: &str,
+) -> Result<(), ActorProcessingErr> {
     let org_id = accounts::by_id(&st.deps.db, id)
         .await
         .ok()
@@ -145,7 +149,10 @@ async fn start_child(myself: &ActorRef<RootMsg>, st: &mut RootState, id: &str) -
 /// Renews this replica's leases, takes accounts whose lease is free or expired (a dead
 /// replica's), stops the actors of accounts another replica took, and runs re-syncs other
 /// replicas were asked for.
-async fn lease_tick(myself: &ActorRef<RootMsg>, st: &mut RootState) -> Result<(), ActorProcessingErr> {
+async fn lease_tick(
+    myself: &ActorRef<RootMsg>,
+    st: &mut RootState,
+) -> Result<(), ActorProcessingErr> {
     let linked = match accounts::all_linked(&st.deps.db).await {
         Ok(l) => l,
         Err(e) => {
@@ -161,7 +168,10 @@ async fn lease_tick(myself: &ActorRef<RootMsg>, st: &mut RootState) -> Result<()
                     tracing::info!(component = "CORE-SUPERVISOR", account_id = %a.id, replica = %st.deps.replica_id, "account lease taken; starting its actor");
                     start_child(myself, st, &a.id).await?;
                 }
-                if leases::take_resync(&st.deps.db, &a.id, &st.deps.replica_id).await.unwrap_or(false) {
+                if leases::take_resync(&st.deps.db, &a.id, &st.deps.replica_id)
+                    .await
+                    .unwrap_or(false)
+                {
                     if let Some(actor) = st.children.get(&a.id).and_then(|c| c.actor.clone()) {
                         let _ = actor.cast(AccountMsg::Discover);
                     }
@@ -175,7 +185,9 @@ async fn lease_tick(myself: &ActorRef<RootMsg>, st: &mut RootState) -> Result<()
                     }
                 }
             }
-            Err(e) => tracing::warn!(component = "CORE-SUPERVISOR", account_id = %a.id, error = %e, "lease renewal failed"),
+            Err(e) => {
+                tracing::warn!(component = "CORE-SUPERVISOR", account_id = %a.id, error = %e, "lease renewal failed")
+            }
         }
     }
     Ok(())
@@ -192,7 +204,9 @@ impl Actor for Root {
         myself: ActorRef<Self::Msg>,
         deps: Deps,
     ) -> Result<RootState, ActorProcessingErr> {
-        myself.send_interval((deps.lease / 3).max(Duration::from_millis(100)), || RootMsg::LeaseTick);
+        myself.send_interval((deps.lease / 3).max(Duration::from_millis(100)), || {
+            RootMsg::LeaseTick
+        });
         Ok(RootState {
             deps,
             children: HashMap::new(),
@@ -223,7 +237,9 @@ impl Actor for Root {
                                     tracing::warn!(component = "CORE-SUPERVISOR", account_id = %id, error = %e, "re-sync request not saved");
                                 }
                             }
-                            Err(e) => tracing::warn!(component = "CORE-SUPERVISOR", account_id = %id, error = %e, "lease unavailable"),
+                            Err(e) => {
+                                tracing::warn!(component = "CORE-SUPERVISOR", account_id = %id, error = %e, "lease unavailable")
+                            }
                         }
                     }
                 }
@@ -381,7 +397,12 @@ impl Actor for AccountActor {
     ) -> Result<AccountState, ActorProcessingErr> {
         myself.cast(AccountMsg::Discover)?;
         myself.send_interval(deps.interval, || AccountMsg::Discover);
-        let org_id = accounts::by_id(&deps.db, &account_id).await.ok().flatten().map(|a| a.organization_id).unwrap_or_default();
+        let org_id = accounts::by_id(&deps.db, &account_id)
+            .await
+            .ok()
+            .flatten()
+            .map(|a| a.organization_id)
+            .unwrap_or_default();
         Ok(AccountState {
             org_id,
             market: None,
@@ -636,10 +657,13 @@ async fn discover_account(
             if let Ok(views) = inventory::list_clusters(&deps.db, &org, Some(&account.id)).await {
                 for v in views {
                     if let Some(actor) = st.clusters.get(&v.name) {
-                        let template = match spot_models::jobs::cluster_policy(&deps.db, &org, &v.id).await {
-                            Ok(Some(s)) => crate::policy::ClusterPolicy::from_json(&s).map(|p| p.template).unwrap_or_default(),
-                            _ => NodeTemplate::default(),
-                        };
+                        let template =
+                            match spot_models::jobs::cluster_policy(&deps.db, &org, &v.id).await {
+                                Ok(Some(s)) => crate::policy::ClusterPolicy::from_json(&s)
+                                    .map(|p| p.template)
+                                    .unwrap_or_default(),
+                                _ => NodeTemplate::default(),
+                            };
                         let _ = actor.cast(ClusterMsg::Template(template));
                     }
                 }
@@ -779,7 +803,11 @@ impl ClusterState {
         match d {
             Ok(d) => {
                 tracing::info!(component = "CORE-DECIDE", cluster = %self.name, trigger = %d.trigger, nodes = d.nodes.len(), us = d.decided_in_us, "launch decision");
-                self.bus.publish(Some(&self.org_id), "decision.launch", serde_json::json!({"account_id": self.account_id, "decision": d}));
+                self.bus.publish(
+                    Some(&self.org_id),
+                    "decision.launch",
+                    serde_json::json!({"account_id": self.account_id, "decision": d}),
+                );
             }
             Err(e) => {
                 tracing::warn!(component = "CORE-DECIDE", cluster = %self.name, error = %e, "no launch decision");
@@ -825,16 +853,29 @@ impl Actor for ClusterActor {
             ClusterMsg::PendingPods { pods, reply } => {
                 let d = match &st.market {
                     Some(m) => crate::react::pending_pods(m, &st.template, &st.name, &pods),
-                    None => Err("the market has not been read yet (discovery still running)".into()),
+                    None => {
+                        Err("the market has not been read yet (discovery still running)".into())
+                    }
                 };
                 st.publish(&d);
                 if let Some(r) = reply {
                     let _ = r.send(d);
                 }
             }
-            ClusterMsg::Interruption { instance_id, instance_type, az } => {
+            ClusterMsg::Interruption {
+                instance_id,
+                instance_type,
+                az,
+            } => {
                 if let Some(m) = &st.market {
-                    let d = crate::react::interruption(m, &st.template, &st.name, &instance_id, &instance_type, &az);
+                    let d = crate::react::interruption(
+                        m,
+                        &st.template,
+                        &st.name,
+                        &instance_id,
+                        &instance_type,
+                        &az,
+                    );
                     st.publish(&d);
                 }
             }
@@ -903,7 +944,14 @@ impl Actors {
         let (account_id, cluster) = (account_id.to_string(), cluster.to_string());
         ractor::call_t!(
             self.root,
-            |reply| RootMsg::ToCluster(account_id, cluster, ClusterMsg::PendingPods { pods, reply: Some(reply) }),
+            |reply| RootMsg::ToCluster(
+                account_id,
+                cluster,
+                ClusterMsg::PendingPods {
+                    pods,
+                    reply: Some(reply)
+                }
+            ),
             10_000
         )
         .map_err(|e| ActorError::Call(e.to_string()))
@@ -911,7 +959,11 @@ impl Actors {
 
     /// A cluster's policy changed: its actor decides with the new node template from now on.
     pub fn set_template(&self, account_id: &str, cluster: &str, template: NodeTemplate) {
-        let _ = self.root.cast(RootMsg::ToCluster(account_id.to_string(), cluster.to_string(), ClusterMsg::Template(template)));
+        let _ = self.root.cast(RootMsg::ToCluster(
+            account_id.to_string(),
+            cluster.to_string(),
+            ClusterMsg::Template(template),
+        ));
     }
 
     pub async fn health(&self) -> Result<Vec<ActorHealth>, ActorError> {

@@ -320,11 +320,7 @@ pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
             if declared.is_some_and(|n| n > cap) {
                 too_large = true;
             } else {
-                match req
-                    .take_body()
-                    .into_bytes_limit(cap)
-                    .await
-                {
+                match req.take_body().into_bytes_limit(cap).await {
                     Ok(bytes) => req.set_body(bytes),
                     Err(_) => too_large = true,
                 }
@@ -339,9 +335,7 @@ pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
             json_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
-                format!(
-                    "request body exceeds the limit of {cap} bytes"
-                ),
+                format!("request body exceeds the limit of {cap} bytes"),
                 None,
             )
         } else if viewer_write {

@@ -108,11 +108,17 @@ impl AppState {
             &db.url,
             db.backend,
             &cfg.job_queue,
-            JobContext { deps, actors: actors.clone(), safe_mode: cfg.safe_mode },
+            JobContext {
+                deps,
+                actors: actors.clone(),
+                safe_mode: cfg.safe_mode,
+            },
         )
         .await?;
         let redis = match &opts.redis_url {
-            Some(url) => Some(redis::Client::open(url.as_str()).map_err(|e| StateError::Redis(e.to_string()))?),
+            Some(url) => Some(
+                redis::Client::open(url.as_str()).map_err(|e| StateError::Redis(e.to_string()))?,
+            ),
             None => None,
         };
         let state = AppState {
@@ -144,12 +150,18 @@ impl AppState {
                 let msg = serde_json::json!({"replica": self.replica_id}).to_string();
                 let published: Result<i64, redis::RedisError> = async {
                     let mut conn = client.get_multiplexed_async_connection().await?;
-                    redis::cmd("PUBLISH").arg(MODEL_CHANNEL).arg(msg).query_async(&mut conn).await
+                    redis::cmd("PUBLISH")
+                        .arg(MODEL_CHANNEL)
+                        .arg(msg)
+                        .query_async(&mut conn)
+                        .await
                 }
                 .await;
                 if let Err(e) = published {
                     tracing::error!(component = spot_actors::risk::COMPONENT, error = %e, "model broadcast to other replicas failed");
-                    return Err(ApiError::Unavailable(format!("model activated here, but the broadcast to other replicas failed: {e}")));
+                    return Err(ApiError::Unavailable(format!(
+                        "model activated here, but the broadcast to other replicas failed: {e}"
+                    )));
                 }
             }
         }
@@ -161,15 +173,23 @@ impl AppState {
         let Some(client) = &self.redis else {
             return Ok(());
         };
-        let mut pubsub = client.get_async_pubsub().await.map_err(|e| StateError::Redis(e.to_string()))?;
-        pubsub.subscribe(MODEL_CHANNEL).await.map_err(|e| StateError::Redis(e.to_string()))?;
+        let mut pubsub = client
+            .get_async_pubsub()
+            .await
+            .map_err(|e| StateError::Redis(e.to_string()))?;
+        pubsub
+            .subscribe(MODEL_CHANNEL)
+            .await
+            .map_err(|e| StateError::Redis(e.to_string()))?;
         let me = self.clone();
         tokio::spawn(async move {
             use futures_util::StreamExt;
             let mut stream = pubsub.into_on_message();
             while let Some(msg) = stream.next().await {
                 let payload: String = msg.get_payload().unwrap_or_default();
-                let from = serde_json::from_str::<serde_json::Value>(&payload).ok().and_then(|v| v["replica"].as_str().map(str::to_string));
+                let from = serde_json::from_str::<serde_json::Value>(&payload)
+                    .ok()
+                    .and_then(|v| v["replica"].as_str().map(str::to_string));
                 if from.as_deref() == Some(me.replica_id.as_str()) {
                     continue;
                 }

@@ -19,7 +19,8 @@ fn arg<T: std::str::FromStr>(v: Option<String>, name: &str, default: T) -> Resul
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let parsed = arg(args.next(), "SEED", 42u64).and_then(|s| Ok((s, arg(args.next(), "DAYS", 61u32)?)));
+    let parsed =
+        arg(args.next(), "SEED", 42u64).and_then(|s| Ok((s, arg(args.next(), "DAYS", 61u32)?)));
     let (seed, days) = match parsed {
         Ok(v) => v,
         Err(e) => {

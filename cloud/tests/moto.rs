@@ -555,7 +555,10 @@ async fn auto_scaling_groups_update_and_launch() {
     // Retiring a node for good: detach it with the desired capacity lowered, so that the
     // group neither replaces it nor scales another node in.
     let before = cloud.describe_auto_scaling_groups().await.expect("groups");
-    let g = before.iter().find(|g| g.name == "prod-nodes").expect("listed");
+    let g = before
+        .iter()
+        .find(|g| g.name == "prod-nodes")
+        .expect("listed");
     assert!(g.instance_ids.contains(&node.id), "{g:?}");
     let desired = g.desired_capacity;
     let dry = cloud
@@ -564,7 +567,13 @@ async fn auto_scaling_groups_update_and_launch() {
         .expect("dry detach");
     assert!(dry.is_dry_run());
     assert!(matches!(
-        cloud.detach_from_auto_scaling_group("prod-nodes", &["i-0000000000000dead".to_string()], false).await,
+        cloud
+            .detach_from_auto_scaling_group(
+                "prod-nodes",
+                &["i-0000000000000dead".to_string()],
+                false
+            )
+            .await,
         Err(CloudError::Invalid { .. })
     ));
     let detached = cloud

@@ -76,11 +76,16 @@ fn apalis_url(db_url: &str, backend: Backend) -> String {
             if base.contains(":memory:") {
                 return "sqlite::memory:".into();
             }
-            let file = base.strip_suffix(".db").map_or_else(|| format!("{base}.jobs"), |b| format!("{b}.jobs.db"));
+            let file = base
+                .strip_suffix(".db")
+                .map_or_else(|| format!("{base}.jobs"), |b| format!("{b}.jobs.db"));
             format!("{file}?mode=rwc")
         }
         Backend::Postgres => {
-            let kept: Vec<&str> = query.split('&').filter(|p| !p.is_empty() && !p.starts_with("options=")).collect();
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|p| !p.is_empty() && !p.starts_with("options="))
+                .collect();
             let mut q = kept.join("&");
             if !q.is_empty() {
                 q.push('&');
@@ -109,7 +114,12 @@ macro_rules! spawn_worker {
 impl JobQueue {
     /// Connects the queue storage, runs its migrations, and starts one worker (jobs run one
     /// at a time per replica). `queue` names the apalis queue (replicas share it).
-    pub async fn start(db_url: &str, backend: Backend, queue: &str, ctx: JobContext) -> Result<JobQueue, JobError> {
+    pub async fn start(
+        db_url: &str,
+        backend: Backend,
+        queue: &str,
+        ctx: JobContext,
+    ) -> Result<JobQueue, JobError> {
         let url = apalis_url(db_url, backend);
         let config_sqlite = apalis_sqlite::Config::default().queue(queue);
         let err = |e: &dyn std::fmt::Display| JobError::Storage(e.to_string());
@@ -123,17 +133,27 @@ impl JobQueue {
                 Sink::Sqlite(storage)
             }
             Backend::Postgres => {
-                let admin = sqlx::PgPool::connect(db_url.split_once('?').map_or(db_url, |(b, _)| b)).await.map_err(|e| err(&e))?;
+                let admin =
+                    sqlx::PgPool::connect(db_url.split_once('?').map_or(db_url, |(b, _)| b))
+                        .await
+                        .map_err(|e| err(&e))?;
                 // Concurrent first starts race on CREATE SCHEMA; an advisory lock orders them.
                 let mut conn = admin.acquire().await.map_err(|e| err(&e))?;
-                sqlx::query("SELECT pg_advisory_lock(727271)").execute(&mut *conn).await.map_err(|e| err(&e))?;
-                let created = sqlx::query("CREATE SCHEMA IF NOT EXISTS apalis").execute(&mut *conn).await;
+                sqlx::query("SELECT pg_advisory_lock(727271)")
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| err(&e))?;
+                let created = sqlx::query("CREATE SCHEMA IF NOT EXISTS apalis")
+                    .execute(&mut *conn)
+                    .await;
                 let pool = sqlx::PgPool::connect(&url).await.map_err(|e| err(&e));
                 let setup = match &pool {
                     Ok(p) => PostgresStorage::setup(p).await.map_err(|e| err(&e)),
                     Err(_) => Ok(()),
                 };
-                let _ = sqlx::query("SELECT pg_advisory_unlock(727271)").execute(&mut *conn).await;
+                let _ = sqlx::query("SELECT pg_advisory_unlock(727271)")
+                    .execute(&mut *conn)
+                    .await;
                 drop(conn);
                 admin.close().await;
                 created.map_err(|e| err(&e))?;
@@ -145,16 +165,26 @@ impl JobQueue {
                 Sink::Postgres(storage)
             }
         };
-        Ok(JobQueue { sink: Arc::new(Mutex::new(sink)) })
+        Ok(JobQueue {
+            sink: Arc::new(Mutex::new(sink)),
+        })
     }
 
     /// Puts a job (already inserted in `jobs`) on the queue.
     pub async fn enqueue(&self, job_id: &str) -> Result<(), JobError> {
-        let req = JobRequest { job_id: job_id.to_string() };
+        let req = JobRequest {
+            job_id: job_id.to_string(),
+        };
         let mut sink = self.sink.lock().await;
         match &mut *sink {
-            Sink::Sqlite(s) => s.push(req).await.map_err(|e| JobError::Storage(e.to_string())),
-            Sink::Postgres(s) => s.push(req).await.map_err(|e| JobError::Storage(e.to_string())),
+            Sink::Sqlite(s) => s
+                .push(req)
+                .await
+                .map_err(|e| JobError::Storage(e.to_string())),
+            Sink::Postgres(s) => s
+                .push(req)
+                .await
+                .map_err(|e| JobError::Storage(e.to_string())),
         }
     }
 }
@@ -170,11 +200,19 @@ async fn handle(req: JobRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDy
         tracing::info!(component = COMPONENT, job_id = %job.id, status = %job.status, "job already taken (redelivery); skipped");
         return Ok(());
     }
-    publish(ctx, &job, "job.progress", serde_json::json!({"job_id": job.id, "kind": job.kind, "status": "running", "progress": 1}));
+    publish(
+        ctx,
+        &job,
+        "job.progress",
+        serde_json::json!({"job_id": job.id, "kind": job.kind, "status": "running", "progress": 1}),
+    );
     let outcome = match job.kind.as_str() {
         optimize::KIND => optimize::run(ctx, &job).await,
         recompute::KIND => recompute::run(ctx, &job).await,
-        other => Err(Failure::new(format!("unknown job kind `{other}`"), serde_json::json!({}))),
+        other => Err(Failure::new(
+            format!("unknown job kind `{other}`"),
+            serde_json::json!({}),
+        )),
     };
     let (ok, message, result) = match outcome {
         Ok(done) => (true, done.message, done.result),
@@ -182,8 +220,20 @@ async fn handle(req: JobRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDy
     };
     jobs::finish(&ctx.db, &job.id, ok, &message, &result.to_string()).await?;
     let status = if ok { "succeeded" } else { "failed" };
-    publish(ctx, &job, "job.progress", serde_json::json!({"job_id": job.id, "kind": job.kind, "status": status, "progress": 100, "message": message}));
-    audit_job(ctx, &job, &format!("job.{}", job.kind), if ok { "success" } else { "failed" }, serde_json::json!({"message": message, "result": result})).await;
+    publish(
+        ctx,
+        &job,
+        "job.progress",
+        serde_json::json!({"job_id": job.id, "kind": job.kind, "status": status, "progress": 100, "message": message}),
+    );
+    audit_job(
+        ctx,
+        &job,
+        &format!("job.{}", job.kind),
+        if ok { "success" } else { "failed" },
+        serde_json::json!({"message": message, "result": result}),
+    )
+    .await;
     tracing::info!(component = COMPONENT, job_id = %job.id, kind = %job.kind, ok, %message, "job finished");
     Ok(())
 }
@@ -202,7 +252,10 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(message: impl Into<String>, result: serde_json::Value) -> Failure {
-        Failure { message: message.into(), result }
+        Failure {
+            message: message.into(),
+            result,
+        }
     }
 }
 
@@ -214,11 +267,22 @@ pub(crate) async fn progress(ctx: &JobContext, job: &jobs::JobRow, pct: i64, mes
     if let Err(e) = jobs::progress(&ctx.db, &job.id, pct, message).await {
         tracing::warn!(component = COMPONENT, job_id = %job.id, error = %e, "progress not saved");
     }
-    publish(ctx, job, "job.progress", serde_json::json!({"job_id": job.id, "kind": job.kind, "status": "running", "progress": pct, "message": message}));
+    publish(
+        ctx,
+        job,
+        "job.progress",
+        serde_json::json!({"job_id": job.id, "kind": job.kind, "status": "running", "progress": pct, "message": message}),
+    );
 }
 
 /// Audit entry with actor `system` and the job id.
-pub(crate) async fn audit_job(ctx: &JobContext, job: &jobs::JobRow, action: &str, outcome: &str, detail: serde_json::Value) {
+pub(crate) async fn audit_job(
+    ctx: &JobContext,
+    job: &jobs::JobRow,
+    action: &str,
+    outcome: &str,
+    detail: serde_json::Value,
+) {
     let Some(org) = job.organization_id.as_deref() else {
         tracing::info!(component = "CORE-AUDIT", job_id = %job.id, action, outcome, %detail, "platform job event");
         return;
@@ -232,7 +296,9 @@ pub(crate) async fn audit_job(ctx: &JobContext, job: &jobs::JobRow, action: &str
         resource_id: Some(job.id.clone()),
         outcome: outcome.into(),
         request_id: job.id.clone(),
-        after: Some(serde_json::json!({"job_id": job.id, "target_id": job.target_id, "detail": detail})),
+        after: Some(
+            serde_json::json!({"job_id": job.id, "target_id": job.target_id, "detail": detail}),
+        ),
         ..Default::default()
     };
     if let Err(e) = audit::append(&ctx.db, rec).await {
@@ -246,12 +312,24 @@ mod tests {
 
     #[test]
     fn apalis_url_is_a_sibling_file_or_the_apalis_schema() {
-        assert_eq!(apalis_url("sqlite:///tmp/x/spot.db?mode=rwc", Backend::Sqlite), "sqlite:///tmp/x/spot.jobs.db?mode=rwc");
-        assert_eq!(apalis_url("sqlite://data/spot", Backend::Sqlite), "sqlite://data/spot.jobs?mode=rwc");
         assert_eq!(
-            apalis_url("postgres://u@h:5432/test?options=-csearch_path%3Dit_1&sslmode=disable", Backend::Postgres),
+            apalis_url("sqlite:///tmp/x/spot.db?mode=rwc", Backend::Sqlite),
+            "sqlite:///tmp/x/spot.jobs.db?mode=rwc"
+        );
+        assert_eq!(
+            apalis_url("sqlite://data/spot", Backend::Sqlite),
+            "sqlite://data/spot.jobs?mode=rwc"
+        );
+        assert_eq!(
+            apalis_url(
+                "postgres://u@h:5432/test?options=-csearch_path%3Dit_1&sslmode=disable",
+                Backend::Postgres
+            ),
             "postgres://u@h:5432/test?sslmode=disable&options=-csearch_path%3Dapalis"
         );
-        assert_eq!(apalis_url("postgres://u@h/db", Backend::Postgres), "postgres://u@h/db?options=-csearch_path%3Dapalis");
+        assert_eq!(
+            apalis_url("postgres://u@h/db", Backend::Postgres),
+            "postgres://u@h/db?options=-csearch_path%3Dapalis"
+        );
     }
 }

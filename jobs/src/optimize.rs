@@ -10,7 +10,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use serde_json::json;
-use spot_cloud::{Cloud, CloudError, InstanceState, LaunchRequest, Lifecycle as CloudLifecycle, Mutation, WorkloadKind, TAG_EKS_CLUSTER, TAG_EKS_NODEGROUP};
+use spot_cloud::{
+    Cloud, CloudError, InstanceState, LaunchRequest, Lifecycle as CloudLifecycle, Mutation,
+    WorkloadKind, TAG_EKS_CLUSTER, TAG_EKS_NODEGROUP,
+};
 use spot_engine::catalog::{Arch, Catalog, Lifecycle, PoolKey, Resources};
 use spot_engine::consolidate::{self, ClusterState, RunningNode, RunningPod};
 use spot_engine::decide::{self, ActionKind, ActionPlan, DecisionInput, SpotMove};
@@ -18,8 +21,8 @@ use spot_engine::pack::CapacityReq;
 use spot_engine::spot::{self, Requirements};
 use spot_models::{accounts, inventory, jobs, risk as risk_store};
 
-use spot_actors::policy::ClusterPolicy;
 use crate::{audit_job, progress, publish, Done, Failure, JobContext};
+use spot_actors::policy::ClusterPolicy;
 
 pub const KIND: &str = "optimize";
 /// How long a launched node may take to reach `running`.
@@ -71,21 +74,34 @@ const USAGE_STEP: Duration = Duration::from_secs(300);
 
 /// One usage series per workload (Deployment, StatefulSet, ...; DaemonSets and bare pods
 /// excluded), read from one running replica; requests are that replica's.
-async fn workload_usage(cloud: &dyn Cloud, cluster: &str, pods: &[spot_cloud::Pod]) -> Vec<spot_engine::rightsize::WorkloadUsage> {
+async fn workload_usage(
+    cloud: &dyn Cloud,
+    cluster: &str,
+    pods: &[spot_cloud::Pod],
+) -> Vec<spot_engine::rightsize::WorkloadUsage> {
     let mut groups: BTreeMap<String, Vec<&spot_cloud::Pod>> = BTreeMap::new();
-    for p in pods.iter().filter(|p| p.phase == spot_cloud::PodPhase::Running) {
+    for p in pods
+        .iter()
+        .filter(|p| p.phase == spot_cloud::PodPhase::Running)
+    {
         let Some(o) = &p.owner else { continue };
         if o.kind == WorkloadKind::DaemonSet {
             continue;
         }
-        groups.entry(format!("{}/{:?}/{}", p.namespace, o.kind, o.name)).or_default().push(p);
+        groups
+            .entry(format!("{}/{:?}/{}", p.namespace, o.kind, o.name))
+            .or_default()
+            .push(p);
     }
     let to = cloud.now();
     let from = to - chrono::Duration::hours(USAGE_WINDOW_HOURS);
     let mut out = Vec::new();
     for (workload, replicas) in groups {
         let rep = replicas[0];
-        let pod = spot_cloud::PodRef { namespace: rep.namespace.clone(), name: rep.name.clone() };
+        let pod = spot_cloud::PodRef {
+            namespace: rep.namespace.clone(),
+            name: rep.name.clone(),
+        };
         let samples = match cloud.pod_usage(cluster, &pod, from, to, USAGE_STEP).await {
             Ok(s) => s,
             Err(CloudError::Unsupported(_)) => return Vec::new(),
@@ -99,7 +115,10 @@ async fn workload_usage(cloud: &dyn Cloud, cluster: &str, pods: &[spot_cloud::Po
             replicas: replicas.len() as u32,
             cpu_request_millis: u64::from(rep.cpu_request_millicores),
             memory_request_mib: u64::from(rep.memory_request_mib),
-            cpu_samples_millis: samples.iter().map(|s| f64::from(s.cpu_millicores)).collect(),
+            cpu_samples_millis: samples
+                .iter()
+                .map(|s| f64::from(s.cpu_millicores))
+                .collect(),
             memory_samples_mib: samples.iter().map(|s| f64::from(s.memory_mib)).collect(),
         });
     }
@@ -107,26 +126,47 @@ async fn workload_usage(cloud: &dyn Cloud, cluster: &str, pods: &[spot_cloud::Po
 }
 
 /// Reads the cluster and the market through the Cloud port and scores the pools.
-pub async fn snapshot(ctx: &JobContext, cloud: &dyn Cloud, cluster: &str) -> Result<Snapshot, String> {
-    let human = |e: CloudError| match e {
+pub async fn snapshot(
+    ctx: &JobContext,
+    cloud: &dyn Cloud,
+    cluster: &str,
+) -> Result<Snapshot, String> {
+    let human = |e: CloudError| {
+        match e {
         CloudError::Unsupported(_) => "reading pods needs the in-cluster agent for this cloud; install it on the cluster first".to_string(),
         other => spot_actors::system::human(&other),
+    }
     };
     let inv = cloud.pod_inventory(cluster).await.map_err(human)?;
     // MOD-AI-01: every pool is scored with the current model before the engine sees it.
     let model = ctx.risk.current();
-    let market = spot_actors::market::read(cloud, &model, ctx.hive.as_ref()).await.map_err(|e| match e {
-        spot_actors::market::MarketError::Cloud(c) => human(c),
-        other => other.to_string(),
-    })?;
+    let market = spot_actors::market::read(cloud, &model, ctx.hive.as_ref())
+        .await
+        .map_err(|e| match e {
+            spot_actors::market::MarketError::Cloud(c) => human(c),
+            other => other.to_string(),
+        })?;
     if let Err(e) = risk_store::upsert_pool_risk(&ctx.db, &market.scores).await {
         tracing::warn!(component = crate::COMPONENT, error = %e, "pool scores not saved");
     }
-    let spot_actors::market::Market { catalog, pool_risk, risk_flags, on_demand: od, spot: spot_prices, .. } = market;
-    let arch_of: HashMap<&str, Arch> = catalog.types().iter().map(|t| (t.name.as_str(), t.arch)).collect();
+    let spot_actors::market::Market {
+        catalog,
+        pool_risk,
+        risk_flags,
+        on_demand: od,
+        spot: spot_prices,
+        ..
+    } = market;
+    let arch_of: HashMap<&str, Arch> = catalog
+        .types()
+        .iter()
+        .map(|t| (t.name.as_str(), t.arch))
+        .collect();
     let mut by_node: HashMap<&str, Vec<RunningPod>> = HashMap::new();
     for p in &inv.pods {
-        let Some(node) = p.node_name.as_deref() else { continue };
+        let Some(node) = p.node_name.as_deref() else {
+            continue;
+        };
         by_node.entry(node).or_default().push(RunningPod {
             name: p.name.clone(),
             namespace: p.namespace.clone(),
@@ -138,7 +178,10 @@ pub async fn snapshot(ctx: &JobContext, cloud: &dyn Cloud, cluster: &str) -> Res
             arch: None,
             anti_affinity_group: None,
             pdb: None,
-            daemonset: p.owner.as_ref().is_some_and(|o| o.kind == WorkloadKind::DaemonSet),
+            daemonset: p
+                .owner
+                .as_ref()
+                .is_some_and(|o| o.kind == WorkloadKind::DaemonSet),
         });
     }
     // Node age (stabilization window) comes from the instance's launch time.
@@ -154,17 +197,25 @@ pub async fn snapshot(ctx: &JobContext, cloud: &dyn Cloud, cluster: &str) -> Res
     for n in inv.nodes.iter().filter(|n| n.ready) {
         let lifecycle = engine_lifecycle(n.lifecycle);
         let hourly = match lifecycle {
-            Lifecycle::Spot => spot_prices.get(&(n.instance_type.clone(), n.az.clone())).copied(),
+            Lifecycle::Spot => spot_prices
+                .get(&(n.instance_type.clone(), n.az.clone()))
+                .copied(),
             Lifecycle::OnDemand => od.get(&n.instance_type).copied(),
         }
         .unwrap_or(0.0);
-        let launch = described.get(&n.instance_id).map_or_else(|| inv.collected_at.timestamp(), |i| i.launch_time.timestamp());
+        let launch = described.get(&n.instance_id).map_or_else(
+            || inv.collected_at.timestamp(),
+            |i| i.launch_time.timestamp(),
+        );
         nodes.push(RunningNode {
             name: n.name.clone(),
             instance_type: n.instance_type.clone(),
             lifecycle,
             az: n.az.clone(),
-            arch: arch_of.get(n.instance_type.as_str()).copied().unwrap_or(Arch::X86_64),
+            arch: arch_of
+                .get(n.instance_type.as_str())
+                .copied()
+                .unwrap_or(Arch::X86_64),
             hourly_price: hourly,
             allocatable: Resources {
                 cpu_millis: u64::from(n.allocatable_cpu_millicores),
@@ -173,7 +224,14 @@ pub async fn snapshot(ctx: &JobContext, cloud: &dyn Cloud, cluster: &str) -> Res
                 pods: 110,
             },
             created_at: launch,
-            interruption_probability: if lifecycle == Lifecycle::Spot { pool_risk.get(&PoolKey::new(&n.instance_type, &n.az)).copied().unwrap_or(UNSCORED_RISK) } else { 0.0 },
+            interruption_probability: if lifecycle == Lifecycle::Spot {
+                pool_risk
+                    .get(&PoolKey::new(&n.instance_type, &n.az))
+                    .copied()
+                    .unwrap_or(UNSCORED_RISK)
+            } else {
+                0.0
+            },
             pods: by_node.remove(n.name.as_str()).unwrap_or_default(),
         });
         live.insert(
@@ -181,21 +239,35 @@ pub async fn snapshot(ctx: &JobContext, cloud: &dyn Cloud, cluster: &str) -> Res
             LiveNode {
                 instance_id: n.instance_id.clone(),
                 node_group: n.node_group.clone(),
-                asg_name: described.get(&n.instance_id).and_then(|i| i.asg_name.clone()),
+                asg_name: described
+                    .get(&n.instance_id)
+                    .and_then(|i| i.asg_name.clone()),
                 hourly_price: hourly,
             },
         );
     }
     nodes.sort_by(|a, b| a.name.cmp(&b.name));
     let workloads = workload_usage(cloud, cluster, &inv.pods).await;
-    Ok(Snapshot { catalog, state: ClusterState { nodes, pdbs: Vec::new() }, pool_risk, risk_flags, workloads, nodes: live })
+    Ok(Snapshot {
+        catalog,
+        state: ClusterState {
+            nodes,
+            pdbs: Vec::new(),
+        },
+        pool_risk,
+        risk_flags,
+        workloads,
+        nodes: live,
+    })
 }
 
 /// The engine half: consolidation, on-demand → spot moves, decision engine. Pure.
 pub fn plan(snap: &Snapshot, policy: &ClusterPolicy, now: i64) -> ActionPlan {
     let overhead = spot_engine::catalog::NodeOverhead::default();
-    let offers = spot::offers_for_template(&snap.catalog, &policy.template, &snap.risk_flags, &overhead);
-    let consolidation = consolidate::consolidate(&snap.state, &policy.consolidation(), &offers, now);
+    let offers =
+        spot::offers_for_template(&snap.catalog, &policy.template, &snap.risk_flags, &overhead);
+    let consolidation =
+        consolidate::consolidate(&snap.state, &policy.consolidation(), &offers, now);
     let mut spot_moves = Vec::new();
     let touched: HashSet<&str> = consolidation
         .decisions
@@ -204,8 +276,15 @@ pub fn plan(snap: &Snapshot, policy: &ClusterPolicy, now: i64) -> ActionPlan {
         .map(|d| d.node.as_str())
         .collect();
     if policy.template.capacity_type != spot::CapacityType::OnDemand {
-        for n in snap.state.nodes.iter().filter(|n| n.lifecycle == Lifecycle::OnDemand && !touched.contains(n.name.as_str())) {
-            let excluded = n.pods.iter().any(|p| !p.daemonset && policy.excluded_namespaces.contains(&p.namespace));
+        for n in
+            snap.state.nodes.iter().filter(|n| {
+                n.lifecycle == Lifecycle::OnDemand && !touched.contains(n.name.as_str())
+            })
+        {
+            let excluded = n
+                .pods
+                .iter()
+                .any(|p| !p.daemonset && policy.excluded_namespaces.contains(&p.namespace));
             if excluded || n.pods.iter().all(|p| p.daemonset) {
                 continue;
             }
@@ -218,13 +297,26 @@ pub fn plan(snap: &Snapshot, policy: &ClusterPolicy, now: i64) -> ActionPlan {
                 stateful: false,
             };
             if let Ok(sel) = spot::select(&snap.catalog, &policy.template, &req, &snap.risk_flags) {
-                if let Some(c) = sel.choices.into_iter().find(|c| c.lifecycle == Lifecycle::Spot && c.hourly_price < n.hourly_price) {
-                    spot_moves.push(SpotMove { node: n.name.clone(), current_hourly: n.hourly_price, choice: c });
+                if let Some(c) = sel
+                    .choices
+                    .into_iter()
+                    .find(|c| c.lifecycle == Lifecycle::Spot && c.hourly_price < n.hourly_price)
+                {
+                    spot_moves.push(SpotMove {
+                        node: n.name.clone(),
+                        current_hourly: n.hourly_price,
+                        choice: c,
+                    });
                 }
             }
         }
     }
-    let node_risk = snap.state.nodes.iter().map(|n| (n.name.clone(), n.interruption_probability)).collect();
+    let node_risk = snap
+        .state
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.interruption_probability))
+        .collect();
     decide::decide(
         &DecisionInput {
             consolidation: Some(consolidation),
@@ -245,23 +337,48 @@ pub fn plan(snap: &Snapshot, policy: &ClusterPolicy, now: i64) -> ActionPlan {
 }
 
 pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> {
-    let org = job.organization_id.clone().ok_or_else(|| fail("optimize job without organization"))?;
-    let cluster_id = job.target_id.clone().ok_or_else(|| fail("optimize job without cluster"))?;
+    let org = job
+        .organization_id
+        .clone()
+        .ok_or_else(|| fail("optimize job without organization"))?;
+    let cluster_id = job
+        .target_id
+        .clone()
+        .ok_or_else(|| fail("optimize job without cluster"))?;
     let db = &ctx.db;
-    let cluster = inventory::cluster(db, &org, &cluster_id).await.map_err(|e| fail(e.to_string()))?.ok_or_else(|| fail("the cluster no longer exists"))?;
-    let account = accounts::by_id(db, &cluster.account_id).await.map_err(|e| fail(e.to_string()))?.ok_or_else(|| fail("the cluster's account no longer exists"))?;
-    let policy = match jobs::cluster_policy(db, &org, &cluster_id).await.map_err(|e| fail(e.to_string()))? {
-        Some(s) => ClusterPolicy::from_json(&s).map_err(|e| fail(format!("stored policy is invalid: {e}")))?,
+    let cluster = inventory::cluster(db, &org, &cluster_id)
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .ok_or_else(|| fail("the cluster no longer exists"))?;
+    let account = accounts::by_id(db, &cluster.account_id)
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .ok_or_else(|| fail("the cluster's account no longer exists"))?;
+    let policy = match jobs::cluster_policy(db, &org, &cluster_id)
+        .await
+        .map_err(|e| fail(e.to_string()))?
+    {
+        Some(s) => ClusterPolicy::from_json(&s)
+            .map_err(|e| fail(format!("stored policy is invalid: {e}")))?,
         None => ClusterPolicy::default(),
     };
     let dry = ctx.safe_mode || policy.dry_run || job.dry_run != 0;
     progress(ctx, job, 5, "connecting to the cloud account").await;
-    let ciphertext = accounts::credentials(db, &account.id).await.map_err(|e| fail(e.to_string()))?;
-    let target = spot_actors::system::target_of(&ctx.keyring, &account, ciphertext).map_err(fail)?;
-    let cloud = ctx.connector.connect(&target).await.map_err(|e| fail(spot_actors::system::human(&e)))?;
+    let ciphertext = accounts::credentials(db, &account.id)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let target =
+        spot_actors::system::target_of(&ctx.keyring, &account, ciphertext).map_err(fail)?;
+    let cloud = ctx
+        .connector
+        .connect(&target)
+        .await
+        .map_err(|e| fail(spot_actors::system::human(&e)))?;
     progress(ctx, job, 15, "reading nodes, pods and the spot market").await;
     let decide_started = std::time::Instant::now();
-    let snap = snapshot(ctx, cloud.as_ref(), &cluster.name).await.map_err(fail)?;
+    let snap = snapshot(ctx, cloud.as_ref(), &cluster.name)
+        .await
+        .map_err(fail)?;
     let now = cloud.now().timestamp();
     let action_plan = plan(&snap, &policy, now);
     let plan_ms = decide_started.elapsed().as_millis() as u64;
@@ -269,37 +386,97 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> 
     if let Err(e) = jobs::set_plan(db, &job.id, &plan_json).await {
         return Err(fail(format!("plan not saved: {e}")));
     }
-    progress(ctx, job, 40, &format!("plan ready: {} actions, {} blocked", action_plan.actions.len(), action_plan.blocked.len())).await;
+    progress(
+        ctx,
+        job,
+        40,
+        &format!(
+            "plan ready: {} actions, {} blocked",
+            action_plan.actions.len(),
+            action_plan.blocked.len()
+        ),
+    )
+    .await;
     let mode = if dry { "dry_run" } else { "execute" };
     let mut executed = Vec::new();
     let total = action_plan.actions.len().max(1);
     let mut realised = 0.0;
     for (idx, action) in action_plan.actions.iter().enumerate() {
         let pct = 40 + (55 * (idx + 1) / total) as i64;
-        let outcome = execute_action(ctx, cloud.as_ref(), job, &cluster.name, &snap, &policy, idx, action, dry).await;
+        let outcome = execute_action(
+            ctx,
+            cloud.as_ref(),
+            job,
+            &cluster.name,
+            &snap,
+            &policy,
+            idx,
+            action,
+            dry,
+        )
+        .await;
         match outcome {
             Ok(detail) => {
                 let applied = detail.get("status").and_then(|s| s.as_str()) == Some("applied");
                 if applied {
                     realised += action.expected_monthly_savings;
-                    if let Err(e) = jobs::record_saving(db, &org, &cluster_id, &job.id, &format!("{:?}", action.kind), action.expected_monthly_savings).await {
+                    if let Err(e) = jobs::record_saving(
+                        db,
+                        &org,
+                        &cluster_id,
+                        &job.id,
+                        &format!("{:?}", action.kind),
+                        action.expected_monthly_savings,
+                    )
+                    .await
+                    {
                         tracing::warn!(component = crate::COMPONENT, error = %e, "saving not recorded");
                     }
                 }
                 // Outcome `success` for every action that ran as intended (applied, would-execute in a
                 // dry run, or skipped for want of the agent); `detail.status` says which.
                 audit_job(ctx, job, "optimize.action", "success", detail.clone()).await;
-                publish(ctx, job, "job.action", json!({"job_id": job.id, "cluster_id": cluster_id, "index": idx, "action": detail}));
+                publish(
+                    ctx,
+                    job,
+                    "job.action",
+                    json!({"job_id": job.id, "cluster_id": cluster_id, "index": idx, "action": detail}),
+                );
                 executed.push(detail);
-                progress(ctx, job, pct, &format!("action {}/{} done", idx + 1, action_plan.actions.len())).await;
+                progress(
+                    ctx,
+                    job,
+                    pct,
+                    &format!("action {}/{} done", idx + 1, action_plan.actions.len()),
+                )
+                .await;
             }
             Err(detail) => {
                 audit_job(ctx, job, "optimize.action", "failed", detail.clone()).await;
-                publish(ctx, job, "job.action", json!({"job_id": job.id, "cluster_id": cluster_id, "index": idx, "action": detail}));
-                let not_run: Vec<serde_json::Value> = action_plan.actions[idx + 1..].iter().map(|a| json!({"kind": a.kind, "target": a.target})).collect();
+                publish(
+                    ctx,
+                    job,
+                    "job.action",
+                    json!({"job_id": job.id, "cluster_id": cluster_id, "index": idx, "action": detail}),
+                );
+                let not_run: Vec<serde_json::Value> = action_plan.actions[idx + 1..]
+                    .iter()
+                    .map(|a| json!({"kind": a.kind, "target": a.target}))
+                    .collect();
                 ctx.actors.resync(&account.id);
-                let msg = format!("action {} of {} failed: {}", idx + 1, action_plan.actions.len(), detail.get("error").and_then(|e| e.as_str()).unwrap_or("unknown error"));
-                return Err(Failure::new(msg, json!({"mode": mode, "executed": executed, "failed": detail, "not_run": not_run, "realised_monthly_savings": realised})));
+                let msg = format!(
+                    "action {} of {} failed: {}",
+                    idx + 1,
+                    action_plan.actions.len(),
+                    detail
+                        .get("error")
+                        .and_then(|e| e.as_str())
+                        .unwrap_or("unknown error")
+                );
+                return Err(Failure::new(
+                    msg,
+                    json!({"mode": mode, "executed": executed, "failed": detail, "not_run": not_run, "realised_monthly_savings": realised}),
+                ));
             }
         }
     }
@@ -307,11 +484,21 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> 
         ctx.actors.resync(&account.id);
     }
     let message = if action_plan.actions.is_empty() {
-        format!("nothing to do: the cluster is already efficient ({} actions blocked)", action_plan.blocked.len())
+        format!(
+            "nothing to do: the cluster is already efficient ({} actions blocked)",
+            action_plan.blocked.len()
+        )
     } else if dry {
-        format!("dry run: {} actions would execute, ${:.2}/month expected", action_plan.actions.len(), action_plan.expected_monthly_savings)
+        format!(
+            "dry run: {} actions would execute, ${:.2}/month expected",
+            action_plan.actions.len(),
+            action_plan.expected_monthly_savings
+        )
     } else {
-        format!("{} actions executed, ${realised:.2}/month saved", executed.len())
+        format!(
+            "{} actions executed, ${realised:.2}/month saved",
+            executed.len()
+        )
     };
     Ok(Done {
         message,
@@ -357,17 +544,32 @@ async fn execute_action(
     };
     let status = if dry { "would_execute" } else { "applied" };
     match action.kind {
-        ActionKind::RightsizeDown | ActionKind::RightsizeUp => Ok(with(json!({"status": "skipped", "reason": "changing pod requests needs the in-cluster agent"}))),
+        ActionKind::RightsizeDown | ActionKind::RightsizeUp => Ok(with(
+            json!({"status": "skipped", "reason": "changing pod requests needs the in-cluster agent"}),
+        )),
         ActionKind::DeleteEmptyNode | ActionKind::DrainAndDeleteNode => {
-            let node = snap.nodes.get(&action.target).ok_or_else(|| with(json!({"error": "node vanished from the snapshot"})))?;
+            let node = snap
+                .nodes
+                .get(&action.target)
+                .ok_or_else(|| with(json!({"error": "node vanished from the snapshot"})))?;
             match retire_node(cloud, node, dry).await {
-                Ok(asg) => Ok(with(json!({"status": status, "terminated": node.instance_id, "asg_resized": asg}))),
-                Err(e) => Err(with(json!({"error": spot_actors::system::human(&e), "instance_id": node.instance_id}))),
+                Ok(asg) => Ok(with(
+                    json!({"status": status, "terminated": node.instance_id, "asg_resized": asg}),
+                )),
+                Err(e) => Err(with(
+                    json!({"error": spot_actors::system::human(&e), "instance_id": node.instance_id}),
+                )),
             }
         }
         ActionKind::ReplaceNode | ActionKind::MoveToSpot => {
-            let node = snap.nodes.get(&action.target).ok_or_else(|| with(json!({"error": "node vanished from the snapshot"})))?;
-            let dest = action.destination.as_ref().ok_or_else(|| with(json!({"error": "replacement without destination"})))?;
+            let node = snap
+                .nodes
+                .get(&action.target)
+                .ok_or_else(|| with(json!({"error": "node vanished from the snapshot"})))?;
+            let dest = action
+                .destination
+                .as_ref()
+                .ok_or_else(|| with(json!({"error": "replacement without destination"})))?;
             let mut tags = spot_cloud::Tags::new();
             tags.insert(TAG_EKS_CLUSTER.into(), cluster.into());
             if let Some(g) = &node.node_group {
@@ -386,15 +588,23 @@ async fn execute_action(
             };
             let mut fallback = None;
             let launched = match cloud.launch_capacity(&req, dry).await {
-                Err(CloudError::InsufficientCapacity { .. }) if req.lifecycle == CloudLifecycle::Spot && policy.template.on_demand_fallback => {
-                    fallback = Some(format!("spot capacity for {} in {} is exhausted; fell back to on-demand", req.instance_type, dest.az));
+                Err(CloudError::InsufficientCapacity { .. })
+                    if req.lifecycle == CloudLifecycle::Spot
+                        && policy.template.on_demand_fallback =>
+                {
+                    fallback = Some(format!(
+                        "spot capacity for {} in {} is exhausted; fell back to on-demand",
+                        req.instance_type, dest.az
+                    ));
                     req.lifecycle = CloudLifecycle::OnDemand;
                     req.client_token = client_token(&job.id, idx, "-od");
                     cloud.launch_capacity(&req, dry).await
                 }
                 other => other,
             };
-            let launched = launched.map_err(|e| with(json!({"error": spot_actors::system::human(&e), "step": "launch"})))?;
+            let launched = launched.map_err(|e| {
+                with(json!({"error": spot_actors::system::human(&e), "step": "launch"}))
+            })?;
             let new_ids: Vec<String> = match launched {
                 Mutation::Applied(r) => r.instances.into_iter().map(|i| i.id).collect(),
                 Mutation::DryRun(_) => Vec::new(),
@@ -407,8 +617,14 @@ async fn execute_action(
             let asg = retire_node(cloud, node, dry)
                 .await
                 .map_err(|e| with(json!({"error": spot_actors::system::human(&e), "step": "terminate", "instance_id": node.instance_id, "launched": new_ids})))?;
-            let savings_note = if fallback.is_some() { json!(null) } else { json!(action.expected_monthly_savings) };
-            Ok(with(json!({"status": status, "launched": new_ids, "terminated": node.instance_id, "asg_resized": asg, "replaced_hourly": node.hourly_price, "lifecycle": req.lifecycle, "fallback": fallback, "monthly_savings": savings_note})))
+            let savings_note = if fallback.is_some() {
+                json!(null)
+            } else {
+                json!(action.expected_monthly_savings)
+            };
+            Ok(with(
+                json!({"status": status, "launched": new_ids, "terminated": node.instance_id, "asg_resized": asg, "replaced_hourly": node.hourly_price, "lifecycle": req.lifecycle, "fallback": fallback, "monthly_savings": savings_note}),
+            ))
         }
     }
 }
@@ -416,37 +632,69 @@ async fn execute_action(
 /// Terminates a node for good. When an Auto Scaling group owns it, it is first detached
 /// with the group's desired capacity lowered by one (lowering the group's minimum first if
 /// it would block that), so the group neither replaces it nor scales in another node.
-async fn retire_node(cloud: &dyn Cloud, node: &LiveNode, dry: bool) -> Result<Option<String>, CloudError> {
+async fn retire_node(
+    cloud: &dyn Cloud,
+    node: &LiveNode,
+    dry: bool,
+) -> Result<Option<String>, CloudError> {
     let mut resized = None;
     if let Some(name) = &node.asg_name {
         let groups = cloud.describe_auto_scaling_groups().await?;
-        if let Some(g) = groups.iter().find(|g| &g.name == name && g.instance_ids.contains(&node.instance_id)) {
+        if let Some(g) = groups
+            .iter()
+            .find(|g| &g.name == name && g.instance_ids.contains(&node.instance_id))
+        {
             let desired = g.desired_capacity.saturating_sub(1);
             if g.min_size > desired {
-                let lower_min = spot_cloud::AsgUpdate { name: name.clone(), min_size: Some(desired), max_size: None, desired_capacity: None };
+                let lower_min = spot_cloud::AsgUpdate {
+                    name: name.clone(),
+                    min_size: Some(desired),
+                    max_size: None,
+                    desired_capacity: None,
+                };
                 cloud.update_auto_scaling_group(&lower_min, dry).await?;
             }
             // (A dry run cannot validate the detach against a minimum it only pretended to lower.)
             if !(dry && g.min_size > desired) {
-                cloud.detach_from_auto_scaling_group(name, std::slice::from_ref(&node.instance_id), dry).await?;
+                cloud
+                    .detach_from_auto_scaling_group(
+                        name,
+                        std::slice::from_ref(&node.instance_id),
+                        dry,
+                    )
+                    .await?;
             }
-            resized = Some(format!("{name}: desired {} → {desired}", g.desired_capacity));
+            resized = Some(format!(
+                "{name}: desired {} → {desired}",
+                g.desired_capacity
+            ));
         }
     }
-    cloud.terminate_instances(std::slice::from_ref(&node.instance_id), dry).await?;
+    cloud
+        .terminate_instances(std::slice::from_ref(&node.instance_id), dry)
+        .await?;
     Ok(resized)
 }
 
 async fn wait_running(cloud: &dyn Cloud, ids: &[String]) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     loop {
-        let all = cloud.describe_instances().await.map_err(|e| spot_actors::system::human(&e))?;
-        let ready = ids.iter().all(|id| all.iter().any(|i| &i.id == id && i.state == InstanceState::Running));
+        let all = cloud
+            .describe_instances()
+            .await
+            .map_err(|e| spot_actors::system::human(&e))?;
+        let ready = ids.iter().all(|id| {
+            all.iter()
+                .any(|i| &i.id == id && i.state == InstanceState::Running)
+        });
         if ready {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(format!("new capacity {ids:?} not running after {} s", READY_TIMEOUT.as_secs()));
+            return Err(format!(
+                "new capacity {ids:?} not running after {} s",
+                READY_TIMEOUT.as_secs()
+            ));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -94,7 +94,12 @@ pub async fn list_for_org(db: &Db, org_id: &str, limit: i64) -> Result<Vec<JobRo
 }
 
 /// An unfinished (queued or running) job of `kind` on `target_id`, if any.
-pub async fn active_for_target(db: &Db, org_id: &str, kind: &str, target_id: &str) -> Result<Option<JobRow>> {
+pub async fn active_for_target(
+    db: &Db,
+    org_id: &str,
+    kind: &str,
+    target_id: &str,
+) -> Result<Option<JobRow>> {
     Ok(sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
         "SELECT {JOB_COLS} FROM jobs WHERE organization_id = $1 AND kind = $2 AND target_id = $3 AND status IN ('queued', 'running') ORDER BY created_at DESC LIMIT 1"
     )))
@@ -108,13 +113,15 @@ pub async fn active_for_target(db: &Db, org_id: &str, kind: &str, target_id: &st
 /// Claims a queued job for a worker. False when another delivery already took it (apalis
 /// delivers at least once): the caller must then do nothing.
 pub async fn claim(db: &Db, id: &str) -> Result<bool> {
-    let r = sqlx::query("UPDATE jobs SET status = $1, started_at = $2, progress = 1 WHERE id = $3 AND status = $4")
-        .bind(RUNNING)
-        .bind(now_ms())
-        .bind(id)
-        .bind(QUEUED)
-        .execute(&db.pool)
-        .await?;
+    let r = sqlx::query(
+        "UPDATE jobs SET status = $1, started_at = $2, progress = 1 WHERE id = $3 AND status = $4",
+    )
+    .bind(RUNNING)
+    .bind(now_ms())
+    .bind(id)
+    .bind(QUEUED)
+    .execute(&db.pool)
+    .await?;
     Ok(r.rows_affected() == 1)
 }
 
@@ -161,7 +168,12 @@ pub async fn cluster_policy(db: &Db, org_id: &str, cluster_id: &str) -> Result<O
     Ok(row.map(|r| r.0))
 }
 
-pub async fn put_cluster_policy(db: &Db, org_id: &str, cluster_id: &str, policy: &str) -> Result<()> {
+pub async fn put_cluster_policy(
+    db: &Db,
+    org_id: &str,
+    cluster_id: &str,
+    policy: &str,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO cluster_policies (cluster_id, organization_id, policy, updated_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (cluster_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at",
@@ -200,10 +212,11 @@ pub async fn record_saving(
 
 /// Realised monthly savings of an organization (sum over executed actions).
 pub async fn realised_savings(db: &Db, org_id: &str) -> Result<f64> {
-    let row: (Option<f64>,) =
-        sqlx::query_as("SELECT SUM(monthly_savings) FROM savings_records WHERE organization_id = $1")
-            .bind(org_id)
-            .fetch_one(&db.pool)
-            .await?;
+    let row: (Option<f64>,) = sqlx::query_as(
+        "SELECT SUM(monthly_savings) FROM savings_records WHERE organization_id = $1",
+    )
+    .bind(org_id)
+    .fetch_one(&db.pool)
+    .await?;
     Ok(row.0.unwrap_or(0.0))
 }

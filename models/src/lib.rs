@@ -14,8 +14,8 @@ pub mod error;
 pub mod inventory;
 pub mod jobs;
 pub mod leases;
-pub mod risk;
 pub mod orgs;
+pub mod risk;
 pub mod sessions;
 
 pub use db::{Backend, Db};

@@ -57,7 +57,9 @@ pub async fn insert_validated(
     .bind(now)
     .execute(&db.pool)
     .await?;
-    Ok(model(db, &id).await?.ok_or_else(|| crate::DbError::Corrupt("model vanished".into()))?)
+    Ok(model(db, &id)
+        .await?
+        .ok_or_else(|| crate::DbError::Corrupt("model vanished".into()))?)
 }
 
 pub async fn list_models(db: &Db) -> Result<Vec<ModelRow>> {
@@ -109,12 +111,14 @@ pub async fn graduate(db: &Db, id: &str) -> Result<Option<String>> {
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-    sqlx::query("UPDATE risk_models SET status = $1, graduated_at = $2, retired_at = NULL WHERE id = $3")
-        .bind(GRADUATED)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE risk_models SET status = $1, graduated_at = $2, retired_at = NULL WHERE id = $3",
+    )
+    .bind(GRADUATED)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(prev.map(|p| p.0))
 }
@@ -131,13 +135,14 @@ pub async fn previous_graduated(db: &Db) -> Result<Option<ModelRow>> {
 
 /// Retires every graduated model (rollback to the shipped model).
 pub async fn retire_graduated(db: &Db) -> Result<Option<String>> {
-    let prev: Option<(String,)> =
-        sqlx::query_as("UPDATE risk_models SET status = $1, retired_at = $2 WHERE status = $3 RETURNING id")
-            .bind(RETIRED)
-            .bind(now_ms())
-            .bind(GRADUATED)
-            .fetch_optional(&db.pool)
-            .await?;
+    let prev: Option<(String,)> = sqlx::query_as(
+        "UPDATE risk_models SET status = $1, retired_at = $2 WHERE status = $3 RETURNING id",
+    )
+    .bind(RETIRED)
+    .bind(now_ms())
+    .bind(GRADUATED)
+    .fetch_optional(&db.pool)
+    .await?;
     Ok(prev.map(|p| p.0))
 }
 
@@ -194,7 +199,12 @@ pub async fn pool_risks(db: &Db, region: &str) -> Result<Vec<PoolRisk>> {
     .await?)
 }
 
-pub async fn pool_risk(db: &Db, region: &str, az: &str, instance_type: &str) -> Result<Option<PoolRisk>> {
+pub async fn pool_risk(
+    db: &Db,
+    region: &str,
+    az: &str,
+    instance_type: &str,
+) -> Result<Option<PoolRisk>> {
     Ok(sqlx::query_as::<_, PoolRisk>(
         "SELECT region, az, instance_type, probability, confidence, action, model, degraded, scored_at FROM pool_risk WHERE region = $1 AND az = $2 AND instance_type = $3",
     )

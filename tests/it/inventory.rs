@@ -580,7 +580,12 @@ async fn a_live_stream_ends_when_its_session_is_revoked(b: Backend) {
         .expect("sse");
     assert_eq!(resp.status(), StatusCode::OK);
     let (st, _) = app
-        .json(Method::POST, "/api/auth/logout", Some(&s.access), Some(json!({})))
+        .json(
+            Method::POST,
+            "/api/auth/logout",
+            Some(&s.access),
+            Some(json!({})),
+        )
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     // Keep-alives may arrive first; the body must end within the re-check period.
@@ -601,7 +606,9 @@ async fn the_cluster_list_carries_a_24h_trend(b: Backend) {
     let app = TestApp::start(b).await;
     let s = app.signup("Trends").await;
     link_sim(&app, &s, "123456789012", "Prod").await;
-    let (st, list) = app.json(Method::GET, "/api/clusters", Some(&s.access), None).await;
+    let (st, list) = app
+        .json(Method::GET, "/api/clusters", Some(&s.access), None)
+        .await;
     assert_eq!(st, StatusCode::OK, "{list}");
     for c in list["items"].as_array().expect("items") {
         let t = &c["trend_24h"];
@@ -611,14 +618,35 @@ async fn the_cluster_list_carries_a_24h_trend(b: Backend) {
         assert_eq!(t["nodes"].as_array().map(Vec::len), Some(n));
         assert_eq!(t["pods"].as_array().map(Vec::len), Some(n));
         assert_eq!(t["monthly_cost"].as_array().map(Vec::len), Some(n));
-        assert!(t["nodes"].as_array().expect("nodes").iter().all(|v| v.as_i64().unwrap_or(-1) >= 0));
+        assert!(t["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .all(|v| v.as_i64().unwrap_or(-1) >= 0));
         assert!(t["monthly_cost_change"].is_number(), "{t}");
         // The latest point is the live inventory.
-        assert_eq!(t["nodes"].as_array().and_then(|v| v.last()).and_then(Value::as_i64), c["node_count"].as_i64(), "{c}");
+        assert_eq!(
+            t["nodes"]
+                .as_array()
+                .and_then(|v| v.last())
+                .and_then(Value::as_i64),
+            c["node_count"].as_i64(),
+            "{c}"
+        );
     }
     let id = list["items"][0]["id"].as_str().expect("id");
-    let (_, detail) = app.json(Method::GET, &format!("/api/clusters/{id}"), Some(&s.access), None).await;
-    assert_eq!(detail["cluster"]["trend_24h"]["nodes"], list["items"][0]["trend_24h"]["nodes"]);
+    let (_, detail) = app
+        .json(
+            Method::GET,
+            &format!("/api/clusters/{id}"),
+            Some(&s.access),
+            None,
+        )
+        .await;
+    assert_eq!(
+        detail["cluster"]["trend_24h"]["nodes"],
+        list["items"][0]["trend_24h"]["nodes"]
+    );
 }
 both!(the_cluster_list_carries_a_24h_trend);
 
@@ -631,15 +659,28 @@ async fn an_account_runs_on_one_replica_and_moves_when_it_dies() {
     let app = TestApp::start_with(Backend::Postgres, cfg.clone()).await;
     let s = app.signup("Replicas").await;
     let account = link_sim(&app, &s, "123456789012", "Prod").await;
-    let replica = spot_api::AppState::build(app.db.clone(), cfg, spot_api::state::StateOptions { connector: None, redis_url: None })
-        .await
-        .expect("second replica");
+    let replica = spot_api::AppState::build(
+        app.db.clone(),
+        cfg,
+        spot_api::state::StateOptions {
+            connector: None,
+            redis_url: None,
+        },
+    )
+    .await
+    .expect("second replica");
     let runs = |h: Vec<spot_actors::system::ActorHealth>| h.iter().any(|a| a.account_id == account);
     // A few lease periods: the second replica never takes a live lease.
     for _ in 0..6 {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert!(runs(app.state.actors.health().await.expect("health")), "the first replica keeps its account");
-        assert!(!runs(replica.actors.health().await.expect("health")), "the account runs on one replica only");
+        assert!(
+            runs(app.state.actors.health().await.expect("health")),
+            "the first replica keeps its account"
+        );
+        assert!(
+            !runs(replica.actors.health().await.expect("health")),
+            "the account runs on one replica only"
+        );
     }
     // A re-sync asked of the replica that does not hold the account reaches the holder.
     replica.actors.resync(&account);
@@ -655,7 +696,10 @@ async fn an_account_runs_on_one_replica_and_moves_when_it_dies() {
     }
     assert!(moved, "the account did not move to the surviving replica");
     assert_eq!(
-        spot_models::leases::holder(&app.db, &account).await.expect("holder").as_deref(),
+        spot_models::leases::holder(&app.db, &account)
+            .await
+            .expect("holder")
+            .as_deref(),
         Some(replica.replica_id.as_str())
     );
     replica.actors.shutdown();

@@ -22,11 +22,23 @@ const ACCOUNT: &str = "123456789012";
 async fn setup(app: &TestApp, sim: &SimConnector) -> (Session, String, String) {
     let s = app.signup("Optimizer").await;
     link_sim(app, &s, ACCOUNT, "Prod").await;
-    let (_, clusters) = app.json(Method::GET, "/api/clusters?sort=-cost", Some(&s.access), None).await;
+    let (_, clusters) = app
+        .json(
+            Method::GET,
+            "/api/clusters?sort=-cost",
+            Some(&s.access),
+            None,
+        )
+        .await;
     let c = clusters["items"][0].clone();
     let id = c["id"].as_str().expect("cluster id").to_string();
     let (st, p) = app
-        .json(Method::PUT, &format!("/api/clusters/{id}/policy"), Some(&s.access), Some(json!({"aggressiveness": "aggressive", "stabilization_window_secs": 0})))
+        .json(
+            Method::PUT,
+            &format!("/api/clusters/{id}/policy"),
+            Some(&s.access),
+            Some(json!({"aggressiveness": "aggressive", "stabilization_window_secs": 0})),
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{p}");
     assert_eq!(p["aggressiveness"], "aggressive");
@@ -35,15 +47,37 @@ async fn setup(app: &TestApp, sim: &SimConnector) -> (Session, String, String) {
 }
 
 async fn optimize(app: &TestApp, s: &Session, cluster: &str, body: Value) -> Value {
-    let (st, job) = app.json(Method::POST, &format!("/api/clusters/{cluster}/optimize"), Some(&s.access), Some(body)).await;
+    let (st, job) = app
+        .json(
+            Method::POST,
+            &format!("/api/clusters/{cluster}/optimize"),
+            Some(&s.access),
+            Some(body),
+        )
+        .await;
     assert_eq!(st, StatusCode::ACCEPTED, "{job}");
-    assert!(job["status"] == "queued" || job["status"] == "running", "{job}");
-    wait_job(app, &s.access, &format!("/api/jobs/{}", job["id"].as_str().expect("job id"))).await
+    assert!(
+        job["status"] == "queued" || job["status"] == "running",
+        "{job}"
+    );
+    wait_job(
+        app,
+        &s.access,
+        &format!("/api/jobs/{}", job["id"].as_str().expect("job id")),
+    )
+    .await
 }
 
 async fn running_ids(sim: &SimConnector) -> Vec<String> {
     let cloud = sim.world(ACCOUNT, "us-east-1").expect("world");
-    let mut ids: Vec<String> = cloud.describe_instances().await.expect("describe").into_iter().filter(|i| i.state == InstanceState::Running).map(|i| i.id).collect();
+    let mut ids: Vec<String> = cloud
+        .describe_instances()
+        .await
+        .expect("describe")
+        .into_iter()
+        .filter(|i| i.state == InstanceState::Running)
+        .map(|i| i.id)
+        .collect();
     ids.sort();
     ids
 }
@@ -59,12 +93,23 @@ async fn cluster_hourly_cost(sim: &SimConnector, cluster: &str) -> f64 {
         .filter(|i| i.state == InstanceState::Running && i.cluster.as_deref() == Some(cluster))
         .collect();
     let types: Vec<String> = nodes.iter().map(|i| i.instance_type.clone()).collect();
-    let od: std::collections::HashMap<String, f64> = cloud.on_demand_prices(&types).await.expect("od").into_iter().map(|p| (p.instance_type, p.usd_per_hour)).collect();
-    let spot = spot_actors::discovery::latest_spot_prices(cloud.as_ref(), &types).await.expect("spot");
+    let od: std::collections::HashMap<String, f64> = cloud
+        .on_demand_prices(&types)
+        .await
+        .expect("od")
+        .into_iter()
+        .map(|p| (p.instance_type, p.usd_per_hour))
+        .collect();
+    let spot = spot_actors::discovery::latest_spot_prices(cloud.as_ref(), &types)
+        .await
+        .expect("spot");
     nodes
         .iter()
         .map(|i| match i.lifecycle {
-            spot_cloud::Lifecycle::Spot => spot.get(&(i.instance_type.clone(), i.az.clone())).copied().unwrap_or(0.0),
+            spot_cloud::Lifecycle::Spot => spot
+                .get(&(i.instance_type.clone(), i.az.clone()))
+                .copied()
+                .unwrap_or(0.0),
             spot_cloud::Lifecycle::OnDemand => od.get(&i.instance_type).copied().unwrap_or(0.0),
         })
         .sum()
@@ -85,45 +130,97 @@ async fn optimize_now_plans_and_executes_through_the_cloud(b: Backend) {
     assert!(!actions.is_empty(), "the demo cluster has savings: {plan}");
     let executed = job["result"]["executed"].as_array().expect("executed");
     assert_eq!(executed.len(), actions.len(), "{job}");
-    let applied: Vec<&Value> = executed.iter().filter(|a| a["status"] == "applied").collect();
+    let applied: Vec<&Value> = executed
+        .iter()
+        .filter(|a| a["status"] == "applied")
+        .collect();
     assert!(!applied.is_empty(), "{job}");
-    assert!(job["result"]["realised_monthly_savings"].as_f64().unwrap_or(0.0) > 0.0, "{job}");
+    assert!(
+        job["result"]["realised_monthly_savings"]
+            .as_f64()
+            .unwrap_or(0.0)
+            > 0.0,
+        "{job}"
+    );
     // Rightsizing recommendations from usage history are in the plan; changing requests
     // needs the in-cluster agent, so they are reported and skipped.
-    let rightsized: Vec<&Value> = executed.iter().filter(|a| a["kind"].as_str().unwrap_or("").starts_with("rightsize")).collect();
+    let rightsized: Vec<&Value> = executed
+        .iter()
+        .filter(|a| a["kind"].as_str().unwrap_or("").starts_with("rightsize"))
+        .collect();
     assert!(!rightsized.is_empty(), "{plan}");
-    assert!(rightsized.iter().all(|a| a["status"] == "skipped" && a["reason"].as_str().unwrap_or("").contains("agent")), "{job}");
+    assert!(
+        rightsized
+            .iter()
+            .all(|a| a["status"] == "skipped"
+                && a["reason"].as_str().unwrap_or("").contains("agent")),
+        "{job}"
+    );
 
     // The cloud changed: every terminated node is gone (no Auto Scaling group refilled it),
     // every launched node runs, and the cluster costs less.
     let after = running_ids(&sim).await;
     let cost_after = cluster_hourly_cost(&sim, &name).await;
-    assert!(cost_after < cost_before - 0.01, "cluster cost {cost_before:.3} → {cost_after:.3} $/h: {job}");
+    assert!(
+        cost_after < cost_before - 0.01,
+        "cluster cost {cost_before:.3} → {cost_after:.3} $/h: {job}"
+    );
     for a in &applied {
         if let Some(t) = a["terminated"].as_str() {
-            assert!(before.contains(&t.to_string()) && !after.contains(&t.to_string()), "{t} still running");
+            assert!(
+                before.contains(&t.to_string()) && !after.contains(&t.to_string()),
+                "{t} still running"
+            );
         }
         for l in a["launched"].as_array().cloned().unwrap_or_default() {
-            assert!(after.contains(&l.as_str().unwrap_or("").to_string()), "{l} not running");
+            assert!(
+                after.contains(&l.as_str().unwrap_or("").to_string()),
+                "{l} not running"
+            );
         }
     }
 
     // Each action is audited with actor `system` and the job id.
-    let (_, audit) = app.json(Method::GET, "/api/audit-logs?action=optimize.action&limit=200", Some(&s.access), None).await;
+    let (_, audit) = app
+        .json(
+            Method::GET,
+            "/api/audit-logs?action=optimize.action&limit=200",
+            Some(&s.access),
+            None,
+        )
+        .await;
     let items = audit["items"].as_array().expect("items");
     assert_eq!(items.len(), actions.len(), "{audit}");
-    assert!(items.iter().all(|e| e["actor"]["kind"] == "system" && e["request_id"] == job["id"]), "{audit}");
+    assert!(
+        items
+            .iter()
+            .all(|e| e["actor"]["kind"] == "system" && e["request_id"] == job["id"]),
+        "{audit}"
+    );
     // The realised savings are recorded for the dashboard.
-    let (_, jobs) = app.json(Method::GET, "/api/jobs", Some(&s.access), None).await;
+    let (_, jobs) = app
+        .json(Method::GET, "/api/jobs", Some(&s.access), None)
+        .await;
     assert_eq!(jobs["items"][0]["id"], job["id"]);
 
     // A second delivery of the same job does nothing (claimed rows are skipped).
     let job_id = job["id"].as_str().expect("id");
     app.state.jobs.enqueue(job_id).await.expect("re-enqueue");
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let (_, again) = app.json(Method::GET, &format!("/api/jobs/{job_id}"), Some(&s.access), None).await;
+    let (_, again) = app
+        .json(
+            Method::GET,
+            &format!("/api/jobs/{job_id}"),
+            Some(&s.access),
+            None,
+        )
+        .await;
     assert_eq!(again["finished_at"], job["finished_at"]);
-    assert_eq!(running_ids(&sim).await, after, "redelivery changed the cloud");
+    assert_eq!(
+        running_ids(&sim).await,
+        after,
+        "redelivery changed the cloud"
+    );
 }
 both!(optimize_now_plans_and_executes_through_the_cloud);
 
@@ -133,19 +230,55 @@ async fn dry_run_and_safe_mode_touch_nothing(b: Backend) {
     let (s, cluster, _) = setup(&app, &sim).await;
     let before = running_ids(&sim).await;
     // One optimization of a cluster at a time.
-    let (st, first) = app.json(Method::POST, &format!("/api/clusters/{cluster}/optimize"), Some(&s.access), Some(json!({"dry_run": true}))).await;
+    let (st, first) = app
+        .json(
+            Method::POST,
+            &format!("/api/clusters/{cluster}/optimize"),
+            Some(&s.access),
+            Some(json!({"dry_run": true})),
+        )
+        .await;
     assert_eq!(st, StatusCode::ACCEPTED, "{first}");
-    let (st, e) = app.json(Method::POST, &format!("/api/clusters/{cluster}/optimize"), Some(&s.access), Some(json!({"dry_run": true}))).await;
+    let (st, e) = app
+        .json(
+            Method::POST,
+            &format!("/api/clusters/{cluster}/optimize"),
+            Some(&s.access),
+            Some(json!({"dry_run": true})),
+        )
+        .await;
     // (The first is still queued: workers poll every 250 ms and planning takes longer.)
     let e = assert_error(st, &e, StatusCode::CONFLICT);
-    assert!(e["error"]["message"].as_str().unwrap_or("").contains("already"), "{e}");
-    let job = wait_job(&app, &s.access, &format!("/api/jobs/{}", first["id"].as_str().expect("id"))).await;
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("already"),
+        "{e}"
+    );
+    let job = wait_job(
+        &app,
+        &s.access,
+        &format!("/api/jobs/{}", first["id"].as_str().expect("id")),
+    )
+    .await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["result"]["mode"], "dry_run");
     let executed = job["result"]["executed"].as_array().expect("executed");
     assert!(!executed.is_empty(), "{job}");
-    assert!(executed.iter().all(|a| a["status"] == "would_execute" || a["status"] == "skipped"), "{job}");
-    assert!(job["message"].as_str().unwrap_or("").contains("would execute"), "{job}");
+    assert!(
+        executed
+            .iter()
+            .all(|a| a["status"] == "would_execute" || a["status"] == "skipped"),
+        "{job}"
+    );
+    assert!(
+        job["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("would execute"),
+        "{job}"
+    );
     assert_eq!(running_ids(&sim).await, before);
 
     // The cluster policy's dry run does the same.
@@ -175,37 +308,76 @@ async fn a_failure_mid_plan_says_what_ran(b: Backend) {
     let app = TestApp::start_with_connector(b, sim.clone()).await;
     let (s, cluster, _) = setup(&app, &sim).await;
     let world = sim.world(ACCOUNT, "us-east-1").expect("world");
-    world.inject_fault_on(SimMethod::TerminateInstances, Fault::Fail { calls: 1, error: CloudError::Other("injected terminate failure".into()) });
+    world.inject_fault_on(
+        SimMethod::TerminateInstances,
+        Fault::Fail {
+            calls: 1,
+            error: CloudError::Other("injected terminate failure".into()),
+        },
+    );
     let before = running_ids(&sim).await;
     let job = optimize(&app, &s, &cluster, json!({})).await;
     assert_eq!(job["status"], "failed", "{job}");
     // Rightsizing actions come first (stability first) and are skipped without the agent;
     // the first action that touches the cloud is the one that fails.
-    let actions = job["plan"]["actions"].as_array().cloned().unwrap_or_default();
+    let actions = job["plan"]["actions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let first_cloud = actions
         .iter()
         .position(|a| !a["kind"].as_str().unwrap_or("").starts_with("rightsize"))
         .expect("a node action");
     let msg = job["message"].as_str().unwrap_or("");
-    assert!(msg.contains(&format!("action {} of", first_cloud + 1)) && msg.contains("injected terminate failure"), "{msg}");
+    assert!(
+        msg.contains(&format!("action {} of", first_cloud + 1))
+            && msg.contains("injected terminate failure"),
+        "{msg}"
+    );
     let r = &job["result"];
     let executed = r["executed"].as_array().cloned().unwrap_or_default();
     assert_eq!(executed.len(), first_cloud, "{r}");
     assert!(executed.iter().all(|a| a["status"] == "skipped"), "{r}");
-    assert!(r["failed"]["error"].as_str().unwrap_or("").contains("injected"), "{r}");
-    assert_eq!(r["not_run"].as_array().map(Vec::len), Some(actions.len() - first_cloud - 1), "{r}");
+    assert!(
+        r["failed"]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("injected"),
+        "{r}"
+    );
+    assert_eq!(
+        r["not_run"].as_array().map(Vec::len),
+        Some(actions.len() - first_cloud - 1),
+        "{r}"
+    );
     // Known state: the node that failed to terminate still runs; a replacement launched
     // before the failure is reported in the failure.
     let after = running_ids(&sim).await;
-    let target_terminated = r["failed"]["instance_id"].as_str().or(r["failed"]["terminated"].as_str());
+    let target_terminated = r["failed"]["instance_id"]
+        .as_str()
+        .or(r["failed"]["terminated"].as_str());
     if let Some(t) = target_terminated {
         assert!(after.contains(&t.to_string()));
     }
-    for l in r["failed"]["launched"].as_array().cloned().unwrap_or_default() {
+    for l in r["failed"]["launched"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
         assert!(after.contains(&l.as_str().unwrap_or("").to_string()));
     }
-    assert!(before.iter().all(|id| after.contains(id)), "nothing was terminated");
-    let (_, audit) = app.json(Method::GET, "/api/audit-logs?action=optimize.action&outcome=failed", Some(&s.access), None).await;
+    assert!(
+        before.iter().all(|id| after.contains(id)),
+        "nothing was terminated"
+    );
+    let (_, audit) = app
+        .json(
+            Method::GET,
+            "/api/audit-logs?action=optimize.action&outcome=failed",
+            Some(&s.access),
+            None,
+        )
+        .await;
     assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
 }
 both!(a_failure_mid_plan_says_what_ran);
@@ -214,38 +386,116 @@ async fn optimize_input_is_validated_and_tenant_scoped(b: Backend) {
     let sim = Arc::new(SimConnector::new(42));
     let app = TestApp::start_with_connector(b, sim.clone()).await;
     let (s, cluster, _) = setup(&app, &sim).await;
-    let (st, e) = app.json(Method::POST, "/api/clusters/nope/optimize", Some(&s.access), Some(json!({}))).await;
+    let (st, e) = app
+        .json(
+            Method::POST,
+            "/api/clusters/nope/optimize",
+            Some(&s.access),
+            Some(json!({})),
+        )
+        .await;
     assert_error(st, &e, StatusCode::NOT_FOUND);
-    let (st, e) = app.json(Method::POST, &format!("/api/clusters/{cluster}/optimize"), Some(&s.access), Some(json!({"dry_run": "yes"}))).await;
+    let (st, e) = app
+        .json(
+            Method::POST,
+            &format!("/api/clusters/{cluster}/optimize"),
+            Some(&s.access),
+            Some(json!({"dry_run": "yes"})),
+        )
+        .await;
     let e = assert_error(st, &e, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(e["error"]["field"], "dry_run", "{e}");
-    let (st, e) = app.json(Method::PUT, &format!("/api/clusters/{cluster}/policy"), Some(&s.access), Some(json!({"aggressiveness": "wild"}))).await;
+    let (st, e) = app
+        .json(
+            Method::PUT,
+            &format!("/api/clusters/{cluster}/policy"),
+            Some(&s.access),
+            Some(json!({"aggressiveness": "wild"})),
+        )
+        .await;
     let e = assert_error(st, &e, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(e["error"]["field"], "aggressiveness", "{e}");
-    let (st, e) = app.json(Method::PUT, &format!("/api/clusters/{cluster}/policy"), Some(&s.access), Some(json!({"rightsize_headroom": 0.9}))).await;
+    let (st, e) = app
+        .json(
+            Method::PUT,
+            &format!("/api/clusters/{cluster}/policy"),
+            Some(&s.access),
+            Some(json!({"rightsize_headroom": 0.9})),
+        )
+        .await;
     let e = assert_error(st, &e, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(e["error"]["field"], "rightsize_headroom", "{e}");
-    let (st, e) = app.json(Method::PUT, &format!("/api/clusters/{cluster}/policy"), Some(&s.access), Some(json!({"template": {"capacity_type": "cheap"}}))).await;
+    let (st, e) = app
+        .json(
+            Method::PUT,
+            &format!("/api/clusters/{cluster}/policy"),
+            Some(&s.access),
+            Some(json!({"template": {"capacity_type": "cheap"}})),
+        )
+        .await;
     let e = assert_error(st, &e, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(e["error"]["field"].as_str().unwrap_or("").starts_with("template"), "{e}");
+    assert!(
+        e["error"]["field"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("template"),
+        "{e}"
+    );
 
     // Fields left out (also inside the template) take their defaults.
-    let (st, p) = app.json(Method::PUT, &format!("/api/clusters/{cluster}/policy"), Some(&s.access), Some(json!({"template": {"capacity_type": "on_demand"}}))).await;
+    let (st, p) = app
+        .json(
+            Method::PUT,
+            &format!("/api/clusters/{cluster}/policy"),
+            Some(&s.access),
+            Some(json!({"template": {"capacity_type": "on_demand"}})),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{p}");
     assert_eq!(p["template"]["capacity_type"], "on_demand");
     assert_eq!(p["template"]["strategy"], "capacity_optimized");
     assert_eq!(p["aggressiveness"], "balanced");
-    let (_, got) = app.json(Method::GET, &format!("/api/clusters/{cluster}/policy"), Some(&s.access), None).await;
+    let (_, got) = app
+        .json(
+            Method::GET,
+            &format!("/api/clusters/{cluster}/policy"),
+            Some(&s.access),
+            None,
+        )
+        .await;
     assert_eq!(got, p);
     let viewer = app.add_member(&s, "viewer").await;
-    let (st, e) = app.json(Method::POST, &format!("/api/clusters/{cluster}/optimize"), Some(&viewer.access), Some(json!({}))).await;
+    let (st, e) = app
+        .json(
+            Method::POST,
+            &format!("/api/clusters/{cluster}/optimize"),
+            Some(&viewer.access),
+            Some(json!({})),
+        )
+        .await;
     assert_error(st, &e, StatusCode::FORBIDDEN);
     let other = app.signup("Someone Else").await;
-    let (st, e) = app.json(Method::POST, &format!("/api/clusters/{cluster}/optimize"), Some(&other.access), Some(json!({}))).await;
+    let (st, e) = app
+        .json(
+            Method::POST,
+            &format!("/api/clusters/{cluster}/optimize"),
+            Some(&other.access),
+            Some(json!({})),
+        )
+        .await;
     assert_error(st, &e, StatusCode::NOT_FOUND);
-    let (st, e) = app.json(Method::GET, &format!("/api/clusters/{cluster}/policy"), Some(&other.access), None).await;
+    let (st, e) = app
+        .json(
+            Method::GET,
+            &format!("/api/clusters/{cluster}/policy"),
+            Some(&other.access),
+            None,
+        )
+        .await;
     assert_error(st, &e, StatusCode::NOT_FOUND);
-    let (_, jobs) = app.json(Method::GET, "/api/jobs", Some(&other.access), None).await;
+    let (_, jobs) = app
+        .json(Method::GET, "/api/jobs", Some(&other.access), None)
+        .await;
     assert_eq!(jobs["items"].as_array().map(Vec::len), Some(0));
 }
 both!(optimize_input_is_validated_and_tenant_scoped);
@@ -255,8 +505,13 @@ async fn pending_pods_get_a_launch_decision_without_a_discovery(b: Backend) {
     let app = TestApp::start_with_connector(b, sim.clone()).await;
     let s = app.signup("Reactive").await;
     let account = link_sim(&app, &s, ACCOUNT, "Prod").await;
-    let (_, clusters) = app.json(Method::GET, "/api/clusters", Some(&s.access), None).await;
-    let name = clusters["items"][0]["name"].as_str().expect("name").to_string();
+    let (_, clusters) = app
+        .json(Method::GET, "/api/clusters", Some(&s.access), None)
+        .await;
+    let name = clusters["items"][0]["name"]
+        .as_str()
+        .expect("name")
+        .to_string();
     let mut events = app.state.actors.bus.subscribe();
     let pods: Vec<spot_engine::pack::Pod> = (0..12)
         .map(|i| spot_engine::pack::Pod {
@@ -273,7 +528,12 @@ async fn pending_pods_get_a_launch_decision_without_a_discovery(b: Backend) {
     // The market reaches cluster actors right after discovery; retry briefly until it has.
     let mut decision = Err(String::new());
     for _ in 0..50 {
-        decision = app.state.actors.pending_pods(&account, &name, pods.clone()).await.expect("actor answers");
+        decision = app
+            .state
+            .actors
+            .pending_pods(&account, &name, pods.clone())
+            .await
+            .expect("actor answers");
         if decision.is_ok() {
             break;
         }
@@ -299,17 +559,38 @@ async fn pending_pods_get_a_launch_decision_without_a_discovery(b: Backend) {
     .await
     .expect("decision event published");
     assert_eq!(ev.org_id.as_deref(), Some(s.org_id.as_str()));
-    assert!(d.nodes.iter().any(|n| n.lifecycle == spot_engine::catalog::Lifecycle::Spot), "{d:?}");
+    assert!(
+        d.nodes
+            .iter()
+            .any(|n| n.lifecycle == spot_engine::catalog::Lifecycle::Spot),
+        "{d:?}"
+    );
     // The cluster's stored policy reaches its actor: an on-demand-only template.
     let cid = clusters["items"][0]["id"].as_str().expect("id").to_string();
     let (st, _) = app
         .json(Method::PUT, &format!("/api/clusters/{cid}/policy"), Some(&s.access), Some(json!({"template": {"allowed_families": [], "architectures": [], "excluded_sizes": [], "capacity_type": "on_demand", "strategy": "capacity_optimized", "allow_burstable": false, "on_demand_fallback": true}})))
         .await;
     assert_eq!(st, StatusCode::OK);
-    let d = app.state.actors.pending_pods(&account, &name, pods.clone()).await.expect("actor answers").expect("a decision");
-    assert!(d.nodes.iter().all(|n| n.lifecycle == spot_engine::catalog::Lifecycle::OnDemand), "{d:?}");
+    let d = app
+        .state
+        .actors
+        .pending_pods(&account, &name, pods.clone())
+        .await
+        .expect("actor answers")
+        .expect("a decision");
+    assert!(
+        d.nodes
+            .iter()
+            .all(|n| n.lifecycle == spot_engine::catalog::Lifecycle::OnDemand),
+        "{d:?}"
+    );
     // Unknown cluster: the actor system says so instead of hanging.
-    assert!(app.state.actors.pending_pods(&account, "no-such-cluster", pods).await.is_err());
+    assert!(app
+        .state
+        .actors
+        .pending_pods(&account, "no-such-cluster", pods)
+        .await
+        .is_err());
 }
 both!(pending_pods_get_a_launch_decision_without_a_discovery);
 
@@ -321,7 +602,13 @@ async fn exhausted_spot_capacity_falls_back_to_on_demand(b: Backend) {
     let world = sim.world(ACCOUNT, "us-east-1").expect("world");
     world.inject_fault_on(
         SimMethod::LaunchCapacity,
-        Fault::Fail { calls: 1, error: CloudError::InsufficientCapacity { instance_type: "any".into(), az: "any".into() } },
+        Fault::Fail {
+            calls: 1,
+            error: CloudError::InsufficientCapacity {
+                instance_type: "any".into(),
+                az: "any".into(),
+            },
+        },
     );
     let job = optimize(&app, &s, &cluster, json!({})).await;
     let plan_launches_spot = job["plan"]["actions"]
@@ -329,7 +616,11 @@ async fn exhausted_spot_capacity_falls_back_to_on_demand(b: Backend) {
         .expect("actions")
         .iter()
         .any(|a| a["destination"]["lifecycle"] == "spot");
-    assert!(plan_launches_spot, "the demo plan buys spot capacity: {}", job["plan"]);
+    assert!(
+        plan_launches_spot,
+        "the demo plan buys spot capacity: {}",
+        job["plan"]
+    );
     assert_eq!(job["status"], "succeeded", "{job}");
     let fell_back: Vec<&Value> = job["result"]["executed"]
         .as_array()

@@ -79,7 +79,8 @@ impl AdminApi {
             .await
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
         let risk_model = super::risk::active_view(&state);
-        let degraded = database != "ok" || risk_model.degraded || actors.iter().any(|a| a.state != "running");
+        let degraded =
+            database != "ok" || risk_model.degraded || actors.iter().any(|a| a.state != "running");
         Ok(Json(SystemHealth {
             status: if degraded { "degraded" } else { "ok" }.into(),
             database,

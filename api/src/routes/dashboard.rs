@@ -184,7 +184,9 @@ fn by_time(points: &[MetricPoint]) -> BTreeMap<i64, MetricPoint> {
     const HOUR_MS: i64 = 3_600_000;
     let mut latest: BTreeMap<i64, BTreeMap<&str, &MetricPoint>> = BTreeMap::new();
     for p in points {
-        let bucket = latest.entry(p.ts.div_euclid(HOUR_MS) * HOUR_MS).or_default();
+        let bucket = latest
+            .entry(p.ts.div_euclid(HOUR_MS) * HOUR_MS)
+            .or_default();
         let slot = bucket.entry(p.cluster_id.as_str()).or_insert(p);
         if p.ts > slot.ts {
             *slot = p;
@@ -218,7 +220,7 @@ fn by_time(points: &[MetricPoint]) -> BTreeMap<i64, MetricPoint> {
 fn zero() -> MetricPoint {
     MetricPoint {
         cluster_name: String::new(),
-            cluster_id: String::new(),
+        cluster_id: String::new(),
         ts: 0,
         node_count: 0,
         spot_node_count: 0,

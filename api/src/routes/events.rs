@@ -39,7 +39,11 @@ async fn revoked(db: spot_models::Db, session_id: String) {
     }
 }
 
-fn stream(state: &AppState, org: Option<String>, session_id: &str) -> BoxStream<'static, LiveEvent> {
+fn stream(
+    state: &AppState,
+    org: Option<String>,
+    session_id: &str,
+) -> BoxStream<'static, LiveEvent> {
     let rx = state.actors.bus.subscribe();
     let admin = org.is_none();
     let until = Box::pin(revoked(state.db.clone(), session_id.to_string()));
@@ -85,8 +89,10 @@ impl EventsApi {
         req: &poem::Request,
     ) -> poem::Result<EventStream<BoxStream<'static, LiveEvent>>> {
         let auth = caller(req)?;
-        Ok(EventStream::new(stream(&state, Some(auth.org_id), &auth.session_id))
-            .keep_alive(std::time::Duration::from_secs(15)))
+        Ok(
+            EventStream::new(stream(&state, Some(auth.org_id), &auth.session_id))
+                .keep_alive(std::time::Duration::from_secs(15)),
+        )
     }
 
     /// Live events of every organization (super_admin only).
@@ -102,6 +108,7 @@ impl EventsApi {
     ) -> poem::Result<EventStream<BoxStream<'static, LiveEvent>>> {
         let auth = caller(req)?;
         auth.require_super_admin()?;
-        Ok(EventStream::new(stream(&state, None, &auth.session_id)).keep_alive(std::time::Duration::from_secs(15)))
+        Ok(EventStream::new(stream(&state, None, &auth.session_id))
+            .keep_alive(std::time::Duration::from_secs(15)))
     }
 }

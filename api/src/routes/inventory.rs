@@ -152,7 +152,12 @@ pub struct ClusterTrend {
 }
 
 /// 24-hour trends of an organization's clusters (one metrics query for all of them).
-async fn trends(state: &AppState, org_id: &str, account_id: Option<&str>, cluster_id: Option<&str>) -> std::collections::HashMap<String, ClusterTrend> {
+async fn trends(
+    state: &AppState,
+    org_id: &str,
+    account_id: Option<&str>,
+    cluster_id: Option<&str>,
+) -> std::collections::HashMap<String, ClusterTrend> {
     const HOUR_MS: i64 = 3_600_000;
     let from = chrono::Utc::now().timestamp_millis() - 24 * HOUR_MS;
     let points = match inventory::metrics(&state.db, org_id, from, account_id, cluster_id).await {
@@ -163,9 +168,16 @@ async fn trends(state: &AppState, org_id: &str, account_id: Option<&str>, cluste
         }
     };
     // cluster → hour → latest point in that hour
-    let mut by: std::collections::HashMap<String, std::collections::BTreeMap<i64, &inventory::MetricPoint>> = Default::default();
+    let mut by: std::collections::HashMap<
+        String,
+        std::collections::BTreeMap<i64, &inventory::MetricPoint>,
+    > = Default::default();
     for p in &points {
-        let slot = by.entry(p.cluster_id.clone()).or_default().entry(p.ts.div_euclid(HOUR_MS)).or_insert(p);
+        let slot = by
+            .entry(p.cluster_id.clone())
+            .or_default()
+            .entry(p.ts.div_euclid(HOUR_MS))
+            .or_insert(p);
         if p.ts > slot.ts {
             *slot = p;
         }
@@ -338,7 +350,11 @@ impl PoolRiskIndex {
         } else {
             score.map(|s| s.action.clone())
         };
-        (score.map(|s| s.probability), band, score.map(|s| s.model.clone()))
+        (
+            score.map(|s| s.probability),
+            band,
+            score.map(|s| s.model.clone()),
+        )
     }
 }
 
@@ -354,7 +370,10 @@ async fn flagged_pools(state: &AppState) -> PoolRiskIndex {
         }
     };
     let scores = match spot_models::risk::all_pool_risks(&state.db).await {
-        Ok(rows) => rows.into_iter().map(|r| ((r.instance_type.clone(), r.az.clone()), r)).collect(),
+        Ok(rows) => rows
+            .into_iter()
+            .map(|r| ((r.instance_type.clone(), r.az.clone()), r))
+            .collect(),
         Err(e) => {
             tracing::warn!(component = "MOD-AI-01", error = %e, "pool scores unavailable");
             Default::default()
@@ -391,11 +410,7 @@ fn instance_summary(i: &InstanceView, flagged: &PoolRiskIndex) -> InstanceSummar
     }
 }
 
-fn summarize(
-    c: &ClusterView,
-    nodes: &[InstanceView],
-    flagged: &PoolRiskIndex,
-) -> ClusterSummary {
+fn summarize(c: &ClusterView, nodes: &[InstanceView], flagged: &PoolRiskIndex) -> ClusterSummary {
     let today = chrono::Utc::now().date_naive();
     let eol = end_of_life(c.version.as_deref(), today);
     let eff = efficiency(c);
@@ -491,7 +506,8 @@ impl InventoryApi {
         .await
         .map_err(ApiError::from)?;
         // One query for every cluster's nodes (no query per cluster).
-        let mut by_cluster: std::collections::HashMap<String, Vec<InstanceView>> = std::collections::HashMap::new();
+        let mut by_cluster: std::collections::HashMap<String, Vec<InstanceView>> =
+            std::collections::HashMap::new();
         for i in inventory::clustered_instances(&state.db, &auth.0.org_id)
             .await
             .map_err(ApiError::from)?
@@ -500,11 +516,21 @@ impl InventoryApi {
                 by_cluster.entry(cid).or_default().push(i);
             }
         }
-        let mut trend = trends(&state, &auth.0.org_id, account_id.0.as_deref().filter(|s| !s.is_empty()), None).await;
+        let mut trend = trends(
+            &state,
+            &auth.0.org_id,
+            account_id.0.as_deref().filter(|s| !s.is_empty()),
+            None,
+        )
+        .await;
         let mut items: Vec<ClusterSummary> = rows
             .iter()
             .map(|c| {
-                let mut sum = summarize(c, by_cluster.get(&c.id).map(Vec::as_slice).unwrap_or(&[]), &flagged);
+                let mut sum = summarize(
+                    c,
+                    by_cluster.get(&c.id).map(Vec::as_slice).unwrap_or(&[]),
+                    &flagged,
+                );
                 sum.trend_24h = trend.remove(&c.id).unwrap_or_default();
                 sum
             })
@@ -603,7 +629,10 @@ impl InventoryApi {
             })
             .collect();
         let mut cluster = summarize(&c, &nodes, &flagged);
-        cluster.trend_24h = trends(&state, &auth.0.org_id, None, Some(&c.id)).await.remove(&c.id).unwrap_or_default();
+        cluster.trend_24h = trends(&state, &auth.0.org_id, None, Some(&c.id))
+            .await
+            .remove(&c.id)
+            .unwrap_or_default();
         Ok(Json(ClusterDetail {
             cluster,
             node_groups,

@@ -291,7 +291,14 @@ pub enum Accepted {
 /// Enqueues a job row on the apalis queue; a failed enqueue marks the job failed.
 pub async fn enqueue(state: &AppState, job: jobs::JobRow) -> Result<JobView, ApiError> {
     if let Err(e) = state.jobs.enqueue(&job.id).await {
-        let _ = jobs::finish(&state.db, &job.id, false, &format!("could not queue: {e}"), "{}").await;
+        let _ = jobs::finish(
+            &state.db,
+            &job.id,
+            false,
+            &format!("could not queue: {e}"),
+            "{}",
+        )
+        .await;
         return Err(ApiError::Unavailable(format!("job queue: {e}")));
     }
     Ok(job_view(job))
@@ -303,7 +310,11 @@ impl JobsApi {
     /// moves, risk-aware decision engine) and executes the plan as a background job
     /// (admins and owners). Returns 202 with the job; 409 while another optimization of the
     /// cluster is queued or running.
-    #[oai(path = "/clusters/:id/optimize", method = "post", operation_id = "optimizeCluster")]
+    #[oai(
+        path = "/clusters/:id/optimize",
+        method = "post",
+        operation_id = "optimizeCluster"
+    )]
     async fn optimize(
         &self,
         state: Data<&AppState>,
@@ -319,13 +330,17 @@ impl JobsApi {
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound("cluster"))?;
         // One optimization of a cluster at a time: two plans executing at once would fight.
-        if let Some(running) = jobs::active_for_target(&state.db, &auth.0.org_id, spot_jobs::optimize::KIND, &id)
-            .await
-            .map_err(ApiError::from)?
+        if let Some(running) =
+            jobs::active_for_target(&state.db, &auth.0.org_id, spot_jobs::optimize::KIND, &id)
+                .await
+                .map_err(ApiError::from)?
         {
             return Err(ApiError::Conflict {
                 field: None,
-                message: format!("an optimization of this cluster is already {} (job {})", running.status, running.id),
+                message: format!(
+                    "an optimization of this cluster is already {} (job {})",
+                    running.status, running.id
+                ),
             }
             .into());
         }
@@ -342,13 +357,21 @@ impl JobsApi {
         )
         .await
         .map_err(ApiError::from)?;
-        slot.diff(None, Some(serde_json::json!({"job_id": job.id, "dry_run": dry_run})));
+        slot.diff(
+            None,
+            Some(serde_json::json!({"job_id": job.id, "dry_run": dry_run})),
+        );
         Ok(Accepted::Accepted(Json(enqueue(&state, job).await?)))
     }
 
     /// One job of the caller's organization.
     #[oai(path = "/jobs/:id", method = "get", operation_id = "getJob")]
-    async fn job(&self, state: Data<&AppState>, auth: BearerAuth, id: Path<String>) -> poem::Result<Json<JobView>> {
+    async fn job(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> poem::Result<Json<JobView>> {
         let j = jobs::get_for_org(&state.db, &auth.0.org_id, &id)
             .await
             .map_err(ApiError::from)?
@@ -371,13 +394,25 @@ impl JobsApi {
     /// The cluster's optimization policy (defaults when none was saved): aggressiveness
     /// (conservative < 20 %, balanced < 50 %, aggressive < 80 % utilization), method,
     /// excluded namespaces, stabilization window, node template, dry run, maintenance mode.
-    #[oai(path = "/clusters/:id/policy", method = "get", operation_id = "getClusterPolicy")]
-    async fn policy(&self, state: Data<&AppState>, auth: BearerAuth, id: Path<String>) -> poem::Result<Json<ClusterPolicyView>> {
+    #[oai(
+        path = "/clusters/:id/policy",
+        method = "get",
+        operation_id = "getClusterPolicy"
+    )]
+    async fn policy(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> poem::Result<Json<ClusterPolicyView>> {
         inventory::cluster(&state.db, &auth.0.org_id, &id)
             .await
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound("cluster"))?;
-        let p = match jobs::cluster_policy(&state.db, &auth.0.org_id, &id).await.map_err(ApiError::from)? {
+        let p = match jobs::cluster_policy(&state.db, &auth.0.org_id, &id)
+            .await
+            .map_err(ApiError::from)?
+        {
             Some(s) => ClusterPolicy::from_json(&s).unwrap_or_default(),
             None => ClusterPolicy::default(),
         };
@@ -386,7 +421,11 @@ impl JobsApi {
 
     /// Replaces the cluster's optimization policy (admins and owners). Unknown or invalid
     /// fields are rejected with 422 naming the field.
-    #[oai(path = "/clusters/:id/policy", method = "put", operation_id = "putClusterPolicy")]
+    #[oai(
+        path = "/clusters/:id/policy",
+        method = "put",
+        operation_id = "putClusterPolicy"
+    )]
     async fn put_policy(
         &self,
         state: Data<&AppState>,
@@ -402,21 +441,41 @@ impl JobsApi {
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound("cluster"))?;
         // Missing fields (also inside `template`) take their defaults.
-        let mut merged = serde_json::to_value(ClusterPolicy::default()).map_err(|e| ApiError::Internal(e.to_string()))?;
-        overlay(&mut merged, serde_json::to_value(&*body).map_err(|e| ApiError::Internal(e.to_string()))?);
+        let mut merged = serde_json::to_value(ClusterPolicy::default())
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        overlay(
+            &mut merged,
+            serde_json::to_value(&*body).map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
         let p = ClusterPolicy::from_json(&merged.to_string()).map_err(|e| {
             let field = e.split(':').next().unwrap_or("policy").trim().to_string();
-            ApiError::field(if field.is_empty() || field == "." { "policy" } else { &field }, e.clone())
+            ApiError::field(
+                if field.is_empty() || field == "." {
+                    "policy"
+                } else {
+                    &field
+                },
+                e.clone(),
+            )
         })?;
         if let Err((field, msg)) = p.validate() {
             return Err(ApiError::field(field, msg).into());
         }
-        let before = jobs::cluster_policy(&state.db, &auth.0.org_id, &id).await.map_err(ApiError::from)?;
+        let before = jobs::cluster_policy(&state.db, &auth.0.org_id, &id)
+            .await
+            .map_err(ApiError::from)?;
         let stored = serde_json::to_string(&p).unwrap_or_default();
-        jobs::put_cluster_policy(&state.db, &auth.0.org_id, &id, &stored).await.map_err(ApiError::from)?;
+        jobs::put_cluster_policy(&state.db, &auth.0.org_id, &id, &stored)
+            .await
+            .map_err(ApiError::from)?;
         // The cluster actor's event-driven decisions follow the new template at once.
-        state.actors.set_template(&cluster.account_id, &cluster.name, p.template.clone());
-        slot.diff(before.and_then(|b| serde_json::from_str(&b).ok()), Some(serde_json::to_value(&p).unwrap_or_default()));
+        state
+            .actors
+            .set_template(&cluster.account_id, &cluster.name, p.template.clone());
+        slot.diff(
+            before.and_then(|b| serde_json::from_str(&b).ok()),
+            Some(serde_json::to_value(&p).unwrap_or_default()),
+        );
         Ok(Json(policy_view(&p)?))
     }
 }

@@ -89,12 +89,21 @@ fn view(m: store::ModelRow) -> ModelView {
 
 pub fn active_view(state: &AppState) -> ActiveModelView {
     let s = state.risk.status();
-    ActiveModelView { id: s.id, name: s.name, runtime: s.runtime, degraded: s.degraded, load_error: s.load_error }
+    ActiveModelView {
+        id: s.id,
+        name: s.name,
+        runtime: s.runtime,
+        degraded: s.degraded,
+        load_error: s.load_error,
+    }
 }
 
 /// Runs `spot-optimizer validate-model` on the file in a child process (the sandbox: its own
 /// address space, RLIMIT_AS 2 GiB, RLIMIT_CPU 30 s, killed after 60 s of wall time).
-async fn validate_in_sandbox(state: &AppState, path: &std::path::Path) -> Result<serde_json::Value, String> {
+async fn validate_in_sandbox(
+    state: &AppState,
+    path: &std::path::Path,
+) -> Result<serde_json::Value, String> {
     let exe = match &state.cfg.model_validator {
         Some(p) => p.clone(),
         None => std::env::current_exe().map_err(|e| format!("cannot locate the validator: {e}"))?,
@@ -124,19 +133,28 @@ async fn validate_in_sandbox(state: &AppState, path: &std::path::Path) -> Result
                 Err(e) => return Err(format!("validator failed: {e}")),
             }
         }
-        child.wait_with_output().map_err(|e| format!("validator failed: {e}"))
+        child
+            .wait_with_output()
+            .map_err(|e| format!("validator failed: {e}"))
     })
     .await
     .map_err(|e| format!("validator task failed: {e}"))??;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let verdict: Option<serde_json::Value> = stdout.lines().rev().find_map(|l| serde_json::from_str(l).ok());
+    let verdict: Option<serde_json::Value> = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok());
     match verdict {
         Some(v) if v["ok"] == true => Ok(v["report"].clone()),
         Some(v) => Err(v["error"].as_str().unwrap_or("rejected").to_string()),
         None => Err(format!(
             "the validator crashed ({}){}",
             out.status,
-            if out.status.code().is_none() { ": killed by a resource limit" } else { "" }
+            if out.status.code().is_none() {
+                ": killed by a resource limit"
+            } else {
+                ""
+            }
         )),
     }
 }
@@ -145,17 +163,33 @@ async fn validate_in_sandbox(state: &AppState, path: &std::path::Path) -> Result
 impl RiskApi {
     /// Registry entries, newest first, and the active model (super_admin only).
     #[oai(path = "/models", method = "get", operation_id = "adminListRiskModels")]
-    async fn list(&self, state: Data<&AppState>, auth: BearerAuth) -> poem::Result<Json<ModelList>> {
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> poem::Result<Json<ModelList>> {
         auth.0.require_super_admin()?;
-        let items = store::list_models(&state.db).await.map_err(ApiError::from)?.into_iter().map(view).collect();
-        Ok(Json(ModelList { items, active: active_view(&state) }))
+        let items = store::list_models(&state.db)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .map(view)
+            .collect();
+        Ok(Json(ModelList {
+            items,
+            active: active_view(&state),
+        }))
     }
 
     /// Upload an ONNX model (multipart field `file`, at most `max_model_bytes`). It is
     /// validated in a sandboxed child process against contract v1 (loads; input `features`
     /// float32 [N, 22]; output `interruption_probability`; values in [0, 1] on the contract
     /// vectors). Rejected uploads get 422 with the reason and are deleted.
-    #[oai(path = "/models", method = "post", operation_id = "adminUploadRiskModel")]
+    #[oai(
+        path = "/models",
+        method = "post",
+        operation_id = "adminUploadRiskModel"
+    )]
     async fn upload(
         &self,
         state: Data<&AppState>,
@@ -173,31 +207,53 @@ impl RiskApi {
         if name.trim().is_empty() || name.len() > 200 {
             return Err(ApiError::field("name", "must be 1 to 200 characters").into());
         }
-        let bytes = form.file.into_vec().await.map_err(|e| ApiError::BadRequest(format!("cannot read `file`: {e}")))?;
+        let bytes = form
+            .file
+            .into_vec()
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("cannot read `file`: {e}")))?;
         if bytes.is_empty() {
             return Err(ApiError::field("file", "is empty").into());
         }
         if bytes.len() > state.cfg.max_model_bytes {
-            return Err(ApiError::field("file", format!("is larger than {} bytes", state.cfg.max_model_bytes)).into());
+            return Err(ApiError::field(
+                "file",
+                format!("is larger than {} bytes", state.cfg.max_model_bytes),
+            )
+            .into());
         }
         let sha = hex::encode(sha2::Sha256::digest(&bytes));
         let dir = std::env::temp_dir().join("spot-optimizer-uploads");
-        tokio::fs::create_dir_all(&dir).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         let path = dir.join(format!("{}.onnx", uuid::Uuid::new_v4()));
-        tokio::fs::write(&path, &bytes).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+        tokio::fs::write(&path, &bytes)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         let verdict = validate_in_sandbox(&state, &path).await;
         // The uploaded file never outlives validation: accepted bytes live in the registry.
         let _ = tokio::fs::remove_file(&path).await;
         let report = match verdict {
             Ok(r) => r,
             Err(reason) => {
-                slot.diff(None, Some(serde_json::json!({"name": name, "sha256": sha, "rejected": reason})));
+                slot.diff(
+                    None,
+                    Some(serde_json::json!({"name": name, "sha256": sha, "rejected": reason})),
+                );
                 return Err(ApiError::field("file", format!("model rejected: {reason}")).into());
             }
         };
-        let row = store::insert_validated(&state.db, &name, &sha, &bytes, &report.to_string(), &auth.0.email)
-            .await
-            .map_err(ApiError::from)?;
+        let row = store::insert_validated(
+            &state.db,
+            &name,
+            &sha,
+            &bytes,
+            &report.to_string(),
+            &auth.0.email,
+        )
+        .await
+        .map_err(ApiError::from)?;
         slot.record("risk_model.upload", "risk_model", Some(&row.id));
         slot.diff(None, Some(serde_json::json!({"id": row.id, "name": row.name, "sha256": sha, "status": row.status})));
         Ok(UploadResponse::Created(Json(view(row))))
@@ -206,7 +262,11 @@ impl RiskApi {
     /// Graduate a validated (or retired) model: it becomes the active model, is swapped into
     /// every account and cluster actor without a restart (decisions in flight finish on the
     /// old model), and is broadcast to other replicas through Redis when configured.
-    #[oai(path = "/models/:id/graduate", method = "post", operation_id = "adminGraduateRiskModel")]
+    #[oai(
+        path = "/models/:id/graduate",
+        method = "post",
+        operation_id = "adminGraduateRiskModel"
+    )]
     async fn graduate(
         &self,
         state: Data<&AppState>,
@@ -216,62 +276,121 @@ impl RiskApi {
     ) -> poem::Result<Json<ModelList>> {
         slot.record("risk_model.graduate", "risk_model", Some(&id));
         auth.0.require_super_admin()?;
-        let m = store::model(&state.db, &id).await.map_err(ApiError::from)?.ok_or(ApiError::NotFound("model"))?;
+        let m = store::model(&state.db, &id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("model"))?;
         if m.status == store::GRADUATED {
-            return Err(ApiError::Conflict { field: None, message: "this model is already graduated".into() }.into());
+            return Err(ApiError::Conflict {
+                field: None,
+                message: "this model is already graduated".into(),
+            }
+            .into());
         }
         let before = active_view(&state).id;
-        let retired = store::graduate(&state.db, &id).await.map_err(ApiError::from)?;
+        let retired = store::graduate(&state.db, &id)
+            .await
+            .map_err(ApiError::from)?;
         state.reload_risk_model(true).await?;
-        slot.diff(Some(serde_json::json!({"active": before, "retired": retired})), Some(serde_json::json!({"active": active_view(&state).id})));
+        slot.diff(
+            Some(serde_json::json!({"active": before, "retired": retired})),
+            Some(serde_json::json!({"active": active_view(&state).id})),
+        );
         self.list(state, auth).await
     }
 
     /// Roll back to the previously graduated model (or to the shipped model when there is
     /// none); the current one is retired. Broadcast like a graduation.
-    #[oai(path = "/rollback", method = "post", operation_id = "adminRollbackRiskModel")]
-    async fn rollback(&self, state: Data<&AppState>, auth: BearerAuth, slot: Data<&AuditSlot>) -> poem::Result<Json<ModelList>> {
+    #[oai(
+        path = "/rollback",
+        method = "post",
+        operation_id = "adminRollbackRiskModel"
+    )]
+    async fn rollback(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        slot: Data<&AuditSlot>,
+    ) -> poem::Result<Json<ModelList>> {
         slot.record("risk_model.rollback", "risk_model", None);
         auth.0.require_super_admin()?;
         let current = store::graduated(&state.db).await.map_err(ApiError::from)?;
         let Some(current) = current else {
-            return Err(ApiError::Conflict { field: None, message: "no graduated model to roll back from: the shipped model is active".into() }.into());
+            return Err(ApiError::Conflict {
+                field: None,
+                message: "no graduated model to roll back from: the shipped model is active".into(),
+            }
+            .into());
         };
-        let previous = store::previous_graduated(&state.db).await.map_err(ApiError::from)?;
+        let previous = store::previous_graduated(&state.db)
+            .await
+            .map_err(ApiError::from)?;
         match &previous {
             Some(p) => {
-                store::graduate(&state.db, &p.id).await.map_err(ApiError::from)?;
+                store::graduate(&state.db, &p.id)
+                    .await
+                    .map_err(ApiError::from)?;
             }
             None => {
-                store::retire_graduated(&state.db).await.map_err(ApiError::from)?;
+                store::retire_graduated(&state.db)
+                    .await
+                    .map_err(ApiError::from)?;
             }
         }
         state.reload_risk_model(true).await?;
-        slot.diff(Some(serde_json::json!({"active": current.id})), Some(serde_json::json!({"active": active_view(&state).id})));
+        slot.diff(
+            Some(serde_json::json!({"active": current.id})),
+            Some(serde_json::json!({"active": active_view(&state).id})),
+        );
         self.list(state, auth).await
     }
 
     /// Rescore every pool and instance of every linked account with the active model, as a
     /// background job; `GET /api/admin/risk/jobs/{id}` reports the counts.
-    #[oai(path = "/recompute", method = "post", operation_id = "adminRecomputeRisk")]
-    async fn recompute(&self, state: Data<&AppState>, auth: BearerAuth, slot: Data<&AuditSlot>) -> poem::Result<super::jobs::Accepted> {
+    #[oai(
+        path = "/recompute",
+        method = "post",
+        operation_id = "adminRecomputeRisk"
+    )]
+    async fn recompute(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        slot: Data<&AuditSlot>,
+    ) -> poem::Result<super::jobs::Accepted> {
         slot.record("risk.recompute", "job", None);
         auth.0.require_super_admin()?;
         let job = jobs::insert(
             &state.db,
-            jobs::NewJob { organization_id: None, kind: spot_jobs::recompute::KIND, target_id: None, dry_run: false, requested_by: Some(&auth.0.user_id) },
+            jobs::NewJob {
+                organization_id: None,
+                kind: spot_jobs::recompute::KIND,
+                target_id: None,
+                dry_run: false,
+                requested_by: Some(&auth.0.user_id),
+            },
         )
         .await
         .map_err(ApiError::from)?;
         slot.record("risk.recompute", "job", Some(&job.id));
-        Ok(super::jobs::Accepted::Accepted(Json(enqueue(&state, job).await?)))
+        Ok(super::jobs::Accepted::Accepted(Json(
+            enqueue(&state, job).await?,
+        )))
     }
 
     /// Any job (super_admin only), e.g. a risk recompute.
     #[oai(path = "/jobs/:id", method = "get", operation_id = "adminGetJob")]
-    async fn job(&self, state: Data<&AppState>, auth: BearerAuth, id: Path<String>) -> poem::Result<Json<JobView>> {
+    async fn job(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> poem::Result<Json<JobView>> {
         auth.0.require_super_admin()?;
-        let j = jobs::get(&state.db, &id).await.map_err(ApiError::from)?.ok_or(ApiError::NotFound("job"))?;
+        let j = jobs::get(&state.db, &id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("job"))?;
         Ok(Json(super::jobs::job_view(j)))
     }
 }

@@ -924,11 +924,24 @@ impl Cloud for AwsCloud {
     ) -> Result<Mutation<AutoScalingGroup>> {
         let g = self.raw_group(group).await?;
         if instance_ids.is_empty() {
-            return Err(CloudError::invalid("instance_ids", "at least one instance is required"));
+            return Err(CloudError::invalid(
+                "instance_ids",
+                "at least one instance is required",
+            ));
         }
-        let members: Vec<&str> = g.instances().iter().filter_map(|i| i.instance_id()).collect();
-        if let Some(id) = instance_ids.iter().find(|id| !members.contains(&id.as_str())) {
-            return Err(CloudError::invalid("instance_ids", format!("{id} is not in Auto Scaling group {group}")));
+        let members: Vec<&str> = g
+            .instances()
+            .iter()
+            .filter_map(|i| i.instance_id())
+            .collect();
+        if let Some(id) = instance_ids
+            .iter()
+            .find(|id| !members.contains(&id.as_str()))
+        {
+            return Err(CloudError::invalid(
+                "instance_ids",
+                format!("{id} is not in Auto Scaling group {group}"),
+            ));
         }
         let current = |v: Option<i32>| v.and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
         let (min, desired) = (current(g.min_size()), current(g.desired_capacity()));
@@ -949,7 +962,8 @@ impl Cloud for AwsCloud {
                 ),
             }));
         }
-        let ctx = ErrCtx::new("autoscaling:DetachInstances").resource(ResourceKind::AutoScalingGroup, group);
+        let ctx = ErrCtx::new("autoscaling:DetachInstances")
+            .resource(ResourceKind::AutoScalingGroup, group);
         self.autoscaling
             .detach_instances()
             .auto_scaling_group_name(group)

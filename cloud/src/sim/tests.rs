@@ -551,7 +551,8 @@ async fn mutations_change_the_world() {
     assert_eq!(detached.desired_capacity, asg.desired_capacity - 1);
     assert_eq!(detached.instance_ids, others);
     assert!(matches!(
-        sim.detach_from_auto_scaling_group(&asg.name, std::slice::from_ref(&member), false).await,
+        sim.detach_from_auto_scaling_group(&asg.name, std::slice::from_ref(&member), false)
+            .await,
         Err(CloudError::Invalid { .. })
     ));
     sim.terminate_instances(std::slice::from_ref(&member), false)

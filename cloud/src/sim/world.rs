@@ -1349,35 +1349,51 @@ impl World {
     /// `DetachInstances` with `ShouldDecrementDesiredCapacity`: the instances leave the
     /// group (and lose its tag) and the desired capacity drops by as many; nothing is
     /// launched or terminated.
-    pub fn detach(&mut self, group: &str, ids: &[String], dry_run: bool) -> Result<Mutation<AutoScalingGroup>> {
+    pub fn detach(
+        &mut self,
+        group: &str,
+        ids: &[String],
+        dry_run: bool,
+    ) -> Result<Mutation<AutoScalingGroup>> {
         let asg = self
             .asgs
             .get(group)
             .ok_or_else(|| CloudError::not_found(ResourceKind::AutoScalingGroup, group))?;
         if ids.is_empty() {
-            return Err(CloudError::invalid("instance_ids", "at least one instance is required"));
+            return Err(CloudError::invalid(
+                "instance_ids",
+                "at least one instance is required",
+            ));
         }
         for id in ids {
-            let member = self
-                .instances
-                .get(id)
-                .is_some_and(|i| i.inst.asg_name.as_deref() == Some(group) && i.inst.state.is_billed());
+            let member = self.instances.get(id).is_some_and(|i| {
+                i.inst.asg_name.as_deref() == Some(group) && i.inst.state.is_billed()
+            });
             if !member {
-                return Err(CloudError::invalid("instance_ids", format!("{id} is not in Auto Scaling group {group}")));
+                return Err(CloudError::invalid(
+                    "instance_ids",
+                    format!("{id} is not in Auto Scaling group {group}"),
+                ));
             }
         }
         let n = ids.len() as u32;
         if asg.desired < asg.min + n {
             return Err(CloudError::invalid(
                 "desired_capacity",
-                format!("detaching {n} would take desired {} below min {}", asg.desired, asg.min),
+                format!(
+                    "detaching {n} would take desired {} below min {}",
+                    asg.desired, asg.min
+                ),
             ));
         }
         if dry_run {
             return Ok(Mutation::DryRun(DryRunOk {
                 operation: "DetachInstances".into(),
                 resource_ids: ids.to_vec(),
-                message: format!("would detach from {group} and set desired={}", asg.desired - n),
+                message: format!(
+                    "would detach from {group} and set desired={}",
+                    asg.desired - n
+                ),
             }));
         }
         for id in ids {
