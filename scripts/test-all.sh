@@ -45,6 +45,10 @@ cd "$ROOT"
 # The web app is built first: the server embeds web/dist when it is compiled.
 (cd web && npm run -s build > "$LOG_DIR/web-build.log" 2>&1) && count "web build" 1 0 || { tail -20 "$LOG_DIR/web-build.log"; count "web build" 0 1; }
 
+# Formatting (rustfmt ships with rustup's default profile; add it when missing).
+command -v rustfmt >/dev/null || rustup component add rustfmt >/dev/null 2>&1 || true
+if cargo fmt --all --check >/dev/null 2>&1; then count "rustfmt" 1 0; else echo "cargo fmt --all --check: code is not formatted (run cargo fmt --all)"; count "rustfmt" 0 1; fi
+
 echo "== building"
 # One feature set for everything: the test build also produces target/debug/spot-optimizer.
 cargo test --workspace --no-run 2>&1 | grep -E "^(error|warning: unused)|Finished" | tail -5

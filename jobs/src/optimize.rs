@@ -404,7 +404,6 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> 
     for (idx, action) in action_plan.actions.iter().enumerate() {
         let pct = 40 + (55 * (idx + 1) / total) as i64;
         let outcome = execute_action(
-            ctx,
             cloud.as_ref(),
             job,
             &cluster.name,
@@ -523,7 +522,6 @@ fn client_token(job_id: &str, idx: usize, suffix: &str) -> String {
 
 #[allow(clippy::too_many_arguments)]
 async fn execute_action(
-    ctx: &JobContext,
     cloud: &dyn Cloud,
     job: &jobs::JobRow,
     cluster: &str,
@@ -533,7 +531,6 @@ async fn execute_action(
     action: &decide::Action,
     dry: bool,
 ) -> Result<serde_json::Value, serde_json::Value> {
-    let _ = ctx;
     let base = json!({"index": idx, "kind": action.kind, "target": action.target, "destination": action.destination, "expected_monthly_savings": action.expected_monthly_savings, "dry_run": dry});
     let with = |extra: serde_json::Value| {
         let mut v = base.clone();

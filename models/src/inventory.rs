@@ -4,7 +4,7 @@
 //! `terminated`). Unchanged rows cost one bulk `last_seen_at` update, so steady-state
 //! rescans stay cheap.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Transaction};
@@ -708,6 +708,27 @@ pub async fn insert_metrics(
     }
     tx.commit().await?;
     Ok(n)
+}
+
+/// Milliseconds in an hour, the bucket of the metrics series.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// Buckets points by the hour they fall in (keyed by the hour's start, ms) and keeps each
+/// cluster's latest point within an hour: accounts are discovered at different moments and
+/// a cluster may be discovered several times an hour.
+pub fn latest_per_hour(points: &[MetricPoint]) -> BTreeMap<i64, BTreeMap<&str, &MetricPoint>> {
+    let mut out: BTreeMap<i64, BTreeMap<&str, &MetricPoint>> = BTreeMap::new();
+    for p in points {
+        let slot = out
+            .entry(p.ts.div_euclid(HOUR_MS) * HOUR_MS)
+            .or_default()
+            .entry(p.cluster_id.as_str())
+            .or_insert(p);
+        if p.ts > slot.ts {
+            *slot = p;
+        }
+    }
+    out
 }
 
 /// Metrics of the organization's live clusters since `from_ms` (optionally one account or

@@ -209,14 +209,3 @@ pub async fn record_saving(
     .await?;
     Ok(())
 }
-
-/// Realised monthly savings of an organization (sum over executed actions).
-pub async fn realised_savings(db: &Db, org_id: &str) -> Result<f64> {
-    let row: (Option<f64>,) = sqlx::query_as(
-        "SELECT SUM(monthly_savings) FROM savings_records WHERE organization_id = $1",
-    )
-    .bind(org_id)
-    .fetch_one(&db.pool)
-    .await?;
-    Ok(row.0.unwrap_or(0.0))
-}

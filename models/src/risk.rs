@@ -189,32 +189,6 @@ pub async fn upsert_pool_risk(db: &Db, rows: &[PoolRisk]) -> Result<usize> {
     Ok(rows.len())
 }
 
-/// Scores of every pool of a region (small: types × AZs actually seen).
-pub async fn pool_risks(db: &Db, region: &str) -> Result<Vec<PoolRisk>> {
-    Ok(sqlx::query_as::<_, PoolRisk>(
-        "SELECT region, az, instance_type, probability, confidence, action, model, degraded, scored_at FROM pool_risk WHERE region = $1",
-    )
-    .bind(region)
-    .fetch_all(&db.pool)
-    .await?)
-}
-
-pub async fn pool_risk(
-    db: &Db,
-    region: &str,
-    az: &str,
-    instance_type: &str,
-) -> Result<Option<PoolRisk>> {
-    Ok(sqlx::query_as::<_, PoolRisk>(
-        "SELECT region, az, instance_type, probability, confidence, action, model, degraded, scored_at FROM pool_risk WHERE region = $1 AND az = $2 AND instance_type = $3",
-    )
-    .bind(region)
-    .bind(az)
-    .bind(instance_type)
-    .fetch_optional(&db.pool)
-    .await?)
-}
-
 /// Every pool score (pools the product has seen: small).
 pub async fn all_pool_risks(db: &Db) -> Result<Vec<PoolRisk>> {
     Ok(sqlx::query_as::<_, PoolRisk>(

@@ -19,7 +19,7 @@ const ACCOUNT: &str = "123456789012";
 
 /// Links a sim account and returns (session, cluster id, cluster name) of its
 /// largest cluster, with an aggressive policy so the demo world yields actions.
-async fn setup(app: &TestApp, sim: &SimConnector) -> (Session, String, String) {
+async fn setup(app: &TestApp) -> (Session, String, String) {
     let s = app.signup("Optimizer").await;
     link_sim(app, &s, ACCOUNT, "Prod").await;
     let (_, clusters) = app
@@ -42,7 +42,6 @@ async fn setup(app: &TestApp, sim: &SimConnector) -> (Session, String, String) {
         .await;
     assert_eq!(st, StatusCode::OK, "{p}");
     assert_eq!(p["aggressiveness"], "aggressive");
-    let _ = sim;
     (s, id, c["name"].as_str().expect("name").to_string())
 }
 
@@ -118,7 +117,7 @@ async fn cluster_hourly_cost(sim: &SimConnector, cluster: &str) -> f64 {
 async fn optimize_now_plans_and_executes_through_the_cloud(b: Backend) {
     let sim = Arc::new(SimConnector::new(42));
     let app = TestApp::start_with_connector(b, sim.clone()).await;
-    let (s, cluster, name) = setup(&app, &sim).await;
+    let (s, cluster, name) = setup(&app).await;
     let before = running_ids(&sim).await;
     let cost_before = cluster_hourly_cost(&sim, &name).await;
 
@@ -227,7 +226,7 @@ both!(optimize_now_plans_and_executes_through_the_cloud);
 async fn dry_run_and_safe_mode_touch_nothing(b: Backend) {
     let sim = Arc::new(SimConnector::new(42));
     let app = TestApp::start_with_connector(b, sim.clone()).await;
-    let (s, cluster, _) = setup(&app, &sim).await;
+    let (s, cluster, _) = setup(&app).await;
     let before = running_ids(&sim).await;
     // One optimization of a cluster at a time.
     let (st, first) = app
@@ -296,7 +295,7 @@ async fn global_safe_mode_only_plans() {
     let mut cfg = test_config();
     cfg.safe_mode = true;
     let app = TestApp::start_with_connector_config(Backend::Sqlite, sim.clone(), cfg).await;
-    let (s, cluster, _) = setup(&app, &sim).await;
+    let (s, cluster, _) = setup(&app).await;
     let before = running_ids(&sim).await;
     let job = optimize(&app, &s, &cluster, json!({})).await;
     assert_eq!(job["result"]["mode"], "dry_run", "{job}");
@@ -306,7 +305,7 @@ async fn global_safe_mode_only_plans() {
 async fn a_failure_mid_plan_says_what_ran(b: Backend) {
     let sim = Arc::new(SimConnector::new(42));
     let app = TestApp::start_with_connector(b, sim.clone()).await;
-    let (s, cluster, _) = setup(&app, &sim).await;
+    let (s, cluster, _) = setup(&app).await;
     let world = sim.world(ACCOUNT, "us-east-1").expect("world");
     world.inject_fault_on(
         SimMethod::TerminateInstances,
@@ -385,7 +384,7 @@ both!(a_failure_mid_plan_says_what_ran);
 async fn optimize_input_is_validated_and_tenant_scoped(b: Backend) {
     let sim = Arc::new(SimConnector::new(42));
     let app = TestApp::start_with_connector(b, sim.clone()).await;
-    let (s, cluster, _) = setup(&app, &sim).await;
+    let (s, cluster, _) = setup(&app).await;
     let (st, e) = app
         .json(
             Method::POST,
@@ -597,7 +596,7 @@ both!(pending_pods_get_a_launch_decision_without_a_discovery);
 async fn exhausted_spot_capacity_falls_back_to_on_demand(b: Backend) {
     let sim = Arc::new(SimConnector::new(42));
     let app = TestApp::start_with_connector(b, sim.clone()).await;
-    let (s, cluster, _) = setup(&app, &sim).await;
+    let (s, cluster, _) = setup(&app).await;
     // Every spot launch of this job is refused for capacity; on-demand ones are not.
     let world = sim.world(ACCOUNT, "us-east-1").expect("world");
     world.inject_fault_on(

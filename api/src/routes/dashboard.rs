@@ -181,17 +181,7 @@ fn window_start(days: Option<i64>, default: i64) -> Result<i64, ApiError> {
 /// latest point): the series never shows a partial fleet or double counts a cluster that
 /// was discovered twice in the hour. The bucket is stamped with the hour's start.
 fn by_time(points: &[MetricPoint]) -> BTreeMap<i64, MetricPoint> {
-    const HOUR_MS: i64 = 3_600_000;
-    let mut latest: BTreeMap<i64, BTreeMap<&str, &MetricPoint>> = BTreeMap::new();
-    for p in points {
-        let bucket = latest
-            .entry(p.ts.div_euclid(HOUR_MS) * HOUR_MS)
-            .or_default();
-        let slot = bucket.entry(p.cluster_id.as_str()).or_insert(p);
-        if p.ts > slot.ts {
-            *slot = p;
-        }
-    }
+    let latest = spot_models::inventory::latest_per_hour(points);
     let mut out: BTreeMap<i64, MetricPoint> = BTreeMap::new();
     for (hour, clusters) in latest {
         let e = out.entry(hour).or_insert_with(|| MetricPoint {

@@ -158,8 +158,7 @@ async fn trends(
     account_id: Option<&str>,
     cluster_id: Option<&str>,
 ) -> std::collections::HashMap<String, ClusterTrend> {
-    const HOUR_MS: i64 = 3_600_000;
-    let from = chrono::Utc::now().timestamp_millis() - 24 * HOUR_MS;
+    let from = chrono::Utc::now().timestamp_millis() - 24 * inventory::HOUR_MS;
     let points = match inventory::metrics(&state.db, org_id, from, account_id, cluster_id).await {
         Ok(p) => p,
         Err(e) => {
@@ -167,26 +166,19 @@ async fn trends(
             return Default::default();
         }
     };
-    // cluster → hour → latest point in that hour
-    let mut by: std::collections::HashMap<
-        String,
-        std::collections::BTreeMap<i64, &inventory::MetricPoint>,
-    > = Default::default();
-    for p in &points {
-        let slot = by
-            .entry(p.cluster_id.clone())
-            .or_default()
-            .entry(p.ts.div_euclid(HOUR_MS))
-            .or_insert(p);
-        if p.ts > slot.ts {
-            *slot = p;
+    // cluster → hour → its latest point in that hour
+    let mut by: std::collections::HashMap<String, Vec<(i64, &inventory::MetricPoint)>> =
+        Default::default();
+    for (hour, clusters) in inventory::latest_per_hour(&points) {
+        for (id, p) in clusters {
+            by.entry(id.to_string()).or_default().push((hour, p));
         }
     }
     by.into_iter()
         .map(|(id, hours)| {
             let mut t = ClusterTrend::default();
             for (h, p) in hours {
-                t.hours.push(ts(h * HOUR_MS));
+                t.hours.push(ts(h));
                 t.nodes.push(p.node_count);
                 t.pods.push(p.pod_count);
                 t.monthly_cost.push(p.hourly_cost * HOURS_PER_MONTH);
