@@ -47,22 +47,27 @@ function hovered<T>(active: boolean | undefined, payload: readonly { payload?: u
   return (payload[0]?.payload as T | undefined) ?? null;
 }
 
+/** The time axis both series charts share. */
+function timeAxis(days: number) {
+  return {
+    dataKey: 't',
+    type: 'number' as const,
+    scale: 'time' as const,
+    domain: ['dataMin', 'dataMax'] as [string, string],
+    tickFormatter: timeTick(days),
+    tick: AXIS_TICK,
+    tickLine: false,
+    axisLine: { stroke: COLORS.grid },
+    minTickGap: 40,
+  };
+}
+
 export function SavingsChart({ data, days }: { data: SavingsDatum[]; days: number }) {
   return (
     <ResponsiveContainer width="100%" height="100%">
       <AreaChart data={data} margin={{ top: 8, right: 8, bottom: 0, left: 0 }} accessibilityLayer={false}>
         <CartesianGrid stroke={COLORS.grid} vertical={false} />
-        <XAxis
-          dataKey="t"
-          type="number"
-          scale="time"
-          domain={['dataMin', 'dataMax']}
-          tickFormatter={timeTick(days)}
-          tick={AXIS_TICK}
-          tickLine={false}
-          axisLine={{ stroke: COLORS.grid }}
-          minTickGap={40}
-        />
+        <XAxis {...timeAxis(days)} />
         <YAxis tickFormatter={(value: number) => formatUsdCompact(value)} tick={AXIS_TICK} tickLine={false} axisLine={false} width={56} />
         <Tooltip
           content={({ active, payload }) => {
@@ -113,17 +118,7 @@ export function ResourceGapChart({ data, days, resource }: { data: GapDatum[]; d
     <ResponsiveContainer width="100%" height="100%">
       <AreaChart data={data} margin={{ top: 8, right: 8, bottom: 0, left: 0 }} accessibilityLayer={false}>
         <CartesianGrid stroke={COLORS.grid} vertical={false} />
-        <XAxis
-          dataKey="t"
-          type="number"
-          scale="time"
-          domain={['dataMin', 'dataMax']}
-          tickFormatter={timeTick(days)}
-          tick={AXIS_TICK}
-          tickLine={false}
-          axisLine={{ stroke: COLORS.grid }}
-          minTickGap={40}
-        />
+        <XAxis {...timeAxis(days)} />
         <YAxis
           tickFormatter={(value: number) => value.toLocaleString(undefined, { maximumFractionDigits: 0 })}
           tick={AXIS_TICK}
