@@ -10,6 +10,7 @@ import { AuditLogsPage } from './pages/audit/AuditLogsPage';
 import { AcceptInvitePage } from './pages/auth/AcceptInvitePage';
 import { LoginPage } from './pages/auth/LoginPage';
 import { SignupPage } from './pages/auth/SignupPage';
+import { AddClusterPage } from './pages/clusters/AddClusterPage';
 import { ClusterDetailPage } from './pages/clusters/ClusterDetailPage';
 import { ClustersPage } from './pages/clusters/ClustersPage';
 import { DashboardPage } from './pages/dashboard/DashboardPage';
@@ -40,6 +41,7 @@ export function App({ queryClient }: { queryClient: QueryClient }) {
               <Route path="/onboarding" element={<OnboardingPage />} />
               <Route path="/dashboard" element={<DashboardPage />} />
               <Route path="/clusters" element={<ClustersPage />} />
+              <Route path="/clusters/add" element={<AddClusterPage />} />
               <Route path="/clusters/:id" element={<ClusterDetailPage />} />
               <Route path="/waste" element={<WastePage />} />
               <Route path="/audit-logs" element={<AuditLogsPage />} />

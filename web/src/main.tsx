@@ -11,6 +11,7 @@ import './styles/accounts.css';
 import './styles/inventory.css';
 import './styles/dashboard.css';
 import './styles/admin.css';
+import './styles/agent.css';
 
 const root = document.getElementById('root');
 if (root === null) throw new Error('index.html is missing #root');

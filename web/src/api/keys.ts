@@ -22,3 +22,8 @@ export const jobKey = (id: string) => ['jobs', id] as const;
 export const jobActionsKey = (id: string) => ['job-actions', id] as const;
 /** A cluster's optimization policy. */
 export const policyKey = (clusterId: string) => ['policy', clusterId] as const;
+/** A cluster's agent status; prefix of its agent commands. Live `agent.heartbeat` events invalidate it. */
+export const agentKey = (clusterId: string) => ['agent', clusterId] as const;
+export const agentCommandsKey = (clusterId: string) => ['agent', clusterId, 'commands'] as const;
+/** When each cluster's last `agent.heartbeat` event arrived in this tab, by cluster id (ISO time). */
+export const agentHeartbeatsKey = ['agent-heartbeats'] as const;

@@ -1,7 +1,7 @@
 import { useQueryClient, type QueryClient } from '@tanstack/react-query';
 import { useEffect, useSyncExternalStore } from 'react';
-import { accountsKey, inventoryKey, jobActionsKey, jobKey, jobsKey, scanKey } from '../api/keys';
-import type { Job, JobList, LiveEvent, ScanCounts, ScanStatus } from '../api/types';
+import { agentHeartbeatsKey, agentKey, accountsKey, inventoryKey, jobActionsKey, jobKey, jobsKey, scanKey } from '../api/keys';
+import type { ClusterDetail, ClusterList, Job, JobList, LiveEvent, ScanCounts, ScanStatus } from '../api/types';
 import { accessTokenExpiry, getAccessToken, getRefreshToken, onAccessTokenChanged, refreshSession } from '../auth/session';
 import { useToast } from '../components';
 import { takeJobAnnouncement } from './jobAnnouncements';
@@ -170,6 +170,17 @@ function applyEvent(event: LiveEvent, queryClient: QueryClient, toast: Toast): v
       queryClient.setQueryData<Record<number, unknown>>(jobActionsKey(jobId), (actions) => ({ ...actions, [index]: data.action }));
       return;
     }
+    case 'agent.heartbeat':
+      applyAgentHeartbeat(data, event.ts, queryClient);
+      return;
+    case 'agent.status':
+    case 'agent.disconnected':
+    case 'agent.revoked': {
+      const clusterId = text(data, 'cluster_id');
+      if (clusterId !== undefined) void queryClient.invalidateQueries({ queryKey: agentKey(clusterId) });
+      void queryClient.invalidateQueries({ queryKey: [...inventoryKey, 'clusters'] });
+      return;
+    }
     case 'decision.launch':
       void queryClient.invalidateQueries({ queryKey: inventoryKey });
       return;
@@ -180,6 +191,25 @@ function applyEvent(event: LiveEvent, queryClient: QueryClient, toast: Toast): v
       void queryClient.invalidateQueries({ queryKey: inventoryKey });
     }
   }
+}
+
+/**
+ * An agent's heartbeat: remember when it arrived (the cluster list shows its age), re-read that
+ * cluster's agent status, and mark the cluster connected in the cached list and detail without
+ * re-reading the whole inventory every 30 seconds per cluster.
+ */
+function applyAgentHeartbeat(data: EventData, ts: string, queryClient: QueryClient): void {
+  const clusterId = text(data, 'cluster_id');
+  if (clusterId === undefined) return;
+  const at = text(data, 'at') ?? text(data, 'last_heartbeat_at') ?? ts;
+  queryClient.setQueryData<Record<string, string>>(agentHeartbeatsKey, (seen) => ({ ...seen, [clusterId]: at }));
+  void queryClient.invalidateQueries({ queryKey: agentKey(clusterId) });
+  const connect = <T extends { id: string }>(cluster: T): T =>
+    cluster.id === clusterId ? { ...cluster, agent_status: 'connected', agent_last_heartbeat_at: at } : cluster;
+  queryClient.setQueryData<ClusterList>([...inventoryKey, 'clusters'], (list) => (list ? { ...list, items: list.items.map(connect) } : list));
+  queryClient.setQueryData<ClusterDetail>([...inventoryKey, 'clusters', clusterId], (detail) =>
+    detail ? { ...detail, cluster: connect(detail.cluster) } : detail,
+  );
 }
 
 const FINISHED = new Set(['succeeded', 'failed']);

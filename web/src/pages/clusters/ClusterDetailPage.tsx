@@ -1,11 +1,15 @@
 import { useState } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router-dom';
+import { clusterAgentStatus, clusterLastHeartbeat, type AgentStatus } from '../../api/agent';
 import { ApiError } from '../../api/errors';
 import type { ClusterSummary, InstanceSummary, NodeGroup } from '../../api/types';
 import { canManageOrg, useMe } from '../../auth/MeContext';
 import { Badge, Button, Card, EmptyState, ErrorState, Meter, SkeletonRows, Table, type Column, type MeterTone } from '../../components';
 import { PageHeader } from '../../layout/PageHeader';
 import { formatCores, formatDateTime, formatHourly, formatMemory, formatPercent, formatUsd, formatUsdCents } from '../../lib/format';
+import { AgentBadge } from './AgentBadge';
+import { AgentCard, AgentCommandsCard } from './AgentCard';
+import { activeSafeMode, useAgent } from './agent';
 import { useCluster } from './api';
 import { lifecycleLabel, lifecycleTone } from './format';
 import { CostTrend, CountSparkline, EolBadge, GradeBadge, HealthGauge, RiskBadge } from './indicators';
@@ -91,6 +95,8 @@ export function ClusterDetailPage() {
   }
 
   const { cluster, node_groups: nodeGroups, nodes } = detail.data;
+  // Servers without the agent API report no agent status: no agent badge or card then.
+  const agentStatus = clusterAgentStatus(cluster);
   return (
     <>
       {back}
@@ -104,6 +110,7 @@ export function ClusterDetailPage() {
             </span>
             {cluster.end_of_life && <EolBadge />}
             {cluster.status !== 'active' && <Badge tone="warning">Control plane {cluster.status}</Badge>}
+            {agentStatus !== null && <HeaderAgentBadge cluster={cluster} status={agentStatus} canInstall={canManage} />}
           </span>
         }
         actions={
@@ -139,12 +146,29 @@ export function ClusterDetailPage() {
             />
           )}
         </Card>
+        {agentStatus !== null && <AgentCard clusterId={cluster.id} clusterName={cluster.name} canManage={canManage} />}
         <PolicyCard clusterId={cluster.id} canEdit={canManage} />
         <JobsCard clusterId={cluster.id} selectedId={view.jobId} onOpen={(job) => view.showJob(job.id)} />
+        {agentStatus !== null && agentStatus !== 'not_installed' && <AgentCommandsCard clusterId={cluster.id} />}
       </div>
       <InstanceModal instance={selected} onClose={() => setSelected(null)} />
       {canManage && <OptimizeModal cluster={cluster} open={view.optimizing} onClose={view.closeOptimize} onStarted={(job) => view.showJob(job.id)} />}
     </>
+  );
+}
+
+/** The agent's badge in the header: the live agent status once read, the cluster's until then. */
+function HeaderAgentBadge({ cluster, status, canInstall }: { cluster: ClusterSummary; status: AgentStatus; canInstall: boolean }) {
+  const agent = useAgent(cluster.id);
+  return (
+    <AgentBadge
+      clusterId={cluster.id}
+      clusterName={cluster.name}
+      status={agent.data?.status ?? status}
+      lastHeartbeatAt={agent.data ? agent.data.last_heartbeat_at : clusterLastHeartbeat(cluster)}
+      safeMode={activeSafeMode(agent.data) !== null}
+      canInstall={canInstall}
+    />
   );
 }
 

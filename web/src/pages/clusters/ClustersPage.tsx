@@ -1,5 +1,6 @@
 import { useMemo } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router-dom';
+import { clusterAgentStatus, clusterLastHeartbeat } from '../../api/agent';
 import type { ClusterSummary } from '../../api/types';
 import { canManageOrg, useMe } from '../../auth/MeContext';
 import {
@@ -20,6 +21,8 @@ import { ClustersIcon, SearchIcon } from '../../components/icons';
 import { PageHeader } from '../../layout/PageHeader';
 import { formatCores, formatMemory, formatPercent, formatUsd } from '../../lib/format';
 import { CONNECT_ACCOUNT_PATH } from '../accounts/format';
+import { AgentBadge } from './AgentBadge';
+import { ADD_CLUSTER_PATH, useLiveHeartbeats } from './agent';
 import { useClusters } from './api';
 import { CLUSTER_SORT_KEYS, filterClusters, overallEfficiency, sortClusters, type ClusterFilters } from './format';
 import { CostTrend, CountSparkline, EolBadge, GradeBadge, HealthGauge } from './indicators';
@@ -124,6 +127,35 @@ const optimizeColumn: Column<ClusterSummary> = {
   ),
 };
 
+/** The later of the server's last heartbeat and one seen live in this tab. */
+function latest(a: string | null | undefined, b: string | null | undefined): string | null {
+  if (a == null) return b ?? null;
+  if (b == null) return a;
+  return new Date(a).getTime() >= new Date(b).getTime() ? a : b;
+}
+
+/** The in-cluster agent's badge; "Install agent" links for owners and admins. */
+function agentColumn(canInstall: boolean, heartbeats: Record<string, string>): Column<ClusterSummary> {
+  return {
+    key: 'agent',
+    header: 'Agent',
+    render: (cluster) => {
+      const status = clusterAgentStatus(cluster);
+      if (status === null) return <span className="muted">—</span>;
+      return (
+        <AgentBadge
+          clusterId={cluster.id}
+          clusterName={cluster.name}
+          status={status}
+          lastHeartbeatAt={latest(clusterLastHeartbeat(cluster), heartbeats[cluster.id])}
+          canInstall={canInstall}
+          inRow
+        />
+      );
+    },
+  };
+}
+
 const DEFAULT_SORT: SortState = { key: 'name', direction: 'asc' };
 
 /** Filters and sort live in the URL (`?q=&env=&account=&cost=high&eol=1&sort=-cost`). */
@@ -168,9 +200,20 @@ function useClusterView() {
 
 export function ClustersPage() {
   const clusters = useClusters();
+  const canManage = canManageOrg(useMe());
   return (
     <>
-      <PageHeader title="Clusters" subtitle="Every EKS cluster discovered in your connected accounts." />
+      <PageHeader
+        title="Clusters"
+        subtitle="Every EKS cluster discovered in your connected accounts."
+        actions={
+          canManage ? (
+            <Link to={ADD_CLUSTER_PATH} className="btn btn--primary">
+              + Add cluster
+            </Link>
+          ) : undefined
+        }
+      />
       {clusters.isPending && <ClustersSkeleton />}
       {clusters.isError && (
         <Card>
@@ -232,6 +275,7 @@ function NoClusters() {
 function ClusterRegistry({ clusters, totalRunRate }: { clusters: ClusterSummary[]; totalRunRate: number }) {
   const navigate = useNavigate();
   const canOptimize = canManageOrg(useMe());
+  const heartbeats = useLiveHeartbeats();
   const view = useClusterView();
   const rows = useMemo(() => sortClusters(filterClusters(clusters, view.filters), view.sort), [clusters, view.filters, view.sort]);
   const environments = useMemo(() => [...new Set(clusters.flatMap((cluster) => cluster.environment ?? []))].sort(), [clusters]);
@@ -239,6 +283,14 @@ function ClusterRegistry({ clusters, totalRunRate }: { clusters: ClusterSummary[
     () => [...new Map(clusters.map((cluster) => [cluster.account_id, cluster.account_name])).entries()].sort((a, b) => a[1].localeCompare(b[1])),
     [clusters],
   );
+  // Servers without the agent API report no agent status: no empty column then.
+  const reportsAgent = clusters.some((cluster) => clusterAgentStatus(cluster) !== null);
+  const tableColumns = [
+    columns[0] as Column<ClusterSummary>,
+    ...(reportsAgent ? [agentColumn(canOptimize, heartbeats)] : []),
+    ...columns.slice(1),
+    ...(canOptimize ? [optimizeColumn] : []),
+  ];
   const { filters } = view;
   const filtered = filters.q !== '' || filters.environment !== '' || filters.accountId !== '' || filters.highCost || filters.eolOnly;
 
@@ -305,7 +357,7 @@ function ClusterRegistry({ clusters, totalRunRate }: { clusters: ClusterSummary[
         ) : (
           <Table
             caption="Clusters"
-            columns={canOptimize ? [...columns, optimizeColumn] : columns}
+            columns={tableColumns}
             rows={rows}
             rowKey={(cluster) => cluster.id}
             sort={view.sort}
