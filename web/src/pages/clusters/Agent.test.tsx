@@ -355,17 +355,17 @@ describe('Agent in the cluster list and detail', () => {
     FakeEventSource.latest().open();
 
     const table = await screen.findByRole('table', { name: 'Clusters' });
-    expect(within(table).getByRole('columnheader', { name: 'Agent' })).toBeInTheDocument();
     const analytics = within(table).getByRole('row', { name: /analytics/ });
-    expect(within(analytics).getByText('Agent disconnected')).toBeInTheDocument();
+    expect(within(analytics).getByText('Disconnected').closest('.badge')).toHaveClass('badge--danger');
 
     // A heartbeat marks the cluster connected in the list without a re-read.
     FakeEventSource.latest().emit('agent.heartbeat', { cluster_id: 'c-3' });
-    expect(await within(analytics).findByText('Agent connected')).toBeInTheDocument();
+    expect(await within(analytics).findByText('Connected')).toBeInTheDocument();
+    expect(within(analytics).getByText('Connected').closest('.badge')).toHaveClass('badge--success');
     expect(within(analytics).getByText(/^last heartbeat (just now|\ds ago)$/)).toBeInTheDocument();
 
     const staging = within(table).getByRole('row', { name: /staging-eks/ });
-    expect(within(staging).getByText('No agent')).toBeInTheDocument();
+    expect(within(staging).getByText('Not installed')).toBeInTheDocument();
     await user.click(within(staging).getByRole('link', { name: 'Install agent on staging-eks' }));
     expect(await screen.findByRole('radio', { name: /staging-eks/ })).toBeChecked();
   });

@@ -2,7 +2,7 @@ import { Link } from 'react-router-dom';
 import type { AgentStatus } from '../../api/agent';
 import { Badge } from '../../components';
 import { formatDateTime } from '../../lib/format';
-import { AGENT_STATUS_LABEL, AGENT_STATUS_TONE, addClusterPath, effectiveAgentStatus, formatAgo, useNow } from './agent';
+import { AGENT_STATUS_LABEL, AGENT_STATUS_SHORT_LABEL, AGENT_STATUS_TONE, addClusterPath, effectiveAgentStatus, formatAgo, useNow } from './agent';
 
 interface AgentBadgeProps {
   clusterId: string;
@@ -13,7 +13,7 @@ interface AgentBadgeProps {
   safeMode?: boolean;
   /** Owners and admins get an "Install agent" link when there is no working agent. */
   canInstall?: boolean;
-  /** Inside a clickable table row: links must not open the row. */
+  /** Inside a clickable table row under an "Agent" header: short labels, stacked, and links must not open the row. */
   inRow?: boolean;
 }
 
@@ -27,14 +27,15 @@ export function AgentBadge({ clusterId, clusterName, status, lastHeartbeatAt, sa
   const install = canInstall && (shown === 'not_installed' || shown === 'revoked');
   const ago = lastHeartbeatAt != null && (shown === 'connected' || shown === 'disconnected') ? formatAgo(lastHeartbeatAt, now) : null;
   return (
-    <span className="agent-badge" data-status={shown}>
-      <span title={lastHeartbeatAt != null ? `Last heartbeat ${formatDateTime(lastHeartbeatAt)}` : undefined}>
+    <span className={inRow ? 'agent-badge agent-badge--stacked' : 'agent-badge'} data-status={shown}>
+      <span title={[AGENT_STATUS_LABEL[shown], lastHeartbeatAt != null && `last heartbeat ${formatDateTime(lastHeartbeatAt)}`].filter(Boolean).join(', ')}>
         <Badge tone={AGENT_STATUS_TONE[shown]}>
           <span className={`agent-dot agent-dot--${shown}`} aria-hidden="true" />
-          {AGENT_STATUS_LABEL[shown]}
+          {inRow && <span className="sr-only">Agent </span>}
+          {(inRow ? AGENT_STATUS_SHORT_LABEL : AGENT_STATUS_LABEL)[shown]}
         </Badge>
       </span>
-      {ago !== null && <span className="muted nowrap">last heartbeat {ago}</span>}
+      {ago !== null && <span className={inRow ? 'muted' : 'muted nowrap'}>last heartbeat {ago}</span>}
       {safeMode && (
         <span title="The agent lost the control plane and runs no new commands until it is back">
           <Badge tone="warning">⚠ Safe mode</Badge>

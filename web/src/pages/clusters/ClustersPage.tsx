@@ -27,18 +27,8 @@ import { useClusters } from './api';
 import { CLUSTER_SORT_KEYS, filterClusters, overallEfficiency, sortClusters, type ClusterFilters } from './format';
 import { CostTrend, CountSparkline, EolBadge, GradeBadge, HealthGauge } from './indicators';
 
+/** Every column after the cluster's name (`clusterColumn`, which carries the agent's badge). */
 const columns: Column<ClusterSummary>[] = [
-  {
-    key: 'name',
-    header: 'Cluster',
-    sortable: true,
-    render: (cluster) => (
-      <div className="cell-stack">
-        <span className="cell-title">{cluster.name}</span>
-        <span className="muted">{cluster.account_name}</span>
-      </div>
-    ),
-  },
   {
     key: 'region',
     header: 'Region',
@@ -134,25 +124,35 @@ function latest(a: string | null | undefined, b: string | null | undefined): str
   return new Date(a).getTime() >= new Date(b).getTime() ? a : b;
 }
 
-/** The in-cluster agent's badge; "Install agent" links for owners and admins. */
-function agentColumn(canInstall: boolean, heartbeats: Record<string, string>): Column<ClusterSummary> {
+/** The in-cluster agent's badge under the cluster's name; "Install agent" links for owners and admins. */
+function ClusterAgent({ cluster, canInstall, heartbeats }: { cluster: ClusterSummary; canInstall: boolean; heartbeats: Record<string, string> }) {
+  const status = clusterAgentStatus(cluster);
+  if (status === null) return null;
+  return (
+    <AgentBadge
+      clusterId={cluster.id}
+      clusterName={cluster.name}
+      status={status}
+      lastHeartbeatAt={latest(clusterLastHeartbeat(cluster), heartbeats[cluster.id])}
+      canInstall={canInstall}
+      inRow
+    />
+  );
+}
+
+/** The cluster column with the agent's status (the table is too wide at 1280 px for a column of its own). */
+function clusterColumn(canInstall: boolean, heartbeats: Record<string, string>): Column<ClusterSummary> {
   return {
-    key: 'agent',
-    header: 'Agent',
-    render: (cluster) => {
-      const status = clusterAgentStatus(cluster);
-      if (status === null) return <span className="muted">—</span>;
-      return (
-        <AgentBadge
-          clusterId={cluster.id}
-          clusterName={cluster.name}
-          status={status}
-          lastHeartbeatAt={latest(clusterLastHeartbeat(cluster), heartbeats[cluster.id])}
-          canInstall={canInstall}
-          inRow
-        />
-      );
-    },
+    key: 'name',
+    header: 'Cluster',
+    sortable: true,
+    render: (cluster) => (
+      <div className="cell-stack cell-stack--start">
+        <span className="cell-title">{cluster.name}</span>
+        <span className="muted">{cluster.account_name}</span>
+        <ClusterAgent cluster={cluster} canInstall={canInstall} heartbeats={heartbeats} />
+      </div>
+    ),
   };
 }
 
@@ -283,14 +283,7 @@ function ClusterRegistry({ clusters, totalRunRate }: { clusters: ClusterSummary[
     () => [...new Map(clusters.map((cluster) => [cluster.account_id, cluster.account_name])).entries()].sort((a, b) => a[1].localeCompare(b[1])),
     [clusters],
   );
-  // Servers without the agent API report no agent status: no empty column then.
-  const reportsAgent = clusters.some((cluster) => clusterAgentStatus(cluster) !== null);
-  const tableColumns = [
-    columns[0] as Column<ClusterSummary>,
-    ...(reportsAgent ? [agentColumn(canOptimize, heartbeats)] : []),
-    ...columns.slice(1),
-    ...(canOptimize ? [optimizeColumn] : []),
-  ];
+  const tableColumns = [clusterColumn(canOptimize, heartbeats), ...columns, ...(canOptimize ? [optimizeColumn] : [])];
   const { filters } = view;
   const filtered = filters.q !== '' || filters.environment !== '' || filters.accountId !== '' || filters.highCost || filters.eolOnly;
 

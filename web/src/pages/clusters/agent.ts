@@ -115,6 +115,15 @@ export const AGENT_STATUS_LABEL: Record<AgentStatus, string> = {
   revoked: 'Agent token revoked',
 };
 
+/** In the cluster list, under an "Agent" header. */
+export const AGENT_STATUS_SHORT_LABEL: Record<AgentStatus, string> = {
+  connected: 'Connected',
+  waiting: 'Waiting',
+  disconnected: 'Disconnected',
+  not_installed: 'Not installed',
+  revoked: 'Revoked',
+};
+
 export const AGENT_STATUS_TONE: Record<AgentStatus, BadgeTone> = {
   connected: 'success',
   waiting: 'info',
