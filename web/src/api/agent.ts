@@ -28,6 +28,8 @@ export interface SafeModeReport {
   entered_at: string;
   exited_at: string | null;
   reason: string;
+  /** Whether the agent is in safe mode now (else this is the last one it reported). */
+  active?: boolean;
 }
 
 /** `GET /api/clusters/{id}/agent`. */
@@ -62,21 +64,47 @@ export interface AgentToken {
   install: Record<InstallMethod, string>;
 }
 
+/** One pod's fate during a drain. */
+export interface AgentEviction {
+  pod: string;
+  outcome: string;
+  retries: number;
+  message?: string | null;
+}
+
 /** A command queued for the agent (cordon, drain, …) and its outcome. */
 export interface AgentCommand {
   id: string;
   kind: string;
+  /** `pending`, `running`, `succeeded`, `failed` or `expired`. */
   status: string;
+  /** The node or workload the command acts on. */
+  target?: string;
   created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  result: unknown;
+  started_at?: string | null;
+  finished_at?: string | null;
+  deadline?: string;
+  outcome?: string | null;
+  message?: string | null;
+  reason?: string | null;
+  evictions?: AgentEviction[];
+  /** Older servers: the result as JSON. */
+  result?: unknown;
 }
 
 export interface RegisterClusterRequest {
   account_id: string;
   name: string;
   region?: string;
+}
+
+export interface RegisteredCluster {
+  id: string;
+  name: string;
+  account_id: string;
+  region: string;
+  provider: string;
+  agent_status: AgentStatus;
 }
 
 /** What the cluster list and detail add for the agent (optional until every server sends it). */
@@ -129,8 +157,5 @@ export const agentApi = {
   rotateToken: (clusterId: string) => call<AgentToken>('POST', `${clusterPath(clusterId)}/agent/rotate`, {}),
   revoke: (clusterId: string) => call<void>('DELETE', `${clusterPath(clusterId)}/agent`),
   /** Adds a cluster that discovery did not find; answers with the cluster. */
-  register: async (body: RegisterClusterRequest): Promise<ClusterSummary> => {
-    const created = await call<ClusterSummary | { cluster: ClusterSummary }>('POST', '/api/clusters/register', body);
-    return 'cluster' in created && typeof created.cluster === 'object' ? created.cluster : (created as ClusterSummary);
-  },
+  register: (body: RegisterClusterRequest) => call<RegisteredCluster>('POST', '/api/clusters/register', body),
 };

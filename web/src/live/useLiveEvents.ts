@@ -173,8 +173,12 @@ function applyEvent(event: LiveEvent, queryClient: QueryClient, toast: Toast): v
     case 'agent.heartbeat':
       applyAgentHeartbeat(data, event.ts, queryClient);
       return;
-    case 'agent.status':
-    case 'agent.disconnected':
+    case 'agent.command': {
+      // A command was queued, started or finished: the agent card lists it.
+      const clusterId = text(data, 'cluster_id');
+      if (clusterId !== undefined) void queryClient.invalidateQueries({ queryKey: agentKey(clusterId) });
+      return;
+    }
     case 'agent.revoked': {
       const clusterId = text(data, 'cluster_id');
       if (clusterId !== undefined) void queryClient.invalidateQueries({ queryKey: agentKey(clusterId) });

@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useForm } from 'react-hook-form';
 import { Link, useNavigate, useSearchParams } from 'react-router-dom';
-import { clusterAgentStatus, type AgentStatus, type AgentToken } from '../../api/agent';
+import { clusterAgentStatus, type AgentStatus, type AgentToken, type RegisteredCluster } from '../../api/agent';
 import { ApiError, errorMessage } from '../../api/errors';
 import { applyApiError } from '../../api/forms';
 import type { ClusterSummary } from '../../api/types';
@@ -264,7 +264,7 @@ interface RegisterValues {
 const REGISTER_FIELDS = ['account_id', 'name', 'region'] as const;
 
 /** A cluster discovery did not find: the account it runs in, its EKS name and region. */
-function RegisterForm({ onRegistered, issuing }: { onRegistered: (cluster: ClusterSummary) => void; issuing: boolean }) {
+function RegisterForm({ onRegistered, issuing }: { onRegistered: (cluster: RegisteredCluster) => void; issuing: boolean }) {
   const accounts = useAccounts();
   const register = useRegisterCluster();
   const {

@@ -8,7 +8,7 @@ import { apiError, json, makeAccount, makeCluster, makeMe, mockApi, renderApp, s
 import { AgentBadge } from './AgentBadge';
 import { commandResultSummary } from './AgentCard';
 import { sortForInstall } from './AddClusterPage';
-import { effectiveAgentStatus, formatAgo } from './agent';
+import { activeSafeMode, effectiveAgentStatus, formatAgo } from './agent';
 
 /** Stand-in for the browser's EventSource that the test drives by hand. */
 class FakeEventSource {
@@ -332,6 +332,14 @@ describe('agent helpers', () => {
     expect(effectiveAgentStatus('waiting', null, now)).toBe('waiting');
   });
 
+  it('tells a current safe mode from a past one', () => {
+    const report = { entered_at: '2024-05-01T09:00:00Z', exited_at: null, reason: 'control plane unreachable' };
+    expect(activeSafeMode({ safe_mode: report })).toBe(report);
+    expect(activeSafeMode({ safe_mode: { ...report, exited_at: '2024-05-01T09:05:00Z' } })).toBeNull();
+    expect(activeSafeMode({ safe_mode: { ...report, active: false } })).toBeNull();
+    expect(activeSafeMode({ safe_mode: null })).toBeNull();
+  });
+
   it('sorts clusters that need an agent first', () => {
     expect(sortForInstall(clusters).map((cluster) => cluster.id)).toEqual(['c-2', 'c-3', 'c-1']);
     // No agent status reported counts as not installed.
@@ -339,10 +347,20 @@ describe('agent helpers', () => {
   });
 
   it('summarises a command result', () => {
-    expect(commandResultSummary(null)).toBe('—');
-    expect(commandResultSummary({ message: 'evicted 12 pods' })).toBe('evicted 12 pods');
-    expect(commandResultSummary({ error: 'deadline passed; node left cordoned' })).toBe('deadline passed; node left cordoned');
-    expect(commandResultSummary({ evicted: 3 })).toBe('{"evicted":3}');
+    expect(commandResultSummary({})).toBe('—');
+    expect(commandResultSummary({ outcome: 'succeeded', message: 'node ip-10-0-1-23 cordoned' })).toBe('node ip-10-0-1-23 cordoned');
+    expect(commandResultSummary({ outcome: 'failed', reason: 'deadline passed; node left cordoned' })).toBe('deadline passed; node left cordoned');
+    expect(
+      commandResultSummary({
+        message: 'drained',
+        evictions: [
+          { pod: 'default/web-1', outcome: 'evicted', retries: 2 },
+          { pod: 'default/web-2', outcome: 'evicted', retries: 0 },
+          { pod: 'kube-system/aws-node-x', outcome: 'skipped', retries: 0, message: 'DaemonSet pod' },
+        ],
+      }),
+    ).toBe('drained · 2 of 3 pods evicted');
+    expect(commandResultSummary({ result: { evicted: 3 } })).toBe('{"evicted":3}');
   });
 });
 
@@ -374,13 +392,16 @@ describe('Agent in the cluster list and detail', () => {
     {
       id: 'cmd-2',
       kind: 'drain',
+      target: 'ip-10-0-1-23.ec2.internal',
       status: 'failed',
       created_at: '2024-05-01T10:02:00Z',
       started_at: '2024-05-01T10:02:01Z',
       finished_at: '2024-05-01T10:07:01Z',
-      result: { error: 'deadline passed: PDB web allows no disruption' },
+      outcome: 'failed',
+      reason: 'deadline passed: PDB web allows no disruption',
+      evictions: [{ pod: 'default/web-1', outcome: 'blocked', retries: 12 }],
     },
-    { id: 'cmd-1', kind: 'cordon', status: 'succeeded', created_at: '2024-05-01T10:01:00Z', started_at: null, finished_at: '2024-05-01T10:01:02Z', result: null },
+    { id: 'cmd-1', kind: 'cordon', target: 'ip-10-0-1-23.ec2.internal', status: 'succeeded', created_at: '2024-05-01T10:01:00Z', finished_at: '2024-05-01T10:01:02Z', outcome: 'succeeded', evictions: [] },
   ];
 
   function setupDetail(agent: AgentInfo, handlers: Parameters<typeof mockApi>[0] = {}) {
@@ -428,7 +449,8 @@ describe('Agent in the cluster list and detail', () => {
     const table = await screen.findByRole('table', { name: 'Recent agent commands' });
     const drain = within(table).getByRole('row', { name: /drain/ });
     expect(within(drain).getByText('failed')).toHaveClass('badge--danger');
-    expect(within(drain).getByText('deadline passed: PDB web allows no disruption')).toBeInTheDocument();
+    expect(within(drain).getByText('deadline passed: PDB web allows no disruption · 0 of 1 pods evicted')).toBeInTheDocument();
+    expect(within(drain).getByText('ip-10-0-1-23.ec2.internal')).toBeInTheDocument();
   });
 
   it('rotates the token after confirming and shows the new one once', async () => {

@@ -68,7 +68,7 @@ function AgentDetails({ clusterId, agent, canManage }: { clusterId: string; agen
   return (
     <div className="stack">
       {safeMode != null &&
-        (safeMode.exited_at == null ? (
+        (activeSafeMode(agent) !== null ? (
           <div className="callout callout--warning" role="status">
             <p className="callout__title">Agent in safe mode since {formatDateTime(safeMode.entered_at)}</p>
             <p>{safeMode.reason}. It finishes commands it already started and starts no new one until it reaches Spot Optimizer again.</p>
@@ -77,7 +77,8 @@ function AgentDetails({ clusterId, agent, canManage }: { clusterId: string; agen
           <div className="callout callout--info">
             <p className="callout__title">Last safe mode</p>
             <p>
-              {formatDateTime(safeMode.entered_at)} – {formatDateTime(safeMode.exited_at)}: {safeMode.reason}
+              {formatDateTime(safeMode.entered_at)}
+              {safeMode.exited_at != null && ` – ${formatDateTime(safeMode.exited_at)}`}: {safeMode.reason}
             </p>
           </div>
         ))}
@@ -255,41 +256,49 @@ function TokenActions({ clusterId, clusterName, agent }: { clusterId: string; cl
 }
 
 const COMMAND_TONE: Record<string, BadgeTone> = {
-  queued: 'neutral',
   pending: 'neutral',
   running: 'info',
-  started: 'info',
   succeeded: 'success',
-  done: 'success',
   failed: 'danger',
   expired: 'warning',
-  cancelled: 'warning',
 };
 
-/** The result JSON in one short line: its message or error when it has one. */
-export function commandResultSummary(result: unknown): string {
-  if (result == null) return '—';
-  if (typeof result === 'string') return result;
-  if (typeof result === 'object') {
-    const fields = result as Record<string, unknown>;
-    for (const key of ['message', 'error', 'reason']) {
-      if (typeof fields[key] === 'string' && fields[key] !== '') return fields[key];
-    }
+/** A command's outcome in one short line: its message (or reason), and for drains the evictions. */
+export function commandResultSummary(command: Pick<AgentCommand, 'outcome' | 'message' | 'reason' | 'evictions' | 'result'>): string {
+  const parts: string[] = [];
+  const text = command.message || command.reason || command.outcome;
+  if (text) parts.push(text);
+  const evictions = command.evictions ?? [];
+  if (evictions.length > 0) {
+    const evicted = evictions.filter((eviction) => eviction.outcome === 'evicted').length;
+    parts.push(`${evicted} of ${evictions.length} pods evicted`);
   }
-  const text = JSON.stringify(result);
-  return text.length > 120 ? `${text.slice(0, 117)}…` : text;
+  if (parts.length === 0 && command.result != null) {
+    const json = typeof command.result === 'string' ? command.result : JSON.stringify(command.result);
+    parts.push(json.length > 120 ? `${json.slice(0, 117)}…` : json);
+  }
+  return parts.length > 0 ? parts.join(' · ') : '—';
 }
 
 const commandColumns: Column<AgentCommand>[] = [
   { key: 'created', header: 'Queued', render: (command) => <span className="nowrap">{formatDateTime(command.created_at)}</span> },
-  { key: 'kind', header: 'Command', render: (command) => <span className="mono">{command.kind}</span> },
+  {
+    key: 'kind',
+    header: 'Command',
+    render: (command) => (
+      <div className="cell-stack">
+        <span className="mono">{command.kind}</span>
+        {command.target && <span className="muted mono">{command.target}</span>}
+      </div>
+    ),
+  },
   { key: 'status', header: 'Status', render: (command) => <Badge tone={COMMAND_TONE[command.status] ?? 'neutral'}>{command.status}</Badge> },
   {
     key: 'finished',
     header: 'Finished',
     render: (command) => <span className="nowrap">{command.finished_at != null ? formatDateTime(command.finished_at) : '—'}</span>,
   },
-  { key: 'result', header: 'Result', render: (command) => <span className="muted">{commandResultSummary(command.result)}</span> },
+  { key: 'result', header: 'Result', render: (command) => <span className="muted">{commandResultSummary(command)}</span> },
 ];
 
 /** Commands queued for the agent (cordon, drain, …), newest first as the server lists them. */

@@ -89,7 +89,7 @@ export function AgentPermissions() {
         <h3>It never</h3>
         <ul className="permissions__list permissions__list--never">
           <li>Opens an inbound port: it only makes outbound HTTPS calls to Spot Optimizer</li>
-          <li>Reads Secrets or ConfigMaps</li>
+          <li>Reads Secrets or ConfigMaps: its role grants no access to them</li>
           <li>Deletes pods directly or bypasses a PodDisruptionBudget</li>
           <li>Runs as root or writes to its own filesystem</li>
         </ul>

@@ -134,7 +134,9 @@ export const AGENT_STATUS_TONE: Record<AgentStatus, BadgeTone> = {
 
 /** Safe mode the agent is in right now (entered and not yet left). */
 export function activeSafeMode(agent: Pick<AgentInfo, 'safe_mode'> | undefined): AgentInfo['safe_mode'] {
-  return agent?.safe_mode != null && agent.safe_mode.exited_at == null ? agent.safe_mode : null;
+  const report = agent?.safe_mode;
+  if (report == null) return null;
+  return (report.active ?? report.exited_at == null) ? report : null;
 }
 
 /** The wizard for one cluster (the "Install agent" links). */
