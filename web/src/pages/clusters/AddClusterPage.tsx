@@ -110,7 +110,16 @@ export function AddClusterPage() {
                 </div>
               </div>
             )}
-            {step === 'verify' && cluster !== null && <VerifyStep cluster={cluster} onBack={() => setStep('install')} />}
+            {step === 'verify' && cluster !== null && (
+              <VerifyStep
+                cluster={cluster}
+                onBack={() => setStep('install')}
+                onRestart={() => {
+                  setToken(null);
+                  setStep('cluster');
+                }}
+              />
+            )}
           </div>
         </Card>
       </div>
@@ -355,7 +364,7 @@ function RegisterForm({ onRegistered, issuing }: { onRegistered: (cluster: Regis
 }
 
 /** Step 3: a sonar while no heartbeat has arrived, green with the versions once one has. */
-function VerifyStep({ cluster, onBack }: { cluster: { id: string; name: string }; onBack: () => void }) {
+function VerifyStep({ cluster, onBack, onRestart }: { cluster: { id: string; name: string }; onBack: () => void; onRestart: () => void }) {
   const agent = useAgent(cluster.id, { waitForHeartbeat: true });
   const navigate = useNavigate();
   const connected = agent.data?.status === 'connected';
@@ -390,7 +399,14 @@ function VerifyStep({ cluster, onBack }: { cluster: { id: string; name: string }
               </span>
             </>
           ) : revoked ? (
-            <strong>This cluster&apos;s agent token was revoked. Start again to issue a new one.</strong>
+            <>
+              <strong>This cluster&apos;s agent token was revoked</strong>
+              <span>
+                <Button size="sm" onClick={onRestart}>
+                  Start again
+                </Button>
+              </span>
+            </>
           ) : (
             <>
               <strong>Waiting for first heartbeat…</strong>

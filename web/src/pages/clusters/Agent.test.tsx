@@ -261,6 +261,22 @@ describe('Add cluster wizard', () => {
     expect(await screen.findByText('Cluster not found')).toBeInTheDocument();
   });
 
+  it('offers to start again when the token is revoked while waiting', async () => {
+    setupWizard({
+      'POST /api/clusters/c-2/agent': () => json(token('spa_secret_123'), { status: 201 }),
+      'GET /api/clusters/c-2/agent': () => json(agentInfo({ status: 'revoked' })),
+    });
+    const user = userEvent.setup();
+    renderApp('/clusters/add?cluster=c-2');
+    await user.click(await screen.findByRole('button', { name: 'Connect' }));
+    await user.click(await screen.findByRole('button', { name: 'I ran it: wait for the agent' }));
+    const sonar = await screen.findByRole('status', { name: 'Agent connection' });
+    expect(await within(sonar).findByText("This cluster's agent token was revoked")).toBeInTheDocument();
+    expect(sonar).toHaveClass('sonar--failed');
+    await user.click(within(sonar).getByRole('button', { name: 'Start again' }));
+    expect(await screen.findByRole('heading', { name: 'Which cluster?' })).toBeInTheDocument();
+  });
+
   it('keeps viewers out', async () => {
     signIn();
     mockApi({ 'GET /api/auth/me': () => json(makeMe('viewer')), 'GET /api/clusters': () => json({ items: clusters, total_monthly_run_rate: 0 }) });
