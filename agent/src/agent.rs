@@ -408,6 +408,10 @@ impl Agent {
                             "snapshot sent"
                         );
                         self.status.success();
+                        if sent.is_none() {
+                            // The watches just became healthy: say so without waiting a period.
+                            next_heartbeat = Instant::now();
+                        }
                         sent = Some(next);
                         need_snapshot = false;
                     }
@@ -558,5 +562,49 @@ async fn command_loop(control: ControlPlane, executor: Executor, status: Status,
         if idle {
             tokio::time::sleep(config.retry_interval).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_requires_url_and_token() {
+        assert!(
+            matches!(Config::new("", "t"), Err(AgentError::Config(m)) if m.contains("SPOT_CONTROL_PLANE_URL"))
+        );
+        assert!(
+            matches!(Config::new("https://cp", ""), Err(AgentError::Config(m)) if m.contains("SPOT_AGENT_TOKEN"))
+        );
+        assert!(matches!(
+            Config::new("ftp://cp", "t"),
+            Err(AgentError::Config(_))
+        ));
+        let c = Config::new(" https://cp/ ", " spa_x ").unwrap();
+        assert_eq!(c.token, "spa_x");
+        assert_eq!(c.heartbeat_interval, Duration::from_secs(30));
+    }
+
+    #[tokio::test]
+    async fn safe_mode_opens_after_the_threshold_and_closes_on_success() {
+        let s = Status::default();
+        let err = ControlPlaneError::Unreachable("connection refused".into());
+        s.failure(&err, Duration::from_secs(3600));
+        assert!(!s.in_safe_mode(), "not before the threshold");
+        s.success();
+        s.failure(&err, Duration::ZERO);
+        assert!(s.in_safe_mode());
+        let open = s.safe_mode().unwrap();
+        assert!(open.exited_at.is_none());
+        assert!(open.reason.contains("connection refused"));
+        // Further failures keep the same episode.
+        s.failure(&err, Duration::ZERO);
+        assert_eq!(s.safe_mode().unwrap().entered_at, open.entered_at);
+        s.success();
+        assert!(!s.in_safe_mode());
+        let closed = s.safe_mode().unwrap();
+        assert_eq!(closed.entered_at, open.entered_at);
+        assert!(closed.exited_at.is_some());
     }
 }
