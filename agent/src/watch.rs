@@ -65,34 +65,45 @@ where
     F: Fn(K) -> Fut,
     Fut: Future<Output = Item>,
 {
-    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
-    pin_mut!(stream);
-    let mut buffer = Vec::new();
-    while let Some(ev) = stream.next().await {
-        match ev {
-            Ok(Event::Init) => buffer.clear(),
-            Ok(Event::InitApply(o)) => buffer.push(convert(o).await),
-            Ok(Event::InitDone) => {
-                let items = std::mem::take(&mut buffer);
-                tracing::debug!(resource, objects = items.len(), "listed");
-                shared.with(|v| v.replace(resource, items));
-                shared.changed.notify_one();
-            }
-            Ok(Event::Apply(o)) => {
-                let item = convert(o).await;
-                shared.with(|v| v.apply(resource, item));
-                shared.changed.notify_one();
-            }
-            Ok(Event::Delete(o)) => {
-                let key = key_of(&o);
-                shared.with(|v| v.delete(resource, &key));
-                shared.changed.notify_one();
-            }
-            Err(e) => {
-                tracing::warn!(resource, error = %e, "watch error (the watcher retries; 410 Gone re-lists)");
-                shared.with(|v| v.watch_error(resource, e.to_string()));
+    loop {
+        let stream = watcher::watcher(api.clone(), watcher::Config::default()).default_backoff();
+        pin_mut!(stream);
+        let mut buffer = Vec::new();
+        while let Some(ev) = stream.next().await {
+            match ev {
+                Ok(Event::Init) => buffer.clear(),
+                Ok(Event::InitApply(o)) => buffer.push(convert(o).await),
+                Ok(Event::InitDone) => {
+                    let items = std::mem::take(&mut buffer);
+                    tracing::debug!(resource, objects = items.len(), "listed");
+                    shared.with(|v| v.replace(resource, items));
+                    shared.changed.notify_one();
+                }
+                Ok(Event::Apply(o)) => {
+                    let item = convert(o).await;
+                    shared.with(|v| v.apply(resource, item));
+                    shared.changed.notify_one();
+                }
+                Ok(Event::Delete(o)) => {
+                    let key = key_of(&o);
+                    shared.with(|v| v.delete(resource, &key));
+                    shared.changed.notify_one();
+                }
+                Err(e) => {
+                    tracing::warn!(resource, error = %e, "watch error (the watcher retries; 410 Gone re-lists)");
+                    shared.with(|v| v.watch_error(resource, e.to_string()));
+                    // A 410 Gone answered to the watch request itself (rather than as a
+                    // watch ERROR event) would make the watcher resume from the same stale
+                    // resourceVersion forever: start over with a fresh list.
+                    if let watcher::Error::WatchStartFailed(kube::Error::Api(s)) = &e {
+                        if s.code == 410 {
+                            break;
+                        }
+                    }
+                }
             }
         }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 

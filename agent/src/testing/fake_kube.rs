@@ -45,6 +45,8 @@ struct KState {
     /// Every request as `METHOD path?query`.
     requests: Vec<String>,
     watch_gen: u64,
+    /// Answer a stale watch with HTTP 410 instead of a 200 stream carrying an ERROR event.
+    gone_as_http: bool,
 }
 
 /// The fake API server. Dropping it stops serving.
@@ -449,6 +451,13 @@ fn watch(ctx: &Ctx, coll: &str, q: &BTreeMap<String, String>) -> Response {
     let (backlog, mut rx, gone) = {
         let st = ctx.state.lock().unwrap_or_else(|p| p.into_inner());
         let gone = since < st.compacted;
+        if gone && st.gone_as_http {
+            return status(
+                410,
+                "Expired",
+                &format!("too old resource version: {since}"),
+            );
+        }
         let backlog: Vec<WatchEv> = st
             .log
             .iter()
@@ -700,6 +709,12 @@ impl FakeKube {
             st.watch_gen += 1;
         }
         let _ = self.gen_tx.send(self.st().watch_gen);
+    }
+
+    /// After [`compact`](Self::compact), answer stale watches with HTTP 410 (`true`) or
+    /// with a 200 stream carrying a 410 ERROR event (`false`, the default).
+    pub fn set_gone_as_http(&self, on: bool) {
+        self.st().gone_as_http = on;
     }
 
     pub fn set_metrics(&self, on: bool) {

@@ -266,6 +266,24 @@ async fn gone_410_relists_and_sends_a_fresh_snapshot() {
         .requests()
         .iter()
         .any(|r| r.contains("allowWatchBookmarks=true")));
+    // The same when the API server answers the watch request itself with HTTP 410.
+    let relists = |s: &spot_agent::testing::fake_cp::CpState| {
+        s.heartbeats
+            .last()
+            .map(|h| h.watches.iter().map(|w| w.relists).sum::<u64>())
+            .unwrap_or(0)
+    };
+    let before = cp.with(|s| relists(s));
+    let snaps = cp.with(|s| s.snapshots.len());
+    kube.set_gone_as_http(true);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    kube.compact();
+    assert!(
+        wait_until(T, || cp
+            .with(|s| s.snapshots.len() > snaps && relists(s) >= before + 4))
+        .await,
+        "no re-list after an HTTP 410"
+    );
     // Watching resumes after the re-list.
     kube.add_pod(
         "shop",
