@@ -48,10 +48,12 @@ pub const DO_NOT_DISRUPT_ANNOTATIONS: &[&str] = &[
 
 /// Whether `annotations` mark the object as not to be disrupted.
 pub fn is_do_not_disrupt(annotations: &BTreeMap<String, String>) -> bool {
-    DO_NOT_DISRUPT_ANNOTATIONS.iter().any(|a| match a.split_once('=') {
-        Some((key, value)) => annotations.get(key).is_some_and(|v| v == value),
-        None => annotations.get(*a).is_some_and(|v| v == "true"),
-    })
+    DO_NOT_DISRUPT_ANNOTATIONS
+        .iter()
+        .any(|a| match a.split_once('=') {
+            Some((key, value)) => annotations.get(key).is_some_and(|v| v == value),
+            None => annotations.get(*a).is_some_and(|v| v == "true"),
+        })
 }
 
 /// Extracts the EC2 instance id from a node's `spec.providerID`
@@ -561,6 +563,8 @@ mod tests {
         let v = serde_json::to_value(&c).unwrap();
         assert_eq!(v["type"], "drain");
         assert_eq!(serde_json::from_value::<CommandKind>(v).unwrap(), c);
-        assert!(serde_json::from_value::<CommandKind>(serde_json::json!({"type": "reboot"})).is_err());
+        assert!(
+            serde_json::from_value::<CommandKind>(serde_json::json!({"type": "reboot"})).is_err()
+        );
     }
 }
