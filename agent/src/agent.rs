@@ -369,10 +369,15 @@ impl Agent {
                 if k8s_version == "unknown" {
                     k8s_version = self.kubernetes_version().await;
                 }
+                let was_failing = self.status.link(|l| l.failing_since.is_some());
                 match self.send_heartbeat(&shared, &k8s_version).await {
                     Ok(ack) => {
                         if ack.resync {
                             tracing::info!("the control plane asked for a full snapshot");
+                            need_snapshot = true;
+                        }
+                        if was_failing {
+                            // Reconnected: start again from a full snapshot.
                             need_snapshot = true;
                         }
                         next_heartbeat = Instant::now() + self.config.heartbeat_interval;

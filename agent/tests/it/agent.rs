@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use spot_agent::testing::{wait_until, FakeControlPlane, FakeKube};
-use spot_agent::{Agent, AgentError, Backoff, Config, Status};
+use spot_agent::{Agent, AgentError, Config, Status};
 use spot_agent_protocol as proto;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -11,19 +11,7 @@ const TOKEN: &str = "spa_abcdefgh_secret";
 const T: Duration = Duration::from_secs(15);
 
 fn config(cp: &FakeControlPlane) -> Config {
-    let mut c = Config::new(&cp.url(), TOKEN).expect("valid config");
-    c.heartbeat_interval = Duration::from_millis(200);
-    c.delta_batch = Duration::from_millis(100);
-    c.metrics_interval = Duration::from_millis(200);
-    c.safe_mode_after = Duration::from_secs(1);
-    c.poll_wait_secs = 1;
-    c.retry_interval = Duration::from_millis(100);
-    c.request_timeout = Duration::from_secs(5);
-    c.eviction_backoff = Backoff {
-        initial: Duration::from_millis(50),
-        max: Duration::from_millis(200),
-    };
-    c
+    spot_agent::testing::fast_config(&cp.url(), TOKEN).expect("valid config")
 }
 
 struct Running {
@@ -608,6 +596,7 @@ async fn unreachable_control_plane_puts_the_agent_in_safe_mode() {
         .get("unschedulable")
         .is_none());
     let hb_before = cp.with(|s| s.heartbeats.len());
+    let snaps_down = cp.with(|s| s.snapshots.len());
     cp.with(|s| s.unreachable = false);
     assert!(
         wait_until(T, || cp.with(|s| s.heartbeats.iter().skip(hb_before).any(
@@ -625,6 +614,10 @@ async fn unreachable_control_plane_puts_the_agent_in_safe_mode() {
     });
     assert!(report.reason.contains("unreachable"), "{}", report.reason);
     assert!(!agent.status.in_safe_mode());
+    assert!(
+        wait_until(T, || cp.with(|s| s.snapshots.len() > snaps_down)).await,
+        "no snapshot after reconnecting"
+    );
     // Back to normal: the command runs now.
     assert!(wait_until(T, || cp.result(id).is_some()).await);
     assert_eq!(cp.starts(id), vec![200]);
