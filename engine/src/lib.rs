@@ -11,6 +11,10 @@
 //! - [`consolidate`]: waste removal under policy (aggressiveness, PDBs, exclusions).
 //! - [`rightsize`]: MOD-SIZE-01, percentile + headroom request recommendations.
 //! - [`decide`]: CORE-DECIDE, merges recommendations into a versioned action plan.
+//! - [`plan`]: the one planner: LP target fleet, explained decisions, disruption waves.
+//! - [`policy`]: the cluster's optimization policy (JSON).
+//! - [`whatif`]: the what-if entry point over a documented JSON workload.
+//! - [`fleet`]: fleet math (grades, EOL calendar, efficiency, waste, stability, idle hours).
 //! - `risk` (feature `onnx`): MOD-AI-01, interruption-risk features, ONNX models
 //!   (tract or onnxruntime) and the static heuristic fallback.
 
@@ -19,11 +23,15 @@
 pub mod catalog;
 pub mod consolidate;
 pub mod decide;
+pub mod fleet;
 pub mod pack;
+pub mod plan;
+pub mod policy;
 pub mod rightsize;
 #[cfg(feature = "onnx")]
 pub mod risk;
 pub mod spot;
+pub mod whatif;
 
 /// Errors of the engine. Every variant names the offending input so a caller can
 /// surface it to a user without guessing.

@@ -3,3 +3,5 @@
 mod consolidate;
 mod decide;
 mod pack;
+mod plan;
+mod whatif;
