@@ -343,6 +343,7 @@ pub fn run_json(json: &str) -> Result<Report> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
