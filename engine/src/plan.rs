@@ -1105,7 +1105,8 @@ fn incremental(ctx: &Ctx<'_>, cands: &[usize], receivers: &BTreeSet<usize>) -> O
             ub.total_cmp(&ua)
                 .then(input.nodes[a].name.cmp(&input.nodes[b].name))
         });
-        let mut trial: Vec<Room> = others.iter().map(|j| rooms[j].clone()).collect();
+        // Trial placements touch few rooms: keep the changed ones in an overlay.
+        let mut overlay: BTreeMap<usize, Room> = BTreeMap::new();
         let mut pods = ctx.node_pods[i].clone();
         pods.sort_by(|&a, &b| {
             let (pa, pb) = (&ctx.pods[a], &ctx.pods[b]);
@@ -1117,10 +1118,24 @@ fn incremental(ctx: &Ctx<'_>, cands: &[usize], receivers: &BTreeSet<usize>) -> O
         let mut moves = Vec::new();
         let mut ok = true;
         for &p in &pods {
-            match trial.iter_mut().find(|r| fits_room(ctx, &ctx.pods[p], r)) {
-                Some(r) => {
-                    put(r, &ctx.pods[p]);
-                    moves.push((p, r.node));
+            let pod = &ctx.pods[p];
+            let found = others.iter().copied().find(|j| {
+                overlay
+                    .get(j)
+                    .or_else(|| rooms.get(j))
+                    .is_some_and(|r| fits_room(ctx, pod, r))
+            });
+            match found.and_then(|j| {
+                overlay
+                    .get(&j)
+                    .or_else(|| rooms.get(&j))
+                    .cloned()
+                    .map(|r| (j, r))
+            }) {
+                Some((j, mut r)) => {
+                    put(&mut r, pod);
+                    overlay.insert(j, r);
+                    moves.push((p, j));
                 }
                 None => {
                     ok = false;
@@ -1129,8 +1144,8 @@ fn incremental(ctx: &Ctx<'_>, cands: &[usize], receivers: &BTreeSet<usize>) -> O
             }
         }
         if ok {
-            for r in trial {
-                rooms.insert(r.node, r);
+            for (j, r) in overlay {
+                rooms.insert(j, r);
             }
             for (p, j) in moves {
                 out.dest.insert(p, Dest::Existing(j));
