@@ -303,6 +303,7 @@ fn scenario(cat: &Catalog, n: usize, with_nodes: bool, protected: bool) -> PlanI
         },
         market,
         now: NOW,
+        pack_options: None,
     }
 }
 

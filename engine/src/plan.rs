@@ -226,6 +226,10 @@ pub struct PlanInput {
     pub market: Market,
     /// Seconds since the Unix epoch.
     pub now: i64,
+    /// Work budget of every packing; default [`pack_opts`] by pod count. A latency-bound
+    /// caller (the pending-pod reaction) passes a smaller one, e.g. `ffd_only`.
+    #[serde(default)]
+    pub pack_options: Option<PackOptions>,
 }
 
 impl PlanInput {
@@ -244,7 +248,12 @@ impl PlanInput {
             policy,
             market,
             now,
+            pack_options: None,
         }
+    }
+
+    fn opts(&self, n: usize) -> PackOptions {
+        self.pack_options.clone().unwrap_or_else(|| pack_opts(n))
     }
 }
 
@@ -831,7 +840,7 @@ fn place(ctx: &Ctx<'_>, rooms: &mut [Room], pods: &[usize], out: &mut Outcome, f
         }
     }
     rest.sort_unstable();
-    let (nodes, bad, lb, ffd, reason) = pack_new(ctx, &rest, &pack_opts(rest.len()));
+    let (nodes, bad, lb, ffd, reason) = pack_new(ctx, &rest, &ctx.input.opts(rest.len()));
     for (o, members) in nodes {
         let k = out.new_nodes.len();
         for &m in &members {
@@ -1385,7 +1394,7 @@ fn plan_round(
 
     // Target fleet over every movable pod.
     let (target_nodes, t_bad, lb, ffd, packer) =
-        pack_new(&ctx, &movable, &pack_opts(movable.len()));
+        pack_new(&ctx, &movable, &ctx.input.opts(movable.len()));
     // Running pods the packer cannot place pin their node for the next round.
     let bad_running: Vec<usize> = t_bad.keys().filter_map(|&p| ctx.pods[p].node).collect();
     if !bad_running.is_empty() {

@@ -302,6 +302,7 @@ pub fn to_plan_input(w: &Workload) -> Result<PlanInput> {
             overhead: reserve,
         },
         now: w.now,
+        pack_options: None,
     })
 }
 

@@ -142,6 +142,7 @@ fn input(
         policy,
         market: market(),
         now: NOW,
+        pack_options: None,
     }
 }
 
@@ -711,4 +712,48 @@ proptest! {
         prop_assert!(on_od >= required, "{} of {} required on on-demand", on_od, required);
         prop_assert!(p.warnings.is_empty());
     }
+}
+
+#[test]
+fn pending_pods_alone_plan_onto_existing_room_then_new_nodes() {
+    // The pending-pod reaction: room on an existing node first, the rest on new nodes, with
+    // a latency budget (first-fit-decreasing only).
+    let m = market();
+    let nodes = vec![node(
+        &m,
+        "a",
+        "m5.xlarge",
+        Lifecycle::Spot,
+        "a",
+        60,
+        vec![pod("app", "x", 3000, 1024)],
+    )];
+    let pending: Vec<SnapPod> = (0..6)
+        .map(|i| pod("app", &format!("p{i}"), 500, 1024))
+        .collect();
+    let mut inp = input(nodes, pending, vec![], ClusterPolicy::default());
+    inp.pack_options = Some(spot_engine::pack::PackOptions {
+        ffd_only: true,
+        ..Default::default()
+    });
+    let p = plan(&inp).expect("plan");
+    check(&inp, &p).expect("feasible");
+    // m5.xlarge allocatable 3820 m with 3000 m used: room for one 500 m pod.
+    assert_eq!(
+        p.pending
+            .iter()
+            .filter(|r| r.node.as_deref() == Some("a"))
+            .count(),
+        1
+    );
+    assert!(p
+        .pending
+        .iter()
+        .all(|r| r.node.is_some() && r.wave == Some(0)));
+    assert_eq!(
+        p.nodes[0].fate,
+        NodeFate::Kept {
+            why: KeepReason::StabilizationWindow
+        }
+    );
 }
