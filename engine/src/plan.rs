@@ -797,6 +797,7 @@ pub fn pack_opts(n: usize) -> PackOptions {
             max_colgen_iterations: 15,
             pricing_node_limit: 1_000,
             max_rounding_solves: 60,
+            residual_colgen_iterations: 1,
             ..d
         }
     } else {
