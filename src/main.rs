@@ -57,6 +57,17 @@ enum Cmd {
         /// The model file.
         file: PathBuf,
     },
+    /// Plan a what-if workload (JSON; format: engine/whatif/workload.schema.json, example:
+    /// engine/whatif/example.json) and print the plan as JSON: nodes, cost per hour, LP
+    /// lower bound, gap, first-fit-decreasing baseline, reasons, and `solve_ms`.
+    Plan {
+        /// The workload file.
+        #[arg(long)]
+        workload: PathBuf,
+        /// Indent the JSON.
+        #[arg(long)]
+        pretty: bool,
+    },
 }
 
 /// Limits of the validation sandbox: address space and CPU seconds.
@@ -96,6 +107,47 @@ fn validate_model(file: &std::path::Path) -> ExitCode {
         Err(e) => {
             println!("{}", serde_json::json!({"ok": false, "error": e}));
             ExitCode::from(3)
+        }
+    }
+}
+
+/// `plan`: the what-if entry point. Prints the report with the measured solve time; bad
+/// input prints one line naming the field and exits 2.
+fn plan_workload(file: &std::path::Path, pretty: bool) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let started = std::time::Instant::now();
+    let report = spot_engine::whatif::run_json(&text);
+    let solve_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut value = serde_json::to_value(&report).unwrap_or_default();
+    if let Some(o) = value.as_object_mut() {
+        o.insert("solve_ms".into(), serde_json::json!(solve_ms));
+    }
+    let out = if pretty {
+        serde_json::to_string_pretty(&value)
+    } else {
+        serde_json::to_string(&value)
+    };
+    match out {
+        Ok(s) => {
+            println!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -316,7 +368,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Cmd::Serve(a)) => serve(&cli, a).await,
-        Some(Cmd::ValidateModel { .. } | Cmd::ExportHistory { .. }) => Ok(()),
+        Some(Cmd::ValidateModel { .. } | Cmd::ExportHistory { .. } | Cmd::Plan { .. }) => Ok(()),
         None => {
             let defaults = ServeArgs::parse_defaults();
             serve(&cli, &defaults).await
@@ -360,6 +412,7 @@ fn main() -> ExitCode {
     match &cli.cmd {
         Some(Cmd::ValidateModel { file }) => return validate_model(file),
         Some(Cmd::ExportHistory { seed, days }) => return export_history(*seed, *days),
+        Some(Cmd::Plan { workload, pretty }) => return plan_workload(workload, *pretty),
         _ => {}
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()

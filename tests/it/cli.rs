@@ -82,3 +82,49 @@ fn openapi_subcommand_prints_the_document() {
     assert!(v["paths"]["/api/auth/signup"].is_object());
     assert!(v["paths"]["/api/accounts/verify"].is_object());
 }
+
+/// `plan --workload`: the what-if entry point prints the engine's report plus `solve_ms`;
+/// without the timing it equals the engine's golden file. Bad input: one line naming the
+/// field, exit 2.
+#[test]
+fn plan_workload_matches_the_engine_golden_file() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_spot-optimizer"))
+        .args(["plan", "--workload"])
+        .arg(root.join("engine/whatif/example.json"))
+        .output()
+        .expect("run binary");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json on stdout");
+    let solve_ms = got
+        .as_object_mut()
+        .and_then(|o| o.remove("solve_ms"))
+        .and_then(|v| v.as_f64())
+        .expect("solve_ms");
+    assert!(solve_ms >= 0.0);
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("engine/whatif/example.golden.json")).expect("golden"),
+    )
+    .expect("golden json");
+    assert_eq!(got, golden);
+
+    let bad = std::env::temp_dir().join(format!("workload-{}.json", uuid::Uuid::new_v4().simple()));
+    std::fs::write(
+        &bad,
+        r#"{"version":1,"instance_types":[{"name":"m5.large","vcpu":-2}]}"#,
+    )
+    .expect("write");
+    let (code, err) = run(
+        &["plan", "--workload", bad.to_str().unwrap_or_default()],
+        &[],
+    );
+    let _ = std::fs::remove_file(&bad);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("instance_types[0].vcpu"), "{err}");
+}
