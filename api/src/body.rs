@@ -81,6 +81,20 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     ApiError::Validation { field, message }
 }
 
+/// Parses a JSON object strictly into any serde type (no poem-openapi schema needed), with
+/// the same errors as [`Body`]: 400 for unreadable JSON, 422 naming the field otherwise.
+pub fn parse_json<T: DeserializeOwned>(data: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(data)
+        .map_err(|e| ApiError::MalformedJson(format!("request body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::Validation {
+            field: None,
+            message: "request body must be a JSON object".into(),
+        });
+    }
+    serde_path_to_error::deserialize(value).map_err(describe)
+}
+
 impl<T: Type + DeserializeOwned> ParsePayload for Body<T> {
     const IS_REQUIRED: bool = true;
 

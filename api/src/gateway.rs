@@ -299,7 +299,11 @@ pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
             user_agent: user_agent.clone(),
             request_id: rid.clone(),
         });
-        let mutating = is_mutating(&method) && path.starts_with("/api/");
+        // The agent API audits what matters itself (connect, safe mode, commands), not
+        // every heartbeat and delta.
+        let mutating = is_mutating(&method)
+            && path.starts_with("/api/")
+            && !crate::routes::agent::is_agent_path(&path);
         let slot = AuditSlot::default();
         req.extensions_mut().insert(slot.clone());
 
@@ -308,6 +312,9 @@ pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
         // Model uploads have their own, larger cap.
         let cap = if path == "/api/admin/risk/models" {
             state.cfg.max_model_bytes + 64 * 1024
+        } else if crate::routes::agent::is_view_path(&path) {
+            // Agent snapshots and deltas of large clusters.
+            crate::routes::agent::MAX_VIEW_BYTES.max(state.cfg.max_body_bytes)
         } else {
             state.cfg.max_body_bytes
         };

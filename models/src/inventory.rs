@@ -159,7 +159,7 @@ pub async fn apply(
         .await?;
 
     // Clusters.
-    let existing: Vec<ClusterRow> = sqlx::query_as("SELECT id, name, provider, region, version, status, environment, node_groups, tags, node_count, pod_count, cpu_allocatable_m, cpu_requested_m, cpu_used_m, mem_allocatable_mib, mem_requested_mib, mem_used_mib FROM clusters WHERE account_id = $1 AND gone_at IS NULL")
+    let existing: Vec<ClusterRow> = sqlx::query_as("SELECT id, name, provider, region, version, status, environment, node_groups, tags, node_count, pod_count, cpu_allocatable_m, cpu_requested_m, cpu_used_m, mem_allocatable_mib, mem_requested_mib, mem_used_mib FROM clusters WHERE account_id = $1 AND gone_at IS NULL AND provider <> 'kubernetes'")
         .bind(account_id)
         .fetch_all(&mut *tx)
         .await?;

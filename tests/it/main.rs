@@ -2,6 +2,7 @@
 //! PostgreSQL.
 
 mod accounts;
+mod agent;
 mod audit;
 mod auth;
 mod aws;

@@ -136,6 +136,9 @@ pub struct ClusterSummary {
     /// The last 24 hours, one point per hour with data (oldest first), from the metrics
     /// discovery records: for the registry's sparklines and cost trend.
     pub trend_24h: ClusterTrend,
+    /// The in-cluster agent: `not_installed`, `waiting`, `connected` (heartbeat < 60 s),
+    /// `disconnected` or `revoked`.
+    pub agent_status: super::agent::AgentStatus,
 }
 
 /// Hourly history of a cluster (each hour: the last discovery in it).
@@ -424,6 +427,7 @@ fn summarize(c: &ClusterView, nodes: &[InstanceView], flagged: &PoolRiskIndex) -
     azs.sort();
     ClusterSummary {
         trend_24h: ClusterTrend::default(),
+        agent_status: super::agent::AgentStatus::NotInstalled,
         id: c.id.clone(),
         name: c.name.clone(),
         account_id: c.account_id.clone(),
@@ -515,6 +519,11 @@ impl InventoryApi {
             None,
         )
         .await;
+        // One query for every cluster's agent state.
+        let agent_states =
+            spot_models::agents::states(&state.db, &auth.0.org_id, chrono::Utc::now())
+                .await
+                .map_err(ApiError::from)?;
         let mut items: Vec<ClusterSummary> = rows
             .iter()
             .map(|c| {
@@ -524,6 +533,9 @@ impl InventoryApi {
                     &flagged,
                 );
                 sum.trend_24h = trend.remove(&c.id).unwrap_or_default();
+                if let Some(a) = agent_states.get(&c.id) {
+                    sum.agent_status = (*a).into();
+                }
                 sum
             })
             .collect();
@@ -621,6 +633,11 @@ impl InventoryApi {
             })
             .collect();
         let mut cluster = summarize(&c, &nodes, &flagged);
+        cluster.agent_status =
+            spot_models::agents::state(&state.db, &auth.0.org_id, &c.id, chrono::Utc::now())
+                .await
+                .map_err(ApiError::from)?
+                .into();
         cluster.trend_24h = trends(&state, &auth.0.org_id, None, Some(&c.id))
             .await
             .remove(&c.id)

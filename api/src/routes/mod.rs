@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod agent;
 pub mod audit;
 pub mod auth;
 pub mod dashboard;
@@ -35,6 +36,8 @@ pub enum ApiTags {
     Events,
     /// Liveness and readiness.
     Health,
+    /// The in-cluster agent: install, status, token rotation, commands, manual registration.
+    Agent,
 }
 
 /// Epoch milliseconds to a UTC timestamp (clamped to the epoch on nonsense).
@@ -48,6 +51,7 @@ pub type Apis = (
     org::OrgApi,
     accounts::AccountsApi,
     inventory::InventoryApi,
+    agent::AgentApi,
     jobs::JobsApi,
     dashboard::DashboardApi,
     audit::AuditApi,
@@ -63,6 +67,7 @@ pub fn apis() -> Apis {
         org::OrgApi,
         accounts::AccountsApi,
         inventory::InventoryApi,
+        agent::AgentApi,
         jobs::JobsApi,
         dashboard::DashboardApi,
         audit::AuditApi,
