@@ -618,16 +618,28 @@ async fn discover_account(
         }
         // Spot signals seen in this account feed the cross-tenant risk tracker (pool ids only).
         if let Ok(events) = cloud.poll_events(st.last_events).await {
+            let mut stale = false;
             for ev in events {
                 let (signal, kind) = match ev.kind {
-                    spot_cloud::SpotEventKind::InterruptionNotice => (RiskSignal::Interruption, "spot.interruption"),
-                    spot_cloud::SpotEventKind::RebalanceRecommendation => (RiskSignal::Rebalance, "spot.rebalance"),
+                    spot_cloud::SpotEventKind::InterruptionNotice => (Some(RiskSignal::Interruption), "spot.interruption"),
+                    spot_cloud::SpotEventKind::RebalanceRecommendation => (Some(RiskSignal::Rebalance), "spot.rebalance"),
+                    // Retirement / maintenance: the node should move as on a rebalance, but it
+                    // says nothing about the spot market, so the pool is not flagged.
+                    spot_cloud::SpotEventKind::ScheduledChange => (None, "spot.scheduled_change"),
+                    // A spot node discovery still saw running has left it: the inventory is
+                    // stale, discover again (once per poll).
+                    spot_cloud::SpotEventKind::InstanceStateChange { .. } => {
+                        stale |= snap.instances.iter().any(|i| i.instance_id == ev.instance_id && i.lifecycle == "spot" && i.state == "running");
+                        (None, "instance.state_changed")
+                    }
                 };
                 let pool = PoolId { region: target.region.clone(), az: ev.az.clone(), instance_type: ev.instance_type.clone() };
-                if let Err(e) = deps.hive.flag(&pool, signal, ev.time).await {
-                    tracing::warn!(component = "SVC-RISK-GLB", error = %e, "risk tracker unavailable");
+                if let Some(signal) = signal {
+                    if let Err(e) = deps.hive.flag(&pool, signal, ev.time).await {
+                        tracing::warn!(component = "SVC-RISK-GLB", error = %e, "risk tracker unavailable");
+                    }
                 }
-                deps.bus.publish(Some(&org), kind, serde_json::json!({"account_id": account.id, "instance_id": ev.instance_id, "instance_type": ev.instance_type, "az": ev.az}));
+                deps.bus.publish(Some(&org), kind, serde_json::json!({"account_id": account.id, "instance_id": ev.instance_id, "instance_type": ev.instance_type, "az": ev.az, "event": ev.kind}));
                 // The node's cluster actor decides its replacement now (event-driven).
                 if ev.kind == spot_cloud::SpotEventKind::InterruptionNotice {
                     let cluster = snap.instances.iter().find(|i| i.instance_id == ev.instance_id).and_then(|i| i.cluster_name.clone());
@@ -636,6 +648,9 @@ async fn discover_account(
                     }
                 }
                 st.last_events = st.last_events.max(ev.time);
+            }
+            if stale {
+                let _ = myself.cast(AccountMsg::Discover);
             }
         }
         Ok((report, names))

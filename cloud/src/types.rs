@@ -379,6 +379,14 @@ pub enum SpotEventKind {
     RebalanceRecommendation,
     /// The two-minute spot interruption notice; `action_time` is when the instance stops.
     InterruptionNotice,
+    /// The instance left the running state (EventBridge "EC2 Instance State-change
+    /// Notification"): `state` is the new one (stopping, stopped, shutting-down or
+    /// terminated). Not a market signal by itself: it tells the account that its view of
+    /// the instance is stale.
+    InstanceStateChange { state: InstanceState },
+    /// AWS Health scheduled change for the instance (retirement, maintenance reboot):
+    /// the instance will be disrupted at `action_time` whatever the spot market does.
+    ScheduledChange,
 }
 
 /// One spot signal for one instance.

@@ -16,10 +16,10 @@ use aws_credential_types::Credentials;
 use aws_sdk_autoscaling::types as asg_types;
 use aws_sdk_ec2::types as ec2_types;
 use aws_sdk_eks::types as eks_types;
-use spot_cloud::aws::{AwsCloud, AwsConfig, AwsCredentials, Secret};
+use spot_cloud::aws::{AwsCloud, AwsConfig, AwsCredentials, Secret, DEFAULT_INTERRUPTION_QUEUE};
 use spot_cloud::{
     AsgUpdate, Cloud, CloudError, InstanceState, LaunchRequest, Lifecycle, Mutation, ResourceKind,
-    Tags,
+    SpotEvent, SpotEventKind, Tags,
 };
 
 const REGION: &str = "us-east-1";
@@ -660,4 +660,508 @@ async fn eks_clusters_and_node_groups() {
             ..
         })
     ));
+}
+
+// ---------------------------------------------------------------------------------------
+// Spot signals: the interruption queue (EventBridge rules -> SQS) of the CloudFormation
+// stack, read by `poll_events`.
+
+const TEMPLATE: &str = include_str!("../../deploy/cloudformation/spot-optimizer-role.yaml");
+
+fn template() -> serde_yaml_ng::Value {
+    serde_yaml_ng::from_str(TEMPLATE).expect("the CloudFormation template is YAML")
+}
+
+/// `(tag, value)` of a CloudFormation intrinsic such as `!Ref X` / `!GetAtt X.Arn`.
+fn intrinsic(v: &serde_yaml_ng::Value) -> Option<(String, &serde_yaml_ng::Value)> {
+    match v {
+        serde_yaml_ng::Value::Tagged(t) => Some((
+            t.tag.to_string().trim_start_matches('!').to_string(),
+            &t.value,
+        )),
+        _ => None,
+    }
+}
+
+fn is_intrinsic(v: &serde_yaml_ng::Value, tag: &str, target: &str) -> bool {
+    intrinsic(v).is_some_and(|(t, x)| t == tag && x.as_str() == Some(target))
+}
+
+/// The template's `AWS::Events::Rule`s: (logical id, event pattern as JSON).
+fn template_rules(t: &serde_yaml_ng::Value) -> Vec<(String, serde_json::Value)> {
+    let resources = t["Resources"].as_mapping().expect("Resources");
+    resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Events::Rule"))
+        .map(|(name, r)| {
+            let pattern: serde_json::Value =
+                serde_json::to_value(&r["Properties"]["EventPattern"]).expect("pattern as JSON");
+            (name.as_str().expect("name").to_string(), pattern)
+        })
+        .collect()
+}
+
+#[test]
+fn cloudformation_template_wires_the_interruption_queue() {
+    let t = template();
+    let r = &t["Resources"];
+    let queue = &r["InterruptionQueue"];
+    assert_eq!(queue["Type"].as_str(), Some("AWS::SQS::Queue"));
+    let props = &queue["Properties"];
+    assert!(is_intrinsic(
+        &props["QueueName"],
+        "Ref",
+        "InterruptionQueueName"
+    ));
+    assert_eq!(
+        t["Parameters"]["InterruptionQueueName"]["Default"].as_str(),
+        Some(DEFAULT_INTERRUPTION_QUEUE),
+        "the adapter looks the queue up by the template's default name"
+    );
+    assert_eq!(props["MessageRetentionPeriod"].as_u64(), Some(300));
+    assert_eq!(props["SqsManagedSseEnabled"].as_bool(), Some(true));
+
+    // Only EventBridge (and SQS itself) may send; plain HTTP is denied.
+    let policy = &r["InterruptionQueuePolicy"]["Properties"];
+    assert!(is_intrinsic(
+        &policy["Queues"][0],
+        "Ref",
+        "InterruptionQueue"
+    ));
+    let statements = policy["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("statements");
+    let allow = statements
+        .iter()
+        .find(|s| s["Effect"].as_str() == Some("Allow"))
+        .expect("allow statement");
+    let senders: Vec<&str> = allow["Principal"]["Service"]
+        .as_sequence()
+        .expect("services")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(senders, ["events.amazonaws.com", "sqs.amazonaws.com"]);
+    assert_eq!(allow["Action"].as_str(), Some("sqs:SendMessage"));
+    assert!(is_intrinsic(
+        &allow["Resource"],
+        "GetAtt",
+        "InterruptionQueue.Arn"
+    ));
+
+    // Four rules, one per signal, each delivering into the queue.
+    let rules = template_rules(&t);
+    let mut detail_types: Vec<String> = rules
+        .iter()
+        .map(|(_, p)| {
+            p["detail-type"][0]
+                .as_str()
+                .expect("detail-type")
+                .to_string()
+        })
+        .collect();
+    detail_types.sort();
+    assert_eq!(
+        detail_types,
+        [
+            "AWS Health Event",
+            "EC2 Instance Rebalance Recommendation",
+            "EC2 Instance State-change Notification",
+            "EC2 Spot Instance Interruption Warning",
+        ]
+    );
+    for (name, _) in &rules {
+        let targets = r[name.as_str()]["Properties"]["Targets"]
+            .as_sequence()
+            .expect("targets");
+        assert_eq!(targets.len(), 1, "{name}");
+        assert!(
+            is_intrinsic(&targets[0]["Arn"], "GetAtt", "InterruptionQueue.Arn"),
+            "{name}"
+        );
+    }
+
+    // The role may read that queue and nothing else over SQS.
+    let policies = r["SpotOptimizerRole"]["Properties"]["Policies"]
+        .as_sequence()
+        .expect("policies");
+    let sqs_statements: Vec<serde_yaml_ng::Value> = policies
+        .iter()
+        .flat_map(|p| {
+            p["PolicyDocument"]["Statement"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|s| {
+            s["Action"].as_sequence().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x.as_str().is_some_and(|x| x.starts_with("sqs:")))
+            })
+        })
+        .collect();
+    let [read] = sqs_statements.as_slice() else {
+        panic!("one SQS statement: {sqs_statements:?}");
+    };
+    let mut actions: Vec<&str> = read["Action"]
+        .as_sequence()
+        .expect("actions")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    actions.sort();
+    assert_eq!(
+        actions,
+        [
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:GetQueueUrl",
+            "sqs:ReceiveMessage"
+        ]
+    );
+    assert!(is_intrinsic(
+        &read["Resource"],
+        "GetAtt",
+        "InterruptionQueue.Arn"
+    ));
+    assert!(is_intrinsic(
+        &t["Outputs"]["InterruptionQueueUrl"]["Value"],
+        "Ref",
+        "InterruptionQueue"
+    ));
+}
+
+/// Creates the interruption queue in moto and the template's four EventBridge rules
+/// (their real event patterns) targeting it. Returns the queue URL.
+async fn interruption_stack(sdk: &SdkConfig, name: &str) -> String {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .expect("queue url")
+        .to_string();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("GetQueueAttributes")
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .expect("queue arn")
+        .clone();
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let rules = template_rules(&template());
+    assert_eq!(rules.len(), 4);
+    for (rule, pattern) in rules {
+        events
+            .put_rule()
+            .name(&rule)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .expect("PutRule");
+        events
+            .put_targets()
+            .rule(&rule)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("SpotOptimizerInterruptionQueue")
+                    .arn(&arn)
+                    .build()
+                    .expect("target"),
+            )
+            .send()
+            .await
+            .expect("PutTargets");
+    }
+    url
+}
+
+fn event(
+    source: &str,
+    detail_type: &str,
+    resource: &str,
+    detail: serde_json::Value,
+) -> aws_sdk_eventbridge::types::PutEventsRequestEntry {
+    aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .source(source)
+        .detail_type(detail_type)
+        .resources(resource)
+        .detail(detail.to_string())
+        .build()
+}
+
+async fn run_in(
+    ec2: &aws_sdk_ec2::Client,
+    instance_type: ec2_types::InstanceType,
+    az: &str,
+) -> String {
+    ec2.run_instances()
+        .image_id(AMI)
+        .instance_type(instance_type)
+        .min_count(1)
+        .max_count(1)
+        .placement(
+            ec2_types::Placement::builder()
+                .availability_zone(az)
+                .build(),
+        )
+        .instance_market_options(
+            ec2_types::InstanceMarketOptionsRequest::builder()
+                .market_type(ec2_types::MarketType::Spot)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("RunInstances")
+        .instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .expect("instance id")
+        .to_string()
+}
+
+/// Messages still in the queue, visible or in flight.
+async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("GetQueueAttributes");
+    let attrs = out.attributes().cloned().unwrap_or_default();
+    [
+        A::ApproximateNumberOfMessages,
+        A::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .map(|k| {
+        attrs
+            .get(k)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{k:?} missing: {attrs:?}"))
+    })
+    .sum()
+}
+
+#[tokio::test]
+async fn spot_signals_arrive_through_the_interruption_queue() {
+    let Some(moto) = moto("spot_signals_arrive_through_the_interruption_queue") else {
+        return;
+    };
+    let sdk = seed_config(&moto).await;
+    let url = interruption_stack(&sdk, DEFAULT_INTERRUPTION_QUEUE).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let warned = run_in(&ec2, ec2_types::InstanceType::M5Large, "us-east-1a").await;
+    let rebalanced = run_in(&ec2, ec2_types::InstanceType::C5Xlarge, "us-east-1b").await;
+    let arn = |id: &str| format!("arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{id}");
+
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let out = events
+        .put_events()
+        .entries(event(
+            "aws.ec2",
+            "EC2 Spot Instance Interruption Warning",
+            &arn(&warned),
+            serde_json::json!({"instance-id": warned, "instance-action": "terminate"}),
+        ))
+        .entries(event(
+            "aws.ec2",
+            "EC2 Instance Rebalance Recommendation",
+            &arn(&rebalanced),
+            serde_json::json!({"instance-id": rebalanced}),
+        ))
+        .entries(event(
+            "aws.ec2",
+            "EC2 Instance State-change Notification",
+            &arn(&rebalanced),
+            serde_json::json!({"instance-id": rebalanced, "state": "shutting-down"}),
+        ))
+        // Filtered out by the template's state-change pattern: never reaches the queue.
+        .entries(event(
+            "aws.ec2",
+            "EC2 Instance State-change Notification",
+            &arn(&warned),
+            serde_json::json!({"instance-id": warned, "state": "running"}),
+        ))
+        .entries(event(
+            "aws.health",
+            "AWS Health Event",
+            &warned,
+            serde_json::json!({
+                "eventArn": "arn:aws:health:us-east-1::event/EC2/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED/x",
+                "service": "EC2",
+                "eventTypeCode": "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",
+                "eventTypeCategory": "scheduledChange",
+                "startTime": "Sat, 05 Jun 2038 15:10:09 GMT",
+                "affectedEntities": [{"entityValue": warned}]
+            }),
+        ))
+        .send()
+        .await
+        .expect("PutEvents");
+    assert_eq!(out.failed_entry_count(), 0, "{out:?}");
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body("this is not an EventBridge event")
+        .send()
+        .await
+        .expect("SendMessage");
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body(r#"{"detail-type": "Object Created", "source": "aws.s3", "detail": {}}"#)
+        .send()
+        .await
+        .expect("SendMessage");
+    assert_eq!(
+        queue_depth(&sqs, &url).await,
+        6,
+        "4 routed events + 2 poison"
+    );
+
+    let cloud = adapter(&moto, keys())
+        .await
+        .with_interruption_poll_wait(Duration::from_secs(1))
+        .expect("wait");
+    let got = cloud.poll_events(chrono::Utc::now()).await.expect("poll");
+    let find = |kind: SpotEventKind| -> &SpotEvent {
+        got.iter()
+            .find(|e| e.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind:?} in {got:?}"))
+    };
+    assert_eq!(got.len(), 4, "{got:#?}");
+    let notice = find(SpotEventKind::InterruptionNotice);
+    assert_eq!(
+        (
+            notice.instance_id.as_str(),
+            notice.instance_type.as_str(),
+            notice.az.as_str()
+        ),
+        (warned.as_str(), "m5.large", "us-east-1a")
+    );
+    assert_eq!(
+        notice.action_time,
+        Some(notice.time + chrono::Duration::minutes(2))
+    );
+    let rebalance = find(SpotEventKind::RebalanceRecommendation);
+    assert_eq!(
+        (
+            rebalance.instance_id.as_str(),
+            rebalance.instance_type.as_str(),
+            rebalance.az.as_str()
+        ),
+        (rebalanced.as_str(), "c5.xlarge", "us-east-1b")
+    );
+    let change = find(SpotEventKind::InstanceStateChange {
+        state: InstanceState::ShuttingDown,
+    });
+    assert_eq!(change.instance_id, rebalanced);
+    let retirement = find(SpotEventKind::ScheduledChange);
+    assert_eq!(
+        (
+            retirement.instance_id.as_str(),
+            retirement.instance_type.as_str()
+        ),
+        (warned.as_str(), "m5.large")
+    );
+    assert_eq!(
+        retirement.action_time.map(|t| t.to_rfc3339()),
+        Some("2038-06-05T15:10:09+00:00".to_string())
+    );
+    assert!(
+        got.windows(2).all(|w| w[0].time <= w[1].time),
+        "oldest first"
+    );
+
+    // Everything was deleted, the poison messages included (not merely hidden).
+    assert_eq!(queue_depth(&sqs, &url).await, 0);
+    assert!(cloud
+        .poll_events(chrono::Utc::now())
+        .await
+        .expect("second poll")
+        .is_empty());
+}
+
+#[tokio::test]
+async fn without_the_queue_there_are_no_signals_and_no_error() {
+    let Some(moto) = moto("without_the_queue_there_are_no_signals_and_no_error") else {
+        return;
+    };
+    let cloud = adapter(&moto, keys())
+        .await
+        .with_interruption_poll_wait(Duration::from_secs(1))
+        .expect("wait");
+    assert_eq!(cloud.interruption_queue(), DEFAULT_INTERRUPTION_QUEUE);
+    for _ in 0..2 {
+        assert_eq!(
+            cloud.poll_events(chrono::Utc::now()).await.expect("poll"),
+            vec![]
+        );
+    }
+    assert!(matches!(
+        adapter(&moto, keys())
+            .await
+            .with_interruption_queue("no spaces"),
+        Err(CloudError::Invalid { .. })
+    ));
+    assert!(matches!(
+        adapter(&moto, keys())
+            .await
+            .with_interruption_poll_wait(Duration::from_secs(11)),
+        Err(CloudError::Invalid { .. })
+    ));
+
+    // A stack deployed with another queue name: the adapter reads that queue instead.
+    let sdk = seed_config(&moto).await;
+    let url = interruption_stack(&sdk, "acme-spot-signals").await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let id = run_in(&ec2, ec2_types::InstanceType::M5Large, "us-east-1c").await;
+    aws_sdk_sqs::Client::new(&sdk)
+        .send_message()
+        .queue_url(&url)
+        .message_body(
+            serde_json::json!({
+                "version": "0",
+                "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+                "detail-type": "EC2 Instance Rebalance Recommendation",
+                "source": "aws.ec2",
+                "account": ACCOUNT,
+                "time": "2026-11-28T10:00:00Z",
+                "region": REGION,
+                "resources": [format!("arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{id}")],
+                "detail": {"instance-id": id}
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("SendMessage");
+    let custom = adapter(&moto, keys())
+        .await
+        .with_interruption_queue("acme-spot-signals")
+        .and_then(|c| c.with_interruption_poll_wait(Duration::from_secs(1)))
+        .expect("custom queue");
+    let got = custom.poll_events(chrono::Utc::now()).await.expect("poll");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].kind, SpotEventKind::RebalanceRecommendation);
+    assert_eq!(
+        (got[0].instance_id.as_str(), got[0].az.as_str()),
+        (id.as_str(), "us-east-1c")
+    );
+    // The default-named adapter still sees nothing (it cached "no queue").
+    assert!(cloud
+        .poll_events(chrono::Utc::now())
+        .await
+        .expect("poll")
+        .is_empty());
 }

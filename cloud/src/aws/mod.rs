@@ -36,15 +36,19 @@
 //! - **On-demand prices** do not exist in the EC2 API (they are in the separate Pricing
 //!   service, only in us-east-1 / ap-south-1); the adapter answers from the embedded
 //!   public us-east-1 Linux price list the simulator uses ([`crate::sim::Catalog`]).
-//! - **Spot events** ([`Cloud::poll_events`]) are empty here: production receives them
-//!   from EventBridge / the in-cluster agent, not from a polling API. Pods likewise come
-//!   from the agent ([`Cloud::pod_inventory`] is `Unsupported`).
+//! - **Spot events** ([`Cloud::poll_events`]) come from the interruption queue the
+//!   customer's CloudFormation stack creates (EventBridge rules into SQS, as Karpenter
+//!   does it; see [`interruption`]): long-polled, parsed, resolved to their pools and
+//!   deleted. Without the queue the answer is empty, never an error. Pods come from the
+//!   in-cluster agent ([`Cloud::pod_inventory`] is `Unsupported`).
 
 pub mod config;
 mod convert;
 mod error;
+pub mod interruption;
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -63,6 +67,8 @@ use chrono::{DateTime, Utc};
 
 pub use self::config::{AwsConfig, AwsCredentials, Secret};
 use self::error::{code_of, map_sdk_err, ErrCtx, DRY_RUN_OK};
+use self::interruption::InterruptionQueue;
+pub use self::interruption::DEFAULT_INTERRUPTION_QUEUE;
 use crate::error::{CloudError, ResourceKind, Result};
 use crate::sim::Catalog;
 use crate::types::*;
@@ -95,6 +101,9 @@ pub struct AwsCloud {
     autoscaling: aws_sdk_autoscaling::Client,
     sts: aws_sdk_sts::Client,
     eks: aws_sdk_eks::Client,
+    sqs: aws_sdk_sqs::Client,
+    /// Spot signal queue settings and its cached URL (shared by clones).
+    interruptions: Arc<InterruptionQueue>,
 }
 
 impl AwsCloud {
@@ -111,7 +120,47 @@ impl AwsCloud {
             autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
             sts: aws_sdk_sts::Client::new(&sdk),
             eks: aws_sdk_eks::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            interruptions: Arc::new(InterruptionQueue::new(
+                DEFAULT_INTERRUPTION_QUEUE.to_string(),
+                interruption::DEFAULT_POLL_WAIT,
+            )),
         })
+    }
+
+    /// Reads spot signals from the SQS queue `name` instead of
+    /// [`DEFAULT_INTERRUPTION_QUEUE`] (a stack deployed with another
+    /// `InterruptionQueueName`). Fails with [`CloudError::Invalid`] on a name SQS would
+    /// reject (1–80 characters of letters, digits, `-`, `_`).
+    pub fn with_interruption_queue(mut self, name: impl Into<String>) -> Result<Self> {
+        let name = name.into();
+        interruption::validate_queue_name(&name)?;
+        let wait = self.interruptions.wait();
+        self.interruptions = Arc::new(InterruptionQueue::new(name, wait));
+        Ok(self)
+    }
+
+    /// Long-poll wait of the first receive in [`Cloud::poll_events`] (default
+    /// [`interruption::DEFAULT_POLL_WAIT`]); at most [`interruption::MAX_POLL_WAIT`] so
+    /// the caller is never stalled for long.
+    pub fn with_interruption_poll_wait(mut self, wait: Duration) -> Result<Self> {
+        if wait > interruption::MAX_POLL_WAIT {
+            return Err(CloudError::invalid(
+                "interruption_poll_wait",
+                format!(
+                    "must be at most {} s",
+                    interruption::MAX_POLL_WAIT.as_secs()
+                ),
+            ));
+        }
+        let name = self.interruptions.name().to_string();
+        self.interruptions = Arc::new(InterruptionQueue::new(name, wait));
+        Ok(self)
+    }
+
+    /// Name of the SQS queue spot signals are read from.
+    pub fn interruption_queue(&self) -> &str {
+        self.interruptions.name()
     }
 
     /// Calls each read-only API the product depends on once (smallest page) and returns
@@ -1417,11 +1466,14 @@ impl Cloud for AwsCloud {
         Ok(Mutation::Applied(()))
     }
 
-    /// Always empty: EC2 offers no API to poll rebalance recommendations or interruption
-    /// notices. Production receives them through EventBridge (and the in-cluster agent
-    /// reading instance metadata); this adapter will grow that source later.
+    /// Spot signals from the interruption queue (see [`interruption`]): interruption
+    /// warnings, rebalance recommendations, instances leaving `running` and AWS Health
+    /// scheduled changes, each with its pool, oldest first. The queue hands every
+    /// message out once and it is deleted once handled, so `since` is not needed to
+    /// avoid repeats and is not used (a late message older than `since` still counts).
+    /// Empty, not an error, when the customer's stack has no queue.
     async fn poll_events(&self, _since: DateTime<Utc>) -> Result<Vec<SpotEvent>> {
-        Ok(Vec::new())
+        self.poll_interruption_queue().await
     }
 
     async fn pod_inventory(&self, _cluster: &str) -> Result<PodInventory> {

@@ -235,6 +235,7 @@ async fn interruptions_concentrate_in_low_capacity_pools() {
                     }
                     notices.insert(e.instance_id.clone());
                 }
+                other => panic!("the simulator emits only spot market signals, got {other:?}"),
             }
         }
         since = clock.now();
