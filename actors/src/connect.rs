@@ -43,6 +43,10 @@ pub struct ConnectTarget {
 pub trait CloudConnector: Send + Sync {
     /// `sim` or `aws`, stored on the account.
     fn provider(&self) -> &'static str;
+    /// The simulator behind this connector, when it is one (simulated agents use it).
+    fn as_sim(&self) -> Option<&SimConnector> {
+        None
+    }
     async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn Cloud>, CloudError>;
     /// IAM actions the product needs that the target's credentials are denied.
     async fn missing_permissions(
@@ -129,6 +133,10 @@ impl SimConnector {
 impl CloudConnector for SimConnector {
     fn provider(&self) -> &'static str {
         "sim"
+    }
+
+    fn as_sim(&self) -> Option<&SimConnector> {
+        Some(self)
     }
 
     async fn connect(&self, target: &ConnectTarget) -> Result<Arc<dyn Cloud>, CloudError> {

@@ -309,3 +309,96 @@ pub async fn backfill(
     }
     Ok(out)
 }
+
+/// Makes the in-cluster agents' views the source of each cluster's nodes, pods, requests
+/// and (when the metrics API is present) usage: for every cluster of the account whose
+/// agent reported within [`AGENT_VIEW_FRESH_SECS`], the figures from the cloud are
+/// replaced by the agent's, and instances learn their node group from the agent's nodes.
+/// Returns how many clusters were taken from an agent.
+pub async fn overlay_agent_views(
+    db: &spot_models::Db,
+    org_id: &str,
+    account_id: &str,
+    snap: &mut InventorySnapshot,
+) -> Result<usize, spot_models::DbError> {
+    let ids: HashMap<String, String> =
+        spot_models::inventory::list_clusters(db, org_id, Some(account_id))
+            .await?
+            .into_iter()
+            .map(|c| (c.name, c.id))
+            .collect();
+    let now = chrono::Utc::now();
+    let mut used = 0;
+    let mut node_group_of: HashMap<String, String> = HashMap::new();
+    for rec in snap.clusters.iter_mut() {
+        let Some(id) = ids.get(&rec.name) else {
+            continue;
+        };
+        let Some(view) = spot_models::agents::cluster_view(db, org_id, id).await? else {
+            continue;
+        };
+        let fresh = view
+            .last_heartbeat_at
+            .is_some_and(|t| (now - t).num_seconds() < AGENT_VIEW_FRESH_SECS);
+        if !fresh || view.nodes.is_empty() {
+            continue;
+        }
+        used += 1;
+        rec.node_count = view.nodes.len() as i64;
+        rec.cpu_allocatable_m = view
+            .nodes
+            .iter()
+            .map(|n| n.allocatable.cpu_millis as i64)
+            .sum();
+        rec.mem_allocatable_mib = view
+            .nodes
+            .iter()
+            .map(|n| n.allocatable.memory_mib as i64)
+            .sum();
+        for n in &view.nodes {
+            if let (Some(i), Some(g)) = (&n.instance_id, &n.node_group) {
+                node_group_of.insert(i.clone(), g.clone());
+            }
+        }
+        let scheduled: Vec<_> = view
+            .pods
+            .iter()
+            .filter(|p| {
+                p.node_name.is_some()
+                    && matches!(
+                        p.phase,
+                        spot_agent_protocol::PodPhase::Running
+                            | spot_agent_protocol::PodPhase::Pending
+                    )
+            })
+            .collect();
+        rec.pod_count = scheduled.len() as i64;
+        rec.cpu_requested_m = scheduled.iter().map(|p| p.requests.cpu_millis as i64).sum();
+        rec.mem_requested_mib = scheduled.iter().map(|p| p.requests.memory_mib as i64).sum();
+        // Usage: the latest metrics-API reading of each node, when the agent has them.
+        let from = now - chrono::Duration::minutes(10);
+        let (mut cpu, mut mem, mut seen) = (0i64, 0i64, 0usize);
+        for n in &view.nodes {
+            let samples =
+                spot_models::agents::node_usage(db, org_id, id, &n.name, from, now).await?;
+            if let Some(s) = samples.last() {
+                cpu += s.cpu_millis as i64;
+                mem += s.memory_mib as i64;
+                seen += 1;
+            }
+        }
+        if seen > 0 {
+            rec.cpu_used_m = cpu;
+            rec.mem_used_mib = mem;
+        }
+    }
+    for i in snap.instances.iter_mut() {
+        if let Some(g) = node_group_of.get(&i.instance_id) {
+            i.node_group = Some(g.clone());
+        }
+    }
+    Ok(used)
+}
+
+/// An agent view younger than this (last heartbeat) feeds discovery.
+pub const AGENT_VIEW_FRESH_SECS: i64 = 300;

@@ -9,4 +9,6 @@ pub mod market;
 pub mod policy;
 pub mod react;
 pub mod risk;
+pub mod signals;
+pub mod sim_agent;
 pub mod system;

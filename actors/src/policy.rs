@@ -29,7 +29,13 @@ pub struct ClusterPolicy {
     pub rightsize_percentile: Percentile,
     /// ... plus this headroom (0.10–0.50).
     pub rightsize_headroom: f64,
+    /// How long a drain may wait for PodDisruptionBudgets before the action fails and the
+    /// node is uncordoned (30–3600 s).
+    pub drain_timeout_secs: u64,
 }
+
+/// Default [`ClusterPolicy::drain_timeout_secs`].
+pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 300;
 
 impl Default for ClusterPolicy {
     fn default() -> Self {
@@ -44,6 +50,7 @@ impl Default for ClusterPolicy {
             maintenance_mode: false,
             rightsize_percentile: Percentile::P95,
             rightsize_headroom: 0.20,
+            drain_timeout_secs: DEFAULT_DRAIN_TIMEOUT_SECS,
         }
     }
 }
@@ -66,6 +73,15 @@ impl ClusterPolicy {
                 format!(
                     "must be between 0.10 and 0.50, got {}",
                     self.rightsize_headroom
+                ),
+            ));
+        }
+        if !(5..=3600).contains(&self.drain_timeout_secs) {
+            return Err((
+                "drain_timeout_secs",
+                format!(
+                    "must be between 5 and 3600 seconds, got {}",
+                    self.drain_timeout_secs
                 ),
             ));
         }

@@ -563,7 +563,11 @@ async fn discover_account(
                 });
             }
         };
-        let snap = discovery::discover(cloud.as_ref(), &progress).await.map_err(|e| human(&e))?;
+        let mut snap = discovery::discover(cloud.as_ref(), &progress).await.map_err(|e| human(&e))?;
+        // The in-cluster agents' views are the source of nodes, pods and usage.
+        if let Err(e) = discovery::overlay_agent_views(&deps.db, &org, &account.id, &mut snap).await {
+            tracing::warn!(component = COMPONENT, error = %e, "agent views not read; cloud figures kept");
+        }
         let names = snap.clusters.iter().map(|c| c.name.clone()).collect();
         let report = inventory::apply(&deps.db, &org, &account.id, &snap).await.map_err(|e| format!("saving the inventory failed: {e}"))?;
         // MOD-AI-01: score every pool the account runs in, with this actor's model.
@@ -643,8 +647,12 @@ async fn discover_account(
                 // The node's cluster actor decides its replacement now (event-driven).
                 if ev.kind == spot_cloud::SpotEventKind::InterruptionNotice {
                     let cluster = snap.instances.iter().find(|i| i.instance_id == ev.instance_id).and_then(|i| i.cluster_name.clone());
-                    if let Some(actor) = cluster.and_then(|c| st.clusters.get(&c)) {
+                    if let Some(actor) = cluster.as_ref().and_then(|c| st.clusters.get(c)) {
                         let _ = actor.cast(ClusterMsg::Interruption { instance_id: ev.instance_id.clone(), instance_type: ev.instance_type.clone(), az: ev.az.clone() });
+                    }
+                    // The node leaves in two minutes: cordon and drain it through the agent now.
+                    if let Some(c) = &cluster {
+                        crate::signals::drain_interrupted(&deps, &org, &account.id, c, &ev.instance_id).await;
                     }
                 }
                 st.last_events = st.last_events.max(ev.time);

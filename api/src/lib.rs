@@ -53,7 +53,10 @@ pub fn app(state: AppState) -> impl Endpoint {
     Route::new()
         .nest("/api/openapi.json", spec)
         .nest("/api/docs", docs)
-        .nest(spot_agent_protocol::API_PREFIX, routes::agent::agent_routes())
+        .nest(
+            spot_agent_protocol::API_PREFIX,
+            routes::agent::agent_routes(),
+        )
         .nest("/api", api)
         .at("/healthz", routes::health::healthz_plain)
         .at("/readyz", routes::health::readyz_plain)

@@ -77,6 +77,17 @@ pub async fn start(
         })?;
     let interval = Duration::from_secs(state.cfg.retention_interval_secs.max(1));
     tokio::spawn(retention::run(state.db.clone(), interval));
+    if let Some(sim_agents) = &state.sim_agents {
+        // Simulated agents reach this server over loopback, as a real agent would over HTTPS.
+        let mut target = bound;
+        if target.ip().is_unspecified() {
+            target.set_ip(match target {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        sim_agents.start(format!("http://{target}"));
+    }
     let endpoint = app(state);
     let handle = tokio::spawn(async move {
         Server::new_with_acceptor(acceptor)
@@ -139,6 +150,10 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoLogin, StartError> {
         }
     };
     orgs::set_onboarding_state(&state.db, &org_id, "completed").await?;
+    if let Some(sim_agents) = &state.sim_agents {
+        // Every demo cluster runs a (simulated) agent, installed as soon as it is found.
+        sim_agents.auto_install(&org_id);
+    }
     let org = orgs::org_by_id(&state.db, &org_id)
         .await?
         .ok_or_else(|| StartError::Config {

@@ -34,6 +34,8 @@ pub struct AppState {
     pub jobs: JobQueue,
     /// Identifies this replica in cross-replica broadcasts.
     pub replica_id: String,
+    /// Simulated in-cluster agents (only when the cloud is the simulator).
+    pub sim_agents: Option<Arc<spot_actors::sim_agent::SimAgents>>,
     redis: Option<redis::Client>,
 }
 
@@ -121,7 +123,13 @@ impl AppState {
             ),
             None => None,
         };
+        let sim_agents = spot_actors::sim_agent::SimAgents::new(
+            db.clone(),
+            connector.clone(),
+            actors.bus.clone(),
+        );
         let state = AppState {
+            sim_agents,
             db,
             cfg: Arc::new(cfg),
             jwt,

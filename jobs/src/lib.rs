@@ -7,6 +7,7 @@
 //! a second delivery of the same job finds it taken and does nothing, and every cloud
 //! launch carries a client token derived from the job id and action index.
 
+pub mod agent_ops;
 pub mod optimize;
 pub use spot_actors::policy;
 pub mod recompute;

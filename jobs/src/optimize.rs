@@ -19,9 +19,9 @@ use spot_engine::consolidate::{self, ClusterState, RunningNode, RunningPod};
 use spot_engine::decide::{self, ActionKind, ActionPlan, DecisionInput, SpotMove};
 use spot_engine::pack::CapacityReq;
 use spot_engine::spot::{self, Requirements};
-use spot_models::{accounts, inventory, jobs, risk as risk_store};
+use spot_models::{accounts, agents, inventory, jobs, risk as risk_store};
 
-use crate::{audit_job, progress, publish, Done, Failure, JobContext};
+use crate::{agent_ops, audit_job, progress, publish, Done, Failure, JobContext};
 use spot_actors::policy::ClusterPolicy;
 
 pub const KIND: &str = "optimize";
@@ -65,7 +65,117 @@ pub struct Snapshot {
     /// Usage of each workload (one representative pod, last 2 days at 5 minutes), for
     /// rightsizing. Empty when the cloud cannot report pod usage.
     pub workloads: Vec<spot_engine::rightsize::WorkloadUsage>,
+    /// Where nodes and pods were read: `agent` (the in-cluster agent's view) or `cloud`
+    /// (the simulator's inventory, for dry runs of clusters without an agent).
+    pub source: &'static str,
     nodes: HashMap<String, LiveNode>,
+}
+
+/// The agent's view in the shapes the planner reads: the inventory, the PDBs, and the
+/// nodes that must not be disrupted (cordoned by someone else, or running a pod marked
+/// do-not-disrupt).
+fn inventory_from_view(
+    cluster: &str,
+    v: &agents::ClusterView,
+) -> (
+    spot_cloud::PodInventory,
+    Vec<spot_engine::consolidate::Pdb>,
+    HashSet<String>,
+) {
+    use spot_agent_protocol as proto;
+    let mut protected: HashSet<String> = v
+        .nodes
+        .iter()
+        .filter(|n| n.unschedulable || proto::is_do_not_disrupt(&n.annotations))
+        .map(|n| n.name.clone())
+        .collect();
+    let nodes = v
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            Some(spot_cloud::KubeNode {
+                name: n.name.clone(),
+                instance_id: n.instance_id.clone()?,
+                instance_type: n.instance_type.clone()?,
+                az: n.zone.clone()?,
+                lifecycle: match n.capacity_type.as_deref() {
+                    Some("spot") => CloudLifecycle::Spot,
+                    _ => CloudLifecycle::OnDemand,
+                },
+                node_group: n.node_group.clone(),
+                allocatable_cpu_millicores: u32::try_from(n.allocatable.cpu_millis)
+                    .unwrap_or(u32::MAX),
+                allocatable_memory_mib: u32::try_from(n.allocatable.memory_mib).unwrap_or(u32::MAX),
+                ready: n.ready,
+            })
+        })
+        .collect();
+    let mut pods = Vec::new();
+    for p in &v.pods {
+        if p.do_not_disrupt {
+            if let Some(n) = &p.node_name {
+                protected.insert(n.clone());
+            }
+        }
+        let phase = match p.phase {
+            proto::PodPhase::Pending => spot_cloud::PodPhase::Pending,
+            proto::PodPhase::Running => spot_cloud::PodPhase::Running,
+            // Finished pods hold no capacity.
+            _ => continue,
+        };
+        let kind = match p.owner.as_ref().map(|o| o.kind.as_str()) {
+            Some("Deployment") | Some("ReplicaSet") => WorkloadKind::Deployment,
+            Some("StatefulSet") => WorkloadKind::StatefulSet,
+            Some("DaemonSet") => WorkloadKind::DaemonSet,
+            Some("Job") => WorkloadKind::Job,
+            _ => WorkloadKind::Other,
+        };
+        pods.push(spot_cloud::Pod {
+            namespace: p.namespace.clone(),
+            name: p.name.clone(),
+            owner: p.owner.as_ref().map(|o| spot_cloud::WorkloadRef {
+                kind: if p.daemonset {
+                    WorkloadKind::DaemonSet
+                } else {
+                    kind
+                },
+                name: o.name.clone(),
+            }),
+            node_name: p.node_name.clone(),
+            phase,
+            cpu_request_millicores: u32::try_from(p.requests.cpu_millis).unwrap_or(u32::MAX),
+            memory_request_mib: u32::try_from(p.requests.memory_mib).unwrap_or(u32::MAX),
+        });
+    }
+    let pdbs = v
+        .pdbs
+        .iter()
+        .map(|b| spot_engine::consolidate::Pdb {
+            namespace: b.namespace.clone(),
+            name: b.name.clone(),
+            min_available: b
+                .min_available
+                .as_deref()
+                .and_then(|m| m.parse().ok())
+                .or_else(|| {
+                    // A percentage or an absent minimum: the live status says what is allowed.
+                    u32::try_from(b.current_healthy - b.disruptions_allowed).ok()
+                }),
+            max_unavailable: b.max_unavailable.as_deref().and_then(|m| m.parse().ok()),
+            current_healthy: u32::try_from(b.current_healthy).unwrap_or(0),
+            expected_pods: u32::try_from(b.expected_pods).unwrap_or(0),
+        })
+        .collect();
+    (
+        spot_cloud::PodInventory {
+            cluster: cluster.to_string(),
+            collected_at: v.collected_at.unwrap_or_else(chrono::Utc::now),
+            nodes,
+            pods,
+        },
+        pdbs,
+        protected,
+    )
 }
 
 /// Usage history window and step read for rightsizing.
@@ -129,6 +239,8 @@ async fn workload_usage(
 pub async fn snapshot(
     ctx: &JobContext,
     cloud: &dyn Cloud,
+    org_id: &str,
+    cluster_id: &str,
     cluster: &str,
 ) -> Result<Snapshot, String> {
     let human = |e: CloudError| {
@@ -137,7 +249,34 @@ pub async fn snapshot(
         other => spot_actors::system::human(&other),
     }
     };
-    let inv = cloud.pod_inventory(cluster).await.map_err(human)?;
+    // The agent's view is the source of nodes, pods and PDBs; without one (never
+    // connected) only the simulator can answer, for a dry run.
+    let view = agents::cluster_view(&ctx.db, org_id, cluster_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .filter(|v| !v.nodes.is_empty());
+    let (inv, pdbs, protected, pdb_members, source) = match view {
+        Some(v) => {
+            let (inv, pdbs, protected) = inventory_from_view(cluster, &v);
+            let members: Vec<(String, String, String)> = v
+                .pods
+                .iter()
+                .filter_map(|p| {
+                    let pdb = p.pdbs.first()?;
+                    let name = pdb.split_once('/').map_or(pdb.as_str(), |(_, n)| n);
+                    Some((p.namespace.clone(), p.name.clone(), name.to_string()))
+                })
+                .collect();
+            (inv, pdbs, protected, members, "agent")
+        }
+        None => (
+            cloud.pod_inventory(cluster).await.map_err(human)?,
+            Vec::new(),
+            HashSet::new(),
+            Vec::new(),
+            "cloud",
+        ),
+    };
     // MOD-AI-01: every pool is scored with the current model before the engine sees it.
     let model = ctx.risk.current();
     let market = spot_actors::market::read(cloud, &model, ctx.hive.as_ref())
@@ -162,6 +301,11 @@ pub async fn snapshot(
         .iter()
         .map(|t| (t.name.as_str(), t.arch))
         .collect();
+    // PDB of each pod (the engine takes the name within the pod's namespace).
+    let pdb_of: HashMap<(&str, &str), String> = pdb_members
+        .iter()
+        .map(|(ns, name, pdb)| ((ns.as_str(), name.as_str()), pdb.clone()))
+        .collect();
     let mut by_node: HashMap<&str, Vec<RunningPod>> = HashMap::new();
     for p in &inv.pods {
         let Some(node) = p.node_name.as_deref() else {
@@ -177,7 +321,9 @@ pub async fn snapshot(
             capacity: CapacityReq::Any,
             arch: None,
             anti_affinity_group: None,
-            pdb: None,
+            pdb: pdb_of
+                .get(&(p.namespace.as_str(), p.name.as_str()))
+                .cloned(),
             daemonset: p
                 .owner
                 .as_ref()
@@ -194,7 +340,12 @@ pub async fn snapshot(
         .collect();
     let mut nodes = Vec::new();
     let mut live = HashMap::new();
-    for n in inv.nodes.iter().filter(|n| n.ready) {
+    // Cordoned nodes, and nodes running do-not-disrupt pods, are left out of planning.
+    for n in inv
+        .nodes
+        .iter()
+        .filter(|n| n.ready && !protected.contains(&n.name))
+    {
         let lifecycle = engine_lifecycle(n.lifecycle);
         let hourly = match lifecycle {
             Lifecycle::Spot => spot_prices
@@ -250,10 +401,8 @@ pub async fn snapshot(
     let workloads = workload_usage(cloud, cluster, &inv.pods).await;
     Ok(Snapshot {
         catalog,
-        state: ClusterState {
-            nodes,
-            pdbs: Vec::new(),
-        },
+        state: ClusterState { nodes, pdbs },
+        source,
         pool_risk,
         risk_flags,
         workloads,
@@ -363,6 +512,16 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> 
         None => ClusterPolicy::default(),
     };
     let dry = ctx.safe_mode || policy.dry_run || job.dry_run != 0;
+    // Nodes are retired only through the agent (cordon, PDB-respecting drain): without a
+    // connected agent only a dry run may proceed.
+    let connected = agents::is_connected(db, &org, &cluster_id, chrono::Utc::now())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    if !dry && !connected {
+        return Err(fail(
+            "no connected agent on this cluster: a real run needs the in-cluster agent to cordon and drain nodes safely. Install it (Clusters → Add cluster) and wait for its first heartbeat; a dry run still plans.",
+        ));
+    }
     progress(ctx, job, 5, "connecting to the cloud account").await;
     let ciphertext = accounts::credentials(db, &account.id)
         .await
@@ -376,7 +535,7 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> 
         .map_err(|e| fail(spot_actors::system::human(&e)))?;
     progress(ctx, job, 15, "reading nodes, pods and the spot market").await;
     let decide_started = std::time::Instant::now();
-    let snap = snapshot(ctx, cloud.as_ref(), &cluster.name)
+    let snap = snapshot(ctx, cloud.as_ref(), &org, &cluster_id, &cluster.name)
         .await
         .map_err(fail)?;
     let now = cloud.now().timestamp();
@@ -403,8 +562,16 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> 
     let mut realised = 0.0;
     for (idx, action) in action_plan.actions.iter().enumerate() {
         let pct = 40 + (55 * (idx + 1) / total) as i64;
+        let agent = AgentTarget {
+            db,
+            drain_timeout: Duration::from_secs(policy.drain_timeout_secs),
+            org: &org,
+            cluster_id: &cluster_id,
+            job_id: &job.id,
+        };
         let outcome = execute_action(
             cloud.as_ref(),
+            &agent,
             job,
             &cluster.name,
             &snap,
@@ -503,6 +670,7 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> 
         message,
         result: json!({
             "mode": mode,
+            "source": snap.source,
             "plan_ms": plan_ms,
             "actions": action_plan.actions.len(),
             "blocked": action_plan.blocked.len(),
@@ -520,9 +688,101 @@ fn client_token(job_id: &str, idx: usize, suffix: &str) -> String {
     t.chars().take(64).collect()
 }
 
+/// The cluster whose agent carries out the Kubernetes half of an action.
+struct AgentTarget<'a> {
+    db: &'a spot_models::Db,
+    /// How long a drain may wait for PodDisruptionBudgets (the cluster policy's).
+    drain_timeout: Duration,
+    org: &'a str,
+    cluster_id: &'a str,
+    job_id: &'a str,
+}
+
+impl AgentTarget<'_> {
+    /// Runs one agent command for action `idx`; `Err` is a human message.
+    async fn command(
+        &self,
+        idx: usize,
+        step: &str,
+        kind: spot_agent_protocol::CommandKind,
+        timeout: Duration,
+    ) -> Result<(bool, String, serde_json::Value), String> {
+        let key = format!("job:{}:{idx}:{step}", self.job_id);
+        let rec = agent_ops::run_command(
+            self.db,
+            self.org,
+            self.cluster_id,
+            &key,
+            &kind,
+            timeout,
+            &format!("system:job:{}", self.job_id),
+        )
+        .await?;
+        let (ok, msg) = agent_ops::succeeded(&rec);
+        let evictions = rec
+            .result
+            .as_ref()
+            .map(|r| serde_json::to_value(&r.evictions).unwrap_or_default())
+            .unwrap_or(json!([]));
+        Ok((
+            ok,
+            msg,
+            json!({"command_id": rec.id, "evictions": evictions}),
+        ))
+    }
+
+    /// Cordons and drains `node` through the agent. On failure the node is uncordoned
+    /// (it keeps running and serving) and the steps so far are returned with the error.
+    async fn drain(
+        &self,
+        idx: usize,
+        node: &str,
+        steps: &mut Vec<serde_json::Value>,
+    ) -> Result<(), String> {
+        use spot_agent_protocol::CommandKind;
+        let (ok, msg, detail) = self
+            .command(
+                idx,
+                "drain",
+                CommandKind::Drain {
+                    node: node.to_string(),
+                    timeout_secs: self.drain_timeout.as_secs(),
+                    grace_period_secs: None,
+                },
+                self.drain_timeout,
+            )
+            .await?;
+        steps.push(agent_ops::step(
+            "drain",
+            json!({"node": node, "ok": ok, "message": msg, "command_id": detail["command_id"], "evictions": detail["evictions"]}),
+        ));
+        if ok {
+            return Ok(());
+        }
+        let undo = self
+            .command(
+                idx,
+                "uncordon",
+                CommandKind::Uncordon {
+                    node: node.to_string(),
+                },
+                Duration::from_secs(60),
+            )
+            .await;
+        steps.push(agent_ops::step(
+            "uncordon",
+            json!({"node": node, "ok": undo.as_ref().is_ok_and(|u| u.0), "message": match &undo { Ok(u) => u.1.clone(), Err(e) => e.clone() }}),
+        ));
+        Err(format!(
+            "drain of {node} failed: {msg}; the node was uncordoned and keeps running"
+        ))
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn execute_action(
     cloud: &dyn Cloud,
+    agent: &AgentTarget<'_>,
     job: &jobs::JobRow,
     cluster: &str,
     snap: &Snapshot,
@@ -542,19 +802,36 @@ async fn execute_action(
     let status = if dry { "would_execute" } else { "applied" };
     match action.kind {
         ActionKind::RightsizeDown | ActionKind::RightsizeUp => Ok(with(
-            json!({"status": "skipped", "reason": "changing pod requests needs the in-cluster agent"}),
+            json!({"status": "skipped", "reason": "rightsizing is recommend-only: the plan sizes whole pods, and requests are set per container by the workload's owner"}),
         )),
         ActionKind::DeleteEmptyNode | ActionKind::DrainAndDeleteNode => {
             let node = snap
                 .nodes
                 .get(&action.target)
                 .ok_or_else(|| with(json!({"error": "node vanished from the snapshot"})))?;
+            let mut steps = Vec::new();
+            if !dry {
+                agent
+                    .drain(idx, &action.target, &mut steps)
+                    .await
+                    .map_err(|e| with(json!({"error": e, "step": "drain", "steps": steps})))?;
+                // As Karpenter does: the Node object goes first, then its instance.
+                remove_node_object(agent, idx, &action.target, &mut steps).await;
+            }
             match retire_node(cloud, node, dry).await {
-                Ok(asg) => Ok(with(
-                    json!({"status": status, "terminated": node.instance_id, "asg_resized": asg}),
-                )),
+                Ok(asg) => {
+                    if !dry {
+                        steps.push(agent_ops::step(
+                            "terminate",
+                            json!({"instance_id": node.instance_id, "asg_resized": asg}),
+                        ));
+                    }
+                    Ok(with(
+                        json!({"status": status, "terminated": node.instance_id, "asg_resized": asg, "steps": steps}),
+                    ))
+                }
                 Err(e) => Err(with(
-                    json!({"error": spot_actors::system::human(&e), "instance_id": node.instance_id}),
+                    json!({"error": spot_actors::system::human(&e), "instance_id": node.instance_id, "steps": steps}),
                 )),
             }
         }
@@ -606,24 +883,107 @@ async fn execute_action(
                 Mutation::Applied(r) => r.instances.into_iter().map(|i| i.id).collect(),
                 Mutation::DryRun(_) => Vec::new(),
             };
+            let mut steps = Vec::new();
             if !dry {
-                wait_running(cloud, &new_ids).await.map_err(|e| with(json!({"error": e, "step": "wait", "launched": new_ids, "note": "the old node was kept; the new one is left running for inspection"})))?;
+                steps.push(agent_ops::step(
+                    "launch",
+                    json!({"instance_ids": new_ids, "instance_type": req.instance_type, "lifecycle": req.lifecycle}),
+                ));
+                wait_running(cloud, &new_ids).await.map_err(|e| with(json!({"error": e, "step": "wait", "launched": new_ids, "steps": steps, "note": "the old node was kept; the new one is left running for inspection"})))?;
+                // Nothing new lands on the old node from now on.
+                let old = &action.target;
+                let (ok, msg, detail) = agent
+                    .command(
+                        idx,
+                        "cordon",
+                        spot_agent_protocol::CommandKind::Cordon { node: old.clone() },
+                        Duration::from_secs(60),
+                    )
+                    .await
+                    .map_err(|e| with(json!({"error": e, "step": "cordon", "launched": new_ids, "steps": steps})))?;
+                steps.push(agent_ops::step(
+                    "cordon",
+                    json!({"node": old, "ok": ok, "message": msg, "command_id": detail["command_id"]}),
+                ));
+                if !ok {
+                    return Err(with(
+                        json!({"error": format!("cordon of {old} failed: {msg}"), "step": "cordon", "launched": new_ids, "steps": steps}),
+                    ));
+                }
+                // The replacement must be a Ready node before any pod is evicted.
+                match agent_ops::wait_nodes_ready(
+                    agent.db,
+                    agent.org,
+                    agent.cluster_id,
+                    &new_ids,
+                    agent_ops::NODE_READY_TIMEOUT,
+                )
+                .await
+                {
+                    Ok(names) => steps.push(agent_ops::step("ready", json!({"nodes": names}))),
+                    Err(e) => {
+                        let _ = agent
+                            .command(
+                                idx,
+                                "uncordon",
+                                spot_agent_protocol::CommandKind::Uncordon { node: old.clone() },
+                                Duration::from_secs(60),
+                            )
+                            .await;
+                        return Err(with(
+                            json!({"error": e, "step": "ready", "launched": new_ids, "steps": steps, "note": "the old node was uncordoned and keeps running"}),
+                        ));
+                    }
+                }
+                agent.drain(idx, old, &mut steps).await.map_err(|e| {
+                    with(json!({"error": e, "step": "drain", "launched": new_ids, "steps": steps}))
+                })?;
+                remove_node_object(agent, idx, old, &mut steps).await;
             }
-            // Drain: terminating the old node evicts its pods, which the scheduler places on
-            // the new capacity. PDB budgets were checked by the planner.
             let asg = retire_node(cloud, node, dry)
                 .await
-                .map_err(|e| with(json!({"error": spot_actors::system::human(&e), "step": "terminate", "instance_id": node.instance_id, "launched": new_ids})))?;
+                .map_err(|e| with(json!({"error": spot_actors::system::human(&e), "step": "terminate", "instance_id": node.instance_id, "launched": new_ids, "steps": steps})))?;
+            if !dry {
+                steps.push(agent_ops::step(
+                    "terminate",
+                    json!({"instance_id": node.instance_id, "asg_resized": asg}),
+                ));
+            }
             let savings_note = if fallback.is_some() {
                 json!(null)
             } else {
                 json!(action.expected_monthly_savings)
             };
             Ok(with(
-                json!({"status": status, "launched": new_ids, "terminated": node.instance_id, "asg_resized": asg, "replaced_hourly": node.hourly_price, "lifecycle": req.lifecycle, "fallback": fallback, "monthly_savings": savings_note}),
+                json!({"status": status, "launched": new_ids, "terminated": node.instance_id, "asg_resized": asg, "replaced_hourly": node.hourly_price, "lifecycle": req.lifecycle, "fallback": fallback, "monthly_savings": savings_note, "steps": steps}),
             ))
         }
     }
+}
+
+/// Deletes the Node object of a drained node before its instance is terminated (best
+/// effort: the cloud controller removes it too; a failure is reported in the steps, not as
+/// a failed action).
+async fn remove_node_object(
+    agent: &AgentTarget<'_>,
+    idx: usize,
+    node: &str,
+    steps: &mut Vec<serde_json::Value>,
+) {
+    let r = agent
+        .command(
+            idx,
+            "delete-node",
+            spot_agent_protocol::CommandKind::DeleteNode {
+                node: node.to_string(),
+            },
+            Duration::from_secs(60),
+        )
+        .await;
+    steps.push(agent_ops::step(
+        "delete_node",
+        json!({"node": node, "ok": r.as_ref().is_ok_and(|x| x.0), "message": match &r { Ok(x) => x.1.clone(), Err(e) => e.clone() }}),
+    ));
 }
 
 /// Terminates a node for good. When an Auto Scaling group owns it, it is first detached

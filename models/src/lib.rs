@@ -7,6 +7,7 @@
 //! organization id.
 
 pub mod accounts;
+pub mod agent_targets;
 pub mod agents;
 pub mod audit;
 pub mod crypto;

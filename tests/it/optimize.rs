@@ -1,6 +1,8 @@
-//! Optimize Now: an apalis job plans a sim cluster with the engine and executes the plan
-//! through the Cloud port (launch, wait, terminate), with dry run, safe mode, idempotent
-//! redelivery, failure reporting, spot → on-demand fallback and policy validation.
+//! Optimize Now: an apalis job plans a sim cluster with the engine from the (simulated)
+//! agent's cluster view and executes the plan through the Cloud port and the agent
+//! (launch, cordon, Ready, drain with PDBs, delete node, terminate), with dry run, safe
+//! mode, idempotent redelivery, failure reporting, spot → on-demand fallback, policy
+//! validation, the refusal of a real run without an agent, and a drain that times out.
 
 use std::sync::Arc;
 
@@ -42,7 +44,41 @@ async fn setup(app: &TestApp) -> (Session, String, String) {
         .await;
     assert_eq!(st, StatusCode::OK, "{p}");
     assert_eq!(p["aggressiveness"], "aggressive");
+    install_agent(app, &s, &id).await;
     (s, id, c["name"].as_str().expect("name").to_string())
+}
+
+/// Creates the cluster's agent token (on the simulator this installs the simulated agent,
+/// as running the install command would) and waits for its heartbeat and cluster view.
+pub async fn install_agent(app: &TestApp, s: &Session, cluster: &str) {
+    let (st, t) = app
+        .json(
+            Method::POST,
+            &format!("/api/clusters/{cluster}/agent"),
+            Some(&s.access),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{t}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, a) = app
+            .json(
+                Method::GET,
+                &format!("/api/clusters/{cluster}/agent"),
+                Some(&s.access),
+                None,
+            )
+            .await;
+        if a["status"] == "connected" && a["nodes"].as_i64().unwrap_or(0) > 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the simulated agent did not connect: {a}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 async fn optimize(app: &TestApp, s: &Session, cluster: &str, body: Value) -> Value {
@@ -141,18 +177,69 @@ async fn optimize_now_plans_and_executes_through_the_cloud(b: Backend) {
             > 0.0,
         "{job}"
     );
-    // Rightsizing recommendations from usage history are in the plan; changing requests
-    // needs the in-cluster agent, so they are reported and skipped.
+    assert_eq!(
+        job["result"]["source"], "agent",
+        "planned from the agent's view: {job}"
+    );
+    // Every node is retired safely, in order: (launch →) cordon → Ready → drain (evictions
+    // through the Eviction API) → delete the Node → terminate.
+    for a in &applied {
+        let steps: Vec<&str> = a["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .filter_map(|s| s["step"].as_str())
+            .collect();
+        let expected: &[&str] = if a["launched"].is_array() {
+            &[
+                "launch",
+                "cordon",
+                "ready",
+                "drain",
+                "delete_node",
+                "terminate",
+            ]
+        } else {
+            &["drain", "delete_node", "terminate"]
+        };
+        assert_eq!(steps, expected, "{a}");
+        let drain = a["steps"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["step"] == "drain"))
+            .expect("drain");
+        assert_eq!(drain["ok"], true, "{drain}");
+        let ev = drain["evictions"].as_array().expect("evictions");
+        assert!(
+            ev.iter()
+                .all(|e| e["outcome"] == "evicted" || e["outcome"] == "skipped_daemonset"),
+            "{drain}"
+        );
+    }
+    // The agent's commands are listed on the cluster.
+    let (_, cmds) = app
+        .json(
+            Method::GET,
+            &format!("/api/clusters/{cluster}/agent/commands"),
+            Some(&s.access),
+            None,
+        )
+        .await;
+    let cmds = cmds["items"].as_array().cloned().unwrap_or_default();
+    assert!(
+        cmds.iter()
+            .any(|c| c["kind"] == "drain" && c["status"] == "succeeded"),
+        "{cmds:?}"
+    );
+    // Rightsizing recommendations from usage history are in the plan; they are reported
+    // (recommend-only) and skipped.
     let rightsized: Vec<&Value> = executed
         .iter()
         .filter(|a| a["kind"].as_str().unwrap_or("").starts_with("rightsize"))
         .collect();
     assert!(!rightsized.is_empty(), "{plan}");
     assert!(
-        rightsized
-            .iter()
-            .all(|a| a["status"] == "skipped"
-                && a["reason"].as_str().unwrap_or("").contains("agent")),
+        rightsized.iter().all(|a| a["status"] == "skipped"
+            && a["reason"].as_str().unwrap_or("").contains("recommend")),
         "{job}"
     );
 
@@ -632,3 +719,193 @@ async fn exhausted_spot_capacity_falls_back_to_on_demand(b: Backend) {
     assert_eq!(fell_back[0]["status"], "applied");
 }
 both!(exhausted_spot_capacity_falls_back_to_on_demand);
+
+async fn a_real_run_needs_a_connected_agent(b: Backend) {
+    let sim = Arc::new(SimConnector::new(42));
+    let app = TestApp::start_with_connector(b, sim.clone()).await;
+    let s = app.signup("No agent").await;
+    link_sim(&app, &s, ACCOUNT, "Prod").await;
+    let (_, clusters) = app
+        .json(
+            Method::GET,
+            "/api/clusters?sort=-cost",
+            Some(&s.access),
+            None,
+        )
+        .await;
+    let cluster = clusters["items"][0]["id"].as_str().expect("id").to_string();
+    let before = running_ids(&sim).await;
+    let job = optimize(&app, &s, &cluster, json!({})).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(
+        job["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no connected agent"),
+        "{job}"
+    );
+    // A dry run still plans (from the simulator's inventory, as nothing else exists).
+    let dry = optimize(&app, &s, &cluster, json!({"dry_run": true})).await;
+    assert_eq!(dry["status"], "succeeded", "{dry}");
+    assert_eq!(dry["result"]["source"], "cloud", "{dry}");
+    assert_eq!(running_ids(&sim).await, before);
+}
+both!(a_real_run_needs_a_connected_agent);
+
+async fn a_drain_that_times_out_keeps_the_node_and_reports_it(b: Backend) {
+    let sim = Arc::new(SimConnector::new(42));
+    let app = TestApp::start_with_connector(b, sim.clone()).await;
+    let (s, cluster, name) = setup(&app).await;
+    let (st, p) = app
+        .json(
+            Method::PUT,
+            &format!("/api/clusters/{cluster}/policy"),
+            Some(&s.access),
+            Some(json!({"aggressiveness": "aggressive", "stabilization_window_secs": 0, "drain_timeout_secs": 5})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    // A budget in every application namespace that allows no disruption at all (the
+    // classic misconfigured PDB): every eviction answers 429.
+    let world = sim.world(ACCOUNT, "us-east-1").expect("world");
+    let view = world.kube_view(&name).expect("view");
+    let namespaces: std::collections::BTreeSet<String> = view
+        .pods
+        .iter()
+        .map(|p| p.pod.namespace.clone())
+        .filter(|n| n != "kube-system")
+        .collect();
+    for ns in &namespaces {
+        world
+            .create_pdb(
+                &name,
+                spot_cloud::sim::kube::CustomPdb {
+                    namespace: ns.clone(),
+                    name: "freeze".into(),
+                    match_labels: Default::default(),
+                    min_available: None,
+                },
+            )
+            .expect("pdb");
+    }
+    let before = running_ids(&sim).await;
+    let job = optimize(&app, &s, &cluster, json!({})).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    let failed = &job["result"]["failed"];
+    assert_eq!(failed["step"], "drain", "{job}");
+    let err = failed["error"].as_str().unwrap_or("");
+    assert!(
+        err.contains("uncordoned") && err.contains("timed out"),
+        "{err}"
+    );
+    let steps: Vec<&str> = failed["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["step"].as_str())
+        .collect();
+    assert_eq!(steps.last(), Some(&"uncordon"), "{failed}");
+    let drain = failed["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["step"] == "drain"))
+        .expect("drain step");
+    assert!(
+        drain["evictions"]
+            .as_array()
+            .expect("evictions")
+            .iter()
+            .any(|e| e["outcome"] == "blocked_by_pdb" && e["retries"].as_u64().unwrap_or(0) >= 1),
+        "{drain}"
+    );
+    // The node is kept: running, and schedulable again.
+    let node = failed["target"].as_str().expect("target");
+    let after = world.kube_view(&name).expect("view");
+    let n = after
+        .nodes
+        .iter()
+        .find(|n| n.name == node)
+        .expect("node kept");
+    assert!(!n.unschedulable, "uncordoned");
+    let after_ids = running_ids(&sim).await;
+    assert!(
+        before.iter().all(|id| after_ids.contains(id)),
+        "nothing was terminated"
+    );
+}
+both!(a_drain_that_times_out_keeps_the_node_and_reports_it);
+
+async fn an_interruption_warning_drains_the_node_through_the_agent(b: Backend) {
+    let sim = Arc::new(SimConnector::new(42));
+    let app = TestApp::start_with_connector(b, sim.clone()).await;
+    let (s, cluster, name) = setup(&app).await;
+    let account_id = spot_models::inventory::cluster(&app.db, &s.org_id, &cluster)
+        .await
+        .expect("db")
+        .expect("cluster")
+        .account_id;
+    let world = sim.world(ACCOUNT, "us-east-1").expect("world");
+    let view = world.kube_view(&name).expect("view");
+    let node = view.nodes[0].clone();
+    let st = &app.state;
+    let deps = spot_actors::system::Deps {
+        db: st.db.clone(),
+        connector: st.connector.clone(),
+        keyring: st.keyring.clone(),
+        bus: st.actors.bus.clone(),
+        hive: st.hive.clone(),
+        risk: st.risk.clone(),
+        interval: std::time::Duration::from_secs(300),
+        replica_id: "test".into(),
+        lease: std::time::Duration::from_secs(30),
+    };
+    let org = s.org_id.clone();
+    let first =
+        spot_actors::signals::drain_interrupted(&deps, &org, &account_id, &name, &node.instance_id)
+            .await
+            .expect("a drain is queued for a managed node");
+    // A repeated warning for the same instance queues nothing new.
+    let again =
+        spot_actors::signals::drain_interrupted(&deps, &org, &account_id, &name, &node.instance_id)
+            .await;
+    assert_eq!(again.as_deref(), Some(first.as_str()));
+    // The simulated agent cordons and drains it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, cmds) = app
+            .json(
+                Method::GET,
+                &format!("/api/clusters/{cluster}/agent/commands"),
+                Some(&s.access),
+                None,
+            )
+            .await;
+        let done = cmds["items"].as_array().into_iter().flatten().any(|c| {
+            c["id"] == first.as_str() && (c["status"] == "succeeded" || c["status"] == "failed")
+        });
+        if done {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "drain not finished: {cmds}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let after = world.kube_view(&name).expect("view");
+    let n = after
+        .nodes
+        .iter()
+        .find(|n| n.name == node.name)
+        .expect("node");
+    assert!(n.unschedulable, "the interrupted node is cordoned");
+    let (_, audit) = app
+        .json(
+            Method::GET,
+            "/api/audit-logs?action=agent.drain_on_interruption",
+            Some(&s.access),
+            None,
+        )
+        .await;
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
+}
+both!(an_interruption_warning_drains_the_node_through_the_agent);

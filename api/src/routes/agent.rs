@@ -928,6 +928,20 @@ fn command_view(c: CommandRecord) -> AgentCommandView {
     }
 }
 
+/// On the simulator, issuing a token installs the cluster's simulated agent with it, as
+/// running the install command would on a real cluster.
+async fn install_simulated(state: &AppState, cluster_id: &str, token: &str) {
+    if let Some(sim) = &state.sim_agents {
+        if !sim.install(cluster_id, token).await {
+            tracing::info!(
+                component = "sim-agent",
+                cluster_id,
+                "not a simulated cluster: no simulated agent installed"
+            );
+        }
+    }
+}
+
 async fn own_cluster(
     state: &AppState,
     org_id: &str,
@@ -977,6 +991,7 @@ impl AgentApi {
             None,
             Some(serde_json::json!({"token_prefix": t.row.token_prefix})),
         );
+        install_simulated(&state, &c.id, &t.token).await;
         Ok(TokenIssuedResponse::Created(Json(issued(&state, t))))
     }
 
@@ -1006,6 +1021,7 @@ impl AgentApi {
                 .map(|r| serde_json::json!({"token_prefix": r.token_prefix})),
             Some(serde_json::json!({"token_prefix": t.row.token_prefix})),
         );
+        install_simulated(&state, &c.id, &t.token).await;
         Ok(TokenIssuedResponse::Created(Json(issued(&state, t))))
     }
 

@@ -111,6 +111,9 @@ pub struct ClusterPolicyView {
     pub rightsize_percentile: RightsizePercentile,
     /// ... plus this headroom, 0.10–0.50.
     pub rightsize_headroom: f64,
+    /// How long a drain waits for PodDisruptionBudgets before the action fails and the
+    /// node is uncordoned and kept (5–3600 s).
+    pub drain_timeout_secs: u64,
 }
 
 /// Template fields to change; the others keep their defaults.
@@ -156,6 +159,8 @@ pub struct ClusterPolicyInput {
     pub rightsize_percentile: Option<RightsizePercentile>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rightsize_headroom: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drain_timeout_secs: Option<u64>,
 }
 
 /// Overlays `patch` onto `base`, objects recursively.

@@ -28,6 +28,7 @@
 pub mod catalog;
 pub mod clock;
 pub mod history;
+pub mod kube;
 pub mod market;
 mod noise;
 mod templates;
@@ -153,6 +154,10 @@ pub enum Method {
     PollEvents,
     PodInventory,
     PodUsage,
+    /// The simulated cluster's Kubernetes API (the agent's view and its commands).
+    KubeRead,
+    /// Kubernetes writes: cordon, labels, taints, evictions, request patches, node deletion.
+    KubeWrite,
 }
 
 /// A failure to inject. Faults are checked before the call touches any state, so a

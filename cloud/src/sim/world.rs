@@ -40,18 +40,20 @@ const USAGE_GRID_SECONDS: i64 = 300;
 const MAX_USAGE_SAMPLES: usize = 20_000;
 
 #[derive(Debug, Clone)]
-struct SimNode {
-    name: String,
-    node_group: Option<String>,
-    alloc_cpu: u32,
-    alloc_mem: u32,
+pub(crate) struct SimNode {
+    pub(crate) name: String,
+    pub(crate) node_group: Option<String>,
+    pub(crate) alloc_cpu: u32,
+    pub(crate) alloc_mem: u32,
+    /// Kubernetes-level state (cordon, labels, taints, readiness): see `kube.rs`.
+    pub(crate) kube: super::kube::NodeKube,
 }
 
 #[derive(Debug, Clone)]
-struct SimInstance {
-    inst: Instance,
-    terminated_at: Option<DateTime<Utc>>,
-    node: Option<SimNode>,
+pub(crate) struct SimInstance {
+    pub(crate) inst: Instance,
+    pub(crate) terminated_at: Option<DateTime<Utc>>,
+    pub(crate) node: Option<SimNode>,
 }
 
 #[derive(Debug, Clone)]
@@ -77,16 +79,16 @@ struct SimNodeGroup {
 }
 
 #[derive(Debug, Clone)]
-struct SimPod {
-    pod: Pod,
+pub(crate) struct SimPod {
+    pub(crate) pod: Pod,
     /// Average used / requested, before the weekly pattern.
     base_cpu: f64,
     base_mem: f64,
-    key: u64,
+    pub(crate) key: u64,
 }
 
 #[derive(Debug, Clone)]
-struct SimCluster {
+pub(crate) struct SimCluster {
     name: String,
     arn: String,
     version: String,
@@ -94,7 +96,7 @@ struct SimCluster {
     tags: Tags,
     pattern: UsagePattern,
     node_groups: Vec<SimNodeGroup>,
-    pods: Vec<SimPod>,
+    pub(crate) pods: Vec<SimPod>,
 }
 
 #[derive(Debug, Clone)]
@@ -116,13 +118,13 @@ pub struct World {
     seed: u64,
     account_id: String,
     region: String,
-    instances: BTreeMap<String, SimInstance>,
+    pub(crate) instances: BTreeMap<String, SimInstance>,
     volumes: BTreeMap<String, Volume>,
     snapshots: BTreeMap<String, Snapshot>,
     /// Images that are registered; their snapshots cannot be deleted.
     registered_amis: HashSet<String>,
     asgs: BTreeMap<String, SimAsg>,
-    clusters: BTreeMap<String, SimCluster>,
+    pub(crate) clusters: BTreeMap<String, SimCluster>,
     events: VecDeque<SpotEvent>,
     pending: BTreeMap<(i64, u64), Pending>,
     /// Interruption draws exist for every hour up to and including this one.
@@ -131,6 +133,8 @@ pub struct World {
     rng: ChaCha8Rng,
     ip_counter: u32,
     launches: HashMap<String, LaunchRecord>,
+    /// PodDisruptionBudgets created through [`crate::sim::SimCloud::create_pdb`], per cluster.
+    pub(crate) custom_pdbs: BTreeMap<String, Vec<super::kube::CustomPdb>>,
 }
 
 fn rand_hex(rng: &mut ChaCha8Rng, len: usize) -> String {
@@ -238,6 +242,7 @@ impl World {
             rng: ChaCha8Rng::seed_from_u64(mix(seed, 0x52_55_4e)),
             ip_counter: 0x00_01_00,
             launches: HashMap::new(),
+            custom_pdbs: BTreeMap::new(),
         };
         let mut g = ChaCha8Rng::seed_from_u64(mix(seed, 0x57_4f_52_4c_44));
         let (clusters, nodes_per_cluster, unregistered) = match profile {
@@ -445,6 +450,7 @@ impl World {
                         .or_else(|| tags.get(TAG_EKS_NODEGROUP).cloned()),
                     alloc_cpu,
                     alloc_mem,
+                    kube: super::kube::NodeKube::joining(launch_time),
                 })
             }
             _ => None,
@@ -626,7 +632,8 @@ impl World {
         if let Some(c) = self.clusters.get_mut(cluster) {
             c.pods.extend(new_pods);
         }
-        self.schedule_pending(cluster);
+        // Generated nodes have been Ready for a long time.
+        self.schedule_pending(cluster, DateTime::<Utc>::MAX_UTC);
         // A generated cluster starts in steady state: replicas that did not fit were
         // never scaled up.
         if let Some(c) = self.clusters.get_mut(cluster) {
@@ -636,20 +643,23 @@ impl World {
 
     /// Binds pending pods to nodes with room, spreading round-robin like the default
     /// scheduler's least-allocated scoring would.
-    fn schedule_pending(&mut self, cluster: &str) {
+    pub(crate) fn schedule_pending(&mut self, cluster: &str, now: DateTime<Utc>) {
         let mut nodes: Vec<(String, i64, i64)> = self
             .instances
             .values()
             .filter(|i| i.inst.cluster.as_deref() == Some(cluster))
             .filter(|i| i.inst.state == InstanceState::Running)
             .filter_map(|i| {
-                i.node.as_ref().map(|n| {
-                    (
-                        n.name.clone(),
-                        i64::from(n.alloc_cpu),
-                        i64::from(n.alloc_mem),
-                    )
-                })
+                i.node
+                    .as_ref()
+                    .filter(|n| n.kube.accepts_pods(now))
+                    .map(|n| {
+                        (
+                            n.name.clone(),
+                            i64::from(n.alloc_cpu),
+                            i64::from(n.alloc_mem),
+                        )
+                    })
             })
             .collect();
         let Some(c) = self.clusters.get_mut(cluster) else {
@@ -891,6 +901,16 @@ impl World {
                 _ => break,
             }
         }
+        // Pods waiting for capacity bind once a node is Ready and schedulable.
+        let waiting: Vec<String> = self
+            .clusters
+            .values()
+            .filter(|c| c.pods.iter().any(|p| p.pod.node_name.is_none()))
+            .map(|c| c.name.clone())
+            .collect();
+        for c in waiting {
+            self.schedule_pending(&c, now);
+        }
         let cutoff = now - TERMINATED_VISIBLE_FOR;
         self.instances
             .retain(|_, i| i.terminated_at.is_none_or(|t| t > cutoff));
@@ -1054,7 +1074,7 @@ impl World {
             self.reconcile_asg(&a, at, market);
         }
         if let Some(c) = cluster {
-            self.schedule_pending(&c);
+            self.schedule_pending(&c, at);
         }
         Some(previous)
     }
@@ -1133,7 +1153,7 @@ impl World {
             );
         }
         if let Some(c) = asg.cluster {
-            self.schedule_pending(&c);
+            self.schedule_pending(&c, now);
         }
     }
 
@@ -1230,7 +1250,7 @@ impl World {
             .values()
             .filter(|i| i.inst.cluster.as_deref() == Some(cluster) && i.inst.state.is_billed())
             .filter_map(|i| {
-                let n = i.node.as_ref()?;
+                let n = i.node.as_ref().filter(|n| !n.kube.deleted)?;
                 Some(KubeNode {
                     name: n.name.clone(),
                     instance_id: i.inst.id.clone(),
@@ -1240,7 +1260,7 @@ impl World {
                     node_group: n.node_group.clone(),
                     allocatable_cpu_millicores: n.alloc_cpu,
                     allocatable_memory_mib: n.alloc_mem,
-                    ready: i.inst.state == InstanceState::Running,
+                    ready: i.inst.state == InstanceState::Running && n.kube.is_ready(now),
                 })
             })
             .collect();
@@ -1566,7 +1586,7 @@ impl World {
             a.desired += req.count;
         }
         if let Some(c) = cluster_from_tags(&tags).filter(|c| self.clusters.contains_key(c)) {
-            self.schedule_pending(&c);
+            self.schedule_pending(&c, now);
         }
         self.launches.insert(
             req.client_token.clone(),

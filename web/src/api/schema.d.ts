@@ -499,6 +499,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/clusters/{id}/agent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The cluster's agent: connected (heartbeat within 60 s), version, watch health,
+         *     safe mode, token and the size of the stored cluster view.
+         */
+        get: operations["getAgent"];
+        put?: never;
+        /**
+         * Issue the cluster's agent token and the install commands (Helm, kubectl,
+         *     Terraform) with the cluster id, the endpoint and the token filled in. The token is
+         *     shown only in this answer. 409 when an active token exists (rotate it instead).
+         */
+        post: operations["createAgentToken"];
+        /** Revoke the agent token; the agent's next request is answered 401 and it stops acting. */
+        delete: operations["revokeAgentToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clusters/{id}/agent/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate the agent token: a new token (shown once) replaces the active one, which is
+         *     revoked at once (its agent gets 401 from then on).
+         */
+        post: operations["rotateAgentToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clusters/{id}/agent/commands": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Commands queued for the cluster's agent with their status and result, newest first. */
+        get: operations["listAgentCommands"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clusters/register": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Register a Kubernetes cluster that discovery did not find (any distribution), so an
+         *     agent can be installed on it. The cluster belongs to one of the organization's
+         *     accounts (`account_id`, optional when there is only one) and has provider
+         *     `kubernetes`; discovery never retires it. 409 when the organization already has a
+         *     cluster of that name.
+         */
+        post: operations["registerCluster"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/clusters/{id}/optimize": {
         parameters: {
             query?: never;
@@ -1084,6 +1170,169 @@ export interface components {
             /** @description Risk model of each of its cluster actors. */
             cluster_models: string[];
         };
+        /** AgentCommandList */
+        AgentCommandList: {
+            /** @description Newest first. */
+            items: components["schemas"]["AgentCommandView"][];
+            /** Format: int64 */
+            limit: number;
+            /** Format: int64 */
+            offset: number;
+        };
+        /**
+         * @description `pending`, `running`, `succeeded`, `failed` (by the agent, or started and never reported
+         *     before the deadline) or `expired` (never claimed before the deadline).
+         * @enum {string}
+         */
+        AgentCommandStatus: "pending" | "running" | "succeeded" | "failed" | "expired";
+        /**
+         * AgentCommandView
+         * @description One command queued for the agent.
+         */
+        AgentCommandView: {
+            id: string;
+            /** @description `cordon`, `uncordon`, `drain`, `label`, `taint`, `patch_requests`, `delete_node`. */
+            kind: string;
+            /** @description The node, or `namespace/Kind/name` for a workload. */
+            target: string;
+            /** @description The command's other parameters, each as text (JSON for structured values). */
+            parameters: {
+                [key: string]: string;
+            };
+            status: components["schemas"]["AgentCommandStatus"];
+            /** @description `system:job:<id>`, a user id, … */
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            deadline: string;
+            /** Format: date-time */
+            started_at?: string;
+            /** Format: date-time */
+            finished_at?: string;
+            /** @description `succeeded` or `failed`, as the agent reported. */
+            outcome?: string;
+            /** @description The agent's message. */
+            message?: string;
+            /** @description Why the control plane failed or expired the command. */
+            reason?: string;
+            evictions: components["schemas"]["AgentEviction"][];
+        };
+        /**
+         * AgentEviction
+         * @description One pod's fate during a drain.
+         */
+        AgentEviction: {
+            /** @description `namespace/name`. */
+            pod: string;
+            /** @description `evicted`, `skipped_daemonset`, `skipped_mirror`, `blocked_by_pdb`, `failed`. */
+            outcome: string;
+            /** Format: int64 */
+            retries: number;
+            message?: string;
+        };
+        /**
+         * AgentSafeMode
+         * @description The agent's own safe mode (control plane unreachable for too long: it starts no command).
+         */
+        AgentSafeMode: {
+            /** Format: date-time */
+            entered_at: string;
+            /**
+             * Format: date-time
+             * @description Absent while still in safe mode.
+             */
+            exited_at?: string;
+            reason: string;
+            /** @description Whether it is still in safe mode. */
+            active: boolean;
+        };
+        /**
+         * @description The agent's state as users see it: `not_installed` (no token issued), `waiting` (token
+         *     issued, no heartbeat yet), `connected` (heartbeat within 60 s), `disconnected` (older),
+         *     `revoked` (the last token was revoked).
+         * @enum {string}
+         */
+        AgentStatus: "not_installed" | "waiting" | "connected" | "disconnected" | "revoked";
+        /**
+         * AgentStatusView
+         * @description The agent of one cluster.
+         */
+        AgentStatusView: {
+            cluster_id: string;
+            status: components["schemas"]["AgentStatus"];
+            /** @description Heartbeat within 60 s and the token active. */
+            connected: boolean;
+            /** Format: date-time */
+            first_seen_at?: string;
+            /** Format: date-time */
+            last_heartbeat_at?: string;
+            agent_version?: string;
+            kubernetes_version?: string;
+            /** Format: int64 */
+            protocol_version?: number;
+            watches: components["schemas"]["AgentWatch"][];
+            /** @description `metrics.k8s.io` answers (usage samples flow). */
+            metrics_available: boolean;
+            /** @description The last safe-mode report, if any. */
+            safe_mode?: components["schemas"]["AgentSafeMode"] & unknown;
+            /** @description The active (or, when revoked, the last) token's visible prefix. */
+            token_prefix?: string;
+            /** Format: date-time */
+            token_created_at?: string;
+            /** Format: date-time */
+            token_revoked_at?: string;
+            /**
+             * Format: int64
+             * @description Objects in the stored cluster view.
+             */
+            nodes: number;
+            /** Format: int64 */
+            pods: number;
+            /** Format: int64 */
+            pdbs: number;
+            /** Format: int64 */
+            pending_pods: number;
+            /**
+             * Format: date-time
+             * @description When the agent collected the view it last sent.
+             */
+            view_collected_at?: string;
+        };
+        /**
+         * AgentTokenIssued
+         * @description A new agent token. The token is shown only in this answer; the server keeps its
+         *     SHA-256 and the visible prefix.
+         */
+        AgentTokenIssued: {
+            token: string;
+            /** @description `spa_` and the 8-character visible id. */
+            token_prefix: string;
+            cluster_id: string;
+            /** @description Where the agent connects (the server's public URL). */
+            control_plane_url: string;
+            /** Format: date-time */
+            created_at: string;
+            install: components["schemas"]["InstallCommands"];
+        };
+        /**
+         * AgentWatch
+         * @description One watch of the agent (nodes, pods, PDBs, events).
+         */
+        AgentWatch: {
+            resource: string;
+            healthy: boolean;
+            /** Format: int64 */
+            objects: number;
+            /** Format: date-time */
+            last_event_at?: string;
+            last_error?: string;
+            /**
+             * Format: int64
+             * @description Full re-lists (each 410 Gone causes one).
+             */
+            relists: number;
+        };
         /**
          * @description Utilization below which a node is consolidated: conservative < 20 %, balanced < 50 %,
          *     aggressive < 80 %.
@@ -1205,6 +1454,8 @@ export interface components {
             rightsize_percentile?: components["schemas"]["RightsizePercentile"];
             /** Format: double */
             rightsize_headroom?: number;
+            /** Format: uint64 */
+            drain_timeout_secs?: number;
         };
         /**
          * ClusterPolicyView
@@ -1232,6 +1483,12 @@ export interface components {
              * @description ... plus this headroom, 0.10–0.50.
              */
             rightsize_headroom: number;
+            /**
+             * Format: uint64
+             * @description How long a drain waits for PodDisruptionBudgets before the action fails and the
+             *     node is uncordoned and kept (5–3600 s).
+             */
+            drain_timeout_secs: number;
         };
         /** ClusterSummary */
         ClusterSummary: {
@@ -1294,6 +1551,11 @@ export interface components {
              *     discovery records: for the registry's sparklines and cost trend.
              */
             trend_24h: components["schemas"]["ClusterTrend"] & unknown;
+            /**
+             * @description The in-cluster agent: `not_installed`, `waiting`, `connected` (heartbeat < 60 s),
+             *     `disconnected` or `revoked`.
+             */
+            agent_status: components["schemas"]["AgentStatus"] & unknown;
         };
         /**
          * ClusterTrend
@@ -1409,6 +1671,18 @@ export interface components {
         /** ImpersonateRequest */
         ImpersonateRequest: {
             organization_id: string;
+        };
+        /**
+         * InstallCommands
+         * @description Ready-to-paste install commands with the cluster id, endpoint and token filled in.
+         */
+        InstallCommands: {
+            /** @description Helm chart `deploy/helm/spot-agent` (values `controlPlaneUrl`, `clusterId`, `token`). */
+            helm: string;
+            /** @description Plain manifests (`deploy/agent`, a kustomization), then the real ConfigMap and Secret. */
+            kubectl: string;
+            /** @description A Terraform `helm_release`. */
+            terraform: string;
         };
         /** InstanceDetail */
         InstanceDetail: {
@@ -1807,6 +2081,31 @@ export interface components {
         /** RefreshRequest */
         RefreshRequest: {
             refresh_token: string;
+        };
+        /**
+         * RegisterClusterRequest
+         * @description Registers a Kubernetes cluster discovery does not know (any distribution).
+         */
+        RegisterClusterRequest: {
+            /** @description 1–100 characters: letters, digits, `-`, `_`, `.`; unique in the organization. */
+            name: string;
+            /** @description Defaults to the account's region. */
+            region?: string;
+            /**
+             * @description The linked account the cluster is billed to. May be omitted when the organization
+             *     has exactly one account.
+             */
+            account_id?: string;
+        };
+        /** RegisteredCluster */
+        RegisteredCluster: {
+            id: string;
+            name: string;
+            account_id: string;
+            region: string;
+            /** @description Always `kubernetes`. */
+            provider: string;
+            agent_status: components["schemas"]["AgentStatus"];
         };
         /** RenameRequest */
         RenameRequest: {
@@ -2663,6 +2962,140 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["SnapshotList"];
+                };
+            };
+        };
+    };
+    getAgent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AgentStatusView"];
+                };
+            };
+        };
+    };
+    createAgentToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Issued; shown once. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AgentTokenIssued"];
+                };
+            };
+        };
+    };
+    revokeAgentToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked; the agent's next request gets 401. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    rotateAgentToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Issued; shown once. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AgentTokenIssued"];
+                };
+            };
+        };
+    };
+    listAgentCommands: {
+        parameters: {
+            query?: {
+                /** @description 1–200 (default 50). */
+                limit?: number;
+                /** @description Commands to skip (default 0). */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AgentCommandList"];
+                };
+            };
+        };
+    };
+    registerCluster: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["RegisterClusterRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RegisteredCluster"];
                 };
             };
         };

@@ -15,6 +15,7 @@ import {
   parsePlan,
   parseResult,
   reportState,
+  stepLabel,
   useJob,
   useLiveJobActions,
   type ActionReport,
@@ -233,6 +234,15 @@ function StatusCell({ row }: { row: ActionRow }) {
         <Badge tone={badge.tone}>{badge.label}</Badge>
       </span>
       {note && <span className={report?.error ? 'field__error' : 'muted'}>{note}</span>}
+      {report?.steps && report.steps.length > 0 && (
+        <ol className="job-steps" aria-label="Steps">
+          {report.steps.map((s, i) => (
+            <li key={`${s.step}-${i}`} className={s.ok === false ? 'field__error' : 'muted'}>
+              {stepLabel(s)}
+            </li>
+          ))}
+        </ol>
+      )}
     </div>
   );
 }

@@ -189,7 +189,21 @@ describe('Optimize Now', () => {
       result: {
         mode: 'execute',
         executed: [
-          { ...plan.actions[0], index: 0, status: 'applied', launched: ['i-new1'], terminated: 'i-old1' },
+          {
+            ...plan.actions[0],
+            index: 0,
+            status: 'applied',
+            launched: ['i-new1'],
+            terminated: 'i-old1',
+            steps: [
+              { step: 'launch' },
+              { step: 'cordon', ok: true },
+              { step: 'ready', nodes: ['ip-10-0-9-9'] },
+              { step: 'drain', ok: true, evictions: [{ pod: 'shop/a', outcome: 'evicted' }, { pod: 'shop/b', outcome: 'evicted' }, { pod: 'kube-system/aws-node-x', outcome: 'skipped_daemonset' }] },
+              { step: 'delete_node', ok: true },
+              { step: 'terminate' },
+            ],
+          },
           { ...plan.actions[1], index: 1, status: 'applied', launched: ['i-new2'], terminated: 'i-old2', fallback: 'spot capacity is exhausted; fell back to on-demand' },
         ],
         not_run: [],
@@ -206,6 +220,16 @@ describe('Optimize Now', () => {
     expect(realised).toHaveTextContent('$150.26');
     expect(within(panel).getAllByText('Applied')).toHaveLength(2);
     expect(within(panel).getByText('spot capacity is exhausted; fell back to on-demand')).toBeInTheDocument();
+    // How the node was retired through the agent, in order.
+    const steps = within(panel).getByRole('list', { name: 'Steps' });
+    expect(within(steps).getAllByRole('listitem').map((li) => li.textContent)).toEqual([
+      'launch',
+      'cordon',
+      'ready',
+      'drain (2 evicted)',
+      'delete node',
+      'terminate',
+    ]);
     expect(within(screen.getByRole('table', { name: 'Recent jobs' })).getByText('$150.26 realised')).toBeInTheDocument();
 
     await user.click(within(panel).getByRole('button', { name: 'Close job panel' }));

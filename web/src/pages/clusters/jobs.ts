@@ -45,6 +45,29 @@ export interface ActionReport {
   fallback?: string | null;
   launched?: string[];
   terminated?: string;
+  /** How a node was retired: launch → cordon → ready → drain → delete_node → terminate (uncordon after a failed drain). */
+  steps?: ActionStep[];
+}
+
+/** One step of retiring or replacing a node, done through the cloud or the in-cluster agent. */
+export interface ActionStep {
+  step: string;
+  ok?: boolean;
+  message?: string;
+  node?: string;
+  nodes?: string[];
+  evictions?: { pod: string; outcome: string; retries?: number; message?: string | null }[];
+}
+
+/** A short label for an action step, e.g. `drain (12 evicted)`. */
+export function stepLabel(s: ActionStep): string {
+  if (s.step === 'drain' && Array.isArray(s.evictions)) {
+    const evicted = s.evictions.filter((e) => e.outcome === 'evicted').length;
+    const blocked = s.evictions.filter((e) => e.outcome === 'blocked_by_pdb').length;
+    return `drain (${evicted} evicted${blocked ? `, ${blocked} blocked by PDB` : ''})`;
+  }
+  if (s.step === 'delete_node') return 'delete node';
+  return s.step;
 }
 
 export interface JobResult {
@@ -106,6 +129,24 @@ export function parseReport(value: unknown): ActionReport | null {
     fallback: str(value.fallback) ?? null,
     launched: list(value.launched).flatMap((id) => str(id) ?? []),
     terminated: str(value.terminated),
+    steps: list(value.steps).flatMap((entry) => parseStep(entry) ?? []),
+  };
+}
+
+function parseStep(value: unknown): ActionStep | null {
+  if (!isObject(value)) return null;
+  const step = str(value.step);
+  if (!step) return null;
+  return {
+    step,
+    ok: typeof value.ok === 'boolean' ? value.ok : undefined,
+    message: str(value.message),
+    node: str(value.node),
+    evictions: list(value.evictions).flatMap((e) =>
+      isObject(e) && str(e.pod) && str(e.outcome)
+        ? [{ pod: str(e.pod) ?? '', outcome: str(e.outcome) ?? '', retries: num(e.retries), message: str(e.message) ?? null }]
+        : [],
+    ),
   };
 }
 
