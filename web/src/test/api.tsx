@@ -143,7 +143,8 @@ export function makeCluster(overrides: Partial<ClusterSummary> = {}): ClusterSum
       monthly_cost_change: -0.0476,
     },
     ...overrides,
-  };
+    // No `agent_status` unless a test sets one: the cluster pages then show no agent UI.
+  } as ClusterSummary;
 }
 
 export function makeInstance(overrides: Partial<InstanceSummary> = {}): InstanceSummary {
