@@ -46,6 +46,7 @@ impl ControlPlane {
         token: &str,
         request_timeout: Duration,
     ) -> Result<Self, ControlPlaneError> {
+        crate::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(request_timeout)
             .user_agent(concat!("spot-agent/", env!("CARGO_PKG_VERSION")))

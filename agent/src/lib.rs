@@ -29,8 +29,17 @@ pub use control::{ControlPlane, ControlPlaneError};
 /// 429/503/504 up to 15 times, for minutes) is turned off, so a PDB's 429 reaches the drain
 /// loop, which retries it with its own backoff within the command's deadline.
 pub fn kube_client(mut config: kube::Config) -> Result<kube::Client, kube::Error> {
+    install_crypto_provider();
     config.default_retry = false;
     kube::Client::try_from(config)
+}
+
+/// Makes ring rustls' process-wide crypto provider (idempotent). When more than one
+/// provider is compiled in (as in a build together with the AWS SDK), rustls will not pick
+/// one by itself and every TLS client would panic.
+pub fn install_crypto_provider() {
+    // Err means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Runs an agent with `config` against `client` until the token is rejected.

@@ -6,7 +6,8 @@
 // "skip onboarding" path. With E2E_DEMO_EMAIL / E2E_DEMO_PASSWORD (the login `serve --demo`
 // prints) it also signs in as the demo user and walks clusters → cluster → instance → waste →
 // dashboard (KPIs, charts, heatmap, stability, account switcher kept in the URL), then runs
-// "Optimize Now" on the largest cluster as a dry run and for real. With E2E_ADMIN_EMAIL /
+// "Optimize Now" on the largest cluster as a dry run and for real, then checks the agent badges,
+// a connected cluster's agent card and the "Add cluster" wizard up to a kubectl command. With E2E_ADMIN_EMAIL /
 // E2E_ADMIN_PASSWORD (`serve --admin-email … --admin-password …`) it signs in as the platform
 // super-admin and walks the AI model page: reject a bad ONNX upload, upload, graduate and roll
 // back a valid one.
@@ -580,8 +581,95 @@ const demoSteps = [
   }],
 ];
 
+/**
+ * The in-cluster agent (after the optimizations, which need the demo's connected agents): each
+ * demo cluster's badge, a connected cluster's agent card, then the "Add cluster" wizard up to a
+ * kubectl command with a fresh token and the sonar waiting for its first heartbeat. Demo clusters
+ * already run a simulated agent and rotating their token would disconnect it, so the wizard
+ * takes a cluster without an agent, or registers one by name.
+ */
+const agentSteps = [
+  ['every demo cluster shows its agent status', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Clusters' }).click();
+    await page.waitForURL(/\/clusters$/);
+    const table = page.getByRole('table', { name: 'Clusters' });
+    await bodyRows(table).first().waitFor();
+    const count = await bodyRows(table).count();
+    for (let index = 0; index < count; index += 1) {
+      const row = bodyRows(table).nth(index);
+      const name = await row.locator('.cell-title').first().innerText();
+      if ((await row.locator('.agent-badge').count()) !== 1) throw new Error(`${name}: no agent badge`);
+    }
+    const connected = await table.locator('.agent-badge[data-status="connected"]').count();
+    if (connected === 0) throw new Error('no demo cluster shows a connected agent');
+    // The list carries no heartbeat time: the next live agent.heartbeat (every 30 s) adds its age.
+    await table
+      .locator('.agent-badge[data-status="connected"]')
+      .filter({ hasText: /last heartbeat (just now|\d+s ago)/ })
+      .first()
+      .waitFor({ timeout: 45_000 })
+      .catch(() => {
+        throw new Error('no live agent.heartbeat reached the cluster list within 45 s');
+      });
+    await screenshot('demo-agent-badges');
+  }],
+  ['a connected cluster shows its agent card', async () => {
+    const table = page.getByRole('table', { name: 'Clusters' });
+    await bodyRows(table).filter({ has: page.locator('.agent-badge[data-status="connected"]') }).first().click();
+    await page.waitForURL(/\/clusters\/[^/]+$/);
+    const card = page.locator('section.card').filter({ has: page.getByRole('heading', { name: 'Agent', exact: true }) });
+    await card.getByText('Agent version').waitFor();
+    await card.locator('.agent-badge[data-status="connected"]').waitFor();
+    const version = await card.locator('dt', { hasText: 'Agent version' }).locator('xpath=following-sibling::dd').innerText();
+    if (version.trim() === '—') throw new Error('the connected agent reports no version');
+    await card.getByRole('button', { name: 'Rotate token' }).waitFor();
+    await screenshot('demo-agent-card');
+  }],
+  ['the Add cluster wizard shows a kubectl command with a new token', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Clusters' }).click();
+    await page.getByRole('link', { name: '+ Add cluster' }).click();
+    await page.waitForURL(/\/clusters\/add$/);
+    await page.getByRole('heading', { name: 'Which cluster?' }).waitFor();
+    await page.getByRole('radio').first().waitFor();
+    await screenshot('demo-add-cluster');
+    const free = page.locator('.cluster-option').filter({ has: page.locator('.agent-badge[data-status="not_installed"]') });
+    let clusterName;
+    if ((await free.count()) > 0) {
+      clusterName = await free.first().locator('.cell-title').innerText();
+      await free.first().getByRole('radio').check();
+      await page.getByRole('button', { name: 'Connect', exact: true }).click();
+    } else {
+      clusterName = `e2e-agent-${stamp}`;
+      await page.getByRole('button', { name: 'Register by name' }).click();
+      const form = page.getByRole('form', { name: 'Register a cluster' });
+      await form.getByLabel('Cluster name').fill(clusterName);
+      await form.getByRole('button', { name: 'Register and connect' }).click();
+    }
+    await page.getByRole('heading', { name: `Install the agent on ${clusterName}` }).waitFor();
+    await page.getByText('This token is shown once').waitFor();
+    await page.getByRole('tab', { name: 'kubectl' }).click();
+    const command = await page.getByLabel('kubectl install command').innerText();
+    const prefix = (await page.locator('.callout .mono').first().innerText()).trim();
+    if (!/kubectl/.test(command)) throw new Error(`the kubectl tab shows "${command}"`);
+    if (prefix.length < 4 || !command.includes(prefix)) throw new Error(`the command does not carry the token (prefix ${prefix}): ${command}`);
+    await page.getByRole('region', { name: 'Agent permissions' }).getByText(/outbound HTTPS/).waitFor();
+    await screenshot('demo-add-cluster-kubectl');
+    await page.getByRole('button', { name: 'I ran it: wait for the agent' }).click();
+    const sonar = page.getByRole('status', { name: 'Agent connection' });
+    await sonar.getByText('Waiting for first heartbeat…').waitFor();
+    await screenshot('demo-add-cluster-waiting');
+  }],
+];
+
 if (demo.email && demo.password) {
   steps.push(...demoSteps);
+  // The agent UI needs a server with the agent API (clusters carry `agent_status`).
+  const probe = await apiAs(demo, 'GET', '/api/clusters').catch(() => null);
+  if (probe?.items?.some((cluster) => typeof cluster.agent_status === 'string')) {
+    steps.push(...agentSteps);
+  } else {
+    console.log('Note: this server reports no agent status on clusters; skipping the agent steps.');
+  }
 } else {
   console.log('Note: E2E_DEMO_EMAIL / E2E_DEMO_PASSWORD not set; skipping the demo inventory steps.');
 }
