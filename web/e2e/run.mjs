@@ -549,8 +549,7 @@ const demoSteps = [
     await bodyRows(actions).first().waitFor();
     const statuses = await bodyRows(actions).locator('td:last-child .badge').allInnerTexts();
     const kinds = await bodyRows(actions).locator('td:nth-child(2) .cell-title').allInnerTexts();
-    // Node actions would all execute; rightsizing pod requests may be skipped (it needs the
-    // in-cluster agent, which the demo has not got).
+    // Node actions would all execute; rightsizing is recommend-only and reported as skipped.
     const unexpected = statuses.filter((status, index) => status !== 'Would execute' && !(status === 'Skipped' && /^Rightsize/.test(kinds[index] ?? '')));
     if (!statuses.includes('Would execute') || unexpected.length > 0) {
       throw new Error(`dry-run statuses: ${statuses.map((status, index) => `${kinds[index]}: ${status}`).join(', ')}`);
