@@ -19,6 +19,7 @@ use crate::discovery::{self, COMPONENT};
 use crate::hive::{PoolId, RiskSignal, RiskTracker};
 use crate::react::LaunchDecision;
 use crate::risk::{self as risk_svc, ActiveModel, RiskService};
+use spot_cloud::Cloud;
 use spot_engine::spot::NodeTemplate;
 
 /// Days of usage history read when an account is first linked.
@@ -362,6 +363,8 @@ impl Actor for Root {
 
 pub enum AccountMsg {
     Discover,
+    /// Read the spot signals since the last poll.
+    Signals,
     Clusters(RpcReplyPort<usize>),
     /// The account's model id and its cluster actors' model ids.
     Models(RpcReplyPort<(String, Vec<String>)>),
@@ -382,6 +385,12 @@ pub struct AccountState {
     model: Arc<ActiveModel>,
     org_id: String,
     market: Option<Arc<crate::market::Market>>,
+    /// The cloud connection of the last successful discovery (for the signal tick).
+    cloud: Option<Arc<dyn Cloud>>,
+    /// Instances of the last discovery by id.
+    instances: HashMap<String, SeenInstance>,
+    /// Signals already handled at `last_events` (instance id, kind).
+    seen_events: std::collections::HashSet<(String, String)>,
 }
 
 #[ractor::async_trait]
@@ -397,6 +406,7 @@ impl Actor for AccountActor {
     ) -> Result<AccountState, ActorProcessingErr> {
         myself.cast(AccountMsg::Discover)?;
         myself.send_interval(deps.interval, || AccountMsg::Discover);
+        myself.send_interval(deps.interval.min(SIGNAL_INTERVAL), || AccountMsg::Signals);
         let org_id = accounts::by_id(&deps.db, &account_id)
             .await
             .ok()
@@ -412,6 +422,9 @@ impl Actor for AccountActor {
             clusters: HashMap::new(),
             last_events: chrono::Utc::now() - chrono::Duration::hours(1),
             consecutive_errors: 0,
+            cloud: None,
+            instances: HashMap::new(),
+            seen_events: Default::default(),
         })
     }
 
@@ -423,6 +436,10 @@ impl Actor for AccountActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             AccountMsg::Discover => discover_account(&myself, st).await,
+            AccountMsg::Signals => {
+                signal_tick(&myself, st).await;
+                Ok(())
+            }
             AccountMsg::Clusters(reply) => {
                 let _ = reply.send(st.clusters.len());
                 Ok(())
@@ -620,47 +637,23 @@ async fn discover_account(
                 Err(e) => tracing::warn!(component = COMPONENT, error = %e, "history unavailable"),
             }
         }
-        // Spot signals seen in this account feed the cross-tenant risk tracker (pool ids only).
-        if let Ok(events) = cloud.poll_events(st.last_events).await {
-            let mut stale = false;
-            for ev in events {
-                let (signal, kind) = match ev.kind {
-                    spot_cloud::SpotEventKind::InterruptionNotice => (Some(RiskSignal::Interruption), "spot.interruption"),
-                    spot_cloud::SpotEventKind::RebalanceRecommendation => (Some(RiskSignal::Rebalance), "spot.rebalance"),
-                    // Retirement / maintenance: the node should move as on a rebalance, but it
-                    // says nothing about the spot market, so the pool is not flagged.
-                    spot_cloud::SpotEventKind::ScheduledChange => (None, "spot.scheduled_change"),
-                    // A spot node discovery still saw running has left it: the inventory is
-                    // stale, discover again (once per poll).
-                    spot_cloud::SpotEventKind::InstanceStateChange { .. } => {
-                        stale |= snap.instances.iter().any(|i| i.instance_id == ev.instance_id && i.lifecycle == "spot" && i.state == "running");
-                        (None, "instance.state_changed")
-                    }
-                };
-                let pool = PoolId { region: target.region.clone(), az: ev.az.clone(), instance_type: ev.instance_type.clone() };
-                if let Some(signal) = signal {
-                    if let Err(e) = deps.hive.flag(&pool, signal, ev.time).await {
-                        tracing::warn!(component = "SVC-RISK-GLB", error = %e, "risk tracker unavailable");
-                    }
-                }
-                deps.bus.publish(Some(&org), kind, serde_json::json!({"account_id": account.id, "instance_id": ev.instance_id, "instance_type": ev.instance_type, "az": ev.az, "event": ev.kind}));
-                // The node's cluster actor decides its replacement now (event-driven).
-                if ev.kind == spot_cloud::SpotEventKind::InterruptionNotice {
-                    let cluster = snap.instances.iter().find(|i| i.instance_id == ev.instance_id).and_then(|i| i.cluster_name.clone());
-                    if let Some(actor) = cluster.as_ref().and_then(|c| st.clusters.get(c)) {
-                        let _ = actor.cast(ClusterMsg::Interruption { instance_id: ev.instance_id.clone(), instance_type: ev.instance_type.clone(), az: ev.az.clone() });
-                    }
-                    // The node leaves in two minutes: cordon and drain it through the agent now.
-                    if let Some(c) = &cluster {
-                        crate::signals::drain_interrupted(&deps, &org, &account.id, c, &ev.instance_id).await;
-                    }
-                }
-                st.last_events = st.last_events.max(ev.time);
-            }
-            if stale {
-                let _ = myself.cast(AccountMsg::Discover);
-            }
-        }
+        // What the signal tick needs between discoveries: the connected cloud and which
+        // cluster each instance belongs to.
+        st.instances = snap
+            .instances
+            .iter()
+            .map(|i| {
+                (
+                    i.instance_id.clone(),
+                    SeenInstance {
+                        cluster: i.cluster_name.clone(),
+                        running_spot: i.lifecycle == "spot" && i.state == "running",
+                    },
+                )
+            })
+            .collect();
+        st.cloud = Some(cloud.clone());
+        poll_signals(myself, st, cloud.as_ref(), &account, &target.region).await;
         Ok((report, names))
     }
     .await;
@@ -742,6 +735,122 @@ async fn discover_account(
         }
     }
     Ok(())
+}
+
+/// An instance as the last discovery saw it.
+#[derive(Debug, Clone)]
+struct SeenInstance {
+    cluster: Option<String>,
+    running_spot: bool,
+}
+
+/// Reads the account's spot signals since the last poll (every [`SIGNAL_INTERVAL`] and
+/// after each discovery): interruption and rebalance notices flag the pool in the
+/// cross-tenant risk tracker (pool ids only), an interruption makes the node's cluster
+/// actor decide its replacement and drains the node through the agent at once, and a spot
+/// node that left unexpectedly triggers a discovery.
+async fn poll_signals(
+    myself: &ActorRef<AccountMsg>,
+    st: &mut AccountState,
+    cloud: &dyn Cloud,
+    account: &Account,
+    region: &str,
+) {
+    let deps = st.deps.clone();
+    let org = account.organization_id.clone();
+    let events = match cloud.poll_events(st.last_events).await {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::debug!(component = COMPONENT, account_id = %account.id, error = %e, "spot signals not read");
+            return;
+        }
+    };
+    let mut stale = false;
+    for ev in events {
+        // A notice already handled (polls overlap by the event time's resolution).
+        if ev.time <= st.last_events
+            && st
+                .seen_events
+                .contains(&(ev.instance_id.clone(), format!("{:?}", ev.kind)))
+        {
+            continue;
+        }
+        let (signal, kind) = match ev.kind {
+            spot_cloud::SpotEventKind::InterruptionNotice => {
+                (Some(RiskSignal::Interruption), "spot.interruption")
+            }
+            spot_cloud::SpotEventKind::RebalanceRecommendation => {
+                (Some(RiskSignal::Rebalance), "spot.rebalance")
+            }
+            // Retirement / maintenance: the node should move as on a rebalance, but it
+            // says nothing about the spot market, so the pool is not flagged.
+            spot_cloud::SpotEventKind::ScheduledChange => (None, "spot.scheduled_change"),
+            // A spot node discovery still saw running has left it: the inventory is
+            // stale, discover again (once per poll).
+            spot_cloud::SpotEventKind::InstanceStateChange { .. } => {
+                stale |= st
+                    .instances
+                    .get(&ev.instance_id)
+                    .is_some_and(|i| i.running_spot);
+                (None, "instance.state_changed")
+            }
+        };
+        let pool = PoolId {
+            region: region.to_string(),
+            az: ev.az.clone(),
+            instance_type: ev.instance_type.clone(),
+        };
+        if let Some(signal) = signal {
+            if let Err(e) = deps.hive.flag(&pool, signal, ev.time).await {
+                tracing::warn!(component = "SVC-RISK-GLB", error = %e, "risk tracker unavailable");
+            }
+        }
+        deps.bus.publish(Some(&org), kind, serde_json::json!({"account_id": account.id, "instance_id": ev.instance_id, "instance_type": ev.instance_type, "az": ev.az, "event": ev.kind}));
+        // The node's cluster actor decides its replacement now (event-driven).
+        if ev.kind == spot_cloud::SpotEventKind::InterruptionNotice {
+            let cluster = st
+                .instances
+                .get(&ev.instance_id)
+                .and_then(|i| i.cluster.clone());
+            if let Some(actor) = cluster.as_ref().and_then(|c| st.clusters.get(c)) {
+                let _ = actor.cast(ClusterMsg::Interruption {
+                    instance_id: ev.instance_id.clone(),
+                    instance_type: ev.instance_type.clone(),
+                    az: ev.az.clone(),
+                });
+            }
+            // The node leaves in two minutes: cordon and drain it through the agent now.
+            if let Some(c) = &cluster {
+                crate::signals::drain_interrupted(&deps, &org, &account.id, c, &ev.instance_id)
+                    .await;
+            }
+        }
+        if ev.time > st.last_events {
+            st.seen_events.clear();
+            st.last_events = ev.time;
+        }
+        st.seen_events
+            .insert((ev.instance_id.clone(), format!("{:?}", ev.kind)));
+    }
+    if stale {
+        let _ = myself.cast(AccountMsg::Discover);
+    }
+}
+
+/// Time between two reads of an account's spot signals (interruption notices give two
+/// minutes; the drain must start well inside them).
+pub const SIGNAL_INTERVAL: Duration = Duration::from_secs(15);
+
+async fn signal_tick(myself: &ActorRef<AccountMsg>, st: &mut AccountState) {
+    let Some(cloud) = st.cloud.clone() else {
+        return;
+    };
+    let account = match accounts::by_id(&st.deps.db, &st.account_id).await {
+        Ok(Some(a)) => a,
+        _ => return,
+    };
+    let region = cloud.region().to_string();
+    poll_signals(myself, st, cloud.as_ref(), &account, &region).await;
 }
 
 async fn ensure_clusters(
@@ -875,7 +984,13 @@ impl Actor for ClusterActor {
             ClusterMsg::Template(t) => st.template = t,
             ClusterMsg::PendingPods { pods, reply } => {
                 let d = match &st.market {
-                    Some(m) => crate::react::pending_pods(m, &st.template, &st.name, &pods),
+                    Some(m) => crate::react::pending_pods(
+                        m,
+                        &st.template,
+                        &st.name,
+                        &pods,
+                        chrono::Utc::now().timestamp(),
+                    ),
                     None => {
                         Err("the market has not been read yet (discovery still running)".into())
                     }

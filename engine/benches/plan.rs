@@ -110,6 +110,8 @@ fn scenario(cat: &Catalog, n: usize, with_nodes: bool, protected: bool) -> PlanI
                 taints: Vec::new(),
                 unmanaged: false,
                 do_not_disrupt: protected && (2..3).contains(&roll),
+                cordoned: false,
+                ready: true,
                 pods: pn
                     .pods
                     .iter()

@@ -64,6 +64,10 @@ pub struct Action {
     /// Nodes receiving evicted pods (drains).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub receivers: Vec<String>,
+    /// Further nodes a replacement launches (its pods need more than one new node); the
+    /// executor launches them with `destination`, before any pod is evicted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_destinations: Vec<Destination>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,6 +173,7 @@ pub fn decide(input: &DecisionInput, now: i64) -> ActionPlan {
                 expected_monthly_savings: d.expected_monthly_savings,
                 destination,
                 receivers,
+                extra_destinations: Vec::new(),
             });
         }
     }
@@ -185,6 +190,7 @@ pub fn decide(input: &DecisionInput, now: i64) -> ActionPlan {
             expected_monthly_savings: r.monthly_savings,
             destination: None,
             receivers: Vec::new(),
+            extra_destinations: Vec::new(),
         });
     }
     for m in &input.spot_moves {
@@ -201,6 +207,7 @@ pub fn decide(input: &DecisionInput, now: i64) -> ActionPlan {
                 hourly_price: c.hourly_price,
             }),
             receivers: Vec::new(),
+            extra_destinations: Vec::new(),
         });
     }
 

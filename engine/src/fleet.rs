@@ -83,6 +83,14 @@ pub struct Efficiency {
     pub grade: Grade,
 }
 
+impl Efficiency {
+    /// The score as responses show it: rounded to 0.001 (the grade comes from the
+    /// unrounded score).
+    pub fn rounded_score(&self) -> f64 {
+        (self.score * 1000.0).round() / 1000.0
+    }
+}
+
 /// score = ½·packing + ½·utilization, where packing = requested / allocatable and
 /// utilization = used / requested, each the mean of CPU and memory and capped at 1.
 /// A cluster without capacity data (no agent) gets no score.
@@ -239,6 +247,28 @@ pub fn memory_pressured(u: &Usage) -> bool {
         && u.mem_requested_mib as f64 > MEMORY_PRESSURE * u.mem_allocatable_mib as f64
 }
 
+/// Discovery intervals a linked account may miss before its control plane counts as stale.
+pub const SYNC_INTERVALS: i64 = 2;
+/// Grace on top of the missed intervals (a discovery still running), in milliseconds.
+pub const SYNC_GRACE_MS: i64 = 60_000;
+
+/// Control-plane freshness of one linked account: active, and its last sync finished at
+/// or after `now − 2 discovery intervals − 1 minute` (times in Unix milliseconds).
+pub fn synced_recently(
+    active: bool,
+    last_sync_ms: Option<i64>,
+    now_ms: i64,
+    discovery_interval_secs: u64,
+) -> bool {
+    let interval_ms = i64::try_from(discovery_interval_secs)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1000);
+    let horizon = now_ms
+        .saturating_sub(SYNC_INTERVALS.saturating_mul(interval_ms))
+        .saturating_sub(SYNC_GRACE_MS);
+    active && last_sync_ms.is_some_and(|t| t >= horizon)
+}
+
 /// Counts behind the stability index.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StabilityInputs {
@@ -267,8 +297,8 @@ pub struct Stability {
 
 /// Stability index (0–100) = mean of: spot stability (share of spot nodes outside flagged
 /// pools), resource pressure (share of clusters with memory requests ≤ 90 % of
-/// allocatable) and control-plane freshness (share of linked accounts synced recently).
-/// An empty population scores 100.
+/// allocatable, see [`memory_pressured`]) and control-plane freshness (share of linked
+/// accounts synced recently, see [`synced_recently`]). An empty population scores 100.
 pub fn stability(s: &StabilityInputs) -> Stability {
     let share = |bad: usize, all: usize| {
         if all == 0 {
@@ -431,6 +461,20 @@ mod tests {
     }
 
     #[test]
+    fn responses_show_the_score_to_three_decimals() {
+        // 0.5625 → 562.5 rounds half away from zero → 0.563; the grade stays C.
+        let e = Efficiency {
+            score: 0.5625,
+            grade: Grade::C,
+        };
+        close(e.rounded_score(), 0.563);
+        // 0.79996 shows as 0.8 but is graded on the unrounded score: B.
+        let w = weighted_efficiency(&[(0.79996, 1)]).expect("w");
+        close(w.rounded_score(), 0.8);
+        assert_eq!(w.grade, Grade::B);
+    }
+
+    #[test]
     fn eol_follows_the_eks_calendar() {
         let d = Date::new(2026, 11, 23);
         assert!(end_of_life(Some("1.29"), d));
@@ -516,6 +560,18 @@ mod tests {
             "1 of 3 clusters above 90% memory requests"
         );
         close(stability(&StabilityInputs::default()).index, 100.0);
+    }
+
+    #[test]
+    fn accounts_are_fresh_within_two_intervals_and_a_minute() {
+        // now 1,000,000 ms, interval 300 s → horizon 1,000,000 − 600,000 − 60,000 = 340,000.
+        assert!(synced_recently(true, Some(340_000), 1_000_000, 300));
+        assert!(synced_recently(true, Some(1_000_000), 1_000_000, 300));
+        assert!(!synced_recently(true, Some(339_999), 1_000_000, 300));
+        assert!(!synced_recently(true, None, 1_000_000, 300));
+        assert!(!synced_recently(false, Some(1_000_000), 1_000_000, 300));
+        // An absurd interval saturates instead of overflowing: nothing is stale.
+        assert!(synced_recently(true, Some(i64::MIN), 0, u64::MAX));
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod fleet;
 pub mod pack;
 pub mod plan;
 pub mod policy;
+pub mod react;
 pub mod rightsize;
 #[cfg(feature = "onnx")]
 pub mod risk;

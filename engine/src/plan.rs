@@ -172,8 +172,18 @@ pub struct SnapNode {
     pub unmanaged: bool,
     #[serde(default)]
     pub do_not_disrupt: bool,
+    /// Cordoned (`spec.unschedulable`) by someone else: kept, receives no pods.
+    #[serde(default)]
+    pub cordoned: bool,
+    /// The node's `Ready` condition; a node that is not Ready is kept and receives no pods.
+    #[serde(default = "yes")]
+    pub ready: bool,
     #[serde(default)]
     pub pods: Vec<SnapPod>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl SnapNode {
@@ -192,6 +202,8 @@ impl SnapNode {
             taints: Vec::new(),
             unmanaged: false,
             do_not_disrupt: false,
+            cordoned: false,
+            ready: true,
             pods: n.pods.iter().map(SnapPod::from_running).collect(),
         }
     }
@@ -262,6 +274,10 @@ impl PlanInput {
 #[serde(rename_all = "snake_case")]
 pub enum KeepReason {
     Unmanaged,
+    /// Cordoned by someone else (a human or another controller).
+    Cordoned,
+    /// Its `Ready` condition is not true.
+    NotReady,
     DoNotDisrupt,
     MaintenanceMode,
     StabilizationWindow,
@@ -878,6 +894,18 @@ fn classify(ctx: &Ctx<'_>, forced: &BTreeMap<usize, (KeepReason, String)>) -> Cl
             if n.unmanaged || n.labels.get(UNMANAGED_LABEL).is_some_and(|v| v == "true") {
                 return Some((KeepReason::Unmanaged, "unmanaged node".to_string()));
             }
+            if n.cordoned {
+                return Some((
+                    KeepReason::Cordoned,
+                    "cordoned by someone else; left alone until it is uncordoned".to_string(),
+                ));
+            }
+            if !n.ready {
+                return Some((
+                    KeepReason::NotReady,
+                    "node is not Ready; left alone".to_string(),
+                ));
+            }
             for p in &pods {
                 if pol.excluded_namespaces.contains(&p.namespace) {
                     return Some((
@@ -1384,6 +1412,8 @@ fn plan_round(
             !matches!(
                 pinned.get(i).map(|w| w.0),
                 Some(KeepReason::Unmanaged)
+                    | Some(KeepReason::Cordoned)
+                    | Some(KeepReason::NotReady)
                     | Some(KeepReason::DoNotDisrupt)
                     | Some(KeepReason::MaintenanceMode)
             ) && n.taints.is_empty()
@@ -1986,11 +2016,12 @@ fn lc_name(l: Lifecycle) -> &'static str {
 
 impl Plan {
     /// The plan as the executor's [`ActionPlan`] (`jobs::optimize` executes those):
-    /// deletions and drains map one to one; a replacement carries the first new node it
-    /// needs as its destination (each new node is attached to exactly one replacement,
-    /// the first in wave order); launches no replacement carries (pending pods, second
-    /// new nodes of one replacement) are listed as blocked until the executor can launch
-    /// standalone nodes. Maintenance mode blocks everything.
+    /// deletions and drains map one to one; a replacement launches every new node its
+    /// pods need that no earlier action launched (`destination`, then
+    /// `extra_destinations`; each new node is attached to exactly one replacement, the
+    /// first in wave order); launches no replacement carries (new nodes for pending pods
+    /// only) are listed as blocked: pending pods are the cluster actor's. Maintenance mode
+    /// blocks everything.
     pub fn to_action_plan(&self) -> ActionPlan {
         let launches: BTreeMap<&str, Destination> = self
             .waves
@@ -2025,7 +2056,7 @@ impl Plan {
         let mut actions = Vec::new();
         for w in &self.waves {
             for a in &w.actions {
-                let (kind, target, saving, dest, receivers) = match a {
+                let (kind, target, saving, dest, extra, receivers) = match a {
                     PlanAction::Launch { .. } => continue,
                     PlanAction::DeleteEmpty {
                         node,
@@ -2035,6 +2066,7 @@ impl Plan {
                         node,
                         *saving_hourly,
                         None,
+                        Vec::new(),
                         Vec::new(),
                     ),
                     PlanAction::Drain {
@@ -2050,6 +2082,7 @@ impl Plan {
                             node,
                             *saving_hourly,
                             None,
+                            Vec::new(),
                             r,
                         )
                     }
@@ -2060,11 +2093,21 @@ impl Plan {
                         saving_hourly,
                         lifecycle_change,
                     } => {
-                        let first = by.iter().find(|b| !attached.contains(b.as_str()));
-                        let dest = first.and_then(|b| launches.get(b.as_str()).cloned());
-                        if let Some(b) = first {
-                            attached.insert(b.as_str());
+                        // Every new node this replacement needs that no earlier action
+                        // launched is launched by it, before its pods are evicted.
+                        let mut dests: Vec<Destination> = Vec::new();
+                        for b in by {
+                            if attached.contains(b.as_str()) {
+                                continue;
+                            }
+                            if let Some(d) = launches.get(b.as_str()) {
+                                attached.insert(b.as_str());
+                                dests.push(d.clone());
+                            }
                         }
+                        let mut dests = dests.into_iter();
+                        let dest = dests.next();
+                        let extra: Vec<Destination> = dests.collect();
                         let mut r: Vec<String> = moves.iter().map(|m| m.to.clone()).collect();
                         r.sort();
                         r.dedup();
@@ -2073,7 +2116,7 @@ impl Plan {
                             (Some("on_demand_to_spot"), Some(_)) => ActionKind::MoveToSpot,
                             _ => ActionKind::ReplaceNode,
                         };
-                        (kind, node, *saving_hourly, dest, r)
+                        (kind, node, *saving_hourly, dest, extra, r)
                     }
                 };
                 actions.push(decide::Action {
@@ -2087,6 +2130,7 @@ impl Plan {
                     expected_monthly_savings: crate::catalog::monthly(saving),
                     destination: dest,
                     receivers,
+                    extra_destinations: extra,
                 });
             }
         }
@@ -2106,6 +2150,7 @@ impl Plan {
                         expected_monthly_savings: -crate::catalog::monthly(d.hourly_price),
                         destination: Some(d.clone()),
                         receivers: Vec::new(),
+                        extra_destinations: Vec::new(),
                     },
                     reason: "standalone launches need the executor's launch step".into(),
                 });
@@ -2167,6 +2212,8 @@ pub fn check(input: &PlanInput, plan: &Plan) -> std::result::Result<(), String> 
         input.nodes.iter().map(|n| (n.name.as_str(), n)).collect();
     let protected = |n: &SnapNode| {
         n.unmanaged
+            || n.cordoned
+            || !n.ready
             || n.do_not_disrupt
             || n.labels.get(DO_NOT_DISRUPT).is_some_and(|v| v == "true")
             || n.labels.get(UNMANAGED_LABEL).is_some_and(|v| v == "true")

@@ -2,9 +2,8 @@
 //! node template that the optimizer needs. Stored as JSON per cluster; a cluster without
 //! one uses [`ClusterPolicy::default`].
 //!
-//! The JSON shape is a superset of `spot_actors::policy::ClusterPolicy` (same fields, same
-//! names, same defaults); the fields added here (`disruption_budget`,
-//! `on_demand_minimums`, `risk_premium`) all default, so every stored policy still parses.
+//! Every field defaults, so a stored policy from an older release (without
+//! `disruption_budget`, `on_demand_minimums` or `risk_premium`) still parses.
 
 use std::collections::BTreeMap;
 

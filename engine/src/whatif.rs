@@ -287,6 +287,8 @@ pub fn to_plan_input(w: &Workload) -> Result<PlanInput> {
             taints: n.taints.clone(),
             unmanaged: n.unmanaged,
             do_not_disrupt: n.do_not_disrupt,
+            cordoned: false,
+            ready: true,
             pods: expand(&n.pods, &format!("nodes[{i}].pods"))?,
         });
     }

@@ -1,12 +1,16 @@
-//! "Optimize Now" for one cluster (CORE-DECIDE + CORE-EXEC): read the cluster through the
-//! Cloud port, score its pools with the current risk model, plan with the engine
-//! (consolidation, on-demand → spot moves, decision engine), store the versioned plan, then
-//! execute it action by action: launch replacement capacity, wait until it runs, terminate
-//! the old node (its pods are rescheduled), record savings, audit each action with actor
-//! `system` and the job id. SAFE_MODE, the cluster policy's dry run, or a dry-run request
-//! send every call with `dry_run = true` ("would execute": validated, nothing changes).
+//! "Optimize Now" for one cluster (CORE-DECIDE + CORE-EXEC): read the cluster (the
+//! in-cluster agent's view: nodes, pods, PDBs, labels, taints, do-not-disrupt marks; the
+//! simulator's inventory for a dry run of a cluster without an agent), score its pools
+//! with the current risk model, plan with the engine's one planner ([`spot_engine::plan`]:
+//! LP target fleet, a reason for every node, waves within the disruption budget and the
+//! PDBs), store the versioned plan, then execute it action by action: launch replacement
+//! capacity, wait until it is a Ready node, cordon and drain the old node through the
+//! agent, delete its Node object, terminate the instance, record savings, audit each
+//! action with actor `system` and the job id. SAFE_MODE, the cluster policy's dry run, or
+//! a dry-run request send every call with `dry_run = true` ("would execute": validated,
+//! nothing changes).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use serde_json::json;
@@ -15,10 +19,10 @@ use spot_cloud::{
     WorkloadKind, TAG_EKS_CLUSTER, TAG_EKS_NODEGROUP,
 };
 use spot_engine::catalog::{Arch, Catalog, Lifecycle, PoolKey, Resources};
-use spot_engine::consolidate::{self, ClusterState, RunningNode, RunningPod};
-use spot_engine::decide::{self, ActionKind, ActionPlan, DecisionInput, SpotMove};
+use spot_engine::consolidate::Pdb;
+use spot_engine::decide::{self, ActionKind, ActionPlan, DecisionInput};
 use spot_engine::pack::CapacityReq;
-use spot_engine::spot::{self, Requirements};
+use spot_engine::plan::{Market, Plan as EnginePlan, PlanInput, SnapNode, SnapPod};
 use spot_models::{accounts, agents, inventory, jobs, risk as risk_store};
 
 use crate::{agent_ops, audit_job, progress, publish, Done, Failure, JobContext};
@@ -59,7 +63,14 @@ struct LiveNode {
 /// The market and cluster snapshot a plan is made from.
 pub struct Snapshot {
     pub catalog: Catalog,
-    pub state: ClusterState,
+    /// Every node the cluster runs, with its pods, labels, taints and do-not-disrupt
+    /// marks; cordoned and NotReady nodes are included (the planner keeps them and says
+    /// why).
+    pub nodes: Vec<SnapNode>,
+    pub pdbs: Vec<Pdb>,
+    /// Max pods per instance type, from the nodes' allocatable pod slots (the ENI limit
+    /// the kubelet was configured with).
+    pub max_pods: BTreeMap<String, u32>,
     pub pool_risk: BTreeMap<PoolKey, f64>,
     pub risk_flags: BTreeSet<PoolKey>,
     /// Usage of each workload (one representative pod, last 2 days at 5 minutes), for
@@ -68,89 +79,191 @@ pub struct Snapshot {
     /// Where nodes and pods were read: `agent` (the in-cluster agent's view) or `cloud`
     /// (the simulator's inventory, for dry runs of clusters without an agent).
     pub source: &'static str,
-    nodes: HashMap<String, LiveNode>,
+    live: HashMap<String, LiveNode>,
 }
 
-/// The agent's view in the shapes the planner reads: the inventory, the PDBs, and the
-/// nodes that must not be disrupted (cordoned by someone else, or running a pod marked
-/// do-not-disrupt).
-fn inventory_from_view(
-    cluster: &str,
-    v: &agents::ClusterView,
-) -> (
-    spot_cloud::PodInventory,
-    Vec<spot_engine::consolidate::Pdb>,
-    HashSet<String>,
-) {
-    use spot_agent_protocol as proto;
-    let mut protected: HashSet<String> = v
-        .nodes
-        .iter()
-        .filter(|n| n.unschedulable || proto::is_do_not_disrupt(&n.annotations))
-        .map(|n| n.name.clone())
-        .collect();
-    let nodes = v
-        .nodes
-        .iter()
-        .filter_map(|n| {
-            Some(spot_cloud::KubeNode {
-                name: n.name.clone(),
-                instance_id: n.instance_id.clone()?,
-                instance_type: n.instance_type.clone()?,
-                az: n.zone.clone()?,
-                lifecycle: match n.capacity_type.as_deref() {
-                    Some("spot") => CloudLifecycle::Spot,
-                    _ => CloudLifecycle::OnDemand,
-                },
-                node_group: n.node_group.clone(),
-                allocatable_cpu_millicores: u32::try_from(n.allocatable.cpu_millis)
-                    .unwrap_or(u32::MAX),
-                allocatable_memory_mib: u32::try_from(n.allocatable.memory_mib).unwrap_or(u32::MAX),
-                ready: n.ready,
-            })
-        })
-        .collect();
-    let mut pods = Vec::new();
-    for p in &v.pods {
-        if p.do_not_disrupt {
-            if let Some(n) = &p.node_name {
-                protected.insert(n.clone());
-            }
+/// Prices, risk, architecture and launch time of the nodes being read.
+struct NodeFacts<'a> {
+    spot: &'a HashMap<(String, String), f64>,
+    on_demand: &'a HashMap<String, f64>,
+    arch_of: HashMap<&'a str, Arch>,
+    pool_risk: &'a BTreeMap<PoolKey, f64>,
+    described: &'a HashMap<String, spot_cloud::Instance>,
+}
+
+impl NodeFacts<'_> {
+    fn hourly(&self, ty: &str, az: &str, lc: Lifecycle) -> f64 {
+        match lc {
+            Lifecycle::Spot => self.spot.get(&(ty.to_string(), az.to_string())).copied(),
+            Lifecycle::OnDemand => self.on_demand.get(ty).copied(),
         }
-        let phase = match p.phase {
-            proto::PodPhase::Pending => spot_cloud::PodPhase::Pending,
-            proto::PodPhase::Running => spot_cloud::PodPhase::Running,
-            // Finished pods hold no capacity.
-            _ => continue,
+        .unwrap_or(0.0)
+    }
+
+    fn risk(&self, ty: &str, az: &str, lc: Lifecycle) -> f64 {
+        match lc {
+            Lifecycle::Spot => self
+                .pool_risk
+                .get(&PoolKey::new(ty, az))
+                .copied()
+                .unwrap_or(UNSCORED_RISK),
+            Lifecycle::OnDemand => 0.0,
+        }
+    }
+
+    fn arch(&self, ty: &str) -> Arch {
+        self.arch_of.get(ty).copied().unwrap_or(Arch::X86_64)
+    }
+
+    fn launched(&self, instance_id: &str) -> Option<i64> {
+        self.described
+            .get(instance_id)
+            .map(|i| i.launch_time.timestamp())
+    }
+
+    fn live(&self, instance_id: &str, node_group: Option<String>, hourly: f64) -> LiveNode {
+        LiveNode {
+            instance_id: instance_id.to_string(),
+            node_group,
+            asg_name: self
+                .described
+                .get(instance_id)
+                .and_then(|i| i.asg_name.clone()),
+            hourly_price: hourly,
+        }
+    }
+}
+
+/// A pod's capacity type and architecture from its node selector (what Karpenter and
+/// EKS managed node groups label nodes with).
+fn pod_constraints(selector: &BTreeMap<String, String>) -> (CapacityReq, Option<Arch>) {
+    let cap = [
+        "karpenter.sh/capacity-type",
+        "eks.amazonaws.com/capacityType",
+    ]
+    .iter()
+    .find_map(|k| selector.get(*k))
+    .map_or(CapacityReq::Any, |v| {
+        match v.to_ascii_lowercase().as_str() {
+            "spot" => CapacityReq::Spot,
+            "on-demand" | "on_demand" => CapacityReq::OnDemand,
+            _ => CapacityReq::Any,
+        }
+    });
+    let arch = selector
+        .get("kubernetes.io/arch")
+        .and_then(|a| match a.as_str() {
+            "arm64" => Some(Arch::Arm64),
+            "amd64" => Some(Arch::X86_64),
+            _ => None,
+        });
+    (cap, arch)
+}
+
+/// The agent's view as the planner's nodes (with pods), PDBs and live-node facts. Nodes
+/// the optimizer cannot map to an instance (no provider id, type or zone: Fargate,
+/// another cloud) are kept as unmanaged.
+fn nodes_from_view(
+    v: &agents::ClusterView,
+    facts: &NodeFacts<'_>,
+) -> (Vec<SnapNode>, Vec<Pdb>, HashMap<String, LiveNode>) {
+    use spot_agent_protocol as proto;
+    let fallback_time = v.collected_at.unwrap_or_else(chrono::Utc::now).timestamp();
+    let mut by_node: HashMap<&str, Vec<SnapPod>> = HashMap::new();
+    for p in &v.pods {
+        // Only pods holding capacity on a node; pending pods are the cluster actor's
+        // (it launches for them as they appear).
+        if p.phase != proto::PodPhase::Running && p.phase != proto::PodPhase::Pending {
+            continue;
+        }
+        let Some(node) = p.node_name.as_deref() else {
+            continue;
         };
-        let kind = match p.owner.as_ref().map(|o| o.kind.as_str()) {
-            Some("Deployment") | Some("ReplicaSet") => WorkloadKind::Deployment,
-            Some("StatefulSet") => WorkloadKind::StatefulSet,
-            Some("DaemonSet") => WorkloadKind::DaemonSet,
-            Some("Job") => WorkloadKind::Job,
-            _ => WorkloadKind::Other,
-        };
-        pods.push(spot_cloud::Pod {
-            namespace: p.namespace.clone(),
+        let (capacity, arch) = pod_constraints(&p.node_selector);
+        by_node.entry(node).or_default().push(SnapPod {
             name: p.name.clone(),
-            owner: p.owner.as_ref().map(|o| spot_cloud::WorkloadRef {
-                kind: if p.daemonset {
-                    WorkloadKind::DaemonSet
+            namespace: p.namespace.clone(),
+            labels: p.labels.clone(),
+            owner: p.owner.as_ref().map(|o| format!("{}/{}", o.kind, o.name)),
+            priority: p.priority.unwrap_or(0),
+            cpu_millis: p.requests.cpu_millis,
+            memory_mib: p.requests.memory_mib,
+            gpus: p.requests.gpus,
+            capacity,
+            arch,
+            anti_affinity_group: None,
+            az_spread_group: None,
+            pdb: p
+                .pdbs
+                .first()
+                .map(|b| b.split_once('/').map_or(b.as_str(), |(_, n)| n).to_string()),
+            do_not_disrupt: p.do_not_disrupt,
+            daemonset: p.daemonset || p.mirror,
+        });
+    }
+    let mut nodes = Vec::new();
+    let mut live = HashMap::new();
+    for n in &v.nodes {
+        let pods = by_node.remove(n.name.as_str()).unwrap_or_default();
+        let ec2 = match (&n.instance_id, &n.instance_type, &n.zone) {
+            (Some(id), Some(ty), Some(az)) => Some((id, ty, az)),
+            _ => None,
+        };
+        let lifecycle = match n.capacity_type.as_deref() {
+            Some("spot") => Lifecycle::Spot,
+            _ => Lifecycle::OnDemand,
+        };
+        let ty = n.instance_type.clone().unwrap_or_else(|| "unknown".into());
+        let az = n.zone.clone().unwrap_or_default();
+        let hourly = facts.hourly(&ty, &az, lifecycle);
+        let created = ec2
+            .and_then(|(id, _, _)| facts.launched(id))
+            .or_else(|| n.created_at.map(|t| t.timestamp()))
+            .unwrap_or(fallback_time);
+        if let Some((id, _, _)) = ec2 {
+            live.insert(n.name.clone(), facts.live(id, n.node_group.clone(), hourly));
+        }
+        nodes.push(SnapNode {
+            name: n.name.clone(),
+            arch: facts.arch(&ty),
+            interruption_probability: facts.risk(&ty, &az, lifecycle),
+            instance_type: ty,
+            lifecycle,
+            az,
+            hourly_price: hourly,
+            allocatable: Resources {
+                cpu_millis: n.allocatable.cpu_millis,
+                memory_mib: n.allocatable.memory_mib,
+                gpus: n.allocatable.gpus,
+                pods: if n.allocatable.pods > 0 {
+                    n.allocatable.pods
                 } else {
-                    kind
+                    110
                 },
-                name: o.name.clone(),
-            }),
-            node_name: p.node_name.clone(),
-            phase,
-            cpu_request_millicores: u32::try_from(p.requests.cpu_millis).unwrap_or(u32::MAX),
-            memory_request_mib: u32::try_from(p.requests.memory_mib).unwrap_or(u32::MAX),
+            },
+            created_at: created,
+            labels: n.labels.clone(),
+            // The cordon's own taint is the `cordoned` flag.
+            taints: n
+                .taints
+                .iter()
+                .filter(|t| t.key != "node.kubernetes.io/unschedulable")
+                .map(|t| match &t.value {
+                    Some(v) => format!("{}={v}:{}", t.key, t.effect),
+                    None => format!("{}:{}", t.key, t.effect),
+                })
+                .collect(),
+            unmanaged: ec2.is_none(),
+            do_not_disrupt: proto::is_do_not_disrupt(&n.annotations),
+            cordoned: n.unschedulable,
+            ready: n.ready,
+            pods,
         });
     }
     let pdbs = v
         .pdbs
         .iter()
-        .map(|b| spot_engine::consolidate::Pdb {
+        .map(|b| Pdb {
             namespace: b.namespace.clone(),
             name: b.name.clone(),
             min_available: b
@@ -166,16 +279,76 @@ fn inventory_from_view(
             expected_pods: u32::try_from(b.expected_pods).unwrap_or(0),
         })
         .collect();
-    (
-        spot_cloud::PodInventory {
-            cluster: cluster.to_string(),
-            collected_at: v.collected_at.unwrap_or_else(chrono::Utc::now),
-            nodes,
-            pods,
-        },
-        pdbs,
-        protected,
-    )
+    (nodes, pdbs, live)
+}
+
+/// The simulator's inventory (no agent yet: dry runs only) as the planner's nodes.
+fn nodes_from_inventory(
+    inv: &spot_cloud::PodInventory,
+    facts: &NodeFacts<'_>,
+) -> (Vec<SnapNode>, HashMap<String, LiveNode>) {
+    let mut by_node: HashMap<&str, Vec<SnapPod>> = HashMap::new();
+    for p in &inv.pods {
+        let Some(node) = p.node_name.as_deref() else {
+            continue;
+        };
+        by_node.entry(node).or_default().push(SnapPod {
+            name: p.name.clone(),
+            namespace: p.namespace.clone(),
+            labels: BTreeMap::new(),
+            owner: p.owner.as_ref().map(|o| format!("{:?}/{}", o.kind, o.name)),
+            priority: 0,
+            cpu_millis: u64::from(p.cpu_request_millicores),
+            memory_mib: u64::from(p.memory_request_mib),
+            gpus: 0,
+            capacity: CapacityReq::Any,
+            arch: None,
+            anti_affinity_group: None,
+            az_spread_group: None,
+            pdb: None,
+            do_not_disrupt: false,
+            daemonset: p
+                .owner
+                .as_ref()
+                .is_some_and(|o| o.kind == WorkloadKind::DaemonSet),
+        });
+    }
+    let mut nodes = Vec::new();
+    let mut live = HashMap::new();
+    for n in &inv.nodes {
+        let lifecycle = engine_lifecycle(n.lifecycle);
+        let hourly = facts.hourly(&n.instance_type, &n.az, lifecycle);
+        live.insert(
+            n.name.clone(),
+            facts.live(&n.instance_id, n.node_group.clone(), hourly),
+        );
+        nodes.push(SnapNode {
+            name: n.name.clone(),
+            instance_type: n.instance_type.clone(),
+            lifecycle,
+            az: n.az.clone(),
+            arch: facts.arch(&n.instance_type),
+            hourly_price: hourly,
+            allocatable: Resources {
+                cpu_millis: u64::from(n.allocatable_cpu_millicores),
+                memory_mib: u64::from(n.allocatable_memory_mib),
+                gpus: 0,
+                pods: 110,
+            },
+            created_at: facts
+                .launched(&n.instance_id)
+                .unwrap_or_else(|| inv.collected_at.timestamp()),
+            interruption_probability: facts.risk(&n.instance_type, &n.az, lifecycle),
+            labels: BTreeMap::new(),
+            taints: Vec::new(),
+            unmanaged: false,
+            do_not_disrupt: false,
+            cordoned: false,
+            ready: n.ready,
+            pods: by_node.remove(n.name.as_str()).unwrap_or_default(),
+        });
+    }
+    (nodes, live)
 }
 
 /// Usage history window and step read for rightsizing.
@@ -255,27 +428,9 @@ pub async fn snapshot(
         .await
         .map_err(|e| e.to_string())?
         .filter(|v| !v.nodes.is_empty());
-    let (inv, pdbs, protected, pdb_members, source) = match view {
-        Some(v) => {
-            let (inv, pdbs, protected) = inventory_from_view(cluster, &v);
-            let members: Vec<(String, String, String)> = v
-                .pods
-                .iter()
-                .filter_map(|p| {
-                    let pdb = p.pdbs.first()?;
-                    let name = pdb.split_once('/').map_or(pdb.as_str(), |(_, n)| n);
-                    Some((p.namespace.clone(), p.name.clone(), name.to_string()))
-                })
-                .collect();
-            (inv, pdbs, protected, members, "agent")
-        }
-        None => (
-            cloud.pod_inventory(cluster).await.map_err(human)?,
-            Vec::new(),
-            HashSet::new(),
-            Vec::new(),
-            "cloud",
-        ),
+    let inventory = match &view {
+        Some(_) => None,
+        None => Some(cloud.pod_inventory(cluster).await.map_err(human)?),
     };
     // MOD-AI-01: every pool is scored with the current model before the engine sees it.
     let model = ctx.risk.current();
@@ -296,40 +451,6 @@ pub async fn snapshot(
         spot: spot_prices,
         ..
     } = market;
-    let arch_of: HashMap<&str, Arch> = catalog
-        .types()
-        .iter()
-        .map(|t| (t.name.as_str(), t.arch))
-        .collect();
-    // PDB of each pod (the engine takes the name within the pod's namespace).
-    let pdb_of: HashMap<(&str, &str), String> = pdb_members
-        .iter()
-        .map(|(ns, name, pdb)| ((ns.as_str(), name.as_str()), pdb.clone()))
-        .collect();
-    let mut by_node: HashMap<&str, Vec<RunningPod>> = HashMap::new();
-    for p in &inv.pods {
-        let Some(node) = p.node_name.as_deref() else {
-            continue;
-        };
-        by_node.entry(node).or_default().push(RunningPod {
-            name: p.name.clone(),
-            namespace: p.namespace.clone(),
-            labels: BTreeMap::new(),
-            cpu_millis: u64::from(p.cpu_request_millicores),
-            memory_mib: u64::from(p.memory_request_mib),
-            gpus: 0,
-            capacity: CapacityReq::Any,
-            arch: None,
-            anti_affinity_group: None,
-            pdb: pdb_of
-                .get(&(p.namespace.as_str(), p.name.as_str()))
-                .cloned(),
-            daemonset: p
-                .owner
-                .as_ref()
-                .is_some_and(|o| o.kind == WorkloadKind::DaemonSet),
-        });
-    }
     // Node age (stabilization window) comes from the instance's launch time.
     let described: HashMap<String, spot_cloud::Instance> = cloud
         .describe_instances()
@@ -338,151 +459,128 @@ pub async fn snapshot(
         .into_iter()
         .map(|i| (i.id.clone(), i))
         .collect();
-    let mut nodes = Vec::new();
-    let mut live = HashMap::new();
-    // Cordoned nodes, and nodes running do-not-disrupt pods, are left out of planning.
-    for n in inv
-        .nodes
-        .iter()
-        .filter(|n| n.ready && !protected.contains(&n.name))
-    {
-        let lifecycle = engine_lifecycle(n.lifecycle);
-        let hourly = match lifecycle {
-            Lifecycle::Spot => spot_prices
-                .get(&(n.instance_type.clone(), n.az.clone()))
-                .copied(),
-            Lifecycle::OnDemand => od.get(&n.instance_type).copied(),
+    let facts = NodeFacts {
+        spot: &spot_prices,
+        on_demand: &od,
+        arch_of: catalog
+            .types()
+            .iter()
+            .map(|t| (t.name.as_str(), t.arch))
+            .collect(),
+        pool_risk: &pool_risk,
+        described: &described,
+    };
+    let (mut nodes, pdbs, live, pods, source) = match (&view, &inventory) {
+        (Some(v), _) => {
+            let (nodes, pdbs, live) = nodes_from_view(v, &facts);
+            // Rightsizing reads usage per workload of the running pods.
+            let pods: Vec<spot_cloud::Pod> = v
+                .pods
+                .iter()
+                .filter(|p| p.phase == spot_agent_protocol::PodPhase::Running && !p.daemonset)
+                .filter_map(|p| {
+                    let o = p.owner.as_ref()?;
+                    Some(spot_cloud::Pod {
+                        namespace: p.namespace.clone(),
+                        name: p.name.clone(),
+                        owner: Some(spot_cloud::WorkloadRef {
+                            kind: match o.kind.as_str() {
+                                "Deployment" | "ReplicaSet" => WorkloadKind::Deployment,
+                                "StatefulSet" => WorkloadKind::StatefulSet,
+                                "Job" => WorkloadKind::Job,
+                                _ => WorkloadKind::Other,
+                            },
+                            name: o.name.clone(),
+                        }),
+                        node_name: p.node_name.clone(),
+                        phase: spot_cloud::PodPhase::Running,
+                        cpu_request_millicores: u32::try_from(p.requests.cpu_millis)
+                            .unwrap_or(u32::MAX),
+                        memory_request_mib: u32::try_from(p.requests.memory_mib)
+                            .unwrap_or(u32::MAX),
+                    })
+                })
+                .collect();
+            (nodes, pdbs, live, pods, "agent")
         }
-        .unwrap_or(0.0);
-        let launch = described.get(&n.instance_id).map_or_else(
-            || inv.collected_at.timestamp(),
-            |i| i.launch_time.timestamp(),
-        );
-        nodes.push(RunningNode {
-            name: n.name.clone(),
-            instance_type: n.instance_type.clone(),
-            lifecycle,
-            az: n.az.clone(),
-            arch: arch_of
-                .get(n.instance_type.as_str())
-                .copied()
-                .unwrap_or(Arch::X86_64),
-            hourly_price: hourly,
-            allocatable: Resources {
-                cpu_millis: u64::from(n.allocatable_cpu_millicores),
-                memory_mib: u64::from(n.allocatable_memory_mib),
-                gpus: 0,
-                pods: 110,
-            },
-            created_at: launch,
-            interruption_probability: if lifecycle == Lifecycle::Spot {
-                pool_risk
-                    .get(&PoolKey::new(&n.instance_type, &n.az))
-                    .copied()
-                    .unwrap_or(UNSCORED_RISK)
-            } else {
-                0.0
-            },
-            pods: by_node.remove(n.name.as_str()).unwrap_or_default(),
-        });
-        live.insert(
-            n.name.clone(),
-            LiveNode {
-                instance_id: n.instance_id.clone(),
-                node_group: n.node_group.clone(),
-                asg_name: described
-                    .get(&n.instance_id)
-                    .and_then(|i| i.asg_name.clone()),
-                hourly_price: hourly,
-            },
-        );
-    }
+        (None, Some(inv)) => {
+            let (nodes, live) = nodes_from_inventory(inv, &facts);
+            (nodes, Vec::new(), live, inv.pods.clone(), "cloud")
+        }
+        (None, None) => return Err("the cluster has no nodes to read".into()),
+    };
     nodes.sort_by(|a, b| a.name.cmp(&b.name));
-    let workloads = workload_usage(cloud, cluster, &inv.pods).await;
+    let mut max_pods: BTreeMap<String, u32> = BTreeMap::new();
+    for n in nodes.iter().filter(|n| !n.unmanaged) {
+        let slot = max_pods.entry(n.instance_type.clone()).or_insert(0);
+        *slot = (*slot).max(n.allocatable.pods);
+    }
+    let workloads = workload_usage(cloud, cluster, &pods).await;
     Ok(Snapshot {
         catalog,
-        state: ClusterState { nodes, pdbs },
+        nodes,
+        pdbs,
+        max_pods,
         source,
         pool_risk,
         risk_flags,
         workloads,
-        nodes: live,
+        live,
     })
 }
 
-/// The engine half: consolidation, on-demand → spot moves, decision engine. Pure.
-pub fn plan(snap: &Snapshot, policy: &ClusterPolicy, now: i64) -> ActionPlan {
-    let overhead = spot_engine::catalog::NodeOverhead::default();
-    let offers =
-        spot::offers_for_template(&snap.catalog, &policy.template, &snap.risk_flags, &overhead);
-    let consolidation =
-        consolidate::consolidate(&snap.state, &policy.consolidation(), &offers, now);
-    let mut spot_moves = Vec::new();
-    let touched: HashSet<&str> = consolidation
-        .decisions
-        .iter()
-        .filter(|d| !matches!(d.action, consolidate::NodeAction::Keep))
-        .map(|d| d.node.as_str())
-        .collect();
-    if policy.template.capacity_type != spot::CapacityType::OnDemand {
-        for n in
-            snap.state.nodes.iter().filter(|n| {
-                n.lifecycle == Lifecycle::OnDemand && !touched.contains(n.name.as_str())
-            })
-        {
-            let excluded = n
-                .pods
-                .iter()
-                .any(|p| !p.daemonset && policy.excluded_namespaces.contains(&p.namespace));
-            if excluded || n.pods.iter().all(|p| p.daemonset) {
-                continue;
-            }
-            // Same capacity on spot: the node's allocatable must fit again.
-            let req = Requirements {
-                cpu_millis: n.allocatable.cpu_millis,
-                memory_mib: n.allocatable.memory_mib,
-                gpus: 0,
-                arch: Some(n.arch),
-                stateful: false,
-            };
-            if let Ok(sel) = spot::select(&snap.catalog, &policy.template, &req, &snap.risk_flags) {
-                if let Some(c) = sel
-                    .choices
-                    .into_iter()
-                    .find(|c| c.lifecycle == Lifecycle::Spot && c.hourly_price < n.hourly_price)
-                {
-                    spot_moves.push(SpotMove {
-                        node: n.name.clone(),
-                        current_hourly: n.hourly_price,
-                        choice: c,
-                    });
-                }
-            }
-        }
-    }
-    let node_risk = snap
-        .state
-        .nodes
-        .iter()
-        .map(|n| (n.name.clone(), n.interruption_probability))
-        .collect();
-    decide::decide(
+/// The engine half, pure: the planner ([`spot_engine::plan`]) decides every node's fate
+/// within the disruption budget and the PDBs; its waves become the executor's ordered
+/// actions, preceded by rightsizing increases and followed by rightsizing reductions
+/// (recommendations). Returns the planner's plan too (per-node reasons, costs).
+pub fn plan(
+    snap: &Snapshot,
+    policy: &ClusterPolicy,
+    now: i64,
+) -> Result<(ActionPlan, EnginePlan), String> {
+    let input = PlanInput {
+        nodes: snap.nodes.clone(),
+        // Pending pods are the cluster actor's: it launches for them as they appear.
+        pending: Vec::new(),
+        pdbs: snap.pdbs.clone(),
+        policy: policy.clone(),
+        market: Market {
+            catalog: snap.catalog.clone(),
+            risk_flags: snap.risk_flags.clone(),
+            max_pods: snap.max_pods.clone(),
+            overhead: spot_engine::catalog::NodeOverhead::default(),
+        },
+        now,
+        pack_options: None,
+    };
+    let planned = spot_engine::plan::plan(&input).map_err(|e| format!("planner: {e}"))?;
+    let mut actions = planned.to_action_plan();
+    // MOD-SIZE-01; a workload whose samples the engine rejects is left out.
+    let rightsizing = decide::decide(
         &DecisionInput {
-            consolidation: Some(consolidation),
-            // MOD-SIZE-01; a workload whose samples the engine rejects is left out.
             rightsizing: snap
                 .workloads
                 .iter()
                 .filter_map(|w| spot_engine::rightsize::recommend(w, &policy.rightsizing()).ok())
                 .collect(),
-            spot_moves,
-            node_risk,
-            pool_risk: snap.pool_risk.clone(),
-            risk_flags: snap.risk_flags.clone(),
             maintenance_mode: policy.maintenance_mode,
+            ..DecisionInput::default()
         },
         now,
-    )
+    );
+    let (up, down): (Vec<_>, Vec<_>) = rightsizing
+        .actions
+        .into_iter()
+        .partition(|a| a.kind == ActionKind::RightsizeUp);
+    let node_actions = std::mem::take(&mut actions.actions);
+    actions.actions = up.into_iter().chain(node_actions).chain(down).collect();
+    actions.blocked.extend(rightsizing.blocked);
+    actions.expected_monthly_savings = actions
+        .actions
+        .iter()
+        .map(|a| a.expected_monthly_savings)
+        .sum();
+    Ok((actions, planned))
 }
 
 pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> {
@@ -539,9 +637,21 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> 
         .await
         .map_err(fail)?;
     let now = cloud.now().timestamp();
-    let action_plan = plan(&snap, &policy, now);
+    let (action_plan, planned) = plan(&snap, &policy, now).map_err(fail)?;
     let plan_ms = decide_started.elapsed().as_millis() as u64;
-    let plan_json = serde_json::to_string(&action_plan).unwrap_or_default();
+    // The executor's actions plus the planner's explanation: a reason for every node,
+    // the waves, the costs and the warnings.
+    let mut stored = serde_json::to_value(&action_plan).unwrap_or_default();
+    if let Some(o) = stored.as_object_mut() {
+        o.insert("strategy".into(), json!(planned.strategy));
+        o.insert("disruption_budget".into(), json!(planned.disruption_budget));
+        o.insert("waves".into(), json!(planned.waves.len()));
+        o.insert("nodes".into(), json!(planned.nodes));
+        o.insert("costs".into(), json!(planned.costs));
+        o.insert("warnings".into(), json!(planned.warnings));
+        o.insert("source".into(), json!(snap.source));
+    }
+    let plan_json = stored.to_string();
     if let Err(e) = jobs::set_plan(db, &job.id, &plan_json).await {
         return Err(fail(format!("plan not saved: {e}")));
     }
@@ -806,7 +916,7 @@ async fn execute_action(
         )),
         ActionKind::DeleteEmptyNode | ActionKind::DrainAndDeleteNode => {
             let node = snap
-                .nodes
+                .live
                 .get(&action.target)
                 .ok_or_else(|| with(json!({"error": "node vanished from the snapshot"})))?;
             let mut steps = Vec::new();
@@ -837,7 +947,7 @@ async fn execute_action(
         }
         ActionKind::ReplaceNode | ActionKind::MoveToSpot => {
             let node = snap
-                .nodes
+                .live
                 .get(&action.target)
                 .ok_or_else(|| with(json!({"error": "node vanished from the snapshot"})))?;
             let dest = action
@@ -850,44 +960,61 @@ async fn execute_action(
                 tags.insert(TAG_EKS_NODEGROUP.into(), g.clone());
             }
             tags.insert("spot-optimizer/job".into(), job.id.clone());
-            let mut req = LaunchRequest {
-                instance_type: dest.instance_type.clone(),
-                az: Some(dest.az.clone()),
-                subnet_id: None,
-                lifecycle: cloud_lifecycle(dest.lifecycle),
-                count: 1,
-                tags,
-                client_token: client_token(&job.id, idx, ""),
-                asg_name: None,
-            };
+            // The replacement's nodes (one, or more when its pods need them), each with an
+            // idempotent client token; spot capacity errors fall back to on-demand when the
+            // template allows.
             let mut fallback = None;
-            let launched = match cloud.launch_capacity(&req, dry).await {
-                Err(CloudError::InsufficientCapacity { .. })
-                    if req.lifecycle == CloudLifecycle::Spot
-                        && policy.template.on_demand_fallback =>
-                {
-                    fallback = Some(format!(
-                        "spot capacity for {} in {} is exhausted; fell back to on-demand",
-                        req.instance_type, dest.az
-                    ));
-                    req.lifecycle = CloudLifecycle::OnDemand;
-                    req.client_token = client_token(&job.id, idx, "-od");
-                    cloud.launch_capacity(&req, dry).await
+            let mut new_ids: Vec<String> = Vec::new();
+            let mut lifecycle = cloud_lifecycle(dest.lifecycle);
+            let mut launched_types = Vec::new();
+            let all = std::iter::once(dest).chain(action.extra_destinations.iter());
+            for (k, d) in all.enumerate() {
+                let suffix = if k == 0 {
+                    String::new()
+                } else {
+                    format!("-{k}")
+                };
+                let mut req = LaunchRequest {
+                    instance_type: d.instance_type.clone(),
+                    az: Some(d.az.clone()),
+                    subnet_id: None,
+                    lifecycle: cloud_lifecycle(d.lifecycle),
+                    count: 1,
+                    tags: tags.clone(),
+                    client_token: client_token(&job.id, idx, &suffix),
+                    asg_name: None,
+                };
+                let launched = match cloud.launch_capacity(&req, dry).await {
+                    Err(CloudError::InsufficientCapacity { .. })
+                        if req.lifecycle == CloudLifecycle::Spot
+                            && policy.template.on_demand_fallback =>
+                    {
+                        fallback = Some(format!(
+                            "spot capacity for {} in {} is exhausted; fell back to on-demand",
+                            req.instance_type, d.az
+                        ));
+                        req.lifecycle = CloudLifecycle::OnDemand;
+                        req.client_token = client_token(&job.id, idx, &format!("{suffix}-od"));
+                        cloud.launch_capacity(&req, dry).await
+                    }
+                    other => other,
+                };
+                let launched = launched.map_err(|e| {
+                    with(json!({"error": spot_actors::system::human(&e), "step": "launch", "launched": new_ids}))
+                })?;
+                if k == 0 {
+                    lifecycle = req.lifecycle;
                 }
-                other => other,
-            };
-            let launched = launched.map_err(|e| {
-                with(json!({"error": spot_actors::system::human(&e), "step": "launch"}))
-            })?;
-            let new_ids: Vec<String> = match launched {
-                Mutation::Applied(r) => r.instances.into_iter().map(|i| i.id).collect(),
-                Mutation::DryRun(_) => Vec::new(),
-            };
+                launched_types.push(json!({"instance_type": req.instance_type, "lifecycle": req.lifecycle, "az": d.az}));
+                if let Mutation::Applied(r) = launched {
+                    new_ids.extend(r.instances.into_iter().map(|i| i.id));
+                }
+            }
             let mut steps = Vec::new();
             if !dry {
                 steps.push(agent_ops::step(
                     "launch",
-                    json!({"instance_ids": new_ids, "instance_type": req.instance_type, "lifecycle": req.lifecycle}),
+                    json!({"instance_ids": new_ids, "instance_type": dest.instance_type, "lifecycle": lifecycle, "nodes": launched_types}),
                 ));
                 wait_running(cloud, &new_ids).await.map_err(|e| with(json!({"error": e, "step": "wait", "launched": new_ids, "steps": steps, "note": "the old node was kept; the new one is left running for inspection"})))?;
                 // Nothing new lands on the old node from now on.
@@ -955,7 +1082,7 @@ async fn execute_action(
                 json!(action.expected_monthly_savings)
             };
             Ok(with(
-                json!({"status": status, "launched": new_ids, "terminated": node.instance_id, "asg_resized": asg, "replaced_hourly": node.hourly_price, "lifecycle": req.lifecycle, "fallback": fallback, "monthly_savings": savings_note, "steps": steps}),
+                json!({"status": status, "launched": new_ids, "terminated": node.instance_id, "asg_resized": asg, "replaced_hourly": node.hourly_price, "lifecycle": lifecycle, "fallback": fallback, "monthly_savings": savings_note, "steps": steps}),
             ))
         }
     }

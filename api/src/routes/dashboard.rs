@@ -7,22 +7,17 @@ use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
+use spot_engine::catalog::HOURS_PER_MONTH;
+use spot_engine::fleet;
 use spot_models::inventory::{self, ClusterView, InstanceView, MetricPoint};
 
-use super::inventory::{efficiency, HOURS_PER_MONTH};
+use super::inventory::usage;
 use super::{ts, ApiTags};
 use crate::auth::BearerAuth;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 pub struct DashboardApi;
-
-/// Headroom left unrequested on purpose before capacity counts as bin-packing waste.
-const PACKING_HEADROOM: f64 = 0.15;
-/// Utilization below which an hour of the week counts as idle.
-const IDLE_UTILIZATION: f64 = 0.15;
-/// Weeks per month for monthly estimates (52/12).
-const WEEKS_PER_MONTH: f64 = 52.0 / 12.0;
 
 #[derive(Object)]
 pub struct Kpis {
@@ -143,14 +138,10 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     Some(v[v.len() / 2])
 }
 
-fn packing_waste_hourly(c: &ClusterView) -> f64 {
-    if c.cpu_allocatable_m == 0 || c.mem_allocatable_mib == 0 {
-        return 0.0;
-    }
-    let req = (c.cpu_requested_m as f64 / c.cpu_allocatable_m as f64
-        + c.mem_requested_mib as f64 / c.mem_allocatable_mib as f64)
-        / 2.0;
-    c.hourly_cost * (1.0 - req.min(1.0) - PACKING_HEADROOM).max(0.0)
+/// Bin-packing waste of the clusters, monthly (the engine's formula).
+fn packing_waste_monthly(clusters: &[ClusterView]) -> f64 {
+    let usages: Vec<fleet::Usage> = clusters.iter().map(usage).collect();
+    fleet::packing_waste_monthly(&usages)
 }
 
 fn running(i: &InstanceView) -> bool {
@@ -274,26 +265,16 @@ impl DashboardApi {
                 .sum(),
             None => 0.0,
         };
-        let packing_hourly: f64 = clusters.iter().map(packing_waste_hourly).sum();
         let nodes: Vec<_> = live.iter().filter(|i| i.cluster_id.is_some()).collect();
         let spot_nodes = nodes.iter().filter(|i| i.lifecycle == "spot").count();
-        let (mut wsum, mut w) = (0.0, 0.0);
-        for c in &clusters {
-            if let Some((score, _)) = efficiency(c) {
-                wsum += score * c.instance_count.max(1) as f64;
-                w += c.instance_count.max(1) as f64;
-            }
-        }
-        let eff = (w > 0.0).then(|| wsum / w);
-        let grade = eff.map(|s| match s {
-            s if s >= 0.80 => "A",
-            s if s >= 0.65 => "B",
-            s if s >= 0.50 => "C",
-            s if s >= 0.35 => "D",
-            _ => "F",
-        });
+        // Each graded cluster weighs its instance count (at least 1).
+        let scores: Vec<(f64, i64)> = clusters
+            .iter()
+            .filter_map(|c| fleet::efficiency(&usage(c)).map(|e| (e.score, c.instance_count)))
+            .collect();
+        let eff = fleet::weighted_efficiency(&scores);
         let spot_m = spot_savings_hourly * HOURS_PER_MONTH;
-        let pack_m = packing_hourly * HOURS_PER_MONTH;
+        let pack_m = packing_waste_monthly(&clusters);
         Ok(Json(Kpis {
             monthly_spend: compute_hourly * HOURS_PER_MONTH + storage,
             monthly_compute: compute_hourly * HOURS_PER_MONTH,
@@ -307,8 +288,8 @@ impl DashboardApi {
             } else {
                 spot_nodes as f64 / nodes.len() as f64
             },
-            efficiency_score: eff.map(|e| (e * 1000.0).round() / 1000.0),
-            efficiency_grade: grade.map(str::to_string),
+            efficiency_score: eff.as_ref().map(fleet::Efficiency::rounded_score),
+            efficiency_grade: eff.map(|e| e.grade.as_str().to_string()),
             clusters: clusters.len() as i64,
             nodes: nodes.len() as i64,
             running_instances: live.len() as i64,
@@ -384,10 +365,9 @@ impl DashboardApi {
         let clusters = inventory::list_clusters(&state.db, &auth.0.org_id, account)
             .await
             .map_err(ApiError::from)?;
-        let waste = clusters.iter().map(packing_waste_hourly).sum::<f64>() * HOURS_PER_MONTH;
         Ok(Json(ResourceGap {
             points,
-            bin_packing_waste_monthly: waste,
+            bin_packing_waste_monthly: packing_waste_monthly(&clusters),
         }))
     }
 
@@ -451,38 +431,35 @@ impl DashboardApi {
         )
         .await
         .map_err(ApiError::from)?;
-        let mut cells: BTreeMap<(i64, i64), (f64, f64, f64, i64)> = BTreeMap::new();
-        for p in by_time(&pts).into_values() {
-            let t = ts(p.ts);
-            let key = (
-                i64::from(t.weekday().num_days_from_monday()),
-                i64::from(t.hour()),
-            );
-            let e = cells.entry(key).or_default();
-            e.0 += p.cpu_used_m as f64;
-            e.1 += p.cpu_allocatable_m as f64;
-            e.2 += p.hourly_cost;
-            e.3 += 1;
-        }
-        let cells: Vec<HeatCell> = cells
-            .into_iter()
-            .map(|((weekday, hour), (used, alloc, cost, n))| {
-                let utilization = if alloc > 0.0 { used / alloc } else { 0.0 };
-                HeatCell {
-                    weekday,
-                    hour,
-                    utilization,
-                    hourly_cost: cost / n.max(1) as f64,
-                    idle: alloc > 0.0 && utilization < IDLE_UTILIZATION,
+        let samples: Vec<fleet::HeatSample> = by_time(&pts)
+            .into_values()
+            .map(|p| {
+                let t = ts(p.ts);
+                fleet::HeatSample {
+                    // 0–6 and 0–23: both fit a u8.
+                    weekday: t.weekday().num_days_from_monday() as u8,
+                    hour: t.hour() as u8,
+                    cpu_used_m: p.cpu_used_m,
+                    cpu_allocatable_m: p.cpu_allocatable_m,
+                    hourly_cost: p.hourly_cost,
                 }
             })
             .collect();
-        let idle: Vec<_> = cells.iter().filter(|c| c.idle).collect();
+        let map = fleet::heatmap(&samples);
         Ok(Json(Heatmap {
-            hibernation_savings_monthly: idle.iter().map(|c| c.hourly_cost).sum::<f64>()
-                * WEEKS_PER_MONTH,
-            idle_hours_per_week: idle.len() as i64,
-            cells,
+            cells: map
+                .cells
+                .into_iter()
+                .map(|c| HeatCell {
+                    weekday: i64::from(c.weekday),
+                    hour: i64::from(c.hour),
+                    utilization: c.utilization,
+                    hourly_cost: c.hourly_cost,
+                    idle: c.idle,
+                })
+                .collect(),
+            hibernation_savings_monthly: map.hibernation_savings_monthly,
+            idle_hours_per_week: map.idle_hours_per_week,
         }))
     }
 
@@ -521,23 +498,10 @@ impl DashboardApi {
             .iter()
             .filter(|i| flagged.contains(&(i.instance_type.clone(), i.az.clone())))
             .count();
-        let spot_score = if spot.is_empty() {
-            100.0
-        } else {
-            100.0 * (1.0 - at_risk as f64 / spot.len() as f64)
-        };
         let pressured = clusters
             .iter()
-            .filter(|c| {
-                c.mem_allocatable_mib > 0
-                    && c.mem_requested_mib as f64 > 0.9 * c.mem_allocatable_mib as f64
-            })
+            .filter(|c| fleet::memory_pressured(&usage(c)))
             .count();
-        let pressure_score = if clusters.is_empty() {
-            100.0
-        } else {
-            100.0 * (1.0 - pressured as f64 / clusters.len() as f64)
-        };
         let accounts = spot_models::accounts::list(&state.db, org)
             .await
             .map_err(ApiError::from)?;
@@ -545,42 +509,37 @@ impl DashboardApi {
             .iter()
             .filter(|a| a.aws_account_id.is_some() && account.is_none_or(|x| a.id == x))
             .collect();
-        let horizon = chrono::Utc::now().timestamp_millis()
-            - 2 * state.cfg.discovery_interval_secs as i64 * 1000
-            - 60_000;
+        let now = chrono::Utc::now().timestamp_millis();
         let fresh = linked
             .iter()
-            .filter(|a| a.status == "active" && a.last_sync_at.is_some_and(|t| t >= horizon))
+            .filter(|a| {
+                fleet::synced_recently(
+                    a.status == "active",
+                    a.last_sync_at,
+                    now,
+                    state.cfg.discovery_interval_secs,
+                )
+            })
             .count();
-        let fresh_score = if linked.is_empty() {
-            100.0
-        } else {
-            100.0 * fresh as f64 / linked.len() as f64
-        };
-        let components = vec![
-            StabilityComponent {
-                name: "spot_stability".into(),
-                score: spot_score,
-                detail: format!("{at_risk} of {} spot nodes in flagged pools", spot.len()),
-            },
-            StabilityComponent {
-                name: "resource_pressure".into(),
-                score: pressure_score,
-                detail: format!(
-                    "{pressured} of {} clusters above 90% memory requests",
-                    clusters.len()
-                ),
-            },
-            StabilityComponent {
-                name: "control_plane".into(),
-                score: fresh_score,
-                detail: format!("{fresh} of {} accounts synced recently", linked.len()),
-            },
-        ];
-        let index = components.iter().map(|c| c.score).sum::<f64>() / components.len() as f64;
+        let s = fleet::stability(&fleet::StabilityInputs {
+            spot_nodes: spot.len(),
+            spot_nodes_in_flagged_pools: at_risk,
+            clusters: clusters.len(),
+            clusters_memory_pressured: pressured,
+            linked_accounts: linked.len(),
+            accounts_synced_recently: fresh,
+        });
         Ok(Json(Stability {
-            index: (index * 10.0).round() / 10.0,
-            components,
+            index: s.index,
+            components: s
+                .components
+                .into_iter()
+                .map(|c| StabilityComponent {
+                    name: c.name,
+                    score: c.score,
+                    detail: c.detail,
+                })
+                .collect(),
         }))
     }
 }

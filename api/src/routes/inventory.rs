@@ -1,9 +1,12 @@
 use std::collections::HashSet;
 
+use chrono::Datelike;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
+use spot_engine::catalog::HOURS_PER_MONTH;
+use spot_engine::fleet;
 use spot_models::inventory::{self, ClusterView, InstanceView};
 
 use super::{ts, ApiTags};
@@ -13,90 +16,22 @@ use crate::state::AppState;
 
 pub struct InventoryApi;
 
-/// Hours in a month for run rates (AWS's convention: 730).
-pub const HOURS_PER_MONTH: f64 = 730.0;
-
-/// End of standard support for EKS Kubernetes versions (AWS's published calendar).
-const EKS_END_OF_SUPPORT: &[(&str, &str)] = &[
-    ("1.25", "2024-05-01"),
-    ("1.26", "2024-06-11"),
-    ("1.27", "2024-07-24"),
-    ("1.28", "2024-11-26"),
-    ("1.29", "2025-03-23"),
-    ("1.30", "2025-07-23"),
-    ("1.31", "2025-11-26"),
-    ("1.32", "2026-03-23"),
-    ("1.33", "2026-07-29"),
-    ("1.34", "2026-12-02"),
-    ("1.35", "2027-03-27"),
-];
-
-/// True when the version is past standard support today (unknown old versions count as EOL).
-pub fn end_of_life(version: Option<&str>, today: chrono::NaiveDate) -> bool {
-    let Some(v) = version else { return false };
-    match EKS_END_OF_SUPPORT.iter().find(|(ver, _)| *ver == v) {
-        Some((_, date)) => chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
-            .map(|d| d <= today)
-            .unwrap_or(false),
-        None => v
-            .split('.')
-            .nth(1)
-            .and_then(|m| m.parse::<u32>().ok())
-            .is_some_and(|m| m < 25),
+/// The engine's fleet inputs of a cluster row.
+pub(crate) fn usage(c: &ClusterView) -> fleet::Usage {
+    fleet::Usage {
+        cpu_allocatable_m: c.cpu_allocatable_m,
+        cpu_requested_m: c.cpu_requested_m,
+        cpu_used_m: c.cpu_used_m,
+        mem_allocatable_mib: c.mem_allocatable_mib,
+        mem_requested_mib: c.mem_requested_mib,
+        mem_used_mib: c.mem_used_mib,
+        hourly_cost: c.hourly_cost,
     }
 }
 
-fn ratio(a: i64, b: i64) -> f64 {
-    if b <= 0 {
-        0.0
-    } else {
-        (a as f64 / b as f64).clamp(0.0, 1.5)
-    }
-}
-
-/// Efficiency score in [0, 1] and grade.
-///
-/// score = ½·packing + ½·utilization, where packing = requested / allocatable and
-/// utilization = used / requested, each the mean of CPU and memory and capped at 1.
-/// Grades: A ≥ 0.80, B ≥ 0.65, C ≥ 0.50, D ≥ 0.35, F below. A cluster without pod data
-/// (no agent) gets no grade.
-pub fn efficiency(c: &ClusterView) -> Option<(f64, String)> {
-    if c.cpu_allocatable_m == 0 && c.mem_allocatable_mib == 0 {
-        return None;
-    }
-    let packing = (ratio(c.cpu_requested_m, c.cpu_allocatable_m).min(1.0)
-        + ratio(c.mem_requested_mib, c.mem_allocatable_mib).min(1.0))
-        / 2.0;
-    let usage = (ratio(c.cpu_used_m, c.cpu_requested_m).min(1.0)
-        + ratio(c.mem_used_mib, c.mem_requested_mib).min(1.0))
-        / 2.0;
-    let score = 0.5 * packing + 0.5 * usage;
-    let grade = match score {
-        s if s >= 0.80 => "A",
-        s if s >= 0.65 => "B",
-        s if s >= 0.50 => "C",
-        s if s >= 0.35 => "D",
-        _ => "F",
-    };
-    Some((score, grade.to_string()))
-}
-
-/// Health score 0–100: start at 100; −30 when the control plane is not `active`, −20 when
-/// the Kubernetes version is past standard support, −15 for efficiency grade D or F, and up
-/// to −30 in proportion to the share of spot nodes in pools the global risk tracker flags.
-pub fn health(c: &ClusterView, eol: bool, grade: Option<&str>, flagged_share: f64) -> i64 {
-    let mut h = 100.0;
-    if c.status != "active" {
-        h -= 30.0;
-    }
-    if eol {
-        h -= 20.0;
-    }
-    if matches!(grade, Some("D") | Some("F")) {
-        h -= 15.0;
-    }
-    h -= 30.0 * flagged_share.clamp(0.0, 1.0);
-    h.round().clamp(0.0, 100.0) as i64
+/// A calendar day in the engine's terms.
+fn fleet_date(d: chrono::NaiveDate) -> fleet::Date {
+    fleet::Date::new(d.year(), d.month(), d.day())
 }
 
 #[derive(Object)]
@@ -406,9 +341,9 @@ fn instance_summary(i: &InstanceView, flagged: &PoolRiskIndex) -> InstanceSummar
 }
 
 fn summarize(c: &ClusterView, nodes: &[InstanceView], flagged: &PoolRiskIndex) -> ClusterSummary {
-    let today = chrono::Utc::now().date_naive();
-    let eol = end_of_life(c.version.as_deref(), today);
-    let eff = efficiency(c);
+    let today = fleet_date(chrono::Utc::now().date_naive());
+    let eol = fleet::end_of_life(c.version.as_deref(), today);
+    let eff = fleet::efficiency(&usage(c));
     let spot_nodes: Vec<_> = nodes
         .iter()
         .filter(|n| n.lifecycle == "spot" && n.state == "running")
@@ -454,14 +389,14 @@ fn summarize(c: &ClusterView, nodes: &[InstanceView], flagged: &PoolRiskIndex) -
         memory_allocatable_mib: c.mem_allocatable_mib,
         memory_requested_mib: c.mem_requested_mib,
         memory_used_mib: c.mem_used_mib,
-        efficiency_score: eff.as_ref().map(|e| (e.0 * 1000.0).round() / 1000.0),
-        health_score: health(
-            c,
+        efficiency_score: eff.as_ref().map(fleet::Efficiency::rounded_score),
+        health_score: fleet::health(
+            c.status == "active",
             eol,
-            eff.as_ref().map(|e| e.1.as_str()),
+            eff.map(|e| e.grade),
             flagged_n as f64 / running as f64,
         ),
-        efficiency_grade: eff.map(|e| e.1),
+        efficiency_grade: eff.map(|e| e.grade.as_str().to_string()),
         last_sync: ts(c.last_seen_at),
     }
 }
@@ -913,16 +848,6 @@ async fn alternatives(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn eol_follows_the_eks_calendar() {
-        let d = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).expect("date");
-        assert!(end_of_life(Some("1.29"), d));
-        assert!(end_of_life(Some("1.33"), d));
-        assert!(!end_of_life(Some("1.34"), d));
-        assert!(end_of_life(Some("1.20"), d));
-        assert!(!end_of_life(None, d));
-    }
 
     #[test]
     fn bands_follow_price_pressure_and_flags() {

@@ -114,6 +114,54 @@ pub struct ClusterPolicyView {
     /// How long a drain waits for PodDisruptionBudgets before the action fails and the
     /// node is uncordoned and kept (5–3600 s).
     pub drain_timeout_secs: u64,
+    /// How many nodes a plan disrupts at a time.
+    pub disruption_budget: DisruptionBudget,
+    /// Per-workload floors of on-demand capacity ("run at least N % or N replicas of
+    /// this namespace / label selector on on-demand").
+    pub on_demand_minimums: Vec<OnDemandMinimum>,
+    /// Spot offers are weighed at `price × (1 + risk_premium × interruption probability)`
+    /// when the planner chooses capacity (0 = price only, at most 10).
+    pub risk_premium: f64,
+}
+
+/// At most `max_percent` % of the cluster's nodes (at least 1), and at most `max_nodes`
+/// when set, are disrupted in one wave; at most `max_waves` waves per plan when set (the
+/// nodes left over are kept: "disruption budget exhausted").
+#[derive(Object, serde::Serialize, serde::Deserialize)]
+pub struct DisruptionBudget {
+    /// In (0, 100]; default 10.
+    pub max_percent: f64,
+    pub max_nodes: Option<u32>,
+    pub max_waves: Option<u32>,
+}
+
+/// Fields of the disruption budget to set; the others keep their defaults.
+#[derive(Object, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisruptionBudgetInput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_percent: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_nodes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_waves: Option<u32>,
+}
+
+/// A pod matches when it is in `namespace` (if set) and carries every `selector` label;
+/// at least `percent` % (rounded up) or `replicas` of the matching pods, whichever is
+/// more, run on on-demand nodes.
+#[derive(Object, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnDemandMinimum {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub selector: std::collections::BTreeMap<String, String>,
+    /// 0–100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
 }
 
 /// Template fields to change; the others keep their defaults.
@@ -161,6 +209,26 @@ pub struct ClusterPolicyInput {
     pub rightsize_headroom: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drain_timeout_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disruption_budget: Option<DisruptionBudgetInput>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_demand_minimums: Option<Vec<OnDemandMinimum>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_premium: Option<f64>,
+}
+
+/// Largest what-if accepted over HTTP (the CLI has no limit).
+const WHAT_IF_MAX_PODS: u64 = 20_000;
+
+/// An engine error as a 422 naming the field (or the pod that cannot be scheduled).
+fn engine_error(e: spot_engine::EngineError) -> ApiError {
+    use spot_engine::EngineError as E;
+    match &e {
+        E::InvalidInput { field, .. } => ApiError::field(field, e.to_string()),
+        E::Unschedulable { .. } => ApiError::field("pods", e.to_string()),
+        E::NoCandidates(_) => ApiError::field("instance_types", e.to_string()),
+        E::Solver(_) => ApiError::Internal(e.to_string()),
+    }
 }
 
 /// Overlays `patch` onto `base`, objects recursively.
@@ -201,6 +269,9 @@ pub struct PlannedAction {
     /// Nodes that receive the moved pods.
     #[serde(default)]
     pub receivers: Vec<String>,
+    /// Further capacity a replacement buys when its pods need more than one new node.
+    #[serde(default)]
+    pub extra_destinations: Vec<PlannedDestination>,
 }
 
 /// Capacity an action buys.
@@ -220,6 +291,59 @@ pub struct BlockedAction {
     pub reason: String,
 }
 
+/// What the planner decided for one node, and why.
+#[derive(Object, serde::Deserialize)]
+pub struct NodeDecision {
+    pub node: String,
+    /// `kept`, `deleted_empty`, `drained` or `replaced`.
+    pub decision: String,
+    /// For kept nodes: `unmanaged`, `cordoned`, `not_ready`, `do_not_disrupt`,
+    /// `maintenance_mode`, `stabilization_window`, `pdb`, `unplaceable`,
+    /// `method_delete_empty`, `in_target_fleet`, `well_utilized`, `pods_do_not_fit`,
+    /// `saving_below_threshold` or `budget_exhausted`.
+    #[serde(default)]
+    pub why: Option<String>,
+    /// Disruption wave (0-based) of a node that changes.
+    #[serde(default)]
+    pub wave: Option<u32>,
+    /// New nodes receiving a replaced node's pods.
+    #[serde(default)]
+    pub by: Vec<String>,
+    /// For a replaced node: the highest interruption probability among the new spot
+    /// nodes receiving its pods (0–1).
+    #[serde(default)]
+    pub risk: Option<f64>,
+    /// USD/h this node's change saves (0 when kept).
+    pub saving_hourly: f64,
+    /// Requested share of the node's allocatable (max of CPU and memory), 0–1.
+    pub utilization: f64,
+    /// The explanation shown to people ("why not consolidated").
+    pub reason: String,
+}
+
+/// Costs of the cluster before and after the plan, USD per hour.
+#[derive(Object, serde::Deserialize)]
+pub struct PlanCosts {
+    pub current_hourly: f64,
+    pub planned_hourly: f64,
+    pub saving_hourly: f64,
+    pub saving_monthly: f64,
+    /// Risk-weighted cost of the LP lower bound (pinned nodes + movable pods).
+    pub lower_bound_hourly: f64,
+    /// Relative gap of the plan's risk-weighted cost to the lower bound.
+    pub gap: f64,
+    /// Risk-weighted cost the planner minimised (spot at `price × (1 + risk_premium × p)`).
+    #[serde(default)]
+    pub objective_hourly: f64,
+    /// First-fit-decreasing (Karpenter-style) risk-weighted cost on the same input.
+    #[serde(default)]
+    pub ffd_objective_hourly: f64,
+    /// False when pods went into free room of kept nodes the bound does not know about
+    /// (the lower bound is then not a proven bound).
+    #[serde(default)]
+    pub lower_bound_valid: bool,
+}
+
 /// The versioned action plan of an optimize job.
 #[derive(Object, serde::Deserialize)]
 pub struct ActionPlanView {
@@ -229,6 +353,27 @@ pub struct ActionPlanView {
     pub actions: Vec<PlannedAction>,
     pub blocked: Vec<BlockedAction>,
     pub expected_monthly_savings: f64,
+    /// `target` (the LP packer's target fleet), `incremental` (delete empty, drain
+    /// under-utilised) or `none` (nothing movable).
+    #[serde(default)]
+    pub strategy: Option<String>,
+    /// Nodes disrupted at most per wave.
+    #[serde(default)]
+    pub disruption_budget: Option<u32>,
+    /// Number of disruption waves.
+    #[serde(default)]
+    pub waves: Option<u32>,
+    /// One decision per node of the cluster, with its reason.
+    #[serde(default)]
+    pub nodes: Vec<NodeDecision>,
+    #[serde(default)]
+    pub costs: Option<PlanCosts>,
+    /// On-demand minimums that could not be met, and similar notes.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// `agent` or `cloud`: where the nodes and pods were read.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 #[derive(Object, serde::Deserialize, Default)]
@@ -311,8 +456,55 @@ pub async fn enqueue(state: &AppState, job: jobs::JobRow) -> Result<JobView, Api
 
 #[OpenApi(tag = "ApiTags::Inventory")]
 impl JobsApi {
-    /// Optimize Now: plans the cluster with the engine (consolidation, on-demand → spot
-    /// moves, risk-aware decision engine) and executes the plan as a background job
+    /// What-if: plans a workload described in JSON (instance catalog with vCPU, memory,
+    /// GPUs, arch, max pods and prices per lifecycle and zone; optional current nodes; pods
+    /// with requests and constraints; PDBs; policy) with the same planner as Optimize Now,
+    /// without touching any cluster. The format is `engine/whatif/workload.schema.json`
+    /// (example: `engine/whatif/example.json`); the answer is the planner's report: the
+    /// fleet, cost per hour, the LP lower bound and the gap, the first-fit-decreasing
+    /// baseline on the same input, the disruption waves, a reason per node and per pod,
+    /// and `solve_ms`. Invalid input is 422 naming the field; at most 20,000 pods.
+    #[oai(path = "/plan/what-if", method = "post", operation_id = "planWhatIf")]
+    async fn what_if(
+        &self,
+        auth: BearerAuth,
+        body: Body<serde_json::Value>,
+    ) -> poem::Result<Json<serde_json::Value>> {
+        let _ = &auth.0;
+        let workload = spot_engine::whatif::parse(&body.0.to_string()).map_err(engine_error)?;
+        let pods: u64 = workload
+            .pods
+            .iter()
+            .chain(workload.nodes.iter().flat_map(|n| n.pods.iter()))
+            .map(|p| u64::from(p.replicas.unwrap_or(1)))
+            .sum();
+        if pods > WHAT_IF_MAX_PODS {
+            return Err(ApiError::field(
+                "pods",
+                format!("at most {WHAT_IF_MAX_PODS} pods per what-if, got {pods}"),
+            )
+            .into());
+        }
+        // Planning is CPU-bound: off the async workers.
+        let (report, solve_ms) = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let r = spot_engine::whatif::run(&workload);
+            (r, started.elapsed().as_secs_f64() * 1000.0)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("planner task failed: {e}")))?;
+        let report = report.map_err(engine_error)?;
+        let mut value = serde_json::to_value(&report)
+            .map_err(|e| ApiError::Internal(format!("report does not serialize: {e}")))?;
+        if let Some(o) = value.as_object_mut() {
+            o.insert("solve_ms".into(), serde_json::json!(solve_ms));
+        }
+        Ok(Json(value))
+    }
+
+    /// Optimize Now: plans the cluster with the engine's planner (LP target fleet, a
+    /// reason for every node, disruption waves within the budget and the PDBs) and
+    /// executes the plan as a background job
     /// (admins and owners). Returns 202 with the job; 409 while another optimization of the
     /// cluster is queued or running.
     #[oai(

@@ -320,6 +320,23 @@ impl SimCloud {
         Ok(())
     }
 
+    /// Sends an interruption notice for a running spot instance now (test and Lab hook:
+    /// the two-minute warning EC2 gives before it reclaims the instance). Fails with
+    /// `Invalid` when `instance_id` is not a running spot instance.
+    pub fn send_interruption_notice(&self, instance_id: &str) -> Result<()> {
+        let now = self.clock.now();
+        let mut guard = self.lock()?;
+        let s = &mut *guard;
+        if s.world.interrupt_now(instance_id, now, &mut s.market) {
+            Ok(())
+        } else {
+            Err(CloudError::invalid(
+                "instance_id",
+                format!("{instance_id} is not a running spot instance"),
+            ))
+        }
+    }
+
     /// Market state of a pool now (for tests, dashboards and the Lab).
     pub fn pool_state(&self, instance_type: &str, az: &str) -> Result<PoolHour> {
         let now = self.clock.now();

@@ -995,6 +995,25 @@ impl World {
         }
     }
 
+    /// Sends a spot interruption notice for `id` at `now` (reclaimed two minutes later),
+    /// as EC2 does; false when `id` is not a running spot instance.
+    pub(crate) fn interrupt_now(
+        &mut self,
+        id: &str,
+        now: DateTime<Utc>,
+        market: &mut Market,
+    ) -> bool {
+        let spot = self
+            .instances
+            .get(id)
+            .is_some_and(|i| i.inst.lifecycle == Lifecycle::Spot);
+        if !spot || !self.is_running(id) {
+            return false;
+        }
+        self.execute(Pending::Notice(id.to_string()), now, market);
+        true
+    }
+
     fn is_running(&self, id: &str) -> bool {
         self.instances
             .get(id)

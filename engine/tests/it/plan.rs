@@ -125,6 +125,8 @@ fn node(
         taints: Vec::new(),
         unmanaged: false,
         do_not_disrupt: false,
+        cordoned: false,
+        ready: true,
         pods,
     }
 }

@@ -585,6 +585,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/plan/what-if": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What-if: plans a workload described in JSON (instance catalog with vCPU, memory,
+         *     GPUs, arch, max pods and prices per lifecycle and zone; optional current nodes; pods
+         *     with requests and constraints; PDBs; policy) with the same planner as Optimize Now,
+         *     without touching any cluster. The format is `engine/whatif/workload.schema.json`
+         *     (example: `engine/whatif/example.json`); the answer is the planner's report: the
+         *     fleet, cost per hour, the LP lower bound and the gap, the first-fit-decreasing
+         *     baseline on the same input, the disruption waves, a reason per node and per pod,
+         *     and `solve_ms`. Invalid input is 422 naming the field; at most 20,000 pods.
+         */
+        post: operations["planWhatIf"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/clusters/{id}/optimize": {
         parameters: {
             query?: never;
@@ -595,8 +621,9 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Optimize Now: plans the cluster with the engine (consolidation, on-demand → spot
-         *     moves, risk-aware decision engine) and executes the plan as a background job
+         * Optimize Now: plans the cluster with the engine's planner (LP target fleet, a
+         *     reason for every node, disruption waves within the budget and the PDBs) and
+         *     executes the plan as a background job
          *     (admins and owners). Returns 202 with the job; 409 while another optimization of the
          *     cluster is queued or running.
          */
@@ -1125,6 +1152,28 @@ export interface components {
             blocked: components["schemas"]["BlockedAction"][];
             /** Format: double */
             expected_monthly_savings: number;
+            /**
+             * @description `target` (the LP packer's target fleet), `incremental` (delete empty, drain
+             *     under-utilised) or `none` (nothing movable).
+             */
+            strategy?: string;
+            /**
+             * Format: uint32
+             * @description Nodes disrupted at most per wave.
+             */
+            disruption_budget?: number;
+            /**
+             * Format: uint32
+             * @description Number of disruption waves.
+             */
+            waves?: number;
+            /** @description One decision per node of the cluster, with its reason. */
+            nodes: components["schemas"]["NodeDecision"][];
+            costs?: components["schemas"]["PlanCosts"];
+            /** @description On-demand minimums that could not be met, and similar notes. */
+            warnings: string[];
+            /** @description `agent` or `cloud`: where the nodes and pods were read. */
+            source?: string;
         };
         /**
          * ActiveModelView
@@ -1456,6 +1505,10 @@ export interface components {
             rightsize_headroom?: number;
             /** Format: uint64 */
             drain_timeout_secs?: number;
+            disruption_budget?: components["schemas"]["DisruptionBudgetInput"];
+            on_demand_minimums?: components["schemas"]["OnDemandMinimum"][];
+            /** Format: double */
+            risk_premium?: number;
         };
         /**
          * ClusterPolicyView
@@ -1489,6 +1542,19 @@ export interface components {
              *     node is uncordoned and kept (5–3600 s).
              */
             drain_timeout_secs: number;
+            /** @description How many nodes a plan disrupts at a time. */
+            disruption_budget: components["schemas"]["DisruptionBudget"] & unknown;
+            /**
+             * @description Per-workload floors of on-demand capacity ("run at least N % or N replicas of
+             *     this namespace / label selector on on-demand").
+             */
+            on_demand_minimums: components["schemas"]["OnDemandMinimum"][];
+            /**
+             * Format: double
+             * @description Spot offers are weighed at `price × (1 + risk_premium × interruption probability)`
+             *     when the planner chooses capacity (0 = price only, at most 10).
+             */
+            risk_premium: number;
         };
         /** ClusterSummary */
         ClusterSummary: {
@@ -1583,6 +1649,35 @@ export interface components {
         Diff: {
             before?: unknown;
             after?: unknown;
+        };
+        /**
+         * DisruptionBudget
+         * @description At most `max_percent` % of the cluster's nodes (at least 1), and at most `max_nodes`
+         *     when set, are disrupted in one wave; at most `max_waves` waves per plan when set (the
+         *     nodes left over are kept: "disruption budget exhausted").
+         */
+        DisruptionBudget: {
+            /**
+             * Format: double
+             * @description In (0, 100]; default 10.
+             */
+            max_percent: number;
+            /** Format: uint32 */
+            max_nodes?: number;
+            /** Format: uint32 */
+            max_waves?: number;
+        };
+        /**
+         * DisruptionBudgetInput
+         * @description Fields of the disruption budget to set; the others keep their defaults.
+         */
+        DisruptionBudgetInput: {
+            /** Format: double */
+            max_percent?: number;
+            /** Format: uint32 */
+            max_nodes?: number;
+            /** Format: uint32 */
+            max_waves?: number;
         };
         /** @enum {string} */
         ExportFormat: "csv" | "json";
@@ -1961,6 +2056,47 @@ export interface components {
             /** Format: date-time */
             retired_at?: string;
         };
+        /**
+         * NodeDecision
+         * @description What the planner decided for one node, and why.
+         */
+        NodeDecision: {
+            node: string;
+            /** @description `kept`, `deleted_empty`, `drained` or `replaced`. */
+            decision: string;
+            /**
+             * @description For kept nodes: `unmanaged`, `cordoned`, `not_ready`, `do_not_disrupt`,
+             *     `maintenance_mode`, `stabilization_window`, `pdb`, `unplaceable`,
+             *     `method_delete_empty`, `in_target_fleet`, `well_utilized`, `pods_do_not_fit`,
+             *     `saving_below_threshold` or `budget_exhausted`.
+             */
+            why?: string;
+            /**
+             * Format: uint32
+             * @description Disruption wave (0-based) of a node that changes.
+             */
+            wave?: number;
+            /** @description New nodes receiving a replaced node's pods. */
+            by: string[];
+            /**
+             * Format: double
+             * @description For a replaced node: the highest interruption probability among the new spot
+             *     nodes receiving its pods (0–1).
+             */
+            risk?: number;
+            /**
+             * Format: double
+             * @description USD/h this node's change saves (0 when kept).
+             */
+            saving_hourly: number;
+            /**
+             * Format: double
+             * @description Requested share of the node's allocatable (max of CPU and memory), 0–1.
+             */
+            utilization: number;
+            /** @description The explanation shown to people ("why not consolidated"). */
+            reason: string;
+        };
         /** NodeGroupView */
         NodeGroupView: {
             name: string;
@@ -2002,6 +2138,25 @@ export interface components {
             strategy?: components["schemas"]["AllocationStrategy"];
             allow_burstable?: boolean;
             on_demand_fallback?: boolean;
+        };
+        /**
+         * OnDemandMinimum
+         * @description A pod matches when it is in `namespace` (if set) and carries every `selector` label;
+         *     at least `percent` % (rounded up) or `replicas` of the matching pods, whichever is
+         *     more, run on on-demand nodes.
+         */
+        OnDemandMinimum: {
+            namespace?: string;
+            selector: {
+                [key: string]: string;
+            };
+            /**
+             * Format: double
+             * @description 0–100.
+             */
+            percent?: number;
+            /** Format: uint32 */
+            replicas?: number;
         };
         /** OnboardingRequest */
         OnboardingRequest: {
@@ -2048,6 +2203,45 @@ export interface components {
         /** @enum {string} */
         Outcome: "success" | "failed" | "denied";
         /**
+         * PlanCosts
+         * @description Costs of the cluster before and after the plan, USD per hour.
+         */
+        PlanCosts: {
+            /** Format: double */
+            current_hourly: number;
+            /** Format: double */
+            planned_hourly: number;
+            /** Format: double */
+            saving_hourly: number;
+            /** Format: double */
+            saving_monthly: number;
+            /**
+             * Format: double
+             * @description Risk-weighted cost of the LP lower bound (pinned nodes + movable pods).
+             */
+            lower_bound_hourly: number;
+            /**
+             * Format: double
+             * @description Relative gap of the plan's risk-weighted cost to the lower bound.
+             */
+            gap: number;
+            /**
+             * Format: double
+             * @description Risk-weighted cost the planner minimised (spot at `price × (1 + risk_premium × p)`).
+             */
+            objective_hourly: number;
+            /**
+             * Format: double
+             * @description First-fit-decreasing (Karpenter-style) risk-weighted cost on the same input.
+             */
+            ffd_objective_hourly: number;
+            /**
+             * @description False when pods went into free room of kept nodes the bound does not know about
+             *     (the lower bound is then not a proven bound).
+             */
+            lower_bound_valid: boolean;
+        };
+        /**
          * PlannedAction
          * @description One action of a plan.
          */
@@ -2065,6 +2259,8 @@ export interface components {
             destination?: components["schemas"]["PlannedDestination"];
             /** @description Nodes that receive the moved pods. */
             receivers: string[];
+            /** @description Further capacity a replacement buys when its pods need more than one new node. */
+            extra_destinations: components["schemas"]["PlannedDestination"][];
         };
         /**
          * PlannedDestination
@@ -3096,6 +3292,29 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["RegisteredCluster"];
+                };
+            };
+        };
+    };
+    planWhatIf: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": unknown;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": unknown;
                 };
             };
         };

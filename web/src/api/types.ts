@@ -48,6 +48,7 @@ export type Stability = Schemas['Stability'];
 export type StabilityComponent = Schemas['StabilityComponent'];
 export type Job = Schemas['JobView'];
 export type JobList = Schemas['JobList'];
+export type ClusterPolicyInput = Schemas['ClusterPolicyInput'];
 export type RiskModel = Schemas['ModelView'];
 export type RiskModelList = Schemas['ModelList'];
 export type ActiveRiskModel = Schemas['ActiveModelView'];

@@ -1,6 +1,6 @@
 import { screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import type { ClusterSummary } from '../../api/types';
+import type { ClusterSummary, DashboardKpis } from '../../api/types';
 import { apiError, json, makeCluster, makeMe, mockApi, renderApp, signIn } from '../../test/api';
 
 const clusters: ClusterSummary[] = [
@@ -36,12 +36,34 @@ const clusters: ClusterSummary[] = [
   }),
 ];
 
-function setup(items: ClusterSummary[] = clusters) {
+/**
+ * The server's fleet numbers. Its efficiency is deliberately not what the clusters above
+ * would give in the browser ((0.7·10 + 0.3·30) / 40 = 0.40, a D): the page shows the
+ * server's grade and never recomputes one.
+ */
+const kpis: DashboardKpis = {
+  monthly_spend: 11_500,
+  monthly_compute: 11_500,
+  monthly_storage: 0,
+  potential_savings: 0,
+  potential_spot_savings: 0,
+  potential_packing_savings: 0,
+  idle_storage: 0,
+  spot_share: 0.3,
+  efficiency_score: 0.512,
+  efficiency_grade: 'C',
+  clusters: 3,
+  nodes: 44,
+  running_instances: 44,
+};
+
+function setup(items: ClusterSummary[] = clusters, fleet: () => Response = () => json(kpis)) {
   signIn();
   const total = items.reduce((sum, cluster) => sum + cluster.monthly_run_rate, 0);
   return mockApi({
     'GET /api/auth/me': () => json(makeMe('owner')),
     'GET /api/clusters': () => json({ items, total_monthly_run_rate: total }),
+    'GET /api/dashboard/kpis': fleet,
   });
 }
 
@@ -56,7 +78,7 @@ function names(): string[] {
 
 describe('Clusters registry', () => {
   it('sums every cluster in the status bar and marks end-of-life versions', async () => {
-    setup();
+    const { calls } = setup();
     renderApp('/clusters');
 
     const table = await screen.findByRole('table', { name: 'Clusters' });
@@ -64,9 +86,13 @@ describe('Clusters registry', () => {
     expect(within(status).getByText('3')).toBeInTheDocument();
     expect(within(status).getByText('120')).toBeInTheDocument(); // 40 vCPU × 3
     expect(within(status).getByText('$11,500')).toBeInTheDocument();
-    // (0.7·10 + 0.3·30) / 40 = 0.40 → D; the ungraded cluster does not count.
-    expect(within(status).getByText('D')).toBeInTheDocument();
-    expect(within(status).getByText('40%')).toBeInTheDocument();
+    // The server's organization-wide grade and score, as on the dashboard.
+    expect(await within(status).findByText('C')).toBeInTheDocument();
+    expect(within(status).getByText('51%')).toBeInTheDocument();
+    expect(within(status).queryByText('D')).not.toBeInTheDocument();
+    const fleet = calls.filter((call) => call.url.pathname === '/api/dashboard/kpis');
+    expect(fleet.length).toBeGreaterThan(0);
+    expect(fleet.every((call) => !call.url.searchParams.has('account_id'))).toBe(true);
 
     const legacy = within(table).getByRole('row', { name: /legacy-batch/ });
     expect(within(legacy).getByText('EOL')).toBeInTheDocument();
@@ -75,6 +101,24 @@ describe('Clusters registry', () => {
     expect(within(prod).queryByText('EOL')).not.toBeInTheDocument();
     expect(within(prod).getByRole('meter', { name: 'Health 90 of 100' })).toHaveClass('gauge--success');
     expect(within(prod).getByText('60% spot')).toBeInTheDocument();
+  });
+
+  it('shows no grade when the server has none or cannot be reached', async () => {
+    setup(clusters, () => json({ ...kpis, efficiency_score: undefined, efficiency_grade: undefined }));
+    renderApp('/clusters');
+    const status = await screen.findByRole('region', { name: 'All clusters' });
+    expect(await within(status).findByText('Not graded')).toBeInTheDocument();
+    expect(within(status).getByText('Weighted by node count')).toBeInTheDocument();
+  });
+
+  it('says the efficiency is unavailable when the fleet numbers fail to load', async () => {
+    setup(clusters, () => apiError(403, 'forbidden', 'No access.'));
+    renderApp('/clusters');
+    const status = await screen.findByRole('region', { name: 'All clusters' });
+    expect(await within(status).findByText('Efficiency unavailable')).toBeInTheDocument();
+    expect(within(status).getByText('Not graded')).toBeInTheDocument();
+    // The registry itself still loads.
+    expect(screen.getByRole('table', { name: 'Clusters' })).toBeInTheDocument();
   });
 
   it('draws 24-hour sparklines for nodes and pods and the cost trend', async () => {

@@ -21,10 +21,11 @@ import { ClustersIcon, SearchIcon } from '../../components/icons';
 import { PageHeader } from '../../layout/PageHeader';
 import { formatCores, formatMemory, formatPercent, formatUsd } from '../../lib/format';
 import { CONNECT_ACCOUNT_PATH } from '../accounts/format';
+import { useKpis } from '../dashboard/api';
 import { AgentBadge } from './AgentBadge';
 import { ADD_CLUSTER_PATH, useLiveHeartbeats } from './agent';
 import { useClusters } from './api';
-import { CLUSTER_SORT_KEYS, filterClusters, overallEfficiency, sortClusters, type ClusterFilters } from './format';
+import { CLUSTER_SORT_KEYS, filterClusters, sortClusters, type ClusterFilters } from './format';
 import { CostTrend, CountSparkline, EolBadge, GradeBadge, HealthGauge } from './indicators';
 
 /** Every column after the cluster's name (`clusterColumn`, which carries the agent's badge). */
@@ -367,7 +368,9 @@ function ClusterRegistry({ clusters, totalRunRate }: { clusters: ClusterSummary[
 /** Totals across every cluster, whatever the filters. */
 function StatusBar({ clusters, totalRunRate }: { clusters: ClusterSummary[]; totalRunRate: number }) {
   const sum = (pick: (cluster: ClusterSummary) => number) => clusters.reduce((total, cluster) => total + pick(cluster), 0);
-  const efficiency = overallEfficiency(clusters);
+  // The server grades the fleet (the dashboard's numbers for every account); the page never
+  // recomputes a grade from the cluster scores.
+  const kpis = useKpis(undefined);
   return (
     <section aria-label="All clusters">
       <dl className="stats stats--5">
@@ -386,16 +389,16 @@ function StatusBar({ clusters, totalRunRate }: { clusters: ClusterSummary[]; tot
         <div className="stat">
           <dt className="stat__label">Efficiency</dt>
           <dd className="stat__value row">
-            {efficiency ? (
-              <>
-                <GradeBadge grade={efficiency.grade} />
-                <span className="stat__note">{formatPercent(efficiency.score)}</span>
-              </>
+            {kpis.data === undefined && !kpis.isError ? (
+              <Skeleton width="60%" height={24} />
             ) : (
-              <GradeBadge grade={null} />
+              <>
+                <GradeBadge grade={kpis.data?.efficiency_grade} />
+                {kpis.data?.efficiency_score != null && <span className="stat__note">{formatPercent(kpis.data.efficiency_score)}</span>}
+              </>
             )}
           </dd>
-          <dd className="stat__note">Weighted by node count</dd>
+          <dd className="stat__note">{kpis.isError && kpis.data === undefined ? 'Efficiency unavailable' : 'Weighted by node count'}</dd>
         </div>
         <div className="stat">
           <dt className="stat__label">Monthly run rate</dt>

@@ -4,7 +4,7 @@ import { ApiError } from '../../api/errors';
 import { jobsKey } from '../../api/keys';
 import type { Job } from '../../api/types';
 import { Badge, Button, EmptyState, ErrorState, SkeletonRows, Table, useToast, type Column } from '../../components';
-import { formatDateTime, formatHourly, formatUsdCents } from '../../lib/format';
+import { formatDateTime, formatHourly, formatPercent, formatUsdCents } from '../../lib/format';
 import { takeJobAnnouncement, watchJob } from '../../live/jobAnnouncements';
 import {
   actionKindLabel,
@@ -12,15 +12,23 @@ import {
   destinationLifecycle,
   isFinished,
   jobStatus,
+  keepReasonLabel,
+  keptReasonCounts,
+  nodeDecisionBadge,
+  nodeDecisionSummary,
   parsePlan,
   parseResult,
   reportState,
+  sortNodeDecisions,
   stepLabel,
+  strategyLabel,
   useJob,
   useLiveJobActions,
+  type ActionPlan,
   type ActionReport,
   type ActionState,
   type PlanAction,
+  type PlanNode,
 } from './jobs';
 
 /** Progress of one optimize job and, once planned, its actions with their execution status. */
@@ -134,6 +142,7 @@ function JobBody({ job }: { job: Job }) {
           <Savings plan={plan.expected_monthly_savings} realised={result?.realised_monthly_savings} mode={mode} finished={finished} />
           <PlanActions job={job} actions={plan.actions} reports={actionReports(result, liveActions.data)} />
           {plan.blocked.length > 0 && <BlockedActions blocked={plan.blocked} />}
+          {plan.nodes.length > 0 ? <NodeDecisions plan={plan} /> : plan.warnings.length > 0 && <PlanWarnings warnings={plan.warnings} />}
         </>
       )}
     </div>
@@ -216,6 +225,11 @@ function Destination({ action }: { action: PlanAction }) {
       <span className="muted nowrap">
         {destinationLifecycle(destination.lifecycle)} · {destination.az}
       </span>
+      {(action.extra_destinations ?? []).map((extra, i) => (
+        <span key={`${extra.instance_type}-${extra.az}-${i}`} className="muted nowrap">
+          + <span className="mono">{extra.instance_type}</span> · {destinationLifecycle(extra.lifecycle)} · {extra.az}
+        </span>
+      ))}
     </div>
   );
 }
@@ -286,3 +300,92 @@ function BlockedActions({ blocked }: { blocked: { action: PlanAction; reason: st
     </section>
   );
 }
+
+const SOURCE: Record<string, string> = {
+  agent: 'Nodes and pods as seen by the in-cluster agent.',
+  cloud: 'Nodes and pods from the cloud inventory (no in-cluster agent was connected).',
+};
+
+/** Every node of the cluster with the plan's decision and, for a kept node, why it is not consolidated. */
+function NodeDecisions({ plan }: { plan: ActionPlan }) {
+  const headingId = useId();
+  const rows = sortNodeDecisions(plan.nodes);
+  const kept = keptReasonCounts(plan.nodes);
+  const strategy = strategyLabel(plan.strategy);
+  const source = plan.source !== undefined ? SOURCE[plan.source] : undefined;
+  return (
+    <section className="stack stack--tight" aria-labelledby={headingId}>
+      <h3 id={headingId}>Node decisions ({plan.nodes.length})</h3>
+      <div className="node-decisions__summary">
+        <p className="muted">What the plan does with each node of the cluster, and why the others are kept as they are.</p>
+        <p>{nodeDecisionSummary(plan)}</p>
+        {kept.length > 0 && <p>Kept because: {kept.map(({ label, count }) => `${label} (${count})`).join(', ')}.</p>}
+        {strategy && <p className="muted">Approach: {strategy}.</p>}
+        {plan.costs && (
+          <p className="muted">
+            Cluster cost: {formatHourly(plan.costs.current_hourly)}/h now → {formatHourly(plan.costs.planned_hourly)}/h planned.
+          </p>
+        )}
+        {source && <p className="muted">{source}</p>}
+      </div>
+      {plan.warnings.length > 0 && <PlanWarnings warnings={plan.warnings} />}
+      <div className="card">
+        <Table caption="Node decisions" columns={nodeColumns(plan.waves)} rows={rows} rowKey={(row) => row.node} />
+      </div>
+      <p className="muted node-decisions__note">
+        A wave is a group of nodes changed together; the next wave starts once the previous one is done. Utilization is the higher of the CPU and memory
+        the node&apos;s pods request, as a share of what the node can allocate.
+      </p>
+    </section>
+  );
+}
+
+function PlanWarnings({ warnings }: { warnings: string[] }) {
+  return (
+    <div className="callout callout--warning" role="note">
+      <strong className="callout__title">The plan cannot meet every policy rule</strong>
+      <ul className="node-decisions__warnings">
+        {warnings.map((warning, index) => (
+          <li key={`${index}-${warning}`}>{warning}</li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+function WhyCell({ row, waves }: { row: PlanNode; waves?: number }) {
+  const kept = row.decision === 'kept';
+  const title = kept
+    ? keepReasonLabel(row.why)
+    : row.wave !== undefined
+      ? `wave ${row.wave + 1}${waves !== undefined && waves > 0 ? ` of ${waves}` : ''}`
+      : undefined;
+  return (
+    <div className="cell-stack">
+      {title && <span className="cell-title">{title}</span>}
+      {row.reason && <span className="muted job-panel__reason">{row.reason}</span>}
+      {row.by.length > 0 && <span className="muted">Pods move to new nodes: {row.by.join(', ')}</span>}
+      {row.risk !== undefined && row.risk > 0 && <span className="muted">Interruption risk of the new spot nodes: up to {formatPercent(row.risk)}</span>}
+    </div>
+  );
+}
+
+const nodeColumns = (waves?: number): Column<PlanNode>[] => [
+  { key: 'node', header: 'Node', render: (row) => <span className="mono">{row.node}</span> },
+  {
+    key: 'decision',
+    header: 'Decision',
+    render: (row) => {
+      const badge = nodeDecisionBadge(row.decision);
+      return <Badge tone={badge.tone}>{badge.label}</Badge>;
+    },
+  },
+  { key: 'why', header: 'Why', render: (row) => <WhyCell row={row} waves={waves} /> },
+  { key: 'utilization', header: 'Utilization', align: 'right', render: (row) => formatPercent(row.utilization) },
+  {
+    key: 'saving',
+    header: 'Saving / hour',
+    align: 'right',
+    render: (row) => (row.decision === 'kept' || row.saving_hourly === 0 ? <span className="muted">—</span> : <span className="nowrap">{formatHourly(row.saving_hourly)}</span>),
+  },
+];

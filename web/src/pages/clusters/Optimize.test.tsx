@@ -22,6 +22,10 @@ const policy: ClusterPolicy = {
   maintenance_mode: false,
   rightsize_percentile: 'p95',
   rightsize_headroom: 0.2,
+  drain_timeout_secs: 300,
+  disruption_budget: { max_percent: 10, max_nodes: null, max_waves: null },
+  on_demand_minimums: [{ namespace: 'payments', selector: { app: 'api' }, percent: 50 }],
+  risk_premium: 0.5,
 };
 
 const moveToSpot = (target: string, savings: number) => ({
@@ -31,14 +35,18 @@ const moveToSpot = (target: string, savings: number) => ({
   expected_monthly_savings: savings,
   destination: { instance_type: 'm5a.2xlarge', lifecycle: 'spot', az: 'us-east-1a', hourly_price: 0.079 },
   receivers: [],
+  extra_destinations: [],
 });
 
 const plan = {
   version: 1,
   generated_at: 1714557600,
   actions: [moveToSpot('ip-10-0-1-1.ec2.internal', 82.43), moveToSpot('ip-10-0-1-2.ec2.internal', 67.83)],
-  blocked: [{ action: { kind: 'drain_and_delete_node', target: 'ip-10-0-1-9.ec2.internal', reason: 'underused', expected_monthly_savings: 40, receivers: [] }, reason: 'a PodDisruptionBudget allows no eviction' }],
+  blocked: [{ action: { kind: 'drain_and_delete_node', target: 'ip-10-0-1-9.ec2.internal', reason: 'underused', expected_monthly_savings: 40, receivers: [], extra_destinations: [] }, reason: 'a PodDisruptionBudget allows no eviction' }],
   expected_monthly_savings: 150.26,
+  // How the server serves a job planned before per-node decisions existed.
+  nodes: [],
+  warnings: [],
 };
 
 function makeJob(overrides: Partial<Job> = {}): Job {
@@ -274,6 +282,121 @@ describe('Optimize Now', () => {
   });
 });
 
+describe('Node decisions', () => {
+  const planned = {
+    ...plan,
+    strategy: 'target',
+    disruption_budget: 1,
+    waves: 1,
+    source: 'agent',
+    nodes: [
+      {
+        node: 'ip-10-0-1-7.ec2.internal',
+        decision: 'kept',
+        why: 'stabilization_window',
+        by: [],
+        saving_hourly: 0,
+        utilization: 0.12,
+        reason: 'launched 4 minutes ago, inside the 10-minute stabilization window',
+      },
+      {
+        node: 'ip-10-0-1-9.ec2.internal',
+        decision: 'kept',
+        why: 'pdb',
+        by: [],
+        saving_hourly: 0,
+        utilization: 0.31,
+        reason: 'PodDisruptionBudget shop/api allows no eviction',
+      },
+      {
+        node: 'ip-10-0-1-1.ec2.internal',
+        decision: 'replaced',
+        wave: 0,
+        by: ['new-m5a-2xlarge-1'],
+        risk: 0.03,
+        saving_hourly: 0.1129,
+        utilization: 0.42,
+        reason: 'its pods fit on a cheaper spot m5a.2xlarge',
+      },
+    ],
+    costs: {
+      current_hourly: 1.2,
+      planned_hourly: 1.0871,
+      saving_hourly: 0.1129,
+      saving_monthly: 82.42,
+      lower_bound_hourly: 1.05,
+      gap: 0.02,
+      objective_hourly: 1.09,
+      ffd_objective_hourly: 1.1,
+      lower_bound_valid: true,
+    },
+    warnings: ['namespace payments: at least 50% on on-demand: only 1 of the required 2 pods can run on on-demand'],
+  };
+
+  it('lists every node with its decision and why it is kept', async () => {
+    const job = makeJob({ id: 'job-5', status: 'succeeded', progress: 100, plan: planned, finished_at: '2024-05-01T10:00:05Z' });
+    setup('owner', { 'GET /api/jobs/job-5': () => json(job), 'GET /api/jobs': () => json({ items: [job] }) });
+    renderApp('/clusters/c-1?job=job-5');
+
+    const panel = await screen.findByRole('region', { name: 'Optimization job' });
+    const section = await within(panel).findByRole('region', { name: 'Node decisions (3)' });
+    expect(section).toHaveTextContent('3 nodes: 1 change in 1 wave (at most 1 node at a time), 2 kept.');
+    expect(section).toHaveTextContent('Kept because: inside stabilization window (1), PodDisruptionBudget (1).');
+    expect(section).toHaveTextContent('Approach: repack the pods onto the cheapest set of nodes that fits them (the target fleet).');
+    expect(section).toHaveTextContent('Cluster cost: $1.2000/h now → $1.0871/h planned.');
+    expect(within(section).getByRole('note')).toHaveTextContent('only 1 of the required 2 pods can run on on-demand');
+
+    const rows = within(within(section).getByRole('table', { name: 'Node decisions' })).getAllByRole('row').slice(1);
+    expect(rows.map((row) => within(row).getAllByRole('cell')[0]?.textContent)).toEqual([
+      'ip-10-0-1-1.ec2.internal',
+      'ip-10-0-1-7.ec2.internal',
+      'ip-10-0-1-9.ec2.internal',
+    ]);
+    const [replaced, young, pdb] = rows as [HTMLElement, HTMLElement, HTMLElement];
+    expect(within(replaced).getByText('Replace')).toHaveClass('badge--info');
+    expect(replaced).toHaveTextContent('wave 1 of 1');
+    expect(replaced).toHaveTextContent('its pods fit on a cheaper spot m5a.2xlarge');
+    expect(replaced).toHaveTextContent('Pods move to new nodes: new-m5a-2xlarge-1');
+    expect(replaced).toHaveTextContent('42%');
+    expect(replaced).toHaveTextContent('$0.1129');
+    expect(within(young).getByText('Kept')).toHaveClass('badge');
+    expect(within(young).getByText('inside stabilization window')).toBeInTheDocument();
+    expect(young).toHaveTextContent('12%');
+    expect(within(pdb).getByText('PodDisruptionBudget')).toBeInTheDocument();
+    expect(within(pdb).getByText('PodDisruptionBudget shop/api allows no eviction')).toBeInTheDocument();
+    expect(within(pdb).getAllByRole('cell')[4]).toHaveTextContent('—');
+  });
+
+  it('shows every node a replacement launches', async () => {
+    const split = {
+      ...moveToSpot('ip-10-0-1-3.ec2.internal', 55),
+      extra_destinations: [{ instance_type: 'm6g.large', lifecycle: 'spot', az: 'us-east-1c', hourly_price: 0.03 }],
+    };
+    const job = makeJob({ id: 'job-7', status: 'succeeded', progress: 100, plan: { ...plan, actions: [split] }, finished_at: '2024-05-01T10:00:05Z' });
+    setup('owner', { 'GET /api/jobs/job-7': () => json(job), 'GET /api/jobs': () => json({ items: [job] }) });
+    renderApp('/clusters/c-1?job=job-7');
+
+    const panel = await screen.findByRole('region', { name: 'Optimization job' });
+    const table = await within(panel).findByRole('table', { name: 'Planned actions' });
+    const row = within(table).getAllByRole('row')[1] as HTMLElement;
+    expect(row).toHaveTextContent('m5a.2xlarge');
+    expect(row).toHaveTextContent('+ m6g.large · Spot · us-east-1c');
+  });
+
+  it('is not shown for an older plan without per-node decisions', async () => {
+    // As stored by a release before the planner: no `nodes`, `warnings`, `costs`…
+    const { nodes: _nodes, warnings: _warnings, ...legacy } = plan;
+    const job = makeJob({ id: 'job-6', status: 'succeeded', progress: 100, plan: legacy as unknown as Job['plan'], finished_at: '2024-05-01T10:00:05Z' });
+    setup('owner', { 'GET /api/jobs/job-6': () => json(job), 'GET /api/jobs': () => json({ items: [job] }) });
+    renderApp('/clusters/c-1?job=job-6');
+
+    const panel = await screen.findByRole('region', { name: 'Optimization job' });
+    expect(await within(panel).findByRole('table', { name: 'Planned actions' })).toBeInTheDocument();
+    expect(within(panel).queryByRole('region', { name: /Node decisions/ })).not.toBeInTheDocument();
+    expect(within(panel).queryByRole('table', { name: 'Node decisions' })).not.toBeInTheDocument();
+  });
+});
+
 describe('Optimization policy', () => {
   it('saves the edited policy with PUT', async () => {
     const { calls } = setup('owner', {
@@ -303,8 +426,126 @@ describe('Optimization policy', () => {
       rightsize_percentile: 'p99',
       rightsize_headroom: 0.35,
       template: { ...policy.template, allowed_families: ['m5', 'c6i'], architectures: ['arm64'] },
+      // Empty optional limits are left out.
+      disruption_budget: { max_percent: 10 },
     });
     await waitFor(() => expect(within(form).getByRole('button', { name: 'Save policy' })).toBeDisabled());
+  });
+
+  it('edits the disruption budget, the risk premium and the on-demand minimums', async () => {
+    const { calls } = setup('owner', {
+      'PUT /api/clusters/c-1/policy': async (request) => json(await request.json()),
+    });
+    const user = userEvent.setup();
+    renderApp('/clusters/c-1');
+
+    const form = await screen.findByRole('form', { name: 'Optimization policy' });
+    const percent = within(form).getByLabelText('Max nodes per wave (% of the cluster)');
+    expect(percent).toHaveValue(10);
+    expect(within(form).getByLabelText('Max nodes per wave')).toHaveValue(null);
+    await user.clear(percent);
+    await user.type(percent, '25');
+    await user.type(within(form).getByLabelText('Max waves per plan'), '3');
+    const premium = within(form).getByLabelText('Risk premium');
+    expect(premium).toHaveValue(0.5);
+    await user.clear(premium);
+    await user.type(premium, '1.5');
+
+    // The stored rule, then a new one selected by labels with a replica floor.
+    const first = within(form).getByRole('group', { name: 'Rule 1' });
+    expect(within(first).getByLabelText('Namespace')).toHaveValue('payments');
+    expect(within(first).getByLabelText('Pod labels')).toHaveValue('app=api');
+    expect(within(first).getByLabelText('Minimum On-Demand share (%)')).toHaveValue(50);
+    await user.click(within(form).getByRole('button', { name: 'Add rule' }));
+    const second = within(form).getByRole('group', { name: 'Rule 2' });
+    await user.type(within(second).getByLabelText('Pod labels'), 'app=worker,  tier = batch');
+    await user.type(within(second).getByLabelText('Minimum On-Demand replicas'), '2');
+    // A third rule is added, then removed.
+    await user.click(within(form).getByRole('button', { name: 'Add rule' }));
+    await user.click(within(form).getByRole('button', { name: 'Remove rule 3' }));
+    expect(within(form).queryByRole('group', { name: 'Rule 3' })).not.toBeInTheDocument();
+    await user.click(within(form).getByRole('button', { name: 'Save policy' }));
+
+    expect(await screen.findByText('Optimization policy saved.')).toBeInTheDocument();
+    expect(calls.find((call) => call.method === 'PUT')?.body).toEqual({
+      ...policy,
+      disruption_budget: { max_percent: 25, max_waves: 3 },
+      risk_premium: 1.5,
+      on_demand_minimums: [
+        { namespace: 'payments', selector: { app: 'api' }, percent: 50 },
+        { selector: { app: 'worker', tier: 'batch' }, replicas: 2 },
+      ],
+    });
+  });
+
+  it('checks on-demand minimum rules before sending', async () => {
+    const { calls } = setup('owner');
+    const user = userEvent.setup();
+    renderApp('/clusters/c-1');
+
+    const form = await screen.findByRole('form', { name: 'Optimization policy' });
+    await user.click(within(form).getByRole('button', { name: 'Add rule' }));
+    const rule = within(form).getByRole('group', { name: 'Rule 2' });
+    await user.type(within(rule).getByLabelText('Pod labels'), 'app');
+    await user.click(within(form).getByRole('button', { name: 'Save policy' }));
+
+    expect(await within(rule).findByText('Write labels as key=value, separated by commas.')).toBeInTheDocument();
+    expect(within(rule).getByLabelText('Minimum On-Demand share (%)')).toHaveAccessibleDescription(expect.stringContaining('Set a percentage or a number of replicas.'));
+    expect(calls.some((call) => call.method === 'PUT')).toBe(false);
+  });
+
+  it('shows a 422 on the disruption budget under its field', async () => {
+    setup('owner', {
+      'PUT /api/clusters/c-1/policy': () => apiError(422, 'validation_failed', 'must be in (0, 100], got 100.5', 'disruption_budget.max_percent'),
+    });
+    const user = userEvent.setup();
+    renderApp('/clusters/c-1');
+
+    const form = await screen.findByRole('form', { name: 'Optimization policy' });
+    const percent = within(form).getByLabelText('Max nodes per wave (% of the cluster)');
+    await user.clear(percent);
+    await user.type(percent, '50');
+    await user.click(within(form).getByRole('button', { name: 'Save policy' }));
+
+    await waitFor(() => expect(percent).toHaveAttribute('aria-invalid', 'true'));
+    expect(percent).toHaveAccessibleDescription(expect.stringContaining('must be in (0, 100], got 100.5'));
+    expect(percent).toHaveFocus();
+    expect(within(form).queryByRole('alert')).not.toBeInTheDocument();
+  });
+
+  it('shows a 422 on an on-demand minimum under the rule it names, or over the rules', async () => {
+    const errors = [
+      apiError(422, 'validation_failed', 'must be between 0 and 100, got 50', 'on_demand_minimums.percent'),
+      apiError(422, 'validation_failed', 'on_demand_minimums[1].selector: invalid type', 'on_demand_minimums[1].selector'),
+      apiError(422, 'validation_failed', 'each rule needs `percent` or `replicas`', 'on_demand_minimums'),
+      apiError(422, 'validation_failed', 'must be at most 1000', 'on_demand_minimums.replicas'),
+    ];
+    setup('owner', { 'PUT /api/clusters/c-1/policy': () => errors.shift() ?? apiError(500, 'internal', 'no more errors') });
+    const user = userEvent.setup();
+    renderApp('/clusters/c-1');
+
+    const form = await screen.findByRole('form', { name: 'Optimization policy' });
+    // One rule: the unindexed field is that rule's.
+    const first = within(form).getByRole('group', { name: 'Rule 1' });
+    await user.type(within(first).getByLabelText('Namespace'), '-x');
+    await user.click(within(form).getByRole('button', { name: 'Save policy' }));
+    const percent = within(first).getByLabelText('Minimum On-Demand share (%)');
+    await waitFor(() => expect(percent).toHaveAccessibleDescription(expect.stringContaining('must be between 0 and 100, got 50')));
+    expect(percent).toHaveFocus();
+
+    // An indexed field goes to that rule.
+    await user.click(within(form).getByRole('button', { name: 'Add rule' }));
+    const second = within(form).getByRole('group', { name: 'Rule 2' });
+    await user.type(within(second).getByLabelText('Minimum On-Demand replicas'), '1');
+    await user.click(within(form).getByRole('button', { name: 'Save policy' }));
+    await waitFor(() => expect(within(second).getByLabelText('Pod labels')).toHaveAccessibleDescription(expect.stringContaining('invalid type')));
+
+    // The list as a whole: above the rules.
+    await user.click(within(form).getByRole('button', { name: 'Save policy' }));
+    expect(await within(form).findByRole('alert')).toHaveTextContent('each rule needs `percent` or `replicas`');
+    // A rule's field without its index, with two rules: above the rules, naming the input.
+    await user.click(within(form).getByRole('button', { name: 'Save policy' }));
+    await waitFor(() => expect(within(form).getByRole('alert')).toHaveTextContent('Minimum On-Demand replicas: must be at most 1000'));
   });
 
   it('shows the 422 field error next to the field the server names', async () => {

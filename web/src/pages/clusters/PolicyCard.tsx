@@ -1,11 +1,14 @@
 import { useEffect, useId } from 'react';
-import { useForm, type FieldPath } from 'react-hook-form';
+import { useFieldArray, useForm, type FieldPath } from 'react-hook-form';
 import { ApiError, errorMessage } from '../../api/errors';
+import type { ClusterPolicyInput } from '../../api/types';
 import { Button, Card, CheckboxField, ErrorState, SelectField, SkeletonRows, TextField, useToast } from '../../components';
 import {
   AGGRESSIVENESS,
   ARCHITECTURES,
   CAPACITY_TYPES,
+  DEFAULT_DISRUPTION_BUDGET,
+  DEFAULT_RISK_PREMIUM,
   METHODS,
   STRATEGIES,
   useClusterPolicy,
@@ -18,6 +21,8 @@ import {
   type ConsolidationMethod,
   type RightsizePercentile,
   PERCENTILES,
+  formatSelector,
+  parseSelector,
 } from './policy';
 
 /** The form's shape: lists are edited as comma-separated text. */
@@ -40,7 +45,31 @@ interface PolicyForm {
   rightsize_percentile: RightsizePercentile;
   /** Percent in the form (10–50); a fraction on the wire. */
   rightsize_headroom: number;
+  /** Optional limits are null when the input is empty. */
+  disruption_budget: { max_percent: number; max_nodes: number | null; max_waves: number | null };
+  /** The selector is edited as `key=value, key2=value2` text. */
+  on_demand_minimums: OnDemandMinimumRow[];
+  risk_premium: number;
 }
+
+interface OnDemandMinimumRow {
+  namespace: string;
+  selector: string;
+  percent: number | null;
+  replicas: number | null;
+}
+
+const ROW_FIELDS = ['namespace', 'selector', 'percent', 'replicas'] as const;
+const ROW_LABELS: Record<(typeof ROW_FIELDS)[number], string> = {
+  namespace: 'Namespace',
+  selector: 'Pod labels',
+  percent: 'Minimum On-Demand share (%)',
+  replicas: 'Minimum On-Demand replicas',
+};
+const EMPTY_ROW: OnDemandMinimumRow = { namespace: '', selector: '', percent: null, replicas: null };
+
+/** An empty number input is null (no limit), anything else a number (NaN when not one). */
+const optionalNumber = (value: unknown): number | null => (value === '' || value === null || value === undefined ? null : Number(value));
 
 const FIELDS: FieldPath<PolicyForm>[] = [
   'aggressiveness',
@@ -58,6 +87,10 @@ const FIELDS: FieldPath<PolicyForm>[] = [
   'maintenance_mode',
   'rightsize_percentile',
   'rightsize_headroom',
+  'disruption_budget.max_percent',
+  'disruption_budget.max_nodes',
+  'disruption_budget.max_waves',
+  'risk_premium',
 ];
 
 const joinList = (values: string[]) => values.join(', ');
@@ -68,9 +101,22 @@ const splitList = (text: string) =>
     .filter(Boolean);
 
 function toForm(policy: ClusterPolicy): PolicyForm {
+  const budget = policy.disruption_budget ?? DEFAULT_DISRUPTION_BUDGET;
   return {
     ...policy,
     rightsize_headroom: Math.round((policy.rightsize_headroom ?? 0.2) * 100),
+    disruption_budget: {
+      max_percent: budget.max_percent ?? DEFAULT_DISRUPTION_BUDGET.max_percent,
+      max_nodes: budget.max_nodes ?? null,
+      max_waves: budget.max_waves ?? null,
+    },
+    on_demand_minimums: (policy.on_demand_minimums ?? []).map((rule) => ({
+      namespace: rule.namespace ?? '',
+      selector: formatSelector(rule.selector),
+      percent: rule.percent ?? null,
+      replicas: rule.replicas ?? null,
+    })),
+    risk_premium: policy.risk_premium ?? DEFAULT_RISK_PREMIUM,
     excluded_namespaces: joinList(policy.excluded_namespaces),
     template: {
       ...policy.template,
@@ -82,12 +128,26 @@ function toForm(policy: ClusterPolicy): PolicyForm {
   };
 }
 
-function fromForm(form: PolicyForm): ClusterPolicy {
+function fromForm(form: PolicyForm): ClusterPolicyInput {
+  const { max_percent, max_nodes, max_waves } = form.disruption_budget;
   return {
     ...form,
     excluded_namespaces: splitList(form.excluded_namespaces),
     stabilization_window_secs: Number(form.stabilization_window_secs),
     rightsize_headroom: Number(form.rightsize_headroom) / 100,
+    // An empty optional limit is left out: the server then applies no limit.
+    disruption_budget: {
+      max_percent: Number(max_percent),
+      ...(max_nodes !== null ? { max_nodes } : {}),
+      ...(max_waves !== null ? { max_waves } : {}),
+    },
+    on_demand_minimums: form.on_demand_minimums.map((row) => ({
+      ...(row.namespace.trim() !== '' ? { namespace: row.namespace.trim() } : {}),
+      selector: parseSelector(row.selector) ?? {},
+      ...(row.percent !== null ? { percent: row.percent } : {}),
+      ...(row.replicas !== null ? { replicas: row.replicas } : {}),
+    })),
+    risk_premium: Number(form.risk_premium),
     template: {
       ...form.template,
       allowed_families: splitList(form.template.allowed_families),
@@ -97,10 +157,35 @@ function fromForm(form: PolicyForm): ClusterPolicy {
   };
 }
 
-/** The server names nested fields like `template.architectures[0]`: map them to this form's inputs. */
-function formField(field: string | undefined): FieldPath<PolicyForm> | undefined {
-  const path = field?.replace(/\[\d+\]/g, '');
+/**
+ * The server names nested fields like `template.architectures[0]` or
+ * `on_demand_minimums[1].percent`: map them to this form's inputs. A rule's field named
+ * without its index (`on_demand_minimums.percent`) goes to the only rule, else to the
+ * editor as a whole (`rules`).
+ */
+function formField(field: string | undefined, rules: number): FieldPath<PolicyForm> | 'rules' | undefined {
+  if (field === undefined) return undefined;
+  const rule = /^on_demand_minimums\[(\d+)\]\.(\w+)$/.exec(field);
+  if (rule) {
+    const index = Number(rule[1]);
+    const name = ROW_FIELDS.find((f) => f === rule[2]);
+    return name !== undefined && index < rules ? `on_demand_minimums.${index}.${name}` : 'rules';
+  }
+  const path = field.replace(/\[\d+\]/g, '');
+  if (path === 'on_demand_minimums' || path.startsWith('on_demand_minimums.')) {
+    const name = ROW_FIELDS.find((f) => `on_demand_minimums.${f}` === path);
+    return name !== undefined && rules === 1 ? `on_demand_minimums.0.${name}` : 'rules';
+  }
   return FIELDS.find((name) => name === path);
+}
+
+/** A rule error the form cannot place on one input, prefixed with the input's label when the server names one. */
+function rulesMessage(error: unknown): string {
+  const field = error instanceof ApiError ? error.field : undefined;
+  const name = ROW_FIELDS.find((f) => field?.replace(/\[\d+\]/g, '') === `on_demand_minimums.${f}`);
+  const rule = field !== undefined ? /^on_demand_minimums\[(\d+)\]/.exec(field) : null;
+  const where = [rule ? `Rule ${Number(rule[1]) + 1}` : undefined, name ? ROW_LABELS[name] : undefined].filter(Boolean).join(', ');
+  return where ? `${where}: ${errorMessage(error)}` : errorMessage(error);
 }
 
 /** The cluster's optimization policy: editable by owners and admins, read-only for viewers. */
@@ -122,11 +207,13 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
   const architecturesLegend = useId();
   const {
     register,
+    control,
     handleSubmit,
     reset,
     setError,
     formState: { errors, isDirty, isSubmitting },
   } = useForm<PolicyForm>({ defaultValues: toForm(policy) });
+  const rules = useFieldArray({ control, name: 'on_demand_minimums' });
 
   // A saved (or refetched) policy becomes the new baseline.
   useEffect(() => reset(toForm(policy)), [policy, reset]);
@@ -136,8 +223,9 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
       await save.mutateAsync(fromForm(values));
       toast.success('Optimization policy saved.');
     } catch (error) {
-      const field = error instanceof ApiError ? formField(error.field) : undefined;
-      if (field !== undefined) setError(field, { type: 'server', message: errorMessage(error) }, { shouldFocus: true });
+      const field = error instanceof ApiError ? formField(error.field, values.on_demand_minimums.length) : undefined;
+      if (field === 'rules') setError('root.rules', { type: 'server', message: rulesMessage(error) });
+      else if (field !== undefined) setError(field, { type: 'server', message: errorMessage(error) }, { shouldFocus: true });
       else setError('root.server', { type: 'server', message: errorMessage(error) });
     }
   });
@@ -274,6 +362,20 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
             error={errors.template?.on_demand_fallback?.message}
             {...register('template.on_demand_fallback')}
           />
+          <TextField
+            label="Risk premium"
+            type="number"
+            min={0}
+            max={10}
+            step={0.1}
+            inputMode="decimal"
+            hint="0–10. How strongly the planner avoids spot capacity that is often interrupted: a spot offer counts as its price × (1 + premium × interruption probability). 0 compares prices only; reported costs are always real prices."
+            error={errors.risk_premium?.message}
+            {...register('risk_premium', {
+              valueAsNumber: true,
+              validate: (value) => (Number.isFinite(value) && value >= 0 && value <= 10) || 'Enter a number between 0 and 10.',
+            })}
+          />
         </div>
 
         <div className="policy__group">
@@ -290,6 +392,135 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
             error={errors.maintenance_mode?.message}
             {...register('maintenance_mode')}
           />
+        </div>
+
+        <div className="policy__group">
+          <h3 className="policy__title">Disruption budget</h3>
+          <p className="muted policy__intro">A plan changes nodes in waves; these limits keep each wave small.</p>
+          <TextField
+            label="Max nodes per wave (% of the cluster)"
+            type="number"
+            min={0}
+            max={100}
+            step="any"
+            inputMode="decimal"
+            hint="At most this share of the cluster's nodes is replaced or removed at a time (always at least 1 node)."
+            error={errors.disruption_budget?.max_percent?.message}
+            {...register('disruption_budget.max_percent', {
+              valueAsNumber: true,
+              validate: (value) => (Number.isFinite(value) && value > 0 && value <= 100) || 'Enter a percentage above 0 and at most 100.',
+            })}
+          />
+          <TextField
+            label="Max nodes per wave"
+            type="number"
+            min={1}
+            step={1}
+            inputMode="numeric"
+            placeholder="No limit"
+            hint="Optional cap in nodes, on top of the percentage."
+            error={errors.disruption_budget?.max_nodes?.message}
+            {...register('disruption_budget.max_nodes', {
+              setValueAs: optionalNumber,
+              validate: (value) => value === null || (Number.isInteger(value) && value >= 1) || 'Enter a whole number of nodes, 1 or more, or leave it empty.',
+            })}
+          />
+          <TextField
+            label="Max waves per plan"
+            type="number"
+            min={1}
+            step={1}
+            inputMode="numeric"
+            placeholder="No limit"
+            hint="Optional. Nodes that do not fit in these waves are kept, marked “disruption budget exhausted”."
+            error={errors.disruption_budget?.max_waves?.message}
+            {...register('disruption_budget.max_waves', {
+              setValueAs: optionalNumber,
+              validate: (value) => value === null || (Number.isInteger(value) && value >= 1) || 'Enter a whole number of waves, 1 or more, or leave it empty.',
+            })}
+          />
+        </div>
+
+        <div className="policy__group policy__group--wide">
+          <h3 className="policy__title">On-demand minimums</h3>
+          <p className="muted policy__intro">
+            Keep part of a workload on On-Demand capacity so a spot interruption cannot take all of it down. A rule applies to the pods in its namespace (any
+            namespace when empty) that carry every listed label (all pods when empty). The share is of the pods the rule matches; when both a share and a replica count are set, the larger wins.
+          </p>
+          {errors.root?.rules && (
+            <span className="field__error" role="alert">
+              {errors.root.rules.message}
+            </span>
+          )}
+          {rules.fields.length === 0 ? (
+            <p className="muted">No rules: no workload is required to keep pods on On-Demand.</p>
+          ) : (
+            <ol className="od-rules" aria-label="On-demand minimums">
+              {rules.fields.map((field, index) => {
+                const rowErrors = errors.on_demand_minimums?.[index];
+                return (
+                  <li key={field.id}>
+                    <fieldset className="od-rule">
+                      <legend className="od-rule__legend">Rule {index + 1}</legend>
+                      <TextField label="Namespace" placeholder="Any namespace" error={rowErrors?.namespace?.message} {...register(`on_demand_minimums.${index}.namespace`)} />
+                      <div className="od-rule__labels">
+                        <TextField
+                          label="Pod labels"
+                          placeholder="app=api, tier=web"
+                          hint="key=value, comma-separated; any labels when empty"
+                          error={rowErrors?.selector?.message}
+                          {...register(`on_demand_minimums.${index}.selector`, {
+                            validate: (value) => parseSelector(value) !== null || 'Write labels as key=value, separated by commas.',
+                          })}
+                        />
+                      </div>
+                      <TextField
+                        label="Minimum On-Demand share (%)"
+                        type="number"
+                        min={0}
+                        max={100}
+                        step="any"
+                        inputMode="decimal"
+                        error={rowErrors?.percent?.message}
+                        {...register(`on_demand_minimums.${index}.percent`, {
+                          setValueAs: optionalNumber,
+                          validate: (value, form) => {
+                            if (value === null) return form.on_demand_minimums[index]?.replicas !== null || 'Set a percentage or a number of replicas.';
+                            return (Number.isFinite(value) && value >= 0 && value <= 100) || 'Enter a percentage between 0 and 100.';
+                          },
+                        })}
+                      />
+                      <TextField
+                        label="Minimum On-Demand replicas"
+                        type="number"
+                        min={0}
+                        step={1}
+                        inputMode="numeric"
+                        error={rowErrors?.replicas?.message}
+                        {...register(`on_demand_minimums.${index}.replicas`, {
+                          setValueAs: optionalNumber,
+                          deps: [`on_demand_minimums.${index}.percent`],
+                          validate: (value) => value === null || (Number.isInteger(value) && value >= 0) || 'Enter a whole number of replicas, 0 or more.',
+                        })}
+                      />
+                      {canEdit && (
+                        <Button variant="ghost" size="sm" className="od-rule__remove" onClick={() => rules.remove(index)} aria-label={`Remove rule ${index + 1}`}>
+                          Remove
+                        </Button>
+                      )}
+                    </fieldset>
+                  </li>
+                );
+              })}
+            </ol>
+          )}
+          {canEdit && (
+            <div className="row">
+              <Button size="sm" onClick={() => rules.append({ ...EMPTY_ROW })}>
+                Add rule
+              </Button>
+            </div>
+          )}
         </div>
       </fieldset>
       {canEdit && (

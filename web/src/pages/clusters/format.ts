@@ -1,18 +1,6 @@
 import type { BadgeTone, SortState } from '../../components';
 import type { ClusterSummary, InstanceHistoryEntry } from '../../api/types';
 
-/** Grade thresholds of the server's efficiency score (see `GET /api/clusters`). */
-const GRADES: [number, string][] = [
-  [0.8, 'A'],
-  [0.65, 'B'],
-  [0.5, 'C'],
-  [0.35, 'D'],
-];
-
-export function gradeOf(score: number): string {
-  return GRADES.find(([min]) => score >= min)?.[1] ?? 'F';
-}
-
 export function gradeTone(grade: string): BadgeTone {
   if (grade === 'A' || grade === 'B') return 'success';
   return grade === 'C' ? 'warning' : 'danger';
@@ -22,20 +10,6 @@ export function gradeTone(grade: string): BadgeTone {
 export function healthTone(score: number): 'success' | 'warning' | 'danger' {
   if (score >= 80) return 'success';
   return score >= 50 ? 'warning' : 'danger';
-}
-
-/** Node-weighted mean efficiency of the graded clusters, or null when none has a grade. */
-export function overallEfficiency(clusters: ClusterSummary[]): { score: number; grade: string } | null {
-  let weighted = 0;
-  let nodes = 0;
-  for (const cluster of clusters) {
-    if (cluster.efficiency_score == null || cluster.node_count <= 0) continue;
-    weighted += cluster.efficiency_score * cluster.node_count;
-    nodes += cluster.node_count;
-  }
-  if (nodes === 0) return null;
-  const score = weighted / nodes;
-  return { score, grade: gradeOf(score) };
 }
 
 export function median(values: number[]): number {

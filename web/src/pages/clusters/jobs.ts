@@ -23,6 +23,64 @@ export interface PlanAction {
   reason: string;
   expected_monthly_savings: number;
   destination?: PlanDestination | null;
+  /** Further nodes a replacement launches when its pods need more than one. */
+  extra_destinations?: PlanDestination[];
+}
+
+/** How the planner built the plan: the packer's target fleet, small steps, or nothing movable. */
+export type PlanStrategy = 'target' | 'incremental' | 'none';
+
+/** What happens to an existing node. */
+export type NodeDecision = 'kept' | 'deleted_empty' | 'drained' | 'replaced';
+
+/** Why a node is kept (the planner's `why` code). */
+export type KeepReason =
+  | 'unmanaged'
+  | 'cordoned'
+  | 'not_ready'
+  | 'do_not_disrupt'
+  | 'maintenance_mode'
+  | 'stabilization_window'
+  | 'pdb'
+  | 'unplaceable'
+  | 'method_delete_empty'
+  | 'in_target_fleet'
+  | 'well_utilized'
+  | 'pods_do_not_fit'
+  | 'saving_below_threshold'
+  | 'budget_exhausted';
+
+/** The planner's decision for one node of the cluster. Unknown codes from a newer server are kept as-is. */
+export interface PlanNode {
+  node: string;
+  decision: NodeDecision | (string & Record<never, never>);
+  /** Only for kept nodes. */
+  why?: KeepReason | (string & Record<never, never>);
+  /** 0-based disruption wave, for changed nodes. */
+  wave?: number;
+  /** New nodes receiving a replaced node's pods. */
+  by: string[];
+  /** Highest interruption probability among the new spot nodes receiving its pods (replaced nodes). */
+  risk?: number;
+  /** Real USD/h this node's change saves (0 when kept). */
+  saving_hourly: number;
+  /** 0–1. */
+  utilization: number;
+  /** Human sentence. */
+  reason: string;
+}
+
+/** Cost figures in USD/h (`gap` is a fraction); objective and bounds are risk-weighted. */
+export interface PlanCosts {
+  current_hourly: number;
+  planned_hourly: number;
+  saving_hourly: number;
+  saving_monthly: number;
+  lower_bound_hourly: number;
+  gap: number;
+  objective_hourly: number;
+  ffd_objective_hourly: number;
+  lower_bound_valid: boolean;
 }
 
 export interface ActionPlan {
@@ -30,6 +88,19 @@ export interface ActionPlan {
   actions: PlanAction[];
   blocked: { action: PlanAction; reason: string }[];
   expected_monthly_savings: number;
+  // The fields below come from the engine's planner; jobs planned by older releases lack them.
+  strategy?: PlanStrategy | (string & Record<never, never>);
+  /** Nodes disrupted at most per wave. */
+  disruption_budget?: number;
+  /** Number of disruption waves. */
+  waves?: number;
+  /** One entry per node of the cluster; empty on older jobs. */
+  nodes: PlanNode[];
+  costs?: PlanCosts;
+  /** Policy rules the plan could not meet (e.g. on-demand minimums); empty on older jobs. */
+  warnings: string[];
+  /** Where nodes and pods were read: `agent` (the in-cluster agent) or `cloud`. */
+  source?: 'agent' | 'cloud' | (string & Record<never, never>);
 }
 
 /** One action as the executor reported it (an entry of `result.executed`, `result.failed` or a `job.action` event). */
@@ -84,22 +155,60 @@ const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
 const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
 const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
+function parseDestination(value: unknown): PlanDestination | null {
+  if (!isObject(value)) return null;
+  return {
+    instance_type: str(value.instance_type) ?? '?',
+    lifecycle: str(value.lifecycle) ?? '',
+    az: str(value.az) ?? '',
+    hourly_price: num(value.hourly_price),
+  };
+}
+
 function parseAction(value: unknown): PlanAction | null {
   if (!isObject(value)) return null;
-  const destination = isObject(value.destination)
-    ? {
-        instance_type: str(value.destination.instance_type) ?? '?',
-        lifecycle: str(value.destination.lifecycle) ?? '',
-        az: str(value.destination.az) ?? '',
-        hourly_price: num(value.destination.hourly_price),
-      }
-    : null;
   return {
     kind: str(value.kind) ?? 'unknown',
     target: str(value.target) ?? '',
     reason: str(value.reason) ?? '',
     expected_monthly_savings: num(value.expected_monthly_savings) ?? 0,
-    destination,
+    destination: parseDestination(value.destination),
+    extra_destinations: list(value.extra_destinations).flatMap((d) => parseDestination(d) ?? []),
+  };
+}
+
+function parseNode(value: unknown): PlanNode | null {
+  if (!isObject(value)) return null;
+  const node = str(value.node);
+  if (node === undefined) return null;
+  return {
+    node,
+    decision: str(value.decision) ?? 'kept',
+    why: str(value.why),
+    wave: num(value.wave),
+    by: list(value.by).flatMap((name) => str(name) ?? []),
+    risk: num(value.risk),
+    saving_hourly: num(value.saving_hourly) ?? 0,
+    utilization: num(value.utilization) ?? 0,
+    reason: str(value.reason) ?? '',
+  };
+}
+
+function parseCosts(value: unknown): PlanCosts | undefined {
+  if (!isObject(value)) return undefined;
+  const current = num(value.current_hourly);
+  const planned = num(value.planned_hourly);
+  if (current === undefined || planned === undefined) return undefined;
+  return {
+    current_hourly: current,
+    planned_hourly: planned,
+    saving_hourly: num(value.saving_hourly) ?? current - planned,
+    saving_monthly: num(value.saving_monthly) ?? (current - planned) * 730,
+    lower_bound_hourly: num(value.lower_bound_hourly) ?? 0,
+    gap: num(value.gap) ?? 0,
+    objective_hourly: num(value.objective_hourly) ?? 0,
+    ffd_objective_hourly: num(value.ffd_objective_hourly) ?? 0,
+    lower_bound_valid: value.lower_bound_valid === true,
   };
 }
 
@@ -113,6 +222,13 @@ export function parsePlan(value: unknown): ActionPlan | null {
       return action && isObject(entry) ? [{ action, reason: str(entry.reason) ?? '' }] : [];
     }),
     expected_monthly_savings: num(value.expected_monthly_savings) ?? 0,
+    strategy: str(value.strategy),
+    disruption_budget: num(value.disruption_budget),
+    waves: num(value.waves),
+    nodes: list(value.nodes).flatMap((node) => parseNode(node) ?? []),
+    costs: parseCosts(value.costs),
+    warnings: list(value.warnings).flatMap((warning) => str(warning) ?? []),
+    source: str(value.source),
   };
 }
 
@@ -188,6 +304,93 @@ const ACTION_KIND: Record<string, string> = {
 
 export function actionKindLabel(kind: string): string {
   return ACTION_KIND[kind] ?? kind.replace(/_/g, ' ');
+}
+
+// ---- Node decisions (the "why not consolidated" view) ------------------------------------
+
+const KEEP_REASON: Record<KeepReason, string> = {
+  unmanaged: 'unmanaged',
+  cordoned: 'cordoned',
+  not_ready: 'not Ready',
+  do_not_disrupt: 'do-not-disrupt',
+  maintenance_mode: 'maintenance mode',
+  stabilization_window: 'inside stabilization window',
+  pdb: 'PodDisruptionBudget',
+  unplaceable: 'unplaceable pod',
+  method_delete_empty: 'delete-empty method',
+  in_target_fleet: 'part of target fleet',
+  well_utilized: 'well utilized',
+  pods_do_not_fit: 'pods do not fit elsewhere',
+  saving_below_threshold: 'saving below threshold',
+  budget_exhausted: 'disruption budget exhausted',
+};
+
+/** A short label for why a node is kept, e.g. `PodDisruptionBudget`; unknown codes are spelled out. */
+export function keepReasonLabel(why: string | undefined): string {
+  if (why === undefined || why === '') return 'no reason given';
+  return (KEEP_REASON as Record<string, string>)[why] ?? why.replace(/_/g, ' ');
+}
+
+const NODE_DECISION: Record<NodeDecision, { label: string; tone: BadgeTone }> = {
+  kept: { label: 'Kept', tone: 'neutral' },
+  deleted_empty: { label: 'Delete (empty)', tone: 'success' },
+  drained: { label: 'Drain & delete', tone: 'success' },
+  replaced: { label: 'Replace', tone: 'info' },
+};
+
+/** `Kept`, `Delete (empty)`, `Drain & delete` or `Replace`. */
+export function nodeDecisionLabel(decision: string): string {
+  return nodeDecisionBadge(decision).label;
+}
+
+export function nodeDecisionBadge(decision: string): { label: string; tone: BadgeTone } {
+  return (NODE_DECISION as Record<string, { label: string; tone: BadgeTone }>)[decision] ?? { label: decision.replace(/_/g, ' '), tone: 'neutral' };
+}
+
+const STRATEGY: Record<PlanStrategy, string> = {
+  target: 'repack the pods onto the cheapest set of nodes that fits them (the target fleet)',
+  incremental: 'delete empty nodes and move pods off under-used ones',
+  none: 'no node can be changed under the current policy',
+};
+
+/** The plan's strategy in words, or undefined for an unknown one. */
+export function strategyLabel(strategy: string | undefined): string | undefined {
+  return strategy === undefined ? undefined : (STRATEGY as Record<string, string>)[strategy];
+}
+
+const plural = (count: number, one: string, many = `${one}s`) => `${count} ${count === 1 ? one : many}`;
+
+/** Changed nodes first (by wave, then name), then kept nodes by name. */
+export function sortNodeDecisions(nodes: PlanNode[]): PlanNode[] {
+  const changed = nodes.filter((n) => n.decision !== 'kept');
+  const kept = nodes.filter((n) => n.decision === 'kept');
+  const byName = (a: PlanNode, b: PlanNode) => a.node.localeCompare(b.node);
+  changed.sort((a, b) => (a.wave ?? Number.MAX_SAFE_INTEGER) - (b.wave ?? Number.MAX_SAFE_INTEGER) || byName(a, b));
+  kept.sort(byName);
+  return [...changed, ...kept];
+}
+
+/** E.g. `12 nodes: 3 change in 2 waves (at most 1 node at a time), 9 kept.` */
+export function nodeDecisionSummary(plan: Pick<ActionPlan, 'nodes' | 'waves' | 'disruption_budget'>): string {
+  const total = plan.nodes.length;
+  const changed = plan.nodes.filter((n) => n.decision !== 'kept').length;
+  const kept = total - changed;
+  if (changed === 0) return `${plural(total, 'node')}: ${total === 1 ? 'it is' : 'all are'} kept.`;
+  const waves = plan.waves ?? new Set(plan.nodes.flatMap((n) => (n.decision !== 'kept' && n.wave !== undefined ? [n.wave] : []))).size;
+  const inWaves = waves > 0 ? ` in ${plural(waves, 'wave')}` : '';
+  const budget = plan.disruption_budget !== undefined ? ` (at most ${plural(plan.disruption_budget, 'node')} at a time)` : '';
+  return `${plural(total, 'node')}: ${changed} change${inWaves}${budget}, ${kept} kept.`;
+}
+
+/** Kept nodes counted by reason, most frequent first: `well utilized (4), PodDisruptionBudget (2)`. */
+export function keptReasonCounts(nodes: PlanNode[]): { label: string; count: number }[] {
+  const counts = new Map<string, number>();
+  for (const n of nodes) {
+    if (n.decision !== 'kept') continue;
+    const label = keepReasonLabel(n.why);
+    counts.set(label, (counts.get(label) ?? 0) + 1);
+  }
+  return [...counts.entries()].map(([label, count]) => ({ label, count })).sort((a, b) => b.count - a.count || a.label.localeCompare(b.label));
 }
 
 /** Where an action stands: from the final result, a live `job.action` event, or the job's state. */
