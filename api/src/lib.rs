@@ -11,6 +11,7 @@ pub mod retention;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod sweep;
 pub mod web;
 
 use poem::{Endpoint, EndpointExt, Route};

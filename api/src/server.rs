@@ -77,6 +77,7 @@ pub async fn start(
         })?;
     let interval = Duration::from_secs(state.cfg.retention_interval_secs.max(1));
     tokio::spawn(retention::run(state.db.clone(), interval));
+    tokio::spawn(crate::sweep::run(state.db.clone(), Duration::from_secs(30)));
     if let Some(sim_agents) = &state.sim_agents {
         // Simulated agents reach this server over loopback, as a real agent would over HTTPS.
         let mut target = bound;

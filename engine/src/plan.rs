@@ -28,7 +28,8 @@
 //!
 //!    The target set wins when the method is `replace_and_move`, aggressiveness is not
 //!    conservative, and it saves more than the incremental set by at least the
-//!    aggressiveness margin of the replaced nodes' cost (balanced: 20 %, aggressive: any).
+//!    aggressiveness margin of the replaced nodes' cost (balanced: 20 %, aggressive: any)
+//!    plus [`POD_DISRUPTION_COST_HOURLY`] per pod it evicts beyond the incremental set.
 //! 5. Removals are ordered (empty first, then largest saving) into waves, each disrupting
 //!    at most the budget's node count and evicting at most a PDB's allowance per PDB; a
 //!    new node is launched in the first wave that moves pods onto it (wave 0 for
@@ -57,6 +58,10 @@ pub const PLAN_VERSION: u32 = 1;
 
 /// Label or annotation key that marks a node or pod as not to be disrupted.
 pub const DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";
+/// Hourly saving a replacement must bring per pod it evicts beyond what the incremental
+/// consolidation evicts (≈ $3.65 per pod-month): without it a plan re-run every few
+/// minutes replaces nodes for cents and restarts pods all day.
+pub const POD_DISRUPTION_COST_HOURLY: f64 = 0.005;
 /// Label on a node that the optimizer must leave alone.
 pub const UNMANAGED_LABEL: &str = "spot-optimizer.io/unmanaged";
 
@@ -1471,10 +1476,18 @@ fn plan_round(
             .filter(|i| !inc.removed.contains(i))
             .map(|&i| input.nodes[i].hourly_price)
             .sum();
+        // Moving pods has a price of its own (restarts, cold caches): every pod the target
+        // set evicts beyond the incremental set's must earn its keep.
+        let churn_pods: usize = tgt
+            .removed
+            .iter()
+            .filter(|i| !inc.removed.contains(i))
+            .map(|&i| ctx.node_pods[i].len())
+            .sum();
         let margin = match pol.aggressiveness {
             Aggressiveness::Balanced => 0.20 * replaced_cost,
             _ => 1e-9,
-        };
+        } + POD_DISRUPTION_COST_HOURLY * churn_pods as f64;
         if cost_t + margin < cost_i {
             tgt.objective = cost_t;
             tgt

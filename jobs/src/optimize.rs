@@ -355,10 +355,23 @@ fn nodes_from_inventory(
 const USAGE_WINDOW_HOURS: i64 = 48;
 const USAGE_STEP: Duration = Duration::from_secs(300);
 
+/// Where a workload's usage history comes from.
+struct UsageSource<'a> {
+    ctx: &'a JobContext,
+    org_id: &'a str,
+    cluster_id: &'a str,
+    /// Read the agent's samples (the cluster has an agent view).
+    agent: bool,
+}
+
 /// One usage series per workload (Deployment, StatefulSet, ...; DaemonSets and bare pods
-/// excluded), read from one running replica; requests are that replica's.
+/// excluded), read from one running replica; requests are that replica's. The agent's
+/// metrics samples are the source once they cover a day (the rightsizing minimum); until
+/// then the cloud's history, where it has one (the simulator; on AWS a workload is not
+/// rightsized before its agent has a day of samples).
 async fn workload_usage(
     cloud: &dyn Cloud,
+    src: &UsageSource<'_>,
     cluster: &str,
     pods: &[spot_cloud::Pod],
 ) -> Vec<spot_engine::rightsize::WorkloadUsage> {
@@ -376,33 +389,66 @@ async fn workload_usage(
             .or_default()
             .push(p);
     }
+    let min_samples = spot_engine::rightsize::RightsizePolicy::default().min_samples;
     let to = cloud.now();
     let from = to - chrono::Duration::hours(USAGE_WINDOW_HOURS);
     let mut out = Vec::new();
+    let mut cloud_history = true;
     for (workload, replicas) in groups {
         let rep = replicas[0];
-        let pod = spot_cloud::PodRef {
-            namespace: rep.namespace.clone(),
-            name: rep.name.clone(),
-        };
-        let samples = match cloud.pod_usage(cluster, &pod, from, to, USAGE_STEP).await {
-            Ok(s) => s,
-            Err(CloudError::Unsupported(_)) => return Vec::new(),
-            Err(e) => {
-                tracing::warn!(component = "MOD-SIZE-01", workload, error = %e, "usage unavailable; workload not rightsized");
-                continue;
+        let mut samples: Vec<(f64, f64)> = Vec::new();
+        if src.agent {
+            match agents::pod_usage(
+                &src.ctx.db,
+                src.org_id,
+                src.cluster_id,
+                &rep.namespace,
+                &rep.name,
+                from,
+                to,
+            )
+            .await
+            {
+                Ok(s) => {
+                    samples = s
+                        .iter()
+                        .map(|u| (u.cpu_millis as f64, u.memory_mib as f64))
+                        .collect()
+                }
+                Err(e) => {
+                    tracing::warn!(component = "MOD-SIZE-01", workload, error = %e, "agent usage unreadable")
+                }
             }
-        };
+        }
+        if samples.len() < min_samples && cloud_history {
+            let pod = spot_cloud::PodRef {
+                namespace: rep.namespace.clone(),
+                name: rep.name.clone(),
+            };
+            match cloud.pod_usage(cluster, &pod, from, to, USAGE_STEP).await {
+                Ok(s) => {
+                    samples = s
+                        .iter()
+                        .map(|u| (f64::from(u.cpu_millicores), f64::from(u.memory_mib)))
+                        .collect()
+                }
+                // This cloud keeps no usage history (AWS): only the agent's samples count.
+                Err(CloudError::Unsupported(_)) => cloud_history = false,
+                Err(e) => {
+                    tracing::warn!(component = "MOD-SIZE-01", workload, error = %e, "usage unavailable; workload not rightsized");
+                }
+            }
+        }
+        if samples.is_empty() {
+            continue;
+        }
         out.push(spot_engine::rightsize::WorkloadUsage {
             workload,
             replicas: replicas.len() as u32,
             cpu_request_millis: u64::from(rep.cpu_request_millicores),
             memory_request_mib: u64::from(rep.memory_request_mib),
-            cpu_samples_millis: samples
-                .iter()
-                .map(|s| f64::from(s.cpu_millicores))
-                .collect(),
-            memory_samples_mib: samples.iter().map(|s| f64::from(s.memory_mib)).collect(),
+            cpu_samples_millis: samples.iter().map(|s| s.0).collect(),
+            memory_samples_mib: samples.iter().map(|s| s.1).collect(),
         });
     }
     out
@@ -515,7 +561,13 @@ pub async fn snapshot(
         let slot = max_pods.entry(n.instance_type.clone()).or_insert(0);
         *slot = (*slot).max(n.allocatable.pods);
     }
-    let workloads = workload_usage(cloud, cluster, &pods).await;
+    let usage_src = UsageSource {
+        ctx,
+        org_id,
+        cluster_id,
+        agent: source == "agent",
+    };
+    let workloads = workload_usage(cloud, &usage_src, cluster, &pods).await;
     Ok(Snapshot {
         catalog,
         nodes,

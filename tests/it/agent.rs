@@ -1170,3 +1170,73 @@ async fn pending_pods_and_node_pressure_reach_the_cluster(b: Backend) {
     assert_eq!(p.data["nodes"][0]["conditions"], json!(["MemoryPressure"]));
 }
 both!(pending_pods_and_node_pressure_reach_the_cluster);
+
+/// A command past its deadline is closed by the server's sweep even when nobody reads the
+/// cluster's commands, and the sweep is audited as `system`.
+async fn commands_past_their_deadline_are_swept_and_audited(b: Backend) {
+    let app = TestApp::start(b).await;
+    let owner = app.signup("Sweep").await;
+    let cluster = register(&app, &owner, "sweep-1").await;
+    let past = Utc::now() - chrono::Duration::seconds(1);
+    let future = Utc::now() + chrono::Duration::minutes(10);
+    let stale = agents::enqueue_command(
+        &app.db,
+        &owner.org_id,
+        &cluster,
+        "sweep:cordon:n1",
+        &CommandKind::Cordon { node: "n1".into() },
+        past,
+        &owner.user_id,
+    )
+    .await
+    .expect("enqueue")
+    .expect("cmd");
+    let fresh = agents::enqueue_command(
+        &app.db,
+        &owner.org_id,
+        &cluster,
+        "sweep:cordon:n2",
+        &CommandKind::Cordon { node: "n2".into() },
+        future,
+        &owner.user_id,
+    )
+    .await
+    .expect("enqueue")
+    .expect("cmd");
+    // (The server's own sweep may get there first; either way it is closed once.)
+    spot_api::sweep::sweep_once(&app.db).await.expect("sweep");
+    // A second pass finds nothing new.
+    let again = spot_api::sweep::sweep_once(&app.db).await.expect("sweep");
+    assert_eq!(again, 0);
+    let (_, cmds) = app
+        .json(
+            Method::GET,
+            &format!("/api/clusters/{cluster}/agent/commands"),
+            Some(&owner.access),
+            None,
+        )
+        .await;
+    let items = cmds["items"].as_array().cloned().unwrap_or_default();
+    let status = |id: &str| {
+        items
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| c["status"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(status(&stale.id), "expired", "{cmds}");
+    assert_eq!(status(&fresh.id), "pending", "{cmds}");
+    let (_, audit) = app
+        .json(
+            Method::GET,
+            "/api/audit-logs?action=agent.command_expired",
+            Some(&owner.access),
+            None,
+        )
+        .await;
+    let entries = audit["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries[0]["actor"]["kind"], "system", "{audit}");
+    assert_eq!(entries[0]["resource_id"], stale.id.as_str(), "{audit}");
+}
+both!(commands_past_their_deadline_are_swept_and_audited);

@@ -555,6 +555,19 @@ const demoSteps = [
       throw new Error(`dry-run statuses: ${statuses.map((status, index) => `${kinds[index]}: ${status}`).join(', ')}`);
     }
     await screenshot('demo-optimize-dry-run');
+    // "Why not consolidated": the planner's decision and reason for every node of the cluster.
+    const decisions = panel.getByRole('region', { name: /^Node decisions \(\d+\)$/ });
+    await decisions.waitFor();
+    const table = decisions.getByRole('table', { name: 'Node decisions' });
+    const rows = await bodyRows(table).count();
+    const heading = await decisions.getByRole('heading', { name: /^Node decisions/ }).innerText();
+    if (rows === 0 || heading !== `Node decisions (${rows})`) throw new Error(`node decisions: ${heading}, ${rows} rows`);
+    const badges = await bodyRows(table).locator('.badge').allInnerTexts();
+    if (badges.length < rows) throw new Error(`a node without a decision: ${badges.join(', ')}`);
+    const summary = await decisions.innerText();
+    if (!/\d+ nodes?: /.test(summary)) throw new Error(`no node decision summary: ${summary.slice(0, 200)}`);
+    await decisions.scrollIntoViewIfNeeded();
+    await screenshot('demo-optimize-node-decisions');
   }],
   ['Optimize Now for real applies the plan and reports realised savings', async () => {
     await page.getByRole('button', { name: 'Optimize Now' }).click();

@@ -8,7 +8,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 const TOKEN: &str = "spa_abcdefgh_secret";
-const T: Duration = Duration::from_secs(15);
+/// Upper bound of every wait (they return as soon as the condition holds; generous for a
+/// loaded 2-core CI machine).
+const T: Duration = Duration::from_secs(45);
 
 fn config(cp: &FakeControlPlane) -> Config {
     spot_agent::testing::fast_config(&cp.url(), TOKEN).expect("valid config")
