@@ -65,6 +65,29 @@ pub const POD_DISRUPTION_COST_HOURLY: f64 = 0.005;
 /// Label on a node that the optimizer must leave alone.
 pub const UNMANAGED_LABEL: &str = "spot-optimizer.io/unmanaged";
 
+/// A pod's capacity type and architecture from its node selector (the labels Karpenter and
+/// EKS managed node groups put on nodes: `karpenter.sh/capacity-type`,
+/// `eks.amazonaws.com/capacityType`, `kubernetes.io/arch`).
+pub fn constraints_from_node_selector(
+    selector: &BTreeMap<String, String>,
+) -> (CapacityReq, Option<Arch>) {
+    let sel = |k: &str| selector.get(k).map(|v| v.to_ascii_lowercase());
+    let capacity = match sel("karpenter.sh/capacity-type")
+        .or_else(|| sel("eks.amazonaws.com/capacityType"))
+        .as_deref()
+    {
+        Some("spot") => CapacityReq::Spot,
+        Some("on-demand") | Some("on_demand") => CapacityReq::OnDemand,
+        _ => CapacityReq::Any,
+    };
+    let arch = match sel("kubernetes.io/arch").as_deref() {
+        Some("amd64") => Some(Arch::X86_64),
+        Some("arm64") => Some(Arch::Arm64),
+        _ => None,
+    };
+    (capacity, arch)
+}
+
 /// A pod in the snapshot (running on a node, or pending).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SnapPod {

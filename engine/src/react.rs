@@ -292,3 +292,45 @@ mod tests {
         assert!(e.is_err());
     }
 }
+
+#[cfg(test)]
+mod selector_tests {
+    use std::collections::BTreeMap;
+
+    use crate::catalog::Arch;
+    use crate::pack::CapacityReq;
+    use crate::plan::constraints_from_node_selector;
+
+    fn sel(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn node_selectors_become_capacity_and_arch_constraints() {
+        assert_eq!(
+            constraints_from_node_selector(&sel(&[])),
+            (CapacityReq::Any, None)
+        );
+        assert_eq!(
+            constraints_from_node_selector(&sel(&[
+                ("karpenter.sh/capacity-type", "on-demand"),
+                ("kubernetes.io/arch", "arm64")
+            ])),
+            (CapacityReq::OnDemand, Some(Arch::Arm64))
+        );
+        assert_eq!(
+            constraints_from_node_selector(&sel(&[
+                ("eks.amazonaws.com/capacityType", "SPOT"),
+                ("kubernetes.io/arch", "amd64")
+            ])),
+            (CapacityReq::Spot, Some(Arch::X86_64))
+        );
+        assert_eq!(
+            constraints_from_node_selector(&sel(&[("kubernetes.io/arch", "s390x")])),
+            (CapacityReq::Any, None)
+        );
+    }
+}

@@ -22,7 +22,9 @@ use spot_engine::catalog::{Arch, Catalog, Lifecycle, PoolKey, Resources};
 use spot_engine::consolidate::Pdb;
 use spot_engine::decide::{self, ActionKind, ActionPlan, DecisionInput};
 use spot_engine::pack::CapacityReq;
-use spot_engine::plan::{Market, Plan as EnginePlan, PlanInput, SnapNode, SnapPod};
+use spot_engine::plan::{
+    constraints_from_node_selector, Market, Plan as EnginePlan, PlanInput, SnapNode, SnapPod,
+};
 use spot_models::{accounts, agents, inventory, jobs, risk as risk_store};
 
 use crate::{agent_ops, audit_job, progress, publish, Done, Failure, JobContext};
@@ -134,32 +136,6 @@ impl NodeFacts<'_> {
     }
 }
 
-/// A pod's capacity type and architecture from its node selector (what Karpenter and
-/// EKS managed node groups label nodes with).
-fn pod_constraints(selector: &BTreeMap<String, String>) -> (CapacityReq, Option<Arch>) {
-    let cap = [
-        "karpenter.sh/capacity-type",
-        "eks.amazonaws.com/capacityType",
-    ]
-    .iter()
-    .find_map(|k| selector.get(*k))
-    .map_or(CapacityReq::Any, |v| {
-        match v.to_ascii_lowercase().as_str() {
-            "spot" => CapacityReq::Spot,
-            "on-demand" | "on_demand" => CapacityReq::OnDemand,
-            _ => CapacityReq::Any,
-        }
-    });
-    let arch = selector
-        .get("kubernetes.io/arch")
-        .and_then(|a| match a.as_str() {
-            "arm64" => Some(Arch::Arm64),
-            "amd64" => Some(Arch::X86_64),
-            _ => None,
-        });
-    (cap, arch)
-}
-
 /// The agent's view as the planner's nodes (with pods), PDBs and live-node facts. Nodes
 /// the optimizer cannot map to an instance (no provider id, type or zone: Fargate,
 /// another cloud) are kept as unmanaged.
@@ -179,7 +155,7 @@ fn nodes_from_view(
         let Some(node) = p.node_name.as_deref() else {
             continue;
         };
-        let (capacity, arch) = pod_constraints(&p.node_selector);
+        let (capacity, arch) = constraints_from_node_selector(&p.node_selector);
         by_node.entry(node).or_default().push(SnapPod {
             name: p.name.clone(),
             namespace: p.namespace.clone(),

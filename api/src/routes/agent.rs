@@ -200,21 +200,7 @@ fn validate_objects<'a>(
 
 /// An unschedulable pending pod as the packer sees it.
 fn engine_pod(p: &Pod) -> spot_engine::pack::Pod {
-    use spot_engine::pack::CapacityReq;
-    let sel = |k: &str| p.node_selector.get(k).map(|v| v.to_ascii_lowercase());
-    let capacity = match sel("karpenter.sh/capacity-type")
-        .or_else(|| sel("eks.amazonaws.com/capacityType"))
-        .as_deref()
-    {
-        Some("spot") => CapacityReq::Spot,
-        Some("on-demand") | Some("on_demand") => CapacityReq::OnDemand,
-        _ => CapacityReq::Any,
-    };
-    let arch = match sel("kubernetes.io/arch").as_deref() {
-        Some("amd64") => Some(spot_engine::catalog::Arch::X86_64),
-        Some("arm64") => Some(spot_engine::catalog::Arch::Arm64),
-        _ => None,
-    };
+    let (capacity, arch) = spot_engine::plan::constraints_from_node_selector(&p.node_selector);
     spot_engine::pack::Pod {
         id: p.key(),
         cpu_millis: p.requests.cpu_millis,
