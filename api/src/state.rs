@@ -36,6 +36,8 @@ pub struct AppState {
     pub replica_id: String,
     /// Simulated in-cluster agents (only when the cloud is the simulator).
     pub sim_agents: Option<Arc<spot_actors::sim_agent::SimAgents>>,
+    /// What the actors and jobs share (for read-only planning from a request).
+    pub deps: Deps,
     redis: Option<redis::Client>,
 }
 
@@ -111,7 +113,7 @@ impl AppState {
             db.backend,
             &cfg.job_queue,
             JobContext {
-                deps,
+                deps: deps.clone(),
                 actors: actors.clone(),
                 safe_mode: cfg.safe_mode,
             },
@@ -141,6 +143,7 @@ impl AppState {
             risk,
             jobs,
             replica_id,
+            deps,
             redis,
         };
         state.subscribe_model_broadcasts().await?;

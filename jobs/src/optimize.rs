@@ -611,6 +611,39 @@ pub fn plan(
     Ok((actions, planned))
 }
 
+/// What a policy would do to a cluster now: the planner's plan on the cluster's current
+/// snapshot (the agent's view, the scored market) under `policy`. Read-only: nothing is
+/// queued, launched or drained. The error is a sentence for the user.
+pub async fn estimate(
+    ctx: &JobContext,
+    org: &str,
+    cluster_id: &str,
+    policy: &ClusterPolicy,
+) -> Result<(ActionPlan, EnginePlan, &'static str), String> {
+    let db = &ctx.db;
+    let cluster = inventory::cluster(db, org, cluster_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the cluster no longer exists")?;
+    let account = accounts::by_id(db, &cluster.account_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the cluster's account no longer exists")?;
+    let ciphertext = accounts::credentials(db, &account.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let target = spot_actors::system::target_of(&ctx.keyring, &account, ciphertext)?;
+    let cloud = ctx
+        .connector
+        .connect(&target)
+        .await
+        .map_err(|e| spot_actors::system::human(&e))?;
+    let snap = snapshot(ctx, cloud.as_ref(), org, cluster_id, &cluster.name).await?;
+    let now = cloud.now().timestamp();
+    let (actions, planned) = plan(&snap, policy, now)?;
+    Ok((actions, planned, snap.source))
+}
+
 pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> {
     let org = job
         .organization_id

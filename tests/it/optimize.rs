@@ -1236,3 +1236,71 @@ async fn what_if_plans_a_documented_workload_over_http(b: Backend) {
     assert_eq!(e["error"]["field"], "pods", "{e}");
 }
 both!(what_if_plans_a_documented_workload_over_http);
+
+/// The estimated impact of a proposed policy is the planner's plan on the cluster's
+/// current snapshot: a money difference and node-by-node changes, never stored.
+async fn a_policys_estimated_impact_comes_from_the_planner(b: Backend) {
+    let sim = Arc::new(SimConnector::new(42));
+    let app = TestApp::start_with_connector(b, sim.clone()).await;
+    let (s, cluster, _name) = setup(&app).await;
+    let impact = |body: Value| {
+        let (app, s, cluster) = (&app, &s, &cluster);
+        async move {
+            app.json(
+                Method::POST,
+                &format!("/api/clusters/{cluster}/policy/impact"),
+                Some(&s.access),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let (st, i) =
+        impact(json!({"aggressiveness": "aggressive", "stabilization_window_secs": 0})).await;
+    assert_eq!(st, StatusCode::OK, "{i}");
+    let current = i["current_monthly"].as_f64().expect("current");
+    let planned = i["planned_monthly"].as_f64().expect("planned");
+    assert!(current > 0.0 && planned < current, "{i}");
+    assert!((i["monthly_difference"].as_f64().unwrap_or(0.0) - (planned - current)).abs() < 1e-6);
+    assert!(i["nodes_changed"].as_u64().unwrap_or(0) >= 1, "{i}");
+    let nodes = i["nodes"].as_array().expect("nodes");
+    assert_eq!(
+        nodes.len() as u64,
+        i["nodes_changed"].as_u64().unwrap_or(0) + i["nodes_kept"].as_u64().unwrap_or(0),
+        "{i}"
+    );
+    assert_eq!(i["source"], "agent", "{i}");
+    // A policy that keeps every node changes nothing and costs the same.
+    let (st, keep) = impact(json!({"stabilization_window_secs": 315_360_000})).await;
+    assert_eq!(st, StatusCode::OK, "{keep}");
+    assert_eq!(keep["nodes_changed"], 0, "{keep}");
+    assert!(
+        keep["monthly_difference"].as_f64().unwrap_or(1.0).abs() < 1e-9,
+        "{keep}"
+    );
+    // Bad input names the field; nothing was stored.
+    let (st, e) = impact(json!({"risk_premium": 11})).await;
+    let e = assert_error(st, &e, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["error"]["field"], "risk_premium", "{e}");
+    let (_, p) = app
+        .json(
+            Method::GET,
+            &format!("/api/clusters/{cluster}/policy"),
+            Some(&s.access),
+            None,
+        )
+        .await;
+    assert_eq!(p["stabilization_window_secs"], 0, "{p}");
+    // Another organization's cluster does not exist for this caller.
+    let other = app.signup("Elsewhere").await;
+    let (st, e) = app
+        .json(
+            Method::POST,
+            &format!("/api/clusters/{cluster}/policy/impact"),
+            Some(&other.access),
+            Some(json!({})),
+        )
+        .await;
+    assert_error(st, &e, StatusCode::NOT_FOUND);
+}
+both!(a_policys_estimated_impact_comes_from_the_planner);

@@ -248,6 +248,62 @@ fn overlay(base: &mut serde_json::Value, patch: serde_json::Value) {
     }
 }
 
+/// The policy an input describes: missing fields (also inside `template` and
+/// `disruption_budget`) take their defaults; range errors name the field.
+fn policy_from_input(body: &ClusterPolicyInput) -> Result<ClusterPolicy, ApiError> {
+    let mut merged = serde_json::to_value(ClusterPolicy::default())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    overlay(
+        &mut merged,
+        serde_json::to_value(body).map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    let p = ClusterPolicy::from_json(&merged.to_string()).map_err(|e| {
+        let field = e.split(':').next().unwrap_or("policy").trim().to_string();
+        ApiError::field(
+            if field.is_empty() || field == "." {
+                "policy"
+            } else {
+                &field
+            },
+            e.clone(),
+        )
+    })?;
+    if let Err((field, msg)) = p.validate() {
+        return Err(ApiError::field(field, msg));
+    }
+    Ok(p)
+}
+
+/// What a proposed policy would do to the cluster now (computed by the planner on the
+/// cluster's current snapshot; nothing changes).
+#[derive(Object)]
+pub struct PolicyImpact {
+    /// USD per month the cluster's nodes cost now.
+    pub current_monthly: f64,
+    /// USD per month after the plan this policy makes.
+    pub planned_monthly: f64,
+    /// `planned_monthly − current_monthly` (negative: the policy saves money).
+    pub monthly_difference: f64,
+    /// `target`, `incremental` or `none`.
+    pub strategy: String,
+    /// Nodes the plan would delete, drain or replace.
+    pub nodes_changed: u32,
+    /// Nodes kept (each with its reason in `nodes`).
+    pub nodes_kept: u32,
+    /// Pods the plan would evict.
+    pub pods_moved: u32,
+    /// Disruption waves.
+    pub waves: u32,
+    /// Actions Optimize Now would run (rightsizing included).
+    pub actions: u32,
+    /// One decision per node, with its reason.
+    pub nodes: Vec<NodeDecision>,
+    /// Rules of the policy the plan cannot meet.
+    pub warnings: Vec<String>,
+    /// `agent` or `cloud`: where nodes and pods were read.
+    pub source: String,
+}
+
 fn policy_view(p: &ClusterPolicy) -> Result<ClusterPolicyView, ApiError> {
     serde_json::to_value(p)
         .and_then(serde_json::from_value)
@@ -616,6 +672,81 @@ impl JobsApi {
         Ok(Json(policy_view(&p)?))
     }
 
+    /// Estimated impact of a proposed policy: plans the cluster's current snapshot (the
+    /// agent's view and the scored market) with the body's policy (missing fields take
+    /// their defaults, as with PUT) and returns the monthly cost difference and what would
+    /// change, node by node. Nothing is stored or executed. 422 names an invalid field; 409
+    /// when the cluster cannot be read (e.g. no agent view and a cloud without one).
+    #[oai(
+        path = "/clusters/:id/policy/impact",
+        method = "post",
+        operation_id = "estimateClusterPolicyImpact"
+    )]
+    async fn policy_impact(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+        body: Body<ClusterPolicyInput>,
+    ) -> poem::Result<Json<PolicyImpact>> {
+        inventory::cluster(&state.db, &auth.0.org_id, &id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("cluster"))?;
+        let p = policy_from_input(&body)?;
+        let ctx = spot_jobs::JobContext {
+            deps: state.deps.clone(),
+            actors: state.actors.clone(),
+            safe_mode: true,
+        };
+        let (actions, planned, source) =
+            spot_jobs::optimize::estimate(&ctx, &auth.0.org_id, &id, &p)
+                .await
+                .map_err(|e| ApiError::Conflict {
+                    field: None,
+                    message: format!("the cluster cannot be planned now: {e}"),
+                })?;
+        let monthly = spot_engine::catalog::monthly;
+        let nodes: Vec<NodeDecision> = serde_json::to_value(&planned.nodes)
+            .and_then(serde_json::from_value)
+            .map_err(|e| ApiError::Internal(format!("plan does not serialize: {e}")))?;
+        let changed: Vec<&str> = planned
+            .waves
+            .iter()
+            .flat_map(|w| w.actions.iter())
+            .filter_map(|a| a.disrupted())
+            .collect();
+        let pods_moved: usize = planned
+            .waves
+            .iter()
+            .flat_map(|w| w.actions.iter())
+            .map(|a| match a {
+                spot_engine::plan::PlanAction::Drain { moves, .. }
+                | spot_engine::plan::PlanAction::Replace { moves, .. } => moves.len(),
+                _ => 0,
+            })
+            .sum();
+        let current = monthly(planned.costs.current_hourly);
+        let after = monthly(planned.costs.planned_hourly);
+        Ok(Json(PolicyImpact {
+            current_monthly: current,
+            planned_monthly: after,
+            monthly_difference: after - current,
+            strategy: serde_json::to_value(planned.strategy)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            nodes_changed: changed.len() as u32,
+            nodes_kept: (planned.nodes.len().saturating_sub(changed.len())) as u32,
+            pods_moved: pods_moved as u32,
+            waves: planned.waves.len() as u32,
+            actions: actions.actions.len() as u32,
+            nodes,
+            warnings: planned.warnings,
+            source: source.to_string(),
+        }))
+    }
+
     /// Replaces the cluster's optimization policy (admins and owners). Unknown or invalid
     /// fields are rejected with 422 naming the field.
     #[oai(
@@ -637,27 +768,7 @@ impl JobsApi {
             .await
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound("cluster"))?;
-        // Missing fields (also inside `template`) take their defaults.
-        let mut merged = serde_json::to_value(ClusterPolicy::default())
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        overlay(
-            &mut merged,
-            serde_json::to_value(&*body).map_err(|e| ApiError::Internal(e.to_string()))?,
-        );
-        let p = ClusterPolicy::from_json(&merged.to_string()).map_err(|e| {
-            let field = e.split(':').next().unwrap_or("policy").trim().to_string();
-            ApiError::field(
-                if field.is_empty() || field == "." {
-                    "policy"
-                } else {
-                    &field
-                },
-                e.clone(),
-            )
-        })?;
-        if let Err((field, msg)) = p.validate() {
-            return Err(ApiError::field(field, msg).into());
-        }
+        let p = policy_from_input(&body)?;
         let before = jobs::cluster_policy(&state.db, &auth.0.org_id, &id)
             .await
             .map_err(ApiError::from)?;

@@ -693,6 +693,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/clusters/{id}/policy/impact": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Estimated impact of a proposed policy: plans the cluster's current snapshot (the
+         *     agent's view and the scored market) with the body's policy (missing fields take
+         *     their defaults, as with PUT) and returns the monthly cost difference and what would
+         *     change, node by node. Nothing is stored or executed. 422 names an invalid field; 409
+         *     when the cluster cannot be read (e.g. no agent view and a cloud without one).
+         */
+        post: operations["estimateClusterPolicyImpact"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/dashboard/kpis": {
         parameters: {
             query?: never;
@@ -2274,6 +2297,61 @@ export interface components {
             /** Format: double */
             hourly_price: number;
         };
+        /**
+         * PolicyImpact
+         * @description What a proposed policy would do to the cluster now (computed by the planner on the
+         *     cluster's current snapshot; nothing changes).
+         */
+        PolicyImpact: {
+            /**
+             * Format: double
+             * @description USD per month the cluster's nodes cost now.
+             */
+            current_monthly: number;
+            /**
+             * Format: double
+             * @description USD per month after the plan this policy makes.
+             */
+            planned_monthly: number;
+            /**
+             * Format: double
+             * @description `planned_monthly − current_monthly` (negative: the policy saves money).
+             */
+            monthly_difference: number;
+            /** @description `target`, `incremental` or `none`. */
+            strategy: string;
+            /**
+             * Format: uint32
+             * @description Nodes the plan would delete, drain or replace.
+             */
+            nodes_changed: number;
+            /**
+             * Format: uint32
+             * @description Nodes kept (each with its reason in `nodes`).
+             */
+            nodes_kept: number;
+            /**
+             * Format: uint32
+             * @description Pods the plan would evict.
+             */
+            pods_moved: number;
+            /**
+             * Format: uint32
+             * @description Disruption waves.
+             */
+            waves: number;
+            /**
+             * Format: uint32
+             * @description Actions Optimize Now would run (rightsizing included).
+             */
+            actions: number;
+            /** @description One decision per node, with its reason. */
+            nodes: components["schemas"]["NodeDecision"][];
+            /** @description Rules of the policy the plan cannot meet. */
+            warnings: string[];
+            /** @description `agent` or `cloud`: where nodes and pods were read. */
+            source: string;
+        };
         /** RefreshRequest */
         RefreshRequest: {
             refresh_token: string;
@@ -3427,6 +3505,31 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["ClusterPolicyView"];
+                };
+            };
+        };
+    };
+    estimateClusterPolicyImpact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ClusterPolicyInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PolicyImpact"];
                 };
             };
         };

@@ -49,6 +49,7 @@ export type StabilityComponent = Schemas['StabilityComponent'];
 export type Job = Schemas['JobView'];
 export type JobList = Schemas['JobList'];
 export type ClusterPolicyInput = Schemas['ClusterPolicyInput'];
+export type PolicyImpact = Schemas['PolicyImpact'];
 export type RiskModel = Schemas['ModelView'];
 export type RiskModelList = Schemas['ModelList'];
 export type ActiveRiskModel = Schemas['ActiveModelView'];

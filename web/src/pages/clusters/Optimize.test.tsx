@@ -432,6 +432,41 @@ describe('Optimization policy', () => {
     await waitFor(() => expect(within(form).getByRole('button', { name: 'Save policy' })).toBeDisabled());
   });
 
+  it('previews what the edited policy would do before saving it', async () => {
+    const { calls } = setup('owner', {
+      'POST /api/clusters/c-1/policy/impact': () =>
+        json({
+          current_monthly: 1200,
+          planned_monthly: 950.5,
+          monthly_difference: -249.5,
+          strategy: 'target',
+          nodes_changed: 3,
+          nodes_kept: 9,
+          pods_moved: 14,
+          waves: 3,
+          actions: 5,
+          nodes: [],
+          warnings: [],
+          source: 'agent',
+        }),
+    });
+    const user = userEvent.setup();
+    renderApp('/clusters/c-1');
+
+    const form = await screen.findByRole('form', { name: 'Optimization policy' });
+    await user.selectOptions(within(form).getByLabelText('Aggressiveness'), 'aggressive');
+    await user.click(within(form).getByRole('button', { name: 'Preview impact' }));
+
+    const summary = await within(form).findByRole('status', { name: 'Estimated impact' });
+    expect(summary).toHaveTextContent('Saves $249.50 per month');
+    expect(summary).toHaveTextContent('3 of 12 nodes change in 3 waves, moving 14 pods.');
+    const post = calls.find((call) => call.method === 'POST' && String(call.url).endsWith('/policy/impact'));
+    expect(post?.body).toMatchObject({ aggressiveness: 'aggressive' });
+    // Nothing was saved.
+    expect(calls.some((call) => call.method === 'PUT')).toBe(false);
+    expect(within(form).getByRole('button', { name: 'Save policy' })).toBeEnabled();
+  });
+
   it('edits the disruption budget, the risk premium and the on-demand minimums', async () => {
     const { calls } = setup('owner', {
       'PUT /api/clusters/c-1/policy': async (request) => json(await request.json()),

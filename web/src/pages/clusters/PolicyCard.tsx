@@ -1,7 +1,8 @@
 import { useEffect, useId } from 'react';
 import { useFieldArray, useForm, type FieldPath } from 'react-hook-form';
 import { ApiError, errorMessage } from '../../api/errors';
-import type { ClusterPolicyInput } from '../../api/types';
+import type { ClusterPolicyInput, PolicyImpact } from '../../api/types';
+import { formatUsdCents } from '../../lib/format';
 import { Button, Card, CheckboxField, ErrorState, SelectField, SkeletonRows, TextField, useToast } from '../../components';
 import {
   AGGRESSIVENESS,
@@ -12,6 +13,7 @@ import {
   METHODS,
   STRATEGIES,
   useClusterPolicy,
+  usePolicyImpact,
   useSaveClusterPolicy,
   type Aggressiveness,
   type AllocationStrategy,
@@ -202,6 +204,7 @@ export function PolicyCard({ clusterId, canEdit }: { clusterId: string; canEdit:
 
 function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; policy: ClusterPolicy; canEdit: boolean }) {
   const save = useSaveClusterPolicy(clusterId);
+  const impact = usePolicyImpact(clusterId);
   const toast = useToast();
   const formId = useId();
   const architecturesLegend = useId();
@@ -217,6 +220,17 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
 
   // A saved (or refetched) policy becomes the new baseline.
   useEffect(() => reset(toForm(policy)), [policy, reset]);
+
+  const onPreview = handleSubmit(async (values) => {
+    try {
+      await impact.mutateAsync(fromForm(values));
+    } catch (error) {
+      const field = error instanceof ApiError ? formField(error.field, values.on_demand_minimums.length) : undefined;
+      if (field === 'rules') setError('root.rules', { type: 'server', message: rulesMessage(error) });
+      else if (field !== undefined) setError(field, { type: 'server', message: errorMessage(error) }, { shouldFocus: true });
+      else setError('root.server', { type: 'server', message: errorMessage(error) });
+    }
+  });
 
   const onSubmit = handleSubmit(async (values) => {
     try {
@@ -523,8 +537,12 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
           )}
         </div>
       </fieldset>
+      {impact.data && <ImpactSummary impact={impact.data} />}
       {canEdit && (
         <div className="row row--end">
+          <Button variant="ghost" loading={impact.isPending} disabled={isSubmitting} onClick={() => void onPreview()}>
+            Preview impact
+          </Button>
           <Button variant="ghost" disabled={!isDirty || isSubmitting} onClick={() => reset(toForm(policy))}>
             Discard changes
           </Button>
@@ -534,5 +552,29 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
         </div>
       )}
     </form>
+  );
+}
+
+/** What the planner says this policy would do to the cluster now. */
+function ImpactSummary({ impact }: { impact: PolicyImpact }) {
+  const saves = impact.monthly_difference < -0.005;
+  const costs = impact.monthly_difference > 0.005;
+  return (
+    <div className="callout" role="status" aria-label="Estimated impact">
+      <strong className="callout__title">
+        {saves
+          ? `Saves ${formatUsdCents(-impact.monthly_difference)} per month`
+          : costs
+            ? `Costs ${formatUsdCents(impact.monthly_difference)} more per month`
+            : 'No change in cost'}
+      </strong>
+      <span>
+        {formatUsdCents(impact.current_monthly)}/month now → {formatUsdCents(impact.planned_monthly)}/month with this policy.{' '}
+        {impact.nodes_changed} of {impact.nodes_changed + impact.nodes_kept} node{impact.nodes_changed + impact.nodes_kept === 1 ? '' : 's'} change
+        {impact.nodes_changed > 0 ? ` in ${impact.waves} wave${impact.waves === 1 ? '' : 's'}, moving ${impact.pods_moved} pod${impact.pods_moved === 1 ? '' : 's'}` : ''}.
+      </span>
+      {impact.warnings.length > 0 && <span>{impact.warnings.join(' ')}</span>}
+      <span className="muted">Planned on the cluster as it is now; nothing is saved or changed until you save and run Optimize Now.</span>
+    </div>
   );
 }

@@ -136,6 +136,14 @@ export function useClusterPolicy(clusterId: string) {
   });
 }
 
+/** The planner's estimate of what a proposed policy would do to the cluster now (nothing is saved). */
+export function usePolicyImpact(clusterId: string) {
+  return useMutation({
+    mutationFn: async (policy: ClusterPolicyInput) =>
+      await unwrap(api.POST('/api/clusters/{id}/policy/impact', { params: { path: { id: clusterId } }, body: policy })),
+  });
+}
+
 export function useSaveClusterPolicy(clusterId: string) {
   const queryClient = useQueryClient();
   return useMutation({
