@@ -620,7 +620,20 @@ pub async fn estimate(
     cluster_id: &str,
     policy: &ClusterPolicy,
 ) -> Result<(ActionPlan, EnginePlan, &'static str), String> {
-    let db = &ctx.db;
+    let (cluster, account) = cluster_and_account(&ctx.db, org, cluster_id).await?;
+    let cloud = connect(ctx, &account).await?;
+    let snap = snapshot(ctx, cloud.as_ref(), org, cluster_id, &cluster.name).await?;
+    let now = cloud.now().timestamp();
+    let (actions, planned) = plan(&snap, policy, now)?;
+    Ok((actions, planned, snap.source))
+}
+
+/// The cluster (of `org`) and its account; the error is a sentence for the user.
+async fn cluster_and_account(
+    db: &spot_models::Db,
+    org: &str,
+    cluster_id: &str,
+) -> Result<(inventory::ClusterView, accounts::Account), String> {
     let cluster = inventory::cluster(db, org, cluster_id)
         .await
         .map_err(|e| e.to_string())?
@@ -629,19 +642,22 @@ pub async fn estimate(
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the cluster's account no longer exists")?;
-    let ciphertext = accounts::credentials(db, &account.id)
+    Ok((cluster, account))
+}
+
+/// Connects to the account's cloud with its stored credentials (decrypted in memory).
+async fn connect(
+    ctx: &JobContext,
+    account: &accounts::Account,
+) -> Result<std::sync::Arc<dyn Cloud>, String> {
+    let ciphertext = accounts::credentials(&ctx.db, &account.id)
         .await
         .map_err(|e| e.to_string())?;
-    let target = spot_actors::system::target_of(&ctx.keyring, &account, ciphertext)?;
-    let cloud = ctx
-        .connector
+    let target = spot_actors::system::target_of(&ctx.keyring, account, ciphertext)?;
+    ctx.connector
         .connect(&target)
         .await
-        .map_err(|e| spot_actors::system::human(&e))?;
-    let snap = snapshot(ctx, cloud.as_ref(), org, cluster_id, &cluster.name).await?;
-    let now = cloud.now().timestamp();
-    let (actions, planned) = plan(&snap, policy, now)?;
-    Ok((actions, planned, snap.source))
+        .map_err(|e| spot_actors::system::human(&e))
 }
 
 pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> {
@@ -654,14 +670,9 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> 
         .clone()
         .ok_or_else(|| fail("optimize job without cluster"))?;
     let db = &ctx.db;
-    let cluster = inventory::cluster(db, &org, &cluster_id)
+    let (cluster, account) = cluster_and_account(db, &org, &cluster_id)
         .await
-        .map_err(|e| fail(e.to_string()))?
-        .ok_or_else(|| fail("the cluster no longer exists"))?;
-    let account = accounts::by_id(db, &cluster.account_id)
-        .await
-        .map_err(|e| fail(e.to_string()))?
-        .ok_or_else(|| fail("the cluster's account no longer exists"))?;
+        .map_err(fail)?;
     let policy = match jobs::cluster_policy(db, &org, &cluster_id)
         .await
         .map_err(|e| fail(e.to_string()))?
@@ -682,16 +693,7 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> 
         ));
     }
     progress(ctx, job, 5, "connecting to the cloud account").await;
-    let ciphertext = accounts::credentials(db, &account.id)
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    let target =
-        spot_actors::system::target_of(&ctx.keyring, &account, ciphertext).map_err(fail)?;
-    let cloud = ctx
-        .connector
-        .connect(&target)
-        .await
-        .map_err(|e| fail(spot_actors::system::human(&e)))?;
+    let cloud = connect(ctx, &account).await.map_err(fail)?;
     progress(ctx, job, 15, "reading nodes, pods and the spot market").await;
     let decide_started = std::time::Instant::now();
     let snap = snapshot(ctx, cloud.as_ref(), &org, &cluster_id, &cluster.name)

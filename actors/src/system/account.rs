@@ -258,7 +258,8 @@ pub(super) async fn discover_account(
             })
             .collect();
         st.cloud = Some(cloud.clone());
-        poll_signals(myself, st, cloud.as_ref(), &account, &target.region).await;
+        st.org_id = org.clone();
+        poll_signals(myself, st, cloud.as_ref()).await;
         Ok((report, names))
     }
     .await;
@@ -358,15 +359,15 @@ pub(super) async fn poll_signals(
     myself: &ActorRef<AccountMsg>,
     st: &mut AccountState,
     cloud: &dyn Cloud,
-    account: &Account,
-    region: &str,
 ) {
     let deps = st.deps.clone();
-    let org = account.organization_id.clone();
+    let org = st.org_id.clone();
+    let account_id = st.account_id.clone();
+    let region = cloud.region().to_string();
     let events = match cloud.poll_events(st.last_events).await {
         Ok(e) => e,
         Err(e) => {
-            tracing::debug!(component = COMPONENT, account_id = %account.id, error = %e, "spot signals not read");
+            tracing::debug!(component = COMPONENT, account_id = %account_id, error = %e, "spot signals not read");
             return;
         }
     };
@@ -410,7 +411,7 @@ pub(super) async fn poll_signals(
                 tracing::warn!(component = "SVC-RISK-GLB", error = %e, "risk tracker unavailable");
             }
         }
-        deps.bus.publish(Some(&org), kind, serde_json::json!({"account_id": account.id, "instance_id": ev.instance_id, "instance_type": ev.instance_type, "az": ev.az, "event": ev.kind}));
+        deps.bus.publish(Some(&org), kind, serde_json::json!({"account_id": account_id, "instance_id": ev.instance_id, "instance_type": ev.instance_type, "az": ev.az, "event": ev.kind}));
         // The node's cluster actor decides its replacement now (event-driven).
         if ev.kind == spot_cloud::SpotEventKind::InterruptionNotice {
             let cluster = st
@@ -426,7 +427,7 @@ pub(super) async fn poll_signals(
             }
             // The node leaves in two minutes: cordon and drain it through the agent now.
             if let Some(c) = &cluster {
-                crate::signals::drain_interrupted(&deps, &org, &account.id, c, &ev.instance_id)
+                crate::signals::drain_interrupted(&deps, &org, &account_id, c, &ev.instance_id)
                     .await;
             }
         }
@@ -447,15 +448,11 @@ pub(super) async fn poll_signals(
 pub const SIGNAL_INTERVAL: Duration = Duration::from_secs(15);
 
 pub(super) async fn signal_tick(myself: &ActorRef<AccountMsg>, st: &mut AccountState) {
-    let Some(cloud) = st.cloud.clone() else {
-        return;
-    };
-    let account = match accounts::by_id(&st.deps.db, &st.account_id).await {
-        Ok(Some(a)) => a,
-        _ => return,
-    };
-    let region = cloud.region().to_string();
-    poll_signals(myself, st, cloud.as_ref(), &account, &region).await;
+    // The connection and the organization of the last successful discovery: no database
+    // read or reconnection every 15 seconds.
+    if let Some(cloud) = st.cloud.clone() {
+        poll_signals(myself, st, cloud.as_ref()).await;
+    }
 }
 
 pub(super) async fn ensure_clusters(

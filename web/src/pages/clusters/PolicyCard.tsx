@@ -221,14 +221,19 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
   // A saved (or refetched) policy becomes the new baseline.
   useEffect(() => reset(toForm(policy)), [policy, reset]);
 
+  // A 422 goes under the field (or the rule) it names; anything else above the form.
+  const showServerError = (error: unknown, values: PolicyForm) => {
+    const field = error instanceof ApiError ? formField(error.field, values.on_demand_minimums.length) : undefined;
+    if (field === 'rules') setError('root.rules', { type: 'server', message: rulesMessage(error) });
+    else if (field !== undefined) setError(field, { type: 'server', message: errorMessage(error) }, { shouldFocus: true });
+    else setError('root.server', { type: 'server', message: errorMessage(error) });
+  };
+
   const onPreview = handleSubmit(async (values) => {
     try {
       await impact.mutateAsync(fromForm(values));
     } catch (error) {
-      const field = error instanceof ApiError ? formField(error.field, values.on_demand_minimums.length) : undefined;
-      if (field === 'rules') setError('root.rules', { type: 'server', message: rulesMessage(error) });
-      else if (field !== undefined) setError(field, { type: 'server', message: errorMessage(error) }, { shouldFocus: true });
-      else setError('root.server', { type: 'server', message: errorMessage(error) });
+      showServerError(error, values);
     }
   });
 
@@ -237,10 +242,7 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
       await save.mutateAsync(fromForm(values));
       toast.success('Optimization policy saved.');
     } catch (error) {
-      const field = error instanceof ApiError ? formField(error.field, values.on_demand_minimums.length) : undefined;
-      if (field === 'rules') setError('root.rules', { type: 'server', message: rulesMessage(error) });
-      else if (field !== undefined) setError(field, { type: 'server', message: errorMessage(error) }, { shouldFocus: true });
-      else setError('root.server', { type: 'server', message: errorMessage(error) });
+      showServerError(error, values);
     }
   });
 
