@@ -340,8 +340,24 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         let login = server::seed_demo(&state).await?;
         println!("Demo organization \"Acme Corp\" is ready. Log in with:\n  email:    {}\n  password: {}", login.email, login.password);
     }
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+    // SIGTERM (a rolling deploy) or SIGINT: readiness turns 503, the job worker stops
+    // claiming and its running job stops at the next action boundary (a job is never left
+    // `running`), the actors stop and give their account leases up, then the HTTP server
+    // drains its connections.
+    let (queue, actors) = (state.jobs.clone(), state.actors.clone());
+    let shutdown = async move {
+        let signal = wait_for_signal().await;
+        tracing::info!(component = "CORE-API", signal, "shutting down");
+        let failed = queue.shutdown(std::time::Duration::from_secs(25)).await;
+        let released = actors
+            .shutdown_and_release(std::time::Duration::from_secs(10))
+            .await;
+        tracing::info!(
+            component = "CORE-API",
+            jobs_interrupted = failed,
+            leases_released = released,
+            "workers and actors stopped"
+        );
     };
     let running = server::start(state, &args.listen, shutdown).await?;
     println!(
@@ -354,6 +370,29 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         .context("server task failed")?
         .context("server stopped with an error")?;
     Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C) and names it.
+async fn wait_for_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

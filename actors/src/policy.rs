@@ -4,3 +4,46 @@
 pub use spot_engine::policy::{
     ClusterPolicy, DisruptionBudget, OnDemandMinimum, DEFAULT_DRAIN_TIMEOUT_SECS,
 };
+
+/// The organization template a cluster's policy is linked to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedTemplate {
+    pub id: String,
+    pub name: String,
+}
+
+/// The policy a cluster runs under: its stored policy (the defaults when none was saved),
+/// with the node template replaced by the organization's template when the policy is
+/// linked to one (so a template change reaches every cluster using it). The error is a
+/// sentence for the user.
+pub async fn effective(
+    db: &spot_models::Db,
+    org_id: &str,
+    cluster_id: &str,
+) -> Result<(ClusterPolicy, Option<LinkedTemplate>), String> {
+    let mut policy = match spot_models::jobs::cluster_policy(db, org_id, cluster_id)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Some(s) => {
+            ClusterPolicy::from_json(&s).map_err(|e| format!("stored policy is invalid: {e}"))?
+        }
+        None => ClusterPolicy::default(),
+    };
+    let linked = spot_models::templates::of_cluster(db, org_id, cluster_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let linked = match linked {
+        Some(t) => {
+            let spec: spot_engine::template::TemplateSpec = serde_json::from_str(&t.spec)
+                .map_err(|e| format!("stored template {} is invalid: {e}", t.name))?;
+            policy.template = spec.node_template();
+            Some(LinkedTemplate {
+                id: t.id,
+                name: t.name,
+            })
+        }
+        None => None,
+    };
+    Ok((policy, linked))
+}

@@ -41,6 +41,23 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// Every `code` an error body can carry (documented as the `ApiErrorDetail.code` enum).
+pub const ERROR_CODES: &[&str] = &[
+    "malformed_json",
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "conflict",
+    "payload_too_large",
+    "unsupported_media_type",
+    "validation_failed",
+    "rate_limited",
+    "internal",
+    "unavailable",
+];
+
 impl ApiError {
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         ApiError::Validation {
@@ -158,11 +175,50 @@ impl IntoResponse for ApiError {
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::Conflict(m) => ApiError::Conflict {
-                field: None,
-                message: m,
-            },
-            other => ApiError::Internal(other.to_string()),
+            // A unique index refused the write. The database's own message names tables,
+            // columns and sometimes the conflicting value (possibly another organization's),
+            // so it is only logged; messages the models layer wrote itself are scoped to
+            // the caller's organization and kept.
+            DbError::Conflict(m) => {
+                let from_database = m.starts_with("UNIQUE constraint failed")
+                    || m.starts_with("duplicate key value")
+                    || m.contains("unique constraint");
+                if from_database {
+                    tracing::info!(component = "CORE-API", detail = %m, "unique violation");
+                    ApiError::Conflict {
+                        field: None,
+                        message: "conflicts with an existing resource".into(),
+                    }
+                } else {
+                    ApiError::Conflict {
+                        field: None,
+                        message: m,
+                    }
+                }
+            }
+            DbError::Sqlx(e) => {
+                // Pool exhaustion or a lost connection is transient: 503, retry later.
+                let msg = e.to_string();
+                // (sqlx's messages for PoolTimedOut, PoolClosed and Io; SQLite's busy/locked.)
+                let transient = [
+                    "pool timed out",
+                    "closed pool",
+                    "error communicating with database",
+                    "database is locked",
+                    "database table is locked",
+                ]
+                .iter()
+                .any(|s| msg.contains(s));
+                if transient {
+                    tracing::warn!(component = "CORE-API", error = %msg, "database unavailable");
+                    ApiError::Unavailable("database busy".into())
+                } else {
+                    ApiError::Internal(format!("database error: {msg}"))
+                }
+            }
+            DbError::Migrate(e) => ApiError::Internal(format!("migration: {e}")),
+            DbError::InvalidUrl(e) => ApiError::Internal(format!("database url: {e}")),
+            DbError::Corrupt(e) => ApiError::Internal(format!("corrupt stored data: {e}")),
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod contract;
 pub mod error;
 pub mod gateway;
 pub mod ratelimit;
@@ -41,16 +42,29 @@ pub fn openapi_service() -> OpenApiService<routes::Apis, ()> {
     .url_prefix("/api")
 }
 
-/// The OpenAPI document as JSON (what `spot-optimizer openapi` prints).
+/// The OpenAPI document as JSON (what `spot-optimizer openapi` prints and
+/// `/api/openapi.json` serves): poem-openapi's document finished by [`contract::finish`]
+/// (nullable `Option` fields, documented error responses).
 pub fn openapi_json() -> String {
-    openapi_service().spec()
+    contract::finish(&openapi_service().spec())
 }
 
 /// The whole HTTP application: API, docs, health probes and the web app.
 pub fn app(state: AppState) -> impl Endpoint {
     let api = openapi_service();
-    let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
+    let raw = api.spec();
+    let spec = contract::finish(&raw);
+    // Swagger UI embeds the document verbatim: show the finished one.
+    let docs_html = api.swagger_ui_html().replacen(&raw, &spec, 1);
+    let docs = Route::new().at(
+        "/",
+        poem::endpoint::make_sync(move |_| poem::web::Html(docs_html.clone())),
+    );
+    let spec = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json")
+            .body(spec.clone())
+    });
     Route::new()
         .nest("/api/openapi.json", spec)
         .nest("/api/docs", docs)

@@ -1,6 +1,7 @@
-//! The agent command sweep: commands whose deadline passed are expired (never claimed) or
-//! failed (claimed, no result) even when nobody reads them, and each is audited as the
-//! `system` actor `CORE-AGENT-SWEEP`.
+//! The sweeps every replica runs: agent commands whose deadline passed are expired (never
+//! claimed) or failed (claimed, no result) even when nobody reads them, each audited as the
+//! `system` actor `CORE-AGENT-SWEEP`; and the job reaper, which fails running jobs whose
+//! worker stopped beating (audited `job.reaped`).
 
 use std::time::Duration;
 
@@ -39,11 +40,16 @@ pub async fn sweep_once(db: &Db) -> Result<usize, DbError> {
     Ok(changed.len())
 }
 
-/// Runs [`sweep_once`] every `interval`.
+/// Runs [`sweep_once`] and the job reaper every `interval`.
 pub async fn run(db: Db, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     loop {
         tick.tick().await;
+        match spot_jobs::reap_orphans(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(component = COMPONENT, jobs = n, "orphaned jobs failed"),
+            Err(e) => tracing::warn!(component = COMPONENT, error = %e, "job reaper failed"),
+        }
         match sweep_once(&db).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(

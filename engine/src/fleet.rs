@@ -320,7 +320,7 @@ pub fn stability(s: &StabilityInputs) -> Stability {
             name: "resource_pressure".into(),
             score: share(s.clusters_memory_pressured, s.clusters),
             detail: format!(
-                "{} of {} clusters above 90% memory requests",
+                "{} of {} clusters above 90% memory requests or with a node under pressure",
                 s.clusters_memory_pressured, s.clusters
             ),
         },
@@ -557,7 +557,7 @@ mod tests {
         close(s.components[0].score, 75.0);
         assert_eq!(
             s.components[1].detail,
-            "1 of 3 clusters above 90% memory requests"
+            "1 of 3 clusters above 90% memory requests or with a node under pressure"
         );
         close(stability(&StabilityInputs::default()).index, 100.0);
     }

@@ -32,6 +32,7 @@ pub mod rightsize;
 #[cfg(feature = "onnx")]
 pub mod risk;
 pub mod spot;
+pub mod template;
 pub mod whatif;
 
 /// Errors of the engine. Every variant names the offending input so a caller can

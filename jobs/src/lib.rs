@@ -61,10 +61,12 @@ enum Sink {
     Postgres(PostgresStorage<JobRequest>),
 }
 
-/// Handle to enqueue jobs.
+/// Handle to enqueue jobs and to stop the worker.
 #[derive(Clone)]
 pub struct JobQueue {
     sink: Arc<Mutex<Sink>>,
+    rt: Arc<Runtime>,
+    db: spot_models::Db,
 }
 
 /// The apalis database next to the product's: a sibling SQLite file (apalis keeps its own
@@ -96,20 +98,194 @@ fn apalis_url(db_url: &str, backend: Backend) -> String {
     }
 }
 
-/// One apalis worker on `storage` (both backends; their types differ).
+/// One supervised apalis worker on `storage` (both backends; their types differ): when
+/// the worker stops on a backend error it is rebuilt and restarted with backoff, and the
+/// runtime says the queue is down meanwhile (`/readyz` reports it).
 macro_rules! spawn_worker {
-    ($storage:expr, $ctx:expr) => {{
-        let worker = WorkerBuilder::new(format!("spot-worker-{}", uuid::Uuid::new_v4()))
-            // A short poll keeps "Optimize Now" responsive (the default waits many seconds).
-            .backend($storage.clone().poll_with_interval(std::time::Duration::from_millis(250)))
-            .data($ctx.clone())
-            .build(handle);
+    ($storage:expr, $ctx:expr, $rt:expr) => {{
+        let storage = $storage.clone();
+        let data = Arc::new(WorkerData {
+            ctx: $ctx.clone(),
+            rt: $rt.clone(),
+        });
+        let rt = $rt.clone();
         tokio::spawn(async move {
-            if let Err(e) = worker.run().await {
-                tracing::error!(component = COMPONENT, error = %e, "job worker stopped");
+            let mut backoff = std::time::Duration::from_secs(1);
+            loop {
+                let worker = WorkerBuilder::new(format!("spot-worker-{}", uuid::Uuid::new_v4()))
+                    // A short poll keeps "Optimize Now" responsive (the default waits many seconds).
+                    .backend(storage.clone().poll_with_interval(std::time::Duration::from_millis(250)))
+                    .data(data.clone())
+                    .build(handle);
+                rt.set_alive(None);
+                let started = std::time::Instant::now();
+                let outcome = tokio::select! {
+                    r = worker.run() => r.map_err(|e| e.to_string()),
+                    _ = rt.stopped() => break,
+                };
+                if rt.is_shutting_down() {
+                    break;
+                }
+                let error = match outcome {
+                    Ok(()) => "the worker stopped".to_string(),
+                    Err(e) => e,
+                };
+                rt.set_alive(Some(error.clone()));
+                tracing::error!(component = COMPONENT, error = %error, retry_in_s = backoff.as_secs(), "job worker stopped; restarting");
+                if started.elapsed() > std::time::Duration::from_secs(60) {
+                    backoff = std::time::Duration::from_secs(1);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = rt.stopped() => break,
+                }
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
             }
         });
     }};
+}
+
+/// What the worker shares with the queue handle: its identity on job rows, whether the
+/// process is shutting down, how many jobs it is running, and whether its queue is up.
+pub struct Runtime {
+    /// Recorded on every job this replica claims (`jobs.worker_id`).
+    pub worker_id: String,
+    shutting_down: std::sync::atomic::AtomicBool,
+    stop: tokio::sync::watch::Sender<bool>,
+    running: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+    health: std::sync::Mutex<QueueHealth>,
+}
+
+/// The job queue as `/readyz` and the admin health page see it.
+#[derive(Debug, Clone, Default)]
+pub struct QueueHealth {
+    /// The worker is polling the queue.
+    pub alive: bool,
+    /// Times the worker was restarted after stopping on an error.
+    pub restarts: u64,
+    /// Why it last stopped.
+    pub last_error: Option<String>,
+}
+
+impl Runtime {
+    fn new() -> Arc<Runtime> {
+        Arc::new(Runtime {
+            worker_id: format!("worker-{}", uuid::Uuid::new_v4()),
+            shutting_down: Default::default(),
+            stop: tokio::sync::watch::channel(false).0,
+            running: Default::default(),
+            idle: tokio::sync::Notify::new(),
+            health: Default::default(),
+        })
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn stopped(&self) {
+        let mut rx = self.stop.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    fn set_alive(&self, error: Option<String>) {
+        if let Ok(mut h) = self.health.lock() {
+            match error {
+                None => h.alive = true,
+                Some(e) => {
+                    h.alive = false;
+                    h.restarts += 1;
+                    h.last_error = Some(e);
+                }
+            }
+        }
+    }
+
+    pub fn health(&self) -> QueueHealth {
+        self.health.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+
+    fn running(&self) -> usize {
+        self.running.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The worker's data: the jobs' context and the runtime.
+struct WorkerData {
+    ctx: Arc<JobContext>,
+    rt: Arc<Runtime>,
+}
+
+/// Why a running job must stop before its next action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// A user cancelled it.
+    Cancelled,
+    /// The process is shutting down (SIGTERM).
+    Shutdown,
+    /// It is no longer this worker's (the reaper failed it while this worker was stopped).
+    Lost,
+}
+
+/// A running job's stop signal, fed by its heartbeat and by shutdown; the executor asks at
+/// every action boundary ([`Control::checkpoint`]).
+#[derive(Clone)]
+pub struct Control {
+    db: spot_models::Db,
+    job_id: String,
+    rt: Arc<Runtime>,
+    stop: Arc<std::sync::Mutex<Option<Stop>>>,
+}
+
+impl Control {
+    fn set(&self, s: Stop) {
+        if let Ok(mut g) = self.stop.lock() {
+            // Lost wins over everything; otherwise the first reason stays.
+            if g.is_none() || s == Stop::Lost {
+                *g = Some(s);
+            }
+        }
+    }
+
+    fn current(&self) -> Option<Stop> {
+        self.stop.lock().ok().and_then(|g| *g)
+    }
+
+    /// Beats once and says whether the job may go on.
+    async fn beat(&self) -> Option<Stop> {
+        if self.rt.is_shutting_down() {
+            self.set(Stop::Shutdown);
+        }
+        match jobs::heartbeat(&self.db, &self.job_id, &self.rt.worker_id).await {
+            Ok(jobs::Beat::Continue) => {}
+            Ok(jobs::Beat::CancelRequested) => self.set(Stop::Cancelled),
+            Ok(jobs::Beat::Lost) => self.set(Stop::Lost),
+            // A database blip is not a reason to stop; the next beat decides.
+            Err(e) => {
+                tracing::warn!(component = COMPONENT, job_id = %self.job_id, error = %e, "heartbeat not saved")
+            }
+        }
+        self.current()
+    }
+
+    /// Called before every action that touches the cloud or the cluster: `Some` means stop
+    /// now (the action must not start).
+    pub async fn checkpoint(&self) -> Option<Stop> {
+        self.beat().await
+    }
+
+    /// A control for code that runs outside the worker (tests, read-only planning): never
+    /// stops on its own.
+    pub fn detached(db: spot_models::Db, job_id: &str) -> Control {
+        let rt = Runtime::new();
+        Control {
+            db,
+            job_id: job_id.to_string(),
+            rt,
+            stop: Default::default(),
+        }
+    }
 }
 
 impl JobQueue {
@@ -124,13 +300,15 @@ impl JobQueue {
         let url = apalis_url(db_url, backend);
         let config_sqlite = apalis_sqlite::Config::default().queue(queue);
         let err = |e: &dyn std::fmt::Display| JobError::Storage(e.to_string());
+        let db = ctx.db.clone();
         let ctx = Arc::new(ctx);
+        let rt = Runtime::new();
         let sink = match backend {
             Backend::Sqlite => {
                 let pool = sqlx::SqlitePool::connect(&url).await.map_err(|e| err(&e))?;
                 SqliteStorage::setup(&pool).await.map_err(|e| err(&e))?;
                 let storage = SqliteStorage::<JobRequest>::new(&pool).with_config(config_sqlite);
-                spawn_worker!(storage, ctx);
+                spawn_worker!(storage, ctx, rt);
                 Sink::Sqlite(storage)
             }
             Backend::Postgres => {
@@ -162,13 +340,70 @@ impl JobQueue {
                 setup?;
                 let config = apalis_postgres::Config::default().queue(queue);
                 let storage = PostgresStorage::<JobRequest>::new(&pool).with_config(config);
-                spawn_worker!(storage, ctx);
+                spawn_worker!(storage, ctx, rt);
                 Sink::Postgres(storage)
             }
         };
         Ok(JobQueue {
             sink: Arc::new(Mutex::new(sink)),
+            rt,
+            db,
         })
+    }
+
+    /// The worker's identity and health.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.rt
+    }
+
+    /// Graceful stop (SIGTERM/SIGINT): no new job is claimed, the running job stops at its
+    /// next action boundary and ends `failed` with what it did; after `grace` whatever is
+    /// still running on this worker is failed so that no job is left `running`. Each is
+    /// audited. Returns how many jobs had to be failed after the grace period.
+    pub async fn shutdown(&self, grace: std::time::Duration) -> usize {
+        self.rt
+            .shutting_down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.rt.running() > 0 {
+            let notified = self.rt.idle.notified();
+            if self.rt.running() == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                break;
+            }
+        }
+        let _ = self.rt.stop.send(true);
+        let left = match jobs::fail_running_of_worker(
+            &self.db,
+            &self.rt.worker_id,
+            "interrupted: the server shut down before this job finished; actions already taken are listed in the audit log",
+        )
+        .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!(component = COMPONENT, error = %e, "running jobs not closed at shutdown");
+                Vec::new()
+            }
+        };
+        for j in &left {
+            audit_row(
+                &self.db,
+                j,
+                "job.interrupted",
+                "failed",
+                serde_json::json!({"reason": "shutdown"}),
+            )
+            .await;
+        }
+        tracing::info!(
+            component = COMPONENT,
+            failed = left.len(),
+            "job worker stopped"
+        );
+        left.len()
     }
 
     /// Puts a job (already inserted in `jobs`) on the queue.
@@ -190,17 +425,44 @@ impl JobQueue {
     }
 }
 
-/// The apalis task function: claim, dispatch, record.
-async fn handle(req: JobRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
-    let ctx: &JobContext = &ctx;
+/// The apalis task function: claim, dispatch with a heartbeat, record.
+async fn handle(req: JobRequest, data: Data<Arc<WorkerData>>) -> Result<(), BoxDynError> {
+    let ctx: &JobContext = &data.ctx;
+    let rt = &data.rt;
+    if rt.is_shutting_down() {
+        // Left queued (unclaimed) for the next replica.
+        return Err("the worker is shutting down; the job stays queued".into());
+    }
     let Some(job) = jobs::get(&ctx.db, &req.job_id).await? else {
         tracing::warn!(component = COMPONENT, job_id = %req.job_id, "queued job has no row; dropped");
         return Ok(());
     };
-    if !jobs::claim(&ctx.db, &job.id).await? {
-        tracing::info!(component = COMPONENT, job_id = %job.id, status = %job.status, "job already taken (redelivery); skipped");
+    if !jobs::claim(&ctx.db, &job.id, &rt.worker_id).await? {
+        tracing::info!(component = COMPONENT, job_id = %job.id, status = %job.status, "job already taken or cancelled; skipped");
         return Ok(());
     }
+    rt.running.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let control = Control {
+        db: ctx.db.clone(),
+        job_id: job.id.clone(),
+        rt: rt.clone(),
+        stop: Default::default(),
+    };
+    // The heartbeat: the reaper fails a running job whose worker stops beating.
+    let beating = {
+        let control = control.clone();
+        tokio::spawn(async move {
+            let mut tick =
+                tokio::time::interval(std::time::Duration::from_secs(jobs::HEARTBEAT_EVERY_SECS));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if control.beat().await == Some(Stop::Lost) {
+                    break;
+                }
+            }
+        })
+    };
     publish(
         ctx,
         &job,
@@ -208,19 +470,43 @@ async fn handle(req: JobRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDy
         serde_json::json!({"job_id": job.id, "kind": job.kind, "status": "running", "progress": 1}),
     );
     let outcome = match job.kind.as_str() {
-        optimize::KIND => optimize::run(ctx, &job).await,
+        optimize::KIND => optimize::run(ctx, &job, &control).await,
         recompute::KIND => recompute::run(ctx, &job).await,
         other => Err(Failure::new(
             format!("unknown job kind `{other}`"),
             serde_json::json!({}),
         )),
     };
-    let (ok, message, result) = match outcome {
-        Ok(done) => (true, done.message, done.result),
-        Err(f) => (false, f.message, f.result),
+    beating.abort();
+    let (status, message, result) = match outcome {
+        Ok(done) => (jobs::SUCCEEDED, done.message, done.result),
+        Err(f) => (f.status, f.message, f.result),
     };
-    jobs::finish(&ctx.db, &job.id, ok, &message, &result.to_string()).await?;
-    let status = if ok { "succeeded" } else { "failed" };
+    let written = jobs::finish(
+        &ctx.db,
+        &job.id,
+        &rt.worker_id,
+        status,
+        &message,
+        &result.to_string(),
+    )
+    .await;
+    if rt.running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+        rt.idle.notify_waiters();
+    }
+    if !written? {
+        // The reaper (or a shutdown) already closed it; its audit entry says so.
+        tracing::warn!(component = COMPONENT, job_id = %job.id, %message, "job was closed while its worker was away; outcome kept in the log only");
+        audit_job(
+            ctx,
+            &job,
+            &format!("job.{}", job.kind),
+            "failed",
+            serde_json::json!({"message": message, "result": result, "closed_elsewhere": true}),
+        )
+        .await;
+        return Ok(());
+    }
     publish(
         ctx,
         &job,
@@ -231,12 +517,36 @@ async fn handle(req: JobRequest, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDy
         ctx,
         &job,
         &format!("job.{}", job.kind),
-        if ok { "success" } else { "failed" },
-        serde_json::json!({"message": message, "result": result}),
+        if status == jobs::SUCCEEDED {
+            "success"
+        } else {
+            "failed"
+        },
+        serde_json::json!({"message": message, "result": result, "status": status}),
     )
     .await;
-    tracing::info!(component = COMPONENT, job_id = %job.id, kind = %job.kind, ok, %message, "job finished");
+    tracing::info!(component = COMPONENT, job_id = %job.id, kind = %job.kind, status, %message, "job finished");
     Ok(())
+}
+
+/// Fails every running job whose worker has not beaten for [`jobs::ORPHAN_AFTER_SECS`]
+/// (its process was killed, or is stopped) and audits each as `job.reaped` by the
+/// `system`. A worker that comes back finds its job gone and stops before its next action.
+pub async fn reap_orphans(db: &spot_models::Db) -> Result<usize, spot_models::DbError> {
+    let cutoff = spot_models::now_ms() - jobs::ORPHAN_AFTER_SECS * 1000;
+    let reaped = jobs::reap(db, cutoff).await?;
+    for j in &reaped {
+        tracing::warn!(component = COMPONENT, job_id = %j.id, kind = %j.kind, worker = ?j.worker_id, "job reaped: its worker stopped beating");
+        audit_row(
+            db,
+            j,
+            "job.reaped",
+            "failed",
+            serde_json::json!({"worker_id": j.worker_id, "last_heartbeat_at": j.heartbeat_at, "orphan_after_secs": jobs::ORPHAN_AFTER_SECS}),
+        )
+        .await;
+    }
+    Ok(reaped.len())
 }
 
 /// A finished job's summary.
@@ -245,8 +555,11 @@ pub struct Done {
     pub result: serde_json::Value,
 }
 
-/// A failed job: what went wrong and what had already run.
+/// A job that did not finish: what went wrong (or that it was cancelled) and what had
+/// already run.
 pub struct Failure {
+    /// [`jobs::FAILED`] or [`jobs::CANCELLED`].
+    pub status: &'static str,
     pub message: String,
     pub result: serde_json::Value,
 }
@@ -254,6 +567,15 @@ pub struct Failure {
 impl Failure {
     pub fn new(message: impl Into<String>, result: serde_json::Value) -> Failure {
         Failure {
+            status: jobs::FAILED,
+            message: message.into(),
+            result,
+        }
+    }
+
+    pub fn cancelled(message: impl Into<String>, result: serde_json::Value) -> Failure {
+        Failure {
+            status: jobs::CANCELLED,
             message: message.into(),
             result,
         }
@@ -284,6 +606,16 @@ pub(crate) async fn audit_job(
     outcome: &str,
     detail: serde_json::Value,
 ) {
+    audit_row(&ctx.db, job, action, outcome, detail).await
+}
+
+async fn audit_row(
+    db: &spot_models::Db,
+    job: &jobs::JobRow,
+    action: &str,
+    outcome: &str,
+    detail: serde_json::Value,
+) {
     let Some(org) = job.organization_id.as_deref() else {
         tracing::info!(component = "CORE-AUDIT", job_id = %job.id, action, outcome, %detail, "platform job event");
         return;
@@ -302,7 +634,7 @@ pub(crate) async fn audit_job(
         ),
         ..Default::default()
     };
-    if let Err(e) = audit::append(&ctx.db, rec).await {
+    if let Err(e) = audit::append(db, rec).await {
         tracing::error!(component = "CORE-AUDIT", error = %e, "audit append failed");
     }
 }

@@ -660,7 +660,11 @@ async fn connect(
         .map_err(|e| spot_actors::system::human(&e))
 }
 
-pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> {
+pub async fn run(
+    ctx: &JobContext,
+    job: &jobs::JobRow,
+    control: &crate::Control,
+) -> Result<Done, Failure> {
     let org = job
         .organization_id
         .clone()
@@ -673,15 +677,12 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> 
     let (cluster, account) = cluster_and_account(db, &org, &cluster_id)
         .await
         .map_err(fail)?;
-    let policy = match jobs::cluster_policy(db, &org, &cluster_id)
+    let (policy, _) = spot_actors::policy::effective(db, &org, &cluster_id)
         .await
-        .map_err(|e| fail(e.to_string()))?
-    {
-        Some(s) => ClusterPolicy::from_json(&s)
-            .map_err(|e| fail(format!("stored policy is invalid: {e}")))?,
-        None => ClusterPolicy::default(),
-    };
-    let dry = ctx.safe_mode || policy.dry_run || job.dry_run != 0;
+        .map_err(fail)?;
+    // Safe mode as recorded when the job was queued, or as this replica runs now: either
+    // keeps the executor away from the cloud.
+    let dry = job.safe_mode != 0 || ctx.safe_mode || policy.dry_run || job.dry_run != 0;
     // Nodes are retired only through the agent (cordon, PDB-respecting drain): without a
     // connected agent only a dry run may proceed.
     let connected = agents::is_connected(db, &org, &cluster_id, chrono::Utc::now())
@@ -734,6 +735,34 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow) -> Result<Done, Failure> 
     let total = action_plan.actions.len().max(1);
     let mut realised = 0.0;
     for (idx, action) in action_plan.actions.iter().enumerate() {
+        // The action boundary: a cancel, a shutdown or a reaped job stops here, before
+        // anything else touches the cloud or the cluster.
+        if let Some(stop) = control.checkpoint().await {
+            let not_run: Vec<serde_json::Value> = action_plan.actions[idx..]
+                .iter()
+                .map(|a| json!({"kind": a.kind, "target": a.target}))
+                .collect();
+            if !dry && !executed.is_empty() {
+                ctx.actors.resync(&account.id);
+            }
+            let result = json!({"mode": mode, "executed": executed, "not_run": not_run, "realised_monthly_savings": realised, "stopped": format!("{stop:?}").to_lowercase()});
+            let done = format!("{idx} of {} actions ran", action_plan.actions.len());
+            return Err(match stop {
+                crate::Stop::Cancelled => {
+                    Failure::cancelled(format!("cancelled: {done}; the rest did not run"), result)
+                }
+                crate::Stop::Shutdown => Failure::new(
+                    format!("interrupted by a server shutdown: {done}; the rest did not run"),
+                    result,
+                ),
+                crate::Stop::Lost => Failure::new(
+                    format!(
+                        "stopped: the job was closed while its worker was unresponsive; {done}"
+                    ),
+                    result,
+                ),
+            });
+        }
         let pct = 40 + (55 * (idx + 1) / total) as i64;
         let agent = AgentTarget {
             db,
@@ -1245,4 +1274,33 @@ async fn wait_running(cloud: &dyn Cloud, ids: &[String]) -> Result<(), String> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// The scored market of one of the organization's linked accounts (`account_id`, or the
+/// first active one): instance catalog, on-demand and spot prices, pool risk. The error is
+/// a sentence for the user.
+pub async fn account_market(
+    ctx: &JobContext,
+    org: &str,
+    account_id: Option<&str>,
+) -> Result<spot_actors::market::Market, String> {
+    let linked = accounts::list(&ctx.db, org)
+        .await
+        .map_err(|e| e.to_string())?;
+    let account = linked
+        .into_iter()
+        .filter(|a| a.aws_account_id.is_some())
+        .find(|a| account_id.is_none_or(|id| a.id == id))
+        .ok_or_else(|| match account_id {
+            Some(_) => "no such linked account".to_string(),
+            None => "link a cloud account first: prices come from its region's market".to_string(),
+        })?;
+    let cloud = connect(ctx, &account).await?;
+    let model = ctx.risk.current();
+    spot_actors::market::read(cloud.as_ref(), &model, ctx.hive.as_ref())
+        .await
+        .map_err(|e| match e {
+            spot_actors::market::MarketError::Cloud(c) => spot_actors::system::human(&c),
+            other => other.to_string(),
+        })
 }

@@ -812,6 +812,33 @@ pub async fn cluster_view(db: &Db, org_id: &str, cluster_id: &str) -> Result<Opt
     }))
 }
 
+/// Clusters of `org_id` whose agent reported since `fresh_since` (ms) and whose view has a
+/// node under pressure ([`spot_agent_protocol::Node::pressure`]).
+pub async fn clusters_with_node_pressure(
+    db: &Db,
+    org_id: &str,
+    fresh_since: i64,
+) -> Result<std::collections::BTreeSet<String>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT n.cluster_id, n.data FROM agent_nodes n JOIN agent_status s ON s.cluster_id = n.cluster_id \
+         WHERE s.organization_id = $1 AND s.last_heartbeat_at >= $2 \
+           AND (n.data LIKE '%Pressure%' OR n.data LIKE '%NetworkUnavailable%')",
+    )
+    .bind(org_id)
+    .bind(fresh_since)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut out = std::collections::BTreeSet::new();
+    for (cluster, data) in rows {
+        let node: spot_agent_protocol::Node = serde_json::from_str(&data)
+            .map_err(|e| crate::DbError::Corrupt(format!("stored node: {e}")))?;
+        if !node.pressure().is_empty() {
+            out.insert(cluster);
+        }
+    }
+    Ok(out)
+}
+
 /// Object counts of the stored view: (nodes, pods, pdbs, pending pods).
 pub async fn view_counts(db: &Db, cluster_id: &str) -> Result<(i64, i64, i64, i64)> {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM agent_nodes WHERE cluster_id = $1")

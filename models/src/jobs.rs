@@ -11,6 +11,13 @@ pub const QUEUED: &str = "queued";
 pub const RUNNING: &str = "running";
 pub const SUCCEEDED: &str = "succeeded";
 pub const FAILED: &str = "failed";
+pub const CANCELLED: &str = "cancelled";
+
+/// A running job whose worker has not beaten for this long is presumed dead (its process
+/// was killed or stopped) and is failed by the reaper ([`reap`]). Workers beat every
+/// [`HEARTBEAT_EVERY_SECS`].
+pub const ORPHAN_AFTER_SECS: i64 = 60;
+pub const HEARTBEAT_EVERY_SECS: u64 = 10;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct JobRow {
@@ -30,9 +37,17 @@ pub struct JobRow {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// Last heartbeat of the worker running it (ms).
+    pub heartbeat_at: Option<i64>,
+    /// The worker (replica) that claimed it.
+    pub worker_id: Option<String>,
+    /// Safe mode as it was when the job was enqueued: such a job never touches the cloud.
+    pub safe_mode: i64,
+    /// When a user asked to cancel it (ms); the executor stops at its next action boundary.
+    pub cancel_requested_at: Option<i64>,
 }
 
-const JOB_COLS: &str = "id, organization_id, kind, target_id, status, progress, message, dry_run, plan, result, requested_by, created_at, started_at, finished_at";
+const JOB_COLS: &str = "id, organization_id, kind, target_id, status, progress, message, dry_run, plan, result, requested_by, created_at, started_at, finished_at, heartbeat_at, worker_id, safe_mode, cancel_requested_at";
 
 pub struct NewJob<'a> {
     pub organization_id: Option<&'a str>,
@@ -40,12 +55,16 @@ pub struct NewJob<'a> {
     pub target_id: Option<&'a str>,
     pub dry_run: bool,
     pub requested_by: Option<&'a str>,
+    /// Safe mode of the enqueuing replica, recorded on the job.
+    pub safe_mode: bool,
 }
 
+/// Inserts a queued job. At most one optimization per cluster may be queued or running (a
+/// partial unique index): a second one is [`crate::DbError::Conflict`].
 pub async fn insert(db: &Db, job: NewJob<'_>) -> Result<JobRow> {
     let id = new_id();
     sqlx::query(
-        "INSERT INTO jobs (id, organization_id, kind, target_id, status, progress, dry_run, requested_by, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8)",
+        "INSERT INTO jobs (id, organization_id, kind, target_id, status, progress, dry_run, requested_by, created_at, safe_mode) VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9)",
     )
     .bind(&id)
     .bind(job.organization_id)
@@ -55,6 +74,7 @@ pub async fn insert(db: &Db, job: NewJob<'_>) -> Result<JobRow> {
     .bind(i64::from(job.dry_run))
     .bind(job.requested_by)
     .bind(now_ms())
+    .bind(i64::from(job.safe_mode))
     .execute(&db.pool)
     .await?;
     get(db, &id)
@@ -110,19 +130,189 @@ pub async fn active_for_target(
     .await?)
 }
 
-/// Claims a queued job for a worker. False when another delivery already took it (apalis
-/// delivers at least once): the caller must then do nothing.
-pub async fn claim(db: &Db, id: &str) -> Result<bool> {
+/// Claims a queued job for `worker`. False when another delivery already took it (apalis
+/// delivers at least once) or it was cancelled while queued: the caller must then do
+/// nothing.
+pub async fn claim(db: &Db, id: &str, worker: &str) -> Result<bool> {
+    let now = now_ms();
     let r = sqlx::query(
-        "UPDATE jobs SET status = $1, started_at = $2, progress = 1 WHERE id = $3 AND status = $4",
+        "UPDATE jobs SET status = $1, started_at = $2, heartbeat_at = $2, worker_id = $3, progress = 1 WHERE id = $4 AND status = $5",
     )
     .bind(RUNNING)
-    .bind(now_ms())
+    .bind(now)
+    .bind(worker)
     .bind(id)
     .bind(QUEUED)
     .execute(&db.pool)
     .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// What a running job's worker learns from its heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beat {
+    /// Still ours; carry on.
+    Continue,
+    /// A user asked to cancel: stop at the next action boundary.
+    CancelRequested,
+    /// No longer ours (the reaper failed it, or it finished elsewhere): stop at once and
+    /// write nothing more.
+    Lost,
+}
+
+/// Records that `worker` is alive and still running job `id`.
+pub async fn heartbeat(db: &Db, id: &str, worker: &str) -> Result<Beat> {
+    let r = sqlx::query(
+        "UPDATE jobs SET heartbeat_at = $1 WHERE id = $2 AND status = $3 AND worker_id = $4",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .bind(RUNNING)
+    .bind(worker)
+    .execute(&db.pool)
+    .await?;
+    if r.rows_affected() == 0 {
+        return Ok(Beat::Lost);
+    }
+    let row: Option<(Option<i64>,)> =
+        sqlx::query_as("SELECT cancel_requested_at FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(match row {
+        Some((Some(_),)) => Beat::CancelRequested,
+        Some((None,)) => Beat::Continue,
+        None => Beat::Lost,
+    })
+}
+
+/// What a cancel request did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// It had not started: it is `cancelled` and will never run.
+    Cancelled,
+    /// It is running: the executor stops at its next action boundary.
+    Requested,
+    /// It already ended (its status).
+    AlreadyFinished(String),
+    NotFound,
+}
+
+/// Cancels a job of `org_id`: a queued job at once, a running one at its next action
+/// boundary (actions already taken stay taken; the job reports them).
+pub async fn request_cancel(db: &Db, org_id: &str, id: &str) -> Result<CancelOutcome> {
+    let now = now_ms();
+    let r = sqlx::query(
+        "UPDATE jobs SET status = $1, message = $2, finished_at = $3, cancel_requested_at = $3, progress = 100 WHERE id = $4 AND organization_id = $5 AND status = $6",
+    )
+    .bind(CANCELLED)
+    .bind("cancelled before it started")
+    .bind(now)
+    .bind(id)
+    .bind(org_id)
+    .bind(QUEUED)
+    .execute(&db.pool)
+    .await?;
+    if r.rows_affected() == 1 {
+        return Ok(CancelOutcome::Cancelled);
+    }
+    let r = sqlx::query(
+        "UPDATE jobs SET cancel_requested_at = COALESCE(cancel_requested_at, $1) WHERE id = $2 AND organization_id = $3 AND status = $4",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(org_id)
+    .bind(RUNNING)
+    .execute(&db.pool)
+    .await?;
+    if r.rows_affected() == 1 {
+        return Ok(CancelOutcome::Requested);
+    }
+    Ok(match get_for_org(db, org_id, id).await? {
+        Some(j) => CancelOutcome::AlreadyFinished(j.status),
+        None => CancelOutcome::NotFound,
+    })
+}
+
+/// Fails every running job whose worker has not beaten since `stale_before` (ms), and
+/// returns them (for the audit log). A worker that comes back finds its job
+/// [`Beat::Lost`] and stops.
+pub async fn reap(db: &Db, stale_before: i64) -> Result<Vec<JobRow>> {
+    let stale = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {JOB_COLS} FROM jobs WHERE status = $1 AND COALESCE(heartbeat_at, started_at, created_at) < $2"
+    )))
+    .bind(RUNNING)
+    .bind(stale_before)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut out = Vec::new();
+    for j in stale {
+        let r = sqlx::query(
+            "UPDATE jobs SET status = $1, message = $2, finished_at = $3, progress = 100 WHERE id = $4 AND status = $5 AND COALESCE(heartbeat_at, started_at, created_at) < $6",
+        )
+        .bind(FAILED)
+        .bind("interrupted: the worker running this job stopped responding (no heartbeat); actions already taken are listed in the audit log")
+        .bind(now_ms())
+        .bind(&j.id)
+        .bind(RUNNING)
+        .bind(stale_before)
+        .execute(&db.pool)
+        .await?;
+        if r.rows_affected() == 1 {
+            out.push(j);
+        }
+    }
+    Ok(out)
+}
+
+/// Fails the jobs `worker` is still running (the process is shutting down).
+pub async fn fail_running_of_worker(db: &Db, worker: &str, message: &str) -> Result<Vec<JobRow>> {
+    let rows = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {JOB_COLS} FROM jobs WHERE status = $1 AND worker_id = $2"
+    )))
+    .bind(RUNNING)
+    .bind(worker)
+    .fetch_all(&db.pool)
+    .await?;
+    sqlx::query(
+        "UPDATE jobs SET status = $1, message = $2, finished_at = $3, progress = 100 WHERE status = $4 AND worker_id = $5",
+    )
+    .bind(FAILED)
+    .bind(message)
+    .bind(now_ms())
+    .bind(RUNNING)
+    .bind(worker)
+    .execute(&db.pool)
+    .await?;
+    Ok(rows)
+}
+
+/// Fails a job that never reached the queue (its enqueue failed).
+pub async fn fail_queued(db: &Db, id: &str, message: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE jobs SET status = $1, message = $2, finished_at = $3, progress = 100 WHERE id = $4 AND status = $5",
+    )
+    .bind(FAILED)
+    .bind(message)
+    .bind(now_ms())
+    .bind(id)
+    .bind(QUEUED)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Queue depth per job kind: (kind, queued, running).
+pub async fn depth_by_kind(db: &Db) -> Result<Vec<(String, i64, i64)>> {
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT kind, \
+            CAST(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END) AS BIGINT), \
+            CAST(SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END) AS BIGINT) \
+         FROM jobs WHERE status IN ('queued', 'running') GROUP BY kind ORDER BY kind",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows)
 }
 
 pub async fn set_plan(db: &Db, id: &str, plan: &str) -> Result<()> {
@@ -144,16 +334,28 @@ pub async fn progress(db: &Db, id: &str, pct: i64, message: &str) -> Result<()> 
     Ok(())
 }
 
-pub async fn finish(db: &Db, id: &str, ok: bool, message: &str, result: &str) -> Result<()> {
-    sqlx::query("UPDATE jobs SET status = $1, progress = 100, message = $2, result = $3, finished_at = $4 WHERE id = $5")
-        .bind(if ok { SUCCEEDED } else { FAILED })
+/// Ends a running job of `worker` with `status` ([`SUCCEEDED`], [`FAILED`] or
+/// [`CANCELLED`]). False when the job was no longer this worker's (reaped meanwhile):
+/// nothing is written then.
+pub async fn finish(
+    db: &Db,
+    id: &str,
+    worker: &str,
+    status: &str,
+    message: &str,
+    result: &str,
+) -> Result<bool> {
+    let r = sqlx::query("UPDATE jobs SET status = $1, progress = 100, message = $2, result = $3, finished_at = $4 WHERE id = $5 AND status = $6 AND worker_id = $7")
+        .bind(status)
         .bind(message)
         .bind(result)
         .bind(now_ms())
         .bind(id)
+        .bind(RUNNING)
+        .bind(worker)
         .execute(&db.pool)
         .await?;
-    Ok(())
+    Ok(r.rows_affected() == 1)
 }
 
 /// The stored policy JSON of a cluster, if one was saved.

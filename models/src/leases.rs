@@ -31,6 +31,16 @@ pub async fn release(db: &Db, account_id: &str, owner: &str) -> Result<()> {
     Ok(())
 }
 
+/// Gives up every lease `owner` holds (the replica is shutting down): other replicas take
+/// the accounts at their next lease tick instead of waiting for expiry.
+pub async fn release_all(db: &Db, owner: &str) -> Result<u64> {
+    let r = sqlx::query("DELETE FROM actor_leases WHERE owner = $1")
+        .bind(owner)
+        .execute(&db.pool)
+        .await?;
+    Ok(r.rows_affected())
+}
+
 /// Leaves a re-sync request for whichever replica holds the account.
 pub async fn request_resync(db: &Db, account_id: &str) -> Result<()> {
     sqlx::query("UPDATE actor_leases SET resync_requested = 1 WHERE account_id = $1")

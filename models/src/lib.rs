@@ -19,6 +19,7 @@ pub mod leases;
 pub mod orgs;
 pub mod risk;
 pub mod sessions;
+pub mod templates;
 
 pub use db::{Backend, Db};
 pub use error::{DbError, Result};

@@ -1113,6 +1113,28 @@ async fn pending_pods_and_node_pressure_reach_the_cluster(b: Backend) {
         .await;
     assert_eq!(st, StatusCode::CREATED, "{t}");
     let token = t["token"].as_str().expect("token").to_string();
+    // On the simulator the rotation also (re)starts the cluster's simulated agent with the
+    // new token: its first snapshot (the whole cluster, which does not have the test's
+    // node) lands before the test reports anything, so it cannot clear the test's node.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, a) = app
+            .json(
+                Method::GET,
+                &format!("/api/clusters/{cluster}/agent"),
+                Some(&s.access),
+                None,
+            )
+            .await;
+        if a["status"] == "connected" && a["nodes"].as_i64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the simulated agent did not connect: {a}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let mut events = app.state.actors.bus.subscribe();
     let sent = Instant::now();
@@ -1168,6 +1190,55 @@ async fn pending_pods_and_node_pressure_reach_the_cluster(b: Backend) {
     assert_eq!(p.data["cluster_id"], cluster.as_str());
     assert_eq!(p.data["nodes"][0]["node"], "n1");
     assert_eq!(p.data["nodes"][0]["conditions"], json!(["MemoryPressure"]));
+    assert_eq!(p.data["started"], json!(["n1"]));
+    let held = app
+        .state
+        .actors
+        .pressured_nodes(&account, &name)
+        .await
+        .expect("cluster actor");
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].node, "n1");
+
+    // The same conditions again are not news; recovery is.
+    let again = json!({
+        "collected_at": Utc::now(),
+        "nodes_upserted": [node("n1", json!([{"type": "Ready", "status": "True"}, {"type": "MemoryPressure", "status": "True", "reason": "KubeletHasInsufficientMemory"}]))],
+    });
+    let (st, v) = agent_call(&app, Method::POST, "/delta", &token, Some(again)).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let healthy = json!({
+        "collected_at": Utc::now(),
+        "nodes_upserted": [node("n1", json!([{"type": "Ready", "status": "True"}, {"type": "MemoryPressure", "status": "False"}]))],
+    });
+    let (st, v) = agent_call(&app, Method::POST, "/delta", &token, Some(healthy)).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let next = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(e) = events.recv().await {
+                if e.kind == "cluster.node_pressure" && e.data["cluster_id"] == cluster.as_str() {
+                    return e;
+                }
+            }
+        }
+    })
+    .await
+    .expect("recovery published");
+    assert_eq!(next.data["cleared"], json!(["n1"]), "{}", next.data);
+    assert_eq!(
+        next.data["started"],
+        json!([]),
+        "the repeat was not published: {}",
+        next.data
+    );
+    assert_eq!(next.data["nodes"], json!([]));
+    assert!(app
+        .state
+        .actors
+        .pressured_nodes(&account, &name)
+        .await
+        .expect("cluster actor")
+        .is_empty());
 }
 both!(pending_pods_and_node_pressure_reach_the_cluster);
 

@@ -65,7 +65,7 @@ pub async fn wait_job(app: &TestApp, token: &str, path: &str) -> Value {
     for _ in 0..600 {
         let (st, j) = app.json(Method::GET, path, Some(token), None).await;
         assert_eq!(st, StatusCode::OK, "{j}");
-        if j["status"] == "succeeded" || j["status"] == "failed" {
+        if j["status"] == "succeeded" || j["status"] == "failed" || j["status"] == "cancelled" {
             return j;
         }
         last = j;

@@ -279,13 +279,13 @@ pub(super) async fn discover_account(
             if let Ok(views) = inventory::list_clusters(&deps.db, &org, Some(&account.id)).await {
                 for v in views {
                     if let Some(actor) = st.clusters.get(&v.name) {
-                        let template =
-                            match spot_models::jobs::cluster_policy(&deps.db, &org, &v.id).await {
-                                Ok(Some(s)) => crate::policy::ClusterPolicy::from_json(&s)
-                                    .map(|p| p.template)
-                                    .unwrap_or_default(),
-                                _ => NodeTemplate::default(),
-                            };
+                        let template = match crate::policy::effective(&deps.db, &org, &v.id).await {
+                            Ok((p, _)) => p.template,
+                            Err(e) => {
+                                tracing::warn!(component = COMPONENT, cluster = %v.name, error = %e, "policy unreadable; default template");
+                                NodeTemplate::default()
+                            }
+                        };
                         let _ = actor.cast(ClusterMsg::Template(template));
                     }
                 }
@@ -482,6 +482,7 @@ pub(super) async fn ensure_clusters(
                 market: st.market.clone(),
                 bus: st.deps.bus.clone(),
                 template: NodeTemplate::default(),
+                pressure: Default::default(),
             },
             myself.get_cell(),
         )

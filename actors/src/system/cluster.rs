@@ -19,12 +19,42 @@ pub enum ClusterMsg {
         pods: Vec<spot_engine::pack::Pod>,
         reply: Option<RpcReplyPort<Result<LaunchDecision, String>>>,
     },
+    /// Node pressure as the agent reports it: `reports` are the nodes it just sent (empty
+    /// conditions = healthy); with `full` (a snapshot) every node not listed is gone, and
+    /// `removed` names nodes a delta deleted. The actor keeps the set of pressured nodes
+    /// and publishes `cluster.node_pressure` whenever it changes.
+    NodePressure {
+        cluster_id: String,
+        reports: Vec<NodePressureReport>,
+        removed: Vec<String>,
+        full: bool,
+    },
+    /// The nodes under pressure now, with their conditions and since when.
+    Pressured(RpcReplyPort<Vec<PressuredNode>>),
     /// A spot interruption notice for one of the cluster's nodes.
     Interruption {
         instance_id: String,
         instance_type: String,
         az: String,
     },
+}
+
+/// One node's pressure conditions in an agent report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodePressureReport {
+    pub node: String,
+    pub instance_id: Option<String>,
+    /// `MemoryPressure`, `DiskPressure`, `PIDPressure`, `NetworkUnavailable`; empty when healthy.
+    pub conditions: Vec<String>,
+}
+
+/// A node the cluster actor knows to be under pressure.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PressuredNode {
+    pub node: String,
+    pub instance_id: Option<String>,
+    pub conditions: Vec<String>,
+    pub since: chrono::DateTime<chrono::Utc>,
 }
 
 pub struct ClusterState {
@@ -36,6 +66,66 @@ pub struct ClusterState {
     pub bus: Bus,
     /// Node template decisions follow (the cluster policy's; default until read).
     pub template: NodeTemplate,
+    /// Nodes under pressure, by name (from the agent's reports).
+    pub pressure: std::collections::BTreeMap<String, PressuredNode>,
+}
+
+/// Applies a pressure report to the set of pressured nodes; returns the nodes whose
+/// pressure started (or changed) and those whose pressure cleared.
+fn apply_pressure(
+    pressure: &mut std::collections::BTreeMap<String, PressuredNode>,
+    reports: Vec<NodePressureReport>,
+    removed: &[String],
+    full: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (Vec<String>, Vec<String>) {
+    let (mut started, mut cleared) = (Vec::new(), Vec::new());
+    if full {
+        let listed: std::collections::BTreeSet<&str> =
+            reports.iter().map(|r| r.node.as_str()).collect();
+        let gone: Vec<String> = pressure
+            .keys()
+            .filter(|n| !listed.contains(n.as_str()))
+            .cloned()
+            .collect();
+        for n in gone {
+            pressure.remove(&n);
+            cleared.push(n);
+        }
+    }
+    for n in removed {
+        if pressure.remove(n).is_some() {
+            cleared.push(n.clone());
+        }
+    }
+    for r in reports {
+        if r.conditions.is_empty() {
+            if pressure.remove(&r.node).is_some() {
+                cleared.push(r.node);
+            }
+            continue;
+        }
+        match pressure.get_mut(&r.node) {
+            Some(p) if p.conditions == r.conditions => {}
+            Some(p) => {
+                p.conditions = r.conditions;
+                started.push(r.node);
+            }
+            None => {
+                started.push(r.node.clone());
+                pressure.insert(
+                    r.node.clone(),
+                    PressuredNode {
+                        node: r.node,
+                        instance_id: r.instance_id,
+                        conditions: r.conditions,
+                        since: now,
+                    },
+                );
+            }
+        }
+    }
+    (started, cleared)
 }
 
 impl ClusterState {
@@ -108,6 +198,39 @@ impl Actor for ClusterActor {
                     let _ = r.send(d);
                 }
             }
+            ClusterMsg::NodePressure {
+                cluster_id,
+                reports,
+                removed,
+                full,
+            } => {
+                let (started, cleared) = apply_pressure(
+                    &mut st.pressure,
+                    reports,
+                    &removed,
+                    full,
+                    chrono::Utc::now(),
+                );
+                if !started.is_empty() || !cleared.is_empty() {
+                    tracing::warn!(component = "CORE-CLUSTER", cluster = %st.name, ?started, ?cleared, pressured = st.pressure.len(), "node pressure changed");
+                    let nodes: Vec<&PressuredNode> = st.pressure.values().collect();
+                    st.bus.publish(
+                        Some(&st.org_id),
+                        "cluster.node_pressure",
+                        serde_json::json!({
+                            "cluster_id": cluster_id,
+                            "account_id": st.account_id,
+                            "cluster": st.name,
+                            "nodes": nodes,
+                            "started": started,
+                            "cleared": cleared,
+                        }),
+                    );
+                }
+            }
+            ClusterMsg::Pressured(reply) => {
+                let _ = reply.send(st.pressure.values().cloned().collect());
+            }
             ClusterMsg::Interruption {
                 instance_id,
                 instance_type,
@@ -127,5 +250,74 @@ impl Actor for ClusterActor {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Pressure {
+        pressure: std::collections::BTreeMap<String, PressuredNode>,
+    }
+
+    fn report(node: &str, conditions: &[&str]) -> NodePressureReport {
+        NodePressureReport {
+            node: node.into(),
+            instance_id: None,
+            conditions: conditions.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn pressure_transitions_are_reported_once() {
+        let mut st = Pressure::default();
+        let t0 = chrono::Utc::now();
+        let (s, c) = apply_pressure(
+            &mut st.pressure,
+            vec![report("n1", &["MemoryPressure"]), report("n2", &[])],
+            &[],
+            false,
+            t0,
+        );
+        assert_eq!((s, c), (vec!["n1".to_string()], vec![]));
+        // The same report again changes nothing; `since` stays.
+        let (s, c) = apply_pressure(
+            &mut st.pressure,
+            vec![report("n1", &["MemoryPressure"])],
+            &[],
+            false,
+            t0 + chrono::Duration::seconds(5),
+        );
+        assert!(s.is_empty() && c.is_empty());
+        assert_eq!(st.pressure["n1"].since, t0);
+        // New conditions are a change.
+        let (s, _) = apply_pressure(
+            &mut st.pressure,
+            vec![report("n1", &["MemoryPressure", "DiskPressure"])],
+            &[],
+            false,
+            t0,
+        );
+        assert_eq!(s, vec!["n1".to_string()]);
+        // Healthy again, deleted, or absent from a snapshot: cleared.
+        let (_, c) = apply_pressure(&mut st.pressure, vec![report("n1", &[])], &[], false, t0);
+        assert_eq!(c, vec!["n1".to_string()]);
+        apply_pressure(
+            &mut st.pressure,
+            vec![
+                report("n3", &["PIDPressure"]),
+                report("n4", &["DiskPressure"]),
+            ],
+            &[],
+            false,
+            t0,
+        );
+        let (_, c) = apply_pressure(&mut st.pressure, vec![], &["n3".to_string()], false, t0);
+        assert_eq!(c, vec!["n3".to_string()]);
+        let (_, c) = apply_pressure(&mut st.pressure, vec![report("n5", &[])], &[], true, t0);
+        assert_eq!(c, vec!["n4".to_string()]);
+        assert!(st.pressure.is_empty());
     }
 }

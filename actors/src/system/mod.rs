@@ -129,6 +129,8 @@ pub fn human(e: &spot_cloud::CloudError) -> String {
 pub struct Actors {
     root: ActorRef<RootMsg>,
     pub bus: Bus,
+    db: spot_models::Db,
+    replica_id: String,
 }
 
 impl Actors {
@@ -136,10 +138,16 @@ impl Actors {
     pub async fn start(deps: Deps) -> Result<Actors, ActorError> {
         let bus = deps.bus.clone();
         let db = deps.db.clone();
+        let replica_id = deps.replica_id.clone();
         let (root, _) = Actor::spawn(None, Root, deps)
             .await
             .map_err(|e| ActorError::Spawn(e.to_string()))?;
-        let actors = Actors { root, bus };
+        let actors = Actors {
+            root,
+            bus,
+            db: db.clone(),
+            replica_id,
+        };
         for a in accounts::all_linked(&db)
             .await
             .map_err(|e| ActorError::Spawn(e.to_string()))?
@@ -169,6 +177,44 @@ impl Actors {
     pub fn swap_model(&self, risk: &RiskService, m: Arc<ActiveModel>) {
         risk.set(m.clone());
         let _ = self.root.cast(RootMsg::SwapModel(m));
+    }
+
+    /// The agent's node conditions reach the cluster actor (see
+    /// [`ClusterMsg::NodePressure`]); dropped when the cluster has no actor.
+    pub fn node_pressure(
+        &self,
+        account_id: &str,
+        cluster: &str,
+        cluster_id: &str,
+        reports: Vec<cluster::NodePressureReport>,
+        removed: Vec<String>,
+        full: bool,
+    ) {
+        let _ = self.root.cast(RootMsg::ToCluster(
+            account_id.to_string(),
+            cluster.to_string(),
+            ClusterMsg::NodePressure {
+                cluster_id: cluster_id.to_string(),
+                reports,
+                removed,
+                full,
+            },
+        ));
+    }
+
+    /// The cluster actor's nodes under pressure.
+    pub async fn pressured_nodes(
+        &self,
+        account_id: &str,
+        cluster: &str,
+    ) -> Result<Vec<cluster::PressuredNode>, ActorError> {
+        let (account_id, cluster) = (account_id.to_string(), cluster.to_string());
+        ractor::call_t!(
+            self.root,
+            |reply| RootMsg::ToCluster(account_id, cluster, ClusterMsg::Pressured(reply)),
+            5_000
+        )
+        .map_err(|e| ActorError::Call(e.to_string()))
     }
 
     /// Pending pods reach the cluster actor, which decides what to launch from its cached
@@ -213,5 +259,32 @@ impl Actors {
     /// they expire (a crashed replica behaves the same).
     pub fn shutdown(&self) {
         self.root.stop(None);
+    }
+
+    /// Clean stop (SIGTERM): stops every actor, waits for them (at most `timeout`), then
+    /// gives up this replica's account leases so another replica takes the accounts at
+    /// once rather than when the leases expire. Returns how many leases were released.
+    pub async fn shutdown_and_release(&self, timeout: std::time::Duration) -> usize {
+        if let Err(e) = self
+            .root
+            .stop_and_wait(Some("shutting down".into()), Some(timeout))
+            .await
+        {
+            tracing::warn!(component = "CORE-SUPERVISOR", error = %e, "actors did not stop in time");
+        }
+        match spot_models::leases::release_all(&self.db, &self.replica_id).await {
+            Ok(n) => {
+                tracing::info!(
+                    component = "CORE-SUPERVISOR",
+                    leases = n,
+                    "account leases released"
+                );
+                n as usize
+            }
+            Err(e) => {
+                tracing::warn!(component = "CORE-SUPERVISOR", error = %e, "leases not released; they expire on their own");
+                0
+            }
+        }
     }
 }

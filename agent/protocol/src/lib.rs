@@ -211,6 +211,21 @@ pub struct Node {
     pub created_at: Option<DateTime<Utc>>,
 }
 
+impl Node {
+    /// The conditions that put the node under pressure: `MemoryPressure`, `DiskPressure`,
+    /// `PIDPressure` (any `*Pressure`) or `NetworkUnavailable` with status `True`.
+    pub fn pressure(&self) -> Vec<String> {
+        self.conditions
+            .iter()
+            .filter(|c| {
+                c.status == "True"
+                    && (c.kind.ends_with("Pressure") || c.kind == "NetworkUnavailable")
+            })
+            .map(|c| c.kind.clone())
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PodPhase {
     Pending,

@@ -57,6 +57,28 @@ pub struct SystemHealth {
     pub risk_model: super::risk::ActiveModelView,
     /// SAFE_MODE: optimization jobs only plan ("would execute").
     pub safe_mode: bool,
+    /// The job queue: this replica's worker and the depth per job kind (all replicas).
+    pub job_queue: JobQueueHealth,
+}
+
+#[derive(Object)]
+pub struct JobQueueHealth {
+    /// This replica's worker is polling the queue.
+    pub worker_alive: bool,
+    /// Times it was restarted after stopping on a backend error.
+    pub worker_restarts: i64,
+    pub last_error: Option<String>,
+    /// Queued and running jobs per kind.
+    pub kinds: Vec<JobKindDepth>,
+}
+
+#[derive(Object)]
+pub struct JobKindDepth {
+    pub kind: String,
+    pub queued: i64,
+    pub running: i64,
+    /// `green` below 100 queued, `yellow` up to 500, `red` above.
+    pub light: String,
 }
 
 #[OpenApi(prefix_path = "/admin", tag = "ApiTags::Admin")]
@@ -79,8 +101,27 @@ impl AdminApi {
             .await
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
         let risk_model = super::risk::active_view(&state);
-        let degraded =
-            database != "ok" || risk_model.degraded || actors.iter().any(|a| a.state != "running");
+        let queue = state.jobs.runtime().health();
+        let kinds = spot_models::jobs::depth_by_kind(&state.db)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .map(|(kind, queued, running)| JobKindDepth {
+                light: match queued {
+                    q if q < 100 => "green",
+                    q if q <= 500 => "yellow",
+                    _ => "red",
+                }
+                .into(),
+                kind,
+                queued,
+                running,
+            })
+            .collect();
+        let degraded = database != "ok"
+            || risk_model.degraded
+            || !queue.alive
+            || actors.iter().any(|a| a.state != "running");
         Ok(Json(SystemHealth {
             status: if degraded { "degraded" } else { "ok" }.into(),
             database,
@@ -99,6 +140,12 @@ impl AdminApi {
                 .collect(),
             risk_model,
             safe_mode: state.cfg.safe_mode,
+            job_queue: JobQueueHealth {
+                worker_alive: queue.alive,
+                worker_restarts: queue.restarts as i64,
+                last_error: queue.last_error,
+                kinds,
+            },
         }))
     }
 

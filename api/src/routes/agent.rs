@@ -217,37 +217,39 @@ fn is_unschedulable(p: &Pod) -> bool {
     p.phase == protocol::PodPhase::Pending && p.unschedulable_reason.is_some()
 }
 
-/// Node conditions that signal pressure (`*Pressure` or `NetworkUnavailable` = `True`).
-fn pressure(n: &Node) -> Vec<String> {
-    n.conditions
-        .iter()
-        .filter(|c| {
-            c.status == "True" && (c.kind.ends_with("Pressure") || c.kind == "NetworkUnavailable")
-        })
-        .map(|c| c.kind.clone())
-        .collect()
-}
-
-/// Pending pods go to the cluster actor (which publishes `decision.launch`); nodes under
-/// pressure are published as `cluster.node_pressure`. Runs off the request.
-fn forward_signals(state: &AppState, p: &AgentPrincipal, pods: &[&Pod], nodes: &[&Node]) {
+/// Pending pods go to the cluster actor (which publishes `decision.launch`); every
+/// reported node's pressure conditions go to it too (it publishes `cluster.node_pressure`
+/// when the set of pressured nodes changes). `removed` are nodes a delta deleted; `full`
+/// marks a snapshot (nodes not in it are gone). Runs off the request.
+fn forward_signals(
+    state: &AppState,
+    p: &AgentPrincipal,
+    pods: &[&Pod],
+    nodes: &[&Node],
+    removed: &[String],
+    full: bool,
+) {
     let pending: Vec<spot_engine::pack::Pod> = pods
         .iter()
         .filter(|p| is_unschedulable(p))
         .map(|p| engine_pod(p))
         .collect();
-    let pressured: Vec<serde_json::Value> = nodes
-        .iter()
-        .filter_map(|n| {
-            let c = pressure(n);
-            (!c.is_empty()).then(|| serde_json::json!({"node": n.name, "instance_id": n.instance_id, "conditions": c}))
-        })
-        .collect();
-    if !pressured.is_empty() {
-        state.actors.bus.publish(
-            Some(&p.organization_id),
-            "cluster.node_pressure",
-            serde_json::json!({"cluster_id": p.cluster_id, "account_id": p.account_id, "cluster": p.cluster_name, "nodes": pressured}),
+    if !nodes.is_empty() || !removed.is_empty() || full {
+        let reports = nodes
+            .iter()
+            .map(|n| spot_actors::system::NodePressureReport {
+                node: n.name.clone(),
+                instance_id: n.instance_id.clone(),
+                conditions: n.pressure(),
+            })
+            .collect();
+        state.actors.node_pressure(
+            &p.account_id,
+            &p.cluster_name,
+            &p.cluster_id,
+            reports,
+            removed.to_vec(),
+            full,
         );
     }
     if pending.is_empty() {
@@ -367,7 +369,7 @@ async fn agent_snapshot(
     .map_err(ApiError::from)?;
     let pods: Vec<&Pod> = snap.pods.iter().collect();
     let nodes: Vec<&Node> = snap.nodes.iter().collect();
-    forward_signals(&state, &p, &pods, &nodes);
+    forward_signals(&state, &p, &pods, &nodes, &[], true);
     state.actors.bus.publish(
         Some(&p.organization_id),
         "agent.view",
@@ -400,7 +402,7 @@ async fn agent_delta(
             .map_err(ApiError::from)?;
         let pods: Vec<&Pod> = d.pods_upserted.iter().collect();
         let nodes: Vec<&Node> = d.nodes_upserted.iter().collect();
-        forward_signals(&state, &p, &pods, &nodes);
+        forward_signals(&state, &p, &pods, &nodes, &d.nodes_deleted, false);
     }
     Ok(json_response(StatusCode::OK, &Ack { ok: true }))
 }

@@ -465,7 +465,8 @@ impl DashboardApi {
 
     /// Stability index (0–100) = mean of: spot stability (share of spot nodes outside pools
     /// the global risk tracker flags), resource pressure (share of clusters with memory
-    /// requests under 90% of allocatable) and control-plane freshness (share of linked
+    /// requests under 90% of allocatable and no node the agent reports under memory, disk,
+    /// PID or network pressure) and control-plane freshness (share of linked
     /// accounts synced within two discovery intervals).
     #[oai(
         path = "/stability",
@@ -498,9 +499,17 @@ impl DashboardApi {
             .iter()
             .filter(|i| flagged.contains(&(i.instance_type.clone(), i.az.clone())))
             .count();
+        // Under pressure: memory requests above 90 % of allocatable, or a node the agent
+        // reports with a pressure condition (memory, disk, PIDs, network).
+        let agent_fresh = chrono::Utc::now().timestamp_millis()
+            - spot_actors::discovery::AGENT_VIEW_FRESH_SECS * 1000;
+        let node_pressure =
+            spot_models::agents::clusters_with_node_pressure(&state.db, org, agent_fresh)
+                .await
+                .map_err(ApiError::from)?;
         let pressured = clusters
             .iter()
-            .filter(|c| fleet::memory_pressured(&usage(c)))
+            .filter(|c| fleet::memory_pressured(&usage(c)) || node_pressure.contains(&c.id))
             .count();
         let accounts = spot_models::accounts::list(&state.db, org)
             .await

@@ -18,7 +18,8 @@ pub enum ReadyResponse {
     /// The database answers.
     #[oai(status = 200)]
     Ready(Json<HealthStatus>),
-    /// The database does not answer.
+    /// The database does not answer, the job queue's worker is down, or the server is
+    /// shutting down.
     #[oai(status = 503)]
     NotReady(Json<HealthStatus>),
 }
@@ -33,10 +34,32 @@ fn ok() -> HealthStatus {
 async fn ready(state: &AppState) -> ReadyResponse {
     let version = env!("CARGO_PKG_VERSION").to_string();
     match state.db.ping().await {
-        Ok(()) => ReadyResponse::Ready(Json(HealthStatus {
-            status: "ready".into(),
-            version,
-        })),
+        Ok(()) => {
+            let rt = state.jobs.runtime();
+            let queue = rt.health();
+            if rt.is_shutting_down() {
+                return ReadyResponse::NotReady(Json(HealthStatus {
+                    status: "shutting down".into(),
+                    version,
+                }));
+            }
+            if !queue.alive {
+                return ReadyResponse::NotReady(Json(HealthStatus {
+                    status: format!(
+                        "job queue down: {}",
+                        queue
+                            .last_error
+                            .as_deref()
+                            .unwrap_or("the worker is starting")
+                    ),
+                    version,
+                }));
+            }
+            ReadyResponse::Ready(Json(HealthStatus {
+                status: "ready".into(),
+                version,
+            }))
+        }
         Err(e) => {
             tracing::warn!(component = "CORE-API", error = %e, "database not reachable");
             ReadyResponse::NotReady(Json(HealthStatus {
@@ -69,7 +92,8 @@ impl HealthApi {
         Json(ok())
     }
 
-    /// Readiness: the database is reachable (also served at `/readyz`).
+    /// Readiness: the database is reachable and the job queue's worker is polling (also
+    /// served at `/readyz`); 503 while shutting down.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&AppState>) -> ReadyResponse {
         ready(&state).await

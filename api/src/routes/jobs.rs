@@ -122,6 +122,12 @@ pub struct ClusterPolicyView {
     /// Spot offers are weighed at `price × (1 + risk_premium × interruption probability)`
     /// when the planner chooses capacity (0 = price only, at most 10).
     pub risk_premium: f64,
+    /// The organization node template the policy uses (`template` is then that
+    /// template's); none when the policy carries its own template.
+    #[serde(default)]
+    pub template_id: Option<String>,
+    #[serde(default)]
+    pub template_name: Option<String>,
 }
 
 /// At most `max_percent` % of the cluster's nodes (at least 1), and at most `max_nodes`
@@ -215,6 +221,10 @@ pub struct ClusterPolicyInput {
     pub on_demand_minimums: Option<Vec<OnDemandMinimum>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub risk_premium: Option<f64>,
+    /// Use this organization node template (its spec replaces `template`); left out, the
+    /// policy carries its own `template`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<String>,
 }
 
 /// Largest what-if accepted over HTTP (the CLI has no limit).
@@ -253,10 +263,12 @@ fn overlay(base: &mut serde_json::Value, patch: serde_json::Value) {
 fn policy_from_input(body: &ClusterPolicyInput) -> Result<ClusterPolicy, ApiError> {
     let mut merged = serde_json::to_value(ClusterPolicy::default())
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    overlay(
-        &mut merged,
-        serde_json::to_value(body).map_err(|e| ApiError::Internal(e.to_string()))?,
-    );
+    let mut input = serde_json::to_value(body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // The template link is not part of the engine's policy: it is stored beside it.
+    if let Some(o) = input.as_object_mut() {
+        o.remove("template_id");
+    }
+    overlay(&mut merged, input);
     let p = ClusterPolicy::from_json(&merged.to_string()).map_err(|e| {
         let field = e.split(':').next().unwrap_or("policy").trim().to_string();
         ApiError::field(
@@ -304,10 +316,44 @@ pub struct PolicyImpact {
     pub source: String,
 }
 
-fn policy_view(p: &ClusterPolicy) -> Result<ClusterPolicyView, ApiError> {
-    serde_json::to_value(p)
+fn policy_view(
+    p: &ClusterPolicy,
+    linked: Option<spot_actors::policy::LinkedTemplate>,
+) -> Result<ClusterPolicyView, ApiError> {
+    let mut v: ClusterPolicyView = serde_json::to_value(p)
         .and_then(serde_json::from_value)
-        .map_err(|e| ApiError::Internal(format!("policy does not serialize: {e}")))
+        .map_err(|e| ApiError::Internal(format!("policy does not serialize: {e}")))?;
+    if let Some(t) = linked {
+        v.template_id = Some(t.id);
+        v.template_name = Some(t.name);
+    }
+    Ok(v)
+}
+
+/// The organization template a policy input names: its spec replaces the policy's
+/// template. 422 when it is not one of the organization's.
+async fn apply_template(
+    state: &AppState,
+    org: &str,
+    body: &ClusterPolicyInput,
+    p: &mut ClusterPolicy,
+) -> Result<Option<spot_actors::policy::LinkedTemplate>, ApiError> {
+    let Some(id) = body.template_id.as_deref() else {
+        return Ok(None);
+    };
+    let t = spot_models::templates::get(&state.db, org, id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| {
+            ApiError::field("template_id", "no such node template in this organization")
+        })?;
+    let spec: spot_engine::template::TemplateSpec = serde_json::from_str(&t.spec)
+        .map_err(|e| ApiError::Internal(format!("stored template {} is invalid: {e}", t.id)))?;
+    p.template = spec.node_template();
+    Ok(Some(spot_actors::policy::LinkedTemplate {
+        id: t.id,
+        name: t.name,
+    }))
 }
 
 /// One action of a plan.
@@ -448,7 +494,7 @@ pub struct JobView {
     pub id: String,
     pub kind: String,
     pub target_id: Option<String>,
-    /// queued, running, succeeded or failed.
+    /// queued, running, succeeded, failed or cancelled.
     pub status: String,
     pub progress: i64,
     pub message: Option<String>,
@@ -462,6 +508,14 @@ pub struct JobView {
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Last heartbeat of the worker running it: a running job whose worker stops beating
+    /// for a minute is failed by the reaper.
+    pub heartbeat_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Safe mode was on when the job was queued: it plans and records "would execute" but
+    /// never touches the cloud.
+    pub safe_mode: bool,
+    /// When cancellation was asked for; a running job stops at its next action boundary.
+    pub cancel_requested_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Object)]
@@ -484,6 +538,9 @@ pub fn job_view(j: jobs::JobRow) -> JobView {
         created_at: ts(j.created_at),
         started_at: j.started_at.map(ts),
         finished_at: j.finished_at.map(ts),
+        heartbeat_at: j.heartbeat_at.map(ts),
+        safe_mode: j.safe_mode != 0,
+        cancel_requested_at: j.cancel_requested_at.map(ts),
     }
 }
 
@@ -497,14 +554,7 @@ pub enum Accepted {
 /// Enqueues a job row on the apalis queue; a failed enqueue marks the job failed.
 pub async fn enqueue(state: &AppState, job: jobs::JobRow) -> Result<JobView, ApiError> {
     if let Err(e) = state.jobs.enqueue(&job.id).await {
-        let _ = jobs::finish(
-            &state.db,
-            &job.id,
-            false,
-            &format!("could not queue: {e}"),
-            "{}",
-        )
-        .await;
+        let _ = jobs::fail_queued(&state.db, &job.id, &format!("could not queue: {e}")).await;
         return Err(ApiError::Unavailable(format!("job queue: {e}")));
     }
     Ok(job_view(job))
@@ -598,6 +648,8 @@ impl JobsApi {
             .into());
         }
         let dry_run = body.dry_run.unwrap_or(false);
+        // The check above gives the friendly message; the partial unique index settles
+        // two requests that pass it at the same moment.
         let job = jobs::insert(
             &state.db,
             jobs::NewJob {
@@ -606,15 +658,67 @@ impl JobsApi {
                 target_id: Some(&id),
                 dry_run,
                 requested_by: Some(&auth.0.user_id),
+                safe_mode: state.cfg.safe_mode,
             },
         )
         .await
-        .map_err(ApiError::from)?;
+        .map_err(|e| match e {
+            spot_models::DbError::Conflict(_) => ApiError::Conflict {
+                field: None,
+                message: "an optimization of this cluster is already queued or running".into(),
+            },
+            other => ApiError::from(other),
+        })?;
         slot.diff(
             None,
             Some(serde_json::json!({"job_id": job.id, "dry_run": dry_run})),
         );
         Ok(Accepted::Accepted(Json(enqueue(&state, job).await?)))
+    }
+
+    /// Cancels a job (admins and owners): a queued job ends `cancelled` at once and never
+    /// runs; a running one stops at its next action boundary (actions already taken stay
+    /// taken and are listed in its result) and ends `cancelled`. 409 when it already ended.
+    #[oai(path = "/jobs/:id/cancel", method = "post", operation_id = "cancelJob")]
+    async fn cancel(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        slot: Data<&AuditSlot>,
+        id: Path<String>,
+    ) -> poem::Result<Json<JobView>> {
+        slot.record("job.cancel", "job", Some(&id));
+        auth.0.require_admin()?;
+        match jobs::request_cancel(&state.db, &auth.0.org_id, &id)
+            .await
+            .map_err(ApiError::from)?
+        {
+            jobs::CancelOutcome::NotFound => return Err(ApiError::NotFound("job").into()),
+            jobs::CancelOutcome::AlreadyFinished(status) => {
+                return Err(ApiError::Conflict {
+                    field: None,
+                    message: format!("the job already ended ({status})"),
+                }
+                .into())
+            }
+            jobs::CancelOutcome::Cancelled | jobs::CancelOutcome::Requested => {}
+        }
+        let j = jobs::get_for_org(&state.db, &auth.0.org_id, &id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("job"))?;
+        slot.diff(
+            None,
+            Some(serde_json::json!({"status": j.status, "cancel_requested_at": j.cancel_requested_at})),
+        );
+        if j.status == jobs::CANCELLED {
+            state.actors.bus.publish(
+                Some(&auth.0.org_id),
+                "job.progress",
+                serde_json::json!({"job_id": j.id, "kind": j.kind, "status": j.status, "progress": 100, "message": j.message}),
+            );
+        }
+        Ok(Json(job_view(j)))
     }
 
     /// One job of the caller's organization.
@@ -662,14 +766,10 @@ impl JobsApi {
             .await
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound("cluster"))?;
-        let p = match jobs::cluster_policy(&state.db, &auth.0.org_id, &id)
+        let (p, linked) = spot_actors::policy::effective(&state.db, &auth.0.org_id, &id)
             .await
-            .map_err(ApiError::from)?
-        {
-            Some(s) => ClusterPolicy::from_json(&s).unwrap_or_default(),
-            None => ClusterPolicy::default(),
-        };
-        Ok(Json(policy_view(&p)?))
+            .map_err(ApiError::Internal)?;
+        Ok(Json(policy_view(&p, linked)?))
     }
 
     /// Estimated impact of a proposed policy: plans the cluster's current snapshot (the
@@ -693,7 +793,8 @@ impl JobsApi {
             .await
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound("cluster"))?;
-        let p = policy_from_input(&body)?;
+        let mut p = policy_from_input(&body)?;
+        apply_template(&state, &auth.0.org_id, &body, &mut p).await?;
         let ctx = spot_jobs::JobContext {
             deps: state.deps.clone(),
             actors: state.actors.clone(),
@@ -768,7 +869,8 @@ impl JobsApi {
             .await
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound("cluster"))?;
-        let p = policy_from_input(&body)?;
+        let mut p = policy_from_input(&body)?;
+        let linked = apply_template(&state, &auth.0.org_id, &body, &mut p).await?;
         let before = jobs::cluster_policy(&state.db, &auth.0.org_id, &id)
             .await
             .map_err(ApiError::from)?;
@@ -776,14 +878,26 @@ impl JobsApi {
         jobs::put_cluster_policy(&state.db, &auth.0.org_id, &id, &stored)
             .await
             .map_err(ApiError::from)?;
+        spot_models::templates::link_cluster(
+            &state.db,
+            &auth.0.org_id,
+            &id,
+            linked.as_ref().map(|t| t.id.as_str()),
+        )
+        .await
+        .map_err(ApiError::from)?;
         // The cluster actor's event-driven decisions follow the new template at once.
         state
             .actors
             .set_template(&cluster.account_id, &cluster.name, p.template.clone());
+        let mut after = serde_json::to_value(&p).unwrap_or_default();
+        if let (Some(o), Some(t)) = (after.as_object_mut(), &linked) {
+            o.insert("template_id".into(), serde_json::json!(t.id));
+        }
         slot.diff(
             before.and_then(|b| serde_json::from_str(&b).ok()),
-            Some(serde_json::to_value(&p).unwrap_or_default()),
+            Some(after),
         );
-        Ok(Json(policy_view(&p)?))
+        Ok(Json(policy_view(&p, linked)?))
     }
 }

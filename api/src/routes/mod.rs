@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod jobs;
 pub mod org;
 pub mod risk;
+pub mod templates;
 
 use chrono::{DateTime, TimeZone, Utc};
 use poem_openapi::Tags;
@@ -53,6 +54,7 @@ pub type Apis = (
     inventory::InventoryApi,
     agent::AgentApi,
     jobs::JobsApi,
+    templates::TemplatesApi,
     dashboard::DashboardApi,
     audit::AuditApi,
     admin::AdminApi,
@@ -69,6 +71,7 @@ pub fn apis() -> Apis {
         inventory::InventoryApi,
         agent::AgentApi,
         jobs::JobsApi,
+        templates::TemplatesApi,
         dashboard::DashboardApi,
         audit::AuditApi,
         admin::AdminApi,

@@ -368,6 +368,7 @@ impl RiskApi {
                 target_id: None,
                 dry_run: false,
                 requested_by: Some(&auth.0.user_id),
+                safe_mode: state.cfg.safe_mode,
             },
         )
         .await

@@ -634,6 +634,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/jobs/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancels a job (admins and owners): a queued job ends `cancelled` at once and never
+         *     runs; a running one stops at its next action boundary (actions already taken stay
+         *     taken and are listed in its result) and ends `cancelled`. 409 when it already ended.
+         */
+        post: operations["cancelJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/jobs/{id}": {
         parameters: {
             query?: never;
@@ -710,6 +731,116 @@ export interface paths {
          *     when the cluster cannot be read (e.g. no agent view and a cloud without one).
          */
         post: operations["estimateClusterPolicyImpact"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's node templates, the default first. */
+        get: operations["listTemplates"];
+        put?: never;
+        /**
+         * Creates a template (admins and owners). The organization's first template becomes
+         *     its default. 422 names the invalid field: a taken name, no family, an unknown
+         *     family, architectures the families do not have, disk size or IOPS out of range,
+         *     malformed security groups, labels or taints.
+         */
+        post: operations["createTemplate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/templates/estimate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Live cost estimate of a (draft) template: the mean current spot and on-demand
+         *     prices of the pools it admits in a linked account's scored market (`account_id`,
+         *     or the first linked account), with how many pools. 422 names an invalid field; 409
+         *     when no account is linked.
+         */
+        post: operations["estimateTemplate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/templates/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One template. */
+        get: operations["getTemplate"];
+        put?: never;
+        post?: never;
+        /**
+         * Deletes a template (admins and owners). 409 naming the clusters while a policy uses
+         *     it. Deleting the default makes the oldest remaining template the default.
+         */
+        delete: operations["deleteTemplate"];
+        options?: never;
+        head?: never;
+        /**
+         * Changes a template (admins and owners); missing fields keep their value. Clusters
+         *     whose policy uses it follow the new spec at once.
+         */
+        patch: operations["updateTemplate"];
+        trace?: never;
+    };
+    "/api/templates/{id}/clone": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Copies a template under a new name (admins and owners); the copy is never the
+         *     default.
+         */
+        post: operations["cloneTemplate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/templates/{id}/default": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Makes the template the organization's default (admins and owners), atomically:
+         *     exactly one default at any moment.
+         */
+        post: operations["setDefaultTemplate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -814,7 +945,8 @@ export interface paths {
         /**
          * Stability index (0–100) = mean of: spot stability (share of spot nodes outside pools
          *     the global risk tracker flags), resource pressure (share of clusters with memory
-         *     requests under 90% of allocatable) and control-plane freshness (share of linked
+         *     requests under 90% of allocatable and no node the agent reports under memory, disk,
+         *     PID or network pressure) and control-plane freshness (share of linked
          *     accounts synced within two discovery intervals).
          */
         get: operations["dashboardStability"];
@@ -1115,7 +1247,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database is reachable (also served at `/readyz`). */
+        /**
+         * Readiness: the database is reachable and the job queue's worker is polling (also
+         *     served at `/readyz`); 503 while shutting down.
+         */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -1146,16 +1281,16 @@ export interface components {
             /** @description `aws` or `sim` (the built-in simulator). */
             provider: string;
             /** @description Masked like `1234-****-****`; null for the pending placeholder. */
-            aws_account_id_masked?: string;
-            region?: string;
+            aws_account_id_masked?: string | null;
+            region?: string | null;
             /** @description `role` (IAM role + external ID) or `keys` (access keys, lab mode). */
-            method?: string;
+            method?: string | null;
             /** @description `pending`, `scanning`, `active` or `error`. */
             status: string;
             /** @description Human explanation when `status` is `error`. */
-            status_message?: string;
+            status_message?: string | null;
             /** Format: date-time */
-            last_sync_at?: string;
+            last_sync_at?: string | null;
             /** Format: date-time */
             created_at: string;
         };
@@ -1179,24 +1314,24 @@ export interface components {
              * @description `target` (the LP packer's target fleet), `incremental` (delete empty, drain
              *     under-utilised) or `none` (nothing movable).
              */
-            strategy?: string;
+            strategy?: string | null;
             /**
              * Format: uint32
              * @description Nodes disrupted at most per wave.
              */
-            disruption_budget?: number;
+            disruption_budget?: number | null;
             /**
              * Format: uint32
              * @description Number of disruption waves.
              */
-            waves?: number;
+            waves?: number | null;
             /** @description One decision per node of the cluster, with its reason. */
             nodes: components["schemas"]["NodeDecision"][];
-            costs?: components["schemas"]["PlanCosts"];
+            costs?: components["schemas"]["PlanCosts"] | null;
             /** @description On-demand minimums that could not be met, and similar notes. */
             warnings: string[];
             /** @description `agent` or `cloud`: where the nodes and pods were read. */
-            source?: string;
+            source?: string | null;
         };
         /**
          * ActiveModelView
@@ -1210,7 +1345,7 @@ export interface components {
             /** @description `onnx:tract`, `onnx:onnxruntime` or `heuristic`. */
             runtime: string;
             degraded: boolean;
-            load_error?: string;
+            load_error?: string | null;
         };
         /**
          * Actor
@@ -1219,12 +1354,12 @@ export interface components {
         Actor: {
             /** @description `user`, `system`, `impersonation` (a platform admin acting as `user_id`) or `anonymous`. */
             kind: string;
-            user_id?: string;
-            email?: string;
+            user_id?: string | null;
+            email?: string | null;
             /** @description For `system`: the component id (e.g. `CORE-AUDIT-RETENTION`). */
-            component?: string;
+            component?: string | null;
             /** @description For `impersonation`: the platform admin. */
-            admin_id?: string;
+            admin_id?: string | null;
         };
         /** ActorHealthView */
         ActorHealthView: {
@@ -1234,11 +1369,11 @@ export interface components {
             state: string;
             /** Format: int64 */
             restarts: number;
-            last_failure?: string;
+            last_failure?: string | null;
             /** Format: int64 */
             clusters: number;
             /** @description Risk model the account actor decides with. */
-            model?: string;
+            model?: string | null;
             /** @description Risk model of each of its cluster actors. */
             cluster_models: string[];
         };
@@ -1279,15 +1414,15 @@ export interface components {
             /** Format: date-time */
             deadline: string;
             /** Format: date-time */
-            started_at?: string;
+            started_at?: string | null;
             /** Format: date-time */
-            finished_at?: string;
+            finished_at?: string | null;
             /** @description `succeeded` or `failed`, as the agent reported. */
-            outcome?: string;
+            outcome?: string | null;
             /** @description The agent's message. */
-            message?: string;
+            message?: string | null;
             /** @description Why the control plane failed or expired the command. */
-            reason?: string;
+            reason?: string | null;
             evictions: components["schemas"]["AgentEviction"][];
         };
         /**
@@ -1301,7 +1436,7 @@ export interface components {
             outcome: string;
             /** Format: int64 */
             retries: number;
-            message?: string;
+            message?: string | null;
         };
         /**
          * AgentSafeMode
@@ -1314,7 +1449,7 @@ export interface components {
              * Format: date-time
              * @description Absent while still in safe mode.
              */
-            exited_at?: string;
+            exited_at?: string | null;
             reason: string;
             /** @description Whether it is still in safe mode. */
             active: boolean;
@@ -1336,24 +1471,24 @@ export interface components {
             /** @description Heartbeat within 60 s and the token active. */
             connected: boolean;
             /** Format: date-time */
-            first_seen_at?: string;
+            first_seen_at?: string | null;
             /** Format: date-time */
-            last_heartbeat_at?: string;
-            agent_version?: string;
-            kubernetes_version?: string;
+            last_heartbeat_at?: string | null;
+            agent_version?: string | null;
+            kubernetes_version?: string | null;
             /** Format: int64 */
-            protocol_version?: number;
+            protocol_version?: number | null;
             watches: components["schemas"]["AgentWatch"][];
             /** @description `metrics.k8s.io` answers (usage samples flow). */
             metrics_available: boolean;
             /** @description The last safe-mode report, if any. */
-            safe_mode?: components["schemas"]["AgentSafeMode"] & unknown;
+            safe_mode?: (components["schemas"]["AgentSafeMode"] & unknown) | null;
             /** @description The active (or, when revoked, the last) token's visible prefix. */
-            token_prefix?: string;
+            token_prefix?: string | null;
             /** Format: date-time */
-            token_created_at?: string;
+            token_created_at?: string | null;
             /** Format: date-time */
-            token_revoked_at?: string;
+            token_revoked_at?: string | null;
             /**
              * Format: int64
              * @description Objects in the stored cluster view.
@@ -1369,7 +1504,7 @@ export interface components {
              * Format: date-time
              * @description When the agent collected the view it last sent.
              */
-            view_collected_at?: string;
+            view_collected_at?: string | null;
         };
         /**
          * AgentTokenIssued
@@ -1397,8 +1532,8 @@ export interface components {
             /** Format: int64 */
             objects: number;
             /** Format: date-time */
-            last_event_at?: string;
-            last_error?: string;
+            last_event_at?: string | null;
+            last_error?: string | null;
             /**
              * Format: int64
              * @description Full re-lists (each 410 Gone causes one).
@@ -1438,14 +1573,31 @@ export interface components {
              * Format: double
              * @description The risk model's probability, when the pool has been scored.
              */
-            interruption_probability?: number;
+            interruption_probability?: number | null;
+        };
+        /**
+         * ApiErrorBody
+         * @description The body of every error response.
+         */
+        ApiErrorBody: {
+            error: components["schemas"]["ApiErrorDetail"];
+        };
+        /**
+         * ApiErrorDetail
+         * @description What went wrong. `code` is stable and meant for programs; `message` is for people; `field` names the offending field of a 422 (and of some 409s).
+         */
+        ApiErrorDetail: {
+            /** @enum {string} */
+            code: "malformed_json" | "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "rate_limited" | "internal" | "unavailable";
+            message: string;
+            field?: string;
         };
         /** @enum {string} */
         Architecture: "x86_64" | "arm64";
         /** AuditEntry */
         AuditEntry: {
             id: string;
-            organization_id?: string;
+            organization_id?: string | null;
             /**
              * Format: int64
              * @description Position in the organization's hash chain.
@@ -1459,13 +1611,13 @@ export interface components {
             actor: components["schemas"]["Actor"];
             action: string;
             resource_type: string;
-            resource_id?: string;
+            resource_id?: string | null;
             /** @description `success`, `failed` or `denied`. */
             outcome: string;
             /** Format: int64 */
-            status_code?: number;
-            source_ip?: string;
-            user_agent?: string;
+            status_code?: number | null;
+            source_ip?: string | null;
+            user_agent?: string | null;
             request_id: string;
             diff: components["schemas"]["Diff"];
             prev_hash: string;
@@ -1476,7 +1628,7 @@ export interface components {
         AuditPage: {
             items: components["schemas"]["AuditEntry"][];
             /** @description Pass as `cursor` for the next (older) page; null on the last page. */
-            next_cursor?: string;
+            next_cursor?: string | null;
         };
         /**
          * BlockedAction
@@ -1492,11 +1644,18 @@ export interface components {
             /** Format: int64 */
             seq: number;
             /** Format: date-time */
-            timestamp?: string;
+            timestamp?: string | null;
             reason: string;
         };
         /** @enum {string} */
         CapacityType: "spot" | "on_demand" | "hybrid";
+        /**
+         * CloneInput
+         * @description A copy's name (default: "<name> (copy)").
+         */
+        CloneInput: {
+            name?: string | null;
+        };
         /** ClusterDetail */
         ClusterDetail: {
             cluster: components["schemas"]["ClusterSummary"];
@@ -1515,23 +1674,28 @@ export interface components {
          *     policy is replaced, not merged with the stored one).
          */
         ClusterPolicyInput: {
-            aggressiveness?: components["schemas"]["Aggressiveness"];
-            method?: components["schemas"]["ConsolidationMethod"];
-            excluded_namespaces?: string[];
+            aggressiveness?: components["schemas"]["Aggressiveness"] | null;
+            method?: components["schemas"]["ConsolidationMethod"] | null;
+            excluded_namespaces?: string[] | null;
             /** Format: int64 */
-            stabilization_window_secs?: number;
-            template?: components["schemas"]["NodeTemplateInput"];
-            dry_run?: boolean;
-            maintenance_mode?: boolean;
-            rightsize_percentile?: components["schemas"]["RightsizePercentile"];
+            stabilization_window_secs?: number | null;
+            template?: components["schemas"]["NodeTemplateInput"] | null;
+            dry_run?: boolean | null;
+            maintenance_mode?: boolean | null;
+            rightsize_percentile?: components["schemas"]["RightsizePercentile"] | null;
             /** Format: double */
-            rightsize_headroom?: number;
+            rightsize_headroom?: number | null;
             /** Format: uint64 */
-            drain_timeout_secs?: number;
-            disruption_budget?: components["schemas"]["DisruptionBudgetInput"];
-            on_demand_minimums?: components["schemas"]["OnDemandMinimum"][];
+            drain_timeout_secs?: number | null;
+            disruption_budget?: components["schemas"]["DisruptionBudgetInput"] | null;
+            on_demand_minimums?: components["schemas"]["OnDemandMinimum"][] | null;
             /** Format: double */
-            risk_premium?: number;
+            risk_premium?: number | null;
+            /**
+             * @description Use this organization node template (its spec replaces `template`); left out, the
+             *     policy carries its own `template`.
+             */
+            template_id?: string | null;
         };
         /**
          * ClusterPolicyView
@@ -1578,6 +1742,12 @@ export interface components {
              *     when the planner chooses capacity (0 = price only, at most 10).
              */
             risk_premium: number;
+            /**
+             * @description The organization node template the policy uses (`template` is then that
+             *     template's); none when the policy carries its own template.
+             */
+            template_id?: string | null;
+            template_name?: string | null;
         };
         /** ClusterSummary */
         ClusterSummary: {
@@ -1589,11 +1759,11 @@ export interface components {
             region: string;
             /** @description Availability zones of the cluster's nodes. */
             azs: string[];
-            kubernetes_version?: string;
+            kubernetes_version?: string | null;
             /** @description Past EKS standard support. */
             end_of_life: boolean;
             status: string;
-            environment?: string;
+            environment?: string | null;
             /** Format: int64 */
             node_count: number;
             /** Format: int64 */
@@ -1629,8 +1799,8 @@ export interface components {
              * Format: double
              * @description See the formula on `GET /api/clusters`.
              */
-            efficiency_score?: number;
-            efficiency_grade?: string;
+            efficiency_score?: number | null;
+            efficiency_grade?: string | null;
             /** Format: int64 */
             health_score: number;
             /** Format: date-time */
@@ -1661,7 +1831,7 @@ export interface components {
              * @description Relative change of the monthly cost over the window (last vs first point), e.g.
              *     -0.12 for 12 % cheaper; absent with fewer than two points.
              */
-            monthly_cost_change?: number;
+            monthly_cost_change?: number | null;
         };
         /**
          * @description `delete_empty` (zero risk) or `replace_and_move` (evict pods / buy cheaper nodes).
@@ -1686,9 +1856,9 @@ export interface components {
              */
             max_percent: number;
             /** Format: uint32 */
-            max_nodes?: number;
+            max_nodes?: number | null;
             /** Format: uint32 */
-            max_waves?: number;
+            max_waves?: number | null;
         };
         /**
          * DisruptionBudgetInput
@@ -1696,11 +1866,11 @@ export interface components {
          */
         DisruptionBudgetInput: {
             /** Format: double */
-            max_percent?: number;
+            max_percent?: number | null;
             /** Format: uint32 */
-            max_nodes?: number;
+            max_nodes?: number | null;
             /** Format: uint32 */
-            max_waves?: number;
+            max_waves?: number | null;
         };
         /** @enum {string} */
         ExportFormat: "csv" | "json";
@@ -1824,7 +1994,7 @@ export interface components {
         InstanceSummary: {
             id: string;
             instance_id: string;
-            cluster_id?: string;
+            cluster_id?: string | null;
             instance_type: string;
             /** @description `spot` or `on-demand`. */
             lifecycle: string;
@@ -1832,7 +2002,7 @@ export interface components {
             az: string;
             /** @description Capacity pool: `<type>@<az>`. */
             pool: string;
-            node_group?: string;
+            node_group?: string | null;
             /** Format: double */
             hourly_price: number;
             /** Format: double */
@@ -1845,16 +2015,16 @@ export interface components {
              * Format: double
              * @description Spot only: the risk model's probability that the pool interrupts within the hour.
              */
-            interruption_probability?: number;
+            interruption_probability?: number | null;
             /**
              * @description Spot only: `SAFE` (< 0.2), `CAUTION` (0.2–0.5) or `AVOID` (> 0.5, or flagged by the
              *     global risk tracker, which overrides the model while the flag lasts).
              */
-            risk_band?: string;
+            risk_band?: string | null;
             /** @description Which model scored the pool. */
-            risk_model?: string;
+            risk_model?: string | null;
             /** Format: date-time */
-            launched_at?: string;
+            launched_at?: string | null;
         };
         /** InviteCreated */
         InviteCreated: {
@@ -1887,11 +2057,34 @@ export interface components {
             /** Format: date-time */
             expires_at: string;
             /** Format: date-time */
-            accepted_at?: string;
+            accepted_at?: string | null;
+        };
+        /** JobKindDepth */
+        JobKindDepth: {
+            kind: string;
+            /** Format: int64 */
+            queued: number;
+            /** Format: int64 */
+            running: number;
+            /** @description `green` below 100 queued, `yellow` up to 500, `red` above. */
+            light: string;
         };
         /** JobList */
         JobList: {
             items: components["schemas"]["JobView"][];
+        };
+        /** JobQueueHealth */
+        JobQueueHealth: {
+            /** @description This replica's worker is polling the queue. */
+            worker_alive: boolean;
+            /**
+             * Format: int64
+             * @description Times it was restarted after stopping on a backend error.
+             */
+            worker_restarts: number;
+            last_error?: string | null;
+            /** @description Queued and running jobs per kind. */
+            kinds: components["schemas"]["JobKindDepth"][];
         };
         /**
          * JobView
@@ -1901,14 +2094,14 @@ export interface components {
         JobView: {
             id: string;
             kind: string;
-            target_id?: string;
-            /** @description queued, running, succeeded or failed. */
+            target_id?: string | null;
+            /** @description queued, running, succeeded, failed or cancelled. */
             status: string;
             /** Format: int64 */
             progress: number;
-            message?: string;
+            message?: string | null;
             dry_run: boolean;
-            plan?: components["schemas"]["ActionPlanView"];
+            plan?: components["schemas"]["ActionPlanView"] | null;
             /**
              * @description Optimize: `{mode: execute|dry_run, executed: [{index, kind, target, status:
              *     applied|would_execute|skipped, launched?, terminated?, fallback?, asg_resized?, ...}],
@@ -1919,9 +2112,25 @@ export interface components {
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
-            started_at?: string;
+            started_at?: string | null;
             /** Format: date-time */
-            finished_at?: string;
+            finished_at?: string | null;
+            /**
+             * Format: date-time
+             * @description Last heartbeat of the worker running it: a running job whose worker stops beating
+             *     for a minute is failed by the reaper.
+             */
+            heartbeat_at?: string | null;
+            /**
+             * @description Safe mode was on when the job was queued: it plans and records "would execute" but
+             *     never touches the cloud.
+             */
+            safe_mode: boolean;
+            /**
+             * Format: date-time
+             * @description When cancellation was asked for; a running job stops at its next action boundary.
+             */
+            cancel_requested_at?: string | null;
         };
         /** KeysRequest */
         KeysRequest: {
@@ -1972,8 +2181,8 @@ export interface components {
              * Format: double
              * @description Node-weighted mean of cluster efficiency scores (see `GET /api/clusters`).
              */
-            efficiency_score?: number;
-            efficiency_grade?: string;
+            efficiency_score?: number | null;
+            efficiency_grade?: string | null;
             /** Format: int64 */
             clusters: number;
             /** Format: int64 */
@@ -2007,7 +2216,7 @@ export interface components {
             /** Format: date-time */
             ts: string;
             /** @description Set on the admin stream. */
-            organization_id?: string;
+            organization_id?: string | null;
             data: unknown;
         };
         /** LoginRequest */
@@ -2018,7 +2227,7 @@ export interface components {
         /** LogoutRequest */
         LogoutRequest: {
             /** @description Also revoke this refresh token (normally the session's own). */
-            refresh_token?: string;
+            refresh_token?: string | null;
         };
         /** MeResponse */
         MeResponse: {
@@ -2027,7 +2236,7 @@ export interface components {
             /** @description `owner`, `admin` or `viewer` in this organization. */
             role: string;
             /** @description `super_admin` for platform operators. */
-            platform_role?: string;
+            platform_role?: string | null;
             /**
              * @description Where the app should go: `onboarding` while the organization has no active account and
              *     the wizard was neither finished nor skipped, `dashboard` otherwise.
@@ -2035,7 +2244,7 @@ export interface components {
             route: string;
             onboarding_dismissed: boolean;
             /** @description Set when a platform admin is acting as this user. */
-            impersonated_by?: string;
+            impersonated_by?: string | null;
         };
         /** MemberList */
         MemberList: {
@@ -2073,11 +2282,11 @@ export interface components {
             /** Format: date-time */
             uploaded_at: string;
             /** Format: date-time */
-            validated_at?: string;
+            validated_at?: string | null;
             /** Format: date-time */
-            graduated_at?: string;
+            graduated_at?: string | null;
             /** Format: date-time */
-            retired_at?: string;
+            retired_at?: string | null;
         };
         /**
          * NodeDecision
@@ -2093,12 +2302,12 @@ export interface components {
              *     `method_delete_empty`, `in_target_fleet`, `well_utilized`, `pods_do_not_fit`,
              *     `saving_below_threshold` or `budget_exhausted`.
              */
-            why?: string;
+            why?: string | null;
             /**
              * Format: uint32
              * @description Disruption wave (0-based) of a node that changes.
              */
-            wave?: number;
+            wave?: number | null;
             /** @description New nodes receiving a replaced node's pods. */
             by: string[];
             /**
@@ -2106,7 +2315,7 @@ export interface components {
              * @description For a replaced node: the highest interruption probability among the new spot
              *     nodes receiving its pods (0–1).
              */
-            risk?: number;
+            risk?: number | null;
             /**
              * Format: double
              * @description USD/h this node's change saves (0 when kept).
@@ -2154,13 +2363,13 @@ export interface components {
          * @description Template fields to change; the others keep their defaults.
          */
         NodeTemplateInput: {
-            allowed_families?: string[];
-            architectures?: components["schemas"]["Architecture"][];
-            excluded_sizes?: string[];
-            capacity_type?: components["schemas"]["CapacityType"];
-            strategy?: components["schemas"]["AllocationStrategy"];
-            allow_burstable?: boolean;
-            on_demand_fallback?: boolean;
+            allowed_families?: string[] | null;
+            architectures?: components["schemas"]["Architecture"][] | null;
+            excluded_sizes?: string[] | null;
+            capacity_type?: components["schemas"]["CapacityType"] | null;
+            strategy?: components["schemas"]["AllocationStrategy"] | null;
+            allow_burstable?: boolean | null;
+            on_demand_fallback?: boolean | null;
         };
         /**
          * OnDemandMinimum
@@ -2169,7 +2378,7 @@ export interface components {
          *     more, run on on-demand nodes.
          */
         OnDemandMinimum: {
-            namespace?: string;
+            namespace?: string | null;
             selector: {
                 [key: string]: string;
             };
@@ -2177,9 +2386,9 @@ export interface components {
              * Format: double
              * @description 0–100.
              */
-            percent?: number;
+            percent?: number | null;
             /** Format: uint32 */
-            replicas?: number;
+            replicas?: number | null;
         };
         /** OnboardingRequest */
         OnboardingRequest: {
@@ -2193,7 +2402,7 @@ export interface components {
              * @description Plan and log "would execute" without touching the cloud (also forced by the
              *     server's safe mode and the cluster policy's `dry_run`).
              */
-            dry_run?: boolean;
+            dry_run?: boolean | null;
         };
         /** OrgSettings */
         OrgSettings: {
@@ -2201,7 +2410,7 @@ export interface components {
              * Format: int64
              * @description Days audit records are kept (30–3650), or null to keep them indefinitely.
              */
-            audit_retention_days?: number;
+            audit_retention_days?: number | null;
         };
         /** OrgSummary */
         OrgSummary: {
@@ -2279,7 +2488,7 @@ export interface components {
             reason: string;
             /** Format: double */
             expected_monthly_savings: number;
-            destination?: components["schemas"]["PlannedDestination"];
+            destination?: components["schemas"]["PlannedDestination"] | null;
             /** @description Nodes that receive the moved pods. */
             receivers: string[];
             /** @description Further capacity a replacement buys when its pods need more than one new node. */
@@ -2364,12 +2573,12 @@ export interface components {
             /** @description 1–100 characters: letters, digits, `-`, `_`, `.`; unique in the organization. */
             name: string;
             /** @description Defaults to the account's region. */
-            region?: string;
+            region?: string | null;
             /**
              * @description The linked account the cluster is billed to. May be omitted when the organization
              *     has exactly one account.
              */
-            account_id?: string;
+            account_id?: string | null;
         };
         /** RegisteredCluster */
         RegisteredCluster: {
@@ -2437,14 +2646,14 @@ export interface components {
             account_id: string;
             status: string;
             /** @description `queued`, `instances`, `clusters`, `volumes`, `snapshots`, `done`. */
-            phase?: string;
+            phase?: string | null;
             /**
              * Format: int64
              * @description 0–100.
              */
             progress: number;
             counts: components["schemas"]["ScanCounts"];
-            message?: string;
+            message?: string | null;
         };
         /** SignupRequest */
         SignupRequest: {
@@ -2459,9 +2668,9 @@ export interface components {
             id: string;
             account_id: string;
             snapshot_id: string;
-            volume_id?: string;
+            volume_id?: string | null;
             /** Format: date-time */
-            started_at?: string;
+            started_at?: string | null;
             /** Format: int64 */
             age_days: number;
             /** Format: int64 */
@@ -2494,6 +2703,25 @@ export interface components {
             score: number;
             detail: string;
         };
+        /**
+         * StorageSpec
+         * @description Root volume of launched nodes.
+         */
+        StorageSpec: {
+            /** @description `gp3`, `gp2`, `io1` or `io2`. */
+            volume_type: string;
+            /**
+             * Format: uint32
+             * @description 20–16384 GiB.
+             */
+            size_gib: number;
+            /**
+             * Format: uint32
+             * @description Provisioned IOPS: gp3 3000–16000, io1 100–64000, io2 100–256000 (required for io1/io2;
+             *     not accepted for gp2).
+             */
+            iops?: number | null;
+        };
         /** SystemHealth */
         SystemHealth: {
             /**
@@ -2506,6 +2734,148 @@ export interface components {
             risk_model: components["schemas"]["ActiveModelView"];
             /** @description SAFE_MODE: optimization jobs only plan ("would execute"). */
             safe_mode: boolean;
+            /** @description The job queue: this replica's worker and the depth per job kind (all replicas). */
+            job_queue: components["schemas"]["JobQueueHealth"] & unknown;
+        };
+        /**
+         * TaintSpec
+         * @description A taint put on launched nodes.
+         */
+        TaintSpec: {
+            key: string;
+            value?: string | null;
+            /** @description `NoSchedule`, `PreferNoSchedule` or `NoExecute`. */
+            effect: string;
+        };
+        /**
+         * TemplateEstimate
+         * @description What nodes of a template cost now in a linked account's market.
+         */
+        TemplateEstimate: {
+            /**
+             * Format: uint32
+             * @description Instance types the template admits.
+             */
+            instance_types: number;
+            /**
+             * Format: uint32
+             * @description Spot pools (type × zone) it admits.
+             */
+            pools: number;
+            /**
+             * Format: double
+             * @description Mean current spot price of those pools, USD/h.
+             */
+            avg_spot_hourly?: number | null;
+            /**
+             * Format: double
+             * @description Mean on-demand price of the admitted types, USD/h.
+             */
+            avg_on_demand_hourly?: number | null;
+            /**
+             * Format: double
+             * @description 1 − spot/on-demand of the means.
+             */
+            spot_discount?: number | null;
+            /** @description The account whose market priced it. */
+            account_id: string;
+            region: string;
+        };
+        /**
+         * TemplateInput
+         * @description A new template. `spec` fields that are left out take the defaults (spot,
+         *     capacity-optimized, on-demand fallback, a 50 GiB gp3 root volume).
+         */
+        TemplateInput: {
+            /** @description Unique in the organization, 1–64 characters. */
+            name: string;
+            description?: string | null;
+            spec: components["schemas"]["TemplateSpecInput"];
+        };
+        /** TemplateList */
+        TemplateList: {
+            items: components["schemas"]["TemplateView"][];
+        };
+        /**
+         * TemplatePatch
+         * @description Changes to a template; missing fields keep their value.
+         */
+        TemplatePatch: {
+            name?: string | null;
+            description?: string | null;
+            spec?: components["schemas"]["TemplateSpecInput"] | null;
+        };
+        /**
+         * TemplateSpecInput
+         * @description Template fields; the missing ones take their defaults (create) or keep their value
+         *     (update).
+         */
+        TemplateSpecInput: {
+            families?: string[] | null;
+            architectures?: components["schemas"]["Architecture"][] | null;
+            excluded_sizes?: string[] | null;
+            capacity_type?: components["schemas"]["CapacityType"] | null;
+            strategy?: components["schemas"]["AllocationStrategy"] | null;
+            allow_burstable?: boolean | null;
+            on_demand_fallback?: boolean | null;
+            storage?: components["schemas"]["StorageSpec"] | null;
+            security_groups?: string[] | null;
+            labels?: {
+                [key: string]: string;
+            } | null;
+            taints?: components["schemas"]["TaintSpec"][] | null;
+        };
+        /**
+         * TemplateSpecView
+         * @description What a node template says.
+         */
+        TemplateSpecView: {
+            /** @description Instance families (at least one), e.g. `m6i`, `c7g`. */
+            families: string[];
+            /**
+             * @description Allowed architectures (empty: those of the families). ARM64 with an x86-only family
+             *     (e.g. `g4dn`) or x86_64 with a Graviton-only family is refused.
+             */
+            architectures: components["schemas"]["Architecture"][];
+            /** @description Sizes never bought, e.g. `nano`, `metal`. */
+            excluded_sizes: string[];
+            capacity_type: components["schemas"]["CapacityType"];
+            strategy: components["schemas"]["AllocationStrategy"];
+            allow_burstable: boolean;
+            /** @description Buy on-demand when no spot pool fits or spot capacity is exhausted. */
+            on_demand_fallback: boolean;
+            storage: components["schemas"]["StorageSpec"];
+            /** @description Security group ids attached to launched nodes (empty: the node group's). */
+            security_groups: string[];
+            /** @description Labels put on launched nodes. */
+            labels: {
+                [key: string]: string;
+            };
+            /** @description Taints put on launched nodes. */
+            taints: components["schemas"]["TaintSpec"][];
+        };
+        /**
+         * TemplateUser
+         * @description A cluster whose policy uses the template.
+         */
+        TemplateUser: {
+            cluster_id: string;
+            cluster_name: string;
+        };
+        /** TemplateView */
+        TemplateView: {
+            id: string;
+            name: string;
+            description?: string | null;
+            /** @description The organization's default template (exactly one when there are templates). */
+            is_default: boolean;
+            spec: components["schemas"]["TemplateSpecView"];
+            /** @description Clusters whose policy uses it (it cannot be deleted while any does). */
+            used_by: components["schemas"]["TemplateUser"][];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
         };
         /** TokenResponse */
         TokenResponse: {
@@ -2542,7 +2912,7 @@ export interface components {
             ok: boolean;
             /** Format: int64 */
             checked: number;
-            first_broken?: components["schemas"]["BrokenLinkView"];
+            first_broken?: components["schemas"]["BrokenLinkView"] | null;
         };
         /** VolumeItem */
         VolumeItem: {
@@ -2553,9 +2923,9 @@ export interface components {
             size_gib: number;
             volume_type: string;
             /** Format: date-time */
-            last_attached_at?: string;
+            last_attached_at?: string | null;
             /** Format: date-time */
-            created_at?: string;
+            created_at?: string | null;
             /** Format: double */
             monthly_cost: number;
         };
@@ -2596,6 +2966,71 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["TokenResponse"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client (`rate_limited`); see `Retry-After`. */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is allowed. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     login: {
@@ -2617,6 +3052,62 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["TokenResponse"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client (`rate_limited`); see `Retry-After`. */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is allowed. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -2642,6 +3133,51 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["TokenResponse"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     logout: {
@@ -2663,6 +3199,60 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     me: {
@@ -2680,6 +3270,24 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["MeResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -2706,6 +3314,71 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["TokenResponse"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client (`rate_limited`); see `Retry-After`. */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is allowed. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     setOnboarding: {
@@ -2727,6 +3400,69 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     listMembers: {
@@ -2744,6 +3480,24 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["MemberList"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -2764,6 +3518,78 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
             };
         };
     };
@@ -2790,6 +3616,87 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["MemberView"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     listInvites: {
@@ -2807,6 +3714,24 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["InviteList"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -2832,6 +3757,78 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["InviteCreated"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     revokeInvite: {
@@ -2851,6 +3848,69 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     getOrgSettings: {
@@ -2868,6 +3928,24 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["OrgSettings"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -2893,6 +3971,69 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["OrgSettings"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     listAccounts: {
@@ -2910,6 +4051,24 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["AccountList"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -2933,6 +4092,78 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["LinkInfo"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -2978,6 +4209,78 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["AccountView"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     linkAccountWithKeys: {
@@ -3001,6 +4304,78 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["AccountView"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     disconnectAccount: {
@@ -3019,6 +4394,69 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
             };
         };
     };
@@ -3045,6 +4483,78 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["AccountView"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     resyncAccount: {
@@ -3066,6 +4576,78 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["AccountView"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     accountScanStatus: {
@@ -3085,6 +4667,51 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["ScanStatus"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -3118,6 +4745,42 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ClusterList"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     getCluster: {
@@ -3137,6 +4800,51 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["ClusterDetail"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -3160,6 +4868,51 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["InstanceList"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     listUnregisteredInstances: {
@@ -3177,6 +4930,24 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["InstanceList"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -3200,6 +4971,51 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["InstanceDetail"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     listOrphanedVolumes: {
@@ -3217,6 +5033,24 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["VolumeList"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -3238,6 +5072,24 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["SnapshotList"];
                 };
             };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     getAgent: {
@@ -3257,6 +5109,51 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["AgentStatusView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -3281,6 +5178,78 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["AgentTokenIssued"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     revokeAgentToken: {
@@ -3300,6 +5269,69 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
             };
         };
     };
@@ -3321,6 +5353,69 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["AgentTokenIssued"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -3349,6 +5444,51 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["AgentCommandList"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     registerCluster: {
@@ -3372,6 +5512,78 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["RegisteredCluster"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     planWhatIf: {
@@ -3393,6 +5605,69 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": unknown;
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -3421,6 +5696,171 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["JobView"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    cancelJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["JobView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     getJob: {
@@ -3442,6 +5882,51 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["JobView"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     listJobs: {
@@ -3459,6 +5944,24 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["JobList"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -3480,6 +5983,51 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["ClusterPolicyView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -3507,6 +6055,78 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ClusterPolicyView"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     estimateClusterPolicyImpact: {
@@ -3532,6 +6152,724 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["PolicyImpact"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    listTemplates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TemplateList"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    createTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["TemplateInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TemplateView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    estimateTemplate: {
+        parameters: {
+            query?: {
+                account_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["TemplateSpecInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TemplateEstimate"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    getTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TemplateView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    deleteTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    updateTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["TemplatePatch"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TemplateView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    cloneTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["CloneInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TemplateView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    setDefaultTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TemplateView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     dashboardKpis: {
@@ -3551,6 +6889,42 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["Kpis"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -3576,6 +6950,42 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["SavingsSeries"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     dashboardResourceGap: {
@@ -3598,6 +7008,42 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ResourceGap"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     dashboardFleet: {
@@ -3617,6 +7063,42 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["FleetComposition"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -3641,6 +7123,42 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Heatmap"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     dashboardStability: {
@@ -3660,6 +7178,42 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["Stability"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -3695,6 +7249,42 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["AuditPage"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     verifyAuditChain: {
@@ -3712,6 +7302,24 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["VerifyResult"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -3740,6 +7348,42 @@ export interface operations {
                     "application/octet-stream": string;
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     getAuditLog: {
@@ -3761,6 +7405,51 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["AuditEntry"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     adminHealth: {
@@ -3780,6 +7469,33 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["SystemHealth"];
                 };
             };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     adminListOrganizations: {
@@ -3797,6 +7513,33 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["OrgSummaryList"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -3822,6 +7565,69 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["TokenResponse"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     adminListRiskModels: {
@@ -3839,6 +7645,33 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["ModelList"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -3859,7 +7692,7 @@ export interface operations {
                      */
                     file: string;
                     /** @description Display name; defaults to the file name. */
-                    name?: string;
+                    name?: string | null;
                 };
             };
         };
@@ -3871,6 +7704,69 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["ModelView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -3894,6 +7790,78 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ModelList"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     adminRollbackRiskModel: {
@@ -3911,6 +7879,51 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["ModelList"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -3931,6 +7944,42 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["JobView"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -3954,6 +8003,60 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["JobView"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     streamEvents: {
@@ -3973,6 +8076,15 @@ export interface operations {
                     "text/event-stream": components["schemas"]["LiveEvent"][];
                 };
             };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
         };
     };
     streamAdminEvents: {
@@ -3990,6 +8102,24 @@ export interface operations {
                 };
                 content: {
                     "text/event-stream": components["schemas"]["LiveEvent"][];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
         };
@@ -4031,7 +8161,10 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["HealthStatus"];
                 };
             };
-            /** @description The database does not answer. */
+            /**
+             * @description The database does not answer, the job queue's worker is down, or the server is
+             *     shutting down.
+             */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -5,7 +5,7 @@ import type { Job } from '../api/types';
 const watched = new Set<string>();
 const announced = new Set<string>();
 
-const FINISHED = new Set(['succeeded', 'failed']);
+const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
 
 /** Announce this job's end with a toast when it finishes (called for jobs seen queued or running here). */
 export function watchJob(id: string): void {
@@ -21,5 +21,6 @@ export function takeJobAnnouncement(job: Pick<Job, 'id' | 'status' | 'message' |
   const text = job.message?.replace(/^dry run:\s*/i, '');
   const detail = text ? `: ${text}` : '.';
   if (job.status === 'failed') return { tone: 'error', message: `Optimization failed${detail}` };
+  if (job.status === 'cancelled') return { tone: 'error', message: `Optimization cancelled${detail.replace(/^: cancelled:\s*/i, ': ')}` };
   return { tone: 'success', message: `${job.dry_run ? 'Dry run finished' : 'Optimization finished'}${detail}` };
 }

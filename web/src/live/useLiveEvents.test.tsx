@@ -117,7 +117,7 @@ describe('useLiveEvents', () => {
     const queryClient = setup();
     const source = FakeEventSource.latest();
     source.open();
-    const job: Job = { id: 'job-9', kind: 'optimize', target_id: 'c-1', status: 'queued', progress: 0, dry_run: false, created_at: '2024-05-01T10:00:00Z' };
+    const job: Job = { id: 'job-9', kind: 'optimize', target_id: 'c-1', status: 'queued', progress: 0, dry_run: false, safe_mode: false, created_at: '2024-05-01T10:00:00Z' };
     queryClient.setQueryData(jobKey('job-9'), job);
     queryClient.setQueryData<JobList>([...jobsKey, 'list'], { items: [job] });
     queryClient.setQueryData([...inventoryKey, 'clusters'], { items: [], total_monthly_run_rate: 0 });

@@ -37,7 +37,7 @@ const PHASE_LABEL: Record<string, string> = {
   done: 'Scan complete',
 };
 
-export function phaseLabel(phase: string | undefined): string {
+export function phaseLabel(phase: string | null | undefined): string {
   if (phase == null) return 'Preparing scan';
   return PHASE_LABEL[phase] ?? phase;
 }

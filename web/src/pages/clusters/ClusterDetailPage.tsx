@@ -122,7 +122,7 @@ export function ClusterDetailPage() {
         }
       />
       <div className="stack">
-        {view.jobId !== null && <JobPanel key={view.jobId} jobId={view.jobId} onDismiss={view.closeJob} />}
+        {view.jobId !== null && <JobPanel key={view.jobId} jobId={view.jobId} onDismiss={view.closeJob} canCancel={canManage} />}
         <Kpis cluster={cluster} />
         <Efficiency cluster={cluster} />
         <Card title="Node groups" flush>

@@ -22,6 +22,7 @@ import {
   sortNodeDecisions,
   stepLabel,
   strategyLabel,
+  useCancelJob,
   useJob,
   useLiveJobActions,
   type ActionPlan,
@@ -32,9 +33,10 @@ import {
 } from './jobs';
 
 /** Progress of one optimize job and, once planned, its actions with their execution status. */
-export function JobPanel({ jobId, onDismiss }: { jobId: string; onDismiss: () => void }) {
+export function JobPanel({ jobId, onDismiss, canCancel = false }: { jobId: string; onDismiss: () => void; canCancel?: boolean }) {
   const job = useJob(jobId);
   const headingId = useId();
+  const showCancel = canCancel && job.isSuccess && !isFinished(job.data.status);
   const dismiss = (
     <Button variant="ghost" size="sm" onClick={onDismiss} aria-label="Close job panel">
       Close
@@ -50,7 +52,10 @@ export function JobPanel({ jobId, onDismiss }: { jobId: string; onDismiss: () =>
     <section aria-labelledby={headingId} className="card job-panel">
       <header className="card__header">
         {title}
-        <div className="row">{dismiss}</div>
+        <div className="row">
+          {showCancel && <CancelJobButton job={job.data} />}
+          {dismiss}
+        </div>
       </header>
       <div className="card__body">
         {job.isPending && <SkeletonRows rows={3} label="Loading job" />}
@@ -63,6 +68,29 @@ export function JobPanel({ jobId, onDismiss }: { jobId: string; onDismiss: () =>
         {job.isSuccess && <JobBody job={job.data} />}
       </div>
     </section>
+  );
+}
+
+/** Stops the job: a queued one never starts; a running one stops before its next action. */
+function CancelJobButton({ job }: { job: Job }) {
+  const cancel = useCancelJob(job.id);
+  const toast = useToast();
+  const requested = job.cancel_requested_at != null;
+  return (
+    <Button
+      variant="secondary"
+      size="sm"
+      disabled={requested || cancel.isPending}
+      onClick={() =>
+        cancel.mutate(undefined, {
+          onSuccess: (updated) =>
+            toast.info(updated.status === 'cancelled' ? 'The job was cancelled before it started.' : 'Cancelling: the job stops before its next action.'),
+          onError: (error) => toast.error(error instanceof ApiError ? error.message : 'Could not cancel the job.'),
+        })
+      }
+    >
+      {requested ? 'Cancelling…' : 'Cancel job'}
+    </Button>
   );
 }
 
@@ -98,6 +126,7 @@ function JobBody({ job }: { job: Job }) {
   const plan = parsePlan(job.plan);
   const result = parseResult(job.result);
   const failed = job.status === 'failed';
+  const cancelled = job.status === 'cancelled';
   const mode = result?.mode ?? (job.dry_run ? 'dry_run' : 'execute');
   const progressLabel = `${job.progress}%`;
   const message = job.message ?? (job.status === 'queued' ? 'Waiting for a worker…' : job.status === 'running' ? 'Starting…' : '');
@@ -133,6 +162,22 @@ function JobBody({ job }: { job: Job }) {
             </span>
           )}
         </div>
+      )}
+
+      {cancelled && (
+        <div className="callout callout--warning" role="status">
+          <strong className="callout__title">The job was cancelled</strong>
+          <span>{job.message ?? 'It stopped before its next action.'}</span>
+          {result !== null && result.not_run.length > 0 && (
+            <span>
+              {result.not_run.length} planned action{result.not_run.length === 1 ? '' : 's'} did not run; actions already taken stay taken.
+            </span>
+          )}
+        </div>
+      )}
+
+      {job.safe_mode && (
+        <p className="muted">Safe mode was on when this job was queued: it plans and records what it would do, and touches nothing.</p>
       )}
 
       {plan === null ? (

@@ -57,6 +57,7 @@ function makeJob(overrides: Partial<Job> = {}): Job {
     status: 'queued',
     progress: 0,
     dry_run: true,
+    safe_mode: false,
     created_at: '2024-05-01T10:00:00Z',
     ...overrides,
   };
@@ -244,6 +245,47 @@ describe('Optimize Now', () => {
     expect(screen.queryByRole('region', { name: 'Optimization job' })).not.toBeInTheDocument();
     await user.click(screen.getByRole('row', { name: /Optimization queued .* Succeeded, open job/ }));
     expect(await screen.findByRole('region', { name: 'Optimization job' })).toBeInTheDocument();
+  });
+
+  it('cancels a running job: it stops before its next action and says what did not run', async () => {
+    const requested = { ...runningJob, dry_run: false, cancel_requested_at: '2024-05-01T10:00:03Z' };
+    const cancelled = makeJob({
+      status: 'cancelled',
+      progress: 100,
+      dry_run: false,
+      message: 'cancelled: 1 of 2 actions ran; the rest did not run',
+      plan,
+      cancel_requested_at: '2024-05-01T10:00:03Z',
+      finished_at: '2024-05-01T10:00:06Z',
+      result: { mode: 'execute', executed: [], not_run: [{ kind: 'move_to_spot', target: 'ip-10-0-1-2.ec2.internal' }], realised_monthly_savings: 0 },
+    });
+    let state: Job = { ...runningJob, dry_run: false };
+    const { calls } = setup('owner', {
+      'GET /api/jobs/job-1': () => json(state),
+      'POST /api/jobs/job-1/cancel': () => {
+        state = requested;
+        return json(requested);
+      },
+    });
+    const user = userEvent.setup();
+    renderApp('/clusters/c-1?job=job-1');
+    const panel = await screen.findByRole('region', { name: 'Optimization job' });
+    await user.click(await within(panel).findByRole('button', { name: 'Cancel job' }));
+    expect(calls.some((call) => call.method === 'POST' && call.url.pathname === '/api/jobs/job-1/cancel')).toBe(true);
+    expect(await within(panel).findByRole('button', { name: 'Cancelling…' })).toBeDisabled();
+    state = cancelled;
+    const note = await within(panel).findByText('The job was cancelled', {}, { timeout: 3000 });
+    expect(note.closest('.callout')).toHaveTextContent('1 planned action did not run; actions already taken stay taken.');
+    expect(within(panel).getByText('Cancelled', { selector: '.badge' })).toBeInTheDocument();
+    expect(within(panel).queryByRole('button', { name: /Cancel/ })).not.toBeInTheDocument();
+  });
+
+  it('does not offer cancel to viewers', async () => {
+    setup('viewer', { 'GET /api/jobs/job-1': () => json(runningJob) });
+    renderApp('/clusters/c-1?job=job-1');
+    const panel = await screen.findByRole('region', { name: 'Optimization job' });
+    expect(await within(panel).findByText('plan ready: 2 actions, 1 blocked')).toBeInTheDocument();
+    expect(within(panel).queryByRole('button', { name: 'Cancel job' })).not.toBeInTheDocument();
   });
 
   it('reports a refused job in the dialog', async () => {

@@ -279,7 +279,7 @@ export function parseResult(value: unknown): JobResult | null {
 }
 
 export function isFinished(status: string | undefined): boolean {
-  return status === 'succeeded' || status === 'failed';
+  return status === 'succeeded' || status === 'failed' || status === 'cancelled';
 }
 
 const JOB_STATUS: Record<string, { label: string; tone: BadgeTone }> = {
@@ -287,6 +287,7 @@ const JOB_STATUS: Record<string, { label: string; tone: BadgeTone }> = {
   running: { label: 'Running', tone: 'info' },
   succeeded: { label: 'Succeeded', tone: 'success' },
   failed: { label: 'Failed', tone: 'danger' },
+  cancelled: { label: 'Cancelled', tone: 'warning' },
 };
 
 export function jobStatus(status: string): { label: string; tone: BadgeTone } {
@@ -450,6 +451,18 @@ export function useLiveJobActions(id: string | null) {
     queryFn: (): Record<number, ActionReport> => ({}),
     enabled: id !== null,
     staleTime: Infinity,
+  });
+}
+
+/** Cancels a job: a queued one at once, a running one before its next action. */
+export function useCancelJob(jobId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: () => unwrap(api.POST('/api/jobs/{id}/cancel', { params: { path: { id: jobId } } })),
+    onSuccess: (job) => {
+      queryClient.setQueryData(jobKey(job.id), job);
+      void queryClient.invalidateQueries({ queryKey: [...jobsKey, 'list'] });
+    },
   });
 }
 

@@ -32,6 +32,7 @@ function health(active: ActiveRiskModel, overrides: Partial<SystemHealth> = {}):
     status: active.degraded ? 'degraded' : 'ok',
     database: 'ok',
     safe_mode: false,
+    job_queue: { worker_alive: true, worker_restarts: 0, kinds: [] },
     risk_model: active,
     actors: [
       { account_id: 'a1', organization_id: 'o1', state: 'running', restarts: 0, clusters: 2, model: active.id, cluster_models: [active.id, active.id] },
