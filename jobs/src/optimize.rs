@@ -680,6 +680,8 @@ pub async fn run(
     let (policy, _) = spot_actors::policy::effective(db, &org, &cluster_id)
         .await
         .map_err(fail)?;
+    // Labels and taints the linked node template puts on every node this job launches.
+    let marks = node_marks(db, &org, &cluster_id).await.map_err(fail)?;
     // Safe mode as recorded when the job was queued, or as this replica runs now: either
     // keeps the executor away from the cloud.
     let dry = job.safe_mode != 0 || ctx.safe_mode || policy.dry_run || job.dry_run != 0;
@@ -770,6 +772,7 @@ pub async fn run(
             org: &org,
             cluster_id: &cluster_id,
             job_id: &job.id,
+            marks: &marks,
         };
         let outcome = execute_action(
             cloud.as_ref(),
@@ -898,9 +901,108 @@ struct AgentTarget<'a> {
     org: &'a str,
     cluster_id: &'a str,
     job_id: &'a str,
+    /// What the linked node template puts on launched nodes.
+    marks: &'a NodeMarks,
+}
+
+/// Labels and taints for launched nodes (from the cluster's linked node template).
+#[derive(Debug, Default)]
+struct NodeMarks {
+    template: Option<String>,
+    labels: BTreeMap<String, String>,
+    taints: Vec<spot_agent_protocol::Taint>,
+}
+
+async fn node_marks(
+    db: &spot_models::Db,
+    org: &str,
+    cluster_id: &str,
+) -> Result<NodeMarks, String> {
+    let Some(t) = spot_models::templates::of_cluster(db, org, cluster_id)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(NodeMarks::default());
+    };
+    let spec: spot_engine::template::TemplateSpec = serde_json::from_str(&t.spec)
+        .map_err(|e| format!("stored template {} is invalid: {e}", t.name))?;
+    Ok(NodeMarks {
+        template: Some(t.name),
+        labels: spec.labels,
+        taints: spec
+            .taints
+            .into_iter()
+            .map(|t| spot_agent_protocol::Taint {
+                key: t.key,
+                value: t.value,
+                effect: t.effect,
+            })
+            .collect(),
+    })
 }
 
 impl AgentTarget<'_> {
+    /// Puts the template's labels and taints on freshly Ready nodes, before any pod is
+    /// moved onto them. `Err` is a human message (the caller keeps the old node).
+    async fn mark(
+        &self,
+        idx: usize,
+        nodes: &[String],
+        steps: &mut Vec<serde_json::Value>,
+    ) -> Result<(), String> {
+        use spot_agent_protocol::CommandKind;
+        let m = self.marks;
+        for node in nodes {
+            if !m.labels.is_empty() {
+                let labels = m
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Some(v.clone())))
+                    .collect();
+                let (ok, msg, detail) = self
+                    .command(
+                        idx,
+                        &format!("label:{node}"),
+                        CommandKind::Label {
+                            node: node.clone(),
+                            labels,
+                        },
+                        Duration::from_secs(60),
+                    )
+                    .await?;
+                steps.push(agent_ops::step(
+                    "label",
+                    json!({"node": node, "ok": ok, "message": msg, "template": m.template, "labels": m.labels, "command_id": detail["command_id"]}),
+                ));
+                if !ok {
+                    return Err(format!("labelling {node} failed: {msg}"));
+                }
+            }
+            if !m.taints.is_empty() {
+                let (ok, msg, detail) = self
+                    .command(
+                        idx,
+                        &format!("taint:{node}"),
+                        CommandKind::Taint {
+                            node: node.clone(),
+                            add: m.taints.clone(),
+                            remove: Vec::new(),
+                        },
+                        Duration::from_secs(60),
+                    )
+                    .await?;
+                steps.push(agent_ops::step(
+                    "taint",
+                    json!({"node": node, "ok": ok, "message": msg, "template": m.template, "taints": m.taints, "command_id": detail["command_id"]}),
+                ));
+                if !ok {
+                    return Err(format!("tainting {node} failed: {msg}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Runs one agent command for action `idx`; `Err` is a human message.
     async fn command(
         &self,
@@ -1139,7 +1241,24 @@ async fn execute_action(
                 )
                 .await
                 {
-                    Ok(names) => steps.push(agent_ops::step("ready", json!({"nodes": names}))),
+                    Ok(names) => {
+                        steps.push(agent_ops::step("ready", json!({"nodes": names})));
+                        if let Err(e) = agent.mark(idx, &names, &mut steps).await {
+                            let _ = agent
+                                .command(
+                                    idx,
+                                    "uncordon",
+                                    spot_agent_protocol::CommandKind::Uncordon {
+                                        node: old.clone(),
+                                    },
+                                    Duration::from_secs(60),
+                                )
+                                .await;
+                            return Err(with(
+                                json!({"error": e, "step": "label", "launched": new_ids, "steps": steps, "note": "the old node was uncordoned and keeps running"}),
+                            ));
+                        }
+                    }
                     Err(e) => {
                         let _ = agent
                             .command(

@@ -21,7 +21,7 @@ const ACCOUNT: &str = "123456789012";
 
 /// Links a sim account and returns (session, cluster id, cluster name) of its
 /// largest cluster, with an aggressive policy so the demo world yields actions.
-async fn setup(app: &TestApp) -> (Session, String, String) {
+pub async fn setup(app: &TestApp) -> (Session, String, String) {
     let s = app.signup("Optimizer").await;
     link_sim(app, &s, ACCOUNT, "Prod").await;
     let (_, clusters) = app

@@ -416,3 +416,95 @@ async fn policies_use_templates_and_protect_them(b: Backend) {
     assert_eq!(st, StatusCode::NO_CONTENT);
 }
 both!(policies_use_templates_and_protect_them);
+
+/// Optimize Now on a cluster whose policy uses a template: every node it launches carries
+/// the template's labels and taints (put on by the agent once the node is Ready, before
+/// any pod moves).
+async fn launched_nodes_carry_the_template_labels_and_taints(b: Backend) {
+    let sim = std::sync::Arc::new(spot_actors::connect::SimConnector::new(42));
+    let app = TestApp::start_with_connector(b, sim.clone()).await;
+    let (s, cluster, name) = crate::optimize::setup(&app).await;
+    let families: std::collections::BTreeSet<String> = spot_cloud::sim::Catalog::embedded()
+        .types()
+        .iter()
+        .map(|t| t.family.clone())
+        .collect();
+    let (st, t) = create(
+        &app,
+        &s,
+        json!({"name": "tagged", "spec": {
+            "families": families,
+            "labels": {"example.com/pool": "general"},
+            "taints": [{"key": "example.com/preferred", "value": "general", "effect": "PreferNoSchedule"}]
+        }}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{t}");
+    let (st, p) = app
+        .json(
+            Method::PUT,
+            &format!("/api/clusters/{cluster}/policy"),
+            Some(&s.access),
+            Some(json!({"aggressiveness": "aggressive", "stabilization_window_secs": 0, "template_id": t["id"]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    let (st, j) = app
+        .json(
+            Method::POST,
+            &format!("/api/clusters/{cluster}/optimize"),
+            Some(&s.access),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{j}");
+    let job = crate::risk::wait_job(
+        &app,
+        &s.access,
+        &format!("/api/jobs/{}", j["id"].as_str().expect("id")),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let steps: Vec<Value> = job["result"]["executed"]
+        .as_array()
+        .expect("executed")
+        .iter()
+        .flat_map(|a| a["steps"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let ready: Vec<String> = steps
+        .iter()
+        .filter(|s| s["step"] == "ready")
+        .flat_map(|s| s["nodes"].as_array().cloned().unwrap_or_default())
+        .filter_map(|n| n.as_str().map(str::to_string))
+        .collect();
+    assert!(!ready.is_empty(), "the plan launches replacements: {job}");
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["step"] == "label" && s["template"] == "tagged"),
+        "{job}"
+    );
+    let world = sim.world("123456789012", "us-east-1").expect("world");
+    let view = world.kube_view(&name).expect("view");
+    for n in &ready {
+        let node = view
+            .nodes
+            .iter()
+            .find(|v| &v.name == n)
+            .expect("launched node");
+        assert_eq!(
+            node.labels.get("example.com/pool").map(String::as_str),
+            Some("general"),
+            "{n}: {:?}",
+            node.labels
+        );
+        assert!(
+            node.taints
+                .iter()
+                .any(|t| t.key == "example.com/preferred" && t.effect == "PreferNoSchedule"),
+            "{n}: {:?}",
+            node.taints
+        );
+    }
+}
+both!(launched_nodes_carry_the_template_labels_and_taints);
