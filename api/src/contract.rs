@@ -33,9 +33,11 @@ const ERROR_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 /// derived from the operation's shape in [`derived_statuses`].
 const EXTRA_STATUSES: &[(&str, &[u16])] = &[
     // 409: the handler (or a unique index behind it) refuses a duplicate or a state change.
+    // The unauthenticated auth flows answer 401 for bad credentials or tokens themselves.
     ("signup", &[409, 429]),
-    ("login", &[429]),
-    ("acceptInvite", &[409, 429]),
+    ("login", &[401, 429]),
+    ("refresh", &[401]),
+    ("acceptInvite", &[404, 409, 429]),
     ("updateMemberRole", &[409]),
     ("removeMember", &[409]),
     ("createInvite", &[409]),
@@ -49,6 +51,11 @@ const EXTRA_STATUSES: &[(&str, &[u16])] = &[
     ("estimateClusterPolicyImpact", &[409]),
     ("adminGraduateRiskModel", &[409]),
     ("adminRollbackRiskModel", &[409]),
+    ("cancelJob", &[409]),
+    ("deleteTemplate", &[409]),
+    // 404: the account or organization named in the body does not exist.
+    ("estimateTemplate", &[404, 409]),
+    ("adminImpersonate", &[404]),
 ];
 
 fn describe_status(code: u16) -> &'static str {
@@ -528,7 +535,7 @@ mod tests {
         let op = parse(r#"{"operationId":"login","requestBody":{}}"#);
         assert_eq!(
             derived_statuses("/api/auth/token", "post", &op),
-            vec![400, 413, 415, 422, 429, 503]
+            vec![400, 401, 413, 415, 422, 429, 503]
         );
     }
 }

@@ -7,6 +7,14 @@
 //! measured on the same input in the same run, and the wall time of `plan()` (median of 3).
 //! Every plan is checked with `plan::check` and planned twice for determinism.
 //!
+//! What is compared: `obj` is the risk-weighted cost (`risk_premium` 0 here, so the real
+//! price) of the whole fleet after *every* wave of the plan (no `max_waves`, so nothing
+//! is held back by the disruption budget: the waves only order the changes), i.e. the
+//! target fleet the planner commits to. `LB` is the objective of the pinned nodes plus a
+//! valid lower bound over the movable pods (the fluid LP of the pods without
+//! anti-affinity and zone spread for these constrained inputs; see `pack`), `FFD` the
+//! pinned nodes plus first-fit-decreasing over the same movable pods and offers.
+//!
 //! The current fleet is what a Karpenter-style autoscaler would have bought: FFD over the
 //! pods with only m5/m6g 2xlarge/4xlarge offers (spot and on-demand), all nodes a day old.
 

@@ -16,20 +16,26 @@
 //!    pods (pods already on on-demand nodes first) so that the minimum holds afterwards.
 //! 3. Offers come from the node template and the market: flagged and AVOID pools
 //!    excluded, allocatable = capacity − the EKS reserve (max pods from the type's ENI
-//!    limit when known) − the largest DaemonSet footprint seen on a node, price weighed by
-//!    `1 + risk_premium × interruption probability` for spot.
+//!    limit when known) − the largest DaemonSet footprint seen on a node; an offer with
+//!    interruption probability `p` (0 on-demand) is weighed at `price × (1 + λ p) +
+//!    λ (NODE_EXPOSURE_COST_HOURLY + NODE_INTERRUPTION_COST_HOURLY × p)`, λ the policy's
+//!    `risk_premium` (the last terms are per node: fewer, larger nodes in safer pools win
+//!    at equal price).
 //! 4. The LP packer ([`crate::pack::pack`]) computes the target fleet for the movable pods.
 //!    Two change sets are built and compared:
 //!    - *target*: keep the candidate nodes whose (type, lifecycle, zone) the target fleet
 //!      uses (fullest first), fill their free room, pack the rest with the LP onto new
 //!      nodes; every other candidate node is deleted or replaced;
 //!    - *incremental*: delete empty nodes, drain under-utilised nodes (below the
-//!      aggressiveness threshold) whose pods fit on other nodes, pack pending pods.
+//!      aggressiveness threshold) whose pods fit on other nodes (never onto spot nodes in
+//!      AVOID or flagged pools), pack pending pods.
 //!
 //!    The target set wins when the method is `replace_and_move`, aggressiveness is not
 //!    conservative, and it saves more than the incremental set by at least the
 //!    aggressiveness margin of the replaced nodes' cost (balanced: 20 %, aggressive: any)
-//!    plus [`POD_DISRUPTION_COST_HOURLY`] per pod it evicts beyond the incremental set.
+//!    plus [`POD_DISRUPTION_COST_HOURLY`] per pod it evicts beyond the incremental set
+//!    (objectives compared without the per-node exposure weight: having fewer nodes is
+//!    no reason on its own to restart pods).
 //! 5. Removals are ordered (empty first, then largest saving) into waves, each disrupting
 //!    at most the budget's node count and evicting at most a PDB's allowance per PDB; a
 //!    new node is launched in the first wave that moves pods onto it (wave 0 for
@@ -62,6 +68,14 @@ pub const DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";
 /// consolidation evicts (≈ $3.65 per pod-month): without it a plan re-run every few
 /// minutes replaces nodes for cents and restarts pods all day.
 pub const POD_DISRUPTION_COST_HOURLY: f64 = 0.005;
+/// Per-node part of the risk weighting (USD/h per unit of `risk_premium × p`): what an
+/// interruption costs beyond the node's price share (restarts, rescheduling), the same
+/// for a small node as for a large one.
+pub const NODE_INTERRUPTION_COST_HOURLY: f64 = 0.25;
+/// Per-node exposure weight (USD/h per unit of `risk_premium`), spot and on-demand alike:
+/// the interruption count grows with the node count, so at equal price the objective
+/// prefers fewer, larger nodes.
+pub const NODE_EXPOSURE_COST_HOURLY: f64 = 0.01;
 /// Label on a node that the optimizer must leave alone.
 pub const UNMANAGED_LABEL: &str = "spot-optimizer.io/unmanaged";
 
@@ -460,8 +474,9 @@ pub enum Strategy {
     Incremental,
 }
 
-/// Cost figures (USD/h). `objective`, `lower_bound` and `ffd` are risk-weighted
-/// (`price × (1 + risk_premium × p)` for spot); `current` and `planned` are real prices.
+/// Cost figures (USD/h). `objective`, `lower_bound` and `ffd` are risk-weighted (see
+/// [`NODE_INTERRUPTION_COST_HOURLY`]; real prices when `risk_premium` is 0); `current`
+/// and `planned` are real prices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Costs {
     pub current_hourly: f64,
@@ -623,7 +638,11 @@ fn build_offers(input: &PlanInput, ds_reserve: Resources) -> Vec<(NodeOffer, f64
                         instance_type: it.name.clone(),
                         lifecycle: Lifecycle::Spot,
                         az: p.az.clone(),
-                        hourly_price: p.spot_price * (1.0 + lambda * p.interruption_probability),
+                        hourly_price: risk_weighted(
+                            p.spot_price,
+                            lambda,
+                            p.interruption_probability,
+                        ),
                         arch: it.arch,
                         allocatable: alloc,
                     },
@@ -639,7 +658,7 @@ fn build_offers(input: &PlanInput, ds_reserve: Resources) -> Vec<(NodeOffer, f64
                         instance_type: it.name.clone(),
                         lifecycle: Lifecycle::OnDemand,
                         az: az.clone(),
-                        hourly_price: it.on_demand_hourly,
+                        hourly_price: risk_weighted(it.on_demand_hourly, lambda, 0.0),
                         arch: it.arch,
                         allocatable: alloc,
                     },
@@ -728,6 +747,17 @@ enum Dest {
     New(usize),
 }
 
+/// A spot node in a pool that is AVOID (risk above [`AVOID_THRESHOLD`]) or flagged by the
+/// global risk tracker: it receives no moved pods.
+fn at_risk(input: &PlanInput, n: &SnapNode) -> bool {
+    n.lifecycle == Lifecycle::Spot
+        && (n.interruption_probability > AVOID_THRESHOLD
+            || input
+                .market
+                .risk_flags
+                .contains(&PoolKey::new(&n.instance_type, &n.az)))
+}
+
 fn node_objective(ctx: &Ctx<'_>, i: usize) -> f64 {
     let n = &ctx.input.nodes[i];
     let r = if n.lifecycle == Lifecycle::Spot {
@@ -735,7 +765,18 @@ fn node_objective(ctx: &Ctx<'_>, i: usize) -> f64 {
     } else {
         0.0
     };
-    n.hourly_price * (1.0 + ctx.input.policy.risk_premium * r)
+    risk_weighted(n.hourly_price, ctx.input.policy.risk_premium, r)
+}
+
+/// Objective price of a node of real price `price` and interruption probability `p`
+/// (0 for on-demand): `price × (1 + λ p) + λ (NODE_EXPOSURE_COST_HOURLY +
+/// NODE_INTERRUPTION_COST_HOURLY × p)`. The last two terms are per node, whatever its
+/// size: every node is an exposure (an interruption restarts all of its pods), so at
+/// equal price fewer, larger nodes in safer pools win. With `risk_premium` 0 the
+/// objective is the real price.
+fn risk_weighted(price: f64, lambda: f64, p: f64) -> f64 {
+    price * (1.0 + lambda * p)
+        + lambda * (NODE_EXPOSURE_COST_HOURLY + NODE_INTERRUPTION_COST_HOURLY * p)
 }
 
 /// Packs `pods` onto new nodes with the LP; pods the packer reports unschedulable are
@@ -1445,7 +1486,7 @@ fn plan_round(
                     | Some(KeepReason::DoNotDisrupt)
                     | Some(KeepReason::MaintenanceMode)
             ) && n.taints.is_empty()
-                && n.interruption_probability <= AVOID_THRESHOLD
+                && !at_risk(input, n)
                 && !n.unmanaged
         })
         .collect();
@@ -1493,6 +1534,13 @@ fn plan_round(
         };
         let cost_t = tgt.objective + kept_obj(&tgt);
         let cost_i = inc.objective + kept_obj(&inc);
+        // The per-node exposure weight steers what is bought, not whether to replace:
+        // replacing nodes only to have fewer of them would restart pods for no saving.
+        let exposure = |o: &Outcome| -> f64 {
+            let nodes = cands.iter().filter(|i| !o.removed.contains(i)).count() + o.new_nodes.len();
+            pol.risk_premium * NODE_EXPOSURE_COST_HOURLY * nodes as f64
+        };
+        let (churn_t, churn_i) = (cost_t - exposure(&tgt), cost_i - exposure(&inc));
         let replaced_cost: f64 = tgt
             .removed
             .iter()
@@ -1511,7 +1559,7 @@ fn plan_round(
             Aggressiveness::Balanced => 0.20 * replaced_cost,
             _ => 1e-9,
         } + POD_DISRUPTION_COST_HOURLY * churn_pods as f64;
-        if cost_t + margin < cost_i {
+        if churn_t + margin < churn_i {
             tgt.objective = cost_t;
             tgt
         } else {
@@ -1519,7 +1567,7 @@ fn plan_round(
             for &i in &tgt.removed {
                 if !inc.removed.contains(&i) {
                     if let Some(k) = inc.kept.get_mut(&i) {
-                        if *k != KeepReason::PodsDoNotFit || cost_t < cost_i {
+                        if *k != KeepReason::PodsDoNotFit || churn_t < churn_i {
                             *k = KeepReason::SavingBelowThreshold;
                         }
                     }

@@ -42,9 +42,10 @@ pub struct ClusterPolicy {
     pub disruption_budget: DisruptionBudget,
     /// "Run at least N % (or N replicas) of this namespace / label selector on on-demand".
     pub on_demand_minimums: Vec<OnDemandMinimum>,
-    /// Risk premium of spot capacity in the planner's objective: a spot offer with
-    /// interruption probability `p` is weighed at `price × (1 + risk_premium × p)`
-    /// (0 = price only). Reported costs are always real prices.
+    /// Risk premium in the planner's objective: an offer with interruption probability
+    /// `p` (0 on-demand) is weighed at `price × (1 + risk_premium × p)` plus, per node,
+    /// `risk_premium × (NODE_EXPOSURE_COST_HOURLY + NODE_INTERRUPTION_COST_HOURLY × p)`
+    /// (see `plan`; 0 = price only). Reported costs are always real prices. Default 3.
     pub risk_premium: f64,
 }
 
@@ -166,7 +167,7 @@ impl Default for ClusterPolicy {
             drain_timeout_secs: DEFAULT_DRAIN_TIMEOUT_SECS,
             disruption_budget: DisruptionBudget::default(),
             on_demand_minimums: Vec::new(),
-            risk_premium: 0.5,
+            risk_premium: 3.0,
         }
     }
 }

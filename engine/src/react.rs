@@ -34,7 +34,7 @@ pub struct Launches {
     pub nodes: Vec<NodeToLaunch>,
     /// Real USD/h of the nodes to launch.
     pub hourly_cost: f64,
-    /// Risk-weighted USD/h the planner minimised (`price × (1 + risk_premium × p)`).
+    /// Risk-weighted USD/h the planner minimised (see `plan`'s objective).
     pub objective_hourly: f64,
     /// LP lower bound of the risk-weighted objective.
     pub lower_bound_hourly: Option<f64>,

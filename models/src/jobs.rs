@@ -370,25 +370,6 @@ pub async fn cluster_policy(db: &Db, org_id: &str, cluster_id: &str) -> Result<O
     Ok(row.map(|r| r.0))
 }
 
-pub async fn put_cluster_policy(
-    db: &Db,
-    org_id: &str,
-    cluster_id: &str,
-    policy: &str,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO cluster_policies (cluster_id, organization_id, policy, updated_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (cluster_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at",
-    )
-    .bind(cluster_id)
-    .bind(org_id)
-    .bind(policy)
-    .bind(now_ms())
-    .execute(&db.pool)
-    .await?;
-    Ok(())
-}
-
 pub async fn record_saving(
     db: &Db,
     org_id: &str,
@@ -410,4 +391,105 @@ pub async fn record_saving(
     .execute(&db.pool)
     .await?;
     Ok(())
+}
+
+/// One stored version of a cluster's policy.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct PolicyVersion {
+    pub version: i64,
+    pub policy: String,
+    pub template_id: Option<String>,
+    pub created_by: Option<String>,
+    /// E-mail of `created_by`, when it is a user.
+    pub created_by_email: Option<String>,
+    /// Why it was made (e.g. "revert to version 3").
+    pub note: Option<String>,
+    pub created_at: i64,
+}
+
+/// Stores the cluster's policy (and its template link) and records it as the next
+/// version, in one transaction. Returns the version number.
+pub async fn save_cluster_policy(
+    db: &Db,
+    org_id: &str,
+    cluster_id: &str,
+    policy: &str,
+    template_id: Option<&str>,
+    created_by: Option<&str>,
+    note: Option<&str>,
+) -> Result<i64> {
+    let now = now_ms();
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO cluster_policies (cluster_id, organization_id, policy, updated_at, template_id) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (cluster_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at, template_id = excluded.template_id",
+    )
+    .bind(cluster_id)
+    .bind(org_id)
+    .bind(policy)
+    .bind(now)
+    .bind(template_id)
+    .execute(&mut *tx)
+    .await?;
+    let (last,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(version) FROM cluster_policy_versions WHERE cluster_id = $1")
+            .bind(cluster_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let version = last.unwrap_or(0) + 1;
+    sqlx::query(
+        "INSERT INTO cluster_policy_versions (id, organization_id, cluster_id, version, policy, template_id, created_by, note, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(new_id())
+    .bind(org_id)
+    .bind(cluster_id)
+    .bind(version)
+    .bind(policy)
+    .bind(template_id)
+    .bind(created_by)
+    .bind(note)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(version)
+}
+
+/// The cluster's policy versions, newest first.
+pub async fn policy_versions(
+    db: &Db,
+    org_id: &str,
+    cluster_id: &str,
+    limit: i64,
+) -> Result<Vec<PolicyVersion>> {
+    Ok(sqlx::query_as::<_, PolicyVersion>(
+        "SELECT v.version, v.policy, v.template_id, v.created_by, u.email AS created_by_email, v.note, v.created_at \
+         FROM cluster_policy_versions v LEFT JOIN users u ON u.id = v.created_by \
+         WHERE v.organization_id = $1 AND v.cluster_id = $2 ORDER BY v.version DESC LIMIT $3",
+    )
+    .bind(org_id)
+    .bind(cluster_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+/// One version of the cluster's policy.
+pub async fn policy_version(
+    db: &Db,
+    org_id: &str,
+    cluster_id: &str,
+    version: i64,
+) -> Result<Option<PolicyVersion>> {
+    Ok(sqlx::query_as::<_, PolicyVersion>(
+        "SELECT v.version, v.policy, v.template_id, v.created_by, u.email AS created_by_email, v.note, v.created_at \
+         FROM cluster_policy_versions v LEFT JOIN users u ON u.id = v.created_by \
+         WHERE v.organization_id = $1 AND v.cluster_id = $2 AND v.version = $3",
+    )
+    .bind(org_id)
+    .bind(cluster_id)
+    .bind(version)
+    .fetch_optional(&db.pool)
+    .await?)
 }

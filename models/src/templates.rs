@@ -222,22 +222,3 @@ pub async fn of_cluster(db: &Db, org_id: &str, cluster_id: &str) -> Result<Optio
         .await?,
     )
 }
-
-/// Points a cluster's stored policy at a template (or at none). False when the cluster
-/// has no stored policy yet.
-pub async fn link_cluster(
-    db: &Db,
-    org_id: &str,
-    cluster_id: &str,
-    template_id: Option<&str>,
-) -> Result<bool> {
-    let r = sqlx::query(
-        "UPDATE cluster_policies SET template_id = $1 WHERE organization_id = $2 AND cluster_id = $3",
-    )
-    .bind(template_id)
-    .bind(org_id)
-    .bind(cluster_id)
-    .execute(&db.pool)
-    .await?;
-    Ok(r.rows_affected() == 1)
-}

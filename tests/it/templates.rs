@@ -508,3 +508,179 @@ async fn launched_nodes_carry_the_template_labels_and_taints(b: Backend) {
     }
 }
 both!(launched_nodes_carry_the_template_labels_and_taints);
+
+/// Every policy change is a version: who and when, listed newest first; PATCH changes
+/// only what it names (the template link included); any version can be restored.
+async fn policy_versions_patch_and_revert(b: Backend) {
+    let app = TestApp::start(b).await;
+    let s = app.signup("Versions").await;
+    link_sim(&app, &s, "123456789012", "Prod").await;
+    let (_, clusters) = app
+        .json(Method::GET, "/api/clusters", Some(&s.access), None)
+        .await;
+    let cluster = clusters["items"][0]["id"]
+        .as_str()
+        .expect("cluster")
+        .to_string();
+    let path = format!("/api/clusters/{cluster}/policy");
+    let (_, p) = app.json(Method::GET, &path, Some(&s.access), None).await;
+    assert!(p["version"].is_null(), "never saved: {p}");
+
+    let (st, v1) = app
+        .json(
+            Method::PUT,
+            &path,
+            Some(&s.access),
+            Some(json!({"aggressiveness": "conservative", "stabilization_window_secs": 900})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v1}");
+    assert_eq!(v1["version"], 1);
+    assert_eq!(v1["updated_by"], s.email.as_str());
+    let (_, t) = create(
+        &app,
+        &s,
+        json!({"name": "general", "spec": {"families": ["m5"]}}),
+    )
+    .await;
+    // PATCH keeps everything it does not name.
+    let (st, v2) = app
+        .json(
+            Method::PATCH,
+            &path,
+            Some(&s.access),
+            Some(json!({"disruption_budget": {"max_nodes": 2}, "template_id": t["id"]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v2}");
+    assert_eq!(v2["version"], 2);
+    assert_eq!(v2["aggressiveness"], "conservative");
+    assert_eq!(v2["stabilization_window_secs"], 900);
+    assert_eq!(v2["disruption_budget"]["max_nodes"], 2);
+    assert_eq!(v2["disruption_budget"]["max_percent"], 10.0);
+    assert_eq!(v2["template_name"], "general");
+    let (st, v3) = app
+        .json(
+            Method::PATCH,
+            &path,
+            Some(&s.access),
+            Some(json!({"aggressiveness": "aggressive"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v3}");
+    assert_eq!(v3["template_id"], t["id"], "the link stays: {v3}");
+    let (st, e) = app
+        .json(
+            Method::PATCH,
+            &path,
+            Some(&s.access),
+            Some(json!({"rightsize_headroom": 7})),
+        )
+        .await;
+    let e = assert_error(st, &e, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["error"]["field"], "rightsize_headroom");
+
+    let (st, list) = app
+        .json(
+            Method::GET,
+            &format!("{path}/versions"),
+            Some(&s.access),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{list}");
+    let versions: Vec<i64> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|v| v["version"].as_i64())
+        .collect();
+    assert_eq!(versions, [3, 2, 1]);
+    assert_eq!(list["items"][2]["policy"]["aggressiveness"], "conservative");
+    assert_eq!(list["items"][0]["created_by"], s.email.as_str());
+
+    // Revert to version 1: a new version 4 equal to version 1 (no template link).
+    let (st, v4) = app
+        .json(
+            Method::POST,
+            &format!("{path}/revert"),
+            Some(&s.access),
+            Some(json!({"version": 1})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v4}");
+    assert_eq!(v4["version"], 4);
+    assert_eq!(v4["aggressiveness"], "conservative");
+    assert_eq!(v4["disruption_budget"]["max_nodes"], Value::Null);
+    assert!(v4["template_id"].is_null(), "{v4}");
+    let (_, list) = app
+        .json(
+            Method::GET,
+            &format!("{path}/versions"),
+            Some(&s.access),
+            None,
+        )
+        .await;
+    assert_eq!(list["items"][0]["note"], "revert to version 1");
+    let (st, e) = app
+        .json(
+            Method::POST,
+            &format!("{path}/revert"),
+            Some(&s.access),
+            Some(json!({"version": 99})),
+        )
+        .await;
+    let e = assert_error(st, &e, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e["error"]["field"], "version");
+
+    // Viewers read the history but change nothing; other organizations see nothing.
+    let viewer = app.add_member(&s, "viewer").await;
+    let (st, _) = app
+        .json(
+            Method::GET,
+            &format!("{path}/versions"),
+            Some(&viewer.access),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    for (m, p, body) in [
+        (Method::PATCH, path.clone(), json!({"dry_run": true})),
+        (
+            Method::POST,
+            format!("{path}/revert"),
+            json!({"version": 1}),
+        ),
+    ] {
+        let (st, e) = app.json(m, &p, Some(&viewer.access), Some(body)).await;
+        assert_error(st, &e, StatusCode::FORBIDDEN);
+    }
+    let other = app.signup("Other").await;
+    let (st, e) = app
+        .json(
+            Method::GET,
+            &format!("{path}/versions"),
+            Some(&other.access),
+            None,
+        )
+        .await;
+    assert_error(st, &e, StatusCode::NOT_FOUND);
+    let (st, e) = app
+        .json(
+            Method::POST,
+            &format!("{path}/revert"),
+            Some(&other.access),
+            Some(json!({"version": 1})),
+        )
+        .await;
+    assert_error(st, &e, StatusCode::NOT_FOUND);
+    let revert_audited: Vec<(String,)> = sqlx::query_as(
+        "SELECT action FROM audit_logs WHERE organization_id = $1 AND action = 'cluster.policy.revert' AND outcome = 'success'",
+    )
+    .bind(&s.org_id)
+    .fetch_all(&app.db.pool)
+    .await
+    .expect("audit");
+    assert_eq!(revert_audited.len(), 1);
+}
+both!(policy_versions_patch_and_revert);

@@ -7,10 +7,12 @@
 // prints) it also signs in as the demo user and walks clusters → cluster → instance → waste →
 // dashboard (KPIs, charts, heatmap, stability, account switcher kept in the URL), then runs
 // "Optimize Now" on the largest cluster as a dry run and for real, then checks the agent badges,
-// a connected cluster's agent card and the "Add cluster" wizard up to a kubectl command. With E2E_ADMIN_EMAIL /
-// E2E_ADMIN_PASSWORD (`serve --admin-email … --admin-password …`) it signs in as the platform
-// super-admin and walks the AI model page: reject a bad ONNX upload, upload, graduate and roll
-// back a valid one.
+// a connected cluster's agent card and the "Add cluster" wizard up to a kubectl command, then
+// creates a node template through its wizard, moves the default to a copy and back, links it
+// in a cluster's policy (and finds that save in the policy's history) and sees its deletion
+// refused. With E2E_ADMIN_EMAIL / E2E_ADMIN_PASSWORD (`serve --admin-email … --admin-password
+// …`) it signs in as the platform super-admin and walks the AI model page: reject a bad ONNX
+// upload, upload, graduate and roll back a valid one.
 // Screenshots go to e2e/artifacts/ (recreated on every run). Exits non-zero unless every step
 // passes. Needs the server's embedded cloud simulator.
 import { execSync } from 'node:child_process';
@@ -673,6 +675,136 @@ const agentSteps = [
   }],
 ];
 
+/**
+ * Node templates as the demo owner: create one through the wizard (its live estimate prices
+ * pools), move the default to a copy and back, link it in a cluster's policy card, then see its deletion
+ * refused with the cluster named.
+ */
+const templateName = `e2e graviton ${stamp}`;
+let templateCluster;
+const copyName = `${templateName} (copy)`;
+const rowOf = (name) => page.getByRole('table', { name: 'Node templates' }).locator('tbody tr').filter({ has: page.getByRole('link', { name, exact: true }) });
+const templateRow = () => rowOf(templateName);
+const copyRow = () => rowOf(copyName);
+
+const templateSteps = [
+  ['the template wizard creates a template and prices it live', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Node templates' }).click();
+    await page.waitForURL(/\/templates$/);
+    await page.getByRole('heading', { name: 'Node templates', level: 1 }).waitFor();
+    await page.getByRole('link', { name: 'Create template' }).first().click();
+    await page.waitForURL(/\/templates\/new$/);
+    await page.getByLabel('Name', { exact: true }).fill(templateName);
+    await page.getByLabel('Description (optional)').fill('Stateless services on Graviton spot capacity');
+    await page.getByRole('button', { name: 'Next: Instances' }).click();
+    await page.getByRole('button', { name: 'Add m7g' }).click();
+    await page.getByRole('button', { name: 'Add c7g' }).click();
+    await page.getByRole('checkbox', { name: 'arm64 (Graviton)' }).check();
+    const estimate = page.getByRole('complementary', { name: 'Cost estimate' });
+    const pools = estimate.locator('dt', { hasText: 'Spot pools' }).locator('xpath=following-sibling::dd');
+    await pools.waitFor();
+    if (!(Number((await pools.innerText()).replace(/[^\d]/g, '')) > 0)) throw new Error(`the estimate prices ${await pools.innerText()} pools`);
+    await estimate.getByText(/^\$[\d.]+\/h$/).first().waitFor();
+    // An x86-only family typed while only arm64 is allowed: warned before it is even added.
+    await page.getByLabel('Instance families').fill('g4dn');
+    await page.getByRole('status', { name: 'Conflicts' }).getByText('g4dn has no arm64 (Graviton) instance types').waitFor();
+    await screenshot('templates-wizard-instances');
+    await page.getByLabel('Instance families').fill('');
+    await page.getByRole('status', { name: 'Conflicts' }).waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: 'Next: Purchasing' }).click();
+    await page.getByLabel('Capacity type').selectOption('spot');
+    await page.getByRole('button', { name: 'Next: Node settings' }).click();
+    await page.getByLabel('Size (GiB)').fill('80');
+    await page.getByLabel('Node labels').fill('team=e2e');
+    await screenshot('templates-wizard-node');
+    await page.getByRole('button', { name: 'Create template' }).click();
+    await page.waitForURL(/\/templates$/);
+    await page.getByRole('status').getByText(`Template ${templateName} created.`).waitFor();
+    await templateRow().getByText('80 GiB gp3').waitFor();
+  }],
+  ['a copy can take the default and give it back: exactly one default', async () => {
+    // The organization's first template is already its default: move the badge to a copy and back.
+    await templateRow().getByRole('button', { name: `Clone ${templateName}` }).click();
+    await page.getByRole('status').getByText(`Copied ${templateName} as “${copyName}”.`).waitFor();
+    await copyRow().getByRole('button', { name: `Set ${copyName} as default` }).click();
+    await copyRow().locator('.badge').filter({ hasText: /^Default$/ }).waitFor();
+    await templateRow().getByRole('button', { name: `Set ${templateName} as default` }).click();
+    await page.getByRole('status').getByText(`${templateName} is now the default template.`).waitFor();
+    await templateRow().locator('.badge').filter({ hasText: /^Default$/ }).waitFor();
+    await copyRow().getByRole('button', { name: `Set ${copyName} as default` }).waitFor();
+    const defaults = await page.getByRole('table', { name: 'Node templates' }).locator('tbody .badge').filter({ hasText: /^Default$/ }).count();
+    if (defaults !== 1) throw new Error(`${defaults} templates are marked default`);
+    const overflow = await page.getByRole('table', { name: 'Node templates' }).evaluate((element) => {
+      const wrap = element.closest('.table-wrap');
+      return wrap ? wrap.scrollWidth - wrap.clientWidth : 0;
+    });
+    if (overflow > 1) throw new Error(`the templates table overflows its card by ${overflow}px`);
+    await screenshot('templates-list');
+  }],
+  ['a cluster policy links the template and keeps the link after a reload', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Clusters' }).click();
+    await page.waitForURL(/\/clusters$/);
+    const table = page.getByRole('table', { name: 'Clusters' });
+    await bodyRows(table).first().waitFor();
+    templateCluster = await bodyRows(table).first().locator('.cell-title').first().innerText();
+    await bodyRows(table).first().click();
+    await page.waitForURL(/\/clusters\/[^/?]+$/);
+    const form = page.getByRole('form', { name: 'Optimization policy' });
+    const selector = form.getByLabel('Node template');
+    await selector.locator('option', { hasText: `${templateName} (default)` }).waitFor({ state: 'attached' });
+    await selector.selectOption({ label: `${templateName} (default)` });
+    await form.getByRole('link', { name: templateName }).waitFor();
+    if (await form.getByLabel('Allowed instance families').isEditable()) throw new Error('the linked template fields are still editable');
+    if ((await form.getByLabel('Allowed instance families').inputValue()) !== 'm7g, c7g') throw new Error('the policy does not show the template families');
+    await form.getByRole('button', { name: 'Save policy' }).click();
+    await page.getByRole('status').getByText('Optimization policy saved.').waitFor();
+    await page.reload();
+    await form.getByRole('link', { name: templateName }).waitFor();
+    const linked = await selector.evaluate((select) => select.selectedOptions[0]?.textContent ?? '');
+    if (!linked.startsWith(templateName)) throw new Error(`after a reload the policy links "${linked}"`);
+    await form.scrollIntoViewIfNeeded();
+    await screenshot('templates-policy-linked');
+  }],
+  ['the policy history lists the saved version and what it changed', async () => {
+    const card = page.locator('section.card').filter({ has: page.getByRole('form', { name: 'Optimization policy' }) });
+    const line = await card.getByText(/^Version \d+ · saved by /).innerText();
+    const current = Number(/^Version (\d+)/.exec(line)?.[1]);
+    await card.getByRole('button', { name: 'History' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Policy history' });
+    const versions = dialog.getByRole('list', { name: 'Policy versions' }).getByRole('listitem', { name: /^Version \d+$/ });
+    await versions.first().waitFor();
+    const newest = await versions.first().getAttribute('aria-label');
+    if (newest !== `Version ${current}`) throw new Error(`the history starts at "${newest}", the card shows version ${current}`);
+    await versions.first().getByText('Current').waitFor();
+    // Linking the template was the newest save (the first one unless the demo saved this policy before).
+    if (current > 1) await versions.first().getByText(new RegExp(`^template_id: .+ → ${templateName}$`)).waitFor();
+    await screenshot('policy-history');
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await dialog.waitFor({ state: 'detached' });
+  }],
+  ['deleting a template a cluster uses is refused, naming the cluster', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Node templates' }).click();
+    await page.waitForURL(/\/templates$/);
+    await templateRow().getByText('1 cluster').waitFor();
+    await templateRow().getByRole('button', { name: `Delete ${templateName}` }).click();
+    const dialog = page.getByRole('dialog', { name: `Delete ${templateName}?` });
+    await dialog.getByRole('button', { name: 'Delete template' }).click();
+    const alert = dialog.getByRole('alert');
+    await alert.waitFor();
+    const message = await alert.innerText();
+    if (!message.includes(templateCluster)) throw new Error(`the refusal does not name ${templateCluster}: ${message}`);
+    await screenshot('templates-delete-refused');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await templateRow().waitFor();
+    // The unused copy goes.
+    await copyRow().getByRole('button', { name: `Delete ${copyName}` }).click();
+    await page.getByRole('dialog', { name: `Delete ${copyName}?` }).getByRole('button', { name: 'Delete template' }).click();
+    await page.getByRole('status').getByText(`${copyName} was deleted.`).waitFor();
+    await copyRow().waitFor({ state: 'detached' });
+  }],
+];
+
 if (demo.email && demo.password) {
   steps.push(...demoSteps);
   // The agent UI needs a server with the agent API (clusters carry `agent_status`).
@@ -682,6 +814,7 @@ if (demo.email && demo.password) {
   } else {
     console.log('Note: this server reports no agent status on clusters; skipping the agent steps.');
   }
+  steps.push(...templateSteps);
 } else {
   console.log('Note: E2E_DEMO_EMAIL / E2E_DEMO_PASSWORD not set; skipping the demo inventory steps.');
 }

@@ -18,6 +18,8 @@ import { NotFoundPage } from './pages/errors/NotFoundPage';
 import { OnboardingPage } from './pages/onboarding/OnboardingPage';
 import { CloudIntegrationsPage } from './pages/settings/cloud/CloudIntegrationsPage';
 import { TeamPage } from './pages/settings/team/TeamPage';
+import { TemplatesPage } from './pages/templates/TemplatesPage';
+import { TemplateWizardPage } from './pages/templates/TemplateWizard';
 import { WastePage } from './pages/waste/WastePage';
 
 /** Opts into React Router v7 behaviour now so the upgrade is a no-op. */
@@ -43,6 +45,9 @@ export function App({ queryClient }: { queryClient: QueryClient }) {
               <Route path="/clusters" element={<ClustersPage />} />
               <Route path="/clusters/add" element={<AddClusterPage />} />
               <Route path="/clusters/:id" element={<ClusterDetailPage />} />
+              <Route path="/templates" element={<TemplatesPage />} />
+              <Route path="/templates/new" element={<TemplateWizardPage />} />
+              <Route path="/templates/:id" element={<TemplateWizardPage />} />
               <Route path="/waste" element={<WastePage />} />
               <Route path="/audit-logs" element={<AuditLogsPage />} />
               <Route path="/settings" element={<Navigate to="/settings/cloud-integrations" replace />} />

@@ -12,6 +12,7 @@ import './styles/inventory.css';
 import './styles/dashboard.css';
 import './styles/admin.css';
 import './styles/agent.css';
+import './styles/templates.css';
 
 const root = document.getElementById('root');
 if (root === null) throw new Error('index.html is missing #root');

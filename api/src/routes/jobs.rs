@@ -119,8 +119,10 @@ pub struct ClusterPolicyView {
     /// Per-workload floors of on-demand capacity ("run at least N % or N replicas of
     /// this namespace / label selector on on-demand").
     pub on_demand_minimums: Vec<OnDemandMinimum>,
-    /// Spot offers are weighed at `price × (1 + risk_premium × interruption probability)`
-    /// when the planner chooses capacity (0 = price only, at most 10).
+    /// Risk premium of the planner's objective: a spot offer with interruption probability
+    /// `p` is weighed at `price × (1 + risk_premium × p)`, plus per node `risk_premium ×
+    /// (0.01 + 0.25 × p)` $/h (0 = price only; at most 10; default 3). Reported costs are
+    /// always real prices.
     pub risk_premium: f64,
     /// The organization node template the policy uses (`template` is then that
     /// template's); none when the policy carries its own template.
@@ -128,6 +130,39 @@ pub struct ClusterPolicyView {
     pub template_id: Option<String>,
     #[serde(default)]
     pub template_name: Option<String>,
+    /// The stored version this is (none until the policy is first saved).
+    #[serde(default)]
+    pub version: Option<i64>,
+    /// When and by whom (e-mail) the current version was saved.
+    #[serde(default)]
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    pub updated_by: Option<String>,
+}
+
+/// One stored version of a cluster's policy.
+#[derive(Object)]
+pub struct PolicyVersionView {
+    pub version: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// E-mail of the user who saved it (the user id when the user is gone).
+    pub created_by: Option<String>,
+    /// Why it was made, e.g. "revert to version 3".
+    pub note: Option<String>,
+    pub policy: ClusterPolicyView,
+}
+
+#[derive(Object)]
+pub struct PolicyVersionList {
+    /// Newest first (at most 100).
+    pub items: Vec<PolicyVersionView>,
+}
+
+/// Which version to restore.
+#[derive(Object, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevertPolicyInput {
+    pub version: i64,
 }
 
 /// At most `max_percent` % of the cluster's nodes (at least 1), and at most `max_nodes`
@@ -258,6 +293,21 @@ fn overlay(base: &mut serde_json::Value, patch: serde_json::Value) {
     }
 }
 
+/// `current` with the input's fields laid over it; range errors name the field.
+fn policy_over(
+    current: &ClusterPolicy,
+    body: &ClusterPolicyInput,
+) -> Result<ClusterPolicy, ApiError> {
+    let mut merged =
+        serde_json::to_value(current).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut input = serde_json::to_value(body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Some(o) = input.as_object_mut() {
+        o.remove("template_id");
+    }
+    overlay(&mut merged, input);
+    parse_policy(merged)
+}
+
 /// The policy an input describes: missing fields (also inside `template` and
 /// `disruption_budget`) take their defaults; range errors name the field.
 fn policy_from_input(body: &ClusterPolicyInput) -> Result<ClusterPolicy, ApiError> {
@@ -269,6 +319,11 @@ fn policy_from_input(body: &ClusterPolicyInput) -> Result<ClusterPolicy, ApiErro
         o.remove("template_id");
     }
     overlay(&mut merged, input);
+    parse_policy(merged)
+}
+
+/// A merged policy document, checked; errors name the field.
+fn parse_policy(merged: serde_json::Value) -> Result<ClusterPolicy, ApiError> {
     let p = ClusterPolicy::from_json(&merged.to_string()).map_err(|e| {
         let field = e.split(':').next().unwrap_or("policy").trim().to_string();
         ApiError::field(
@@ -326,6 +381,70 @@ fn policy_view(
     if let Some(t) = linked {
         v.template_id = Some(t.id);
         v.template_name = Some(t.name);
+    }
+    Ok(v)
+}
+
+/// Saves `p` (linked to `linked`) as the cluster's next policy version, tells the cluster
+/// actor, records the audit diff and returns the view.
+async fn store_policy(
+    state: &AppState,
+    auth: &BearerAuth,
+    slot: &AuditSlot,
+    cluster: &inventory::ClusterView,
+    p: ClusterPolicy,
+    linked: Option<spot_actors::policy::LinkedTemplate>,
+    note: Option<&str>,
+) -> Result<ClusterPolicyView, ApiError> {
+    let org = &auth.0.org_id;
+    let before = jobs::cluster_policy(&state.db, org, &cluster.id)
+        .await
+        .map_err(ApiError::from)?;
+    let stored = serde_json::to_string(&p).map_err(|e| ApiError::Internal(e.to_string()))?;
+    jobs::save_cluster_policy(
+        &state.db,
+        org,
+        &cluster.id,
+        &stored,
+        linked.as_ref().map(|t| t.id.as_str()),
+        Some(&auth.0.user_id),
+        note,
+    )
+    .await
+    .map_err(ApiError::from)?;
+    // The cluster actor's event-driven decisions follow the new template at once.
+    state
+        .actors
+        .set_template(&cluster.account_id, &cluster.name, p.template.clone());
+    let mut after = serde_json::to_value(&p).unwrap_or_default();
+    if let (Some(o), Some(t)) = (after.as_object_mut(), &linked) {
+        o.insert("template_id".into(), serde_json::json!(t.id));
+    }
+    slot.diff(
+        before.and_then(|b| serde_json::from_str(&b).ok()),
+        Some(after),
+    );
+    current_view(state, org, &cluster.id, &p, linked).await
+}
+
+/// The view of `p` with its version and who saved it.
+async fn current_view(
+    state: &AppState,
+    org: &str,
+    cluster_id: &str,
+    p: &ClusterPolicy,
+    linked: Option<spot_actors::policy::LinkedTemplate>,
+) -> Result<ClusterPolicyView, ApiError> {
+    let mut v = policy_view(p, linked)?;
+    if let Some(last) = jobs::policy_versions(&state.db, org, cluster_id, 1)
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .next()
+    {
+        v.version = Some(last.version);
+        v.updated_at = Some(ts(last.created_at));
+        v.updated_by = last.created_by_email.or(last.created_by);
     }
     Ok(v)
 }
@@ -769,7 +888,9 @@ impl JobsApi {
         let (p, linked) = spot_actors::policy::effective(&state.db, &auth.0.org_id, &id)
             .await
             .map_err(ApiError::Internal)?;
-        Ok(Json(policy_view(&p, linked)?))
+        Ok(Json(
+            current_view(&state, &auth.0.org_id, &id, &p, linked).await?,
+        ))
     }
 
     /// Estimated impact of a proposed policy: plans the cluster's current snapshot (the
@@ -871,33 +992,141 @@ impl JobsApi {
             .ok_or(ApiError::NotFound("cluster"))?;
         let mut p = policy_from_input(&body)?;
         let linked = apply_template(&state, &auth.0.org_id, &body, &mut p).await?;
-        let before = jobs::cluster_policy(&state.db, &auth.0.org_id, &id)
+        Ok(Json(
+            store_policy(&state, &auth, &slot, &cluster, p, linked, None).await?,
+        ))
+    }
+
+    /// Changes some fields of the cluster's policy (admins and owners): the body's fields
+    /// are laid over the current policy (objects such as `template` and
+    /// `disruption_budget` field by field); the rest keeps its value, including the
+    /// template link unless `template_id` is given. Stored as a new version.
+    #[oai(
+        path = "/clusters/:id/policy",
+        method = "patch",
+        operation_id = "patchClusterPolicy"
+    )]
+    async fn patch_policy(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        slot: Data<&AuditSlot>,
+        id: Path<String>,
+        body: Body<ClusterPolicyInput>,
+    ) -> poem::Result<Json<ClusterPolicyView>> {
+        slot.record("cluster.policy.update", "cluster", Some(&id));
+        auth.0.require_admin()?;
+        let cluster = inventory::cluster(&state.db, &auth.0.org_id, &id)
             .await
-            .map_err(ApiError::from)?;
-        let stored = serde_json::to_string(&p).unwrap_or_default();
-        jobs::put_cluster_policy(&state.db, &auth.0.org_id, &id, &stored)
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("cluster"))?;
+        let (current, linked) = spot_actors::policy::effective(&state.db, &auth.0.org_id, &id)
             .await
-            .map_err(ApiError::from)?;
-        spot_models::templates::link_cluster(
-            &state.db,
-            &auth.0.org_id,
-            &id,
-            linked.as_ref().map(|t| t.id.as_str()),
-        )
-        .await
-        .map_err(ApiError::from)?;
-        // The cluster actor's event-driven decisions follow the new template at once.
-        state
-            .actors
-            .set_template(&cluster.account_id, &cluster.name, p.template.clone());
-        let mut after = serde_json::to_value(&p).unwrap_or_default();
-        if let (Some(o), Some(t)) = (after.as_object_mut(), &linked) {
-            o.insert("template_id".into(), serde_json::json!(t.id));
+            .map_err(ApiError::Internal)?;
+        let mut p = policy_over(&current, &body)?;
+        let linked = match body.template_id {
+            Some(_) => apply_template(&state, &auth.0.org_id, &body, &mut p).await?,
+            None => linked,
+        };
+        Ok(Json(
+            store_policy(&state, &auth, &slot, &cluster, p, linked, None).await?,
+        ))
+    }
+
+    /// The cluster's policy versions, newest first (at most 100): when, by whom, and the
+    /// policy as it was.
+    #[oai(
+        path = "/clusters/:id/policy/versions",
+        method = "get",
+        operation_id = "listClusterPolicyVersions"
+    )]
+    async fn policy_versions(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> poem::Result<Json<PolicyVersionList>> {
+        inventory::cluster(&state.db, &auth.0.org_id, &id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("cluster"))?;
+        let mut items = Vec::new();
+        for v in jobs::policy_versions(&state.db, &auth.0.org_id, &id, 100)
+            .await
+            .map_err(ApiError::from)?
+        {
+            let p = ClusterPolicy::from_json(&v.policy).map_err(ApiError::Internal)?;
+            let mut view = policy_view(&p, None)?;
+            view.template_id = v.template_id.clone();
+            view.version = Some(v.version);
+            view.updated_at = Some(ts(v.created_at));
+            view.updated_by = v.created_by_email.clone().or(v.created_by.clone());
+            items.push(PolicyVersionView {
+                version: v.version,
+                created_at: ts(v.created_at),
+                created_by: v.created_by_email.or(v.created_by),
+                note: v.note,
+                policy: view,
+            });
         }
-        slot.diff(
-            before.and_then(|b| serde_json::from_str(&b).ok()),
-            Some(after),
-        );
-        Ok(Json(policy_view(&p, linked)?))
+        Ok(Json(PolicyVersionList { items }))
+    }
+
+    /// Restores an earlier version of the cluster's policy (admins and owners), saved as a
+    /// new version ("revert to version N"). A version linked to a template that no longer
+    /// exists is restored with the template as it was stored in that version.
+    #[oai(
+        path = "/clusters/:id/policy/revert",
+        method = "post",
+        operation_id = "revertClusterPolicy"
+    )]
+    async fn revert_policy(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        slot: Data<&AuditSlot>,
+        id: Path<String>,
+        body: Body<RevertPolicyInput>,
+    ) -> poem::Result<Json<ClusterPolicyView>> {
+        slot.record("cluster.policy.revert", "cluster", Some(&id));
+        auth.0.require_admin()?;
+        let cluster = inventory::cluster(&state.db, &auth.0.org_id, &id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::NotFound("cluster"))?;
+        let v = jobs::policy_version(&state.db, &auth.0.org_id, &id, body.version)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| {
+                ApiError::field(
+                    "version",
+                    format!("this cluster's policy has no version {}", body.version),
+                )
+            })?;
+        let mut p = ClusterPolicy::from_json(&v.policy).map_err(ApiError::Internal)?;
+        let linked = match &v.template_id {
+            Some(tid) => match spot_models::templates::get(&state.db, &auth.0.org_id, tid)
+                .await
+                .map_err(ApiError::from)?
+            {
+                Some(t) => {
+                    let spec: spot_engine::template::TemplateSpec = serde_json::from_str(&t.spec)
+                        .map_err(|e| {
+                        ApiError::Internal(format!("stored template {} is invalid: {e}", t.id))
+                    })?;
+                    p.template = spec.node_template();
+                    Some(spot_actors::policy::LinkedTemplate {
+                        id: t.id,
+                        name: t.name,
+                    })
+                }
+                None => None,
+            },
+            None => None,
+        };
+        let note = format!("revert to version {}", v.version);
+        Ok(Json(
+            store_policy(&state, &auth, &slot, &cluster, p, linked, Some(&note)).await?,
+        ))
     }
 }

@@ -433,7 +433,14 @@ pub fn pack(pods: &[Pod], offers: &[NodeOffer], opts: &PackOptions) -> Result<Pa
             stats,
         ));
     }
-    match colgen::solve(&prep, opts, &ffd_nodes) {
+    // Many constrained shapes (anti-affinity groups × zone-spread zones) make column
+    // generation crawl: those problems are solved by fluid LPs (see `relax_repair`).
+    let relaxed = relax_repair(&prep, opts);
+    let solved = match relaxed {
+        Some(r) => r,
+        None => colgen::solve(&prep, opts, &ffd_nodes),
+    };
+    match solved {
         Err(e) => Ok(ffd_plan(
             trivial_lb,
             format!("LP failed ({e}); fell back to first-fit-decreasing at ${ffd_cost:.4}/h"),
@@ -490,6 +497,313 @@ pub fn pack(pods: &[Pod], offers: &[NodeOffer], opts: &PackOptions) -> Result<Pa
             }
         }
     }
+}
+
+/// Shapes from which a constrained problem is solved by [`relax_repair`].
+const RELAX_MIN_SHAPES: usize = 60;
+
+/// Problems with many anti-affinity / zone-spread shapes (every group × zone splits a
+/// request shape; column generation then needs hundreds of rounds): fluid LPs instead.
+/// - Bound: the fluid LP ([`colgen::Fluid`]) of the pods without anti-affinity and zone
+///   spread. Every plan of the constrained problem is feasible for it, so it is valid.
+/// - Plan: the fluid LP in which zone-bound pods keep their zone (aggregated per
+///   capacity/arch/zone), rounded by [`round_fluid`] with every constraint enforced.
+///
+/// `None` when the problem is small or unconstrained (column generation is used) or the
+/// LP solver fails (then column generation runs too).
+fn relax_repair(prep: &Prepared<'_>, opts: &PackOptions) -> Option<Result<colgen::Outcome>> {
+    let constrained = prep
+        .shapes
+        .iter()
+        .any(|s| s.group.is_some() || s.az.is_some());
+    if !constrained || prep.shapes.len() < RELAX_MIN_SHAPES || opts.ffd_only {
+        return None;
+    }
+    let pods: Vec<Pod> = prep
+        .pods
+        .iter()
+        .map(|p| Pod {
+            anti_affinity_group: None,
+            az_spread_group: None,
+            ..p.clone()
+        })
+        .collect();
+    let offers: Vec<NodeOffer> = prep.offers.iter().map(|o| (*o).clone()).collect();
+    let rprep = match Prepared::new(&pods, &offers) {
+        Ok(r) => r,
+        Err(e) => return Some(Err(e)),
+    };
+    // The bound: the fluid LP of the relaxation.
+    let bound = colgen::fluid(&rprep)?.bound;
+    // The plan: the fluid LP of the relaxation in which zone-bound pods keep their zone,
+    // aggregated per (capacity, arch, zone), rounded with every constraint enforced.
+    let zprep = zone_aggregated(prep, &rprep);
+    let fl = colgen::fluid(&zprep)?;
+    let nodes = round_fluid(prep, &zprep, &fl);
+    Some(Ok(colgen::Outcome {
+        nodes,
+        lower_bound: bound,
+        converged: true,
+        iterations: 0,
+        columns: 0,
+        classes: fl.classes.len(),
+        lp_solves: 2,
+        mip_columns: 0,
+        mip_nodes: 0,
+        mip_status: "fluid LP (anti-affinity relaxed, zone-bound pods aggregated) rounded".into(),
+        rmp_objective: fl.bound,
+    }))
+}
+
+/// `rprep`'s shapes for the pods without zone, plus one shape per (capacity, arch, zone)
+/// holding every zone-bound pod (request: the members' mean, rounded up). Only for the
+/// plan's LP, never for a bound (the aggregation restricts the mix).
+fn zone_aggregated<'a>(prep: &Prepared<'a>, rprep: &Prepared<'a>) -> Prepared<'a> {
+    let zoned = |p: usize| prep.shapes[prep.pod_shape[p]].az.clone();
+    let mut shapes: Vec<Shape> = Vec::new();
+    for s in &rprep.shapes {
+        let members: Vec<usize> = s
+            .pods
+            .iter()
+            .copied()
+            .filter(|&p| zoned(p).is_none())
+            .collect();
+        if !members.is_empty() {
+            shapes.push(Shape {
+                pods: members,
+                group: None,
+                az: None,
+                ..s.clone()
+            });
+        }
+    }
+    let mut agg: BTreeMap<(CapacityReq, Option<Arch>, String), Vec<usize>> = BTreeMap::new();
+    for (p, pod) in prep.pods.iter().enumerate() {
+        if let Some(z) = zoned(p) {
+            agg.entry((pod.capacity, pod.arch, z)).or_default().push(p);
+        }
+    }
+    for ((capacity, arch, az), members) in agg {
+        let n = members.len() as u64;
+        let sum = members.iter().fold(Resources::default(), |a, &p| {
+            a.saturating_add(&prep.pods[p].request())
+        });
+        let req = Resources {
+            cpu_millis: sum.cpu_millis.div_ceil(n),
+            memory_mib: sum.memory_mib.div_ceil(n),
+            gpus: u32::try_from(u64::from(sum.gpus).div_ceil(n)).unwrap_or(u32::MAX),
+            pods: 1,
+        };
+        shapes.push(Shape {
+            req,
+            capacity,
+            arch,
+            group: None,
+            az: Some(az),
+            pods: members,
+        });
+    }
+    let mut pod_shape = vec![0usize; prep.pods.len()];
+    for (k, s) in shapes.iter().enumerate() {
+        for &p in &s.pods {
+            pod_shape[p] = k;
+        }
+    }
+    Prepared {
+        pods: prep.pods,
+        offers: rprep.offers.clone(),
+        shapes,
+        pod_shape,
+        n_groups: 0,
+    }
+}
+
+/// Rounds the fluid LP of `zprep`: each shape's pods are dealt to the classes in
+/// proportion to the LP (largest remainders, members largest first so every class gets
+/// the mix), then each class's pods are spread over as many nodes of the class's offer as
+/// their volume needs, each pod where the node's fullest dimension stays lowest, never two
+/// pods of an anti-affinity group together. Pods that fit nowhere go first fit into the
+/// nodes' free room, then to FFD. Every node finally buys the cheapest offer holding its
+/// pods. All of `prep`'s constraints hold.
+fn round_fluid(
+    prep: &Prepared<'_>,
+    zprep: &Prepared<'_>,
+    fl: &colgen::Fluid,
+) -> Vec<(usize, Vec<usize>)> {
+    let nc = fl.classes.len();
+    let mut per_class: Vec<Vec<usize>> = vec![Vec::new(); nc];
+    let mut alloc: Vec<Vec<(usize, f64)>> = vec![Vec::new(); zprep.shapes.len()];
+    for (c, fc) in fl.classes.iter().enumerate() {
+        for &(s, y) in &fc.pods {
+            alloc[s].push((c, y));
+        }
+    }
+    let req = |p: usize| prep.pods[p].request();
+    let group = |p: usize| prep.shapes[prep.pod_shape[p]].group;
+    let mut leftover: Vec<usize> = Vec::new();
+    for (s, shape) in zprep.shapes.iter().enumerate() {
+        let d = shape.pods.len();
+        let total: f64 = alloc[s].iter().map(|x| x.1).sum();
+        if total <= 0.0 {
+            leftover.extend(shape.pods.iter().copied());
+            continue;
+        }
+        let scale = d as f64 / total;
+        let mut counts: Vec<(usize, usize, f64)> = alloc[s]
+            .iter()
+            .map(|&(c, y)| {
+                let v = y * scale;
+                let f = (v + 1e-9).floor();
+                (c, f as usize, v - f)
+            })
+            .collect();
+        let mut given: usize = counts.iter().map(|x| x.1).sum();
+        let mut order: Vec<usize> = (0..counts.len()).collect();
+        order.sort_by(|&a, &b| counts[b].2.total_cmp(&counts[a].2).then(a.cmp(&b)));
+        let mut k = 0;
+        while given < d && !order.is_empty() {
+            counts[order[k % order.len()]].1 += 1;
+            given += 1;
+            k += 1;
+        }
+        // Members largest first, dealt round-robin over the classes' quotas.
+        let mut members = shape.pods.clone();
+        members.sort_by(|&a, &b| {
+            let (ra, rb) = (req(a), req(b));
+            rb.cpu_millis
+                .cmp(&ra.cpu_millis)
+                .then(rb.memory_mib.cmp(&ra.memory_mib))
+                .then(a.cmp(&b))
+        });
+        let mut quota: Vec<(usize, usize)> = counts
+            .iter()
+            .filter(|x| x.1 > 0)
+            .map(|x| (x.0, x.1))
+            .collect();
+        let mut it = members.into_iter();
+        'deal: loop {
+            let mut any = false;
+            for q in quota.iter_mut() {
+                if q.1 == 0 {
+                    continue;
+                }
+                match it.next() {
+                    Some(p) => {
+                        per_class[q.0].push(p);
+                        q.1 -= 1;
+                        any = true;
+                    }
+                    None => break 'deal,
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+        leftover.extend(it);
+    }
+    let mut nodes: Vec<(usize, Vec<usize>)> = Vec::new();
+    let mut used: Vec<Resources> = Vec::new();
+    let mut groups: Vec<BTreeSet<usize>> = Vec::new();
+    for (c, pods) in per_class.into_iter().enumerate() {
+        if pods.is_empty() {
+            continue;
+        }
+        let o = fl.classes[c].offer;
+        let offer = zprep.offers[o];
+        let cap = offer.allocatable;
+        let load = |u: &Resources| {
+            let f = |u: u64, a: u64| if a == 0 { 0.0 } else { u as f64 / a as f64 };
+            f(u.cpu_millis, cap.cpu_millis)
+                .max(f(u.memory_mib, cap.memory_mib))
+                .max(f(u64::from(u.pods), u64::from(cap.pods)))
+                .max(f(u64::from(u.gpus), u64::from(cap.gpus)))
+        };
+        let mut order = pods;
+        order.sort_by(|&a, &b| load(&req(b)).total_cmp(&load(&req(a))).then(a.cmp(&b)));
+        let vol = order
+            .iter()
+            .fold(Resources::default(), |a, &p| a.saturating_add(&req(p)));
+        let n_bins = (load(&vol) - 1e-9).ceil().max(1.0) as usize;
+        let mut bins: Vec<(Resources, Vec<usize>, BTreeSet<usize>)> =
+            vec![(Resources::default(), Vec::new(), BTreeSet::new()); n_bins];
+        for p in order {
+            let r = req(p);
+            let g = group(p);
+            let ok_here = prep.shapes[prep.pod_shape[p]].eligible(offer);
+            let best = bins
+                .iter()
+                .enumerate()
+                .filter(|(_, (u, _, gs))| {
+                    ok_here
+                        && g.is_none_or(|g| !gs.contains(&g))
+                        && u.saturating_add(&r).fits_in(&cap)
+                })
+                .map(|(k, (u, _, _))| (load(&u.saturating_add(&r)), k))
+                .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            match best {
+                Some((_, k)) => {
+                    let (u, ps, gs) = &mut bins[k];
+                    *u = u.saturating_add(&r);
+                    ps.push(p);
+                    if let Some(g) = g {
+                        gs.insert(g);
+                    }
+                }
+                None => leftover.push(p),
+            }
+        }
+        for (u, ps, gs) in bins {
+            if !ps.is_empty() {
+                nodes.push((o, ps));
+                used.push(u);
+                groups.push(gs);
+            }
+        }
+    }
+    // Left-over pods: first fit (largest first) into the nodes' free room, then FFD.
+    leftover.sort_by(|&a, &b| {
+        let (pa, pb) = (&prep.pods[a], &prep.pods[b]);
+        pb.cpu_millis
+            .cmp(&pa.cpu_millis)
+            .then(pb.memory_mib.cmp(&pa.memory_mib))
+            .then_with(|| pa.id.cmp(&pb.id))
+    });
+    let mut rest = Vec::new();
+    for p in leftover {
+        let s = &prep.shapes[prep.pod_shape[p]];
+        let slot = (0..nodes.len()).find(|&k| {
+            let o = prep.offers[nodes[k].0];
+            s.eligible(o)
+                && s.group.is_none_or(|g| !groups[k].contains(&g))
+                && used[k].saturating_add(&s.req).fits_in(&o.allocatable)
+        });
+        match slot {
+            Some(k) => {
+                used[k] = used[k].saturating_add(&s.req);
+                nodes[k].1.push(p);
+                if let Some(g) = s.group {
+                    groups[k].insert(g);
+                }
+            }
+            None => rest.push(p),
+        }
+    }
+    let mut out: Vec<(usize, Vec<usize>)> = Vec::with_capacity(nodes.len());
+    for (o, ps) in nodes {
+        match prep.cheapest_offer_for(&ps) {
+            Some(c) => out.push((c, ps)),
+            None => {
+                let _ = o;
+                rest.extend(ps);
+            }
+        }
+    }
+    if !rest.is_empty() {
+        rest.sort_unstable();
+        out.extend(ffd::solve_subset(prep, &rest));
+    }
+    out
 }
 
 /// First-fit-decreasing alone (the Karpenter-style baseline), with the trivial bound.

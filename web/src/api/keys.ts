@@ -22,8 +22,15 @@ export const jobKey = (id: string) => ['jobs', id] as const;
 export const jobActionsKey = (id: string) => ['job-actions', id] as const;
 /** A cluster's optimization policy. */
 export const policyKey = (clusterId: string) => ['policy', clusterId] as const;
+/** A cluster's stored policy versions (newest first). Under `policyKey`: refreshing the policy refreshes them. */
+export const policyVersionsKey = (clusterId: string) => ['policy', clusterId, 'versions'] as const;
 /** A cluster's agent status; prefix of its agent commands. Live `agent.heartbeat` events invalidate it. */
 export const agentKey = (clusterId: string) => ['agent', clusterId] as const;
 export const agentCommandsKey = (clusterId: string) => ['agent', clusterId, 'commands'] as const;
 /** When each cluster's last `agent.heartbeat` event arrived in this tab, by cluster id (ISO time). */
 export const agentHeartbeatsKey = ['agent-heartbeats'] as const;
+/** The organization's node templates; prefix of each template by id. */
+export const templatesKey = ['templates'] as const;
+export const templateKey = (id: string) => ['templates', id] as const;
+/** A draft template's live cost estimate, by its spec. Not under `templatesKey`: saving a template does not change prices. */
+export const templateEstimateKey = (spec: string) => ['template-estimate', spec] as const;

@@ -711,7 +711,13 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Changes some fields of the cluster's policy (admins and owners): the body's fields
+         *     are laid over the current policy (objects such as `template` and
+         *     `disruption_budget` field by field); the rest keeps its value, including the
+         *     template link unless `template_id` is given. Stored as a new version.
+         */
+        patch: operations["patchClusterPolicy"];
         trace?: never;
     };
     "/api/clusters/{id}/policy/impact": {
@@ -731,6 +737,47 @@ export interface paths {
          *     when the cluster cannot be read (e.g. no agent view and a cloud without one).
          */
         post: operations["estimateClusterPolicyImpact"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clusters/{id}/policy/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The cluster's policy versions, newest first (at most 100): when, by whom, and the
+         *     policy as it was.
+         */
+        get: operations["listClusterPolicyVersions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clusters/{id}/policy/revert": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restores an earlier version of the cluster's policy (admins and owners), saved as a
+         *     new version ("revert to version N"). A version linked to a template that no longer
+         *     exists is restored with the template as it was stored in that version.
+         */
+        post: operations["revertClusterPolicy"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1738,8 +1785,10 @@ export interface components {
             on_demand_minimums: components["schemas"]["OnDemandMinimum"][];
             /**
              * Format: double
-             * @description Spot offers are weighed at `price × (1 + risk_premium × interruption probability)`
-             *     when the planner chooses capacity (0 = price only, at most 10).
+             * @description Risk premium of the planner's objective: a spot offer with interruption probability
+             *     `p` is weighed at `price × (1 + risk_premium × p)`, plus per node `risk_premium ×
+             *     (0.01 + 0.25 × p)` $/h (0 = price only; at most 10; default 3). Reported costs are
+             *     always real prices.
              */
             risk_premium: number;
             /**
@@ -1748,6 +1797,17 @@ export interface components {
              */
             template_id?: string | null;
             template_name?: string | null;
+            /**
+             * Format: int64
+             * @description The stored version this is (none until the policy is first saved).
+             */
+            version?: number | null;
+            /**
+             * Format: date-time
+             * @description When and by whom (e-mail) the current version was saved.
+             */
+            updated_at?: string | null;
+            updated_by?: string | null;
         };
         /** ClusterSummary */
         ClusterSummary: {
@@ -2561,6 +2621,26 @@ export interface components {
             /** @description `agent` or `cloud`: where nodes and pods were read. */
             source: string;
         };
+        /** PolicyVersionList */
+        PolicyVersionList: {
+            /** @description Newest first (at most 100). */
+            items: components["schemas"]["PolicyVersionView"][];
+        };
+        /**
+         * PolicyVersionView
+         * @description One stored version of a cluster's policy.
+         */
+        PolicyVersionView: {
+            /** Format: int64 */
+            version: number;
+            /** Format: date-time */
+            created_at: string;
+            /** @description E-mail of the user who saved it (the user id when the user is gone). */
+            created_by?: string | null;
+            /** @description Why it was made, e.g. "revert to version 3". */
+            note?: string | null;
+            policy: components["schemas"]["ClusterPolicyView"];
+        };
         /** RefreshRequest */
         RefreshRequest: {
             refresh_token: string;
@@ -2602,6 +2682,14 @@ export interface components {
              * @description Monthly cost of capacity neither requested nor kept as headroom (packing waste).
              */
             bin_packing_waste_monthly: number;
+        };
+        /**
+         * RevertPolicyInput
+         * @description Which version to restore.
+         */
+        RevertPolicyInput: {
+            /** Format: int64 */
+            version: number;
         };
         /** @enum {string} */
         RightsizePercentile: "p95" | "p99";
@@ -3063,6 +3151,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description The request body is over the size limit (`payload_too_large`). */
             413: {
                 headers: {
@@ -3135,6 +3232,15 @@ export interface operations {
             };
             /** @description The request could not be read (`malformed_json`, `bad_request`). */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3316,6 +3422,15 @@ export interface operations {
             };
             /** @description The request could not be read (`malformed_json`, `bad_request`). */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5834,6 +5949,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description The request body is over the size limit (`payload_too_large`). */
             413: {
                 headers: {
@@ -6129,6 +6253,103 @@ export interface operations {
             };
         };
     };
+    patchClusterPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ClusterPolicyInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ClusterPolicyView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
     estimateClusterPolicyImpact: {
         parameters: {
             query?: never;
@@ -6190,6 +6411,169 @@ export interface operations {
             };
             /** @description Conflicts with the current state or an existing resource (`conflict`). */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    listClusterPolicyVersions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PolicyVersionList"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    revertClusterPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["RevertPolicyInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ClusterPolicyView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6408,6 +6792,24 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description The request body is over the size limit (`payload_too_large`). */
             413: {
                 headers: {
@@ -6558,6 +6960,15 @@ export interface operations {
             };
             /** @description No such resource in the caller's organization (`not_found`). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7585,6 +7996,15 @@ export interface operations {
             };
             /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -73,3 +73,11 @@ export const ModelIcon = ({ size }: { size?: number }) => (
     <path d="M6 1.5V4M10 1.5V4M6 12v2.5M10 12v2.5M1.5 6H4M1.5 10H4M12 6h2.5M12 10h2.5" />
   </Icon>
 );
+
+/** A stack of layers: node templates. */
+export const TemplateIcon = ({ size }: { size?: number }) => (
+  <Icon size={size}>
+    <path d="M8 2 14 5 8 8 2 5z" />
+    <path d="M2 8l6 3 6-3M2 11l6 3 6-3" />
+  </Icon>
+);

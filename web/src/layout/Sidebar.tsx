@@ -2,7 +2,7 @@ import { NavLink } from 'react-router-dom';
 import { Brand } from './Brand';
 import { useMeQuery } from '../auth/hooks';
 import { isSuperAdmin } from '../auth/MeContext';
-import { AuditIcon, ClustersIcon, CloudIcon, DashboardIcon, ModelIcon, TeamIcon, WasteIcon } from '../components/icons';
+import { AuditIcon, ClustersIcon, CloudIcon, DashboardIcon, ModelIcon, TeamIcon, TemplateIcon, WasteIcon } from '../components/icons';
 import { RISK_MODEL_PATH } from '../pages/admin/risk/RiskModelPage';
 
 export function Sidebar() {
@@ -19,6 +19,9 @@ export function Sidebar() {
           </NavLink>
           <NavLink to="/clusters" className="nav__link">
             <ClustersIcon /> Clusters
+          </NavLink>
+          <NavLink to="/templates" className="nav__link">
+            <TemplateIcon /> Node templates
           </NavLink>
           <NavLink to="/waste" className="nav__link">
             <WasteIcon /> Waste

@@ -1,7 +1,8 @@
-import { useEffect, useId } from 'react';
-import { useFieldArray, useForm, type FieldPath } from 'react-hook-form';
+import { useEffect, useId, useRef, useState } from 'react';
+import { useFieldArray, useForm, useWatch, type FieldPath } from 'react-hook-form';
+import { Link } from 'react-router-dom';
 import { ApiError, errorMessage } from '../../api/errors';
-import type { ClusterPolicyInput, PolicyImpact } from '../../api/types';
+import type { ClusterPolicyInput, PolicyImpact, Template } from '../../api/types';
 import { formatUsdCents } from '../../lib/format';
 import { Button, Card, CheckboxField, ErrorState, SelectField, SkeletonRows, TextField, useToast } from '../../components';
 import {
@@ -26,6 +27,9 @@ import {
   formatSelector,
   parseSelector,
 } from './policy';
+import { PolicyHistoryDialog, policyVersionLine } from './PolicyHistory';
+import { useTemplates } from '../templates/api';
+import { templatePath } from '../templates/spec';
 
 /** The form's shape: lists are edited as comma-separated text. */
 interface PolicyForm {
@@ -52,6 +56,8 @@ interface PolicyForm {
   /** The selector is edited as `key=value, key2=value2` text. */
   on_demand_minimums: OnDemandMinimumRow[];
   risk_premium: number;
+  /** The organization template the policy follows; '' when it carries its own. */
+  template_id: string;
 }
 
 interface OnDemandMinimumRow {
@@ -93,6 +99,7 @@ const FIELDS: FieldPath<PolicyForm>[] = [
   'disruption_budget.max_nodes',
   'disruption_budget.max_waves',
   'risk_premium',
+  'template_id',
 ];
 
 const joinList = (values: string[]) => values.join(', ');
@@ -104,8 +111,11 @@ const splitList = (text: string) =>
 
 function toForm(policy: ClusterPolicy): PolicyForm {
   const budget = policy.disruption_budget ?? DEFAULT_DISRUPTION_BUDGET;
+  // The template's name and the version's metadata are shown, never sent back.
+  const { template_id, template_name: _name, version: _version, updated_at: _at, updated_by: _by, ...rest } = policy;
   return {
-    ...policy,
+    ...rest,
+    template_id: template_id ?? '',
     rightsize_headroom: Math.round((policy.rightsize_headroom ?? 0.2) * 100),
     disruption_budget: {
       max_percent: budget.max_percent ?? DEFAULT_DISRUPTION_BUDGET.max_percent,
@@ -130,10 +140,12 @@ function toForm(policy: ClusterPolicy): PolicyForm {
   };
 }
 
-function fromForm(form: PolicyForm): ClusterPolicyInput {
+function fromForm({ template_id, ...form }: PolicyForm): ClusterPolicyInput {
   const { max_percent, max_nodes, max_waves } = form.disruption_budget;
   return {
     ...form,
+    // Left out, the policy carries its own template (and any link is dropped).
+    ...(template_id !== '' ? { template_id } : {}),
     excluded_namespaces: splitList(form.excluded_namespaces),
     stabilization_window_secs: Number(form.stabilization_window_secs),
     rightsize_headroom: Number(form.rightsize_headroom) / 100,
@@ -193,11 +205,26 @@ function rulesMessage(error: unknown): string {
 /** The cluster's optimization policy: editable by owners and admins, read-only for viewers. */
 export function PolicyCard({ clusterId, canEdit }: { clusterId: string; canEdit: boolean }) {
   const policy = useClusterPolicy(clusterId);
+  const [historyOpen, setHistoryOpen] = useState(false);
+  const title = (
+    <div className="policy-heading">
+      <h2>Optimization policy</h2>
+      {policy.isSuccess && <p className="muted policy-heading__version">{policyVersionLine(policy.data)}</p>}
+    </div>
+  );
   return (
-    <Card title="Optimization policy">
+    <Card
+      title={title}
+      actions={
+        <Button size="sm" onClick={() => setHistoryOpen(true)} aria-haspopup="dialog">
+          History
+        </Button>
+      }
+    >
       {policy.isPending && <SkeletonRows rows={5} label="Loading policy" />}
       {policy.isError && <ErrorState error={policy.error} title="Could not load the policy" onRetry={() => void policy.refetch()} />}
       {policy.isSuccess && <PolicyEditor clusterId={clusterId} policy={policy.data} canEdit={canEdit} />}
+      <PolicyHistoryDialog clusterId={clusterId} current={policy.data?.version} canEdit={canEdit} open={historyOpen} onClose={() => setHistoryOpen(false)} />
     </Card>
   );
 }
@@ -214,12 +241,37 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
     handleSubmit,
     reset,
     setError,
+    setValue,
     formState: { errors, isDirty, isSubmitting },
   } = useForm<PolicyForm>({ defaultValues: toForm(policy) });
   const rules = useFieldArray({ control, name: 'on_demand_minimums' });
+  const templates = useTemplates();
+  const templateOptions = linkableTemplates(templates.data, policy);
+  const linkedId = useWatch({ control, name: 'template_id' });
+  const linked = templateOptions.find((template) => template.id === linkedId);
 
-  // A saved (or refetched) policy becomes the new baseline.
-  useEffect(() => reset(toForm(policy)), [policy, reset]);
+  // A chosen template's fields replace the inline ones (read-only while it is linked).
+  const applyTemplate = (id: string) => {
+    const spec = templates.data?.find((template) => template.id === id)?.spec;
+    if (spec === undefined) return;
+    const options = { shouldDirty: true } as const;
+    setValue('template.allowed_families', joinList(spec.families), options);
+    setValue('template.architectures', [...spec.architectures], options);
+    setValue('template.excluded_sizes', joinList(spec.excluded_sizes), options);
+    setValue('template.capacity_type', spec.capacity_type, options);
+    setValue('template.strategy', spec.strategy, options);
+    setValue('template.allow_burstable', spec.allow_burstable, options);
+    setValue('template.on_demand_fallback', spec.on_demand_fallback, options);
+  };
+
+  // A saved (or refetched) policy becomes the new baseline. Not on mount: the form starts from
+  // it, and a reset then would remount the rule editors under the user's first keystrokes.
+  const baseline = useRef(policy);
+  useEffect(() => {
+    if (baseline.current === policy) return;
+    baseline.current = policy;
+    reset(toForm(policy));
+  }, [policy, reset]);
 
   // A 422 goes under the field (or the rule) it names; anything else above the form.
   const showServerError = (error: unknown, values: PolicyForm) => {
@@ -322,54 +374,76 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
 
         <div className="policy__group">
           <h3 className="policy__title">Node template</h3>
-          <SelectField label="Capacity type" hint="Hybrid: spot for stateless workloads, On-Demand for stateful ones." error={errors.template?.capacity_type?.message} {...register('template.capacity_type')}>
-            {CAPACITY_TYPES.map((option) => (
-              <option key={option.value} value={option.value}>
-                {option.label}
-              </option>
-            ))}
-          </SelectField>
           <SelectField
-            label="Allocation strategy"
-            hint="Capacity optimized weighs price against interruption risk; lowest price uses risk only to break ties."
-            error={errors.template?.strategy?.message} {...register('template.strategy')}>
-            {STRATEGIES.map((option) => (
-              <option key={option.value} value={option.value}>
-                {option.label}
+            label="Node template"
+            hint={linkedId === '' ? 'Or follow one of your organization\'s node templates.' : undefined}
+            error={errors.template_id?.message}
+            {...register('template_id', { onChange: (event: { target: { value: string } }) => applyTemplate(event.target.value) })}
+          >
+            <option value="">This cluster&apos;s own template</option>
+            {templateOptions.map((template) => (
+              <option key={template.id} value={template.id}>
+                {template.name}
+                {template.is_default ? ' (default)' : ''}
               </option>
             ))}
           </SelectField>
-          <TextField
-            label="Allowed instance families"
-            placeholder="m5, c6i, r6g"
-            hint="Comma-separated; empty allows every family."
-            error={errors.template?.allowed_families?.message}
-            {...register('template.allowed_families')}
-          />
-          <TextField
-            label="Excluded sizes"
-            placeholder="nano, micro, metal"
-            hint="Comma-separated sizes never launched."
-            error={errors.template?.excluded_sizes?.message}
-            {...register('template.excluded_sizes')}
-          />
-          <fieldset className="field policy__choices" aria-describedby={architecturesError ? `${architecturesLegend}-error` : `${architecturesLegend}-hint`}>
-            <legend id={architecturesLegend} className="field__label">
-              Architectures
-            </legend>
-            <div className="row row--wrap">
-              {ARCHITECTURES.map((option) => (
-                <CheckboxField key={option.value} label={option.label} value={option.value} {...register('template.architectures')} />
+          {linkedId !== '' && (
+            <p className="muted policy__link-note">
+              The fields below come from{' '}
+              {linked ? <Link to={templatePath(linked.id)}>{linked.name}</Link> : 'the linked template'}. Edit the template to change them; every cluster
+              that uses it follows.
+            </p>
+          )}
+          <fieldset className="policy__linked" disabled={linkedId !== ''} aria-label={linkedId !== '' ? `Template fields from ${linked?.name ?? 'the linked template'}` : undefined}>
+            <SelectField label="Capacity type" hint="Hybrid: spot for stateless workloads, On-Demand for stateful ones." error={errors.template?.capacity_type?.message} {...register('template.capacity_type')}>
+              {CAPACITY_TYPES.map((option) => (
+                <option key={option.value} value={option.value}>
+                  {option.label}
+                </option>
               ))}
-            </div>
-            <span id={`${architecturesLegend}-hint`} className="field__hint">
-              None ticked allows both.
-            </span>
-            {architecturesError && (
-              <span id={`${architecturesLegend}-error`} className="field__error">
-                {architecturesError}
+            </SelectField>
+            <SelectField
+              label="Allocation strategy"
+              hint="Capacity optimized weighs price against interruption risk; lowest price uses risk only to break ties."
+              error={errors.template?.strategy?.message} {...register('template.strategy')}>
+              {STRATEGIES.map((option) => (
+                <option key={option.value} value={option.value}>
+                  {option.label}
+                </option>
+              ))}
+            </SelectField>
+            <TextField
+              label="Allowed instance families"
+              placeholder="m5, c6i, r6g"
+              hint="Comma-separated; empty allows every family."
+              error={errors.template?.allowed_families?.message}
+              {...register('template.allowed_families')}
+            />
+            <TextField
+              label="Excluded sizes"
+              placeholder="nano, micro, metal"
+              hint="Comma-separated sizes never launched."
+              error={errors.template?.excluded_sizes?.message}
+              {...register('template.excluded_sizes')}
+            />
+            <fieldset className="field policy__choices" aria-describedby={architecturesError ? `${architecturesLegend}-error` : `${architecturesLegend}-hint`}>
+              <legend id={architecturesLegend} className="field__label">
+                Architectures
+              </legend>
+              <div className="row row--wrap">
+                {ARCHITECTURES.map((option) => (
+                  <CheckboxField key={option.value} label={option.label} value={option.value} {...register('template.architectures')} />
+                ))}
+              </div>
+              <span id={`${architecturesLegend}-hint`} className="field__hint">
+                None ticked allows both.
               </span>
-            )}
+              {architecturesError && (
+                <span id={`${architecturesLegend}-error`} className="field__error">
+                  {architecturesError}
+                </span>
+              )}
           </fieldset>
           <CheckboxField label="Allow burstable instances (t-family)" error={errors.template?.allow_burstable?.message} {...register('template.allow_burstable')} />
           <CheckboxField
@@ -378,6 +452,7 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
             error={errors.template?.on_demand_fallback?.message}
             {...register('template.on_demand_fallback')}
           />
+          </fieldset>
           <TextField
             label="Risk premium"
             type="number"
@@ -579,4 +654,15 @@ function ImpactSummary({ impact }: { impact: PolicyImpact }) {
       <span className="muted">Planned on the cluster as it is now; nothing is saved or changed until you save and run Optimize Now.</span>
     </div>
   );
+}
+
+/**
+ * The templates a policy can link: the organization's, plus the linked one while the list
+ * has not loaded (or failed), so the selector never shows a linked policy as unlinked.
+ */
+function linkableTemplates(templates: Template[] | undefined, policy: ClusterPolicy): Pick<Template, 'id' | 'name' | 'is_default'>[] {
+  const list: Pick<Template, 'id' | 'name' | 'is_default'>[] = templates ?? [];
+  const id = policy.template_id;
+  if (id == null || list.some((template) => template.id === id)) return list;
+  return [...list, { id, name: policy.template_name ?? 'Linked template', is_default: false }];
 }

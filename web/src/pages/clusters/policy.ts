@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap } from '../../api/client';
-import { policyKey } from '../../api/keys';
+import { policyKey, policyVersionsKey, templatesKey } from '../../api/keys';
 import type { ClusterPolicyInput } from '../../api/types';
 
 // The JSON `GET /api/clusters/{id}/policy` returns, written out here with its unions (the
@@ -41,9 +41,30 @@ export interface ClusterPolicy {
   disruption_budget?: DisruptionBudget;
   /** Per-workload floors of on-demand capacity. */
   on_demand_minimums?: OnDemandMinimum[];
-  /** Spot offers are weighed at `price × (1 + risk_premium × interruption probability)`; 0–10. */
+  /** Spot offers are weighed at `price × (1 + risk_premium × p)` plus a per-node risk term; 0–10, default 3. */
   risk_premium?: number;
+  /** The organization node template the policy follows (`template` is then that template's). */
+  template_id?: string | null;
+  template_name?: string | null;
+  /** The stored version this is; missing until the policy is first saved. */
+  version?: number | null;
+  /** When (ISO time) and by whom (e-mail) the current version was saved. */
+  updated_at?: string | null;
+  updated_by?: string | null;
 }
+
+/** One stored version of a cluster's policy (`GET /api/clusters/{id}/policy/versions`). */
+export interface PolicyVersion {
+  version: number;
+  created_at: string;
+  created_by?: string | null;
+  /** Why it was made, e.g. "revert to version 3". */
+  note?: string | null;
+  policy: ClusterPolicy;
+}
+
+/** Fields of the policy view that describe the stored version, not the policy: never sent back, never diffed. */
+export const POLICY_METADATA = ['version', 'updated_at', 'updated_by', 'template_name'] as const;
 
 /**
  * At most `max_percent` % of the cluster's nodes (at least 1), and at most `max_nodes` when
@@ -70,7 +91,7 @@ export interface OnDemandMinimum {
 }
 
 export const DEFAULT_DISRUPTION_BUDGET: DisruptionBudget = { max_percent: 10, max_nodes: null, max_waves: null };
-export const DEFAULT_RISK_PREMIUM = 0.5;
+export const DEFAULT_RISK_PREMIUM = 3;
 
 /** `app=api, tier=web` → `{ app: 'api', tier: 'web' }`; null when a part is not `key=value`. */
 export function parseSelector(text: string): Record<string, string> | null {
@@ -149,6 +170,110 @@ export function useSaveClusterPolicy(clusterId: string) {
   return useMutation({
     mutationFn: async (policy: ClusterPolicyInput) =>
       (await unwrap(api.PUT('/api/clusters/{id}/policy', { params: { path: { id: clusterId } }, body: policy }))) as ClusterPolicy,
-    onSuccess: (saved) => queryClient.setQueryData(policyKey(clusterId), saved),
+    onSuccess: (saved) => {
+      queryClient.setQueryData(policyKey(clusterId), saved);
+      // Every save is a new version. A template's "used by" follows the policies that link it
+      // (neither awaited: the save is done).
+      void queryClient.invalidateQueries({ queryKey: policyVersionsKey(clusterId) });
+      void queryClient.invalidateQueries({ queryKey: templatesKey });
+    },
   });
+}
+
+/** The cluster's stored policy versions, newest first; fetched only while `enabled` (the history is open). */
+export function usePolicyVersions(clusterId: string, enabled = true) {
+  return useQuery({
+    queryKey: policyVersionsKey(clusterId),
+    queryFn: async () =>
+      ((await unwrap(api.GET('/api/clusters/{id}/policy/versions', { params: { path: { id: clusterId } } }))).items ?? []) as PolicyVersion[],
+    enabled,
+  });
+}
+
+/** Restores a stored version (admins and owners); the server saves it as a new version and returns the policy. */
+export function useRevertClusterPolicy(clusterId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: async (version: number) =>
+      (await unwrap(api.POST('/api/clusters/{id}/policy/revert', { params: { path: { id: clusterId } }, body: { version } }))) as ClusterPolicy,
+    onSuccess: (restored) => {
+      queryClient.setQueryData(policyKey(clusterId), restored);
+      void queryClient.invalidateQueries({ queryKey: policyVersionsKey(clusterId) });
+      void queryClient.invalidateQueries({ queryKey: templatesKey });
+    },
+  });
+}
+
+// --- What changed between two versions ------------------------------------------------------
+
+/** Objects whose fields are compared one by one (`template.capacity_type: spot → hybrid`). */
+const NESTED = new Set(['template', 'disruption_budget']);
+const IGNORED = new Set<string>(POLICY_METADATA);
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** JSON with sorted keys and null/undefined treated alike, for comparing values regardless of key order. */
+function canonical(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (isPlainObject(value)) {
+    const keys = Object.keys(value)
+      .filter((key) => value[key] !== null && value[key] !== undefined)
+      .sort();
+    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonical(value[key])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
+
+function describeValue(value: unknown, key: string): string {
+  if (value === null || value === undefined || value === '') return 'none';
+  if (typeof value === 'boolean') return value ? 'on' : 'off';
+  if (Array.isArray(value)) {
+    if (value.length === 0) return 'none';
+    if (value.every((item) => !isPlainObject(item) && !Array.isArray(item))) return value.map(String).join(', ');
+    return plural(value.length, key === 'on_demand_minimums' ? 'rule' : 'item');
+  }
+  if (isPlainObject(value)) return canonical(value);
+  return String(value);
+}
+
+function change(key: string, before: unknown, after: unknown): string {
+  const from = describeValue(before, key);
+  const to = describeValue(after, key);
+  return from === to ? `${key} changed` : `${key}: ${from} → ${to}`;
+}
+
+const templateLabel = (policy: ClusterPolicy) => (policy.template_id ? (policy.template_name ?? policy.template_id) : 'own');
+
+/**
+ * What differs from `previous` to `current`, one line per field (`aggressiveness: balanced →
+ * aggressive`): top-level fields, the fields of `template` and `disruption_budget`, and the
+ * linked template (by name). Empty when nothing differs.
+ */
+export function diffPolicies(previous: ClusterPolicy, current: ClusterPolicy): string[] {
+  const before = previous as unknown as Record<string, unknown>;
+  const after = current as unknown as Record<string, unknown>;
+  const changes: string[] = [];
+  if ((previous.template_id ?? null) !== (current.template_id ?? null)) {
+    changes.push(`template_id: ${templateLabel(previous)} → ${templateLabel(current)}`);
+  }
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((key) => key !== 'template_id' && !IGNORED.has(key));
+  for (const key of keys) {
+    const a = before[key];
+    const b = after[key];
+    if (canonical(a) === canonical(b)) continue;
+    if (NESTED.has(key) && (isPlainObject(a) || isPlainObject(b))) {
+      const inner = { ...(isPlainObject(a) ? a : {}), ...(isPlainObject(b) ? b : {}) };
+      for (const field of Object.keys(inner)) {
+        const x = isPlainObject(a) ? a[field] : undefined;
+        const y = isPlainObject(b) ? b[field] : undefined;
+        if (canonical(x) !== canonical(y)) changes.push(change(`${key}.${field}`, x, y));
+      }
+      continue;
+    }
+    changes.push(change(key, a, b));
+  }
+  return changes;
 }
