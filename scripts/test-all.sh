@@ -33,6 +33,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 command -v moto_server >/dev/null || python3 -m pip install -q 'moto[server]>=5,<6' || fail "pip install moto[server] failed"
 command -v moto_server >/dev/null || fail "moto_server is not on PATH after installing moto[server]"
+# schemathesis for the API contract step (the checks below exist from 4.x on).
+command -v schemathesis >/dev/null || python3 -m pip install -q 'schemathesis>=4.32,<5' || fail "pip install schemathesis failed"
 # libonnxruntime for the risk model's second runtime (the engine tests compare it with tract).
 python3 -c "import onnxruntime" 2>/dev/null || python3 -m pip install -q 'onnxruntime>=1.24' || fail "pip install onnxruntime failed"
 
@@ -91,6 +93,59 @@ tail -15 "$LOG_DIR/e2e.log"
 ep=$(tail -5 "$LOG_DIR/e2e.log" | grep -oE "[0-9]+ passed" | tail -1 | grep -oE "[0-9]+" || echo 0)
 ef=$(tail -5 "$LOG_DIR/e2e.log" | grep -oE "[0-9]+ failed" | tail -1 | grep -oE "[0-9]+" || echo 1)
 count "e2e (chromium)" "${ep:-0}" "${ef:-1}"
+
+# --- API contract: schemathesis against `serve --demo` ------------------------------------
+# Every documented operation with an owner token (and /api/admin/ again with the platform
+# super_admin's), positive and negative data, stateful links; a response must not be a 5xx,
+# its status must be documented and its body must match the schema and content type.
+# Excluded: `logout` (revokes the token the run uses) and the two SSE streams (an authenticated
+# `GET /api/events` never ends, so each request would only time out).
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+DATA=$(mktemp -d)
+"$BIN" serve --demo --data-dir "$DATA" --listen "127.0.0.1:$PORT" --admin-email admin@platform.example.com --admin-password 'platform admin 99' > "$LOG_DIR/contract-server.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 1; done
+token() { # email password -> access token
+  python3 - "$PORT" "$1" "$2" <<'PY'
+import json, sys, urllib.request
+req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/api/auth/token",
+    data=json.dumps({"email": sys.argv[2], "password": sys.argv[3]}).encode(),
+    headers={"content-type": "application/json"})
+print(json.load(urllib.request.urlopen(req))["access_token"])
+PY
+}
+OWNER_TOKEN=$(token "$(grep -aoE "email: +\S+" "$LOG_DIR/contract-server.log" | head -1 | awk '{print $2}')" \
+  "$(grep -aoE "password: +\S+" "$LOG_DIR/contract-server.log" | head -1 | awk '{print $2}')")
+ADMIN_TOKEN=$(token admin@platform.example.com 'platform admin 99')
+ST_ARGS=(--checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
+  --phases examples,coverage,fuzzing,stateful --max-examples 60 --seed 16 --workers 2
+  --request-timeout 10 --suppress-health-check all --no-color)
+rm -f "$LOG_DIR"/schemathesis-*.xml
+SECONDS=0
+timeout 240 schemathesis run "http://127.0.0.1:$PORT/api/openapi.json" -H "Authorization: Bearer $OWNER_TOKEN" \
+  --exclude-operation-id logout --exclude-operation-id streamEvents --exclude-operation-id streamAdminEvents \
+  "${ST_ARGS[@]}" --report junit --report-junit-path "$LOG_DIR/schemathesis-owner.xml" > "$LOG_DIR/schemathesis-owner.log" 2>&1
+st_owner=$?
+timeout 120 schemathesis run "http://127.0.0.1:$PORT/api/openapi.json" -H "Authorization: Bearer $ADMIN_TOKEN" \
+  --include-path-regex '^/api/admin/' --exclude-operation-id streamAdminEvents \
+  "${ST_ARGS[@]}" --report junit --report-junit-path "$LOG_DIR/schemathesis-admin.xml" > "$LOG_DIR/schemathesis-admin.log" 2>&1
+st_admin=$?
+echo "schemathesis: ${SECONDS}s (owner exit $st_owner, super_admin exit $st_admin)"
+kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; rm -rf "$DATA"
+grep -aH "generated," "$LOG_DIR/schemathesis-owner.log" "$LOG_DIR/schemathesis-admin.log"; grep -aA12 "^=* FAILURES" "$LOG_DIR/schemathesis-owner.log" "$LOG_DIR/schemathesis-admin.log" | head -40
+# One result per operation and run (JUnit test case): failed when any check failed on it.
+read -r sp sf < <(python3 - "$LOG_DIR/schemathesis-owner.xml" "$LOG_DIR/schemathesis-admin.xml" <<'PY' 2>/dev/null || echo "0 1"
+import sys, xml.etree.ElementTree as ET
+p = f = 0
+for path in sys.argv[1:]:
+    for c in ET.parse(path).getroot().iter("testcase"):
+        if c.find("failure") is not None or c.find("error") is not None: f += 1
+        else: p += 1
+print(p, f)
+PY
+)
+{ [ "$st_owner" -ne 0 ] || [ "$st_admin" -ne 0 ]; } && [ "${sf:-0}" = 0 ] && sf=1
+count "schemathesis (API contract)" "${sp:-0}" "${sf:-1}"
 
 echo
 echo "Screenshots and logs: $LOG_DIR"

@@ -456,6 +456,10 @@ pub async fn save_cluster_policy(
     Ok(version)
 }
 
+const VERSION_SELECT: &str = "SELECT v.version, v.policy, v.template_id, v.created_by, u.email AS created_by_email, v.note, v.created_at \
+     FROM cluster_policy_versions v LEFT JOIN users u ON u.id = v.created_by \
+     WHERE v.organization_id = $1 AND v.cluster_id = $2";
+
 /// The cluster's policy versions, newest first.
 pub async fn policy_versions(
     db: &Db,
@@ -463,16 +467,16 @@ pub async fn policy_versions(
     cluster_id: &str,
     limit: i64,
 ) -> Result<Vec<PolicyVersion>> {
-    Ok(sqlx::query_as::<_, PolicyVersion>(
-        "SELECT v.version, v.policy, v.template_id, v.created_by, u.email AS created_by_email, v.note, v.created_at \
-         FROM cluster_policy_versions v LEFT JOIN users u ON u.id = v.created_by \
-         WHERE v.organization_id = $1 AND v.cluster_id = $2 ORDER BY v.version DESC LIMIT $3",
+    Ok(
+        sqlx::query_as::<_, PolicyVersion>(sqlx::AssertSqlSafe(format!(
+            "{VERSION_SELECT} ORDER BY v.version DESC LIMIT $3"
+        )))
+        .bind(org_id)
+        .bind(cluster_id)
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await?,
     )
-    .bind(org_id)
-    .bind(cluster_id)
-    .bind(limit)
-    .fetch_all(&db.pool)
-    .await?)
 }
 
 /// One version of the cluster's policy.
@@ -482,14 +486,14 @@ pub async fn policy_version(
     cluster_id: &str,
     version: i64,
 ) -> Result<Option<PolicyVersion>> {
-    Ok(sqlx::query_as::<_, PolicyVersion>(
-        "SELECT v.version, v.policy, v.template_id, v.created_by, u.email AS created_by_email, v.note, v.created_at \
-         FROM cluster_policy_versions v LEFT JOIN users u ON u.id = v.created_by \
-         WHERE v.organization_id = $1 AND v.cluster_id = $2 AND v.version = $3",
+    Ok(
+        sqlx::query_as::<_, PolicyVersion>(sqlx::AssertSqlSafe(format!(
+            "{VERSION_SELECT} AND v.version = $3"
+        )))
+        .bind(org_id)
+        .bind(cluster_id)
+        .bind(version)
+        .fetch_optional(&db.pool)
+        .await?,
     )
-    .bind(org_id)
-    .bind(cluster_id)
-    .bind(version)
-    .fetch_optional(&db.pool)
-    .await?)
 }

@@ -449,6 +449,35 @@ async fn current_view(
     Ok(v)
 }
 
+/// An organization template: its link and the node template it makes of the policy's.
+async fn load_template(
+    state: &AppState,
+    org: &str,
+    id: &str,
+) -> Result<
+    Option<(
+        spot_actors::policy::LinkedTemplate,
+        spot_engine::spot::NodeTemplate,
+    )>,
+    ApiError,
+> {
+    let Some(t) = spot_models::templates::get(&state.db, org, id)
+        .await
+        .map_err(ApiError::from)?
+    else {
+        return Ok(None);
+    };
+    let spec: spot_engine::template::TemplateSpec = serde_json::from_str(&t.spec)
+        .map_err(|e| ApiError::Internal(format!("stored template {} is invalid: {e}", t.id)))?;
+    Ok(Some((
+        spot_actors::policy::LinkedTemplate {
+            id: t.id,
+            name: t.name,
+        },
+        spec.node_template(),
+    )))
+}
+
 /// The organization template a policy input names: its spec replaces the policy's
 /// template. 422 when it is not one of the organization's.
 async fn apply_template(
@@ -460,19 +489,11 @@ async fn apply_template(
     let Some(id) = body.template_id.as_deref() else {
         return Ok(None);
     };
-    let t = spot_models::templates::get(&state.db, org, id)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| {
-            ApiError::field("template_id", "no such node template in this organization")
-        })?;
-    let spec: spot_engine::template::TemplateSpec = serde_json::from_str(&t.spec)
-        .map_err(|e| ApiError::Internal(format!("stored template {} is invalid: {e}", t.id)))?;
-    p.template = spec.node_template();
-    Ok(Some(spot_actors::policy::LinkedTemplate {
-        id: t.id,
-        name: t.name,
-    }))
+    let (linked, template) = load_template(state, org, id).await?.ok_or_else(|| {
+        ApiError::field("template_id", "no such node template in this organization")
+    })?;
+    p.template = template;
+    Ok(Some(linked))
 }
 
 /// One action of a plan.
@@ -1105,23 +1126,14 @@ impl JobsApi {
             })?;
         let mut p = ClusterPolicy::from_json(&v.policy).map_err(ApiError::Internal)?;
         let linked = match &v.template_id {
-            Some(tid) => match spot_models::templates::get(&state.db, &auth.0.org_id, tid)
-                .await
-                .map_err(ApiError::from)?
-            {
-                Some(t) => {
-                    let spec: spot_engine::template::TemplateSpec = serde_json::from_str(&t.spec)
-                        .map_err(|e| {
-                        ApiError::Internal(format!("stored template {} is invalid: {e}", t.id))
-                    })?;
-                    p.template = spec.node_template();
-                    Some(spot_actors::policy::LinkedTemplate {
-                        id: t.id,
-                        name: t.name,
+            Some(tid) => {
+                load_template(&state, &auth.0.org_id, tid)
+                    .await?
+                    .map(|(linked, template)| {
+                        p.template = template;
+                        linked
                     })
-                }
-                None => None,
-            },
+            }
             None => None,
         };
         let note = format!("revert to version {}", v.version);
