@@ -189,15 +189,24 @@ pub fn validate(
             return Err(err(
                 "architectures",
                 format!(
-                    "{} only allows {}, but {} {} no such instance types",
-                    names.join(" and "),
-                    names.join("/"),
+                    "{} {} no {} instance types: remove {} or allow {} too",
                     incompatible.join(", "),
                     if incompatible.len() == 1 {
                         "has"
                     } else {
                         "have"
-                    }
+                    },
+                    names.join(" or "),
+                    if incompatible.len() == 1 {
+                        "it"
+                    } else {
+                        "them"
+                    },
+                    if wanted.contains(&Arch::Arm64) {
+                        "x86_64"
+                    } else {
+                        "arm64"
+                    },
                 ),
             ));
         }

@@ -136,7 +136,7 @@ describe('Node template wizard', () => {
 
   it('creates the template, and a 422 reopens the step of the field it names', async () => {
     const responses = [
-      apiError(422, 'validation_failed', 'arm64 only allows arm64, but m6i has no such instance types', 'architectures'),
+      apiError(422, 'validation_failed', 'm6i has no arm64 instance types: remove it or allow x86_64 too', 'architectures'),
       apiError(422, 'validation_failed', 'io2 IOPS must be between 100 and 256000', 'storage.iops'),
       json(makeTemplate({ id: 't-9', name: 'web-spot' }), { status: 201 }),
     ];
@@ -166,7 +166,7 @@ describe('Node template wizard', () => {
     await user.click(screen.getByRole('button', { name: 'Create template' }));
     expect(await screen.findByRole('heading', { name: 'Instances' })).toBeInTheDocument();
     expect(currentStep()).toHaveTextContent('Instances');
-    expect(screen.getByRole('group', { name: 'Architectures' })).toHaveAccessibleDescription(expect.stringContaining('m6i has no such instance types'));
+    expect(screen.getByRole('group', { name: 'Architectures' })).toHaveAccessibleDescription(expect.stringContaining('m6i has no arm64 instance types'));
 
     // A 422 on the disk: Node settings, under IOPS.
     await user.click(within(steps()).getByRole('button', { name: /Node settings/ }));
