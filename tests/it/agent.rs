@@ -1116,25 +1116,7 @@ async fn pending_pods_and_node_pressure_reach_the_cluster(b: Backend) {
     // On the simulator the rotation also (re)starts the cluster's simulated agent with the
     // new token: its first snapshot (the whole cluster, which does not have the test's
     // node) lands before the test reports anything, so it cannot clear the test's node.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, a) = app
-            .json(
-                Method::GET,
-                &format!("/api/clusters/{cluster}/agent"),
-                Some(&s.access),
-                None,
-            )
-            .await;
-        if a["status"] == "connected" && a["nodes"].as_i64().unwrap_or(0) > 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the simulated agent did not connect: {a}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::optimize::wait_agent_view(&app, &s, &cluster).await;
 
     let mut events = app.state.actors.bus.subscribe();
     let sent = Instant::now();

@@ -65,6 +65,23 @@ async fn running_instances(sim: &SimConnector) -> Vec<String> {
     ids
 }
 
+/// An optimization job row of `s`'s organization on `cluster`, inserted (not queued).
+async fn insert_job(app: &TestApp, s: &Session, cluster: &str, dry_run: bool) -> jobs::JobRow {
+    jobs::insert(
+        &app.db,
+        jobs::NewJob {
+            organization_id: Some(&s.org_id),
+            kind: "optimize",
+            target_id: Some(cluster),
+            dry_run,
+            requested_by: Some(&s.user_id),
+            safe_mode: false,
+        },
+    )
+    .await
+    .expect("insert")
+}
+
 async fn post(app: &TestApp, s: &Session, path: &str, body: Option<Value>) -> (StatusCode, Value) {
     app.json(Method::POST, path, Some(&s.access), body).await
 }
@@ -142,19 +159,7 @@ async fn a_job_whose_worker_died_is_reaped_and_frees_the_cluster(b: Backend) {
     let (s, id) = cluster(&app).await;
     // A job claimed by a worker that then died (kill -9): running, with a heartbeat that
     // stopped long ago.
-    let job = jobs::insert(
-        &app.db,
-        jobs::NewJob {
-            organization_id: Some(&s.org_id),
-            kind: "optimize",
-            target_id: Some(&id),
-            dry_run: true,
-            requested_by: Some(&s.user_id),
-            safe_mode: false,
-        },
-    )
-    .await
-    .expect("insert");
+    let job = insert_job(&app, &s, &id, true).await;
     assert!(jobs::claim(&app.db, &job.id, "worker-dead")
         .await
         .expect("claim"));
@@ -250,19 +255,7 @@ async fn a_cancelled_running_job_stops_before_its_next_action(b: Backend) {
     let before = running_instances(&sim).await;
     // A cancel that lands while the worker is claiming and planning: the request is on the
     // row before the first action boundary.
-    let job = jobs::insert(
-        &app.db,
-        jobs::NewJob {
-            organization_id: Some(&s.org_id),
-            kind: "optimize",
-            target_id: Some(&id),
-            dry_run: false,
-            requested_by: Some(&s.user_id),
-            safe_mode: false,
-        },
-    )
-    .await
-    .expect("insert");
+    let job = insert_job(&app, &s, &id, false).await;
     sqlx::query("UPDATE jobs SET cancel_requested_at = $1 WHERE id = $2")
         .bind(spot_models::now_ms())
         .bind(&job.id)
@@ -302,19 +295,7 @@ async fn shutdown_leaves_no_job_running_and_releases_the_leases(b: Backend) {
     assert!(!held.is_empty(), "the account actor holds a lease");
     // A job this replica's worker is in the middle of (it never reaches a boundary).
     let worker = app.state.jobs.runtime().worker_id.clone();
-    let job = jobs::insert(
-        &app.db,
-        jobs::NewJob {
-            organization_id: Some(&s.org_id),
-            kind: "optimize",
-            target_id: Some(&id),
-            dry_run: true,
-            requested_by: Some(&s.user_id),
-            safe_mode: false,
-        },
-    )
-    .await
-    .expect("insert");
+    let job = insert_job(&app, &s, &id, true).await;
     assert!(jobs::claim(&app.db, &job.id, &worker).await.expect("claim"));
     assert_eq!(app.state.jobs.shutdown(Duration::from_millis(300)).await, 1);
     let row = jobs::get(&app.db, &job.id)

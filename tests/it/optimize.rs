@@ -60,6 +60,11 @@ pub async fn install_agent(app: &TestApp, s: &Session, cluster: &str) {
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{t}");
+    wait_agent_view(app, s, cluster).await;
+}
+
+/// Waits until the cluster's agent is connected and its view has nodes.
+pub async fn wait_agent_view(app: &TestApp, s: &Session, cluster: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let (_, a) = app
