@@ -5,6 +5,13 @@ pub use spot_engine::policy::{
     ClusterPolicy, DisruptionBudget, OnDemandMinimum, DEFAULT_DRAIN_TIMEOUT_SECS,
 };
 
+/// A stored template's spec; the error is a sentence naming the template.
+pub fn spec_of(
+    t: &spot_models::templates::TemplateRow,
+) -> Result<spot_engine::template::TemplateSpec, String> {
+    serde_json::from_str(&t.spec).map_err(|e| format!("stored template {} is invalid: {e}", t.name))
+}
+
 /// The organization template a cluster's policy is linked to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkedTemplate {
@@ -35,8 +42,7 @@ pub async fn effective(
         .map_err(|e| e.to_string())?;
     let linked = match linked {
         Some(t) => {
-            let spec: spot_engine::template::TemplateSpec = serde_json::from_str(&t.spec)
-                .map_err(|e| format!("stored template {} is invalid: {e}", t.name))?;
+            let spec = spec_of(&t)?;
             policy.template = spec.node_template();
             Some(LinkedTemplate {
                 id: t.id,

@@ -274,18 +274,6 @@ impl Control {
     pub async fn checkpoint(&self) -> Option<Stop> {
         self.beat().await
     }
-
-    /// A control for code that runs outside the worker (tests, read-only planning): never
-    /// stops on its own.
-    pub fn detached(db: spot_models::Db, job_id: &str) -> Control {
-        let rt = Runtime::new();
-        Control {
-            db,
-            job_id: job_id.to_string(),
-            rt,
-            stop: Default::default(),
-        }
-    }
 }
 
 impl JobQueue {

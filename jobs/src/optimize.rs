@@ -924,8 +924,7 @@ async fn node_marks(
     else {
         return Ok(NodeMarks::default());
     };
-    let spec: spot_engine::template::TemplateSpec = serde_json::from_str(&t.spec)
-        .map_err(|e| format!("stored template {} is invalid: {e}", t.name))?;
+    let spec = spot_actors::policy::spec_of(&t)?;
     Ok(NodeMarks {
         template: Some(t.name),
         labels: spec.labels,
@@ -1396,13 +1395,13 @@ async fn wait_running(cloud: &dyn Cloud, ids: &[String]) -> Result<(), String> {
 }
 
 /// The scored market of one of the organization's linked accounts (`account_id`, or the
-/// first active one): instance catalog, on-demand and spot prices, pool risk. The error is
-/// a sentence for the user.
+/// first linked one): instance catalog, on-demand and spot prices, pool risk, with the
+/// account it priced. The error is a sentence for the user.
 pub async fn account_market(
     ctx: &JobContext,
     org: &str,
     account_id: Option<&str>,
-) -> Result<spot_actors::market::Market, String> {
+) -> Result<(spot_actors::market::Market, accounts::Account), String> {
     let linked = accounts::list(&ctx.db, org)
         .await
         .map_err(|e| e.to_string())?;
@@ -1416,10 +1415,11 @@ pub async fn account_market(
         })?;
     let cloud = connect(ctx, &account).await?;
     let model = ctx.risk.current();
-    spot_actors::market::read(cloud.as_ref(), &model, ctx.hive.as_ref())
+    let market = spot_actors::market::read(cloud.as_ref(), &model, ctx.hive.as_ref())
         .await
         .map_err(|e| match e {
             spot_actors::market::MarketError::Cloud(c) => spot_actors::system::human(&c),
             other => other.to_string(),
-        })
+        })?;
+    Ok((market, account))
 }

@@ -158,6 +158,18 @@ pub async fn used_by(db: &Db, org_id: &str, id: &str) -> Result<Vec<(String, Str
     .await?)
 }
 
+/// Every template of the organization that a policy uses, with its clusters (id, name):
+/// (template id, cluster id, cluster name), ordered by cluster name.
+pub async fn users_in_org(db: &Db, org_id: &str) -> Result<Vec<(String, String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT p.template_id, c.id, c.name FROM cluster_policies p JOIN clusters c ON c.id = p.cluster_id \
+         WHERE p.organization_id = $1 AND p.template_id IS NOT NULL ORDER BY c.name",
+    )
+    .bind(org_id)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
 /// What [`delete`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Deleted {

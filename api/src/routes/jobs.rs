@@ -385,6 +385,18 @@ fn policy_view(
     Ok(v)
 }
 
+/// A cluster of the caller's organization (404 otherwise).
+async fn cluster_of(
+    state: &AppState,
+    org: &str,
+    id: &str,
+) -> Result<inventory::ClusterView, ApiError> {
+    inventory::cluster(&state.db, org, id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or(ApiError::NotFound("cluster"))
+}
+
 /// Saves `p` (linked to `linked`) as the cluster's next policy version, tells the cluster
 /// actor, records the audit diff and returns the view.
 async fn store_policy(
@@ -467,8 +479,7 @@ async fn load_template(
     else {
         return Ok(None);
     };
-    let spec: spot_engine::template::TemplateSpec = serde_json::from_str(&t.spec)
-        .map_err(|e| ApiError::Internal(format!("stored template {} is invalid: {e}", t.id)))?;
+    let spec = spot_actors::policy::spec_of(&t).map_err(ApiError::Internal)?;
     Ok(Some((
         spot_actors::policy::LinkedTemplate {
             id: t.id,
@@ -768,10 +779,7 @@ impl JobsApi {
     ) -> poem::Result<Accepted> {
         slot.record("cluster.optimize", "cluster", Some(&id));
         auth.0.require_admin()?;
-        inventory::cluster(&state.db, &auth.0.org_id, &id)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound("cluster"))?;
+        cluster_of(&state, &auth.0.org_id, &id).await?;
         // One optimization of a cluster at a time: two plans executing at once would fight.
         if let Some(running) =
             jobs::active_for_target(&state.db, &auth.0.org_id, spot_jobs::optimize::KIND, &id)
@@ -902,10 +910,7 @@ impl JobsApi {
         auth: BearerAuth,
         id: Path<String>,
     ) -> poem::Result<Json<ClusterPolicyView>> {
-        inventory::cluster(&state.db, &auth.0.org_id, &id)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound("cluster"))?;
+        cluster_of(&state, &auth.0.org_id, &id).await?;
         let (p, linked) = spot_actors::policy::effective(&state.db, &auth.0.org_id, &id)
             .await
             .map_err(ApiError::Internal)?;
@@ -931,10 +936,7 @@ impl JobsApi {
         id: Path<String>,
         body: Body<ClusterPolicyInput>,
     ) -> poem::Result<Json<PolicyImpact>> {
-        inventory::cluster(&state.db, &auth.0.org_id, &id)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound("cluster"))?;
+        cluster_of(&state, &auth.0.org_id, &id).await?;
         let mut p = policy_from_input(&body)?;
         apply_template(&state, &auth.0.org_id, &body, &mut p).await?;
         let ctx = spot_jobs::JobContext {
@@ -1007,10 +1009,7 @@ impl JobsApi {
     ) -> poem::Result<Json<ClusterPolicyView>> {
         slot.record("cluster.policy.update", "cluster", Some(&id));
         auth.0.require_admin()?;
-        let cluster = inventory::cluster(&state.db, &auth.0.org_id, &id)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound("cluster"))?;
+        let cluster = cluster_of(&state, &auth.0.org_id, &id).await?;
         let mut p = policy_from_input(&body)?;
         let linked = apply_template(&state, &auth.0.org_id, &body, &mut p).await?;
         Ok(Json(
@@ -1037,10 +1036,7 @@ impl JobsApi {
     ) -> poem::Result<Json<ClusterPolicyView>> {
         slot.record("cluster.policy.update", "cluster", Some(&id));
         auth.0.require_admin()?;
-        let cluster = inventory::cluster(&state.db, &auth.0.org_id, &id)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound("cluster"))?;
+        let cluster = cluster_of(&state, &auth.0.org_id, &id).await?;
         let (current, linked) = spot_actors::policy::effective(&state.db, &auth.0.org_id, &id)
             .await
             .map_err(ApiError::Internal)?;
@@ -1067,10 +1063,7 @@ impl JobsApi {
         auth: BearerAuth,
         id: Path<String>,
     ) -> poem::Result<Json<PolicyVersionList>> {
-        inventory::cluster(&state.db, &auth.0.org_id, &id)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound("cluster"))?;
+        cluster_of(&state, &auth.0.org_id, &id).await?;
         let mut items = Vec::new();
         for v in jobs::policy_versions(&state.db, &auth.0.org_id, &id, 100)
             .await
@@ -1111,10 +1104,7 @@ impl JobsApi {
     ) -> poem::Result<Json<ClusterPolicyView>> {
         slot.record("cluster.policy.revert", "cluster", Some(&id));
         auth.0.require_admin()?;
-        let cluster = inventory::cluster(&state.db, &auth.0.org_id, &id)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound("cluster"))?;
+        let cluster = cluster_of(&state, &auth.0.org_id, &id).await?;
         let v = jobs::policy_version(&state.db, &auth.0.org_id, &id, body.version)
             .await
             .map_err(ApiError::from)?

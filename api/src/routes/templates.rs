@@ -264,12 +264,10 @@ fn spec_view(spec: &TemplateSpec) -> Result<TemplateSpecView, ApiError> {
 }
 
 fn parse_spec(row: &templates::TemplateRow) -> Result<TemplateSpec, ApiError> {
-    serde_json::from_str(&row.spec)
-        .map_err(|e| ApiError::Internal(format!("stored template {} is invalid: {e}", row.id)))
+    spot_actors::policy::spec_of(row).map_err(ApiError::Internal)
 }
 
 async fn view(state: &AppState, row: templates::TemplateRow) -> Result<TemplateView, ApiError> {
-    let spec = parse_spec(&row)?;
     let used_by = templates::used_by(&state.db, &row.organization_id, &row.id)
         .await
         .map_err(ApiError::from)?
@@ -279,6 +277,14 @@ async fn view(state: &AppState, row: templates::TemplateRow) -> Result<TemplateV
             cluster_name,
         })
         .collect();
+    view_with(row, used_by)
+}
+
+fn view_with(
+    row: templates::TemplateRow,
+    used_by: Vec<TemplateUser>,
+) -> Result<TemplateView, ApiError> {
+    let spec = parse_spec(&row)?;
     Ok(TemplateView {
         spec: spec_view(&spec)?,
         id: row.id,
@@ -349,12 +355,25 @@ impl TemplatesApi {
         state: Data<&AppState>,
         auth: BearerAuth,
     ) -> poem::Result<Json<TemplateList>> {
+        // One query for the clusters of every template, not one per template.
+        let mut users: BTreeMap<String, Vec<TemplateUser>> = BTreeMap::new();
+        for (template_id, cluster_id, cluster_name) in
+            templates::users_in_org(&state.db, &auth.0.org_id)
+                .await
+                .map_err(ApiError::from)?
+        {
+            users.entry(template_id).or_default().push(TemplateUser {
+                cluster_id,
+                cluster_name,
+            });
+        }
         let mut items = Vec::new();
         for row in templates::list(&state.db, &auth.0.org_id)
             .await
             .map_err(ApiError::from)?
         {
-            items.push(view(&state, row).await?);
+            let used_by = users.remove(&row.id).unwrap_or_default();
+            items.push(view_with(row, used_by)?);
         }
         Ok(Json(TemplateList { items }))
     }
@@ -420,20 +439,12 @@ impl TemplatesApi {
             safe_mode: true,
         };
         let account = account_id.0.as_deref().filter(|s| !s.is_empty());
-        let market = spot_jobs::optimize::account_market(&ctx, &auth.0.org_id, account)
+        let (market, acc) = spot_jobs::optimize::account_market(&ctx, &auth.0.org_id, account)
             .await
             .map_err(|e| ApiError::Conflict {
                 field: None,
                 message: format!("no market to price the template: {e}"),
             })?;
-        let accounts = spot_models::accounts::list(&state.db, &auth.0.org_id)
-            .await
-            .map_err(ApiError::from)?;
-        let acc = accounts
-            .iter()
-            .filter(|a| a.aws_account_id.is_some())
-            .find(|a| account.is_none_or(|id| a.id == id))
-            .ok_or(ApiError::NotFound("account"))?;
         let e = tmpl::estimate(&spec, &market.catalog);
         Ok(Json(TemplateEstimate {
             instance_types: e.instance_types as u32,
@@ -441,8 +452,8 @@ impl TemplatesApi {
             avg_spot_hourly: e.avg_spot_hourly,
             avg_on_demand_hourly: e.avg_on_demand_hourly,
             spot_discount: e.spot_discount,
-            account_id: acc.id.clone(),
-            region: acc.region.clone().unwrap_or_default(),
+            account_id: acc.id,
+            region: acc.region.unwrap_or_default(),
         }))
     }
 
