@@ -57,6 +57,18 @@ enum Cmd {
         /// The model file.
         file: PathBuf,
     },
+    /// Re-encrypt every stored cloud credential under the current SPOT_SECRET_KEY, bound to
+    /// its account. Rotation: start serving with the new key and the old one in
+    /// SPOT_PREVIOUS_SECRET_KEYS, run this, then drop the old key.
+    RotateSecrets {
+        /// The key to encrypt with from now on (64 hex chars or base64 of 32 bytes). Default
+        /// on the embedded default: the one in the data directory.
+        #[arg(long, env = "SPOT_SECRET_KEY", hide_env_values = true)]
+        secret_key: Option<String>,
+        /// Keys the stored values may still be encrypted with (comma-separated).
+        #[arg(long, env = "SPOT_PREVIOUS_SECRET_KEYS", hide_env_values = true)]
+        previous_secret_keys: Option<String>,
+    },
     /// Plan a what-if workload (JSON; format: engine/whatif/workload.schema.json, example:
     /// engine/whatif/example.json) and print the plan as JSON: nodes, cost per hour, LP
     /// lower bound, gap, first-fit-decreasing baseline, reasons, and `solve_ms`.
@@ -176,6 +188,10 @@ struct ServeArgs {
     /// Generated into the data directory on the embedded default.
     #[arg(long, env = "SPOT_SECRET_KEY", hide_env_values = true)]
     secret_key: Option<String>,
+    /// Keys that encrypted credentials before SPOT_SECRET_KEY (comma-separated; decrypt
+    /// only, until `rotate-secrets` has re-encrypted everything).
+    #[arg(long, env = "SPOT_PREVIOUS_SECRET_KEYS", hide_env_values = true)]
+    previous_secret_keys: Option<String>,
     /// HMAC key for access tokens (at least 32 bytes, hex or base64).
     #[arg(long, env = "SPOT_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
@@ -191,12 +207,20 @@ struct ServeArgs {
     /// Take client addresses from X-Forwarded-For (only behind a trusted proxy).
     #[arg(long, env = "SPOT_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
+    /// Proxies in front of the server that append to X-Forwarded-For: the client address is
+    /// the entry this many places from the right.
+    #[arg(long, env = "SPOT_TRUSTED_PROXY_HOPS", default_value_t = 1)]
+    trusted_proxy_hops: usize,
     /// Logins allowed per client address per minute.
     #[arg(long, env = "SPOT_LOGIN_PER_MINUTE", default_value_t = 10)]
     login_per_minute: u32,
     /// Signups allowed per client address per hour.
     #[arg(long, env = "SPOT_SIGNUP_PER_HOUR", default_value_t = 5)]
     signup_per_hour: u32,
+    /// Failed sign-ins allowed per account (e-mail) per 15 minutes, from any address
+    /// (0 disables).
+    #[arg(long, env = "SPOT_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 10)]
+    login_failures_per_account: u32,
     /// Seed of the cloud simulator (same seed, same simulated world).
     #[arg(long, env = "SPOT_SIM_SEED", default_value_t = 42)]
     sim_seed: u64,
@@ -293,10 +317,17 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         &cli.data_dir,
         embedded,
     )?;
+    if args.trusted_proxy_hops == 0 {
+        anyhow::bail!("invalid SPOT_TRUSTED_PROXY_HOPS: must be at least 1");
+    }
     let mut cfg = ServerConfig::with_secrets(jwt, key);
+    cfg.previous_secret_keys =
+        spot_api::config::parse_previous_keys(args.previous_secret_keys.as_deref())?;
     cfg.login_per_minute = args.login_per_minute;
     cfg.signup_per_hour = args.signup_per_hour;
+    cfg.login_failures_per_account = args.login_failures_per_account;
     cfg.trust_forwarded_for = args.trust_forwarded_for;
+    cfg.trusted_proxy_hops = args.trusted_proxy_hops;
     cfg.sim_seed = args.sim_seed;
     cfg.discovery_interval_secs = args.discovery_interval;
     cfg.safe_mode = args.safe_mode;
@@ -306,6 +337,11 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.listen));
     let db = connect(&url).await?;
+    // Records written before the state is built (the super-admin seed) are MAC'd too.
+    db.set_audit_keys(spot_models::audit::MacKeys::derive(
+        &cfg.secret_key.0,
+        &cfg.previous_secret_keys,
+    ));
     match (&args.admin_email, &args.admin_password) {
         (Some(e), Some(p)) => server::seed_super_admin(&db, e, p).await?,
         (Some(_), None) => {
@@ -372,6 +408,78 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `rotate-secrets`: re-encrypts every stored credential under the current key, bound to its
+/// account, and audits the rotation (platform chain, `system`). Fails (exit 2) when a value
+/// no configured key opens remains.
+async fn rotate_secrets(
+    cli: &Cli,
+    secret_key: Option<&str>,
+    previous: Option<&str>,
+) -> anyhow::Result<()> {
+    let url = database_url(cli)?;
+    let key = spot_api::config::resolve_secret_key(
+        secret_key,
+        &cli.data_dir,
+        url.starts_with("sqlite:"),
+    )?;
+    let previous = spot_api::config::parse_previous_keys(previous)?;
+    let keyring = spot_models::crypto::Keyring::new(&key, &previous)
+        .map_err(|e| anyhow::anyhow!("invalid SPOT_SECRET_KEY: {e}"))?;
+    let db = connect(&url).await?;
+    // The rotation's audit record is MAC'd like the server's (the new key; the previous
+    // ones still verify older records).
+    db.set_audit_keys(spot_models::audit::MacKeys::derive(&key, &previous));
+    let report = spot_models::accounts::reencrypt_all(&db, &keyring)
+        .await
+        .map_err(|e| anyhow::anyhow!("rotate-secrets: {e}"))?;
+    spot_models::audit::append(
+        &db,
+        spot_models::audit::NewAuditRecord {
+            organization_id: None,
+            actor_kind: "system".into(),
+            actor_component: Some("CORE-SECRETS".into()),
+            action: "secrets.rotate".into(),
+            resource_type: "secret_key".into(),
+            outcome: if report.failed.is_empty() {
+                "success".into()
+            } else {
+                "failed".into()
+            },
+            request_id: uuid_like(),
+            after: Some(serde_json::json!({
+                "reencrypted": report.reencrypted,
+                "already_current": report.current,
+                "failed": report.failed.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            })),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("rotate-secrets: cannot audit: {e}"))?;
+    println!(
+        "re-encrypted {} credential(s); {} already current",
+        report.reencrypted, report.current
+    );
+    if let Some((id, why)) = report.failed.first() {
+        anyhow::bail!(
+            "{} credential(s) could not be re-encrypted (first: account {id}: {why}); add the key they were encrypted with to SPOT_PREVIOUS_SECRET_KEYS",
+            report.failed.len()
+        );
+    }
+    Ok(())
+}
+
+/// A request id for audit rows written outside a request.
+fn uuid_like() -> String {
+    format!(
+        "cli-{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    )
+}
+
 /// Resolves on SIGTERM or SIGINT (Ctrl-C) and names it.
 async fn wait_for_signal() -> &'static str {
     #[cfg(unix)]
@@ -407,6 +515,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Cmd::Serve(a)) => serve(&cli, a).await,
+        Some(Cmd::RotateSecrets {
+            secret_key,
+            previous_secret_keys,
+        }) => rotate_secrets(&cli, secret_key.as_deref(), previous_secret_keys.as_deref()).await,
         Some(Cmd::ValidateModel { .. } | Cmd::ExportHistory { .. } | Cmd::Plan { .. }) => Ok(()),
         None => {
             let defaults = ServeArgs::parse_defaults();

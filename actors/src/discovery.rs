@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::Duration;
 use spot_cloud::{Cloud, CloudError, InstanceState, Lifecycle};
-use spot_models::inventory::{ClusterRec, InstanceRec, InventorySnapshot, SnapshotRec, VolumeRec};
+use spot_models::inventory::{
+    ClusterRec, InstanceRec, InventorySnapshot, SnapshotRec, ViewFigures, VolumeRec,
+};
 
 pub const COMPONENT: &str = "WORK-DISC-01";
 
@@ -95,7 +97,6 @@ pub async fn discover(
 
     progress("clusters", 40);
     let mut clusters = Vec::new();
-    let mut node_group_of: HashMap<String, String> = HashMap::new();
     for name in cloud.list_eks_clusters().await? {
         let c = cloud.describe_eks_cluster(&name).await?;
         let mut rec = ClusterRec {
@@ -118,51 +119,12 @@ pub async fn discover(
             mem_requested_mib: 0,
             mem_used_mib: 0,
         };
-        match cloud.pod_inventory(&name).await {
-            Ok(inv) => {
-                rec.node_count = inv.nodes.len() as i64;
-                for n in &inv.nodes {
-                    rec.cpu_allocatable_m += i64::from(n.allocatable_cpu_millicores);
-                    rec.mem_allocatable_mib += i64::from(n.allocatable_memory_mib);
-                    if let Some(g) = &n.node_group {
-                        node_group_of.insert(n.instance_id.clone(), g.clone());
-                    }
-                }
-                let scheduled: Vec<_> = inv.pods.iter().filter(|p| p.node_name.is_some()).collect();
-                rec.pod_count = scheduled.len() as i64;
-                for p in &scheduled {
-                    rec.cpu_requested_m += i64::from(p.cpu_request_millicores);
-                    rec.mem_requested_mib += i64::from(p.memory_request_mib);
-                    let pref = spot_cloud::PodRef {
-                        namespace: p.namespace.clone(),
-                        name: p.name.clone(),
-                    };
-                    if let Ok(samples) = cloud
-                        .pod_usage(
-                            &name,
-                            &pref,
-                            now - Duration::minutes(10),
-                            now,
-                            std::time::Duration::from_secs(300),
-                        )
-                        .await
-                    {
-                        if let Some(s) = samples.last() {
-                            rec.cpu_used_m += i64::from(s.cpu_millicores);
-                            rec.mem_used_mib += i64::from(s.memory_mib);
-                        }
-                    }
-                }
-            }
-            // Without an in-cluster agent (AWS), node counts come from the instances below.
-            Err(CloudError::Unsupported(_)) => {
-                rec.node_count = instances
-                    .iter()
-                    .filter(|i| i.cluster.as_deref() == Some(name.as_str()))
-                    .count() as i64;
-            }
-            Err(e) => return Err(e),
-        }
+        // Nodes are the cluster's running instances until its agent reports (its view then
+        // replaces every figure: see [`overlay_agent_views`]).
+        rec.node_count = instances
+            .iter()
+            .filter(|i| i.cluster.as_deref() == Some(name.as_str()) && i.state.is_billed())
+            .count() as i64;
         clusters.push(rec);
     }
 
@@ -185,7 +147,7 @@ pub async fn discover(
                 lifecycle: lower(&i.lifecycle).replace('_', "-"),
                 state: lower(&i.state),
                 az: i.az.to_string(),
-                node_group: node_group_of.get(&i.id).cloned(),
+                node_group: None,
                 asg_name: i.asg_name.clone(),
                 tags: json_tags(&i.tags),
                 launch_time: Some(i.launch_time.timestamp_millis()),
@@ -237,83 +199,62 @@ pub async fn discover(
     })
 }
 
-/// Hourly usage history for the dashboards, read once when an account is first linked: the
-/// cluster's pods' past usage from the cloud (the simulator or, in production, the agent's
-/// metrics), with capacity, requests and prices at their current values. Providers without
-/// usage history (`Unsupported`) yield nothing and the charts fill from live discoveries.
-pub async fn backfill(
-    cloud: &dyn Cloud,
-    snap: &InventorySnapshot,
-    days: i64,
-) -> Result<Vec<spot_models::inventory::MetricPoint>, CloudError> {
-    let now = cloud.now();
-    let end = now;
-    let start = end - Duration::days(days);
-    let mut out = Vec::new();
-    for c in &snap.clusters {
-        let inv = match cloud.pod_inventory(&c.name).await {
-            Ok(inv) => inv,
-            Err(CloudError::Unsupported(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        let mut cpu: HashMap<i64, i64> = HashMap::new();
-        let mut mem: HashMap<i64, i64> = HashMap::new();
-        for p in inv.pods.iter().filter(|p| p.node_name.is_some()) {
-            let pref = spot_cloud::PodRef {
-                namespace: p.namespace.clone(),
-                name: p.name.clone(),
-            };
-            for s in cloud
-                .pod_usage(
-                    &c.name,
-                    &pref,
-                    start,
-                    end,
-                    std::time::Duration::from_secs(3600),
+/// A cluster's figures from its agent's stored view: nodes, scheduled pods and their
+/// requests, and (when the metrics API is present) the nodes' latest usage.
+pub async fn view_figures(
+    db: &spot_models::Db,
+    org_id: &str,
+    cluster_id: &str,
+    view: &spot_models::agents::ClusterView,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<ViewFigures, spot_models::DbError> {
+    let scheduled: Vec<_> = view
+        .pods
+        .iter()
+        .filter(|p| {
+            p.node_name.is_some()
+                && matches!(
+                    p.phase,
+                    spot_agent_protocol::PodPhase::Running | spot_agent_protocol::PodPhase::Pending
                 )
-                .await?
-            {
-                let hour = s.at.timestamp_millis() / 3_600_000 * 3_600_000;
-                *cpu.entry(hour).or_default() += i64::from(s.cpu_millicores);
-                *mem.entry(hour).or_default() += i64::from(s.memory_mib);
-            }
-        }
-        let members: Vec<_> = snap
-            .instances
-            .iter()
-            .filter(|i| i.cluster_name.as_deref() == Some(&c.name) && i.state == "running")
-            .collect();
-        let cost: f64 = members.iter().map(|i| i.hourly_price).sum();
-        let od: f64 = members.iter().map(|i| i.on_demand_hourly).sum();
-        let spot = members.iter().filter(|i| i.lifecycle == "spot").count() as i64;
-        let mut hours: Vec<_> = cpu.keys().copied().collect();
-        hours.sort_unstable();
-        for h in hours {
-            out.push(spot_models::inventory::MetricPoint {
-                cluster_name: c.name.clone(),
-                cluster_id: String::new(),
-                ts: h,
-                node_count: members.len() as i64,
-                spot_node_count: spot,
-                pod_count: c.pod_count,
-                cpu_allocatable_m: c.cpu_allocatable_m,
-                cpu_requested_m: c.cpu_requested_m,
-                cpu_used_m: cpu.get(&h).copied().unwrap_or(0),
-                mem_allocatable_mib: c.mem_allocatable_mib,
-                mem_requested_mib: c.mem_requested_mib,
-                mem_used_mib: mem.get(&h).copied().unwrap_or(0),
-                hourly_cost: cost,
-                on_demand_hourly_cost: od,
-            });
+        })
+        .collect();
+    // Usage: the latest metrics-API reading of each node, when the agent has them.
+    let from = now - chrono::Duration::minutes(10);
+    let (mut cpu, mut mem, mut seen) = (0i64, 0i64, 0usize);
+    for n in &view.nodes {
+        let samples =
+            spot_models::agents::node_usage(db, org_id, cluster_id, &n.name, from, now).await?;
+        if let Some(s) = samples.last() {
+            cpu += s.cpu_millis as i64;
+            mem += s.memory_mib as i64;
+            seen += 1;
         }
     }
-    Ok(out)
+    Ok(ViewFigures {
+        node_count: view.nodes.len() as i64,
+        pod_count: scheduled.len() as i64,
+        cpu_allocatable_m: view
+            .nodes
+            .iter()
+            .map(|n| n.allocatable.cpu_millis as i64)
+            .sum(),
+        mem_allocatable_mib: view
+            .nodes
+            .iter()
+            .map(|n| n.allocatable.memory_mib as i64)
+            .sum(),
+        cpu_requested_m: scheduled.iter().map(|p| p.requests.cpu_millis as i64).sum(),
+        mem_requested_mib: scheduled.iter().map(|p| p.requests.memory_mib as i64).sum(),
+        used: (seen > 0).then_some((cpu, mem)),
+    })
 }
 
 /// Makes the in-cluster agents' views the source of each cluster's nodes, pods, requests
 /// and (when the metrics API is present) usage: for every cluster of the account whose
-/// agent reported within [`AGENT_VIEW_FRESH_SECS`], the figures from the cloud are
-/// replaced by the agent's, and instances learn their node group from the agent's nodes.
+/// agent reported within [`AGENT_VIEW_FRESH_SECS`], the figures are the agent's, and
+/// instances learn their node group from the agent's nodes. Clusters without a fresh
+/// agent keep what the cloud shows (their running instances) and no pods.
 /// Returns how many clusters were taken from an agent.
 pub async fn overlay_agent_views(
     db: &spot_models::Db,
@@ -344,52 +285,21 @@ pub async fn overlay_agent_views(
             continue;
         }
         used += 1;
-        rec.node_count = view.nodes.len() as i64;
-        rec.cpu_allocatable_m = view
-            .nodes
-            .iter()
-            .map(|n| n.allocatable.cpu_millis as i64)
-            .sum();
-        rec.mem_allocatable_mib = view
-            .nodes
-            .iter()
-            .map(|n| n.allocatable.memory_mib as i64)
-            .sum();
+        let f = view_figures(db, org_id, id, &view, now).await?;
+        rec.node_count = f.node_count;
+        rec.pod_count = f.pod_count;
+        rec.cpu_allocatable_m = f.cpu_allocatable_m;
+        rec.mem_allocatable_mib = f.mem_allocatable_mib;
+        rec.cpu_requested_m = f.cpu_requested_m;
+        rec.mem_requested_mib = f.mem_requested_mib;
+        if let Some((cpu, mem)) = f.used {
+            rec.cpu_used_m = cpu;
+            rec.mem_used_mib = mem;
+        }
         for n in &view.nodes {
             if let (Some(i), Some(g)) = (&n.instance_id, &n.node_group) {
                 node_group_of.insert(i.clone(), g.clone());
             }
-        }
-        let scheduled: Vec<_> = view
-            .pods
-            .iter()
-            .filter(|p| {
-                p.node_name.is_some()
-                    && matches!(
-                        p.phase,
-                        spot_agent_protocol::PodPhase::Running
-                            | spot_agent_protocol::PodPhase::Pending
-                    )
-            })
-            .collect();
-        rec.pod_count = scheduled.len() as i64;
-        rec.cpu_requested_m = scheduled.iter().map(|p| p.requests.cpu_millis as i64).sum();
-        rec.mem_requested_mib = scheduled.iter().map(|p| p.requests.memory_mib as i64).sum();
-        // Usage: the latest metrics-API reading of each node, when the agent has them.
-        let from = now - chrono::Duration::minutes(10);
-        let (mut cpu, mut mem, mut seen) = (0i64, 0i64, 0usize);
-        for n in &view.nodes {
-            let samples =
-                spot_models::agents::node_usage(db, org_id, id, &n.name, from, now).await?;
-            if let Some(s) = samples.last() {
-                cpu += s.cpu_millis as i64;
-                mem += s.memory_mib as i64;
-                seen += 1;
-            }
-        }
-        if seen > 0 {
-            rec.cpu_used_m = cpu;
-            rec.mem_used_mib = mem;
         }
     }
     for i in snap.instances.iter_mut() {
@@ -398,6 +308,58 @@ pub async fn overlay_agent_views(
         }
     }
     Ok(used)
+}
+
+/// Called when an agent's snapshot has been stored: the cluster's figures follow the view
+/// at once (not at the next discovery), and the hours of `history` before the cluster's
+/// first recorded point fill its dashboards' history (prices and capacity at their current
+/// values, as nothing else is known of the past). Returns the history points written.
+pub async fn refresh_from_agent(
+    db: &spot_models::Db,
+    org_id: &str,
+    cluster_id: &str,
+    history: &[spot_agent_protocol::HistoryPoint],
+) -> Result<usize, spot_models::DbError> {
+    use spot_models::inventory;
+    let Some(view) = spot_models::agents::cluster_view(db, org_id, cluster_id).await? else {
+        return Ok(0);
+    };
+    let f = view_figures(db, org_id, cluster_id, &view, chrono::Utc::now()).await?;
+    inventory::set_cluster_figures(db, cluster_id, &f).await?;
+    if history.is_empty() {
+        return Ok(0);
+    }
+    let Some(c) = inventory::cluster(db, org_id, cluster_id).await? else {
+        return Ok(0);
+    };
+    let before = inventory::first_metric_ts(db, cluster_id)
+        .await?
+        .map_or(i64::MAX, |t| {
+            t.div_euclid(inventory::HOUR_MS) * inventory::HOUR_MS
+        });
+    let points: Vec<_> = history
+        .iter()
+        .map(|h| h.hour.timestamp_millis().div_euclid(inventory::HOUR_MS) * inventory::HOUR_MS)
+        .zip(history)
+        .filter(|(ts, _)| *ts < before)
+        .map(|(ts, h)| inventory::MetricPoint {
+            cluster_name: c.name.clone(),
+            cluster_id: String::new(),
+            ts,
+            node_count: f.node_count,
+            spot_node_count: c.spot_count,
+            pod_count: f.pod_count,
+            cpu_allocatable_m: f.cpu_allocatable_m,
+            cpu_requested_m: f.cpu_requested_m,
+            cpu_used_m: i64::try_from(h.cpu_millis).unwrap_or(i64::MAX),
+            mem_allocatable_mib: f.mem_allocatable_mib,
+            mem_requested_mib: f.mem_requested_mib,
+            mem_used_mib: i64::try_from(h.memory_mib).unwrap_or(i64::MAX),
+            hourly_cost: c.hourly_cost,
+            on_demand_hourly_cost: c.on_demand_hourly,
+        })
+        .collect();
+    inventory::insert_metrics(db, org_id, &c.account_id, &points).await
 }
 
 /// An agent view younger than this (last heartbeat) feeds discovery.

@@ -4,6 +4,7 @@
 pub mod bus;
 pub mod connect;
 pub mod discovery;
+pub mod hibernation;
 pub mod hive;
 pub mod market;
 pub mod policy;

@@ -53,3 +53,24 @@ pub async fn effective(
     };
     Ok((policy, linked))
 }
+
+/// The policy a cluster runs under right now: [`effective`], with the manual overrides in
+/// force applied: while an instance, cluster, organization or platform override forces the
+/// cluster to on-demand, the template buys only on-demand capacity (no spot launches, no
+/// moves to spot). Returns the overrides too (instance-scope ones pin single nodes). Never
+/// stored: the policy card and `PATCH` work on [`effective`].
+pub async fn in_force(
+    db: &spot_models::Db,
+    org_id: &str,
+    cluster_id: &str,
+) -> Result<(ClusterPolicy, Vec<spot_models::overrides::Override>), String> {
+    let (mut policy, _) = effective(db, org_id, cluster_id).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let overrides = spot_models::overrides::active_for_cluster(db, org_id, cluster_id, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    if overrides.iter().any(|o| o.covers_cluster()) {
+        policy.template.capacity_type = spot_engine::spot::CapacityType::OnDemand;
+    }
+    Ok((policy, overrides))
+}

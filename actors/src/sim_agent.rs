@@ -200,6 +200,7 @@ pub fn snapshot_of(view: &KubeView) -> proto::ClusterSnapshot {
         pods,
         pdbs,
         usage: Vec::new(),
+        history: Vec::new(),
     }
 }
 
@@ -356,6 +357,81 @@ async fn usage_samples(sim: &SimCloud, view: &KubeView) -> Vec<proto::UsageSampl
     out
 }
 
+/// Days of hourly history the simulated cluster's metrics store holds.
+pub const HISTORY_DAYS: i64 = 14;
+/// Step of the per-workload usage sent on connect.
+const BACKFILL_STEP: Duration = Duration::from_secs(600);
+
+/// What a metrics store (Prometheus beside the cluster) holds when the agent connects:
+/// the cluster's hourly usage totals over [`HISTORY_DAYS`] and, for one running replica of
+/// each workload, its usage every 10 minutes over [`proto::USAGE_BACKFILL_HOURS`].
+async fn backfill(
+    sim: &SimCloud,
+    view: &KubeView,
+) -> (Vec<proto::HistoryPoint>, Vec<proto::UsageSample>) {
+    use spot_cloud::Cloud;
+    let now = sim.now();
+    let hour_start = |t: chrono::DateTime<Utc>| {
+        let ms = t.timestamp_millis().div_euclid(3_600_000) * 3_600_000;
+        chrono::DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or(t)
+    };
+    let start = hour_start(now - chrono::Duration::days(HISTORY_DAYS)) + chrono::Duration::hours(1);
+    let mut totals: BTreeMap<chrono::DateTime<Utc>, (u64, u64)> = BTreeMap::new();
+    let mut sampled = std::collections::BTreeSet::new();
+    let mut past = Vec::new();
+    let recent = now - chrono::Duration::hours(proto::USAGE_BACKFILL_HOURS);
+    for p in view
+        .pods
+        .iter()
+        .filter(|p| p.pod.node_name.is_some() && p.pod.phase == PodPhase::Running)
+    {
+        let r = spot_cloud::PodRef {
+            namespace: p.pod.namespace.clone(),
+            name: p.pod.name.clone(),
+        };
+        if let Ok(samples) = sim
+            .pod_usage(&view.cluster, &r, start, now, Duration::from_secs(3600))
+            .await
+        {
+            for u in samples {
+                let e = totals.entry(hour_start(u.at)).or_default();
+                e.0 += u64::from(u.cpu_millicores);
+                e.1 += u64::from(u.memory_mib);
+            }
+        }
+        let Some(owner) = &p.pod.owner else { continue };
+        if !sampled.insert((
+            p.pod.namespace.clone(),
+            format!("{:?}/{}", owner.kind, owner.name),
+        )) {
+            continue;
+        }
+        if let Ok(samples) = sim
+            .pod_usage(&view.cluster, &r, recent, now, BACKFILL_STEP)
+            .await
+        {
+            past.extend(samples.into_iter().map(|u| proto::UsageSample {
+                target: proto::UsageTarget::Pod,
+                namespace: p.pod.namespace.clone(),
+                name: p.pod.name.clone(),
+                at: u.at,
+                cpu_millis: u64::from(u.cpu_millicores),
+                memory_mib: u64::from(u.memory_mib),
+            }));
+        }
+    }
+    let history = totals
+        .into_iter()
+        .filter(|(hour, _)| *hour < hour_start(now))
+        .map(|(hour, (cpu, mem))| proto::HistoryPoint {
+            hour,
+            cpu_millis: cpu,
+            memory_mib: mem,
+        })
+        .collect();
+    (history, past)
+}
+
 async fn heartbeat(
     client: &Client,
     version: &str,
@@ -402,7 +478,10 @@ async fn view_loop(
     tracing::info!(component = "sim-agent", cluster = %cluster, cluster_id = %ack.cluster_id, "simulated agent connected");
     let mut sent = snapshot_of(&view);
     let mut first = sent.clone();
-    first.usage = usage_samples(sim, &view).await;
+    let (history, past) = backfill(sim, &view).await;
+    first.usage = past;
+    first.usage.extend(usage_samples(sim, &view).await);
+    first.history = history;
     client.post("/snapshot", &first).await?;
     let mut last_beat = tokio::time::Instant::now();
     let mut last_usage = tokio::time::Instant::now();

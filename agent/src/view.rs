@@ -235,6 +235,7 @@ impl View {
             pods: pods.into_values().collect(),
             pdbs: sent.pdbs.values().cloned().collect(),
             usage: std::mem::take(&mut self.usage),
+            history: Vec::new(),
         };
         (snap, sent)
     }

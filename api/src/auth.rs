@@ -42,17 +42,93 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     }
 }
 
-/// Runs the CPU-heavy hash off the async executor.
-pub async fn hash_password_async(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+/// Bounds concurrent argon2id work: each hash holds 19 MiB and a core for tens of
+/// milliseconds, so a login flood must not start thousands of hashes at once. Requests wait
+/// for a slot in a bounded queue for a short while; beyond the queue, or after the wait, they
+/// are answered 503.
+pub struct HashLimiter {
+    permits: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+    max_waiting: usize,
+    /// How long a request waits for a free slot before it is answered 503.
+    wait: std::time::Duration,
 }
 
-pub async fn verify_password_async(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+/// Decrements the waiting count however the wait ends.
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+fn saturated() -> ApiError {
+    ApiError::Unavailable("too many sign-in requests are being processed; retry in a moment".into())
+}
+
+impl HashLimiter {
+    pub fn new(slots: usize, max_waiting: usize, wait: std::time::Duration) -> Self {
+        HashLimiter {
+            permits: tokio::sync::Semaphore::new(slots.max(1)),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            max_waiting,
+            wait,
+        }
+    }
+
+    /// Runs `f` on the blocking pool once a slot is free; 503 when the queue is full or the
+    /// wait is over.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = match self.permits.try_acquire() {
+            Ok(p) => p,
+            Err(_) => {
+                let queued = self
+                    .waiting
+                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                let _waiting = Waiting(&self.waiting);
+                if queued >= self.max_waiting {
+                    return Err(saturated());
+                }
+                match tokio::time::timeout(self.wait, self.permits.acquire()).await {
+                    Ok(Ok(p)) => p,
+                    Ok(Err(_)) | Err(_) => return Err(saturated()),
+                }
+            }
+        };
+        let out = tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()));
+        drop(permit);
+        out
+    }
+}
+
+/// One slot per core (1 to 64); up to 32 requests per slot wait, each at most 5 s.
+fn hashing() -> &'static HashLimiter {
+    static LIMITER: std::sync::OnceLock<HashLimiter> = std::sync::OnceLock::new();
+    LIMITER.get_or_init(|| {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 64);
+        HashLimiter::new(cores, cores * 32, std::time::Duration::from_secs(5))
+    })
+}
+
+/// Hashes off the async executor, bounded by the hashing slots (503 when saturated).
+pub async fn hash_password_async(password: String) -> Result<String, ApiError> {
+    hashing().run(move || hash_password(&password)).await?
+}
+
+/// Verifies off the async executor, bounded by the hashing slots (503 when saturated).
+pub async fn verify_password_async(password: String, hash: String) -> Result<bool, ApiError> {
+    hashing()
+        .run(move || verify_password(&password, &hash))
         .await
-        .unwrap_or(false)
 }
 
 /// Password policy: 10–128 characters, at least one letter and one digit, not the e-mail.
@@ -121,6 +197,16 @@ pub struct Claims {
     pub jti: String,
     pub iat: i64,
     pub exp: i64,
+    /// RFC 8693 actor claim: the platform admin acting as `sub` (impersonation tokens only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+/// The `act` claim of an impersonation token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// User id of the platform admin.
+    pub sub: String,
 }
 
 #[derive(Clone)]
@@ -152,6 +238,18 @@ impl JwtKeys {
         session_id: &str,
         ttl_secs: i64,
     ) -> Result<String, ApiError> {
+        self.issue_as(user_id, org_id, session_id, ttl_secs, None)
+    }
+
+    /// Like [`JwtKeys::issue`], with the `act` claim of an impersonation session.
+    pub fn issue_as(
+        &self,
+        user_id: &str,
+        org_id: &str,
+        session_id: &str,
+        ttl_secs: i64,
+        actor: Option<&str>,
+    ) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             iss: ISSUER.into(),
@@ -162,6 +260,7 @@ impl JwtKeys {
             jti: uuid::Uuid::new_v4().to_string(),
             iat: now,
             exp: now + ttl_secs,
+            act: actor.map(|a| Actor { sub: a.into() }),
         };
         jsonwebtoken::encode(&Header::new(JwtAlg::HS256), &claims, &self.enc)
             .map_err(|e| ApiError::Internal(format!("jwt encode: {e}")))
@@ -281,6 +380,61 @@ mod tests {
         assert!(!verify_password("wrong horse 42", &h));
     }
 
+    #[tokio::test]
+    async fn hashing_is_bounded_and_answers_503_when_saturated() {
+        let limiter = std::sync::Arc::new(HashLimiter::new(
+            1,
+            1,
+            std::time::Duration::from_millis(100),
+        ));
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let busy = {
+            let l = limiter.clone();
+            tokio::spawn(async move {
+                l.run(move || {
+                    let _ = started_tx.send(());
+                    let _ = release_rx.recv();
+                    1
+                })
+                .await
+            })
+        };
+        tokio::task::spawn_blocking(move || started_rx.recv())
+            .await
+            .expect("join")
+            .expect("started");
+        // The only slot is taken: the next request waits briefly, then is turned away.
+        let t0 = std::time::Instant::now();
+        match limiter.run(|| 2).await {
+            Err(ApiError::Unavailable(_)) => {}
+            other => panic!("expected 503, got {other:?}"),
+        }
+        assert!(t0.elapsed() >= std::time::Duration::from_millis(90));
+        // With the queue full, the next one is turned away at once.
+        let queued = {
+            let l = limiter.clone();
+            tokio::spawn(async move { l.run(|| 4).await })
+        };
+        while limiter.waiting.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let t0 = std::time::Instant::now();
+        assert!(matches!(
+            limiter.run(|| 5).await,
+            Err(ApiError::Unavailable(_))
+        ));
+        assert!(t0.elapsed() < std::time::Duration::from_millis(90));
+        assert!(matches!(
+            queued.await.expect("join"),
+            Err(ApiError::Unavailable(_))
+        ));
+        release_tx.send(()).expect("release");
+        assert_eq!(busy.await.expect("join").expect("ran"), 1);
+        // The slot is free again.
+        assert_eq!(limiter.run(|| 3).await.expect("ran"), 3);
+    }
+
     #[test]
     fn jwt_rejects_other_algorithms_and_wrong_audience() {
         let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef");
@@ -298,6 +452,7 @@ mod tests {
             jti: "j".into(),
             iat: now,
             exp: now + 60,
+            act: None,
         };
         let forged = jsonwebtoken::encode(
             &Header::new(JwtAlg::HS256),

@@ -27,8 +27,15 @@ pub struct ServerConfig {
     pub login_per_minute: u32,
     /// Signups per client address per hour (seeds: 5/hour).
     pub signup_per_hour: u32,
+    /// Failed sign-ins per account (normalised e-mail, from any address) per
+    /// `login_failure_window_secs`; 0 disables.
+    pub login_failures_per_account: u32,
+    pub login_failure_window_secs: u64,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// How many proxies in front of the server append to `X-Forwarded-For`: the client
+    /// address is the entry this many places from the right.
+    pub trusted_proxy_hops: usize,
     /// Base URL used in links handed to users (invites).
     pub public_url: String,
     /// Largest accepted request body.
@@ -61,6 +68,8 @@ impl ServerConfig {
         crate::ratelimit::Limits {
             login_per_minute: self.login_per_minute,
             signup_per_hour: self.signup_per_hour,
+            login_failures_per_account: self.login_failures_per_account,
+            account_window_secs: self.login_failure_window_secs,
         }
     }
 
@@ -74,7 +83,10 @@ impl ServerConfig {
             invite_ttl_secs: 7 * 24 * 3600,
             login_per_minute: 10,
             signup_per_hour: 5,
+            login_failures_per_account: 10,
+            login_failure_window_secs: 15 * 60,
             trust_forwarded_for: false,
+            trusted_proxy_hops: 1,
             public_url: "http://127.0.0.1:8080".into(),
             max_body_bytes: 1024 * 1024,
             retention_interval_secs: 3600,
@@ -208,6 +220,42 @@ pub fn resolve_secrets(
     Ok((jwt, key))
 }
 
+/// Keys that encrypted credentials before the current one (`SPOT_PREVIOUS_SECRET_KEYS`:
+/// comma-separated, each 64 hex characters or base64 of 32 bytes). They only decrypt.
+pub fn parse_previous_keys(raw: Option<&str>) -> Result<Vec<Vec<u8>>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| decode_key("SPOT_PREVIOUS_SECRET_KEYS", k, 32, Some(32)))
+        .collect()
+}
+
+/// The credential encryption key for offline commands (`rotate-secrets`): from
+/// configuration, or the one the embedded default generated into the data directory. Never
+/// generates one.
+pub fn resolve_secret_key(
+    secret_key: Option<&str>,
+    data_dir: &std::path::Path,
+    allow_file: bool,
+) -> Result<Vec<u8>, ConfigError> {
+    let raw = match secret_key {
+        Some(s) => s.to_string(),
+        None if allow_file && data_dir.join("secret.key").exists() => {
+            file_secret(data_dir, "secret.key")?
+        }
+        None => {
+            return Err(ConfigError::Invalid {
+                setting: "SPOT_SECRET_KEY",
+                reason: "required (the key to encrypt with from now on)".into(),
+            })
+        }
+    };
+    decode_key("SPOT_SECRET_KEY", &raw, 32, Some(32))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +278,18 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn previous_keys_are_a_list_and_each_is_checked() {
+        assert!(parse_previous_keys(None).expect("none").is_empty());
+        let keys =
+            parse_previous_keys(Some(&format!(" {} ,{},", "ab".repeat(32), "cd".repeat(32))))
+                .expect("two keys");
+        assert_eq!(keys, vec![vec![0xab; 32], vec![0xcd; 32]]);
+        let e = parse_previous_keys(Some(&format!("{},short", "ab".repeat(32))))
+            .expect_err("short key");
+        assert!(e.to_string().contains("SPOT_PREVIOUS_SECRET_KEYS"), "{e}");
     }
 
     #[test]

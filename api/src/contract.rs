@@ -52,6 +52,7 @@ const EXTRA_STATUSES: &[(&str, &[u16])] = &[
     ("adminGraduateRiskModel", &[409]),
     ("adminRollbackRiskModel", &[409]),
     ("cancelJob", &[409]),
+    ("revokeOverride", &[409]),
     ("deleteTemplate", &[409]),
     // 404: the account or organization named in the body does not exist.
     ("estimateTemplate", &[404, 409]),

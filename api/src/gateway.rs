@@ -2,8 +2,9 @@
 //! authentication, the viewer write-guard, JSON errors, and automatic audit capture of every
 //! mutating request (including denied and failed ones).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use poem::http::{header, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
@@ -99,15 +100,16 @@ fn request_id(req: &Request) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-fn client_ip(req: &Request, trust_forwarded_for: bool) -> IpAddr {
+/// The client address: the peer, or behind trusted proxies the `X-Forwarded-For` entry the
+/// outermost of them wrote (see [`crate::ratelimit::forwarded_client`]).
+fn client_ip(req: &Request, trust_forwarded_for: bool, hops: usize) -> IpAddr {
     if trust_forwarded_for {
-        if let Some(ip) = req
+        let lines = req
             .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-        {
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        if let Some(ip) = crate::ratelimit::forwarded_client(lines, hops) {
             return ip;
         }
     }
@@ -144,6 +146,11 @@ async fn authenticate(state: &AppState, req: &Request) -> Option<AuthCtx> {
         }
     };
     if p.user_id != claims.sub || p.organization_id != claims.org {
+        return None;
+    }
+    // An impersonation session only accepts tokens naming its admin in `act`, and a token
+    // with `act` only an impersonation session.
+    if claims.act.as_ref().map(|a| a.sub.as_str()) != p.impersonator_id.as_deref() {
         return None;
     }
     Some(AuthCtx {
@@ -278,7 +285,11 @@ pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
         ));
     };
     let rid = request_id(&req);
-    let ip = client_ip(&req, state.cfg.trust_forwarded_for);
+    let ip = client_ip(
+        &req,
+        state.cfg.trust_forwarded_for,
+        state.cfg.trusted_proxy_hops,
+    );
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
@@ -363,7 +374,11 @@ pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
             tracing::info!(status = status.as_u16(), "request");
         }
 
-        if mutating {
+        // During impersonation every request is audited, reads included (in the customer's
+        // chain, with both identities).
+        let impersonated = path.starts_with("/api/")
+            && auth.as_ref().is_some_and(|a| a.impersonator_id.is_some());
+        if mutating || impersonated {
             let d = slot.take();
             let outcome = if status.is_success() || status.is_redirection() {
                 "success"
@@ -415,16 +430,82 @@ pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
                 before: d.before,
                 after: d.after,
             };
-            if let Err(e) = audit::append(&state.db, rec).await {
-                // The mutation already happened; failing the response would invite a retry that
-                // repeats it. The gap is loud in the logs instead.
-                tracing::error!(component = "CORE-AUDIT", error = %e, "audit append failed");
+            // Anonymous requests that named no organization (unknown routes, bad tokens,
+            // failed signups) add nothing to the shared platform chain, except failed logins,
+            // at most one entry per client address and e-mail a minute.
+            let rec = if auth.is_none() && rec.organization_id.is_none() {
+                FAILED_LOGINS.admit(rec, spot_models::now_ms())
+            } else {
+                Some(rec)
+            };
+            // `append` retries busy databases; if the record still cannot be written, a
+            // successful request is not reported as done without its audit record.
+            if let Some(rec) = rec {
+                if let Err(e) = audit::append(&state.db, rec).await {
+                    tracing::error!(component = "CORE-AUDIT", error = %e, status = status.as_u16(), "audit append failed");
+                    if status.is_success() || status.is_redirection() {
+                        resp = ApiError::Unavailable(
+                            "the request was processed but could not be recorded in the audit log; check the resource before retrying".into(),
+                        )
+                        .into_response();
+                        if let Ok(v) = rid.parse() {
+                            resp.headers_mut().insert("x-request-id", v);
+                        }
+                    }
+                }
             }
         }
         Ok(resp)
     }
     .instrument(span)
     .await
+}
+
+/// How often a failed login of one client address and e-mail reaches the platform chain.
+pub const FAILED_LOGIN_WINDOW_MS: i64 = 60_000;
+/// Above this many tracked (address, e-mail) pairs, expired ones are dropped.
+const FAILED_LOGIN_TRACKED_MAX: usize = 10_000;
+
+/// Rate limit of failed-login records in the platform chain: the first failure of an
+/// (address, e-mail) pair in a window is recorded with `attempts`, the number of failures of
+/// that pair since its previous record (this one included); the others are only counted.
+#[derive(Default)]
+pub struct FailedLogins(Mutex<HashMap<(String, String), (i64, u64)>>);
+
+static FAILED_LOGINS: LazyLock<FailedLogins> = LazyLock::new(FailedLogins::default);
+
+impl FailedLogins {
+    /// The record to append for an anonymous request without an organization, if any: only
+    /// failed logins, and only the first of their window.
+    pub fn admit(&self, mut rec: NewAuditRecord, now_ms: i64) -> Option<NewAuditRecord> {
+        if rec.action != "auth.login" || rec.outcome == "success" {
+            return None;
+        }
+        let key = (
+            rec.source_ip.clone().unwrap_or_default(),
+            rec.actor_email.clone().unwrap_or_default(),
+        );
+        let attempts = {
+            let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if m.len() >= FAILED_LOGIN_TRACKED_MAX {
+                m.retain(|_, (start, _)| now_ms - *start < FAILED_LOGIN_WINDOW_MS);
+            }
+            let (start, pending) = m.entry(key).or_insert((i64::MIN, 0));
+            *pending += 1;
+            if now_ms.saturating_sub(*start) < FAILED_LOGIN_WINDOW_MS {
+                return None;
+            }
+            let n = *pending;
+            *start = now_ms;
+            *pending = 0;
+            n
+        };
+        rec.after = Some(serde_json::json!({
+            "attempts": attempts,
+            "window_secs": FAILED_LOGIN_WINDOW_MS / 1000,
+        }));
+        Some(rec)
+    }
 }
 
 /// Looks up whether the org should see onboarding (no active account, wizard not dismissed).
@@ -455,6 +536,45 @@ mod tests {
             Some("email".into())
         );
         assert_eq!(field_in("no field here"), None);
+    }
+
+    fn login(outcome: &str, ip: &str, email: &str) -> NewAuditRecord {
+        NewAuditRecord {
+            action: "auth.login".into(),
+            outcome: outcome.into(),
+            source_ip: Some(ip.into()),
+            actor_email: Some(email.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn failed_logins_reach_the_platform_chain_once_a_window_with_a_count() {
+        let f = FailedLogins::default();
+        let t = 1_000_000;
+        let first = f
+            .admit(login("denied", "1.2.3.4", "a@x"), t)
+            .expect("first");
+        assert_eq!(first.after.expect("after")["attempts"], 1);
+        for i in 1..5 {
+            assert!(f.admit(login("denied", "1.2.3.4", "a@x"), t + i).is_none());
+        }
+        // Another pair has its own window.
+        assert!(f.admit(login("denied", "1.2.3.5", "a@x"), t + 5).is_some());
+        assert!(f.admit(login("denied", "1.2.3.4", "b@x"), t + 5).is_some());
+        // The next window's record carries the attempts counted since the last record.
+        let next = f
+            .admit(
+                login("denied", "1.2.3.4", "a@x"),
+                t + FAILED_LOGIN_WINDOW_MS,
+            )
+            .expect("next window");
+        assert_eq!(next.after.expect("after")["attempts"], 5);
+        // Successes and anything else anonymous are never admitted.
+        assert!(f.admit(login("success", "9.9.9.9", "c@x"), t).is_none());
+        let mut other = login("failed", "9.9.9.9", "c@x");
+        other.action = "POST /api/nope".into();
+        assert!(f.admit(other, t).is_none());
     }
 
     #[test]

@@ -8,7 +8,9 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::Server;
 use spot_models::{orgs, Db};
 
-use crate::auth::{check_password_policy, hash_password_async, normalize_email};
+use crate::auth::{
+    check_password_policy, hash_password_async, normalize_email, verify_password_async,
+};
 use crate::error::ApiError;
 use crate::{app, retention, AppState};
 
@@ -25,8 +27,11 @@ pub enum StartError {
     Listen { addr: String, reason: String },
 }
 
-/// Creates or updates the platform super-admin from configuration. There is no default
-/// password: without both settings no super-admin is seeded.
+/// Creates the platform super-admin from configuration, or brings the existing one's password
+/// in line with it (a changed `SPOT_ADMIN_PASSWORD` takes effect and signs the admin's
+/// sessions out). A user with that e-mail who is not already the platform admin is never
+/// promoted: start-up stops with that message. There is no default password: without both
+/// settings no super-admin is seeded.
 pub async fn seed_super_admin(db: &Db, email: &str, password: &str) -> Result<(), StartError> {
     let email = normalize_email(email).map_err(|e| StartError::Config {
         setting: "SPOT_ADMIN_EMAIL",
@@ -36,14 +41,68 @@ pub async fn seed_super_admin(db: &Db, email: &str, password: &str) -> Result<()
         setting: "SPOT_ADMIN_PASSWORD",
         reason: e.to_string(),
     })?;
+    let hashing = |e: ApiError| StartError::Config {
+        setting: "SPOT_ADMIN_PASSWORD",
+        reason: e.to_string(),
+    };
     let hash = hash_password_async(password.to_string())
         .await
-        .map_err(|e: ApiError| StartError::Config {
-            setting: "SPOT_ADMIN_PASSWORD",
-            reason: e.to_string(),
-        })?;
-    orgs::ensure_super_admin(db, &email, &hash).await?;
-    tracing::info!(component = "CORE-AUTH", %email, "platform super-admin ready");
+        .map_err(hashing)?;
+    match orgs::ensure_super_admin(db, &email, &hash).await? {
+        orgs::SuperAdminSeed::Created(u) => {
+            audit_admin_seed(db, "platform.admin_created", &u.id, &email).await?;
+            tracing::info!(component = "CORE-AUTH", %email, "platform super-admin created");
+        }
+        orgs::SuperAdminSeed::Existing(u) => {
+            let same = verify_password_async(password.to_string(), u.password_hash.clone())
+                .await
+                .map_err(hashing)?;
+            if !same {
+                orgs::set_password(db, &u.id, &hash).await?;
+                let ended =
+                    spot_models::sessions::revoke_all_for_user(db, &u.id, "password_changed")
+                        .await?;
+                audit_admin_seed(db, "platform.admin_password_changed", &u.id, &email).await?;
+                tracing::info!(component = "CORE-AUTH", %email, sessions_revoked = ended, "platform super-admin password changed from configuration");
+            } else {
+                tracing::info!(component = "CORE-AUTH", %email, "platform super-admin ready");
+            }
+        }
+        orgs::SuperAdminSeed::NotPlatformAdmin => {
+            return Err(StartError::Config {
+                setting: "SPOT_ADMIN_EMAIL",
+                reason: format!(
+                    "{email} belongs to an existing user who is not the platform admin; refusing to promote it (configure another e-mail)"
+                ),
+            })
+        }
+    }
+    Ok(())
+}
+
+/// Start-up changes to the platform admin are recorded on the platform chain as `system`.
+async fn audit_admin_seed(
+    db: &Db,
+    action: &str,
+    user_id: &str,
+    email: &str,
+) -> Result<(), StartError> {
+    spot_models::audit::append(
+        db,
+        spot_models::audit::NewAuditRecord {
+            organization_id: None,
+            actor_kind: "system".into(),
+            actor_component: Some("CORE-AUTH".into()),
+            action: action.into(),
+            resource_type: "user".into(),
+            resource_id: Some(user_id.into()),
+            outcome: "success".into(),
+            request_id: uuid::Uuid::new_v4().to_string(),
+            after: Some(serde_json::json!({"email": email, "source": "SPOT_ADMIN_EMAIL / SPOT_ADMIN_PASSWORD"})),
+            ..Default::default()
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -78,6 +137,10 @@ pub async fn start(
     let interval = Duration::from_secs(state.cfg.retention_interval_secs.max(1));
     tokio::spawn(retention::run(state.db.clone(), interval));
     tokio::spawn(crate::sweep::run(state.db.clone(), Duration::from_secs(30)));
+    tokio::spawn(crate::routes::overrides::run_sweep(
+        state.clone(),
+        Duration::from_secs(30),
+    ));
     if let Some(sim_agents) = &state.sim_agents {
         // Simulated agents reach this server over loopback, as a real agent would over HTTPS.
         let mut target = bound;
@@ -180,7 +243,7 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoLogin, StartError> {
                 role_arn: Some(&role_arn),
                 external_id: Some(&org.external_id),
                 region,
-                credentials_ciphertext: None,
+                credentials: None,
             },
         )
         .await?;

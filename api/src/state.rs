@@ -69,6 +69,11 @@ impl AppState {
     /// Builds the state and starts the actor system (one actor per linked account).
     pub async fn build(db: Db, cfg: ServerConfig, opts: StateOptions) -> Result<Self, StateError> {
         let keyring = Keyring::new(&cfg.secret_key.0, &cfg.previous_secret_keys)?;
+        // Audit records and chain heads are MAC'd under a key the database does not hold.
+        db.set_audit_keys(spot_models::audit::MacKeys::derive(
+            &cfg.secret_key.0,
+            &cfg.previous_secret_keys,
+        ));
         let jwt = JwtKeys::new(&cfg.jwt_secret.0);
         let connector = opts
             .connector

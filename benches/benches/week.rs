@@ -1274,6 +1274,7 @@ impl<'w> Sim<'w> {
                 do_not_disrupt: false,
                 cordoned: false,
                 ready: true,
+                pinned: None,
                 pods: n.pods.iter().map(|&p| snap_pod(p)).collect(),
             })
             .collect();

@@ -14,6 +14,9 @@
 //!   instance is not an error (EC2 terminate is idempotent);
 //! - `launch_capacity` is idempotent per `client_token`;
 //! - times come from [`Cloud::now`], which for the simulator is simulated time.
+//!
+//! Kubernetes (nodes, pods, PDBs, usage) is not part of this port: every cluster, real or
+//! simulated, is seen through its in-cluster agent and the control plane's agent API.
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -122,18 +125,4 @@ pub trait Cloud: Send + Sync {
     /// Spot signals (rebalance recommendations, interruption notices) issued after
     /// `since`, oldest first. Adapters keep at least the last 24 hours.
     async fn poll_events(&self, since: DateTime<Utc>) -> Result<Vec<SpotEvent>>;
-
-    /// Nodes and pods of a cluster. The AWS adapter answers `Unsupported`: in production
-    /// the in-cluster agent reports this.
-    async fn pod_inventory(&self, cluster: &str) -> Result<PodInventory>;
-
-    /// Usage of one pod sampled every `step` over `[from, to)`.
-    async fn pod_usage(
-        &self,
-        cluster: &str,
-        pod: &PodRef,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        step: std::time::Duration,
-    ) -> Result<Vec<UsageSample>>;
 }

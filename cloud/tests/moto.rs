@@ -218,10 +218,6 @@ async fn identity_role_assumption_and_permissions() {
         .await
         .expect("events")
         .is_empty());
-    assert!(matches!(
-        role.pod_inventory("prod").await,
-        Err(CloudError::Unsupported(_))
-    ));
 }
 
 #[tokio::test]

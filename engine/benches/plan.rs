@@ -120,6 +120,7 @@ fn scenario(cat: &Catalog, n: usize, with_nodes: bool, protected: bool) -> PlanI
                 do_not_disrupt: protected && (2..3).contains(&roll),
                 cordoned: false,
                 ready: true,
+                pinned: None,
                 pods: pn
                     .pods
                     .iter()

@@ -15,6 +15,8 @@
 //! - [`policy`]: the cluster's optimization policy (JSON).
 //! - [`whatif`]: the what-if entry point over a documented JSON workload.
 //! - [`fleet`]: fleet math (grades, EOL calendar, efficiency, waste, stability, idle hours).
+//! - [`hibernate`]: hibernation calendar (DST-correct weekly slots, holidays, overrides)
+//!   and the Auto Scaling group sizes a sleep sets and a wake restores.
 //! - `risk` (feature `onnx`): MOD-AI-01, interruption-risk features, ONNX models
 //!   (tract or onnxruntime) and the static heuristic fallback.
 
@@ -24,6 +26,7 @@ pub mod catalog;
 pub mod consolidate;
 pub mod decide;
 pub mod fleet;
+pub mod hibernate;
 pub mod pack;
 pub mod plan;
 pub mod policy;

@@ -220,6 +220,10 @@ pub struct SnapNode {
     /// The node's `Ready` condition; a node that is not Ready is kept and receives no pods.
     #[serde(default = "yes")]
     pub ready: bool,
+    /// Kept as it is, for this reason: a manual override (e.g. forced on demand until a
+    /// time). It still receives pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<String>,
     #[serde(default)]
     pub pods: Vec<SnapPod>,
 }
@@ -246,6 +250,7 @@ impl SnapNode {
             do_not_disrupt: false,
             cordoned: false,
             ready: true,
+            pinned: None,
             pods: n.pods.iter().map(SnapPod::from_running).collect(),
         }
     }
@@ -315,6 +320,8 @@ impl PlanInput {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeepReason {
+    /// A manual override holds it as it is (forced on demand).
+    ManualOverride,
     Unmanaged,
     /// Cordoned by someone else (a human or another controller).
     Cordoned,
@@ -960,6 +967,9 @@ fn classify(ctx: &Ctx<'_>, forced: &BTreeMap<usize, (KeepReason, String)>) -> Cl
         }
         let pods: Vec<&SnapPod> = n.pods.iter().filter(|p| !p.daemonset).collect();
         let why: Option<(KeepReason, String)> = (|| {
+            if let Some(why) = &n.pinned {
+                return Some((KeepReason::ManualOverride, why.clone()));
+            }
             if n.unmanaged || n.labels.get(UNMANAGED_LABEL).is_some_and(|v| v == "true") {
                 return Some((KeepReason::Unmanaged, "unmanaged node".to_string()));
             }
@@ -2427,4 +2437,142 @@ pub fn check(input: &PlanInput, plan: &Plan) -> std::result::Result<(), String> 
         return Err(format!("{} of {} pods placed", seen.len(), pods.len()));
     }
     Ok(())
+}
+
+/// Force on-demand: replaces each spot node named in `targets` (all spot nodes when
+/// `targets` is `None`) by an on-demand node of the same type in the same zone, one
+/// action per node in name order, for the executor's safe path (launch, Ready, cordon,
+/// drain through the agent, terminate). Nodes already on demand need nothing; a spot node
+/// whose type the catalog does not price is blocked with the reason. Pure.
+pub fn force_on_demand(
+    nodes: &[SnapNode],
+    targets: Option<&BTreeSet<String>>,
+    catalog: &Catalog,
+    reason: &str,
+    now: i64,
+) -> ActionPlan {
+    let mut actions = Vec::new();
+    let mut blocked = Vec::new();
+    let mut chosen: Vec<&SnapNode> = nodes
+        .iter()
+        .filter(|n| n.lifecycle == Lifecycle::Spot)
+        .filter(|n| targets.is_none_or(|t| t.contains(&n.name)))
+        .collect();
+    chosen.sort_by(|a, b| a.name.cmp(&b.name));
+    for n in chosen {
+        let od = catalog.get(&n.instance_type).map(|t| t.on_demand_hourly);
+        let action = decide::Action {
+            kind: ActionKind::ReplaceNode,
+            target: n.name.clone(),
+            reason: format!("{reason}: spot {} in {} → on-demand", n.instance_type, n.az),
+            // Negative: on demand costs more than the spot node it replaces.
+            expected_monthly_savings: od
+                .map(|p| crate::catalog::monthly(n.hourly_price - p))
+                .unwrap_or(0.0),
+            destination: od.map(|p| Destination {
+                instance_type: n.instance_type.clone(),
+                lifecycle: Lifecycle::OnDemand,
+                az: n.az.clone(),
+                hourly_price: p,
+            }),
+            receivers: Vec::new(),
+            extra_destinations: Vec::new(),
+        };
+        if od.is_none() {
+            blocked.push(BlockedAction {
+                reason: format!("{} has no on-demand price in the catalog", n.instance_type),
+                action,
+            });
+        } else {
+            actions.push(action);
+        }
+    }
+    let expected = actions.iter().map(|a| a.expected_monthly_savings).sum();
+    ActionPlan {
+        version: 1,
+        generated_at: now,
+        actions,
+        blocked,
+        expected_monthly_savings: expected,
+    }
+}
+
+#[cfg(test)]
+mod force_tests {
+    use super::*;
+    use crate::catalog::InstanceType;
+
+    fn node(name: &str, lifecycle: Lifecycle, price: f64) -> SnapNode {
+        SnapNode {
+            name: name.into(),
+            instance_type: "m5.large".into(),
+            lifecycle,
+            az: "us-east-1a".into(),
+            arch: Arch::X86_64,
+            hourly_price: price,
+            allocatable: Resources {
+                cpu_millis: 2000,
+                memory_mib: 8192,
+                gpus: 0,
+                pods: 29,
+            },
+            created_at: 0,
+            interruption_probability: 0.0,
+            labels: BTreeMap::new(),
+            taints: Vec::new(),
+            unmanaged: false,
+            do_not_disrupt: false,
+            cordoned: false,
+            ready: true,
+            pinned: None,
+            pods: Vec::new(),
+        }
+    }
+
+    fn catalog() -> Catalog {
+        Catalog::new(
+            vec![InstanceType {
+                name: "m5.large".into(),
+                family: "m5".into(),
+                vcpu: 2,
+                memory_mib: 8192,
+                gpus: 0,
+                arch: Arch::X86_64,
+                burstable: false,
+                on_demand_hourly: 0.096,
+            }],
+            Vec::new(),
+        )
+        .expect("catalog")
+    }
+
+    #[test]
+    fn every_spot_node_in_scope_gets_an_on_demand_twin() {
+        let nodes = vec![
+            node("b", Lifecycle::Spot, 0.04),
+            node("a", Lifecycle::Spot, 0.03),
+            node("c", Lifecycle::OnDemand, 0.096),
+        ];
+        let p = force_on_demand(&nodes, None, &catalog(), "forced", 7);
+        let targets: Vec<&str> = p.actions.iter().map(|a| a.target.as_str()).collect();
+        assert_eq!(targets, ["a", "b"], "spot nodes only, in name order");
+        for a in &p.actions {
+            assert_eq!(a.kind, ActionKind::ReplaceNode);
+            let d = a.destination.as_ref().expect("destination");
+            assert_eq!(
+                (d.lifecycle, d.instance_type.as_str(), d.az.as_str()),
+                (Lifecycle::OnDemand, "m5.large", "us-east-1a")
+            );
+            assert!(a.expected_monthly_savings < 0.0, "on demand costs more");
+        }
+        let only: BTreeSet<String> = ["b".to_string(), "c".to_string()].into();
+        let p = force_on_demand(&nodes, Some(&only), &catalog(), "forced", 7);
+        assert_eq!(p.actions.len(), 1);
+        assert_eq!(p.actions[0].target, "b");
+        let mut odd = node("x", Lifecycle::Spot, 0.1);
+        odd.instance_type = "zz9.huge".into();
+        let p = force_on_demand(&[odd], None, &catalog(), "forced", 7);
+        assert!(p.actions.is_empty());
+        assert_eq!(p.blocked.len(), 1);
+    }
 }

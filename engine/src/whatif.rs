@@ -289,6 +289,7 @@ pub fn to_plan_input(w: &Workload) -> Result<PlanInput> {
             do_not_disrupt: n.do_not_disrupt,
             cordoned: false,
             ready: true,
+            pinned: None,
             pods: expand(&n.pods, &format!("nodes[{i}].pods"))?,
         });
     }

@@ -8,9 +8,11 @@
 //! launch carries a client token derived from the job id and action index.
 
 pub mod agent_ops;
+pub mod force;
 pub mod optimize;
 pub use spot_actors::policy;
 pub mod recompute;
+pub mod waste;
 
 use std::sync::Arc;
 
@@ -459,7 +461,9 @@ async fn handle(req: JobRequest, data: Data<Arc<WorkerData>>) -> Result<(), BoxD
     );
     let outcome = match job.kind.as_str() {
         optimize::KIND => optimize::run(ctx, &job, &control).await,
+        force::KIND => force::run(ctx, &job, &control).await,
         recompute::KIND => recompute::run(ctx, &job).await,
+        k if waste::is_waste_kind(k) => waste::run(ctx, &job, &control).await,
         other => Err(Failure::new(
             format!("unknown job kind `{other}`"),
             serde_json::json!({}),

@@ -16,12 +16,11 @@ use std::time::Duration;
 use serde_json::json;
 use spot_cloud::{
     Cloud, CloudError, InstanceState, LaunchRequest, Lifecycle as CloudLifecycle, Mutation,
-    WorkloadKind, TAG_EKS_CLUSTER, TAG_EKS_NODEGROUP,
+    TAG_EKS_CLUSTER, TAG_EKS_NODEGROUP,
 };
 use spot_engine::catalog::{Arch, Catalog, Lifecycle, PoolKey, Resources};
 use spot_engine::consolidate::Pdb;
 use spot_engine::decide::{self, ActionKind, ActionPlan, DecisionInput};
-use spot_engine::pack::CapacityReq;
 use spot_engine::plan::{
     constraints_from_node_selector, Market, Plan as EnginePlan, PlanInput, SnapNode, SnapPod,
 };
@@ -37,13 +36,6 @@ use spot_actors::market::UNSCORED_RISK;
 
 fn fail(msg: impl Into<String>) -> Failure {
     Failure::new(msg, json!({"executed": [], "not_run": []}))
-}
-
-fn engine_lifecycle(l: CloudLifecycle) -> Lifecycle {
-    match l {
-        CloudLifecycle::Spot => Lifecycle::Spot,
-        CloudLifecycle::OnDemand => Lifecycle::OnDemand,
-    }
 }
 
 fn cloud_lifecycle(l: Lifecycle) -> CloudLifecycle {
@@ -75,13 +67,22 @@ pub struct Snapshot {
     pub max_pods: BTreeMap<String, u32>,
     pub pool_risk: BTreeMap<PoolKey, f64>,
     pub risk_flags: BTreeSet<PoolKey>,
-    /// Usage of each workload (one representative pod, last 2 days at 5 minutes), for
-    /// rightsizing. Empty when the cloud cannot report pod usage.
+    /// Usage of each workload (the agent's samples of its replicas over the last 2 days),
+    /// for rightsizing. Empty until the agent has reported usage.
     pub workloads: Vec<spot_engine::rightsize::WorkloadUsage>,
-    /// Where nodes and pods were read: `agent` (the in-cluster agent's view) or `cloud`
-    /// (the simulator's inventory, for dry runs of clusters without an agent).
+    /// Where nodes and pods were read: `agent` (the in-cluster agent's view).
     pub source: &'static str,
     live: HashMap<String, LiveNode>,
+}
+
+impl Snapshot {
+    /// The node an instance runs as, if it is one of the cluster's nodes.
+    pub fn node_of_instance(&self, instance_id: &str) -> Option<&str> {
+        self.live
+            .iter()
+            .find(|(_, l)| l.instance_id == instance_id)
+            .map(|(name, _)| name.as_str())
+    }
 }
 
 /// Prices, risk, architecture and launch time of the nodes being read.
@@ -233,6 +234,7 @@ fn nodes_from_view(
             do_not_disrupt: proto::is_do_not_disrupt(&n.annotations),
             cordoned: n.unschedulable,
             ready: n.ready,
+            pinned: None,
             pods,
         });
     }
@@ -258,171 +260,60 @@ fn nodes_from_view(
     (nodes, pdbs, live)
 }
 
-/// The simulator's inventory (no agent yet: dry runs only) as the planner's nodes.
-fn nodes_from_inventory(
-    inv: &spot_cloud::PodInventory,
-    facts: &NodeFacts<'_>,
-) -> (Vec<SnapNode>, HashMap<String, LiveNode>) {
-    let mut by_node: HashMap<&str, Vec<SnapPod>> = HashMap::new();
-    for p in &inv.pods {
-        let Some(node) = p.node_name.as_deref() else {
-            continue;
-        };
-        by_node.entry(node).or_default().push(SnapPod {
-            name: p.name.clone(),
-            namespace: p.namespace.clone(),
-            labels: BTreeMap::new(),
-            owner: p.owner.as_ref().map(|o| format!("{:?}/{}", o.kind, o.name)),
-            priority: 0,
-            cpu_millis: u64::from(p.cpu_request_millicores),
-            memory_mib: u64::from(p.memory_request_mib),
-            gpus: 0,
-            capacity: CapacityReq::Any,
-            arch: None,
-            anti_affinity_group: None,
-            az_spread_group: None,
-            pdb: None,
-            do_not_disrupt: false,
-            daemonset: p
-                .owner
-                .as_ref()
-                .is_some_and(|o| o.kind == WorkloadKind::DaemonSet),
-        });
-    }
-    let mut nodes = Vec::new();
-    let mut live = HashMap::new();
-    for n in &inv.nodes {
-        let lifecycle = engine_lifecycle(n.lifecycle);
-        let hourly = facts.hourly(&n.instance_type, &n.az, lifecycle);
-        live.insert(
-            n.name.clone(),
-            facts.live(&n.instance_id, n.node_group.clone(), hourly),
-        );
-        nodes.push(SnapNode {
-            name: n.name.clone(),
-            instance_type: n.instance_type.clone(),
-            lifecycle,
-            az: n.az.clone(),
-            arch: facts.arch(&n.instance_type),
-            hourly_price: hourly,
-            allocatable: Resources {
-                cpu_millis: u64::from(n.allocatable_cpu_millicores),
-                memory_mib: u64::from(n.allocatable_memory_mib),
-                gpus: 0,
-                pods: 110,
-            },
-            created_at: facts
-                .launched(&n.instance_id)
-                .unwrap_or_else(|| inv.collected_at.timestamp()),
-            interruption_probability: facts.risk(&n.instance_type, &n.az, lifecycle),
-            labels: BTreeMap::new(),
-            taints: Vec::new(),
-            unmanaged: false,
-            do_not_disrupt: false,
-            cordoned: false,
-            ready: n.ready,
-            pods: by_node.remove(n.name.as_str()).unwrap_or_default(),
-        });
-    }
-    (nodes, live)
-}
-
-/// Usage history window and step read for rightsizing.
+/// Usage history window read for rightsizing.
 const USAGE_WINDOW_HOURS: i64 = 48;
-const USAGE_STEP: Duration = Duration::from_secs(300);
-
-/// Where a workload's usage history comes from.
-struct UsageSource<'a> {
-    ctx: &'a JobContext,
-    org_id: &'a str,
-    cluster_id: &'a str,
-    /// Read the agent's samples (the cluster has an agent view).
-    agent: bool,
-}
 
 /// One usage series per workload (Deployment, StatefulSet, ...; DaemonSets and bare pods
-/// excluded), read from one running replica; requests are that replica's. The agent's
-/// metrics samples are the source once they cover a day (the rightsizing minimum); until
-/// then the cloud's history, where it has one (the simulator; on AWS a workload is not
-/// rightsized before its agent has a day of samples).
+/// excluded) from the agent's metrics samples of all its running replicas; requests are
+/// the first replica's. A workload is rightsized only once its samples reach the
+/// rightsizing minimum (a day at the metrics API's 5-minute grid).
 async fn workload_usage(
-    cloud: &dyn Cloud,
-    src: &UsageSource<'_>,
-    cluster: &str,
-    pods: &[spot_cloud::Pod],
+    ctx: &JobContext,
+    org_id: &str,
+    cluster_id: &str,
+    view: &agents::ClusterView,
+    to: chrono::DateTime<chrono::Utc>,
 ) -> Vec<spot_engine::rightsize::WorkloadUsage> {
-    let mut groups: BTreeMap<String, Vec<&spot_cloud::Pod>> = BTreeMap::new();
-    for p in pods
+    let mut groups: BTreeMap<String, Vec<&spot_agent_protocol::Pod>> = BTreeMap::new();
+    for p in view
+        .pods
         .iter()
-        .filter(|p| p.phase == spot_cloud::PodPhase::Running)
+        .filter(|p| p.phase == spot_agent_protocol::PodPhase::Running && !p.daemonset)
     {
         let Some(o) = &p.owner else { continue };
-        if o.kind == WorkloadKind::DaemonSet {
+        if o.kind == "DaemonSet" {
             continue;
         }
         groups
-            .entry(format!("{}/{:?}/{}", p.namespace, o.kind, o.name))
+            .entry(format!("{}/{}/{}", p.namespace, o.kind, o.name))
             .or_default()
             .push(p);
     }
-    let min_samples = spot_engine::rightsize::RightsizePolicy::default().min_samples;
-    let to = cloud.now();
     let from = to - chrono::Duration::hours(USAGE_WINDOW_HOURS);
     let mut out = Vec::new();
-    let mut cloud_history = true;
     for (workload, replicas) in groups {
-        let rep = replicas[0];
         let mut samples: Vec<(f64, f64)> = Vec::new();
-        if src.agent {
-            match agents::pod_usage(
-                &src.ctx.db,
-                src.org_id,
-                src.cluster_id,
-                &rep.namespace,
-                &rep.name,
-                from,
-                to,
-            )
-            .await
+        for r in &replicas {
+            match agents::pod_usage(&ctx.db, org_id, cluster_id, &r.namespace, &r.name, from, to)
+                .await
             {
                 Ok(s) => {
-                    samples = s
-                        .iter()
-                        .map(|u| (u.cpu_millis as f64, u.memory_mib as f64))
-                        .collect()
+                    samples.extend(s.iter().map(|u| (u.cpu_millis as f64, u.memory_mib as f64)))
                 }
                 Err(e) => {
-                    tracing::warn!(component = "MOD-SIZE-01", workload, error = %e, "agent usage unreadable")
-                }
-            }
-        }
-        if samples.len() < min_samples && cloud_history {
-            let pod = spot_cloud::PodRef {
-                namespace: rep.namespace.clone(),
-                name: rep.name.clone(),
-            };
-            match cloud.pod_usage(cluster, &pod, from, to, USAGE_STEP).await {
-                Ok(s) => {
-                    samples = s
-                        .iter()
-                        .map(|u| (f64::from(u.cpu_millicores), f64::from(u.memory_mib)))
-                        .collect()
-                }
-                // This cloud keeps no usage history (AWS): only the agent's samples count.
-                Err(CloudError::Unsupported(_)) => cloud_history = false,
-                Err(e) => {
-                    tracing::warn!(component = "MOD-SIZE-01", workload, error = %e, "usage unavailable; workload not rightsized");
+                    tracing::warn!(component = "MOD-SIZE-01", workload, error = %e, "agent usage unreadable");
                 }
             }
         }
         if samples.is_empty() {
             continue;
         }
+        let rep = replicas[0];
         out.push(spot_engine::rightsize::WorkloadUsage {
             workload,
             replicas: replicas.len() as u32,
-            cpu_request_millis: u64::from(rep.cpu_request_millicores),
-            memory_request_mib: u64::from(rep.memory_request_mib),
+            cpu_request_millis: rep.requests.cpu_millis,
+            memory_request_mib: rep.requests.memory_mib,
             cpu_samples_millis: samples.iter().map(|s| s.0).collect(),
             memory_samples_mib: samples.iter().map(|s| s.1).collect(),
         });
@@ -438,22 +329,15 @@ pub async fn snapshot(
     cluster_id: &str,
     cluster: &str,
 ) -> Result<Snapshot, String> {
-    let human = |e: CloudError| {
-        match e {
-        CloudError::Unsupported(_) => "reading pods needs the in-cluster agent for this cloud; install it on the cluster first".to_string(),
-        other => spot_actors::system::human(&other),
-    }
-    };
-    // The agent's view is the source of nodes, pods and PDBs; without one (never
-    // connected) only the simulator can answer, for a dry run.
+    let human = |e: CloudError| spot_actors::system::human(&e);
+    // The agent's view is the one source of nodes, pods, PDBs and usage.
     let view = agents::cluster_view(&ctx.db, org_id, cluster_id)
         .await
         .map_err(|e| e.to_string())?
-        .filter(|v| !v.nodes.is_empty());
-    let inventory = match &view {
-        Some(_) => None,
-        None => Some(cloud.pod_inventory(cluster).await.map_err(human)?),
-    };
+        .filter(|v| !v.nodes.is_empty())
+        .ok_or_else(|| {
+            format!("no cluster view of {cluster} yet: its in-cluster agent has not reported; install the agent (Clusters → {cluster} → Agent) and try again")
+        })?;
     // MOD-AI-01: every pool is scored with the current model before the engine sees it.
     let model = ctx.risk.current();
     let market = spot_actors::market::read(cloud, &model, ctx.hive.as_ref())
@@ -492,58 +376,15 @@ pub async fn snapshot(
         pool_risk: &pool_risk,
         described: &described,
     };
-    let (mut nodes, pdbs, live, pods, source) = match (&view, &inventory) {
-        (Some(v), _) => {
-            let (nodes, pdbs, live) = nodes_from_view(v, &facts);
-            // Rightsizing reads usage per workload of the running pods.
-            let pods: Vec<spot_cloud::Pod> = v
-                .pods
-                .iter()
-                .filter(|p| p.phase == spot_agent_protocol::PodPhase::Running && !p.daemonset)
-                .filter_map(|p| {
-                    let o = p.owner.as_ref()?;
-                    Some(spot_cloud::Pod {
-                        namespace: p.namespace.clone(),
-                        name: p.name.clone(),
-                        owner: Some(spot_cloud::WorkloadRef {
-                            kind: match o.kind.as_str() {
-                                "Deployment" | "ReplicaSet" => WorkloadKind::Deployment,
-                                "StatefulSet" => WorkloadKind::StatefulSet,
-                                "Job" => WorkloadKind::Job,
-                                _ => WorkloadKind::Other,
-                            },
-                            name: o.name.clone(),
-                        }),
-                        node_name: p.node_name.clone(),
-                        phase: spot_cloud::PodPhase::Running,
-                        cpu_request_millicores: u32::try_from(p.requests.cpu_millis)
-                            .unwrap_or(u32::MAX),
-                        memory_request_mib: u32::try_from(p.requests.memory_mib)
-                            .unwrap_or(u32::MAX),
-                    })
-                })
-                .collect();
-            (nodes, pdbs, live, pods, "agent")
-        }
-        (None, Some(inv)) => {
-            let (nodes, live) = nodes_from_inventory(inv, &facts);
-            (nodes, Vec::new(), live, inv.pods.clone(), "cloud")
-        }
-        (None, None) => return Err("the cluster has no nodes to read".into()),
-    };
+    let (mut nodes, pdbs, live) = nodes_from_view(&view, &facts);
+    let source = "agent";
     nodes.sort_by(|a, b| a.name.cmp(&b.name));
     let mut max_pods: BTreeMap<String, u32> = BTreeMap::new();
     for n in nodes.iter().filter(|n| !n.unmanaged) {
         let slot = max_pods.entry(n.instance_type.clone()).or_insert(0);
         *slot = (*slot).max(n.allocatable.pods);
     }
-    let usage_src = UsageSource {
-        ctx,
-        org_id,
-        cluster_id,
-        agent: source == "agent",
-    };
-    let workloads = workload_usage(cloud, &usage_src, cluster, &pods).await;
+    let workloads = workload_usage(ctx, org_id, cluster_id, &view, cloud.now()).await;
     Ok(Snapshot {
         catalog,
         nodes,
@@ -660,24 +501,43 @@ async fn connect(
         .map_err(|e| spot_actors::system::human(&e))
 }
 
-pub async fn run(
+/// What a job that changes a cluster's nodes has before it plans: the cluster, its
+/// account and effective policy (overrides applied), the template's marks, whether it only
+/// plans, the connected cloud and the snapshot.
+pub(crate) struct Prepared {
+    pub org: String,
+    pub cluster_id: String,
+    pub cluster: inventory::ClusterView,
+    pub account: accounts::Account,
+    pub policy: ClusterPolicy,
+    marks: NodeMarks,
+    pub dry: bool,
+    pub cloud: std::sync::Arc<dyn Cloud>,
+    pub snap: Snapshot,
+}
+
+/// Reads everything a node-changing job needs; refuses a real run without a connected
+/// agent (nodes are retired only through it).
+pub(crate) async fn prepare(
     ctx: &JobContext,
     job: &jobs::JobRow,
-    control: &crate::Control,
-) -> Result<Done, Failure> {
+    what: &str,
+) -> Result<Prepared, Failure> {
     let org = job
         .organization_id
         .clone()
-        .ok_or_else(|| fail("optimize job without organization"))?;
+        .ok_or_else(|| fail(format!("{what} job without organization")))?;
     let cluster_id = job
         .target_id
         .clone()
-        .ok_or_else(|| fail("optimize job without cluster"))?;
+        .ok_or_else(|| fail(format!("{what} job without cluster")))?;
     let db = &ctx.db;
     let (cluster, account) = cluster_and_account(db, &org, &cluster_id)
         .await
         .map_err(fail)?;
-    let (policy, _) = spot_actors::policy::effective(db, &org, &cluster_id)
+    // The policy with the manual overrides in force: a forced cluster buys only on-demand
+    // capacity, and instances forced one by one are kept as they are.
+    let (policy, overrides) = spot_actors::policy::in_force(db, &org, &cluster_id)
         .await
         .map_err(fail)?;
     // Labels and taints the linked node template puts on every node this job launches.
@@ -698,40 +558,68 @@ pub async fn run(
     progress(ctx, job, 5, "connecting to the cloud account").await;
     let cloud = connect(ctx, &account).await.map_err(fail)?;
     progress(ctx, job, 15, "reading nodes, pods and the spot market").await;
-    let decide_started = std::time::Instant::now();
-    let snap = snapshot(ctx, cloud.as_ref(), &org, &cluster_id, &cluster.name)
+    let mut snap = snapshot(ctx, cloud.as_ref(), &org, &cluster_id, &cluster.name)
         .await
         .map_err(fail)?;
-    let now = cloud.now().timestamp();
-    let (action_plan, planned) = plan(&snap, &policy, now).map_err(fail)?;
-    let plan_ms = decide_started.elapsed().as_millis() as u64;
-    // The executor's actions plus the planner's explanation: a reason for every node,
-    // the waves, the costs and the warnings.
-    let mut stored = serde_json::to_value(&action_plan).unwrap_or_default();
-    if let Some(o) = stored.as_object_mut() {
-        o.insert("strategy".into(), json!(planned.strategy));
-        o.insert("disruption_budget".into(), json!(planned.disruption_budget));
-        o.insert("waves".into(), json!(planned.waves.len()));
-        o.insert("nodes".into(), json!(planned.nodes));
-        o.insert("costs".into(), json!(planned.costs));
-        o.insert("warnings".into(), json!(planned.warnings));
-        o.insert("source".into(), json!(snap.source));
+    pin_overridden(&mut snap, &overrides);
+    Ok(Prepared {
+        org,
+        cluster_id,
+        cluster,
+        account,
+        policy,
+        marks,
+        dry,
+        cloud,
+        snap,
+    })
+}
+
+/// Nodes whose instance an instance-scope override forces on demand are kept as they are
+/// while it lasts (the reason says until when).
+pub(crate) fn pin_overridden(snap: &mut Snapshot, overrides: &[spot_models::overrides::Override]) {
+    for o in overrides {
+        let Some(instance) = o.pinned_instance() else {
+            continue;
+        };
+        let Some(name) = snap.node_of_instance(instance).map(str::to_string) else {
+            continue;
+        };
+        let until = o.expires_at.map_or_else(
+            || "until revoked".to_string(),
+            |t| {
+                chrono::DateTime::<chrono::Utc>::from_timestamp_millis(t)
+                    .map(|t| format!("until {}", t.format("%Y-%m-%d %H:%M UTC")))
+                    .unwrap_or_default()
+            },
+        );
+        if let Some(n) = snap.nodes.iter_mut().find(|n| n.name == name) {
+            n.pinned = Some(format!("forced on-demand by a manual override {until}"));
+        }
     }
-    let plan_json = stored.to_string();
-    if let Err(e) = jobs::set_plan(db, &job.id, &plan_json).await {
-        return Err(fail(format!("plan not saved: {e}")));
-    }
-    progress(
-        ctx,
-        job,
-        40,
-        &format!(
-            "plan ready: {} actions, {} blocked",
-            action_plan.actions.len(),
-            action_plan.blocked.len()
-        ),
-    )
-    .await;
+}
+
+/// What the executor did: the actions' details and the realised monthly savings.
+pub(crate) struct Executed {
+    pub executed: Vec<serde_json::Value>,
+    pub realised: f64,
+}
+
+/// Runs a plan's actions in order through the safe executor, stopping at the first
+/// failure or at a cancel / shutdown between actions. `kind` names the audit action
+/// (`optimize.action`, `force_on_demand.action`); `savings` records each applied action's
+/// expected saving as realised (not for overrides, which cost money on purpose).
+pub(crate) async fn execute_plan(
+    ctx: &JobContext,
+    job: &jobs::JobRow,
+    control: &crate::Control,
+    prep: &Prepared,
+    action_plan: &ActionPlan,
+    kind: &str,
+    savings: bool,
+) -> Result<Executed, Failure> {
+    let db = &ctx.db;
+    let (org, cluster_id, dry) = (&prep.org, &prep.cluster_id, prep.dry);
     let mode = if dry { "dry_run" } else { "execute" };
     let mut executed = Vec::new();
     let total = action_plan.actions.len().max(1);
@@ -745,7 +633,7 @@ pub async fn run(
                 .map(|a| json!({"kind": a.kind, "target": a.target}))
                 .collect();
             if !dry && !executed.is_empty() {
-                ctx.actors.resync(&account.id);
+                ctx.actors.resync(&prep.account.id);
             }
             let result = json!({"mode": mode, "executed": executed, "not_run": not_run, "realised_monthly_savings": realised, "stopped": format!("{stop:?}").to_lowercase()});
             let done = format!("{idx} of {} actions ran", action_plan.actions.len());
@@ -768,19 +656,19 @@ pub async fn run(
         let pct = 40 + (55 * (idx + 1) / total) as i64;
         let agent = AgentTarget {
             db,
-            drain_timeout: Duration::from_secs(policy.drain_timeout_secs),
-            org: &org,
-            cluster_id: &cluster_id,
+            drain_timeout: Duration::from_secs(prep.policy.drain_timeout_secs),
+            org,
+            cluster_id,
             job_id: &job.id,
-            marks: &marks,
+            marks: &prep.marks,
         };
         let outcome = execute_action(
-            cloud.as_ref(),
+            prep.cloud.as_ref(),
             &agent,
             job,
-            &cluster.name,
-            &snap,
-            &policy,
+            &prep.cluster.name,
+            &prep.snap,
+            &prep.policy,
             idx,
             action,
             dry,
@@ -789,12 +677,12 @@ pub async fn run(
         match outcome {
             Ok(detail) => {
                 let applied = detail.get("status").and_then(|s| s.as_str()) == Some("applied");
-                if applied {
+                if applied && savings {
                     realised += action.expected_monthly_savings;
                     if let Err(e) = jobs::record_saving(
                         db,
-                        &org,
-                        &cluster_id,
+                        org,
+                        cluster_id,
                         &job.id,
                         &format!("{:?}", action.kind),
                         action.expected_monthly_savings,
@@ -806,7 +694,7 @@ pub async fn run(
                 }
                 // Outcome `success` for every action that ran as intended (applied, would-execute in a
                 // dry run, or skipped for want of the agent); `detail.status` says which.
-                audit_job(ctx, job, "optimize.action", "success", detail.clone()).await;
+                audit_job(ctx, job, kind, "success", detail.clone()).await;
                 publish(
                     ctx,
                     job,
@@ -823,7 +711,7 @@ pub async fn run(
                 .await;
             }
             Err(detail) => {
-                audit_job(ctx, job, "optimize.action", "failed", detail.clone()).await;
+                audit_job(ctx, job, kind, "failed", detail.clone()).await;
                 publish(
                     ctx,
                     job,
@@ -834,7 +722,7 @@ pub async fn run(
                     .iter()
                     .map(|a| json!({"kind": a.kind, "target": a.target}))
                     .collect();
-                ctx.actors.resync(&account.id);
+                ctx.actors.resync(&prep.account.id);
                 let msg = format!(
                     "action {} of {} failed: {}",
                     idx + 1,
@@ -852,8 +740,72 @@ pub async fn run(
         }
     }
     if !dry && !executed.is_empty() {
-        ctx.actors.resync(&account.id);
+        ctx.actors.resync(&prep.account.id);
     }
+    Ok(Executed { executed, realised })
+}
+
+/// Stores the plan on the job: the executor's actions plus, when the planner made it, its
+/// explanation (a reason for every node, the waves, the costs and the warnings).
+pub(crate) async fn store_plan(
+    ctx: &JobContext,
+    job: &jobs::JobRow,
+    action_plan: &ActionPlan,
+    planned: Option<&EnginePlan>,
+    source: &str,
+) -> Result<(), Failure> {
+    let mut stored = serde_json::to_value(action_plan).unwrap_or_default();
+    if let Some(o) = stored.as_object_mut() {
+        if let Some(planned) = planned {
+            o.insert("strategy".into(), json!(planned.strategy));
+            o.insert("disruption_budget".into(), json!(planned.disruption_budget));
+            o.insert("waves".into(), json!(planned.waves.len()));
+            o.insert("nodes".into(), json!(planned.nodes));
+            o.insert("costs".into(), json!(planned.costs));
+            o.insert("warnings".into(), json!(planned.warnings));
+        }
+        o.insert("source".into(), json!(source));
+    }
+    jobs::set_plan(&ctx.db, &job.id, &stored.to_string())
+        .await
+        .map_err(|e| fail(format!("plan not saved: {e}")))?;
+    progress(
+        ctx,
+        job,
+        40,
+        &format!(
+            "plan ready: {} actions, {} blocked",
+            action_plan.actions.len(),
+            action_plan.blocked.len()
+        ),
+    )
+    .await;
+    Ok(())
+}
+
+pub async fn run(
+    ctx: &JobContext,
+    job: &jobs::JobRow,
+    control: &crate::Control,
+) -> Result<Done, Failure> {
+    let decide_started = std::time::Instant::now();
+    let prep = prepare(ctx, job, "optimize").await?;
+    let now = prep.cloud.now().timestamp();
+    let (action_plan, planned) = plan(&prep.snap, &prep.policy, now).map_err(fail)?;
+    let plan_ms = decide_started.elapsed().as_millis() as u64;
+    store_plan(ctx, job, &action_plan, Some(&planned), prep.snap.source).await?;
+    let Executed { executed, realised } = execute_plan(
+        ctx,
+        job,
+        control,
+        &prep,
+        &action_plan,
+        "optimize.action",
+        true,
+    )
+    .await?;
+    let dry = prep.dry;
+    let mode = if dry { "dry_run" } else { "execute" };
     let message = if action_plan.actions.is_empty() {
         format!(
             "nothing to do: the cluster is already efficient ({} actions blocked)",
@@ -875,7 +827,7 @@ pub async fn run(
         message,
         result: json!({
             "mode": mode,
-            "source": snap.source,
+            "source": prep.snap.source,
             "plan_ms": plan_ms,
             "actions": action_plan.actions.len(),
             "blocked": action_plan.blocked.len(),

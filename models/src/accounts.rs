@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Transaction};
 
-use crate::error::Result;
+use crate::crypto::{account_aad, CryptoError, Keyring};
+use crate::error::{DbError, Result};
 use crate::{new_id, now_ms, Db};
 
 #[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
@@ -80,7 +81,31 @@ pub struct LinkedAccount<'a> {
     pub role_arn: Option<&'a str>,
     pub external_id: Option<&'a str>,
     pub region: &'a str,
-    pub credentials_ciphertext: Option<&'a str>,
+    /// Access keys to store; encrypted here, once the row that owns them is known, and bound
+    /// to that row's id (AES-GCM associated data).
+    pub credentials: Option<Credentials<'a>>,
+}
+
+/// Plaintext credentials and the keyring that seals them.
+#[derive(Clone, Copy)]
+pub struct Credentials<'a> {
+    pub keyring: &'a Keyring,
+    pub plaintext: &'a [u8],
+}
+
+impl std::fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials(***)")
+    }
+}
+
+fn seal(c: &Option<Credentials<'_>>, account_id: &str) -> Result<Option<String>> {
+    c.map(|c| {
+        c.keyring
+            .encrypt(&account_aad(account_id), c.plaintext)
+            .map_err(|e| DbError::Corrupt(format!("cannot encrypt credentials: {e}")))
+    })
+    .transpose()
 }
 
 pub async fn get(db: &Db, org_id: &str, id: &str) -> Result<Option<Account>> {
@@ -134,6 +159,7 @@ pub async fn upsert_linked(db: &Db, org_id: &str, l: &LinkedAccount<'_>) -> Resu
     };
     let id = match existing.or(placeholder) {
         Some((id,)) => {
+            let ciphertext = seal(&l.credentials, &id)?;
             sqlx::query(
                 "UPDATE accounts SET name = $1, provider = $2, aws_account_id = $3, method = $4, role_arn = $5, external_id = $6, region = $7, \
                  credentials_ciphertext = $8, status = 'scanning', status_message = NULL, scan_phase = 'queued', scan_progress = 0, updated_at = $9 WHERE id = $10",
@@ -145,7 +171,7 @@ pub async fn upsert_linked(db: &Db, org_id: &str, l: &LinkedAccount<'_>) -> Resu
             .bind(l.role_arn)
             .bind(l.external_id)
             .bind(l.region)
-            .bind(l.credentials_ciphertext)
+            .bind(ciphertext)
             .bind(now)
             .bind(&id)
             .execute(&mut *tx)
@@ -154,6 +180,7 @@ pub async fn upsert_linked(db: &Db, org_id: &str, l: &LinkedAccount<'_>) -> Resu
         }
         None => {
             let id = new_id();
+            let ciphertext = seal(&l.credentials, &id)?;
             sqlx::query(
                 "INSERT INTO accounts (id, organization_id, name, provider, aws_account_id, method, role_arn, external_id, region, credentials_ciphertext, status, scan_phase, scan_progress, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'scanning', 'queued', 0, $11, $11)",
@@ -167,7 +194,7 @@ pub async fn upsert_linked(db: &Db, org_id: &str, l: &LinkedAccount<'_>) -> Resu
             .bind(l.role_arn)
             .bind(l.external_id)
             .bind(l.region)
-            .bind(l.credentials_ciphertext)
+            .bind(ciphertext)
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -309,4 +336,70 @@ pub async fn touch_sync(db: &Db, id: &str) -> Result<()> {
         .execute(&db.pool)
         .await?;
     Ok(())
+}
+
+/// Decrypts an account's stored credentials: the value must be bound to this account.
+pub fn open_credentials(
+    keyring: &Keyring,
+    account_id: &str,
+    stored: &str,
+) -> std::result::Result<Vec<u8>, CryptoError> {
+    keyring.decrypt(&account_aad(account_id), stored)
+}
+
+/// What `rotate-secrets` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RotationReport {
+    /// Values re-encrypted under the current key (including upgraded `v1` values).
+    pub reencrypted: usize,
+    /// Values already under the current key in the current form.
+    pub current: usize,
+    /// Accounts whose value no key in the keyring opens (or that was changed meanwhile),
+    /// with the reason; they are left as they are.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Re-encrypts every stored credential under the keyring's current key, bound to its account
+/// (key rotation). Each row is swapped only if it still holds the value that was read, so a
+/// concurrent relink is never overwritten.
+pub async fn reencrypt_all(db: &Db, keyring: &Keyring) -> Result<RotationReport> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, credentials_ciphertext FROM accounts WHERE credentials_ciphertext IS NOT NULL ORDER BY created_at",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let mut report = RotationReport::default();
+    for (id, stored) in rows {
+        if keyring.is_current(&stored) {
+            // Still prove it opens: a value moved from another account is reported.
+            match open_credentials(keyring, &id, &stored) {
+                Ok(_) => report.current += 1,
+                Err(e) => report.failed.push((id, e.to_string())),
+            }
+            continue;
+        }
+        let fresh = match keyring.reencrypt(&account_aad(&id), &stored) {
+            Ok(v) => v,
+            Err(e) => {
+                report.failed.push((id, e.to_string()));
+                continue;
+            }
+        };
+        let r = sqlx::query(
+            "UPDATE accounts SET credentials_ciphertext = $1 WHERE id = $2 AND credentials_ciphertext = $3",
+        )
+        .bind(&fresh)
+        .bind(&id)
+        .bind(&stored)
+        .execute(&db.pool)
+        .await?;
+        if r.rows_affected() == 1 {
+            report.reencrypted += 1;
+        } else {
+            report
+                .failed
+                .push((id, "changed during rotation; run again".into()));
+        }
+    }
+    Ok(report)
 }

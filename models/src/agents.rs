@@ -626,21 +626,45 @@ async fn insert_usage(
     usage: &[UsageSample],
     now: i64,
 ) -> Result<()> {
-    for u in usage {
-        let target = match u.target {
-            UsageTarget::Node => "node",
-            UsageTarget::Pod => "pod",
-        };
-        sqlx::query("INSERT INTO agent_usage (cluster_id, target, namespace, name, at, cpu_millis, memory_mib) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (cluster_id, target, namespace, name, at) DO NOTHING")
-            .bind(cluster_id)
-            .bind(target)
-            .bind(&u.namespace)
-            .bind(&u.name)
-            .bind(u.at.timestamp_millis())
-            .bind(i64::try_from(u.cpu_millis).unwrap_or(i64::MAX))
-            .bind(i64::try_from(u.memory_mib).unwrap_or(i64::MAX))
-            .execute(&mut **tx)
-            .await?;
+    // Multi-row statements: a connect may carry two days of samples per workload.
+    const ROWS: usize = 400;
+    for chunk in usage.chunks(ROWS) {
+        let mut sql = String::from(
+            "INSERT INTO agent_usage (cluster_id, target, namespace, name, at, cpu_millis, memory_mib) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 7;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7
+            ));
+        }
+        sql.push_str(" ON CONFLICT (cluster_id, target, namespace, name, at) DO NOTHING");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for u in chunk {
+            let target = match u.target {
+                UsageTarget::Node => "node",
+                UsageTarget::Pod => "pod",
+            };
+            q = q
+                .bind(cluster_id)
+                .bind(target)
+                .bind(u.namespace.clone())
+                .bind(u.name.clone())
+                .bind(u.at.timestamp_millis())
+                .bind(i64::try_from(u.cpu_millis).unwrap_or(i64::MAX))
+                .bind(i64::try_from(u.memory_mib).unwrap_or(i64::MAX));
+        }
+        q.execute(&mut **tx).await?;
     }
     if !usage.is_empty() {
         sqlx::query("DELETE FROM agent_usage WHERE cluster_id = $1 AND at < $2")

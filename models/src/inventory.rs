@@ -608,14 +608,53 @@ pub async fn instance(db: &Db, org_id: &str, id: &str) -> Result<Option<Instance
     )
 }
 
-/// Live instances that belong to no cluster.
+/// Live instances that belong to no cluster and that nobody authorized (kept on purpose).
 pub async fn unregistered(db: &Db, org_id: &str) -> Result<Vec<InstanceView>> {
     Ok(sqlx::query_as::<_, InstanceView>(sqlx::AssertSqlSafe(format!(
-        "{INSTANCE_SELECT} AND i.cluster_id IS NULL AND i.gone_at IS NULL ORDER BY i.hourly_price DESC, i.instance_id"
+        "{INSTANCE_SELECT} AND i.cluster_id IS NULL AND i.gone_at IS NULL AND i.authorized_at IS NULL ORDER BY i.hourly_price DESC, i.instance_id"
     )))
     .bind(org_id)
     .fetch_all(&db.pool)
     .await?)
+}
+
+/// Marks unregistered instances (row ids) of `org_id` as authorized by `user_id`: they are
+/// kept, leave the waste list, and terminate batches skip them. Returns how many changed.
+pub async fn authorize_instances(
+    db: &Db,
+    org_id: &str,
+    row_ids: &[String],
+    user_id: &str,
+) -> Result<u64> {
+    let now = crate::now_ms();
+    let mut tx = db.pool.begin().await?;
+    let mut n = 0;
+    for id in row_ids {
+        n += sqlx::query(
+            "UPDATE instances SET authorized_at = $1, authorized_by = $2 WHERE id = $3 AND organization_id = $4 AND cluster_id IS NULL AND authorized_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .bind(id)
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    }
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// When the instance (row id) was authorized, if it was.
+pub async fn authorized_at(db: &Db, org_id: &str, row_id: &str) -> Result<Option<i64>> {
+    let row: Option<(Option<i64>,)> = sqlx::query_as(
+        "SELECT authorized_at FROM instances WHERE id = $1 AND organization_id = $2",
+    )
+    .bind(row_id)
+    .bind(org_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.and_then(|r| r.0))
 }
 
 pub async fn instance_history(
@@ -805,4 +844,49 @@ pub async fn storage_monthly(db: &Db, org_id: &str, account_id: Option<&str>) ->
         total += q.fetch_one(&db.pool).await?.0;
     }
     Ok(total)
+}
+
+/// A cluster's figures as its in-cluster agent's view gives them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ViewFigures {
+    pub node_count: i64,
+    pub pod_count: i64,
+    pub cpu_allocatable_m: i64,
+    pub cpu_requested_m: i64,
+    pub mem_allocatable_mib: i64,
+    pub mem_requested_mib: i64,
+    /// Sums of the nodes' latest metrics readings; `None` without the metrics API.
+    pub used: Option<(i64, i64)>,
+}
+
+/// Writes an agent view's figures onto the cluster row (usage only when measured), so the
+/// dashboards follow the agent without waiting for the next discovery.
+pub async fn set_cluster_figures(db: &Db, cluster_id: &str, f: &ViewFigures) -> Result<()> {
+    sqlx::query(
+        "UPDATE clusters SET node_count = $1, pod_count = $2, cpu_allocatable_m = $3, cpu_requested_m = $4, \
+         mem_allocatable_mib = $5, mem_requested_mib = $6, cpu_used_m = COALESCE($7, cpu_used_m), mem_used_mib = COALESCE($8, mem_used_mib) \
+         WHERE id = $9",
+    )
+    .bind(f.node_count)
+    .bind(f.pod_count)
+    .bind(f.cpu_allocatable_m)
+    .bind(f.cpu_requested_m)
+    .bind(f.mem_allocatable_mib)
+    .bind(f.mem_requested_mib)
+    .bind(f.used.map(|u| u.0))
+    .bind(f.used.map(|u| u.1))
+    .bind(cluster_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// The timestamp (ms) of a cluster's oldest metrics point, if it has any.
+pub async fn first_metric_ts(db: &Db, cluster_id: &str) -> Result<Option<i64>> {
+    let (ts,): (Option<i64>,) =
+        sqlx::query_as("SELECT MIN(ts) FROM cluster_metrics WHERE cluster_id = $1")
+            .bind(cluster_id)
+            .fetch_one(&db.pool)
+            .await?;
+    Ok(ts)
 }

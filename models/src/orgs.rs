@@ -157,25 +157,54 @@ pub async fn signup(
     })
 }
 
+/// What seeding the platform super-admin found.
+#[derive(Debug, Clone)]
+pub enum SuperAdminSeed {
+    /// No user had the e-mail: the admin (and its "Platform" organization) was created.
+    Created(User),
+    /// The platform admin already exists (the caller checks its password).
+    Existing(User),
+    /// A user with this e-mail exists but is not the platform admin (e.g. someone signed up
+    /// with it). Never promoted: that would hand the platform to whoever registered first.
+    NotPlatformAdmin,
+}
+
 /// Creates the platform super-admin (with a "Platform" organization) when the e-mail is not
-/// yet registered; otherwise makes sure the existing user carries the platform role.
-pub async fn ensure_super_admin(db: &Db, email: &str, password_hash: &str) -> Result<User> {
+/// yet registered; an existing user is only accepted when it already is the platform admin.
+pub async fn ensure_super_admin(
+    db: &Db,
+    email: &str,
+    password_hash: &str,
+) -> Result<SuperAdminSeed> {
     if let Some(u) = user_by_email(db, email).await? {
-        sqlx::query("UPDATE users SET platform_role = 'super_admin' WHERE id = $1")
-            .bind(&u.id)
-            .execute(&db.pool)
-            .await?;
-        return user_by_email(db, email)
-            .await?
-            .ok_or_else(|| DbError::Corrupt("super admin vanished".into()));
+        return Ok(if u.platform_role.as_deref() == Some("super_admin") {
+            SuperAdminSeed::Existing(u)
+        } else {
+            SuperAdminSeed::NotPlatformAdmin
+        });
     }
-    let mut tx = db.pool.begin().await?;
-    let org = insert_org(&mut tx, "Platform").await?;
-    let user = insert_user(&mut tx, email, password_hash, Some("super_admin")).await?;
-    insert_membership(&mut tx, &user.id, &org.id, "owner").await?;
-    accounts::insert_placeholder(&mut tx, &org.id).await?;
-    tx.commit().await?;
-    Ok(user)
+    let created: Result<User> = async {
+        let mut tx = db.pool.begin().await?;
+        let org = insert_org(&mut tx, "Platform").await?;
+        let user = insert_user(&mut tx, email, password_hash, Some("super_admin")).await?;
+        insert_membership(&mut tx, &user.id, &org.id, "owner").await?;
+        accounts::insert_placeholder(&mut tx, &org.id).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+    .await;
+    match created {
+        Ok(user) => Ok(SuperAdminSeed::Created(user)),
+        // Another replica (or a signup) took the e-mail between the read and the insert.
+        Err(DbError::Conflict(_)) => match user_by_email(db, email).await? {
+            Some(u) if u.platform_role.as_deref() == Some("super_admin") => {
+                Ok(SuperAdminSeed::Existing(u))
+            }
+            Some(_) => Ok(SuperAdminSeed::NotPlatformAdmin),
+            None => Err(DbError::Corrupt("super admin vanished".into())),
+        },
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn set_password(db: &Db, user_id: &str, password_hash: &str) -> Result<()> {

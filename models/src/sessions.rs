@@ -73,9 +73,22 @@ pub async fn create(db: &Db, s: NewSession<'_>) -> Result<Session> {
     })
 }
 
-/// Swaps the refresh token of a live session: succeeds once per token, so a replayed or
-/// stolen-and-used token finds nothing. Returns the session on success.
-pub async fn rotate(db: &Db, old_hash: &str, new_hash: &str) -> Result<Option<Session>> {
+/// What presenting a refresh token led to.
+#[derive(Debug, Clone)]
+pub enum Rotation {
+    /// The token was the session's current one: it is consumed and replaced.
+    Rotated(Session),
+    /// The token was one the session had already rotated away from: someone replayed it (a
+    /// stolen copy, or the legitimate holder after a thief used it first). The whole session
+    /// is revoked, so every holder of it, the thief and the user, is signed out.
+    Reused(Session),
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+/// Swaps the refresh token of a live session: succeeds once per token. Presenting a token the
+/// session already rotated away from revokes the session (refresh-token reuse detection).
+pub async fn rotate(db: &Db, old_hash: &str, new_hash: &str) -> Result<Rotation> {
     let now = now_ms();
     let mut tx = db.pool.begin().await?;
     let r = sqlx::query(
@@ -86,17 +99,71 @@ pub async fn rotate(db: &Db, old_hash: &str, new_hash: &str) -> Result<Option<Se
     .bind(old_hash)
     .execute(&mut *tx)
     .await?;
-    if r.rows_affected() == 0 {
-        return Ok(None);
+    if r.rows_affected() == 1 {
+        let s = sqlx::query_as::<_, Session>(sqlx::AssertSqlSafe(format!(
+            "SELECT {SESSION_COLS} FROM sessions WHERE refresh_hash = $1"
+        )))
+        .bind(new_hash)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO session_retired_refresh (refresh_hash, session_id, retired_at) VALUES ($1, $2, $3)",
+        )
+        .bind(old_hash)
+        .bind(&s.id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        // The user's dead sessions need their retired tokens no more: replaying one of those
+        // answers 401 anyway. Keeps the table bounded by the live sessions.
+        sqlx::query(
+            "DELETE FROM session_retired_refresh WHERE session_id IN \
+             (SELECT id FROM sessions WHERE user_id = $1 AND (revoked_at IS NOT NULL OR expires_at <= $2))",
+        )
+        .bind(&s.user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        return Ok(Rotation::Rotated(s));
     }
+    let family: Option<(String,)> =
+        sqlx::query_as("SELECT session_id FROM session_retired_refresh WHERE refresh_hash = $1")
+            .bind(old_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((session_id,)) = family else {
+        tx.rollback().await?;
+        return Ok(Rotation::Invalid);
+    };
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = $1, revoked_reason = 'refresh_reuse' WHERE id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(&session_id)
+    .execute(&mut *tx)
+    .await?;
     let s = sqlx::query_as::<_, Session>(sqlx::AssertSqlSafe(format!(
-        "SELECT {SESSION_COLS} FROM sessions WHERE refresh_hash = $1"
+        "SELECT {SESSION_COLS} FROM sessions WHERE id = $1"
     )))
-    .bind(new_hash)
+    .bind(&session_id)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(s)
+    Ok(s.map(Rotation::Reused).unwrap_or(Rotation::Invalid))
+}
+
+/// Revokes every live session of a user (e.g. after their password was changed).
+pub async fn revoke_all_for_user(db: &Db, user_id: &str, reason: &str) -> Result<u64> {
+    let r = sqlx::query(
+        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(reason)
+    .bind(user_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected())
 }
 
 /// Revokes the session holding this refresh token. Returns the session when one was live.
@@ -114,7 +181,9 @@ pub async fn revoke_by_refresh(db: &Db, hash: &str) -> Result<Option<Session>> {
 }
 
 pub async fn revoke(db: &Db, session_id: &str) -> Result<()> {
-    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = $1, revoked_reason = 'logout' WHERE id = $2 AND revoked_at IS NULL",
+    )
         .bind(now_ms())
         .bind(session_id)
         .execute(&db.pool)

@@ -293,7 +293,7 @@ async fn keys_are_encrypted_at_rest_and_never_returned(b: Backend) {
             .await
             .expect("row");
     let ct = ct.expect("ciphertext stored");
-    assert!(ct.starts_with("v1:") && !ct.contains(secret) && !ct.contains("AKIAIOSFODNN7EXAMPLE"));
+    assert!(ct.starts_with("v2:") && !ct.contains(secret) && !ct.contains("AKIAIOSFODNN7EXAMPLE"));
     // Nowhere in the audit log or any API answer is the plaintext secret.
     let dump: Vec<(String,)> = sqlx::query_as("SELECT diff FROM audit_logs")
         .fetch_all(&app.db.pool)

@@ -692,6 +692,96 @@ async fn snapshots_and_deltas_build_the_cluster_view(b: Backend) {
 }
 both!(snapshots_and_deltas_build_the_cluster_view);
 
+/// The cluster's figures follow a snapshot at once (no discovery in between), and the
+/// history an agent reads on connect fills the dashboards' hours not yet recorded.
+async fn a_snapshot_refreshes_the_cluster_and_fills_its_history(b: Backend) {
+    let app = TestApp::start(b).await;
+    let owner = app.signup("History").await;
+    let cluster = register(&app, &owner, "hist-1").await;
+    let token = issue(&app, &owner, &cluster).await["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let now = Utc::now();
+    let hour = |h: i64| {
+        let ms = (now - chrono::Duration::hours(h)).timestamp_millis() / 3_600_000 * 3_600_000;
+        chrono::DateTime::<Utc>::from_timestamp_millis(ms).expect("hour")
+    };
+    let mut snap = json!({
+        "collected_at": now,
+        "nodes": [node("n1", json!([{"type": "Ready", "status": "True"}])), node("n2", json!([]))],
+        "pods": [pod("default", "web-1", Some("n1"), "Running"), pod("default", "web-2", Some("n2"), "Running"), pod("default", "queued", None, "Pending")],
+        "pdbs": [],
+        "usage": [{"target": "node", "name": "n1", "at": now, "cpu_millis": 700, "memory_mib": 2048}],
+        "history": [
+            {"hour": hour(3), "cpu_millis": 500, "memory_mib": 1000},
+            {"hour": hour(2), "cpu_millis": 600, "memory_mib": 1100}
+        ]
+    });
+    // Bad history: 422 naming the point, nothing stored.
+    let mut bad = snap.clone();
+    bad["history"][1]["hour"] = json!(now + chrono::Duration::hours(2));
+    let (st, v) = agent_call(&app, Method::POST, "/snapshot", &token, Some(bad)).await;
+    assert_eq!(
+        assert_error(st, &v, StatusCode::UNPROCESSABLE_ENTITY)["error"]["field"],
+        "history[1].hour",
+        "{v}"
+    );
+    let (st, v) = agent_call(&app, Method::POST, "/snapshot", &token, Some(snap.clone())).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (_, c) = app
+        .json(
+            Method::GET,
+            &format!("/api/clusters/{cluster}"),
+            Some(&owner.access),
+            None,
+        )
+        .await;
+    let c = if c["cluster"].is_object() {
+        c["cluster"].clone()
+    } else {
+        c
+    };
+    assert_eq!(c["node_count"], 2, "{c}");
+    assert_eq!(c["pod_count"], 2, "scheduled pods only: {c}");
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT ts, cpu_used_m FROM cluster_metrics WHERE cluster_id = $1 ORDER BY ts",
+    )
+    .bind(&cluster)
+    .fetch_all(&app.db.pool)
+    .await
+    .expect("metrics");
+    assert_eq!(
+        rows,
+        vec![
+            (hour(3).timestamp_millis(), 500),
+            (hour(2).timestamp_millis(), 600)
+        ]
+    );
+    // A reconnect sends its history again: hours already recorded are kept as they are,
+    // only hours before the first recorded one are added.
+    snap["history"] = json!([
+        {"hour": hour(4), "cpu_millis": 400, "memory_mib": 900},
+        {"hour": hour(3), "cpu_millis": 9999, "memory_mib": 9999},
+        {"hour": hour(1), "cpu_millis": 9999, "memory_mib": 9999}
+    ]);
+    let (st, _) = agent_call(&app, Method::POST, "/snapshot", &token, Some(snap)).await;
+    assert_eq!(st, StatusCode::OK);
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT ts, cpu_used_m FROM cluster_metrics WHERE cluster_id = $1 ORDER BY ts",
+    )
+    .bind(&cluster)
+    .fetch_all(&app.db.pool)
+    .await
+    .expect("metrics");
+    assert_eq!(
+        rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+        vec![400, 500, 600],
+        "{rows:?}"
+    );
+}
+both!(a_snapshot_refreshes_the_cluster_and_fills_its_history);
+
 async fn commands_are_long_polled_started_once_and_reported(b: Backend) {
     let app = TestApp::start(b).await;
     let owner = app.signup("Commands").await;

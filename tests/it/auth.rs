@@ -140,7 +140,14 @@ async fn login_refresh_logout_and_revocation(b: Backend) {
     assert_eq!(st, StatusCode::OK, "{r}");
     let access2 = r["access_token"].as_str().expect("access").to_string();
     let refresh2 = r["refresh_token"].as_str().expect("refresh").to_string();
-    // The used refresh token is consumed.
+    assert_eq!(
+        app.json(Method::GET, "/api/auth/me", Some(&access2), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // The used refresh token is consumed: replaying it answers 401 and revokes the session
+    // (identity::jwt_negatives_are_all_401 covers the other holders).
     let (st, e) = app
         .json(
             Method::POST,
@@ -154,8 +161,31 @@ async fn login_refresh_logout_and_revocation(b: Backend) {
         app.json(Method::GET, "/api/auth/me", Some(&access2), None)
             .await
             .0,
-        StatusCode::OK
+        StatusCode::UNAUTHORIZED,
+        "replay revoked the session"
     );
+    // A fresh session for the logout checks.
+    let (st, t) = app
+        .json(
+            Method::POST,
+            "/api/auth/token",
+            None,
+            Some(json!({"email": s.email, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{t}");
+    let access = t["access_token"].as_str().expect("access").to_string();
+    let (st, r) = app
+        .json(
+            Method::POST,
+            "/api/auth/refresh",
+            None,
+            Some(json!({"refresh_token": t["refresh_token"]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    let access2 = r["access_token"].as_str().expect("access").to_string();
+    let refresh2 = r["refresh_token"].as_str().expect("refresh").to_string();
 
     let (st, _) = app
         .json(

@@ -456,7 +456,15 @@ async fn dashboard_numbers_come_from_inventory_and_history(b: Backend) {
         .1;
     assert_eq!(k0["monthly_spend"].as_f64(), Some(0.0), "{k0}");
     link_sim(&app, &s, "123456789012", "Prod").await;
-    // History is backfilled right after the first discovery.
+    // Each cluster's agent reports on connect what its metrics store holds; the history
+    // comes from there (the cloud port has no pods and no usage).
+    let (_, clusters) = app
+        .json(Method::GET, "/api/clusters", Some(&s.access), None)
+        .await;
+    for c in clusters["items"].as_array().expect("clusters") {
+        let id = c["id"].as_str().expect("id");
+        crate::optimize::install_agent(&app, &s, id).await;
+    }
     let mut savings = Value::Null;
     for _ in 0..400 {
         savings = app

@@ -224,7 +224,9 @@ async fn a_job_whose_worker_died_is_reaped_and_frees_the_cluster(b: Backend) {
             .any(|(a, k)| a == "job.reaped" && k == "system"),
         "{actions:?}"
     );
-    // The cluster is free again: a new optimization runs to the end.
+    // The cluster is free again: a new optimization runs to the end (from the agent's
+    // view, the only source of nodes and pods).
+    crate::optimize::install_agent(&app, &s, &id).await;
     let (st, j) = post(&app, &s, &path, Some(json!({"dry_run": true}))).await;
     assert_eq!(st, StatusCode::ACCEPTED, "{j}");
     let done = wait_job(

@@ -2,12 +2,16 @@
 //! PostgreSQL.
 
 mod accounts;
+mod admin_clients;
 mod agent;
 mod audit;
 mod auth;
 mod aws;
 mod bad_input;
 mod cli;
+mod force;
+mod hibernation;
+mod identity;
 mod inventory;
 mod jobs;
 mod optimize;
@@ -15,3 +19,4 @@ mod risk;
 mod support;
 mod templates;
 mod tenancy;
+mod waste;

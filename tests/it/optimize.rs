@@ -795,10 +795,21 @@ async fn a_real_run_needs_a_connected_agent(b: Backend) {
             .contains("no connected agent"),
         "{job}"
     );
-    // A dry run still plans (from the simulator's inventory, as nothing else exists).
+    // Nothing reads pods through the cloud: without the agent's view even a dry run has
+    // nothing to plan from, and says how to get one.
+    let dry = optimize(&app, &s, &cluster, json!({"dry_run": true})).await;
+    assert_eq!(dry["status"], "failed", "{dry}");
+    let msg = dry["message"].as_str().unwrap_or("");
+    assert!(
+        msg.contains("no cluster view") && msg.contains("install the agent"),
+        "{dry}"
+    );
+    assert_eq!(running_ids(&sim).await, before);
+    // Once the agent has reported, the dry run plans from its view.
+    install_agent(&app, &s, &cluster).await;
     let dry = optimize(&app, &s, &cluster, json!({"dry_run": true})).await;
     assert_eq!(dry["status"], "succeeded", "{dry}");
-    assert_eq!(dry["result"]["source"], "cloud", "{dry}");
+    assert_eq!(dry["result"]["source"], "agent", "{dry}");
     assert_eq!(running_ids(&sim).await, before);
 }
 both!(a_real_run_needs_a_connected_agent);

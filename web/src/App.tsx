@@ -5,6 +5,8 @@ import { RedirectIfSignedIn, RequireAuth } from './auth/RequireAuth';
 import { SessionWatcher } from './auth/SessionWatcher';
 import { ToastProvider } from './components';
 import { AppShell } from './layout/AppShell';
+import { CLIENTS_PATH, ClientsPage } from './pages/admin/clients/ClientsPage';
+import { SYSTEM_HEALTH_PATH, SystemHealthPage } from './pages/admin/health/SystemHealthPage';
 import { RISK_MODEL_PATH, RiskModelPage } from './pages/admin/risk/RiskModelPage';
 import { AuditLogsPage } from './pages/audit/AuditLogsPage';
 import { AcceptInvitePage } from './pages/auth/AcceptInvitePage';
@@ -14,6 +16,7 @@ import { AddClusterPage } from './pages/clusters/AddClusterPage';
 import { ClusterDetailPage } from './pages/clusters/ClusterDetailPage';
 import { ClustersPage } from './pages/clusters/ClustersPage';
 import { DashboardPage } from './pages/dashboard/DashboardPage';
+import { HIBERNATION_PATH, HibernationPage } from './pages/hibernation/HibernationPage';
 import { NotFoundPage } from './pages/errors/NotFoundPage';
 import { OnboardingPage } from './pages/onboarding/OnboardingPage';
 import { CloudIntegrationsPage } from './pages/settings/cloud/CloudIntegrationsPage';
@@ -49,11 +52,14 @@ export function App({ queryClient }: { queryClient: QueryClient }) {
               <Route path="/templates/new" element={<TemplateWizardPage />} />
               <Route path="/templates/:id" element={<TemplateWizardPage />} />
               <Route path="/waste" element={<WastePage />} />
+              <Route path={HIBERNATION_PATH} element={<HibernationPage />} />
               <Route path="/audit-logs" element={<AuditLogsPage />} />
               <Route path="/settings" element={<Navigate to="/settings/cloud-integrations" replace />} />
               <Route path="/settings/cloud-integrations" element={<CloudIntegrationsPage />} />
               <Route path="/settings/team" element={<TeamPage />} />
               <Route path={RISK_MODEL_PATH} element={<RiskModelPage />} />
+              <Route path={CLIENTS_PATH} element={<ClientsPage />} />
+              <Route path={SYSTEM_HEALTH_PATH} element={<SystemHealthPage />} />
             </Route>
           </Route>
           <Route path="*" element={<NotFoundPage />} />

@@ -222,26 +222,6 @@ pub(super) async fn discover_account(
             },
             Err(e) => tracing::warn!(component = risk_svc::COMPONENT, error = %e, "pools not scored"),
         }
-        if first {
-            progress("history", 95);
-            match discovery::backfill(cloud.as_ref(), &snap, HISTORY_DAYS).await {
-                Ok(points) => {
-                    // SQLite can report "database is locked" under concurrent writers; the
-                    // history is only read once, so retry briefly instead of losing it.
-                    for attempt in 1..=5u64 {
-                        match inventory::insert_metrics(&deps.db, &org, &account.id, &points).await {
-                            Ok(_) => break,
-                            Err(e) if attempt < 5 => {
-                                tracing::debug!(component = COMPONENT, error = %e, attempt, "history insert retry");
-                                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-                            }
-                            Err(e) => tracing::warn!(component = COMPONENT, error = %e, "history not saved"),
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(component = COMPONENT, error = %e, "history unavailable"),
-            }
-        }
         // What the signal tick needs between discoveries: the connected cloud and which
         // cluster each instance belongs to.
         st.instances = snap
@@ -275,11 +255,17 @@ pub(super) async fn discover_account(
                     let _ = c.cast(ClusterMsg::Market(m.clone()));
                 }
             }
-            // Each cluster actor decides with its cluster's stored node template.
+            if let Some(cloud) = &st.cloud {
+                for c in st.clusters.values() {
+                    let _ = c.cast(ClusterMsg::Cloud(cloud.clone()));
+                }
+            }
+            // Each cluster actor decides with its cluster's node template as in force (a
+            // force-on-demand override makes it on-demand only).
             if let Ok(views) = inventory::list_clusters(&deps.db, &org, Some(&account.id)).await {
                 for v in views {
                     if let Some(actor) = st.clusters.get(&v.name) {
-                        let template = match crate::policy::effective(&deps.db, &org, &v.id).await {
+                        let template = match crate::policy::in_force(&deps.db, &org, &v.id).await {
                             Ok((p, _)) => p.template,
                             Err(e) => {
                                 tracing::warn!(component = COMPONENT, cluster = %v.name, error = %e, "policy unreadable; default template");
@@ -483,6 +469,9 @@ pub(super) async fn ensure_clusters(
                 bus: st.deps.bus.clone(),
                 template: NodeTemplate::default(),
                 pressure: Default::default(),
+                deps: st.deps.clone(),
+                cloud: st.cloud.clone(),
+                hibernation_first: true,
             },
             myself.get_cell(),
         )

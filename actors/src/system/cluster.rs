@@ -37,6 +37,14 @@ pub enum ClusterMsg {
         instance_type: String,
         az: String,
     },
+    /// The account's cloud connection of the latest discovery (hibernation acts through it).
+    Cloud(Arc<dyn Cloud>),
+    /// Evaluate the hibernation schedule now (timer, or `manual` after "sleep now" /
+    /// "wake now" / a schedule change) and make the transition it asks for.
+    Hibernate {
+        manual: bool,
+        reply: Option<RpcReplyPort<Result<crate::hibernation::Outcome, String>>>,
+    },
 }
 
 /// One node's pressure conditions in an agent report.
@@ -68,6 +76,13 @@ pub struct ClusterState {
     pub template: NodeTemplate,
     /// Nodes under pressure, by name (from the agent's reports).
     pub pressure: std::collections::BTreeMap<String, PressuredNode>,
+    /// Database, bus and the rest (hibernation reads its schedule and records transitions).
+    pub deps: Deps,
+    /// The account's cloud connection (of the latest discovery).
+    pub cloud: Option<Arc<dyn Cloud>>,
+    /// No hibernation evaluation has run yet since the actor started: a transition made by
+    /// the first one is a catch-up.
+    pub hibernation_first: bool,
 }
 
 /// Applies a pressure report to the set of pressured nodes; returns the nodes whose
@@ -157,10 +172,20 @@ impl Actor for ClusterActor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<ClusterMsg>,
+        myself: ActorRef<ClusterMsg>,
         st: ClusterState,
     ) -> Result<ClusterState, ActorProcessingErr> {
         tracing::debug!(component = "CORE-CLUSTER", account_id = %st.account_id, cluster = %st.name, "cluster actor started");
+        // Hibernation: evaluate at once (catching up a transition missed while down), then
+        // on every tick.
+        myself.cast(ClusterMsg::Hibernate {
+            manual: false,
+            reply: None,
+        })?;
+        myself.send_interval(crate::hibernation::TICK, || ClusterMsg::Hibernate {
+            manual: false,
+            reply: None,
+        });
         Ok(st)
     }
 
@@ -248,8 +273,44 @@ impl Actor for ClusterActor {
                     st.publish(&d);
                 }
             }
+            ClusterMsg::Cloud(c) => st.cloud = Some(c),
+            ClusterMsg::Hibernate { manual, reply } => {
+                let r = st.hibernate(manual).await;
+                if let Err(e) = &r {
+                    tracing::warn!(component = crate::hibernation::COMPONENT, cluster = %st.name, error = %e, "hibernation not evaluated");
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(r);
+                }
+            }
         }
         Ok(())
+    }
+}
+
+impl ClusterState {
+    async fn hibernate(&mut self, manual: bool) -> Result<crate::hibernation::Outcome, String> {
+        let Some(cloud) = self.cloud.clone() else {
+            return Err("the account has not been connected yet".into());
+        };
+        let cluster_id = crate::hibernation::cluster_id_of(
+            &self.deps,
+            &self.org_id,
+            &self.account_id,
+            &self.name,
+        )
+        .await
+        .ok_or("the cluster is not in the inventory")?;
+        let first = std::mem::replace(&mut self.hibernation_first, false);
+        let target = crate::hibernation::Target {
+            deps: &self.deps,
+            cloud: cloud.as_ref(),
+            org_id: &self.org_id,
+            account_id: &self.account_id,
+            cluster_id: &cluster_id,
+            cluster: &self.name,
+        };
+        crate::hibernation::reconcile(&target, first, manual).await
     }
 }
 

@@ -35,9 +35,6 @@ pub use account::*;
 pub use cluster::*;
 pub use supervisor::*;
 
-/// Days of usage history read when an account is first linked.
-pub const HISTORY_DAYS: i64 = 14;
-
 /// Everything actors need, shared.
 #[derive(Clone)]
 pub struct Deps {
@@ -91,7 +88,8 @@ pub fn target_of(
     let credentials = match a.method.as_deref() {
         Some("keys") => {
             let stored = ciphertext.ok_or("the account's credentials were removed")?;
-            let plain = keyring.decrypt(&stored).map_err(|e| e.to_string())?;
+            let plain = spot_models::accounts::open_credentials(keyring, &a.id, &stored)
+                .map_err(|e| e.to_string())?;
             let v: serde_json::Value = serde_json::from_slice(&plain).map_err(|e| e.to_string())?;
             Credentials::Keys {
                 access_key_id: v["access_key_id"].as_str().unwrap_or_default().to_string(),
@@ -239,6 +237,43 @@ impl Actors {
             10_000
         )
         .map_err(|e| ActorError::Call(e.to_string()))
+    }
+
+    /// Makes the cluster actor evaluate its hibernation schedule now and carry out the
+    /// transition it asks for; waits at most `timeout` for the outcome (a sleep that drains
+    /// through the agent may take longer and goes on).
+    pub async fn hibernate(
+        &self,
+        account_id: &str,
+        cluster: &str,
+        timeout: Duration,
+    ) -> Result<Result<crate::hibernation::Outcome, String>, ActorError> {
+        let (account_id, cluster) = (account_id.to_string(), cluster.to_string());
+        ractor::call_t!(
+            self.root,
+            |reply| RootMsg::ToCluster(
+                account_id,
+                cluster,
+                ClusterMsg::Hibernate {
+                    manual: true,
+                    reply: Some(reply)
+                }
+            ),
+            timeout.as_millis() as u64
+        )
+        .map_err(|e| ActorError::Call(e.to_string()))
+    }
+
+    /// The cluster's hibernation schedule changed: its actor evaluates it at once.
+    pub fn hibernate_soon(&self, account_id: &str, cluster: &str) {
+        let _ = self.root.cast(RootMsg::ToCluster(
+            account_id.to_string(),
+            cluster.to_string(),
+            ClusterMsg::Hibernate {
+                manual: false,
+                reply: None,
+            },
+        ));
     }
 
     /// A cluster's policy changed: its actor decides with the new node template from now on.

@@ -368,9 +368,30 @@ pub struct ClusterSnapshot {
     pub nodes: Vec<Node>,
     pub pods: Vec<Pod>,
     pub pdbs: Vec<Pdb>,
+    /// Usage samples; on connect they may reach back up to [`USAGE_BACKFILL_HOURS`] (what the
+    /// agent can read from a metrics store), later ones are the latest readings.
     #[serde(default)]
     pub usage: Vec<UsageSample>,
+    /// The cluster's past hourly usage (pods' totals), when the agent can read it on connect.
+    /// The control plane fills the dashboards' history with the hours it has not recorded.
+    #[serde(default)]
+    pub history: Vec<HistoryPoint>,
 }
+
+/// One hour of the cluster's past usage: the sum over its scheduled pods.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryPoint {
+    /// The start of the hour.
+    pub hour: DateTime<Utc>,
+    pub cpu_millis: u64,
+    pub memory_mib: u64,
+}
+
+/// How far back usage samples and history points in a snapshot may reach.
+pub const USAGE_BACKFILL_HOURS: i64 = 48;
+/// How far back a snapshot's [`ClusterSnapshot::history`] may reach.
+pub const HISTORY_BACKFILL_DAYS: i64 = 14;
 
 /// Changes since the previous snapshot or delta. Upserts carry the whole object.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

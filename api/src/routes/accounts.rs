@@ -388,7 +388,7 @@ impl AccountsApi {
                 role_arn: Some(role_arn),
                 external_id: Some(&org.external_id),
                 region: &body.region,
-                credentials_ciphertext: None,
+                credentials: None,
             },
         )
         .await?;
@@ -451,10 +451,6 @@ impl AccountsApi {
         .map_err(|e| cloud_refusal("access_key_id", &e))?;
         let plaintext =
             serde_json::json!({"access_key_id": key_id, "secret_access_key": secret}).to_string();
-        let ciphertext = state
-            .keyring
-            .encrypt(plaintext.as_bytes())
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
         let acc = link(
             &state,
             &a.org_id,
@@ -466,7 +462,10 @@ impl AccountsApi {
                 role_arn: None,
                 external_id: None,
                 region: &body.region,
-                credentials_ciphertext: Some(&ciphertext),
+                credentials: Some(accounts::Credentials {
+                    keyring: &state.keyring,
+                    plaintext: plaintext.as_bytes(),
+                }),
             },
         )
         .await?;

@@ -198,6 +198,35 @@ fn validate_objects<'a>(
     Ok(())
 }
 
+/// A snapshot's history: at most [`protocol::HISTORY_BACKFILL_DAYS`] of hourly points, none
+/// in the future.
+fn validate_history(
+    history: &[protocol::HistoryPoint],
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let max = usize::try_from(protocol::HISTORY_BACKFILL_DAYS * 24).unwrap_or(usize::MAX);
+    if history.len() > max {
+        return Err(ApiError::field(
+            "history",
+            format!("history holds at most {max} hourly points"),
+        ));
+    }
+    let oldest =
+        now - chrono::Duration::days(protocol::HISTORY_BACKFILL_DAYS) - chrono::Duration::hours(1);
+    for (i, h) in history.iter().enumerate() {
+        if h.hour > now || h.hour < oldest {
+            return Err(ApiError::field(
+                &format!("history[{i}].hour"),
+                format!(
+                    "history[{i}].hour must lie within the last {} days",
+                    protocol::HISTORY_BACKFILL_DAYS
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// An unschedulable pending pod as the packer sees it.
 fn engine_pod(p: &Pod) -> spot_engine::pack::Pod {
     let (capacity, arch) = spot_engine::plan::constraints_from_node_selector(&p.node_selector);
@@ -358,15 +387,28 @@ async fn agent_snapshot(
             .enumerate()
             .map(|(i, n)| (format!("pods[{i}]"), n)),
     )?;
-    agents::apply_snapshot(
+    let now = Utc::now();
+    validate_history(&snap.history, now)?;
+    agents::apply_snapshot(&state.db, &p.organization_id, &p.cluster_id, &snap, now)
+        .await
+        .map_err(ApiError::from)?;
+    // The cluster's figures follow the view at once; the history fills the dashboards.
+    match spot_actors::discovery::refresh_from_agent(
         &state.db,
         &p.organization_id,
         &p.cluster_id,
-        &snap,
-        Utc::now(),
+        &snap.history,
     )
     .await
-    .map_err(ApiError::from)?;
+    {
+        Ok(n) if n > 0 => {
+            tracing::info!(component = "CORE-AGENT", cluster_id = %p.cluster_id, hours = n, "usage history recorded from the agent")
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(component = "CORE-AGENT", cluster_id = %p.cluster_id, error = %e, "cluster figures not refreshed from the agent view")
+        }
+    }
     let pods: Vec<&Pod> = snap.pods.iter().collect();
     let nodes: Vec<&Node> = snap.nodes.iter().collect();
     forward_signals(&state, &p, &pods, &nodes, &[], true);

@@ -318,6 +318,17 @@ fn record_json(r: &AuditRecord) -> serde_json::Value {
     })
 }
 
+/// A text cell that a spreadsheet must not read as a formula (OWASP "CSV injection"): a cell
+/// starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`. The csv
+/// writer quotes separators, quotes and line breaks. (The JSON export keeps values verbatim.)
+fn csv_cell(v: &str) -> String {
+    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{v}")
+    } else {
+        v.to_string()
+    }
+}
+
 fn to_csv(rows: &[AuditRecord]) -> Result<Vec<u8>, ApiError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let err = |e: csv::Error| ApiError::Internal(e.to_string());
@@ -344,25 +355,25 @@ fn to_csv(rows: &[AuditRecord]) -> Result<Vec<u8>, ApiError> {
     ])
     .map_err(err)?;
     for r in rows {
-        let o = |v: &Option<String>| v.clone().unwrap_or_default();
+        let o = |v: &Option<String>| csv_cell(v.as_deref().unwrap_or_default());
         w.write_record([
-            r.id.clone(),
+            csv_cell(&r.id),
             r.seq.to_string(),
             iso(r.ts),
-            r.actor_kind.clone(),
+            csv_cell(&r.actor_kind),
             o(&r.actor_user_id),
             o(&r.actor_email),
             o(&r.actor_component),
             o(&r.actor_admin_id),
-            r.action.clone(),
-            r.resource_type.clone(),
+            csv_cell(&r.action),
+            csv_cell(&r.resource_type),
             o(&r.resource_id),
-            r.outcome.clone(),
+            csv_cell(&r.outcome),
             r.status_code.map(|c| c.to_string()).unwrap_or_default(),
             o(&r.source_ip),
             o(&r.user_agent),
-            r.request_id.clone(),
-            r.diff.clone(),
+            csv_cell(&r.request_id),
+            csv_cell(&r.diff),
             r.prev_hash.clone(),
             r.hash.clone(),
         ])
@@ -370,4 +381,19 @@ fn to_csv(rows: &[AuditRecord]) -> Result<Vec<u8>, ApiError> {
     }
     w.into_inner()
         .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralized() {
+        for v in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(csv_cell(v), format!("'{v}"));
+        }
+        for v in ["", "alice@example.com", "a=b", "POST /api/x"] {
+            assert_eq!(csv_cell(v), v);
+        }
+    }
 }

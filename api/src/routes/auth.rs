@@ -128,25 +128,19 @@ async fn issue_tokens(
         },
     )
     .await?;
-    let access = state
-        .jwt
-        .issue(user_id, org_id, &s.id, state.cfg.access_ttl_secs)?;
+    let access = state.jwt.issue_as(
+        user_id,
+        org_id,
+        &s.id,
+        state.cfg.access_ttl_secs,
+        impersonator,
+    )?;
     Ok(TokenResponse {
         access_token: access,
         refresh_token: refresh,
         token_type: "Bearer".into(),
         expires_in: state.cfg.access_ttl_secs,
     })
-}
-
-pub(crate) async fn issue_session_tokens(
-    state: &AppState,
-    client: &ClientInfo,
-    user_id: &str,
-    org_id: &str,
-    impersonator: Option<&str>,
-) -> Result<TokenResponse, ApiError> {
-    issue_tokens(state, client, user_id, org_id, impersonator).await
 }
 
 #[OpenApi(prefix_path = "/auth", tag = "ApiTags::Auth")]
@@ -204,8 +198,9 @@ impl AuthApi {
     /// Sign in with e-mail and password.
     ///
     /// Returns a short-lived access token and a rotating refresh token. Rate limited per
-    /// client address (default 10 per minute); a wrong e-mail and a wrong password answer the
-    /// same.
+    /// client address (default 10 per minute) and per account (default 10 failed sign-ins per
+    /// 15 minutes from any address); a wrong e-mail and a wrong password answer the same. 503
+    /// while the server is saturated with password checks.
     #[oai(path = "/token", method = "post", operation_id = "login")]
     async fn token(
         &self,
@@ -218,6 +213,8 @@ impl AuthApi {
         state.check_login_rate(client.ip).await?;
         let email = body.email.trim().to_lowercase();
         slot.subject(None, None, Some(&email));
+        // Too many failures for this account from anywhere: refused before any hashing.
+        state.limiter.check_account(&email).await?;
         let user = orgs::user_by_email(&state.db, &email)
             .await
             .map_err(ApiError::from)?;
@@ -226,24 +223,29 @@ impl AuthApi {
             .as_ref()
             .map(|u| u.password_hash.clone())
             .unwrap_or_else(|| DUMMY_HASH.to_string());
-        let ok = verify_password_async(body.password.clone(), hash).await;
+        let ok = verify_password_async(body.password.clone(), hash).await?;
         let (Some(user), true) = (user, ok) else {
+            state.limiter.record_login_failure(&email).await;
             return Err(ApiError::Unauthorized("invalid email or password".into()).into());
         };
         let Some((org_id, _role)) = orgs::membership_of(&state.db, &user.id)
             .await
             .map_err(ApiError::from)?
         else {
+            state.limiter.record_login_failure(&email).await;
             return Err(ApiError::Unauthorized("invalid email or password".into()).into());
         };
         slot.subject(Some(&org_id), Some(&user.id), Some(&email));
+        super::admin::refuse_inactive_org(&state, &org_id).await?;
         let tokens = issue_tokens(&state, &client, &user.id, &org_id, None).await?;
         Ok(Json(tokens))
     }
 
     /// Exchange a refresh token for a new token pair.
     ///
-    /// The presented refresh token is consumed: using it again answers 401.
+    /// The presented refresh token is consumed: using it again answers 401 and revokes the
+    /// whole session (reuse of a rotated token means it was copied), so every holder of that
+    /// session must sign in again.
     #[oai(path = "/refresh", method = "post", operation_id = "refresh")]
     async fn refresh(
         &self,
@@ -253,26 +255,41 @@ impl AuthApi {
     ) -> poem::Result<Json<TokenResponse>> {
         slot.record("auth.refresh", "session", None);
         let (new_refresh, new_hash) = new_opaque_token();
-        let Some(s) = sessions::rotate(
+        let s = match sessions::rotate(
             &state.db,
             &sha256_hex(body.refresh_token.as_bytes()),
             &new_hash,
         )
         .await
         .map_err(ApiError::from)?
-        else {
-            return Err(ApiError::Unauthorized(
-                "refresh token is invalid, expired or revoked".into(),
-            )
-            .into());
+        {
+            sessions::Rotation::Rotated(s) => s,
+            sessions::Rotation::Reused(s) => {
+                // A consumed token came back: whoever holds the session (a thief, or the
+                // user) is signed out, and the audit log says why.
+                slot.record("auth.refresh_reuse", "session", Some(&s.id));
+                slot.subject(Some(&s.organization_id), Some(&s.user_id), None);
+                tracing::warn!(component = "CORE-AUTH", session = %s.id, "refresh token reused; session revoked");
+                return Err(ApiError::Unauthorized(
+                    "refresh token was already used; the session has been revoked".into(),
+                )
+                .into());
+            }
+            sessions::Rotation::Invalid => {
+                return Err(ApiError::Unauthorized(
+                    "refresh token is invalid, expired or revoked".into(),
+                )
+                .into())
+            }
         };
         slot.record("auth.refresh", "session", Some(&s.id));
         slot.subject(Some(&s.organization_id), Some(&s.user_id), None);
-        let access = state.jwt.issue(
+        let access = state.jwt.issue_as(
             &s.user_id,
             &s.organization_id,
             &s.id,
             state.cfg.access_ttl_secs,
+            s.impersonator_id.as_deref(),
         )?;
         Ok(Json(TokenResponse {
             access_token: access,
@@ -358,6 +375,7 @@ impl AuthApi {
         else {
             return Err(ApiError::NotFound("invite").into());
         };
+        super::admin::refuse_inactive_org(&state, &pending.organization_id).await?;
         check_password_policy(&body.password, &pending.email)?;
         let pw_hash = hash_password_async(body.password.clone()).await?;
         let res = orgs::accept_invite(&state.db, &hash_of_token, &pw_hash)

@@ -8,11 +8,14 @@ pub mod auth;
 pub mod dashboard;
 pub mod events;
 pub mod health;
+pub mod hibernation;
 pub mod inventory;
 pub mod jobs;
 pub mod org;
+pub mod overrides;
 pub mod risk;
 pub mod templates;
+pub mod waste;
 
 use chrono::{DateTime, TimeZone, Utc};
 use poem_openapi::Tags;
@@ -39,6 +42,8 @@ pub enum ApiTags {
     Health,
     /// The in-cluster agent: install, status, token rotation, commands, manual registration.
     Agent,
+    /// Cluster hibernation: weekly schedule, holidays, overrides, sleep / wake now, savings.
+    Hibernation,
 }
 
 /// Epoch milliseconds to a UTC timestamp (clamped to the epoch on nonsense).
@@ -53,7 +58,9 @@ pub type Apis = (
     accounts::AccountsApi,
     inventory::InventoryApi,
     agent::AgentApi,
-    jobs::JobsApi,
+    (jobs::JobsApi, overrides::OverridesApi),
+    hibernation::HibernationApi,
+    waste::WasteApi,
     templates::TemplatesApi,
     dashboard::DashboardApi,
     audit::AuditApi,
@@ -70,7 +77,9 @@ pub fn apis() -> Apis {
         accounts::AccountsApi,
         inventory::InventoryApi,
         agent::AgentApi,
-        jobs::JobsApi,
+        (jobs::JobsApi, overrides::OverridesApi),
+        hibernation::HibernationApi,
+        waste::WasteApi,
         templates::TemplatesApi,
         dashboard::DashboardApi,
         audit::AuditApi,

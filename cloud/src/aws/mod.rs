@@ -39,8 +39,9 @@
 //! - **Spot events** ([`Cloud::poll_events`]) come from the interruption queue the
 //!   customer's CloudFormation stack creates (EventBridge rules into SQS, as Karpenter
 //!   does it; see [`interruption`]): long-polled, parsed, resolved to their pools and
-//!   deleted. Without the queue the answer is empty, never an error. Pods come from the
-//!   in-cluster agent ([`Cloud::pod_inventory`] is `Unsupported`).
+//!   deleted. Without the queue the answer is empty, never an error.
+//! - **Nodes, pods and usage** are not read through this port at all: the in-cluster agent
+//!   reports them to the control plane's agent API.
 
 pub mod config;
 mod convert;
@@ -1474,25 +1475,6 @@ impl Cloud for AwsCloud {
     /// Empty, not an error, when the customer's stack has no queue.
     async fn poll_events(&self, _since: DateTime<Utc>) -> Result<Vec<SpotEvent>> {
         self.poll_interruption_queue().await
-    }
-
-    async fn pod_inventory(&self, _cluster: &str) -> Result<PodInventory> {
-        Err(CloudError::Unsupported(
-            "pod inventory comes from the in-cluster agent, not the AWS API".into(),
-        ))
-    }
-
-    async fn pod_usage(
-        &self,
-        _cluster: &str,
-        _pod: &PodRef,
-        _from: DateTime<Utc>,
-        _to: DateTime<Utc>,
-        _step: Duration,
-    ) -> Result<Vec<UsageSample>> {
-        Err(CloudError::Unsupported(
-            "pod usage comes from the in-cluster agent, not the AWS API".into(),
-        ))
     }
 }
 

@@ -337,6 +337,29 @@ impl SimCloud {
         }
     }
 
+    /// How long snapshots taken through the port stay `pending` (simulated time; zero:
+    /// they complete at once). Default [`world::SNAPSHOT_COMPLETION_SECS`].
+    pub fn set_snapshot_completion(&self, d: Duration) -> Result<()> {
+        let mut s = self.lock()?;
+        s.world.snapshot_completion = chrono::Duration::from_std(d)
+            .map_err(|_| CloudError::invalid("completion", "duration out of range"))?;
+        Ok(())
+    }
+
+    /// Attaches an available volume to an instance (test and Lab hook: someone attached
+    /// it outside the control plane). Not counted as a port call.
+    pub fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<()> {
+        let now = self.clock.now();
+        let mut s = self.lock()?;
+        s.world.attach_volume(volume_id, instance_id, now)
+    }
+
+    /// Sets a tag on an instance (test and Lab hook). Not counted as a port call.
+    pub fn tag_instance(&self, instance_id: &str, key: &str, value: &str) -> Result<()> {
+        let mut s = self.lock()?;
+        s.world.tag_instance(instance_id, key, value)
+    }
+
     /// Market state of a pool now (for tests, dashboards and the Lab).
     pub fn pool_state(&self, instance_type: &str, az: &str) -> Result<PoolHour> {
         let now = self.clock.now();
@@ -393,6 +416,7 @@ impl SimCloud {
         }
         let st = &mut *s;
         st.world.advance_to(now, &mut st.market);
+        st.world.complete_snapshots(now);
         Ok((s, now))
     }
 }
@@ -588,13 +612,20 @@ impl Cloud for SimCloud {
         let (s, _) = self.enter(Method::PollEvents)?;
         Ok(s.world.events_since(since))
     }
+}
 
-    async fn pod_inventory(&self, cluster: &str) -> Result<PodInventory> {
+/// The simulated clusters' Kubernetes side, read by the simulated agents (never by the
+/// control plane, which sees clusters only through the agent API).
+impl SimCloud {
+    /// Nodes and pods of a simulated cluster.
+    pub async fn pod_inventory(&self, cluster: &str) -> Result<PodInventory> {
         let (s, now) = self.enter(Method::PodInventory)?;
         s.world.pod_inventory(cluster, now)
     }
 
-    async fn pod_usage(
+    /// Usage of one pod sampled every `step` over `[from, to)`: what a metrics store
+    /// holds (the metrics API's latest reading is the last sample).
+    pub async fn pod_usage(
         &self,
         cluster: &str,
         pod: &PodRef,

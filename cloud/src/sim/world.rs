@@ -135,7 +135,15 @@ pub struct World {
     launches: HashMap<String, LaunchRecord>,
     /// PodDisruptionBudgets created through [`crate::sim::SimCloud::create_pdb`], per cluster.
     pub(crate) custom_pdbs: BTreeMap<String, Vec<super::kube::CustomPdb>>,
+    /// Snapshots taken through the port that are still `pending`, with when they complete.
+    pending_snapshots: BTreeMap<String, DateTime<Utc>>,
+    /// How long a snapshot taken through the port stays `pending` (simulated time).
+    pub(crate) snapshot_completion: Duration,
 }
+
+/// How long a snapshot taken through the port stays `pending` unless a test changes it
+/// (EBS takes minutes to hours; the demo keeps it short).
+pub const SNAPSHOT_COMPLETION_SECS: i64 = 2;
 
 fn rand_hex(rng: &mut ChaCha8Rng, len: usize) -> String {
     (0..len)
@@ -243,6 +251,8 @@ impl World {
             ip_counter: 0x00_01_00,
             launches: HashMap::new(),
             custom_pdbs: BTreeMap::new(),
+            pending_snapshots: BTreeMap::new(),
+            snapshot_completion: Duration::seconds(SNAPSHOT_COMPLETION_SECS),
         };
         let mut g = ChaCha8Rng::seed_from_u64(mix(seed, 0x57_4f_52_4c_44));
         let (clusters, nodes_per_cluster, unregistered) = match profile {
@@ -1694,11 +1704,73 @@ impl World {
             size,
             "created by spot-optimizer",
         );
+        if self.snapshot_completion > Duration::zero() {
+            if let Some(s) = self.snapshots.get_mut(&id) {
+                s.state = SnapshotState::Pending;
+                self.pending_snapshots
+                    .insert(id.clone(), now + self.snapshot_completion);
+            }
+        }
         self.snapshots
             .get(&id)
             .cloned()
             .map(Mutation::Applied)
             .ok_or_else(|| CloudError::Other("snapshot vanished".into()))
+    }
+
+    /// Completes the snapshots whose time has come.
+    pub fn complete_snapshots(&mut self, now: DateTime<Utc>) {
+        let done: Vec<String> = self
+            .pending_snapshots
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in done {
+            self.pending_snapshots.remove(&id);
+            if let Some(s) = self.snapshots.get_mut(&id) {
+                s.state = SnapshotState::Completed;
+            }
+        }
+    }
+
+    /// Attaches an available volume to an instance (test and Lab hook: someone attached it
+    /// outside the control plane).
+    pub fn attach_volume(
+        &mut self,
+        volume_id: &str,
+        instance_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if !self.instances.contains_key(instance_id) {
+            return Err(CloudError::not_found(ResourceKind::Instance, instance_id));
+        }
+        let v = self
+            .volumes
+            .get_mut(volume_id)
+            .ok_or_else(|| CloudError::not_found(ResourceKind::Volume, volume_id))?;
+        if let Some(i) = &v.attached_instance_id {
+            return Err(CloudError::invalid(
+                "volume_id",
+                format!("{volume_id} is already attached to {i}"),
+            ));
+        }
+        v.attached_instance_id = Some(instance_id.to_string());
+        v.state = VolumeState::InUse;
+        v.last_attached = Some(now);
+        Ok(())
+    }
+
+    /// Sets a tag on an instance (test and Lab hook); cluster membership follows the tags
+    /// as EC2 inventory would report it.
+    pub fn tag_instance(&mut self, instance_id: &str, key: &str, value: &str) -> Result<()> {
+        let i = self
+            .instances
+            .get_mut(instance_id)
+            .ok_or_else(|| CloudError::not_found(ResourceKind::Instance, instance_id))?;
+        i.inst.tags.insert(key.to_string(), value.to_string());
+        i.inst.cluster = cluster_from_tags(&i.inst.tags);
+        Ok(())
     }
 
     pub fn delete_volume(&mut self, volume_id: &str, dry_run: bool) -> Result<Mutation<()>> {

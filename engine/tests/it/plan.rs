@@ -127,6 +127,7 @@ fn node(
         do_not_disrupt: false,
         cordoned: false,
         ready: true,
+        pinned: None,
         pods,
     }
 }

@@ -18,6 +18,8 @@ export const dashboardKey = [...inventoryKey, 'dashboard'] as const;
 /** Background jobs ("Optimize Now"): the org's list and each job by id. */
 export const jobsKey = ['jobs'] as const;
 export const jobKey = (id: string) => ['jobs', id] as const;
+/** A batch job's items (waste clean-up). Under `jobKey`: a finished job's refresh re-reads them; live `job.item` events update them. */
+export const jobItemsKey = (id: string) => ['jobs', id, 'items'] as const;
 /** Actions a running job reported through live `job.action` events, by index. Not under `jobsKey`. */
 export const jobActionsKey = (id: string) => ['job-actions', id] as const;
 /** A cluster's optimization policy. */

@@ -35,8 +35,9 @@ export interface paths {
         /**
          * Sign in with e-mail and password.
          * @description Returns a short-lived access token and a rotating refresh token. Rate limited per
-         *     client address (default 10 per minute); a wrong e-mail and a wrong password answer the
-         *     same.
+         *     client address (default 10 per minute) and per account (default 10 failed sign-ins per
+         *     15 minutes from any address); a wrong e-mail and a wrong password answer the same. 503
+         *     while the server is saturated with password checks.
          */
         post: operations["login"];
         delete?: never;
@@ -56,7 +57,9 @@ export interface paths {
         put?: never;
         /**
          * Exchange a refresh token for a new token pair.
-         * @description The presented refresh token is consumed: using it again answers 401.
+         * @description The presented refresh token is consumed: using it again answers 401 and revokes the
+         *     whole session (reuse of a rotated token means it was copied), so every holder of that
+         *     session must sign in again.
          */
         post: operations["refresh"];
         delete?: never;
@@ -784,6 +787,341 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/instances/{id}/force-on-demand": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Forces one instance (a node of a managed cluster) to on-demand (admins and owners):
+         *     if it runs on spot it is replaced by an on-demand node of the same type through the
+         *     safe executor, and the planner keeps it on demand until the override expires or is
+         *     revoked. 422 when the instance is not a node of a cluster.
+         */
+        post: operations["forceInstanceOnDemand"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clusters/{id}/force-on-demand": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Forces every node of a cluster to on-demand (admins and owners), for a duration or
+         *     until revoked; the cluster buys only on-demand capacity meanwhile.
+         */
+        post: operations["forceClusterOnDemand"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/org/force-on-demand": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Forces every cluster of the organization to on-demand (owners and admins). */
+        post: operations["forceOrganizationOnDemand"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/force-on-demand": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The platform-wide emergency override (super-admins): every managed cluster of every
+         *     organization goes on demand.
+         */
+        post: operations["adminForcePlatformOnDemand"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/overrides": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The organization's overrides (and the platform's): active ones first, then those
+         *     ended in the last 7 days.
+         */
+        get: operations["listOverrides"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/overrides/{id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revokes an override (admins and owners; a platform one: super-admins): its
+         *     clusters go back to the policy, and an optimization per cluster lets the planner
+         *     decide what they should run now. 409 when it already ended.
+         */
+        post: operations["revokeOverride"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clusters/{id}/hibernation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The cluster's hibernation schedule (the defaults — disabled, awake around the
+         *     clock, UTC — until one is saved).
+         */
+        get: operations["getHibernationSchedule"];
+        /**
+         * Replaces the cluster's hibernation schedule (admins and owners); 422 names the
+         *     field (`slots` must have 168 entries, `timezone` an IANA zone, `prewarm_minutes`
+         *     0–240, dates `YYYY-MM-DD`). The manual override, if any, stays. The cluster actor
+         *     evaluates the new schedule at once.
+         */
+        put: operations["putHibernationSchedule"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clusters/{id}/hibernation/sleep": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Hibernate now (admins and owners): the cluster sleeps for `hours`, or until the
+         *     schedule next wakes it. Answers with the state once the cluster actor has acted
+         *     (or after 25 s, still `transitioning`).
+         */
+        post: operations["hibernateClusterNow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clusters/{id}/hibernation/wake": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Wake now (admins and owners): the cluster stays awake for `hours`, or until the
+         *     schedule next puts it to sleep; the remembered group sizes are restored exactly.
+         */
+        post: operations["wakeClusterNow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clusters/{id}/hibernation/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ends a manual override (admins and owners): the schedule decides again. */
+        post: operations["resumeHibernationSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/clusters/{id}/hibernation/state": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The cluster's hibernation state: stored state, what the schedule wants and when it
+         *     next changes, remembered group sizes, the latest transitions, and this month's
+         *     savings against running 24/7.
+         */
+        get: operations["getHibernationState"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/volumes/orphaned/cleanup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cleans up orphaned volumes (admins and owners): a batch job that, per volume,
+         *     checks it is still unattached, snapshots it, waits for the snapshot to complete,
+         *     checks again and deletes it, recording the snapshot id and the monthly saving
+         *     (volume cost minus snapshot storage). A volume attached meanwhile is skipped.
+         *     Returns 202 with the job; follow `GET /api/jobs/{id}/items` or `job.item` events.
+         *     An id of another organization is 404; one no longer orphaned is 422 naming it.
+         */
+        post: operations["cleanupOrphanedVolumes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/snapshots/unused/cleanup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deletes unused snapshots (admins and owners): a batch job that re-verifies each
+         *     snapshot is still unused (backs no image, its source volume does not exist) and
+         *     deletes it, recording the monthly saving. Returns 202 with the job. An id of
+         *     another organization is 404; one no longer unused is 422 naming it.
+         */
+        post: operations["cleanupUnusedSnapshots"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/instances/unregistered/terminate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Terminates unregistered instances (admins and owners): a batch job that, per
+         *     instance, re-verifies it is in no cluster, in no Auto Scaling group, not authorized
+         *     and carries no `spot-optimizer.io/protect` tag, then terminates it and records the
+         *     monthly saving. Anything else is skipped with the reason. Returns 202 with the job.
+         *     An id of another organization is 404; one no longer unregistered is 422 naming it.
+         */
+        post: operations["terminateUnregisteredInstances"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/instances/unregistered/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Authorizes unregistered instances (admins and owners): they are kept, remembered,
+         *     leave the waste list and are skipped by terminate batches. An id of another
+         *     organization is 404; one that is no longer unregistered is 422 naming it.
+         */
+        post: operations["authorizeUnregisteredInstances"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{id}/items": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A batch job with its items (status, result, error, saving), in execution order.
+         *     Any job of the caller's organization; jobs without items list none.
+         */
+        get: operations["listJobItems"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/templates": {
         parameters: {
             query?: never;
@@ -1120,10 +1458,159 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Act as an organization's owner. The session keeps the admin's identity: every action
-         *     is audited as `impersonation` with both ids.
+         * Act as an organization's owner, never more: a short-lived impersonation session
+         *     (`IMPERSONATION_TTL_SECS`, 30 minutes, refreshes included) whose tokens carry the
+         *     target organization and the admin's identity in an `act` claim. Every request made
+         *     with it is audited in the customer's chain with both identities; it ends with
+         *     `POST /api/admin/impersonation/end` or at expiry. Blocked, deleted and platform
+         *     organizations cannot be impersonated.
          */
         post: operations["adminImpersonate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/impersonation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The impersonation the caller's session is part of: who acts as whom, until when.
+         *     Answers 404 for a normal session.
+         */
+        get: operations["adminCurrentImpersonation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/impersonation/end": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * End the caller's impersonation: its session (access and refresh token) is revoked at
+         *     once. Only an impersonation session may call this (403 otherwise).
+         */
+        post: operations["adminEndImpersonation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/clients": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The client registry: every organization with its figures (super_admin only).
+         * @description `accounts`: linked accounts (not the signup placeholder, not disconnected);
+         *     `clusters`: live clusters of connected accounts; `nodes`: running cluster instances;
+         *     `monthly_spend`: Σ current hourly price of running instances × 730 + EBS volumes and
+         *     snapshots (the dashboard's figure); `monthly_savings`: Σ max(0, on-demand − current
+         *     hourly price) of running instances × 730; `last_activity_at`: newest audit record;
+         *     `agents_connected`: clusters whose agent is connected. Soft-deleted organizations
+         *     only with `include_deleted=true`.
+         */
+        get: operations["adminListClients"];
+        put?: never;
+        /**
+         * Create an organization with its owner. The owner's generated password is in the
+         *     response and shown only this once (it is stored as an argon2id hash).
+         */
+        post: operations["adminCreateClient"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/clients/{id}/block": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Block an organization: every session of its members (and any impersonation of it)
+         *     is revoked at once, and sign-ins answer 403 "this organization is blocked".
+         */
+        post: operations["adminBlockClient"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/clients/{id}/unblock": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Lift a block: members can sign in again. */
+        post: operations["adminUnblockClient"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/clients/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Soft-delete an organization: hidden from the registry, sessions revoked, sign-ins
+         *     refused; its data is kept and `POST …/restore` brings it back within the retention
+         *     period (`purge_after`).
+         */
+        delete: operations["adminDeleteClient"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/clients/{id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Restore a soft-deleted organization (it keeps a block it had). */
+        post: operations["adminRestoreClient"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1678,6 +2165,27 @@ export interface components {
             next_cursor?: string | null;
         };
         /**
+         * AuthorizeRequest
+         * @description Unregistered instances to keep.
+         */
+        AuthorizeRequest: {
+            /** @description The entries' `id`s as `GET /api/instances/unregistered` returns them (1–500). */
+            ids: string[];
+        };
+        /** AuthorizeResult */
+        AuthorizeResult: {
+            /**
+             * Format: uint64
+             * @description How many instances are now authorized (kept).
+             */
+            authorized: number;
+        };
+        /** BlockClientRequest */
+        BlockClientRequest: {
+            /** @description Why (at most 500 characters), kept with the block and in the audit log. */
+            reason?: string | null;
+        };
+        /**
          * BlockedAction
          * @description An action the decision engine refused, and why (stability beats savings).
          */
@@ -1696,6 +2204,62 @@ export interface components {
         };
         /** @enum {string} */
         CapacityType: "spot" | "on_demand" | "hybrid";
+        /** ClientCreated */
+        ClientCreated: {
+            client: components["schemas"]["ClientView"];
+            owner_user_id: string;
+            owner_email: string;
+            /** @description The owner's generated password: shown only in this response. */
+            password: string;
+        };
+        /** ClientList */
+        ClientList: {
+            items: components["schemas"]["ClientView"][];
+        };
+        /**
+         * ClientView
+         * @description An organization in the client registry.
+         */
+        ClientView: {
+            id: string;
+            name: string;
+            /** Format: date-time */
+            created_at: string;
+            /** @description `active`, `blocked` or `deleted` (soft). */
+            status: string;
+            /** Format: date-time */
+            blocked_at?: string | null;
+            blocked_reason?: string | null;
+            /** Format: date-time */
+            deleted_at?: string | null;
+            /**
+             * Format: date-time
+             * @description A soft-deleted organization may be purged after this time; restorable until then.
+             */
+            purge_after?: string | null;
+            /** @description Home of platform operators: cannot be blocked, deleted or impersonated. */
+            platform: boolean;
+            /** Format: int64 */
+            members: number;
+            owner_email?: string | null;
+            /** Format: int64 */
+            accounts: number;
+            /** Format: int64 */
+            clusters: number;
+            /** Format: int64 */
+            nodes: number;
+            /** Format: double */
+            monthly_spend: number;
+            /** Format: double */
+            monthly_savings: number;
+            /** Format: date-time */
+            last_activity_at?: string | null;
+            /**
+             * Format: int64
+             * @description Clusters whose in-cluster agent is connected (out of `clusters`).
+             */
+            agents_connected: number;
+        };
         /**
          * CloneInput
          * @description A copy's name (default: "<name> (copy)").
@@ -1898,6 +2462,22 @@ export interface components {
          * @enum {string}
          */
         ConsolidationMethod: "delete_empty" | "replace_and_move";
+        /** CreateClientRequest */
+        CreateClientRequest: {
+            /** @description Organization name (1–100 characters). */
+            name: string;
+            /** @description The owner's e-mail (a new user). */
+            owner_email: string;
+        };
+        /**
+         * DateOverride
+         * @description A per-date override.
+         */
+        DateOverride: {
+            /** @description Local date, `YYYY-MM-DD`. */
+            date: string;
+            mode: components["schemas"]["OverrideMode"];
+        };
         /** Diff */
         Diff: {
             before?: unknown;
@@ -1948,6 +2528,16 @@ export interface components {
             instances: number;
             /** Format: double */
             monthly_cost: number;
+        };
+        /** ForceOnDemandRequest */
+        ForceOnDemandRequest: {
+            /**
+             * Format: uint32
+             * @description How long the override lasts, in hours (1–720); absent or null: until revoked.
+             */
+            duration_hours?: number | null;
+            /** @description Why (shown in the list and the audit log), at most 500 characters. */
+            reason?: string | null;
         };
         /** GapPoint */
         GapPoint: {
@@ -2008,6 +2598,141 @@ export interface components {
             /** Format: int64 */
             idle_hours_per_week: number;
         };
+        /**
+         * HibernationSavings
+         * @description This month's figures (UTC calendar month, up to now).
+         */
+        HibernationSavings: {
+            /** Format: date-time */
+            month_start: string;
+            /** Format: double */
+            hours_elapsed: number;
+            /** Format: double */
+            hours_asleep: number;
+            /**
+             * Format: double
+             * @description The cluster's hourly cost awake (before the current sleep, or now).
+             */
+            baseline_hourly: number;
+            /**
+             * Format: double
+             * @description Running 24/7 at the baseline since the month began.
+             */
+            counterfactual_usd: number;
+            /**
+             * Format: double
+             * @description Hours asleep × the hourly price of the capacity each sleep removed.
+             */
+            saved_usd: number;
+            /**
+             * Format: double
+             * @description Counterfactual minus savings.
+             */
+            actual_usd: number;
+        };
+        /** HibernationSchedule */
+        HibernationSchedule: {
+            enabled: boolean;
+            slots: boolean[];
+            timezone: string;
+            /** Format: int64 */
+            prewarm_minutes: number;
+            holidays: string[];
+            overrides: components["schemas"]["DateOverride"][];
+            node_groups: string[];
+            protected_namespaces: string[];
+            manual?: components["schemas"]["ManualOverride"] | null;
+            /**
+             * Format: date-time
+             * @description When the schedule was last saved (none: never; these are the defaults).
+             */
+            updated_at?: string | null;
+        };
+        /**
+         * HibernationScheduleInput
+         * @description A cluster's hibernation schedule as stored.
+         */
+        HibernationScheduleInput: {
+            /**
+             * @description Whether the schedule acts (manual "sleep now" / "wake now" act either way).
+             * @default false
+             */
+            enabled: boolean;
+            /** @description 168 hourly slots, `true` awake, Monday 00:00 (local) first: index `day × 24 + hour`. */
+            slots: boolean[];
+            /** @description IANA time zone the slots are read in, e.g. `America/New_York` (DST-correct). */
+            timezone: string;
+            /**
+             * Format: int64
+             * @description Wake this many minutes before the schedule does (0–240).
+             * @default 0
+             */
+            prewarm_minutes: number;
+            /**
+             * @description Local dates slept all day, `YYYY-MM-DD`.
+             * @default []
+             */
+            holidays: string[];
+            /**
+             * @description Local dates forced asleep or awake all day (stronger than holidays).
+             * @default []
+             */
+            overrides: components["schemas"]["DateOverride"][];
+            /**
+             * @description Auto Scaling groups to hibernate; empty: all of the cluster's.
+             * @default []
+             */
+            node_groups: string[];
+            /**
+             * @description Namespaces whose pods keep one node awake.
+             * @default []
+             */
+            protected_namespaces: string[];
+        };
+        /** HibernationStatus */
+        HibernationStatus: {
+            /** @description `awake`, `asleep` or `transitioning`. */
+            state: string;
+            /** @description Where a transition is heading. */
+            target?: string | null;
+            /** Format: date-time */
+            since?: string | null;
+            last_error?: string | null;
+            /** @description What the schedule wants now, and why. */
+            desired: string;
+            reason: string;
+            next_transition?: components["schemas"]["NextTransition"] | null;
+            manual?: components["schemas"]["ManualOverride"] | null;
+            /**
+             * Format: double
+             * @description Hourly price of the capacity the current sleep removed (0 awake).
+             */
+            saving_hourly: number;
+            savings: components["schemas"]["HibernationSavings"];
+            /** @description Group sizes to restore on wake (while asleep). */
+            remembered: components["schemas"]["RememberedGroup"][];
+            /** @description The cluster's Auto Scaling groups (from the inventory), for selective hibernation. */
+            groups: string[];
+            /** @description Latest transitions, newest first (at most 20). */
+            transitions: components["schemas"]["HibernationTransition"][];
+        };
+        /** HibernationTransition */
+        HibernationTransition: {
+            id: string;
+            /** Format: date-time */
+            at: string;
+            from_state: string;
+            to_state: string;
+            /** @description `schedule`, `manual` or `catch_up`. */
+            cause: string;
+            /** @description What the schedule said: `manual`, `override`, `holiday`, `schedule`, `prewarm`, `disabled`. */
+            reason: string;
+            /** @description `success`, `partial` (a best-effort step such as a drain failed) or `failed`. */
+            outcome: string;
+            /** Format: double */
+            saving_hourly: number;
+            detail: unknown;
+        };
         /** HistoryEntry */
         HistoryEntry: {
             /** Format: date-time */
@@ -2019,6 +2744,25 @@ export interface components {
         /** ImpersonateRequest */
         ImpersonateRequest: {
             organization_id: string;
+        };
+        /**
+         * ImpersonationView
+         * @description The impersonation the caller's session belongs to.
+         */
+        ImpersonationView: {
+            organization_id: string;
+            organization_name: string;
+            /** @description The organization's owner the admin acts as. */
+            as_user_id: string;
+            as_email: string;
+            /** @description Always `owner`: impersonation never grants more. */
+            role: string;
+            admin_id: string;
+            admin_email?: string | null;
+            /** Format: date-time */
+            started_at: string;
+            /** Format: date-time */
+            expires_at: string;
         };
         /**
          * InstallCommands
@@ -2118,6 +2862,77 @@ export interface components {
             expires_at: string;
             /** Format: date-time */
             accepted_at?: string | null;
+        };
+        /**
+         * JobItemList
+         * @description A batch job with its items.
+         */
+        JobItemList: {
+            job: components["schemas"]["JobView"];
+            items: components["schemas"]["JobItemView"][];
+            /** Format: uint32 */
+            done: number;
+            /** Format: uint32 */
+            failed: number;
+            /** Format: uint32 */
+            skipped: number;
+            /**
+             * Format: uint32
+             * @description Items not finished yet (queued or running).
+             */
+            pending: number;
+            /**
+             * Format: double
+             * @description Σ `monthly_saving` of the done items.
+             */
+            monthly_saving: number;
+        };
+        /**
+         * JobItemView
+         * @description One item of a batch job.
+         */
+        JobItemView: {
+            /** @description The cloud id the item acts on (vol-…, snap-…, i-…). */
+            key: string;
+            /** @description `volume`, `snapshot` or `instance`. */
+            kind: string;
+            /**
+             * Format: int64
+             * @description Order of execution, from 0.
+             */
+            position: number;
+            /** @description The waste list entry's `id`. */
+            resource_id: string;
+            account_id: string;
+            /**
+             * @description `queued`, `running`, `done`, `failed` or `skipped`. An item the job never reached
+             *     (it ended first) reads `skipped`; one it was in the middle of reads `failed`.
+             */
+            status: string;
+            /** @description Derived from the job and the item: a redelivered item is recognised by it. */
+            idempotency_key: string;
+            /**
+             * Format: double
+             * @description USD per month the waste list showed when the batch was queued.
+             */
+            expected_monthly_saving: number;
+            /**
+             * Format: double
+             * @description USD per month saved (a volume's cost minus its safety snapshot's; 0 unless done,
+             *     and 0 in a dry run).
+             */
+            monthly_saving: number;
+            /**
+             * @description What the item did: `snapshot_id` and `phase` for volumes, `would` (dry-run answers)
+             *     and `would_save`, `mode`, and the facts re-verified.
+             */
+            result?: unknown;
+            /** @description Why it failed or was skipped. */
+            error?: string | null;
+            /** Format: date-time */
+            started_at?: string | null;
+            /** Format: date-time */
+            finished_at?: string | null;
         };
         /** JobKindDepth */
         JobKindDepth: {
@@ -2289,6 +3104,20 @@ export interface components {
             /** @description Also revoke this refresh token (normally the session's own). */
             refresh_token?: string | null;
         };
+        /**
+         * ManualOverride
+         * @description A manual override in force.
+         */
+        ManualOverride: {
+            /** @description `awake` or `asleep`. */
+            state: string;
+            /**
+             * Format: date-time
+             * @description Until when (none: until woken / put to sleep again or the schedule is resumed).
+             */
+            until?: string | null;
+            set_by?: string | null;
+        };
         /** MeResponse */
         MeResponse: {
             user: components["schemas"]["UserView"];
@@ -2347,6 +3176,13 @@ export interface components {
             graduated_at?: string | null;
             /** Format: date-time */
             retired_at?: string | null;
+        };
+        /** NextTransition */
+        NextTransition: {
+            /** Format: date-time */
+            at: string;
+            /** @description `awake` or `asleep`. */
+            to: string;
         };
         /**
          * NodeDecision
@@ -2432,6 +3268,18 @@ export interface components {
             on_demand_fallback?: boolean | null;
         };
         /**
+         * NowRequest
+         * @description "Sleep now" / "wake now".
+         */
+        NowRequest: {
+            /**
+             * Format: uint32
+             * @description For how many hours (1–720). Without it: until the schedule next changes to the
+             *     other state (or, when it never does, until told otherwise).
+             */
+            hours?: number | null;
+        };
+        /**
          * OnDemandMinimum
          * @description A pod matches when it is in `namespace` (if set) and carries every `selector` label;
          *     at least `percent` % (rounded up) or `replicas` of the matching pods, whichever is
@@ -2494,6 +3342,59 @@ export interface components {
         };
         /** @enum {string} */
         Outcome: "success" | "failed" | "denied";
+        /** OverrideList */
+        OverrideList: {
+            items: components["schemas"]["OverrideView"][];
+        };
+        /**
+         * @description `sleep` (the whole local day) or `awake` (stay awake the whole local day).
+         * @enum {string}
+         */
+        OverrideMode: "sleep" | "awake";
+        /**
+         * OverrideStarted
+         * @description An override and what it set in motion.
+         */
+        OverrideStarted: {
+            override: components["schemas"]["OverrideView"];
+            /** @description One force job per covered cluster (watch `job.progress` / `job.action` events). */
+            jobs: components["schemas"]["JobView"][];
+            /**
+             * @description Clusters already running an optimization or force job: their force job is queued
+             *     as soon as it ends (within 30 s).
+             */
+            waiting_clusters: string[];
+        };
+        /**
+         * OverrideView
+         * @description One manual override.
+         */
+        OverrideView: {
+            id: string;
+            /** @description instance, cluster, organization or platform. */
+            scope: string;
+            cluster_id?: string | null;
+            /** @description Instance scope: the instance as forced. */
+            instance_id?: string | null;
+            /** @description Instance scope: its on-demand replacement, once made (kept while the override lasts). */
+            replacement_instance_id?: string | null;
+            reason?: string | null;
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description Null: until revoked.
+             */
+            expires_at?: string | null;
+            active: boolean;
+            /** Format: date-time */
+            ended_at?: string | null;
+            /** @description A user id, or `system` for an expiry. */
+            ended_by?: string | null;
+            /** @description revoked or expired. */
+            end_reason?: string | null;
+        };
         /**
          * PlanCosts
          * @description Costs of the cluster before and after the plan, USD per hour.
@@ -2669,6 +3570,16 @@ export interface components {
             /** @description Always `kubernetes`. */
             provider: string;
             agent_status: components["schemas"]["AgentStatus"];
+        };
+        /** RememberedGroup */
+        RememberedGroup: {
+            asg_name: string;
+            /** Format: int64 */
+            min_size: number;
+            /** Format: int64 */
+            max_size: number;
+            /** Format: int64 */
+            desired_capacity: number;
         };
         /** RenameRequest */
         RenameRequest: {
@@ -3022,6 +3933,19 @@ export interface components {
             items: components["schemas"]["VolumeItem"][];
             /** Format: double */
             total_monthly_cost: number;
+        };
+        /**
+         * WasteBatchRequest
+         * @description Which waste entries to act on.
+         */
+        WasteBatchRequest: {
+            /** @description The entries' `id`s as the waste list returns them (1–500, no repeats). */
+            ids: string[];
+            /**
+             * @description Validate every cloud call (EC2 DryRun) and report what would happen; nothing is
+             *     changed. Safe mode forces it.
+             */
+            dry_run?: boolean | null;
         };
     };
     responses: never;
@@ -6619,6 +7543,1426 @@ export interface operations {
             };
         };
     };
+    forceInstanceOnDemand: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ForceOnDemandRequest"];
+            };
+        };
+        responses: {
+            /** @description The override is in force; its force jobs are queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OverrideStarted"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    forceClusterOnDemand: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ForceOnDemandRequest"];
+            };
+        };
+        responses: {
+            /** @description The override is in force; its force jobs are queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OverrideStarted"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    forceOrganizationOnDemand: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ForceOnDemandRequest"];
+            };
+        };
+        responses: {
+            /** @description The override is in force; its force jobs are queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OverrideStarted"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    adminForcePlatformOnDemand: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ForceOnDemandRequest"];
+            };
+        };
+        responses: {
+            /** @description The override is in force; its force jobs are queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OverrideStarted"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    listOverrides: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OverrideList"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    revokeOverride: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["OverrideStarted"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    getHibernationSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["HibernationSchedule"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    putHibernationSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["HibernationScheduleInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["HibernationSchedule"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    hibernateClusterNow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["NowRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["HibernationStatus"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    wakeClusterNow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["NowRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["HibernationStatus"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    resumeHibernationSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["HibernationStatus"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    getHibernationState: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["HibernationStatus"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    cleanupOrphanedVolumes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["WasteBatchRequest"];
+            };
+        };
+        responses: {
+            /** @description The job is queued; poll `GET /api/jobs/{id}` or watch `job.progress` events. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["JobView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    cleanupUnusedSnapshots: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["WasteBatchRequest"];
+            };
+        };
+        responses: {
+            /** @description The job is queued; poll `GET /api/jobs/{id}` or watch `job.progress` events. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["JobView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    terminateUnregisteredInstances: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["WasteBatchRequest"];
+            };
+        };
+        responses: {
+            /** @description The job is queued; poll `GET /api/jobs/{id}` or watch `job.progress` events. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["JobView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    authorizeUnregisteredInstances: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["AuthorizeRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AuthorizeResult"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    listJobItems: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["JobItemList"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
     listTemplates: {
         parameters: {
             query?: never;
@@ -8023,6 +10367,607 @@ export interface operations {
             };
             /** @description The request body is not JSON (`unsupported_media_type`). */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    adminCurrentImpersonation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ImpersonationView"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    adminEndImpersonation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    adminListClients: {
+        parameters: {
+            query?: {
+                include_deleted?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ClientList"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    adminCreateClient: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["CreateClientRequest"];
+            };
+        };
+        responses: {
+            /** @description The organization and its owner were created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ClientCreated"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    adminBlockClient: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["BlockClientRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ClientView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    adminUnblockClient: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ClientView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    adminDeleteClient: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ClientView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    adminRestoreClient: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ClientView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

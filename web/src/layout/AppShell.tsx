@@ -3,6 +3,7 @@ import { useMeQuery } from '../auth/hooks';
 import { MeContext } from '../auth/MeContext';
 import { ErrorState, Skeleton, SkeletonRows } from '../components';
 import { useLiveEvents } from '../live/useLiveEvents';
+import { ImpersonationBanner } from './ImpersonationBanner';
 import { Sidebar } from './Sidebar';
 import { UserMenu } from './UserMenu';
 
@@ -12,7 +13,8 @@ export function AppShell() {
   return (
     <div className="shell">
       <Sidebar />
-      <div className="main">
+      <div className={me.data?.impersonated_by ? 'main main--impersonating' : 'main'}>
+        {me.isSuccess && <ImpersonationBanner me={me.data} />}
         <header className="topbar">
           {me.isSuccess ? <span className="topbar__org">{me.data.organization.name}</span> : <Skeleton width={160} />}
           {me.isSuccess && <UserMenu me={me.data} />}

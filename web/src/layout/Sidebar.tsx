@@ -3,12 +3,16 @@ import { Brand } from './Brand';
 import { useMeQuery } from '../auth/hooks';
 import { isSuperAdmin } from '../auth/MeContext';
 import { AuditIcon, ClustersIcon, CloudIcon, DashboardIcon, ModelIcon, TeamIcon, TemplateIcon, WasteIcon } from '../components/icons';
+import { CLIENTS_PATH } from '../pages/admin/clients/ClientsPage';
+import { SYSTEM_HEALTH_PATH } from '../pages/admin/health/SystemHealthPage';
+import { HIBERNATION_PATH } from '../pages/hibernation/HibernationPage';
 import { RISK_MODEL_PATH } from '../pages/admin/risk/RiskModelPage';
 
 export function Sidebar() {
   // Shares the shell's `me` query; platform entries appear only once the role is known.
   const me = useMeQuery();
-  const platformAdmin = me.isSuccess && isSuperAdmin(me.data);
+  // An admin acting as a client sees only what the client sees.
+  const platformAdmin = me.isSuccess && isSuperAdmin(me.data) && !me.data.impersonated_by;
   return (
     <aside className="sidebar">
       <div className="sidebar__inner">
@@ -25,6 +29,9 @@ export function Sidebar() {
           </NavLink>
           <NavLink to="/waste" className="nav__link">
             <WasteIcon /> Waste
+          </NavLink>
+          <NavLink to={HIBERNATION_PATH} className="nav__link">
+            <ClustersIcon /> Cluster hibernation
           </NavLink>
           <NavLink to="/audit-logs" className="nav__link">
             <AuditIcon /> Audit Logs
@@ -46,8 +53,14 @@ export function Sidebar() {
                 Platform
               </span>
               <div className="nav" role="group" aria-labelledby="nav-platform">
+                <NavLink to={CLIENTS_PATH} className="nav__link">
+                  <TeamIcon /> Clients
+                </NavLink>
                 <NavLink to={RISK_MODEL_PATH} className="nav__link">
                   <ModelIcon /> AI model
+                </NavLink>
+                <NavLink to={SYSTEM_HEALTH_PATH} className="nav__link">
+                  <DashboardIcon /> System health
                 </NavLink>
               </div>
             </>

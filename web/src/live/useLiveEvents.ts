@@ -1,7 +1,7 @@
 import { useQueryClient, type QueryClient } from '@tanstack/react-query';
 import { useEffect, useSyncExternalStore } from 'react';
-import { agentHeartbeatsKey, agentKey, accountsKey, inventoryKey, jobActionsKey, jobKey, jobsKey, scanKey } from '../api/keys';
-import type { ClusterDetail, ClusterList, Job, JobList, LiveEvent, ScanCounts, ScanStatus } from '../api/types';
+import { agentHeartbeatsKey, agentKey, accountsKey, inventoryKey, jobActionsKey, jobItemsKey, jobKey, jobsKey, scanKey } from '../api/keys';
+import type { ClusterDetail, ClusterList, Job, JobItemList, JobList, LiveEvent, ScanCounts, ScanStatus } from '../api/types';
 import { accessTokenExpiry, getAccessToken, getRefreshToken, onAccessTokenChanged, refreshSession } from '../auth/session';
 import { useToast } from '../components';
 import { takeJobAnnouncement } from './jobAnnouncements';
@@ -170,6 +170,9 @@ function applyEvent(event: LiveEvent, queryClient: QueryClient, toast: Toast): v
       queryClient.setQueryData<Record<number, unknown>>(jobActionsKey(jobId), (actions) => ({ ...actions, [index]: data.action }));
       return;
     }
+    case 'job.item':
+      applyJobItem(data, queryClient);
+      return;
     case 'agent.heartbeat':
       applyAgentHeartbeat(data, event.ts, queryClient);
       return;
@@ -213,6 +216,32 @@ function applyAgentHeartbeat(data: EventData, ts: string, queryClient: QueryClie
   queryClient.setQueryData<ClusterList>([...inventoryKey, 'clusters'], (list) => (list ? { ...list, items: list.items.map(connect) } : list));
   queryClient.setQueryData<ClusterDetail>([...inventoryKey, 'clusters', clusterId], (detail) =>
     detail ? { ...detail, cluster: connect(detail.cluster) } : detail,
+  );
+}
+
+/** One item of a batch job (waste clean-up) started or ended: written into the job's cached items. */
+function applyJobItem(data: EventData, queryClient: QueryClient): void {
+  const jobId = text(data, 'job_id');
+  const key = text(data, 'key');
+  const status = text(data, 'status');
+  if (jobId === undefined || key === undefined || status === undefined) return;
+  queryClient.setQueryData<JobItemList>(jobItemsKey(jobId), (list) =>
+    list
+      ? {
+          ...list,
+          items: list.items.map((item) =>
+            item.key === key
+              ? {
+                  ...item,
+                  status,
+                  monthly_saving: typeof data.monthly_saving === 'number' ? data.monthly_saving : item.monthly_saving,
+                  result: data.result ?? item.result,
+                  error: text(data, 'error') ?? item.error,
+                }
+              : item,
+          ),
+        }
+      : list,
   );
 }
 

@@ -18,6 +18,7 @@ import { JobPanel } from './JobPanel';
 import { JobsCard } from './JobsCard';
 import { isFinished, useJobs } from './jobs';
 import { OptimizeModal } from './OptimizeModal';
+import { ForceOnDemandModal, OverridesCard } from './ForceOnDemand';
 import { PolicyCard } from './PolicyCard';
 
 /**
@@ -57,6 +58,7 @@ export function ClusterDetailPage() {
   const { id = '' } = useParams();
   const detail = useCluster(id);
   const [selected, setSelected] = useState<InstanceSummary | null>(null);
+  const [forcing, setForcing] = useState(false);
   const canManage = canManageOrg(useMe());
   const view = useOptimizeView(id);
 
@@ -115,14 +117,20 @@ export function ClusterDetailPage() {
         }
         actions={
           canManage ? (
-            <Button variant="primary" onClick={view.openOptimize}>
-              Optimize Now
-            </Button>
+            <>
+              <Button variant="secondary" onClick={() => setForcing(true)}>
+                Force on-demand
+              </Button>
+              <Button variant="primary" onClick={view.openOptimize}>
+                Optimize Now
+              </Button>
+            </>
           ) : undefined
         }
       />
       <div className="stack">
         {view.jobId !== null && <JobPanel key={view.jobId} jobId={view.jobId} onDismiss={view.closeJob} canCancel={canManage} />}
+        <OverridesCard clusterId={cluster.id} canManage={canManage} />
         <Kpis cluster={cluster} />
         <Efficiency cluster={cluster} />
         <Card title="Node groups" flush>
@@ -151,7 +159,15 @@ export function ClusterDetailPage() {
         <JobsCard clusterId={cluster.id} selectedId={view.jobId} onOpen={(job) => view.showJob(job.id)} />
         {agentStatus !== null && agentStatus !== 'not_installed' && <AgentCommandsCard clusterId={cluster.id} />}
       </div>
-      <InstanceModal instance={selected} onClose={() => setSelected(null)} />
+      <InstanceModal instance={selected} onClose={() => setSelected(null)} canManage={canManage} onForced={(started) => started.jobs[0] && view.showJob(started.jobs[0].id)} />
+      {canManage && (
+        <ForceOnDemandModal
+          target={{ scope: 'cluster', id: cluster.id, label: cluster.name, nodes: nodes.length }}
+          open={forcing}
+          onClose={() => setForcing(false)}
+          onStarted={(started) => started.jobs[0] && view.showJob(started.jobs[0].id)}
+        />
+      )}
       {canManage && <OptimizeModal cluster={cluster} open={view.optimizing} onClose={view.closeOptimize} onStarted={(job) => view.showJob(job.id)} />}
     </>
   );

@@ -1,4 +1,4 @@
-import { useMemo } from 'react';
+import { useMemo, useState } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router-dom';
 import { clusterAgentStatus, clusterLastHeartbeat } from '../../api/agent';
 import type { ClusterSummary } from '../../api/types';
@@ -23,6 +23,7 @@ import { formatCores, formatMemory, formatPercent, formatUsd } from '../../lib/f
 import { CONNECT_ACCOUNT_PATH } from '../accounts/format';
 import { useKpis } from '../dashboard/api';
 import { AgentBadge } from './AgentBadge';
+import { ForceOnDemandModal, OverridesCard } from './ForceOnDemand';
 import { ADD_CLUSTER_PATH, useLiveHeartbeats } from './agent';
 import { useClusters } from './api';
 import { CLUSTER_SORT_KEYS, filterClusters, sortClusters, type ClusterFilters } from './format';
@@ -201,7 +202,10 @@ function useClusterView() {
 
 export function ClustersPage() {
   const clusters = useClusters();
-  const canManage = canManageOrg(useMe());
+  const me = useMe();
+  const canManage = canManageOrg(me);
+  const [forcing, setForcing] = useState(false);
+  const count = clusters.data?.items.length ?? 0;
   return (
     <>
       <PageHeader
@@ -209,12 +213,27 @@ export function ClustersPage() {
         subtitle="Every EKS cluster discovered in your connected accounts."
         actions={
           canManage ? (
-            <Link to={ADD_CLUSTER_PATH} className="btn btn--primary">
-              + Add cluster
-            </Link>
+            <>
+              {count > 0 && (
+                <Button variant="secondary" onClick={() => setForcing(true)}>
+                  Force all to on-demand
+                </Button>
+              )}
+              <Link to={ADD_CLUSTER_PATH} className="btn btn--primary">
+                + Add cluster
+              </Link>
+            </>
           ) : undefined
         }
       />
+      {canManage && (
+        <ForceOnDemandModal
+          target={{ scope: 'organization', label: me.organization.name, clusters: count }}
+          open={forcing}
+          onClose={() => setForcing(false)}
+        />
+      )}
+      <OverridesCard canManage={canManage} />
       {clusters.isPending && <ClustersSkeleton />}
       {clusters.isError && (
         <Card>

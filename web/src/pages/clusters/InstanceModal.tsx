@@ -1,14 +1,40 @@
-import { useId } from 'react';
+import { useId, useState } from 'react';
 import type { AlternativePool, InstanceDetail, InstanceSummary } from '../../api/types';
-import { Badge, ErrorState, Modal, SkeletonRows, Table, type Column } from '../../components';
+import { Badge, Button, ErrorState, Modal, SkeletonRows, Table, type Column } from '../../components';
+import { ForceOnDemandModal } from './ForceOnDemand';
+import type { OverrideStarted } from './overrides';
 import { formatDateTime, formatHourly, formatMemory, formatUsdCents } from '../../lib/format';
 import { useInstance } from './api';
 import { historyKind, historyText, lifecycleLabel, lifecycleTone } from './format';
 import { RiskBadge } from './indicators';
 
+interface InstanceModalProps {
+  instance: InstanceSummary | null;
+  onClose: () => void;
+  /** Admins of a cluster node get "Force on-demand". */
+  canManage?: boolean;
+  onForced?: (started: OverrideStarted) => void;
+}
+
 /** Details of a node picked from a table: its history and the cheapest compatible spot pools. */
-export function InstanceModal({ instance, onClose }: { instance: InstanceSummary | null; onClose: () => void }) {
+export function InstanceModal({ instance, onClose, canManage = false, onForced }: InstanceModalProps) {
   const detail = useInstance(instance?.id ?? null);
+  const [forcing, setForcing] = useState(false);
+  const forceable = canManage && instance !== null && instance.cluster_id != null && instance.state === 'running';
+  if (forcing && instance !== null) {
+    return (
+      <ForceOnDemandModal
+        target={{ scope: 'instance', id: instance.id, label: instance.instance_id }}
+        open
+        onClose={() => setForcing(false)}
+        onStarted={(started) => {
+          setForcing(false);
+          onClose();
+          onForced?.(started);
+        }}
+      />
+    );
+  }
   return (
     <Modal
       open={instance !== null}
@@ -16,6 +42,13 @@ export function InstanceModal({ instance, onClose }: { instance: InstanceSummary
       size="lg"
       title={instance?.instance_id ?? ''}
       description={instance ? `${instance.instance_type} · ${lifecycleLabel(instance.lifecycle)} · ${instance.az}` : undefined}
+      footer={
+        forceable ? (
+          <Button variant="secondary" onClick={() => setForcing(true)}>
+            Force on-demand
+          </Button>
+        ) : undefined
+      }
     >
       {detail.isPending && <SkeletonRows rows={6} label="Loading instance" />}
       {detail.isError && <ErrorState error={detail.error} title="Could not load this instance" onRetry={() => void detail.refetch()} />}

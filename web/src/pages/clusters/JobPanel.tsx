@@ -44,7 +44,7 @@ export function JobPanel({ jobId, onDismiss, canCancel = false }: { jobId: strin
   );
   const title = (
     <div className="row row--wrap">
-      <h2 id={headingId}>Optimization job</h2>
+      <h2 id={headingId}>{job.isSuccess && job.data.kind === 'force_on_demand' ? 'Force on-demand job' : 'Optimization job'}</h2>
       {job.isSuccess && <JobBadges job={job.data} />}
     </div>
   );

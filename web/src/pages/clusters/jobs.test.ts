@@ -14,6 +14,7 @@ describe('keepReasonLabel', () => {
   it('names every reason the planner gives for keeping a node', () => {
     expect(
       [
+        'manual_override',
         'unmanaged',
         'cordoned',
         'not_ready',
@@ -30,6 +31,7 @@ describe('keepReasonLabel', () => {
         'budget_exhausted',
       ].map(keepReasonLabel),
     ).toEqual([
+      'forced on-demand (manual override)',
       'unmanaged',
       'cordoned',
       'not Ready',

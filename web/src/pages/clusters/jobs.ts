@@ -35,6 +35,7 @@ export type NodeDecision = 'kept' | 'deleted_empty' | 'drained' | 'replaced';
 
 /** Why a node is kept (the planner's `why` code). */
 export type KeepReason =
+  | 'manual_override'
   | 'unmanaged'
   | 'cordoned'
   | 'not_ready'
@@ -310,6 +311,7 @@ export function actionKindLabel(kind: string): string {
 // ---- Node decisions (the "why not consolidated" view) ------------------------------------
 
 const KEEP_REASON: Record<KeepReason, string> = {
+  manual_override: 'forced on-demand (manual override)',
   unmanaged: 'unmanaged',
   cordoned: 'cordoned',
   not_ready: 'not Ready',

@@ -1,0 +1,342 @@
+import { useState } from 'react';
+import { useForm } from 'react-hook-form';
+import { useQueryClient } from '@tanstack/react-query';
+import { useNavigate } from 'react-router-dom';
+import { errorMessage } from '../../../api/errors';
+import { applyApiError } from '../../../api/forms';
+import type { Client, ClientCreated } from '../../../api/types';
+import { isSuperAdmin, useMe } from '../../../auth/MeContext';
+import { startImpersonation } from '../../../auth/impersonation';
+import { Badge, Button, Card, CheckboxField, CopyButton, EmptyState, ErrorState, Modal, SkeletonRows, Table, TextField, useToast, type Column } from '../../../components';
+import { TeamIcon } from '../../../components/icons';
+import { PageHeader } from '../../../layout/PageHeader';
+import { formatDateTime, formatUsd } from '../../../lib/format';
+import { agentHealth, clientStatus, useClientAction, useClients, useCreateClient, useImpersonate, type ClientAction } from './api';
+
+export const CLIENTS_PATH = '/admin/clients';
+
+/** The platform's client registry (super-admins only). */
+export function ClientsPage() {
+  const me = useMe();
+  if (!isSuperAdmin(me) || me.impersonated_by) {
+    return (
+      <>
+        <PageHeader title="Clients" />
+        <Card>
+          <EmptyState
+            icon={<TeamIcon size={22} />}
+            title="You are not allowed to view this page"
+            description="Only platform super-admins can manage client organizations."
+          />
+        </Card>
+      </>
+    );
+  }
+  return <ClientsAdmin />;
+}
+
+const CONFIRM: Record<ClientAction, { title: string; verb: string; describe: (c: Client) => string; danger: boolean }> = {
+  block: {
+    title: 'Block this organization?',
+    verb: 'Block',
+    describe: (c) => `Every session of ${c.name}'s ${c.members} member(s) is revoked at once and sign-ins are refused until you unblock it.`,
+    danger: true,
+  },
+  unblock: {
+    title: 'Unblock this organization?',
+    verb: 'Unblock',
+    describe: (c) => `Members of ${c.name} can sign in again.`,
+    danger: false,
+  },
+  delete: {
+    title: 'Delete this organization?',
+    verb: 'Delete',
+    describe: (c) => `${c.name} is hidden, its sessions are revoked and sign-ins refused. Its data is kept and it can be restored until it is purged.`,
+    danger: true,
+  },
+  restore: {
+    title: 'Restore this organization?',
+    verb: 'Restore',
+    describe: (c) => `${c.name} reappears in the registry${c.blocked_at ? ' (still blocked)' : ''} and its members can sign in again.`,
+    danger: false,
+  },
+};
+
+function ClientsAdmin() {
+  const [showDeleted, setShowDeleted] = useState(false);
+  const clients = useClients(showDeleted);
+  const action = useClientAction();
+  const impersonate = useImpersonate();
+  const toast = useToast();
+  const queryClient = useQueryClient();
+  const navigate = useNavigate();
+  const [creating, setCreating] = useState(false);
+  const [created, setCreated] = useState<ClientCreated | null>(null);
+  const [pending, setPending] = useState<{ action: ClientAction; client: Client } | null>(null);
+  const [reason, setReason] = useState('');
+
+  const confirm = () => {
+    if (pending === null) return;
+    action.mutate(
+      { action: pending.action, id: pending.client.id, reason: pending.action === 'block' ? reason.trim() : undefined },
+      {
+        onSuccess: (client) => {
+          toast.success(`${client.name}: ${clientStatus(client.status).label.toLowerCase()}.`);
+          setPending(null);
+          setReason('');
+        },
+        onError: (error) => {
+          toast.error(errorMessage(error));
+          setPending(null);
+        },
+      },
+    );
+  };
+
+  const startImpersonating = (client: Client) =>
+    impersonate.mutate(client.id, {
+      onSuccess: (tokens) => {
+        startImpersonation(tokens);
+        // The shell stays mounted: reset (not just clear) so `me` is fetched as the client.
+        void queryClient.resetQueries();
+        navigate('/dashboard', { replace: true });
+      },
+      onError: (error) => toast.error(errorMessage(error)),
+    });
+
+  const columns: Column<Client>[] = [
+    {
+      key: 'name',
+      header: 'Organization',
+      render: (c) => (
+        <span className="stack stack--tight">
+          <span className="row row--wrap">
+            <span className="model-name">{c.name}</span>
+            {c.platform && <Badge tone="info">Platform</Badge>}
+          </span>
+          <span className="muted">{c.owner_email ?? 'no owner'}</span>
+        </span>
+      ),
+    },
+    {
+      key: 'status',
+      header: 'Status',
+      width: '100px',
+      render: (c) => {
+        const s = clientStatus(c.status);
+        return (
+          <span title={c.blocked_reason ?? undefined}>
+            <Badge tone={s.tone}>{s.label}</Badge>
+          </span>
+        );
+      },
+    },
+    { key: 'members', header: 'Members', width: '80px', align: 'right', render: (c) => c.members },
+    { key: 'accounts', header: 'Accounts', width: '80px', align: 'right', render: (c) => c.accounts },
+    { key: 'clusters', header: 'Clusters', width: '80px', align: 'right', render: (c) => c.clusters },
+    { key: 'nodes', header: 'Nodes', width: '70px', align: 'right', render: (c) => c.nodes },
+    { key: 'spend', header: 'Spend / mo', width: '110px', align: 'right', render: (c) => <span className="nowrap">{formatUsd(c.monthly_spend)}</span> },
+    { key: 'savings', header: 'Savings / mo', width: '110px', align: 'right', render: (c) => <span className="nowrap">{formatUsd(c.monthly_savings)}</span> },
+    {
+      key: 'agents',
+      header: 'Agents',
+      width: '80px',
+      render: (c) => {
+        const h = agentHealth(c);
+        return (
+          <span title="Connected agents / clusters">
+            <Badge tone={h.tone}>{h.label}</Badge>
+          </span>
+        );
+      },
+    },
+    {
+      key: 'activity',
+      header: 'Last activity',
+      width: '160px',
+      render: (c) => <span className="muted">{c.last_activity_at ? formatDateTime(c.last_activity_at) : 'never'}</span>,
+    },
+    {
+      key: 'actions',
+      header: <span className="sr-only">Actions</span>,
+      width: '260px',
+      render: (c) => <ClientActions client={c} busy={impersonate.isPending} onAction={(a) => setPending({ action: a, client: c })} onImpersonate={() => startImpersonating(c)} />,
+    },
+  ];
+
+  const confirmation = pending ? CONFIRM[pending.action] : null;
+  return (
+    <>
+      <PageHeader
+        title="Clients"
+        subtitle="Every customer organization, its figures and its access."
+        actions={
+          <Button variant="primary" onClick={() => setCreating(true)}>
+            New organization
+          </Button>
+        }
+      />
+      <Card>
+        <div className="row row--between clients-toolbar">
+          <CheckboxField label="Show deleted organizations" checked={showDeleted} onChange={(e) => setShowDeleted(e.target.checked)} />
+        </div>
+        {clients.isPending && <SkeletonRows label="Loading clients" />}
+        {clients.isError && <ErrorState error={clients.error} onRetry={() => void clients.refetch()} />}
+        {clients.isSuccess &&
+          (clients.data.items.length === 0 ? (
+            <EmptyState icon={<TeamIcon size={22} />} title="No organizations" description="Create the first one with “New organization”." />
+          ) : (
+            <Table caption="Client registry" columns={columns} rows={clients.data.items} rowKey={(c) => c.id} />
+          ))}
+      </Card>
+      <CreateClientDialog
+        open={creating}
+        onClose={() => setCreating(false)}
+        onCreated={(result) => {
+          setCreating(false);
+          setCreated(result);
+        }}
+      />
+      <Modal
+        open={created !== null}
+        onClose={() => setCreated(null)}
+        title="Organization created"
+        description="Give the owner this password. It is shown only once."
+        footer={
+          <Button variant="primary" onClick={() => setCreated(null)}>
+            Done
+          </Button>
+        }
+      >
+        {created && (
+          <dl className="created-credentials">
+            <dt>Organization</dt>
+            <dd>{created.client.name}</dd>
+            <dt>Owner</dt>
+            <dd>{created.owner_email}</dd>
+            <dt>Password</dt>
+            <dd className="row">
+              <code className="mono" aria-label="Generated password">
+                {created.password}
+              </code>
+              <CopyButton value={created.password} label="Copy password" />
+            </dd>
+          </dl>
+        )}
+      </Modal>
+      <Modal
+        open={pending !== null}
+        onClose={() => setPending(null)}
+        title={confirmation?.title ?? ''}
+        description={pending && confirmation ? confirmation.describe(pending.client) : undefined}
+        footer={
+          <>
+            <Button variant="ghost" onClick={() => setPending(null)}>
+              Cancel
+            </Button>
+            <Button variant={confirmation?.danger ? 'danger' : 'primary'} loading={action.isPending} onClick={confirm}>
+              {confirmation ? `${confirmation.verb} ${pending?.client.name ?? ''}` : ''}
+            </Button>
+          </>
+        }
+      >
+        {pending?.action === 'block' && (
+          <TextField label="Reason (optional)" maxLength={500} value={reason} onChange={(e) => setReason(e.target.value)} />
+        )}
+      </Modal>
+    </>
+  );
+}
+
+function ClientActions({
+  client,
+  busy,
+  onAction,
+  onImpersonate,
+}: {
+  client: Client;
+  busy: boolean;
+  onAction: (action: ClientAction) => void;
+  onImpersonate: () => void;
+}) {
+  if (client.platform) return <span className="muted">Platform organization</span>;
+  if (client.status === 'deleted') {
+    return (
+      <span className="row row--wrap">
+        <Button size="sm" onClick={() => onAction('restore')} aria-label={`Restore ${client.name}`}>
+          Restore
+        </Button>
+        {client.purge_after && <span className="muted">purge after {formatDateTime(client.purge_after)}</span>}
+      </span>
+    );
+  }
+  return (
+    <span className="row row--wrap">
+      {client.status === 'active' && (
+        <Button size="sm" variant="primary" loading={busy} onClick={onImpersonate} aria-label={`Impersonate ${client.name}`}>
+          Impersonate
+        </Button>
+      )}
+      {client.status === 'blocked' ? (
+        <Button size="sm" onClick={() => onAction('unblock')} aria-label={`Unblock ${client.name}`}>
+          Unblock
+        </Button>
+      ) : (
+        <Button size="sm" onClick={() => onAction('block')} aria-label={`Block ${client.name}`}>
+          Block
+        </Button>
+      )}
+      <Button size="sm" variant="ghost" className="btn--danger-text" onClick={() => onAction('delete')} aria-label={`Delete ${client.name}`}>
+        Delete
+      </Button>
+    </span>
+  );
+}
+
+interface CreateForm {
+  name: string;
+  owner_email: string;
+}
+
+function CreateClientDialog({ open, onClose, onCreated }: { open: boolean; onClose: () => void; onCreated: (c: ClientCreated) => void }) {
+  const create = useCreateClient();
+  const form = useForm<CreateForm>({ defaultValues: { name: '', owner_email: '' } });
+  const { errors } = form.formState;
+  const submit = form.handleSubmit((values) =>
+    create.mutate(values, {
+      onSuccess: (result) => {
+        form.reset();
+        onCreated(result);
+      },
+      onError: (error) => applyApiError(error, ['name', 'owner_email'], form.setError),
+    }),
+  );
+  return (
+    <Modal
+      open={open}
+      onClose={onClose}
+      title="New organization"
+      description="Creates the organization and its owner with a generated password."
+      footer={
+        <>
+          <Button variant="ghost" onClick={onClose}>
+            Cancel
+          </Button>
+          <Button variant="primary" type="submit" form="create-client" loading={create.isPending}>
+            Create organization
+          </Button>
+        </>
+      }
+    >
+      <form id="create-client" className="stack" onSubmit={(e) => void submit(e)} noValidate>
+        <TextField label="Organization name" error={errors.name?.message} {...form.register('name', { required: 'Enter a name' })} />
+        <TextField label="Owner e-mail" type="email" error={errors.owner_email?.message} {...form.register('owner_email', { required: 'Enter the owner’s e-mail' })} />
+        {errors.root?.server?.message && (
+          <p className="field__error" role="alert">
+            {errors.root.server.message}
+          </p>
+        )}
+      </form>
+    </Modal>
+  );
+}
