@@ -53,6 +53,17 @@ const EXTRA_STATUSES: &[(&str, &[u16])] = &[
     ("adminRollbackRiskModel", &[409]),
     ("cancelJob", &[409]),
     ("revokeOverride", &[409]),
+    ("adminCreateClient", &[409]),
+    ("adminBlockClient", &[409]),
+    ("adminUnblockClient", &[409]),
+    ("adminDeleteClient", &[409]),
+    ("adminRestoreClient", &[409]),
+    // 404: an id in the body is not the organization's (or nothing is being impersonated).
+    ("cleanupOrphanedVolumes", &[404]),
+    ("cleanupUnusedSnapshots", &[404]),
+    ("terminateUnregisteredInstances", &[404]),
+    ("authorizeUnregisteredInstances", &[404]),
+    ("adminCurrentImpersonation", &[404]),
     ("deleteTemplate", &[409]),
     // 404: the account or organization named in the body does not exist.
     ("estimateTemplate", &[404, 409]),

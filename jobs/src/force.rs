@@ -144,32 +144,48 @@ pub async fn start(
     let mut out = Started::default();
     for (org, cluster) in overrides::clusters_of(db, o).await? {
         push_template(db, actors, &org, &cluster).await;
-        match jobs::insert(
-            db,
-            jobs::NewJob {
-                organization_id: Some(&org),
-                kind: KIND,
-                target_id: Some(&cluster),
-                dry_run: false,
-                requested_by,
-                safe_mode,
-            },
-        )
-        .await
-        {
-            Ok(job) => {
-                if let Err(e) = queue.enqueue(&job.id).await {
-                    let _ = jobs::fail_queued(db, &job.id, &format!("could not queue: {e}")).await;
-                    out.waiting.push(cluster);
-                } else {
-                    out.jobs.push(job);
-                }
-            }
-            Err(spot_models::DbError::Conflict(_)) => out.waiting.push(cluster),
-            Err(e) => return Err(e),
+        match queue_node_job(db, queue, &org, &cluster, KIND, requested_by, safe_mode).await? {
+            Some(job) => out.jobs.push(job),
+            None => out.waiting.push(cluster),
         }
     }
     Ok(out)
+}
+
+/// Queues a node-changing job (`optimize` or `force_on_demand`) for a cluster; `None`
+/// when the cluster already has one queued or running (the partial unique index) or the
+/// queue refused it (the row is failed with the reason).
+async fn queue_node_job(
+    db: &spot_models::Db,
+    queue: &crate::JobQueue,
+    org: &str,
+    cluster: &str,
+    kind: &str,
+    requested_by: Option<&str>,
+    safe_mode: bool,
+) -> Result<Option<jobs::JobRow>, spot_models::DbError> {
+    let job = match jobs::insert(
+        db,
+        jobs::NewJob {
+            organization_id: Some(org),
+            kind,
+            target_id: Some(cluster),
+            dry_run: false,
+            requested_by,
+            safe_mode,
+        },
+    )
+    .await
+    {
+        Ok(job) => job,
+        Err(spot_models::DbError::Conflict(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if let Err(e) = queue.enqueue(&job.id).await {
+        let _ = jobs::fail_queued(db, &job.id, &format!("could not queue: {e}")).await;
+        return Ok(None);
+    }
+    Ok(Some(job))
 }
 
 /// Tells the cluster's actor the template now in force.
@@ -222,28 +238,19 @@ pub async fn end(
         if still {
             continue;
         }
-        match jobs::insert(
+        match queue_node_job(
             db,
-            jobs::NewJob {
-                organization_id: Some(&org),
-                kind: crate::optimize::KIND,
-                target_id: Some(&cluster),
-                dry_run: false,
-                requested_by: None,
-                safe_mode,
-            },
+            queue,
+            &org,
+            &cluster,
+            crate::optimize::KIND,
+            None,
+            safe_mode,
         )
-        .await
+        .await?
         {
-            Ok(job) => match queue.enqueue(&job.id).await {
-                Ok(()) => out.jobs.push(job),
-                Err(e) => {
-                    let _ = jobs::fail_queued(db, &job.id, &format!("could not queue: {e}")).await;
-                    out.waiting.push(cluster);
-                }
-            },
-            Err(spot_models::DbError::Conflict(_)) => out.waiting.push(cluster),
-            Err(e) => return Err(e),
+            Some(job) => out.jobs.push(job),
+            None => out.waiting.push(cluster),
         }
     }
     Ok(Some(out))
@@ -287,44 +294,24 @@ pub async fn sweep(
     let mut queued = 0;
     for (o, org, cluster) in overrides::uncovered_clusters(db, now).await? {
         push_template(db, actors, &org, &cluster).await;
-        match jobs::insert(
-            db,
-            jobs::NewJob {
-                organization_id: Some(&org),
-                kind: KIND,
-                target_id: Some(&cluster),
-                dry_run: false,
-                requested_by: None,
-                safe_mode,
-            },
-        )
-        .await
-        {
-            Ok(job) => {
-                if let Err(e) = queue.enqueue(&job.id).await {
-                    let _ = jobs::fail_queued(db, &job.id, &format!("could not queue: {e}")).await;
-                    continue;
-                }
-                queued += 1;
-                spot_models::audit::append(
-                    db,
-                    spot_models::audit::NewAuditRecord {
-                        organization_id: Some(org.clone()),
-                        actor_kind: "system".into(),
-                        actor_component: Some("MOD-OVR-01".into()),
-                        action: "override.force_queued".into(),
-                        resource_type: "cluster".into(),
-                        resource_id: Some(cluster.clone()),
-                        outcome: "success".into(),
-                        request_id: uuid::Uuid::new_v4().to_string(),
-                        after: Some(json!({"override_id": o.id, "job_id": job.id})),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            }
-            Err(spot_models::DbError::Conflict(_)) => {}
-            Err(e) => return Err(e),
+        if let Some(job) = queue_node_job(db, queue, &org, &cluster, KIND, None, safe_mode).await? {
+            queued += 1;
+            spot_models::audit::append(
+                db,
+                spot_models::audit::NewAuditRecord {
+                    organization_id: Some(org.clone()),
+                    actor_kind: "system".into(),
+                    actor_component: Some("MOD-OVR-01".into()),
+                    action: "override.force_queued".into(),
+                    resource_type: "cluster".into(),
+                    resource_id: Some(cluster.clone()),
+                    outcome: "success".into(),
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                    after: Some(json!({"override_id": o.id, "job_id": job.id})),
+                    ..Default::default()
+                },
+            )
+            .await?;
         }
     }
     Ok((ended, queued))

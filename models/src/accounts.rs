@@ -134,7 +134,7 @@ pub async fn live_by_aws_id(db: &Db, aws_account_id: &str) -> Result<Option<Acco
 /// unique index and surfaces as `DbError::Conflict`.
 pub async fn upsert_linked(db: &Db, org_id: &str, l: &LinkedAccount<'_>) -> Result<Account> {
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     // Write first so SQLite takes the write lock up front (see inventory::apply).
     sqlx::query("UPDATE organizations SET name = name WHERE id = $1")
         .bind(org_id)

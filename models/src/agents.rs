@@ -156,7 +156,7 @@ pub async fn issue_token(
     created_by: Option<&str>,
 ) -> Result<IssuedToken> {
     let now = crate::now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     if active_token_tx(&mut tx, org_id, cluster_id)
         .await?
         .is_some()
@@ -183,7 +183,7 @@ pub async fn rotate_token(
     created_by: Option<&str>,
 ) -> Result<IssuedToken> {
     let now = crate::now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     // Write first so SQLite takes its write lock up front.
     sqlx::query("UPDATE agent_tokens SET revoked_at = $1 WHERE cluster_id = $2 AND organization_id = $3 AND revoked_at IS NULL")
         .bind(now)
@@ -211,7 +211,7 @@ pub async fn rotate_token(
 /// Revokes the cluster's active token; the revoked row, or `None` when there was none.
 pub async fn revoke_token(db: &Db, org_id: &str, cluster_id: &str) -> Result<Option<TokenRow>> {
     let now = crate::now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let r = sqlx::query("UPDATE agent_tokens SET revoked_at = $1 WHERE cluster_id = $2 AND organization_id = $3 AND revoked_at IS NULL")
         .bind(now)
         .bind(cluster_id)
@@ -289,7 +289,7 @@ pub async fn register_cluster(
     region: &str,
 ) -> Result<String> {
     let now = crate::now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE accounts SET updated_at = updated_at WHERE id = $1 AND organization_id = $2",
     )
@@ -387,7 +387,7 @@ pub async fn record_heartbeat(
         Some(s) => Some(serde_json::to_string(s).map_err(|e| DbError::Corrupt(e.to_string()))?),
         None => None,
     };
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("INSERT INTO agent_status (cluster_id, organization_id) VALUES ($1, $2) ON CONFLICT (cluster_id) DO NOTHING")
         .bind(&p.cluster_id)
         .bind(&p.organization_id)
@@ -713,7 +713,7 @@ pub async fn apply_snapshot(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let now = now.timestamp_millis();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     touch_view(
         &mut tx,
         org_id,
@@ -758,7 +758,7 @@ pub async fn apply_delta(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let now = now.timestamp_millis();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     touch_view(
         &mut tx,
         org_id,

@@ -81,7 +81,7 @@ pub async fn create(db: &Db, job: NewJob<'_>, items: &[NewItem]) -> Result<JobRo
     let id = new_id();
     let now = now_ms();
     let org = job.organization_id.unwrap_or_default();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO jobs (id, organization_id, kind, target_id, status, progress, dry_run, requested_by, created_at, safe_mode) VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9)",
     )

@@ -158,7 +158,7 @@ async fn revoke_sessions(
 /// already blocked.
 pub async fn block(db: &Db, org_id: &str, reason: Option<&str>) -> Result<Option<i64>> {
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let r = sqlx::query(
         "UPDATE organizations SET blocked_at = $1, blocked_reason = $2 \
          WHERE id = $3 AND blocked_at IS NULL AND deleted_at IS NULL",
@@ -192,7 +192,7 @@ pub async fn unblock(db: &Db, org_id: &str) -> Result<bool> {
 /// of sessions revoked, or `None` when it is missing or already deleted.
 pub async fn soft_delete(db: &Db, org_id: &str) -> Result<Option<i64>> {
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let r = sqlx::query(
         "UPDATE organizations SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
     )

@@ -194,7 +194,7 @@ pub async fn remembered(db: &Db, cluster_id: &str) -> Result<Vec<RememberedRow>>
 /// sleep must never overwrite the originals with the zeros it set).
 pub async fn remember(db: &Db, cluster_id: &str, groups: &[(String, i64, i64, i64)]) -> Result<()> {
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     for (name, min, max, desired) in groups {
         sqlx::query("INSERT INTO hibernation_remembered (cluster_id, asg_name, min_size, max_size, desired_capacity, remembered_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (cluster_id, asg_name) DO NOTHING")
             .bind(cluster_id)

@@ -150,7 +150,7 @@ pub async fn apply(
 ) -> Result<ApplyReport> {
     let now = snap.observed_at;
     let mut report = ApplyReport::default();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     // Write first: SQLite then takes its write lock now (waiting on busy_timeout) instead of
     // failing to upgrade a read lock later with "database is locked".
     sqlx::query("UPDATE accounts SET updated_at = updated_at WHERE id = $1")
@@ -627,7 +627,7 @@ pub async fn authorize_instances(
     user_id: &str,
 ) -> Result<u64> {
     let now = crate::now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let mut n = 0;
     for id in row_ids {
         n += sqlx::query(
@@ -726,7 +726,7 @@ pub async fn insert_metrics(
     account_id: &str,
     points: &[MetricPoint],
 ) -> Result<usize> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let ids: Vec<(String, String)> =
         sqlx::query_as("SELECT name, id FROM clusters WHERE account_id = $1 AND gone_at IS NULL")
             .bind(account_id)

@@ -419,7 +419,7 @@ pub async fn save_cluster_policy(
     note: Option<&str>,
 ) -> Result<i64> {
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO cluster_policies (cluster_id, organization_id, policy, updated_at, template_id) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (cluster_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at, template_id = excluded.template_id",

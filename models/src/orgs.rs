@@ -144,7 +144,7 @@ pub async fn signup(
     email: &str,
     password_hash: &str,
 ) -> Result<SignupRecords> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let organization = insert_org(&mut tx, org_name).await?;
     let user = insert_user(&mut tx, email, password_hash, None).await?;
     insert_membership(&mut tx, &user.id, &organization.id, "owner").await?;
@@ -184,7 +184,7 @@ pub async fn ensure_super_admin(
         });
     }
     let created: Result<User> = async {
-        let mut tx = db.pool.begin().await?;
+        let mut tx = db.begin_write().await?;
         let org = insert_org(&mut tx, "Platform").await?;
         let user = insert_user(&mut tx, email, password_hash, Some("super_admin")).await?;
         insert_membership(&mut tx, &user.id, &org.id, "owner").await?;
@@ -330,7 +330,7 @@ pub async fn set_member_role(db: &Db, org_id: &str, user_id: &str, role: &str) -
 /// Removes a member and their user record (users belong to exactly one organization), which
 /// also revokes their sessions through the cascade.
 pub async fn remove_member(db: &Db, org_id: &str, user_id: &str) -> Result<bool> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let r = sqlx::query("DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2")
         .bind(org_id)
         .bind(user_id)
@@ -434,7 +434,7 @@ pub async fn accept_invite(
     token_hash: &str,
     password_hash: &str,
 ) -> Result<std::result::Result<(User, Invite), InviteRejection>> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let inv: Option<Invite> = sqlx::query_as::<_, Invite>(sqlx::AssertSqlSafe(format!(
         "SELECT {INVITE_COLS} FROM invites WHERE token_hash = $1 AND revoked_at IS NULL"
     )))

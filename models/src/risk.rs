@@ -101,7 +101,7 @@ pub async fn graduated(db: &Db) -> Result<Option<ModelRow>> {
 /// retired model's id.
 pub async fn graduate(db: &Db, id: &str) -> Result<Option<String>> {
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     // Write first: SQLite takes the write lock here instead of failing at commit.
     let prev: Option<(String,)> =
         sqlx::query_as("UPDATE risk_models SET status = $1, retired_at = $2 WHERE status = $3 AND id <> $4 RETURNING id")
@@ -167,7 +167,7 @@ pub async fn upsert_pool_risk(db: &Db, rows: &[PoolRisk]) -> Result<usize> {
     if rows.is_empty() {
         return Ok(0);
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     for r in rows {
         sqlx::query(
             "INSERT INTO pool_risk (region, az, instance_type, probability, confidence, action, model, degraded, scored_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \

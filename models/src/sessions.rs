@@ -90,7 +90,7 @@ pub enum Rotation {
 /// session already rotated away from revokes the session (refresh-token reuse detection).
 pub async fn rotate(db: &Db, old_hash: &str, new_hash: &str) -> Result<Rotation> {
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let r = sqlx::query(
         "UPDATE sessions SET refresh_hash = $1, last_used_at = $2 WHERE refresh_hash = $3 AND revoked_at IS NULL AND expires_at > $2",
     )

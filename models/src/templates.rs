@@ -69,7 +69,7 @@ pub struct NewTemplate<'a> {
 pub async fn insert(db: &Db, org_id: &str, t: NewTemplate<'_>) -> Result<TemplateRow> {
     let id = new_id();
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let (count,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM node_templates WHERE organization_id = $1")
             .bind(org_id)
@@ -120,7 +120,7 @@ pub async fn update(
 
 /// Makes `id` the organization's only default, atomically. False when it does not exist.
 pub async fn set_default(db: &Db, org_id: &str, id: &str) -> Result<bool> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let exists: Option<(String,)> =
         sqlx::query_as("SELECT id FROM node_templates WHERE organization_id = $1 AND id = $2")
             .bind(org_id)
@@ -189,7 +189,7 @@ pub async fn delete(db: &Db, org_id: &str, id: &str) -> Result<Deleted> {
     if !users.is_empty() {
         return Ok(Deleted::InUse(users.into_iter().map(|(_, n)| n).collect()));
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let r = sqlx::query("DELETE FROM node_templates WHERE organization_id = $1 AND id = $2")
         .bind(org_id)
         .bind(id)

@@ -164,6 +164,22 @@ async fn login_refresh_logout_and_revocation(b: Backend) {
         StatusCode::UNAUTHORIZED,
         "replay revoked the session"
     );
+    // Every token of that session is dead: the first access token and the rotated refresh.
+    assert_eq!(
+        app.json(Method::GET, "/api/auth/me", Some(&access), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (st, e) = app
+        .json(
+            Method::POST,
+            "/api/auth/refresh",
+            None,
+            Some(json!({"refresh_token": refresh2})),
+        )
+        .await;
+    assert_error(st, &e, StatusCode::UNAUTHORIZED);
     // A fresh session for the logout checks.
     let (st, t) = app
         .json(

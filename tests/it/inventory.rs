@@ -47,10 +47,53 @@ pub async fn wait_status(app: &TestApp, s: &Session, id: &str, want: &str) -> Va
     panic!("account {id} never reached {want}: {last}");
 }
 
+/// Installs the (simulated) agent on every cluster of the organization and waits for each
+/// view: pods, usage and history come only from the agents.
+pub async fn install_all_agents(app: &TestApp, s: &Session) {
+    let (_, clusters) = app
+        .json(Method::GET, "/api/clusters", Some(&s.access), None)
+        .await;
+    for c in clusters["items"].as_array().expect("clusters") {
+        let id = c["id"].as_str().expect("id");
+        crate::optimize::install_agent(app, s, id).await;
+    }
+    // The figures and the history are written right after each view is stored.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, list) = app
+            .json(Method::GET, "/api/clusters", Some(&s.access), None)
+            .await;
+        let done = list["items"].as_array().is_some_and(|items| {
+            items.iter().all(|c| {
+                c["pod_count"].as_i64().unwrap_or(0) > 0
+                    && c["trend_24h"]["hours"].as_array().map_or(0, Vec::len) >= 23
+            })
+        });
+        if done {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "agent figures and history never arrived: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn discovery_fills_the_inventory_api(b: Backend) {
     let app = TestApp::start(b).await;
     let s = app.signup("Inventory").await;
     link_sim(&app, &s, "123456789012", "Prod").await;
+    // Before any agent reports, a cluster shows its instances and no invented pod figures.
+    let (_, before) = app
+        .json(Method::GET, "/api/clusters", Some(&s.access), None)
+        .await;
+    for c in before["items"].as_array().expect("items") {
+        assert!(c["node_count"].as_i64().expect("nodes") > 0, "{c}");
+        assert_eq!(c["pod_count"], 0, "{c}");
+        assert!(c["efficiency_grade"].is_null(), "not measured yet: {c}");
+    }
+    install_all_agents(&app, &s).await;
 
     let (st, list) = app
         .json(Method::GET, "/api/clusters", Some(&s.access), None)
@@ -458,13 +501,7 @@ async fn dashboard_numbers_come_from_inventory_and_history(b: Backend) {
     link_sim(&app, &s, "123456789012", "Prod").await;
     // Each cluster's agent reports on connect what its metrics store holds; the history
     // comes from there (the cloud port has no pods and no usage).
-    let (_, clusters) = app
-        .json(Method::GET, "/api/clusters", Some(&s.access), None)
-        .await;
-    for c in clusters["items"].as_array().expect("clusters") {
-        let id = c["id"].as_str().expect("id");
-        crate::optimize::install_agent(&app, &s, id).await;
-    }
+    install_all_agents(&app, &s).await;
     let mut savings = Value::Null;
     for _ in 0..400 {
         savings = app
@@ -614,6 +651,7 @@ async fn the_cluster_list_carries_a_24h_trend(b: Backend) {
     let app = TestApp::start(b).await;
     let s = app.signup("Trends").await;
     link_sim(&app, &s, "123456789012", "Prod").await;
+    install_all_agents(&app, &s).await;
     let (st, list) = app
         .json(Method::GET, "/api/clusters", Some(&s.access), None)
         .await;
@@ -621,7 +659,7 @@ async fn the_cluster_list_carries_a_24h_trend(b: Backend) {
     for c in list["items"].as_array().expect("items") {
         let t = &c["trend_24h"];
         let n = t["hours"].as_array().map(Vec::len).unwrap_or(0);
-        // The first scan reads 14 days of hourly history: a full day of points.
+        // The agents' first snapshots carry 14 days of hourly history: a full day of points.
         assert!(n >= 23, "{t}");
         assert_eq!(t["nodes"].as_array().map(Vec::len), Some(n));
         assert_eq!(t["pods"].as_array().map(Vec::len), Some(n));

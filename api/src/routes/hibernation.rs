@@ -28,7 +28,9 @@ pub struct HibernationApi;
 /// Longest "sleep now" / "wake now" (30 days).
 const MAX_HOURS: u32 = 720;
 /// How long "sleep now" / "wake now" wait for the transition before answering.
-const NOW_TIMEOUT: Duration = Duration::from_secs(25);
+/// Short: a sleep that drains nodes first takes minutes; the answer then says
+/// `transitioning` and the state endpoint (or `hibernation.changed` events) follows it.
+const NOW_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// `sleep` (the whole local day) or `awake` (stay awake the whole local day).
 #[derive(Enum, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -653,7 +655,7 @@ impl HibernationApi {
 
     /// Hibernate now (admins and owners): the cluster sleeps for `hours`, or until the
     /// schedule next wakes it. Answers with the state once the cluster actor has acted
-    /// (or after 25 s, still `transitioning`).
+    /// (or after 8 s, still `transitioning`).
     #[oai(
         path = "/clusters/:id/hibernation/sleep",
         method = "post",

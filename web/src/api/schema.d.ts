@@ -945,7 +945,7 @@ export interface paths {
         /**
          * Hibernate now (admins and owners): the cluster sleeps for `hours`, or until the
          *     schedule next wakes it. Answers with the state once the cluster actor has acted
-         *     (or after 25 s, still `transitioning`).
+         *     (or after 8 s, still `transitioning`).
          */
         post: operations["hibernateClusterNow"];
         delete?: never;
@@ -8599,6 +8599,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description The request body is over the size limit (`payload_too_large`). */
             413: {
                 headers: {
@@ -8679,6 +8688,15 @@ export interface operations {
             };
             /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8773,6 +8791,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description The request body is over the size limit (`payload_too_large`). */
             413: {
                 headers: {
@@ -8852,6 +8879,15 @@ export interface operations {
             };
             /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10429,6 +10465,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description A dependency is unavailable (`unavailable`); retry later. */
             503: {
                 headers: {
@@ -10608,6 +10653,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description The request body is over the size limit (`payload_too_large`). */
             413: {
                 headers: {
@@ -10698,6 +10752,15 @@ export interface operations {
             };
             /** @description No such resource in the caller's organization (`not_found`). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10798,6 +10861,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description The request body is over the size limit (`payload_too_large`). */
             413: {
                 headers: {
@@ -10882,6 +10954,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description The request body is over the size limit (`payload_too_large`). */
             413: {
                 headers: {
@@ -10959,6 +11040,15 @@ export interface operations {
             };
             /** @description No such resource in the caller's organization (`not_found`). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
