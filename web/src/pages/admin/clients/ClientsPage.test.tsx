@@ -48,7 +48,7 @@ describe('Clients admin page', () => {
     const row = within(table).getByText('Acme Corp').closest('tr') as HTMLElement;
     expect(within(row).getByText('owner@acme.test')).toBeInTheDocument();
     expect(within(row).getByText('Active')).toBeInTheDocument();
-    expect(within(row).getByText('14')).toBeInTheDocument();
+    expect(within(row).getByText(/· 14 nodes/)).toBeInTheDocument();
     expect(within(row).getByText('$12,346')).toBeInTheDocument();
     expect(within(row).getByText('$2,346')).toBeInTheDocument();
     expect(within(row).getByText('1 / 3')).toBeInTheDocument();

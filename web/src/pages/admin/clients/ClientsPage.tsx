@@ -131,10 +131,21 @@ function ClientsAdmin() {
         );
       },
     },
-    { key: 'members', header: 'Members', width: '80px', align: 'right', render: (c) => c.members },
-    { key: 'accounts', header: 'Accounts', width: '80px', align: 'right', render: (c) => c.accounts },
-    { key: 'clusters', header: 'Clusters', width: '80px', align: 'right', render: (c) => c.clusters },
-    { key: 'nodes', header: 'Nodes', width: '70px', align: 'right', render: (c) => c.nodes },
+    {
+      key: 'footprint',
+      header: 'Footprint',
+      width: '170px',
+      render: (c) => (
+        <span className="stack stack--tight">
+          <span>
+            {c.clusters} {c.clusters === 1 ? 'cluster' : 'clusters'} · {c.nodes} {c.nodes === 1 ? 'node' : 'nodes'}
+          </span>
+          <span className="muted">
+            {c.accounts} {c.accounts === 1 ? 'account' : 'accounts'} · {c.members} {c.members === 1 ? 'member' : 'members'}
+          </span>
+        </span>
+      ),
+    },
     { key: 'spend', header: 'Spend / mo', width: '110px', align: 'right', render: (c) => <span className="nowrap">{formatUsd(c.monthly_spend)}</span> },
     { key: 'savings', header: 'Savings / mo', width: '110px', align: 'right', render: (c) => <span className="nowrap">{formatUsd(c.monthly_savings)}</span> },
     {
@@ -153,7 +164,7 @@ function ClientsAdmin() {
     {
       key: 'activity',
       header: 'Last activity',
-      width: '160px',
+      width: '130px',
       render: (c) => <span className="muted">{c.last_activity_at ? formatDateTime(c.last_activity_at) : 'never'}</span>,
     },
     {
