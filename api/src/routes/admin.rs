@@ -584,20 +584,17 @@ impl AdminApi {
         let before = serde_json::json!({"status": org.status().as_str()});
         let after =
             serde_json::json!({"status": "blocked", "reason": reason, "sessions_revoked": revoked});
-        slot.diff(Some(before.clone()), Some(after.clone()));
-        audit_admin_action(
+        self.changed(
             &state,
-            &auth.0,
+            &auth,
             &client,
+            &slot,
             "admin.client.block",
-            "organization",
-            Some(&id),
             &id,
-            Some(before),
-            Some(after),
+            before,
+            after,
         )
-        .await;
-        Ok(Json(self.one(&state, &id).await?))
+        .await
     }
 
     /// Lift a block: members can sign in again.
@@ -627,20 +624,17 @@ impl AdminApi {
             serde_json::json!({"status": "blocked"}),
             serde_json::json!({"status": "active"}),
         );
-        slot.diff(Some(before.clone()), Some(after.clone()));
-        audit_admin_action(
+        self.changed(
             &state,
-            &auth.0,
+            &auth,
             &client,
+            &slot,
             "admin.client.unblock",
-            "organization",
-            Some(&id),
             &id,
-            Some(before),
-            Some(after),
+            before,
+            after,
         )
-        .await;
-        Ok(Json(self.one(&state, &id).await?))
+        .await
     }
 
     /// Soft-delete an organization: hidden from the registry, sessions revoked, sign-ins
@@ -668,20 +662,17 @@ impl AdminApi {
             .ok_or(ApiError::NotFound("organization"))?;
         let before = serde_json::json!({"status": org.status().as_str()});
         let after = serde_json::json!({"status": "deleted", "sessions_revoked": revoked});
-        slot.diff(Some(before.clone()), Some(after.clone()));
-        audit_admin_action(
+        self.changed(
             &state,
-            &auth.0,
+            &auth,
             &client,
+            &slot,
             "admin.client.delete",
-            "organization",
-            Some(&id),
             &id,
-            Some(before),
-            Some(after),
+            before,
+            after,
         )
-        .await;
-        Ok(Json(self.one(&state, &id).await?))
+        .await
     }
 
     /// Restore a soft-deleted organization (it keeps a block it had).
@@ -734,6 +725,36 @@ impl AdminApi {
 
 impl AdminApi {
     /// One organization of the registry, with its figures.
+    /// Records an organization change (request diff, and the audit record in the
+    /// platform chain and the organization's own) and answers with the organization.
+    #[allow(clippy::too_many_arguments)]
+    async fn changed(
+        &self,
+        state: &AppState,
+        auth: &BearerAuth,
+        client: &ClientInfo,
+        slot: &AuditSlot,
+        action: &str,
+        id: &str,
+        before: serde_json::Value,
+        after: serde_json::Value,
+    ) -> poem::Result<Json<ClientView>> {
+        slot.diff(Some(before.clone()), Some(after.clone()));
+        audit_admin_action(
+            state,
+            &auth.0,
+            client,
+            action,
+            "organization",
+            Some(id),
+            id,
+            Some(before),
+            Some(after),
+        )
+        .await;
+        Ok(Json(self.one(state, id).await?))
+    }
+
     async fn one(&self, state: &AppState, id: &str) -> Result<ClientView, ApiError> {
         let row = clients::get(&state.db, id)
             .await?
