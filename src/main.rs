@@ -221,9 +221,27 @@ struct ServeArgs {
     /// (0 disables).
     #[arg(long, env = "SPOT_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 10)]
     login_failures_per_account: u32,
+    /// IAM role the platform runs as, which customers' SpotOptimizer roles trust (the
+    /// CloudFormation `PlatformRoleArn`): `arn:aws:iam::<account>:role/<name>`, never an
+    /// account root. Required with `--cloud aws`.
+    #[arg(long, env = "SPOT_PLATFORM_ROLE_ARN")]
+    platform_role_arn: Option<String>,
     /// Seed of the cloud simulator (same seed, same simulated world).
     #[arg(long, env = "SPOT_SIM_SEED", default_value_t = 42)]
     sim_seed: u64,
+    /// What each simulated account holds: `demo` (a per-account demo size), `empty`,
+    /// `scale:N` (N instances) or `cleanup:N` (N orphaned volumes and snapshots: the load of
+    /// the clean-up batches).
+    #[arg(long, env = "SPOT_SIM_PROFILE", default_value = "demo")]
+    sim_profile: String,
+    /// Journal the simulated accounts' changes (snapshots, deletions, terminations) under
+    /// the data directory (`sim/`) so that they survive a restart (crash tests).
+    #[arg(long, env = "SPOT_SIM_JOURNAL")]
+    sim_journal: bool,
+    /// Seconds without a heartbeat after which a running job's worker is presumed dead:
+    /// its job is failed, or resumed when its executor can reconcile (clean-up batches).
+    #[arg(long, env = "SPOT_JOB_ORPHAN_AFTER", default_value_t = 60)]
+    job_orphan_after: u64,
     /// Seed a demo organization (printed login) with two simulated AWS accounts.
     #[arg(long, env = "SPOT_DEMO")]
     demo: bool,
@@ -236,6 +254,9 @@ struct ServeArgs {
     /// Seconds between discoveries of each linked account.
     #[arg(long, env = "SPOT_DISCOVERY_INTERVAL", default_value_t = 300)]
     discovery_interval: u64,
+    /// Days a soft-deleted organization is kept (and can be restored) before it is purged.
+    #[arg(long, env = "SPOT_DELETED_ORG_RETENTION_DAYS", default_value_t = 30)]
+    deleted_org_retention_days: u32,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "SPOT_LOG_JSON")]
     log_json: bool,
@@ -247,6 +268,18 @@ struct ServeArgs {
     /// its lease; a dead replica's accounts move to others within this period.
     #[arg(long, env = "SPOT_LEASE_SECS", default_value_t = 30)]
     lease_secs: u64,
+    /// SMTP server for e-mail (weekly reports, pre-sleep notices): `smtp://host:25` (plain,
+    /// a local relay), `smtp://user:pass@host:587?tls=required` (STARTTLS) or
+    /// `smtps://user:pass@host:465`. Default: no e-mail is sent.
+    #[arg(long, env = "SPOT_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// Sender of those e-mails.
+    #[arg(
+        long,
+        env = "SPOT_SMTP_FROM",
+        default_value = "Spot Optimizer <spot-optimizer@localhost>"
+    )]
+    smtp_from: String,
 }
 
 fn database_url(cli: &Cli) -> anyhow::Result<String> {
@@ -274,13 +307,20 @@ fn database_url(cli: &Cli) -> anyhow::Result<String> {
 fn init_logs(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // Every line also goes to the super-admin live log stream (redacted, bounded buffer).
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(spot_api::logs::layer());
     if json {
-        builder.json().init();
+        registry
+            .with(tracing_subscriber::fmt::layer().json().with_target(false))
+            .init();
     } else {
-        builder.init();
+        registry
+            .with(tracing_subscriber::fmt::layer().with_target(false))
+            .init();
     }
 }
 
@@ -329,13 +369,35 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     cfg.trust_forwarded_for = args.trust_forwarded_for;
     cfg.trusted_proxy_hops = args.trusted_proxy_hops;
     cfg.sim_seed = args.sim_seed;
+    match &args.platform_role_arn {
+        Some(arn) => {
+            if spot_actors::connect::parse_role_arn(arn).is_none() {
+                anyhow::bail!(
+                    "invalid SPOT_PLATFORM_ROLE_ARN: must be an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>), not an account root or user"
+                );
+            }
+            cfg.platform_principal_arn = arn.clone();
+        }
+        None if args.cloud == "aws" => anyhow::bail!(
+            "invalid SPOT_PLATFORM_ROLE_ARN: required with --cloud aws (the role customers' SpotOptimizer roles trust)"
+        ),
+        None => {}
+    }
     cfg.discovery_interval_secs = args.discovery_interval;
     cfg.safe_mode = args.safe_mode;
     cfg.lease_secs = args.lease_secs;
+    cfg.smtp_url = args.smtp_url.clone().filter(|u| !u.trim().is_empty());
+    cfg.smtp_from = args.smtp_from.clone();
+    spot_api::notify::Mailer::from_config(&cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
+    cfg.deleted_org_retention_days = i64::from(args.deleted_org_retention_days);
     cfg.public_url = args
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", args.listen));
+    if !(3..=86_400).contains(&args.job_orphan_after) {
+        anyhow::bail!("invalid SPOT_JOB_ORPHAN_AFTER: must be 3 to 86400 seconds");
+    }
+    spot_models::jobs::set_orphan_after_secs(args.job_orphan_after as i64);
     let db = connect(&url).await?;
     // Records written before the state is built (the super-admin seed) are MAC'd too.
     db.set_audit_keys(spot_models::audit::MacKeys::derive(
@@ -361,7 +423,18 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
                 endpoint_url: args.aws_endpoint_url.clone(),
                 base: spot_cloud::aws::AwsCredentials::Ambient,
             }),
-            _ => std::sync::Arc::new(spot_actors::connect::SimConnector::new(args.sim_seed)),
+            _ => {
+                let profile = spot_cloud::sim::SimProfile::parse(&args.sim_profile)
+                    .map_err(|e| anyhow::anyhow!("invalid SPOT_SIM_PROFILE: {e}"))?;
+                let mut sim = match profile {
+                    Some(p) => spot_actors::connect::SimConnector::with_profile(args.sim_seed, p),
+                    None => spot_actors::connect::SimConnector::new(args.sim_seed),
+                };
+                if args.sim_journal {
+                    sim = sim.with_journal(cli.data_dir.join("sim"));
+                }
+                std::sync::Arc::new(sim)
+            }
         };
     let state = AppState::build(
         db,
@@ -566,6 +639,10 @@ fn main() -> ExitCode {
         Some(Cmd::Plan { workload, pretty }) => return plan_workload(workload, *pretty),
         _ => {}
     }
+    // `rediss://` (redis-rs builds its rustls config with the process-wide provider). The AWS
+    // SDK compiles aws-lc-rs in as well, so rustls will not pick one by itself: choose ring,
+    // the provider sqlx's PostgreSQL TLS also uses. Idempotent (an error = already installed).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

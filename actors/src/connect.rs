@@ -83,6 +83,8 @@ pub fn parse_role_arn(arn: &str) -> Option<(String, String)> {
 pub struct SimConnector {
     seed: u64,
     profile: Option<spot_cloud::sim::SimProfile>,
+    /// Where each simulated account journals its changes (see `spot_cloud::sim::journal`).
+    journal_dir: Option<std::path::PathBuf>,
     worlds: Mutex<HashMap<(String, String), Arc<SimCloud>>>,
 }
 
@@ -91,6 +93,7 @@ impl SimConnector {
         SimConnector {
             seed,
             profile: None,
+            journal_dir: None,
             worlds: Mutex::new(HashMap::new()),
         }
     }
@@ -100,8 +103,16 @@ impl SimConnector {
         SimConnector {
             seed,
             profile: Some(profile),
+            journal_dir: None,
             worlds: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The simulated accounts' changes (snapshots, deletions, terminations) are journaled
+    /// under `dir` and survive a restart of the process.
+    pub fn with_journal(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.journal_dir = Some(dir.into());
+        self
     }
 
     /// A stable 12-digit account id for a simulated access key.
@@ -123,7 +134,13 @@ impl SimConnector {
         if let Some(p) = &self.profile {
             cfg.profile = p.clone();
         }
-        let w = Arc::new(SimCloud::new(cfg)?);
+        let w = Arc::new(match &self.journal_dir {
+            Some(dir) => SimCloud::with_journal(
+                cfg,
+                &spot_cloud::sim::journal::path_for(dir, account_id, region),
+            )?,
+            None => SimCloud::new(cfg)?,
+        });
         worlds.insert((account_id.to_string(), region.to_string()), w.clone());
         Ok(w)
     }

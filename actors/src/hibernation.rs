@@ -167,6 +167,9 @@ pub async fn reconcile(t: &Target<'_>, first: bool, manual: bool) -> Result<Outc
     let now = Utc::now();
     let eval = schedule.evaluate(now);
     let desired = eval.power;
+    if let Some(at) = crate::presleep::due(&current, &eval, now) {
+        crate::presleep::notify(t, at, schedule.tz, now).await;
+    }
     if current == desired.as_str() {
         return Ok(Outcome {
             state: current,

@@ -185,6 +185,29 @@ pub struct PoolFlag {
     pub last_signal: RiskSignal,
 }
 
+/// What the global risk tracker says about the pools, as a caller must read it: the flags
+/// (possibly none), or *unknown* because the tracker could not be read. Unknown is not
+/// "no pool is flagged": callers treat every pool whose state is unknown conservatively.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Flags {
+    Known(Vec<PoolFlag>),
+    Unknown { reason: String },
+}
+
+impl Flags {
+    /// The flags when known.
+    pub fn known(&self) -> Option<&[PoolFlag]> {
+        match self {
+            Flags::Known(v) => Some(v),
+            Flags::Unknown { .. } => None,
+        }
+    }
+
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Flags::Unknown { .. })
+    }
+}
+
 /// Cross-tenant pool risk flags.
 ///
 /// `at`/`now` are explicit so the in-memory implementation is deterministic under test. The
@@ -205,6 +228,20 @@ pub trait RiskTracker: Send + Sync {
 
     /// Every pool flagged at `now`, ordered by pool id.
     async fn flagged(&self, now: DateTime<Utc>) -> Result<Vec<PoolFlag>, HiveError>;
+
+    /// Every pool flagged at `now`, or [`Flags::Unknown`] (logged) when the tracker cannot
+    /// be read. What decision code calls: an error cannot be mistaken for "clean".
+    async fn flags(&self, now: DateTime<Utc>) -> Flags {
+        match self.flagged(now).await {
+            Ok(v) => Flags::Known(v),
+            Err(e) => {
+                tracing::warn!(component = "SVC-RISK-GLB", error = %e, "global risk tracker unavailable: pool flags unknown");
+                Flags::Unknown {
+                    reason: e.to_string(),
+                }
+            }
+        }
+    }
 
     /// The pools of one region flagged at `now` — the engine's block list when it picks a pool.
     async fn flagged_set(

@@ -8,6 +8,7 @@ pub mod hibernation;
 pub mod hive;
 pub mod market;
 pub mod policy;
+pub mod presleep;
 pub mod react;
 pub mod risk;
 pub mod signals;

@@ -9,7 +9,7 @@ use spot_cloud::{Cloud, CloudError};
 use spot_engine::catalog::{Arch, Catalog, InstanceType, PoolKey, SpotPool};
 use spot_models::risk::PoolRisk;
 
-use crate::hive::RiskTracker;
+use crate::hive::{Flags, RiskTracker};
 use crate::risk::{score_pools, ActiveModel};
 
 /// Probability used for a pool the model could not score (CAUTION band).
@@ -27,6 +27,11 @@ pub struct Market {
     pub scores: Vec<PoolRisk>,
     /// Which model scored the pools.
     pub model: String,
+    /// When the market was read (the cloud's clock).
+    pub read_at: chrono::DateTime<chrono::Utc>,
+    /// Set (with the reason) when the global risk tracker could not be read: every spot
+    /// pool is then in `risk_flags`.
+    pub flags_unknown: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,13 +63,25 @@ pub async fn read(
         .iter()
         .map(|r| (PoolKey::new(&r.instance_type, &r.az), r.probability))
         .collect();
-    let risk_flags: BTreeSet<PoolKey> = hive
-        .flagged_set(cloud.region(), cloud.now())
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|p| PoolKey::new(&p.instance_type, &p.az))
-        .collect();
+    // Unknown flags (the tracker is down) are not "no flags": every spot pool is then held
+    // as flagged, so no new capacity is placed in a pool that may be being interrupted;
+    // nodes already running stay where they are.
+    let region = cloud.region().to_string();
+    let (risk_flags, flags_unknown): (BTreeSet<PoolKey>, Option<String>) =
+        match hive.flags(cloud.now()).await {
+            Flags::Known(flags) => (
+                flags
+                    .into_iter()
+                    .filter(|f| f.pool.region == region)
+                    .map(|f| PoolKey::new(&f.pool.instance_type, &f.pool.az))
+                    .collect(),
+                None,
+            ),
+            Flags::Unknown { reason } => (
+                spot.keys().map(|(ty, az)| PoolKey::new(ty, az)).collect(),
+                Some(reason),
+            ),
+        };
     let types: Vec<InstanceType> = info
         .iter()
         .filter_map(|t| {
@@ -106,5 +123,80 @@ pub async fn read(
         spot,
         scores,
         model: model.id.clone(),
+        read_at: cloud.now(),
+        flags_unknown,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hive::{HiveError, MemoryTracker, PoolFlag, PoolId, RiskSignal};
+    use crate::risk::RiskService;
+    use chrono::{DateTime, Utc};
+    use spot_engine::risk::Runtime;
+
+    /// A tracker that cannot be read (Redis down).
+    struct DownTracker;
+
+    #[async_trait::async_trait]
+    impl RiskTracker for DownTracker {
+        async fn flag(
+            &self,
+            _pool: &PoolId,
+            _signal: RiskSignal,
+            _at: DateTime<Utc>,
+        ) -> Result<PoolFlag, HiveError> {
+            Err(HiveError::InvalidConfig("down".into()))
+        }
+        async fn get(
+            &self,
+            _pool: &PoolId,
+            _now: DateTime<Utc>,
+        ) -> Result<Option<PoolFlag>, HiveError> {
+            Err(HiveError::InvalidConfig("down".into()))
+        }
+        async fn flagged(&self, _now: DateTime<Utc>) -> Result<Vec<PoolFlag>, HiveError> {
+            Err(HiveError::InvalidConfig("tracker unreachable".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_tracker_is_unknown_not_clean() {
+        let cloud = spot_cloud::sim::SimCloud::for_account("123456789012", 7).expect("sim");
+        let model = RiskService::new(Runtime::Tract).current();
+
+        let known = read(&cloud, &model, &MemoryTracker::default())
+            .await
+            .expect("market");
+        assert!(known.flags_unknown.is_none());
+        assert!(
+            known.risk_flags.is_empty(),
+            "nothing flagged in a fresh tracker"
+        );
+        assert!(known
+            .scores
+            .iter()
+            .all(|s| s.degraded == 0 || s.model == "heuristic"));
+
+        let down = read(&cloud, &model, &DownTracker).await.expect("market");
+        assert!(
+            down.flags_unknown
+                .as_deref()
+                .is_some_and(|r| r.contains("unreachable")),
+            "{:?}",
+            down.flags_unknown
+        );
+        // Every spot pool is held as flagged: no new capacity goes where interruptions may be
+        // under way, and the engine's pools all carry the block.
+        assert_eq!(down.risk_flags.len(), down.spot.len());
+        assert!(down
+            .catalog
+            .pools()
+            .iter()
+            .all(|p| down.risk_flags.contains(&p.key())));
+        // The scores are kept but say they were made without the tracker.
+        assert!(!down.scores.is_empty());
+        assert!(down.scores.iter().all(|s| s.degraded == 1));
+    }
 }

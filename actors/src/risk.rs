@@ -76,6 +76,10 @@ pub struct ModelStatus {
 pub struct RiskService {
     runtime: Runtime,
     current: RwLock<Arc<ActiveModel>>,
+    /// The scored market each account actor of this replica read at its last discovery,
+    /// by account id: what read-only views (an instance's cheaper alternatives) serve from
+    /// instead of calling the cloud per request.
+    markets: RwLock<std::collections::HashMap<String, Arc<crate::market::Market>>>,
 }
 
 impl RiskService {
@@ -85,7 +89,30 @@ impl RiskService {
         RiskService {
             runtime,
             current: RwLock::new(Arc::new(m)),
+            markets: RwLock::new(Default::default()),
         }
+    }
+
+    /// Records (or, with `None`, forgets) the scored market of an account.
+    pub fn set_market(&self, account_id: &str, market: Option<Arc<crate::market::Market>>) {
+        let mut g = self.markets.write().unwrap_or_else(|e| e.into_inner());
+        match market {
+            Some(m) => {
+                g.insert(account_id.to_string(), m);
+            }
+            None => {
+                g.remove(account_id);
+            }
+        }
+    }
+
+    /// The scored market the account's actor last read on this replica, if any.
+    pub fn market(&self, account_id: &str) -> Option<Arc<crate::market::Market>> {
+        self.markets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(account_id)
+            .cloned()
     }
 
     /// The runtime from the environment: onnxruntime when `ORT_DYLIB_PATH` names a library,
@@ -207,12 +234,15 @@ pub async fn score_pools(
             .or_default()
             .insert(p.timestamp.timestamp(), p.usd_per_hour);
     }
-    let flags: HashMap<PoolId, u64> = hive
-        .flagged(now)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|f| (f.pool, f.count))
+    // Unknown flags (tracker down): the feature cannot be filled in; the scores are kept but
+    // marked degraded (scored without the global tracker), never passed off as "no flags".
+    let tracker = hive.flags(now).await;
+    let flags_unknown = tracker.is_unknown();
+    let flags: HashMap<PoolId, u64> = tracker
+        .known()
+        .unwrap_or(&[])
+        .iter()
+        .map(|f| (f.pool.clone(), f.count))
         .collect();
     let mut observations = Vec::new();
     let mut keys = Vec::new();
@@ -296,7 +326,7 @@ pub async fn score_pools(
             confidence: s.confidence,
             action: action_str(s.action).to_string(),
             model: model_id.clone(),
-            degraded: i64::from(s.degraded),
+            degraded: i64::from(s.degraded || flags_unknown),
             scored_at: at,
         })
         .collect())

@@ -42,11 +42,16 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How often the audit retention purge runs.
     pub retention_interval_secs: u64,
+    /// Days a soft-deleted organization is kept (restorable) before the purge removes it.
+    pub deleted_org_retention_days: i64,
+    /// Lifetime of a password reset link.
+    pub password_reset_ttl_secs: i64,
     /// Keys that encrypted credentials before the last rotation (decrypt only).
     pub previous_secret_keys: Vec<Vec<u8>>,
     /// Seed of the cloud simulator (same seed, same simulated world).
     pub sim_seed: u64,
-    /// The platform principal customers trust in their role (CloudFormation parameter).
+    /// The platform role customers trust in their role (CloudFormation `PlatformRoleArn`,
+    /// `--platform-role-arn`): a role ARN, never an account root.
     pub platform_principal_arn: String,
     /// Seconds between discoveries of each account.
     pub discovery_interval_secs: u64,
@@ -58,9 +63,28 @@ pub struct ServerConfig {
     pub job_queue: String,
     /// Largest accepted risk model upload.
     pub max_model_bytes: usize,
+    /// Live streams (server-sent events) one user may hold open at once.
+    pub live_streams_per_user: usize,
+    /// Live streams this server holds open at once, all users together.
+    pub live_streams_max: usize,
     /// Executable that validates uploaded models in a child process (its
     /// `validate-model` subcommand). Default: this program.
     pub model_validator: Option<std::path::PathBuf>,
+    /// Outbound e-mail (weekly reports, pre-sleep notices): `smtp://host:port` (plain, for a
+    /// local relay), `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtps://…`.
+    /// None: no e-mail is sent and the web app says so.
+    pub smtp_url: Option<String>,
+    /// Sender of those e-mails (`Name <address>` or an address).
+    pub smtp_from: String,
+    /// How often the notification dispatcher looks for queued notifications (ms).
+    pub notify_poll_ms: u64,
+    /// Delay before the first retry of a failed webhook or SMTP delivery (ms); it doubles
+    /// with each retry, up to [`crate::notify::MAX_RETRY_DELAY`].
+    pub notify_retry_base_ms: u64,
+    /// Attempts per channel before a delivery is recorded as failed.
+    pub notify_max_attempts: u32,
+    /// How often the weekly report scheduler looks for a finished week to report (s).
+    pub weekly_report_check_secs: u64,
 }
 
 impl ServerConfig {
@@ -90,15 +114,26 @@ impl ServerConfig {
             public_url: "http://127.0.0.1:8080".into(),
             max_body_bytes: 1024 * 1024,
             retention_interval_secs: 3600,
+            deleted_org_retention_days: spot_models::clients::DELETED_RETENTION_DAYS,
+            password_reset_ttl_secs: 3600,
             previous_secret_keys: Vec::new(),
             sim_seed: 42,
-            platform_principal_arn: "arn:aws:iam::000000000000:root".into(),
+            // Placeholder for the simulator; `--cloud aws` requires `--platform-role-arn`.
+            platform_principal_arn: "arn:aws:iam::000000000000:role/SpotOptimizerPlatform".into(),
             discovery_interval_secs: 300,
             safe_mode: false,
             lease_secs: 30,
             job_queue: "spot-optimizer".into(),
             max_model_bytes: 16 * 1024 * 1024,
+            live_streams_per_user: 8,
+            live_streams_max: 2000,
             model_validator: None,
+            smtp_url: None,
+            smtp_from: "Spot Optimizer <spot-optimizer@localhost>".into(),
+            notify_poll_ms: 1000,
+            notify_retry_base_ms: 1000,
+            notify_max_attempts: 4,
+            weekly_report_check_secs: 900,
         }
     }
 }

@@ -50,6 +50,10 @@ const EXTRA_STATUSES: &[(&str, &[u16])] = &[
     ("optimizeCluster", &[409]),
     ("estimateClusterPolicyImpact", &[409]),
     ("adminGraduateRiskModel", &[409]),
+    ("labLiveSwitch", &[404, 409]),
+    ("labCreateAbTest", &[409]),
+    ("labStopAbTest", &[409]),
+    ("labGraduate", &[409]),
     ("adminRollbackRiskModel", &[409]),
     ("cancelJob", &[409]),
     ("revokeOverride", &[409]),
@@ -67,7 +71,12 @@ const EXTRA_STATUSES: &[(&str, &[u16])] = &[
     ("deleteTemplate", &[409]),
     // 404: the account or organization named in the body does not exist.
     ("estimateTemplate", &[404, 409]),
+    ("listTemplateSecurityGroups", &[404, 409]),
     ("adminImpersonate", &[404]),
+    // 429: the caller (or the server) holds as many live streams as allowed.
+    ("streamEvents", &[429]),
+    ("streamAdminEvents", &[429]),
+    ("streamAdminLogs", &[429]),
 ];
 
 fn describe_status(code: u16) -> &'static str {

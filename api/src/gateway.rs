@@ -128,7 +128,8 @@ async fn authenticate(state: &AppState, req: &Request) -> Option<AuthCtx> {
     // Event streams also take the token from the query (EventSource cannot set headers).
     let query_token = || {
         let path = req.uri().path();
-        if path != "/api/events" && path != "/api/admin/events" {
+        if path != "/api/events" && path != "/api/admin/events" && path != "/api/admin/logs/stream"
+        {
             return None;
         }
         req.uri()
@@ -275,6 +276,26 @@ fn default_resource(path: &str) -> (String, Option<String>) {
     )
 }
 
+/// The route that accepts the large (model-sized) bodies, for super-admins only.
+const MODEL_UPLOAD_PATH: &str = "/api/admin/risk/models";
+
+/// Whether the request carries a valid agent token (checked before an agent's body is read;
+/// the route checks it again and answers the refusal).
+async fn agent_token_valid(state: &AppState, req: &Request) -> bool {
+    let Some(token) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    matches!(
+        spot_models::agents::authenticate(&state.db, token.trim()).await,
+        Ok(Some(_))
+    )
+}
+
 pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Response> {
     let Some(state) = req.data::<AppState>().cloned() else {
         return Ok(json_error(
@@ -302,6 +323,11 @@ pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
 
     async move {
         let auth = authenticate(&state, &req).await;
+        // Members of a soft-deleted organization: their organization is gone (404).
+        let org_deleted =
+            auth.is_none()
+                && path.starts_with("/api/")
+                && crate::console::token_of_deleted_org(&state, &req).await;
         if let Some(a) = &auth {
             req.extensions_mut().insert(a.clone());
         }
@@ -321,7 +347,7 @@ pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
         // Bodies are buffered under a hard cap, whether or not Content-Length is sent.
         let mut too_large = false;
         // Model uploads have their own, larger cap.
-        let cap = if path == "/api/admin/risk/models" {
+        let cap = if path == MODEL_UPLOAD_PATH {
             state.cfg.max_model_bytes + 64 * 1024
         } else if crate::routes::agent::is_view_path(&path) {
             // Agent snapshots and deltas of large clusters.
@@ -329,7 +355,44 @@ pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
         } else {
             state.cfg.max_body_bytes
         };
-        if is_mutating(&method) {
+        // Authenticate first, then read the body: a caller the route would refuse gets no
+        // byte of its body buffered. The model upload (the large cap) is answered 401/403 here;
+        // elsewhere an unauthenticated caller's body is dropped unread and the route answers
+        // (401, or 404 for an unknown route). Public routes (sign-in/up, refresh, invites,
+        // password reset under /api/auth/) read under the ordinary cap; agent routes only
+        // with a valid agent token.
+        let mut refused_early = None;
+        let mut read_body = is_mutating(&method);
+        if read_body {
+            if path == MODEL_UPLOAD_PATH {
+                refused_early = match &auth {
+                    None => Some(ApiError::Unauthorized(
+                        "authentication required: send a valid access token".into(),
+                    )),
+                    Some(a) if !a.super_admin => Some(ApiError::Forbidden(
+                        "only the platform super-admin manages risk models".into(),
+                    )),
+                    Some(_) => None,
+                };
+                read_body = refused_early.is_none();
+            } else if crate::routes::agent::is_agent_path(&path) {
+                read_body = agent_token_valid(&state, &req).await;
+            } else if auth.is_none() && !path.starts_with("/api/auth/") {
+                read_body = false;
+            } else if mutating
+                && !path.starts_with("/api/auth/")
+                && auth
+                    .as_ref()
+                    .is_some_and(|a| a.role == Role::Viewer && a.impersonator_id.is_none())
+            {
+                // A viewer's write is refused below (403) whatever it carries.
+                read_body = false;
+            }
+            if !read_body {
+                req.set_body(poem::Body::empty());
+            }
+        }
+        if read_body {
             let declared = req
                 .headers()
                 .get(header::CONTENT_LENGTH)
@@ -349,13 +412,17 @@ pub async fn gateway<E: Endpoint>(ep: E, mut req: Request) -> poem::Result<Respo
             && auth
                 .as_ref()
                 .is_some_and(|a| a.role == Role::Viewer && a.impersonator_id.is_none());
-        let mut resp = if too_large {
+        let mut resp = if let Some(e) = refused_early {
+            e.into_response()
+        } else if too_large {
             json_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 format!("request body exceeds the limit of {cap} bytes"),
                 None,
             )
+        } else if org_deleted {
+            ApiError::NotFound("organization").into_response()
         } else if viewer_write {
             ApiError::Forbidden("viewers have read-only access".into()).into_response()
         } else {

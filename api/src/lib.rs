@@ -4,10 +4,15 @@
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod console;
 pub mod contract;
 pub mod error;
 pub mod gateway;
+pub mod logs;
+pub mod notify;
+pub mod paging;
 pub mod ratelimit;
+pub mod report;
 pub mod retention;
 pub mod routes;
 pub mod server;

@@ -137,6 +137,28 @@ pub async fn start(
     let interval = Duration::from_secs(state.cfg.retention_interval_secs.max(1));
     tokio::spawn(retention::run(state.db.clone(), interval));
     tokio::spawn(crate::sweep::run(state.db.clone(), Duration::from_secs(30)));
+    // The Lab's A/B tests tick on every replica (each tick is claimed by one).
+    tokio::spawn(spot_jobs::lab::drive_ab_tests(state.deps.clone()));
+    // Outbound notifications (webhook, SMTP) and the weekly report job.
+    let notifier = crate::notify::Notifier::new(state.db.clone(), &state.cfg, &state.replica_id)
+        .map_err(|e| StartError::Config {
+            setting: e.setting,
+            reason: e.reason,
+        })?;
+    tokio::spawn(notifier.run(Duration::from_millis(state.cfg.notify_poll_ms.max(50))));
+    tokio::spawn(crate::report::run(
+        state.db.clone(),
+        Duration::from_secs(state.cfg.weekly_report_check_secs.max(1)),
+    ));
+    tokio::spawn(crate::console::run_purge(
+        state.db.clone(),
+        state.cfg.deleted_org_retention_days,
+        interval,
+    ));
+    tokio::spawn(crate::console::run_monitor(
+        state.clone(),
+        Duration::from_secs(10),
+    ));
     tokio::spawn(crate::routes::overrides::run_sweep(
         state.clone(),
         Duration::from_secs(30),
@@ -177,6 +199,9 @@ pub const DEMO_ACCOUNTS: &[(&str, &str, &str)] = &[
     ("Acme Prod", "111122223333", "us-east-1"),
     ("Acme Lab", "444455556666", "us-west-2"),
 ];
+
+/// The demo's Lab-ready account (super-admins run live switches and A/B tests on it).
+pub const DEMO_LAB_ACCOUNT: &str = "444455556666";
 
 /// Seeds (or refreshes) the demo organization: an owner with a fresh random password and two
 /// linked simulator accounts, scanned before this returns.
@@ -247,6 +272,9 @@ pub async fn seed_demo(state: &AppState) -> Result<DemoLogin, StartError> {
             },
         )
         .await?;
+        if *account_id == DEMO_LAB_ACCOUNT {
+            crate::routes::lab::prepare_demo_lab(state, account_id, region).await;
+        }
         state.actors.ensure(&acc.id);
     }
     Ok(DemoLogin {

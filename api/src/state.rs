@@ -38,11 +38,26 @@ pub struct AppState {
     pub sim_agents: Option<Arc<spot_actors::sim_agent::SimAgents>>,
     /// What the actors and jobs share (for read-only planning from a request).
     pub deps: Deps,
+    /// Open live streams (SSE) under the per-user and server-wide caps.
+    pub live_streams: Arc<crate::routes::events::LiveStreamSlots>,
     redis: Option<redis::Client>,
 }
 
 /// Redis channel on which graduations and rollbacks are broadcast to every replica.
 pub const MODEL_CHANNEL: &str = "spot-optimizer:risk-model";
+
+/// Backoff between attempts to subscribe again after the Redis connection dropped.
+const RESUBSCRIBE_BACKOFF_MIN: Duration = Duration::from_millis(200);
+const RESUBSCRIBE_BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// A pub/sub connection subscribed to [`MODEL_CHANNEL`].
+async fn model_subscription(
+    client: &redis::Client,
+) -> Result<redis::aio::PubSub, redis::RedisError> {
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(MODEL_CHANNEL).await?;
+    Ok(pubsub)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -135,7 +150,12 @@ impl AppState {
             connector.clone(),
             actors.bus.clone(),
         );
+        let live_streams = crate::routes::events::LiveStreamSlots::new(
+            cfg.live_streams_per_user.max(1),
+            cfg.live_streams_max.max(1),
+        );
         let state = AppState {
+            live_streams,
             sim_agents,
             db,
             cfg: Arc::new(cfg),
@@ -184,34 +204,65 @@ impl AppState {
         Ok(())
     }
 
-    /// Other replicas' graduations: reload from the shared registry.
+    /// Other replicas' graduations: reload from the shared registry. The subscription is
+    /// kept for the life of the process: when the Redis connection drops (Redis restarted, the
+    /// connection killed), it resubscribes with backoff and, once subscribed again, re-reads
+    /// the active model, since a graduation may have been broadcast while it was away.
     async fn subscribe_model_broadcasts(&self) -> Result<(), StateError> {
-        let Some(client) = &self.redis else {
+        let Some(client) = self.redis.clone() else {
             return Ok(());
         };
-        let mut pubsub = client
-            .get_async_pubsub()
-            .await
-            .map_err(|e| StateError::Redis(e.to_string()))?;
-        pubsub
-            .subscribe(MODEL_CHANNEL)
+        // The first subscription is part of starting: Redis must be reachable.
+        let first = model_subscription(&client)
             .await
             .map_err(|e| StateError::Redis(e.to_string()))?;
         let me = self.clone();
         tokio::spawn(async move {
             use futures_util::StreamExt;
-            let mut stream = pubsub.into_on_message();
-            while let Some(msg) = stream.next().await {
-                let payload: String = msg.get_payload().unwrap_or_default();
-                let from = serde_json::from_str::<serde_json::Value>(&payload)
-                    .ok()
-                    .and_then(|v| v["replica"].as_str().map(str::to_string));
-                if from.as_deref() == Some(me.replica_id.as_str()) {
-                    continue;
+            let mut pubsub = Some(first);
+            let mut backoff = RESUBSCRIBE_BACKOFF_MIN;
+            loop {
+                let ps = match pubsub.take() {
+                    Some(ps) => ps,
+                    None => {
+                        match model_subscription(&client).await {
+                            Ok(ps) => {
+                                backoff = RESUBSCRIBE_BACKOFF_MIN;
+                                tracing::info!(component = spot_actors::risk::COMPONENT, "model broadcasts: subscribed again; re-reading the active model");
+                                if let Err(e) = me.reload_risk_model(false).await {
+                                    tracing::error!(component = spot_actors::risk::COMPONENT, error = %e, "model reload after resubscribing failed");
+                                }
+                                ps
+                            }
+                            Err(e) => {
+                                tracing::warn!(component = spot_actors::risk::COMPONENT, error = %e, retry_in_ms = backoff.as_millis() as u64, "model broadcasts: cannot subscribe; retrying");
+                                tokio::time::sleep(backoff).await;
+                                backoff = (backoff * 2).min(RESUBSCRIBE_BACKOFF_MAX);
+                                continue;
+                            }
+                        }
+                    }
+                };
+                let mut stream = ps.into_on_message();
+                while let Some(msg) = stream.next().await {
+                    let payload: String = msg.get_payload().unwrap_or_default();
+                    let from = serde_json::from_str::<serde_json::Value>(&payload)
+                        .ok()
+                        .and_then(|v| v["replica"].as_str().map(str::to_string));
+                    if from.as_deref() == Some(me.replica_id.as_str()) {
+                        continue;
+                    }
+                    if let Err(e) = me.reload_risk_model(false).await {
+                        tracing::error!(component = spot_actors::risk::COMPONENT, error = %e, "model reload after broadcast failed");
+                    }
                 }
-                if let Err(e) = me.reload_risk_model(false).await {
-                    tracing::error!(component = spot_actors::risk::COMPONENT, error = %e, "model reload after broadcast failed");
-                }
+                // The stream ends when the connection does.
+                tracing::warn!(
+                    component = spot_actors::risk::COMPONENT,
+                    "model broadcasts: Redis connection lost; resubscribing"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(RESUBSCRIBE_BACKOFF_MAX);
             }
         });
         Ok(())

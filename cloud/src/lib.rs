@@ -12,7 +12,10 @@
 //!   [`Mutation::DryRun`] without changing anything (and without checking capacity);
 //! - a missing resource is [`CloudError::NotFound`]; terminating an already terminated
 //!   instance is not an error (EC2 terminate is idempotent);
-//! - `launch_capacity` is idempotent per `client_token`;
+//! - `launch_capacity` and `create_snapshot` are idempotent per `client_token`: a repeat
+//!   with the same token returns what the first call made instead of making another
+//!   (EC2 `CreateSnapshot` takes no token, so adapters tag the snapshot with it,
+//!   [`TAG_CLIENT_TOKEN`], and look it up before creating);
 //! - times come from [`Cloud::now`], which for the simulator is simulated time.
 //!
 //! Kubernetes (nodes, pods, PDBs, usage) is not part of this port: every cluster, real or
@@ -29,6 +32,23 @@ use chrono::{DateTime, Utc};
 
 pub use error::{CloudError, ResourceKind, Result};
 pub use types::*;
+
+/// Tag carrying the client token of a mutation on the resource it made (instances,
+/// snapshots): a repeat of the call finds that resource by this tag. EC2 `CreateSnapshot`
+/// takes no client token at all, and RunInstances' own token cannot tell a replay from a
+/// first launch.
+pub const TAG_CLIENT_TOKEN: &str = "spot-optimizer:client-token";
+
+/// A client token is 1 to 64 ASCII characters (EC2's limit).
+pub fn validate_client_token(token: &str) -> Result<()> {
+    if token.is_empty() || token.len() > 64 || !token.is_ascii() {
+        return Err(CloudError::invalid(
+            "client_token",
+            "must be 1 to 64 ASCII characters",
+        ));
+    }
+    Ok(())
+}
 
 /// Port to one cloud account in one region.
 #[async_trait]
@@ -67,6 +87,9 @@ pub trait Cloud: Send + Sync {
         azs: &[Az],
         since: DateTime<Utc>,
     ) -> Result<Vec<SpotPricePoint>>;
+
+    /// All security groups of the region (every VPC), sorted by name then id.
+    async fn describe_security_groups(&self) -> Result<Vec<SecurityGroup>>;
 
     /// All Auto Scaling groups.
     async fn describe_auto_scaling_groups(&self) -> Result<Vec<AutoScalingGroup>>;
@@ -113,14 +136,35 @@ pub trait Cloud: Send + Sync {
         dry_run: bool,
     ) -> Result<Mutation<Vec<InstanceStateChange>>>;
 
-    /// Snapshots a volume (e.g. before deleting it).
-    async fn create_snapshot(&self, volume_id: &str, dry_run: bool) -> Result<Mutation<Snapshot>>;
+    /// Snapshots a volume (e.g. before deleting it). Idempotent per `client_token`: a
+    /// repeat returns the snapshot the first call took (in whatever state it is now); the
+    /// same token for another volume is [`CloudError::Invalid`].
+    async fn create_snapshot(
+        &self,
+        volume_id: &str,
+        client_token: &str,
+        dry_run: bool,
+    ) -> Result<Mutation<Snapshot>>;
 
     /// Deletes an unattached volume; an attached one is [`CloudError::Invalid`].
     async fn delete_volume(&self, volume_id: &str, dry_run: bool) -> Result<Mutation<()>>;
 
     /// Deletes a snapshot; one backing a registered image is [`CloudError::Invalid`].
     async fn delete_snapshot(&self, snapshot_id: &str, dry_run: bool) -> Result<Mutation<()>>;
+
+    /// Detaches a data volume from its instance (`DetachVolume`); it becomes available.
+    /// [`CloudError::Invalid`] when it is not attached (or is a running instance's root).
+    async fn detach_volume(&self, volume_id: &str, dry_run: bool) -> Result<Mutation<Volume>>;
+
+    /// Attaches an available volume to an instance in the same AZ as `device`
+    /// (`AttachVolume`, e.g. `/dev/sdf`).
+    async fn attach_volume_to(
+        &self,
+        volume_id: &str,
+        instance_id: &str,
+        device: &str,
+        dry_run: bool,
+    ) -> Result<Mutation<Volume>>;
 
     /// Spot signals (rebalance recommendations, interruption notices) issued after
     /// `since`, oldest first. Adapters keep at least the last 24 hours.

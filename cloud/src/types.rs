@@ -28,6 +28,9 @@ pub const TAG_EKS_NODEGROUP: &str = "eks:nodegroup-name";
 pub const TAG_K8S_CLUSTER_PREFIX: &str = "kubernetes.io/cluster/";
 /// Tag Karpenter puts on the nodes it launches.
 pub const TAG_KARPENTER_CLUSTER: &str = "karpenter.sh/discovery";
+/// Tag (value `true`) Spot Optimizer puts on every instance it launches; the customer
+/// role's action policy lets it terminate such instances (and cluster nodes) only.
+pub const TAG_MANAGED: &str = "spot-optimizer:managed";
 
 /// Who the credentials belong to (STS `GetCallerIdentity`). Used to verify a linked
 /// account: the account id must match what the customer typed.
@@ -39,6 +42,17 @@ pub struct CallerIdentity {
     pub arn: String,
     /// Unique id of the principal.
     pub user_id: String,
+}
+
+/// An EC2 security group (for choosing the groups a node template attaches).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    /// `sg-…`
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub vpc_id: Option<String>,
+    pub tags: Tags,
 }
 
 /// How an instance is bought.

@@ -19,7 +19,7 @@ use aws_sdk_eks::types as eks_types;
 use spot_cloud::aws::{AwsCloud, AwsConfig, AwsCredentials, Secret, DEFAULT_INTERRUPTION_QUEUE};
 use spot_cloud::{
     AsgUpdate, Cloud, CloudError, InstanceState, LaunchRequest, Lifecycle, Mutation, ResourceKind,
-    SpotEvent, SpotEventKind, Tags,
+    SpotEvent, SpotEventKind, Tags, TAG_CLIENT_TOKEN,
 };
 
 const REGION: &str = "us-east-1";
@@ -355,18 +355,67 @@ async fn terminate_and_clean_up_storage_honour_dry_run() {
     );
 
     let volume = create_volume(&ec2).await;
+    let token = format!("so-moto-{}", &volume[4..]);
     let snap = cloud
-        .create_snapshot(&volume, true)
+        .create_snapshot(&volume, &token, true)
         .await
         .expect("dry snapshot");
     assert!(snap.is_dry_run());
     let snap = cloud
-        .create_snapshot(&volume, false)
+        .create_snapshot(&volume, &token, false)
         .await
         .expect("snapshot")
         .applied()
         .expect("applied");
     assert_eq!(snap.volume_id.as_deref(), Some(volume.as_str()));
+    assert_eq!(
+        snap.tags.get(TAG_CLIENT_TOKEN).map(String::as_str),
+        Some(token.as_str())
+    );
+    // CreateSnapshot has no client token: the adapter finds the tagged snapshot and
+    // returns it rather than taking a second one (a redelivered batch item).
+    let count_for = |snaps: Vec<spot_cloud::Snapshot>| {
+        snaps
+            .iter()
+            .filter(|s| s.volume_id.as_deref() == Some(volume.as_str()))
+            .count()
+    };
+    let before = count_for(cloud.describe_snapshots().await.expect("snapshots"));
+    let again = cloud
+        .create_snapshot(&volume, &token, false)
+        .await
+        .expect("repeat")
+        .applied()
+        .expect("applied");
+    assert_eq!(
+        again.id, snap.id,
+        "the same token returns the same snapshot"
+    );
+    let repeat_dry = cloud
+        .create_snapshot(&volume, &token, true)
+        .await
+        .expect("dry repeat");
+    assert!(repeat_dry.is_dry_run());
+    assert_eq!(
+        count_for(cloud.describe_snapshots().await.expect("snapshots")),
+        before
+    );
+    let other = create_volume(&ec2).await;
+    assert!(matches!(
+        cloud.create_snapshot(&other, &token, false).await,
+        Err(CloudError::Invalid { .. })
+    ));
+    let second = cloud
+        .create_snapshot(&volume, &format!("{token}-2"), false)
+        .await
+        .expect("another token")
+        .applied()
+        .expect("applied");
+    assert_ne!(second.id, snap.id);
+    assert!(matches!(
+        cloud.create_snapshot(&volume, "", false).await,
+        Err(CloudError::Invalid { .. })
+    ));
 
     assert!(cloud
         .delete_volume(&volume, true)
@@ -1160,4 +1209,65 @@ async fn without_the_queue_there_are_no_signals_and_no_error() {
         .await
         .expect("poll")
         .is_empty());
+}
+
+#[tokio::test]
+async fn security_groups_are_listed() {
+    let Some(moto) = moto("security_groups_are_listed") else {
+        return;
+    };
+    let sdk = seed_config(&moto).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.42.0.0/16")
+        .send()
+        .await
+        .expect("CreateVpc");
+    let vpc_id = vpc
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .expect("vpc id")
+        .to_string();
+    let created = ec2
+        .create_security_group()
+        .group_name("prod-nodes")
+        .description("Worker nodes of prod")
+        .vpc_id(&vpc_id)
+        .tag_specifications(
+            ec2_types::TagSpecification::builder()
+                .resource_type(ec2_types::ResourceType::SecurityGroup)
+                .tags(tag("eks:cluster-name", "prod"))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateSecurityGroup");
+    let sg_id = created.group_id().expect("group id").to_string();
+
+    let cloud = adapter(&moto, keys()).await;
+    let groups = cloud
+        .describe_security_groups()
+        .await
+        .expect("DescribeSecurityGroups");
+    let g = groups
+        .iter()
+        .find(|g| g.id == sg_id)
+        .unwrap_or_else(|| panic!("{sg_id} not listed: {groups:?}"));
+    assert_eq!(g.name, "prod-nodes");
+    assert_eq!(g.description, "Worker nodes of prod");
+    assert_eq!(g.vpc_id.as_deref(), Some(vpc_id.as_str()));
+    assert_eq!(
+        g.tags.get("eks:cluster-name").map(String::as_str),
+        Some("prod")
+    );
+    // Every VPC has its `default` group; the list is sorted by name.
+    assert!(groups
+        .iter()
+        .any(|g| g.name == "default" && g.vpc_id.as_deref() == Some(vpc_id.as_str())));
+    let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    assert!(groups.iter().all(|g| g.id.starts_with("sg-")));
 }

@@ -427,12 +427,13 @@ pub fn plan_sleep(
         let earlier = remembered.iter().find(|r| r.name == g.name);
         let keep = keep_one == Some(g.name.as_str()) && g.max >= 1;
         let target = if keep { 1 } else { 0 };
-        // Max stays (a sleeping group at 0 / max / 0 is still a valid group); the kept
-        // group is pinned at exactly one node so nothing scales it in or out.
+        // Max goes to zero too, so that no autoscaler (cluster-autoscaler reacting to the
+        // pods left pending) scales a sleeping group back up; the kept group is pinned at
+        // exactly one node so nothing scales it in or out.
         let wanted = GroupSize {
             name: g.name.clone(),
             min: target,
-            max: if keep { 1 } else { g.max },
+            max: target,
             desired: target,
         };
         if earlier.is_none() {
@@ -883,7 +884,7 @@ mod tests {
                 } else if keep_name.as_deref() == Some(g.name.as_str()) && o.max >= 1 {
                     prop_assert_eq!((g.min, g.max, g.desired), (1, 1, 1));
                 } else {
-                    prop_assert_eq!((g.min, g.desired), (0, 0));
+                    prop_assert_eq!((g.min, g.max, g.desired), (0, 0, 0));
                 }
             }
             // A second sleep changes nothing.

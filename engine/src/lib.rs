@@ -17,6 +17,7 @@
 //! - [`fleet`]: fleet math (grades, EOL calendar, efficiency, waste, stability, idle hours).
 //! - [`hibernate`]: hibernation calendar (DST-correct weekly slots, holidays, overrides)
 //!   and the Auto Scaling group sizes a sleep sets and a wake restores.
+//! - [`holidays`]: national public holidays of a few countries (rules, offline).
 //! - `risk` (feature `onnx`): MOD-AI-01, interruption-risk features, ONNX models
 //!   (tract or onnxruntime) and the static heuristic fallback.
 
@@ -27,6 +28,8 @@ pub mod consolidate;
 pub mod decide;
 pub mod fleet;
 pub mod hibernate;
+pub mod holidays;
+pub mod lab;
 pub mod pack;
 pub mod plan;
 pub mod policy;

@@ -1415,7 +1415,7 @@ fn plan_round(
             pods.push(P {
                 src: p,
                 id: p.key(),
-                cap: p.capacity,
+                cap: input.policy.capacity_for(&p.namespace, p.capacity),
                 node: Some(i),
                 pdb: pdb_key(p),
             });
@@ -1428,7 +1428,7 @@ fn plan_round(
         pods.push(P {
             src: p,
             id: p.key(),
-            cap: p.capacity,
+            cap: input.policy.capacity_for(&p.namespace, p.capacity),
             node: None,
             pdb: pdb_key(p),
         });

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::consolidate::{Aggressiveness, ConsolidationMethod, ConsolidationPolicy};
+use crate::pack::CapacityReq;
 use crate::rightsize::{Percentile, RightsizePolicy};
 use crate::spot::NodeTemplate;
 
@@ -47,6 +48,53 @@ pub struct ClusterPolicy {
     /// `risk_premium × (NODE_EXPOSURE_COST_HOURLY + NODE_INTERRUPTION_COST_HOURLY × p)`
     /// (see `plan`; 0 = price only). Reported costs are always real prices. Default 3.
     pub risk_premium: f64,
+    /// Pods carrying any of these labels are never moved; their nodes are unmanaged
+    /// (default `karpenter.sh/do-not-evict=true`).
+    pub excluded_labels: Vec<LabelPair>,
+    /// Where a namespace's pods may run: `force` spot only, `prefer` spot (falling back
+    /// to on-demand), `never` on-demand only. A pod's own capacity-type node selector
+    /// wins over its namespace's rule.
+    pub spot_affinity: Vec<SpotAffinity>,
+    /// `off`: no rightsizing; `recommend`: recommendations only (the default).
+    pub rightsize_mode: RightsizeMode,
+    /// Severity threshold: rightsizing reductions saving less than this many USD per
+    /// month are not recommended (0–10000; default 10).
+    pub rightsize_min_monthly_savings: f64,
+}
+
+/// A `key=value` label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelPair {
+    pub key: String,
+    pub value: String,
+}
+
+/// How a namespace's pods use spot capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpotPreference {
+    /// Spot only (`nodeSelector: capacity-type=spot`): pending when no spot is available.
+    Force,
+    /// Spot first, on-demand when spot is unavailable (the default for every pod).
+    Prefer,
+    /// On-demand only.
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpotAffinity {
+    pub namespace: String,
+    pub mode: SpotPreference,
+}
+
+/// Rightsizing operating mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RightsizeMode {
+    Off,
+    Recommend,
 }
 
 /// Disruption budget: at most `max_percent` % of the cluster's nodes (rounded down, at
@@ -168,6 +216,14 @@ impl Default for ClusterPolicy {
             disruption_budget: DisruptionBudget::default(),
             on_demand_minimums: Vec::new(),
             risk_premium: 3.0,
+            excluded_labels: ConsolidationPolicy::default()
+                .excluded_labels
+                .into_iter()
+                .map(|(key, value)| LabelPair { key, value })
+                .collect(),
+            spot_affinity: Vec::new(),
+            rightsize_mode: RightsizeMode::Recommend,
+            rightsize_min_monthly_savings: RightsizePolicy::default().min_monthly_savings,
         }
     }
 }
@@ -218,6 +274,46 @@ impl ClusterPolicy {
                 format!("must be between 0 and 10, got {}", self.risk_premium),
             ));
         }
+        for (i, l) in self.excluded_labels.iter().enumerate() {
+            if l.key.trim().is_empty() || l.key.len() > 317 || l.value.len() > 63 {
+                return Err((
+                    "excluded_labels",
+                    format!(
+                        "label {} needs a key (at most 317 characters) and a value of at most 63",
+                        i + 1
+                    ),
+                ));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for a in &self.spot_affinity {
+            let ok = !a.namespace.is_empty()
+                && a.namespace.len() <= 63
+                && a.namespace
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !a.namespace.starts_with('-')
+                && !a.namespace.ends_with('-');
+            if !ok {
+                return Err((
+                    "spot_affinity.namespace",
+                    format!("{:?} is not a Kubernetes namespace name", a.namespace),
+                ));
+            }
+            if !seen.insert(a.namespace.as_str()) {
+                return Err((
+                    "spot_affinity.namespace",
+                    format!("namespace {} has two rules", a.namespace),
+                ));
+            }
+        }
+        let t = self.rightsize_min_monthly_savings;
+        if !(t.is_finite() && (0.0..=10_000.0).contains(&t)) {
+            return Err((
+                "rightsize_min_monthly_savings",
+                format!("must be between 0 and 10000 USD, got {t}"),
+            ));
+        }
         for m in &self.on_demand_minimums {
             if m.percent.is_none() && m.replicas.is_none() {
                 return Err((
@@ -237,10 +333,29 @@ impl ClusterPolicy {
         Ok(())
     }
 
+    /// The capacity a pod of `namespace` may use: its own node selector's requirement
+    /// (`own`) when it has one, else its namespace's spot affinity.
+    pub fn capacity_for(&self, namespace: &str, own: CapacityReq) -> CapacityReq {
+        if own != CapacityReq::Any {
+            return own;
+        }
+        match self
+            .spot_affinity
+            .iter()
+            .find(|a| a.namespace == namespace)
+            .map(|a| a.mode)
+        {
+            Some(SpotPreference::Force) => CapacityReq::Spot,
+            Some(SpotPreference::Never) => CapacityReq::OnDemand,
+            Some(SpotPreference::Prefer) | None => CapacityReq::Any,
+        }
+    }
+
     pub fn rightsizing(&self) -> RightsizePolicy {
         RightsizePolicy {
             percentile: self.rightsize_percentile,
             headroom: self.rightsize_headroom,
+            min_monthly_savings: self.rightsize_min_monthly_savings,
             ..RightsizePolicy::default()
         }
     }
@@ -250,7 +365,11 @@ impl ClusterPolicy {
             aggressiveness: self.aggressiveness,
             method: self.method,
             excluded_namespaces: self.excluded_namespaces.clone(),
-            excluded_labels: ConsolidationPolicy::default().excluded_labels,
+            excluded_labels: self
+                .excluded_labels
+                .iter()
+                .map(|l| (l.key.clone(), l.value.clone()))
+                .collect(),
             stabilization_window_secs: self.stabilization_window_secs.max(0),
         }
     }
@@ -282,6 +401,75 @@ mod tests {
         assert_eq!(p.aggressiveness, Aggressiveness::Aggressive);
         assert_eq!(p.disruption_budget, DisruptionBudget::default());
         assert_eq!(p.validate(), Ok(()));
+    }
+
+    #[test]
+    fn spot_affinity_sets_capacity_unless_the_pod_has_its_own() {
+        let p = ClusterPolicy {
+            spot_affinity: vec![
+                SpotAffinity {
+                    namespace: "ci".into(),
+                    mode: SpotPreference::Force,
+                },
+                SpotAffinity {
+                    namespace: "payments".into(),
+                    mode: SpotPreference::Never,
+                },
+                SpotAffinity {
+                    namespace: "web".into(),
+                    mode: SpotPreference::Prefer,
+                },
+            ],
+            ..ClusterPolicy::default()
+        };
+        assert_eq!(p.validate(), Ok(()));
+        assert_eq!(p.capacity_for("ci", CapacityReq::Any), CapacityReq::Spot);
+        assert_eq!(
+            p.capacity_for("payments", CapacityReq::Any),
+            CapacityReq::OnDemand
+        );
+        assert_eq!(p.capacity_for("web", CapacityReq::Any), CapacityReq::Any);
+        assert_eq!(p.capacity_for("other", CapacityReq::Any), CapacityReq::Any);
+        assert_eq!(
+            p.capacity_for("ci", CapacityReq::OnDemand),
+            CapacityReq::OnDemand
+        );
+        let mut dup = p.clone();
+        dup.spot_affinity[1].namespace = "ci".into();
+        assert_eq!(dup.validate().unwrap_err().0, "spot_affinity.namespace");
+        let mut bad = p;
+        bad.spot_affinity[0].namespace = "Not Valid".into();
+        assert_eq!(bad.validate().unwrap_err().0, "spot_affinity.namespace");
+    }
+
+    #[test]
+    fn excluded_labels_and_rightsizing_threshold_reach_the_engines() {
+        let p = ClusterPolicy {
+            excluded_labels: vec![LabelPair {
+                key: "app".into(),
+                value: "legacy-db".into(),
+            }],
+            rightsize_min_monthly_savings: 25.0,
+            ..ClusterPolicy::default()
+        };
+        assert_eq!(
+            p.consolidation().excluded_labels,
+            vec![("app".to_string(), "legacy-db".to_string())]
+        );
+        assert_eq!(p.rightsizing().min_monthly_savings, 25.0);
+        // The default keeps Karpenter's do-not-evict label.
+        assert_eq!(
+            ClusterPolicy::default().consolidation().excluded_labels,
+            ConsolidationPolicy::default().excluded_labels
+        );
+        let bad = ClusterPolicy {
+            rightsize_min_monthly_savings: -1.0,
+            ..ClusterPolicy::default()
+        };
+        assert_eq!(
+            bad.validate().unwrap_err().0,
+            "rightsize_min_monthly_savings"
+        );
     }
 
     #[test]

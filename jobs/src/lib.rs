@@ -9,9 +9,11 @@
 
 pub mod agent_ops;
 pub mod force;
+pub mod lab;
 pub mod optimize;
 pub use spot_actors::policy;
 pub mod recompute;
+pub mod retry;
 pub mod waste;
 
 use std::sync::Arc;
@@ -26,6 +28,17 @@ use spot_models::{jobs, Backend};
 use tokio::sync::Mutex;
 
 pub const COMPONENT: &str = "CORE-EXEC";
+
+/// Job kinds whose executor reconciles from its persisted items and the cloud: when their
+/// worker dies they are put back in the queue and resumed from the first item not final,
+/// instead of being failed (see [`resume_orphans`]). The clean-up batches qualify (every
+/// item is idempotent); an optimization does not (a drain half done is for a human to
+/// look at), so it is failed by [`reap_orphans`].
+pub const RESUMABLE: &[&str] = &[
+    waste::CLEANUP_VOLUMES,
+    waste::CLEANUP_SNAPSHOTS,
+    waste::TERMINATE_UNREGISTERED,
+];
 
 /// The queued message: only the job id (everything else is read from the job row).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,8 +86,9 @@ pub struct JobQueue {
 
 /// The apalis database next to the product's: a sibling SQLite file (apalis keeps its own
 /// migration history, which must not mix with ours), or the same PostgreSQL database with
-/// apalis' migration history in its own `apalis` schema.
-fn apalis_url(db_url: &str, backend: Backend) -> String {
+/// apalis' migration history in its own `apalis` schema. PostgreSQL connections of the
+/// queue are named `spot-queue-<queue>` (`application_name`, seen in `pg_stat_activity`).
+fn apalis_url(db_url: &str, backend: Backend, queue: &str) -> String {
     let (base, query) = db_url.split_once('?').unwrap_or((db_url, ""));
     match backend {
         Backend::Sqlite => {
@@ -89,12 +103,22 @@ fn apalis_url(db_url: &str, backend: Backend) -> String {
         Backend::Postgres => {
             let kept: Vec<&str> = query
                 .split('&')
-                .filter(|p| !p.is_empty() && !p.starts_with("options="))
+                .filter(|p| {
+                    !p.is_empty()
+                        && !p.starts_with("options=")
+                        && !p.starts_with("application_name=")
+                })
                 .collect();
             let mut q = kept.join("&");
             if !q.is_empty() {
                 q.push('&');
             }
+            let name: String = format!("spot-queue-{queue}")
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                .take(63)
+                .collect();
+            q.push_str(&format!("application_name={name}&"));
             format!("{base}?{q}options=-csearch_path%3Dapalis")
         }
     }
@@ -287,7 +311,7 @@ impl JobQueue {
         queue: &str,
         ctx: JobContext,
     ) -> Result<JobQueue, JobError> {
-        let url = apalis_url(db_url, backend);
+        let url = apalis_url(db_url, backend, queue);
         let config_sqlite = apalis_sqlite::Config::default().queue(queue);
         let err = |e: &dyn std::fmt::Display| JobError::Storage(e.to_string());
         let db = ctx.db.clone();
@@ -302,10 +326,9 @@ impl JobQueue {
                 Sink::Sqlite(storage)
             }
             Backend::Postgres => {
-                let admin =
-                    sqlx::PgPool::connect(db_url.split_once('?').map_or(db_url, |(b, _)| b))
-                        .await
-                        .map_err(|e| err(&e))?;
+                // The product's own URL, query string included: `sslmode`, `sslrootcert` and
+                // client certificates apply to this connection as to every other.
+                let admin = sqlx::PgPool::connect(db_url).await.map_err(|e| err(&e))?;
                 // Concurrent first starts race on CREATE SCHEMA; an advisory lock orders them.
                 let mut conn = admin.acquire().await.map_err(|e| err(&e))?;
                 sqlx::query("SELECT pg_advisory_lock(727271)")
@@ -334,11 +357,30 @@ impl JobQueue {
                 Sink::Postgres(storage)
             }
         };
-        Ok(JobQueue {
+        let queue = JobQueue {
             sink: Arc::new(Mutex::new(sink)),
             rt,
             db,
-        })
+        };
+        // Every replica resumes the orphaned resumable jobs (a conditional update decides
+        // which one), at the heartbeat's pace.
+        let q = queue.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(jobs::heartbeat_every());
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = q.rt.stopped() => break,
+                }
+                if q.rt.is_shutting_down() {
+                    break;
+                }
+                if let Err(e) = resume_orphans(&q).await {
+                    tracing::warn!(component = COMPONENT, error = %e, "orphaned jobs not resumed");
+                }
+            }
+        });
+        Ok(queue)
     }
 
     /// The worker's identity and health.
@@ -415,6 +457,15 @@ impl JobQueue {
     }
 }
 
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The apalis task function: claim, dispatch with a heartbeat, record.
 async fn handle(req: JobRequest, data: Data<Arc<WorkerData>>) -> Result<(), BoxDynError> {
     let ctx: &JobContext = &data.ctx;
@@ -423,27 +474,50 @@ async fn handle(req: JobRequest, data: Data<Arc<WorkerData>>) -> Result<(), BoxD
         // Left queued (unclaimed) for the next replica.
         return Err("the worker is shutting down; the job stays queued".into());
     }
-    let Some(job) = jobs::get(&ctx.db, &req.job_id).await? else {
+    // A database blip (a terminated connection) is retried rather than losing the message.
+    let mut retries = 0;
+    let Some(job) = retry::db(&mut retries, || jobs::get(&ctx.db, &req.job_id)).await? else {
         tracing::warn!(component = COMPONENT, job_id = %req.job_id, "queued job has no row; dropped");
         return Ok(());
     };
-    if !jobs::claim(&ctx.db, &job.id, &rt.worker_id).await? {
+    if !retry::db(&mut retries, || {
+        jobs::claim(&ctx.db, &job.id, &rt.worker_id)
+    })
+    .await?
+    {
         tracing::info!(component = COMPONENT, job_id = %job.id, status = %job.status, "job already taken or cancelled; skipped");
         return Ok(());
     }
     rt.running.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    // The claimed job runs in a task of its own: when the worker is torn down and rebuilt
+    // (its queue connection died), the job goes on to its end instead of being dropped
+    // half way with its row `running`.
+    let data: Arc<WorkerData> = Arc::clone(&*data);
+    tokio::spawn(async move { run_claimed(&data, job, retries).await })
+        .await
+        .map_err(|e| -> BoxDynError { format!("the job task failed: {e}").into() })?
+}
+
+/// Runs a job this worker claimed, with its heartbeat, and records how it ended.
+async fn run_claimed(
+    data: &WorkerData,
+    job: jobs::JobRow,
+    mut retries: u32,
+) -> Result<(), BoxDynError> {
+    let ctx: &JobContext = &data.ctx;
+    let rt = &data.rt;
     let control = Control {
         db: ctx.db.clone(),
         job_id: job.id.clone(),
         rt: rt.clone(),
         stop: Default::default(),
     };
-    // The heartbeat: the reaper fails a running job whose worker stops beating.
-    let beating = {
+    // The heartbeat: the reaper fails a running job whose worker stops beating. It stops
+    // with this task, even if the task is dropped half way (its worker torn down).
+    let beating = AbortOnDrop({
         let control = control.clone();
         tokio::spawn(async move {
-            let mut tick =
-                tokio::time::interval(std::time::Duration::from_secs(jobs::HEARTBEAT_EVERY_SECS));
+            let mut tick = tokio::time::interval(jobs::heartbeat_every());
             tick.tick().await;
             loop {
                 tick.tick().await;
@@ -452,7 +526,7 @@ async fn handle(req: JobRequest, data: Data<Arc<WorkerData>>) -> Result<(), BoxD
                 }
             }
         })
-    };
+    });
     publish(
         ctx,
         &job,
@@ -462,6 +536,7 @@ async fn handle(req: JobRequest, data: Data<Arc<WorkerData>>) -> Result<(), BoxD
     let outcome = match job.kind.as_str() {
         optimize::KIND => optimize::run(ctx, &job, &control).await,
         force::KIND => force::run(ctx, &job, &control).await,
+        lab::SWITCH_KIND => lab::run_switch(ctx, &job, &control).await,
         recompute::KIND => recompute::run(ctx, &job).await,
         k if waste::is_waste_kind(k) => waste::run(ctx, &job, &control).await,
         other => Err(Failure::new(
@@ -469,19 +544,22 @@ async fn handle(req: JobRequest, data: Data<Arc<WorkerData>>) -> Result<(), BoxD
             serde_json::json!({}),
         )),
     };
-    beating.abort();
+    drop(beating);
     let (status, message, result) = match outcome {
         Ok(done) => (jobs::SUCCEEDED, done.message, done.result),
         Err(f) => (f.status, f.message, f.result),
     };
-    let written = jobs::finish(
-        &ctx.db,
-        &job.id,
-        &rt.worker_id,
-        status,
-        &message,
-        &result.to_string(),
-    )
+    let result_text = result.to_string();
+    let written = retry::db(&mut retries, || {
+        jobs::finish(
+            &ctx.db,
+            &job.id,
+            &rt.worker_id,
+            status,
+            &message,
+            &result_text,
+        )
+    })
     .await;
     if rt.running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
         rt.idle.notify_waiters();
@@ -521,12 +599,13 @@ async fn handle(req: JobRequest, data: Data<Arc<WorkerData>>) -> Result<(), BoxD
     Ok(())
 }
 
-/// Fails every running job whose worker has not beaten for [`jobs::ORPHAN_AFTER_SECS`]
+/// Fails every running job whose worker has not beaten for [`jobs::orphan_after_secs`]
 /// (its process was killed, or is stopped) and audits each as `job.reaped` by the
-/// `system`. A worker that comes back finds its job gone and stops before its next action.
+/// `system`; jobs of the [`RESUMABLE`] kinds are left to [`resume_orphans`]. A worker that
+/// comes back finds its job gone and stops before its next action.
 pub async fn reap_orphans(db: &spot_models::Db) -> Result<usize, spot_models::DbError> {
-    let cutoff = spot_models::now_ms() - jobs::ORPHAN_AFTER_SECS * 1000;
-    let reaped = jobs::reap(db, cutoff).await?;
+    let cutoff = spot_models::now_ms() - jobs::orphan_after_secs() * 1000;
+    let reaped = jobs::reap(db, cutoff, RESUMABLE).await?;
     for j in &reaped {
         tracing::warn!(component = COMPONENT, job_id = %j.id, kind = %j.kind, worker = ?j.worker_id, "job reaped: its worker stopped beating");
         audit_row(
@@ -534,11 +613,45 @@ pub async fn reap_orphans(db: &spot_models::Db) -> Result<usize, spot_models::Db
             j,
             "job.reaped",
             "failed",
-            serde_json::json!({"worker_id": j.worker_id, "last_heartbeat_at": j.heartbeat_at, "orphan_after_secs": jobs::ORPHAN_AFTER_SECS}),
+            serde_json::json!({"worker_id": j.worker_id, "last_heartbeat_at": j.heartbeat_at, "orphan_after_secs": jobs::orphan_after_secs()}),
         )
         .await;
     }
     Ok(reaped.len())
+}
+
+/// Puts the running jobs of the [`RESUMABLE`] kinds whose worker stopped beating back in
+/// the queue (audited as `job.resumed` by the `system`), and sends again those requeued
+/// earlier that no worker took since (their message may have died with the replica that
+/// requeued them). The next claim carries on from the first item not final. Returns how
+/// many jobs were (re)sent.
+pub async fn resume_orphans(queue: &JobQueue) -> Result<usize, spot_models::DbError> {
+    let db = &queue.db;
+    let cutoff = spot_models::now_ms() - jobs::orphan_after_secs() * 1000;
+    let requeued = jobs::requeue_stale(db, cutoff, RESUMABLE).await?;
+    let resend = jobs::resend_requeued(db, cutoff, RESUMABLE).await?;
+    for j in &requeued {
+        tracing::warn!(component = COMPONENT, job_id = %j.id, kind = %j.kind, worker = ?j.worker_id, "job resumed: its worker stopped beating");
+        audit_row(
+            db,
+            j,
+            "job.resumed",
+            "success",
+            serde_json::json!({"worker_id": j.worker_id, "last_heartbeat_at": j.heartbeat_at, "orphan_after_secs": jobs::orphan_after_secs()}),
+        )
+        .await;
+    }
+    let mut sent = 0;
+    for j in requeued.iter().chain(&resend) {
+        match queue.enqueue(&j.id).await {
+            Ok(()) => sent += 1,
+            // Left queued: the next pass sends it again.
+            Err(e) => {
+                tracing::warn!(component = COMPONENT, job_id = %j.id, error = %e, "resumed job not queued yet")
+            }
+        }
+    }
+    Ok(sent)
 }
 
 /// A finished job's summary.
@@ -638,23 +751,42 @@ mod tests {
     #[test]
     fn apalis_url_is_a_sibling_file_or_the_apalis_schema() {
         assert_eq!(
-            apalis_url("sqlite:///tmp/x/spot.db?mode=rwc", Backend::Sqlite),
+            apalis_url("sqlite:///tmp/x/spot.db?mode=rwc", Backend::Sqlite, "q"),
             "sqlite:///tmp/x/spot.jobs.db?mode=rwc"
         );
         assert_eq!(
-            apalis_url("sqlite://data/spot", Backend::Sqlite),
+            apalis_url("sqlite://data/spot", Backend::Sqlite, "q"),
             "sqlite://data/spot.jobs?mode=rwc"
         );
         assert_eq!(
             apalis_url(
                 "postgres://u@h:5432/test?options=-csearch_path%3Dit_1&sslmode=disable",
-                Backend::Postgres
+                Backend::Postgres,
+                "q"
             ),
-            "postgres://u@h:5432/test?sslmode=disable&options=-csearch_path%3Dapalis"
+            "postgres://u@h:5432/test?sslmode=disable&application_name=spot-queue-q&options=-csearch_path%3Dapalis"
+        );
+        // TLS parameters survive (only the search path is replaced).
+        assert_eq!(
+            apalis_url(
+                "postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Fca.pem&sslcert=c&sslkey=k",
+                Backend::Postgres,
+                "q"
+            ),
+            "postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Fca.pem&sslcert=c&sslkey=k&application_name=spot-queue-q&options=-csearch_path%3Dapalis"
         );
         assert_eq!(
-            apalis_url("postgres://u@h/db", Backend::Postgres),
-            "postgres://u@h/db?options=-csearch_path%3Dapalis"
+            apalis_url("postgres://u@h/db", Backend::Postgres, "q"),
+            "postgres://u@h/db?application_name=spot-queue-q&options=-csearch_path%3Dapalis"
+        );
+        // The queue's name replaces any other, reduced to safe characters.
+        assert_eq!(
+            apalis_url(
+                "postgres://u@h/db?application_name=x",
+                Backend::Postgres,
+                "it 1/x"
+            ),
+            "postgres://u@h/db?application_name=spot-queue-it1x&options=-csearch_path%3Dapalis"
         );
     }
 }

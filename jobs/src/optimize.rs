@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::json;
 use spot_cloud::{
     Cloud, CloudError, InstanceState, LaunchRequest, Lifecycle as CloudLifecycle, Mutation,
-    TAG_EKS_CLUSTER, TAG_EKS_NODEGROUP,
+    TAG_EKS_CLUSTER, TAG_EKS_NODEGROUP, TAG_MANAGED,
 };
 use spot_engine::catalog::{Arch, Catalog, Lifecycle, PoolKey, Resources};
 use spot_engine::consolidate::Pdb;
@@ -38,7 +38,7 @@ fn fail(msg: impl Into<String>) -> Failure {
     Failure::new(msg, json!({"executed": [], "not_run": []}))
 }
 
-fn cloud_lifecycle(l: Lifecycle) -> CloudLifecycle {
+pub(crate) fn cloud_lifecycle(l: Lifecycle) -> CloudLifecycle {
     match l {
         Lifecycle::Spot => CloudLifecycle::Spot,
         Lifecycle::OnDemand => CloudLifecycle::OnDemand,
@@ -46,12 +46,12 @@ fn cloud_lifecycle(l: Lifecycle) -> CloudLifecycle {
 }
 
 /// What the planner knew about one live node.
-struct LiveNode {
-    instance_id: String,
-    node_group: Option<String>,
+pub(crate) struct LiveNode {
+    pub(crate) instance_id: String,
+    pub(crate) node_group: Option<String>,
     /// Auto Scaling group that would replace the instance when it is terminated.
-    asg_name: Option<String>,
-    hourly_price: f64,
+    pub(crate) asg_name: Option<String>,
+    pub(crate) hourly_price: f64,
 }
 
 /// The market and cluster snapshot a plan is made from.
@@ -72,7 +72,7 @@ pub struct Snapshot {
     pub workloads: Vec<spot_engine::rightsize::WorkloadUsage>,
     /// Where nodes and pods were read: `agent` (the in-cluster agent's view).
     pub source: &'static str,
-    live: HashMap<String, LiveNode>,
+    pub(crate) live: HashMap<String, LiveNode>,
 }
 
 impl Snapshot {
@@ -427,11 +427,17 @@ pub fn plan(
     // MOD-SIZE-01; a workload whose samples the engine rejects is left out.
     let rightsizing = decide::decide(
         &DecisionInput {
-            rightsizing: snap
-                .workloads
-                .iter()
-                .filter_map(|w| spot_engine::rightsize::recommend(w, &policy.rightsizing()).ok())
-                .collect(),
+            // Rightsizing mode `off`: no recommendations at all.
+            rightsizing: if policy.rightsize_mode == spot_engine::policy::RightsizeMode::Off {
+                Vec::new()
+            } else {
+                snap.workloads
+                    .iter()
+                    .filter_map(|w| {
+                        spot_engine::rightsize::recommend(w, &policy.rightsizing()).ok()
+                    })
+                    .collect()
+            },
             maintenance_mode: policy.maintenance_mode,
             ..DecisionInput::default()
         },
@@ -487,7 +493,7 @@ async fn cluster_and_account(
 }
 
 /// Connects to the account's cloud with its stored credentials (decrypted in memory).
-async fn connect(
+pub(crate) async fn connect(
     ctx: &JobContext,
     account: &accounts::Account,
 ) -> Result<std::sync::Arc<dyn Cloud>, String> {
@@ -510,7 +516,7 @@ pub(crate) struct Prepared {
     pub cluster: inventory::ClusterView,
     pub account: accounts::Account,
     pub policy: ClusterPolicy,
-    marks: NodeMarks,
+    pub(crate) marks: NodeMarks,
     pub dry: bool,
     pub cloud: std::sync::Arc<dyn Cloud>,
     pub snap: Snapshot,
@@ -840,26 +846,26 @@ pub async fn run(
 }
 
 /// Token for an idempotent launch: the same job and action always reuse it.
-fn client_token(job_id: &str, idx: usize, suffix: &str) -> String {
+pub(crate) fn client_token(job_id: &str, idx: usize, suffix: &str) -> String {
     let t = format!("so-{}-{idx}{suffix}", job_id.replace('-', ""));
     t.chars().take(64).collect()
 }
 
 /// The cluster whose agent carries out the Kubernetes half of an action.
-struct AgentTarget<'a> {
-    db: &'a spot_models::Db,
+pub(crate) struct AgentTarget<'a> {
+    pub(crate) db: &'a spot_models::Db,
     /// How long a drain may wait for PodDisruptionBudgets (the cluster policy's).
-    drain_timeout: Duration,
-    org: &'a str,
-    cluster_id: &'a str,
-    job_id: &'a str,
+    pub(crate) drain_timeout: Duration,
+    pub(crate) org: &'a str,
+    pub(crate) cluster_id: &'a str,
+    pub(crate) job_id: &'a str,
     /// What the linked node template puts on launched nodes.
-    marks: &'a NodeMarks,
+    pub(crate) marks: &'a NodeMarks,
 }
 
 /// Labels and taints for launched nodes (from the cluster's linked node template).
 #[derive(Debug, Default)]
-struct NodeMarks {
+pub(crate) struct NodeMarks {
     template: Option<String>,
     labels: BTreeMap<String, String>,
     taints: Vec<spot_agent_protocol::Taint>,
@@ -895,7 +901,7 @@ async fn node_marks(
 impl AgentTarget<'_> {
     /// Puts the template's labels and taints on freshly Ready nodes, before any pod is
     /// moved onto them. `Err` is a human message (the caller keeps the old node).
-    async fn mark(
+    pub(crate) async fn mark(
         &self,
         idx: usize,
         nodes: &[String],
@@ -955,7 +961,7 @@ impl AgentTarget<'_> {
     }
 
     /// Runs one agent command for action `idx`; `Err` is a human message.
-    async fn command(
+    pub(crate) async fn command(
         &self,
         idx: usize,
         step: &str,
@@ -988,7 +994,7 @@ impl AgentTarget<'_> {
 
     /// Cordons and drains `node` through the agent. On failure the node is uncordoned
     /// (it keeps running and serving) and the steps so far are returned with the error.
-    async fn drain(
+    pub(crate) async fn drain(
         &self,
         idx: usize,
         node: &str,
@@ -1073,7 +1079,7 @@ async fn execute_action(
                 // As Karpenter does: the Node object goes first, then its instance.
                 remove_node_object(agent, idx, &action.target, &mut steps).await;
             }
-            match retire_node(cloud, node, dry).await {
+            match retire_node(cloud, cluster, node, dry).await {
                 Ok(asg) => {
                     if !dry {
                         steps.push(agent_ops::step(
@@ -1105,6 +1111,8 @@ async fn execute_action(
                 tags.insert(TAG_EKS_NODEGROUP.into(), g.clone());
             }
             tags.insert("spot-optimizer/job".into(), job.id.clone());
+            // The customer role lets us terminate only cluster nodes and what we launched.
+            tags.insert(TAG_MANAGED.into(), "true".into());
             // The replacement's nodes (one, or more when its pods need them), each with an
             // idempotent client token; spot capacity errors fall back to on-demand when the
             // template allows.
@@ -1229,7 +1237,7 @@ async fn execute_action(
                 })?;
                 remove_node_object(agent, idx, old, &mut steps).await;
             }
-            let asg = retire_node(cloud, node, dry)
+            let asg = retire_node(cloud, cluster, node, dry)
                 .await
                 .map_err(|e| with(json!({"error": spot_actors::system::human(&e), "step": "terminate", "instance_id": node.instance_id, "launched": new_ids, "steps": steps})))?;
             if !dry {
@@ -1253,7 +1261,7 @@ async fn execute_action(
 /// Deletes the Node object of a drained node before its instance is terminated (best
 /// effort: the cloud controller removes it too; a failure is reported in the steps, not as
 /// a failed action).
-async fn remove_node_object(
+pub(crate) async fn remove_node_object(
     agent: &AgentTarget<'_>,
     idx: usize,
     node: &str,
@@ -1275,14 +1283,48 @@ async fn remove_node_object(
     ));
 }
 
+/// Checks, against the cloud as it is now, that `instance_id` is a node of `cluster` (by
+/// its cluster tags, as discovery reads them): the plan was made from a snapshot, and an
+/// instance id that no longer is (or never was) a node of the cluster being optimized is
+/// never terminated, whatever the plan says.
+pub(crate) async fn confirm_cluster_node(
+    cloud: &dyn Cloud,
+    cluster: &str,
+    instance_id: &str,
+) -> Result<(), CloudError> {
+    let all = cloud.describe_instances().await?;
+    let Some(inst) = all.iter().find(|i| i.id == instance_id) else {
+        return Err(CloudError::invalid(
+            "instance_id",
+            format!("{instance_id} no longer exists; nothing was terminated"),
+        ));
+    };
+    match spot_cloud::cluster_from_tags(&inst.tags) {
+        Some(c) if c == cluster => Ok(()),
+        Some(other) => Err(CloudError::invalid(
+            "instance_id",
+            format!(
+                "{instance_id} is a node of cluster {other}, not {cluster}; refused to terminate it"
+            ),
+        )),
+        None => Err(CloudError::invalid(
+            "instance_id",
+            format!("{instance_id} carries no cluster tag of {cluster}; refused to terminate it"),
+        )),
+    }
+}
+
 /// Terminates a node for good. When an Auto Scaling group owns it, it is first detached
 /// with the group's desired capacity lowered by one (lowering the group's minimum first if
 /// it would block that), so the group neither replaces it nor scales in another node.
-async fn retire_node(
+/// Only a node of `cluster` (checked against its tags at this moment) is touched.
+pub(crate) async fn retire_node(
     cloud: &dyn Cloud,
+    cluster: &str,
     node: &LiveNode,
     dry: bool,
 ) -> Result<Option<String>, CloudError> {
+    confirm_cluster_node(cloud, cluster, &node.instance_id).await?;
     let mut resized = None;
     if let Some(name) = &node.asg_name {
         let groups = cloud.describe_auto_scaling_groups().await?;
@@ -1322,7 +1364,7 @@ async fn retire_node(
     Ok(resized)
 }
 
-async fn wait_running(cloud: &dyn Cloud, ids: &[String]) -> Result<(), String> {
+pub(crate) async fn wait_running(cloud: &dyn Cloud, ids: &[String]) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     loop {
         let all = cloud
@@ -1374,4 +1416,87 @@ pub async fn account_market(
             other => other.to_string(),
         })?;
     Ok((market, account))
+}
+
+#[cfg(test)]
+mod executor_scope_tests {
+    use super::*;
+    use spot_cloud::sim::SimCloud;
+
+    fn live(instance_id: &str) -> LiveNode {
+        LiveNode {
+            instance_id: instance_id.to_string(),
+            node_group: None,
+            asg_name: None,
+            hourly_price: 0.1,
+        }
+    }
+
+    async fn state_of(cloud: &SimCloud, id: &str) -> InstanceState {
+        cloud
+            .describe_instances()
+            .await
+            .expect("describe")
+            .into_iter()
+            .find(|i| i.id == id)
+            .expect("instance")
+            .state
+    }
+
+    #[tokio::test]
+    async fn only_nodes_of_the_cluster_being_optimized_are_terminated() {
+        let cloud = SimCloud::for_account("123456789012", 42).expect("sim");
+        let all = cloud.describe_instances().await.expect("describe");
+        let running = |i: &&spot_cloud::Instance| i.state == InstanceState::Running;
+        let node = all
+            .iter()
+            .filter(running)
+            .find(|i| i.cluster.is_some())
+            .expect("a cluster node");
+        let cluster = node.cluster.clone().expect("cluster");
+        let other_node = all
+            .iter()
+            .filter(running)
+            .find(|i| i.cluster.as_deref().is_some_and(|c| c != cluster))
+            .expect("a node of another cluster");
+        let stray = all
+            .iter()
+            .filter(running)
+            .find(|i| i.cluster.is_none())
+            .expect("an unregistered instance");
+
+        // A node of another cluster, an instance of no cluster, an unknown id: refused,
+        // and nothing is terminated.
+        for id in [&other_node.id, &stray.id] {
+            let e = retire_node(&cloud, &cluster, &live(id), false)
+                .await
+                .expect_err("must refuse");
+            assert!(e.to_string().contains("refused"), "{e}");
+            assert_eq!(state_of(&cloud, id).await, InstanceState::Running);
+        }
+        assert!(
+            retire_node(&cloud, &cluster, &live("i-0000000000000dead"), false)
+                .await
+                .is_err()
+        );
+
+        // The check reads the tags at execution time: a node retagged into another cluster
+        // after the plan was made is refused too.
+        cloud
+            .tag_instance(&node.id, TAG_EKS_CLUSTER, "somebody-else")
+            .expect("tag");
+        assert!(retire_node(&cloud, &cluster, &live(&node.id), false)
+            .await
+            .is_err());
+        assert_eq!(state_of(&cloud, &node.id).await, InstanceState::Running);
+        cloud
+            .tag_instance(&node.id, TAG_EKS_CLUSTER, &cluster)
+            .expect("tag");
+
+        // The cluster's own node: terminated.
+        retire_node(&cloud, &cluster, &live(&node.id), false)
+            .await
+            .expect("a node of the cluster is retired");
+        assert_ne!(state_of(&cloud, &node.id).await, InstanceState::Running);
+    }
 }

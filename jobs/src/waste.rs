@@ -17,10 +17,16 @@
 //! item passes a checkpoint before it acts (a cancel or a shutdown leaves the items not yet
 //! started `skipped`), is persisted and published (`job.item`) as it starts and ends, and
 //! is audited as `system` with the job id. An item already final (done, failed, skipped)
-//! is never acted on again. `CreateSnapshot` takes no client token, so a snapshot request
-//! is reconciled instead: the request time is stored before the call and the snapshot id
-//! right after it; an item resumed in between adopts the snapshot of that volume the
-//! control plane took since the request rather than taking a second one.
+//! is never acted on again, and every cloud call of an item is idempotent: the snapshot
+//! carries the item's idempotency key as its client token (a redelivered item gets the
+//! snapshot the first delivery took), and the phase about to run (`delete`, `terminate`)
+//! is stored before the call, so an item resumed after its delete went through is `done`,
+//! not "no longer exists". A worker that dies mid-batch leaves the job to be resumed
+//! ([`crate::RESUMABLE`]) from the first item not final.
+//!
+//! Failures are classified ([`crate::retry`]): transient ones (throttling, provider
+//! outages, a dropped database connection) are retried with backoff; an item that cannot
+//! succeed ends `skipped` or `failed`; a permission error aborts the batch.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -32,6 +38,7 @@ use spot_cloud::{Cloud, CloudError, InstanceState, Mutation, SnapshotState, Tags
 use spot_models::batches::{self, ItemRow};
 use spot_models::{accounts, inventory, jobs};
 
+use crate::retry::{self, Class};
 use crate::{audit_job, progress, publish, Control, Done, Failure, JobContext, Stop};
 
 pub const CLEANUP_VOLUMES: &str = "cleanup_volumes";
@@ -41,9 +48,6 @@ pub const TERMINATE_UNREGISTERED: &str = "terminate_unregistered";
 /// An instance carrying this tag (any value but `false`, `0` or `no`) is never terminated
 /// by a batch, whatever the waste list says.
 pub const TAG_PROTECT: &str = "spot-optimizer.io/protect";
-
-/// The description the Cloud adapters give the snapshots they take.
-const SNAPSHOT_DESCRIPTION: &str = "created by spot-optimizer";
 
 /// How long a volume's safety snapshot may take to complete before the item fails and the
 /// volume is kept. EBS takes minutes for small volumes and can take hours for large, new
@@ -70,18 +74,13 @@ pub fn is_protected(tags: &Tags) -> bool {
 /// How one item ended.
 enum Outcome {
     /// It did what it was for (in a dry run: every call validated). `saving` is USD/month.
-    Done {
-        saving: f64,
-        result: Value,
-    },
+    Done { saving: f64, result: Value },
     /// A re-verification found it should not be acted on; nothing was changed.
-    Skipped {
-        reason: String,
-        result: Value,
-    },
+    Skipped { reason: String, result: Value },
     Failed {
         error: String,
         result: Value,
+        class: Class,
     },
     /// The job was stopped while this item waited (e.g. for its snapshot); what it did so
     /// far is in `result`, the rest was not done.
@@ -103,11 +102,26 @@ fn failed(error: impl Into<String>, result: &Value) -> Outcome {
     Outcome::Failed {
         error: error.into(),
         result: result.clone(),
+        class: Class::Item,
     }
 }
 
-fn cloud_err(what: &str, e: &CloudError) -> String {
-    format!("{what}: {}", spot_actors::system::human(e))
+/// A cloud call that failed for good: a transient error that outlasted its retries, an
+/// item-level error, or one that aborts the batch (permissions).
+fn cloud_failed(what: &str, e: &CloudError, result: &Value) -> Outcome {
+    let class = retry::of_cloud(e);
+    let mut error = format!("{what}: {}", spot_actors::system::human(e));
+    if class == Class::Transient {
+        error.push_str(&format!(
+            " (still failing after {} attempts)",
+            retry::ATTEMPTS
+        ));
+    }
+    Outcome::Failed {
+        error,
+        result: result.clone(),
+        class,
+    }
 }
 
 fn stop_word(stop: Stop) -> &'static str {
@@ -149,10 +163,26 @@ fn item_event(job: &jobs::JobRow, item: &ItemRow, total: usize) -> Value {
     })
 }
 
-async fn persist(ctx: &JobContext, job: &jobs::JobRow, item: &ItemRow, result: &Value) {
-    if let Err(e) = batches::set_result(&ctx.db, &job.id, &item.item_key, &result.to_string()).await
+/// Stores an item's progress before its next cloud call. False when it could not be
+/// stored: the call must not be made (a resumed item would not know it was).
+async fn persist(
+    ctx: &JobContext,
+    job: &jobs::JobRow,
+    item: &ItemRow,
+    result: &Value,
+    retries: &mut u32,
+) -> bool {
+    let text = result.to_string();
+    match retry::db(retries, || {
+        batches::set_result(&ctx.db, &job.id, &item.item_key, &text)
+    })
+    .await
     {
-        tracing::warn!(component = crate::COMPONENT, job_id = %job.id, item = %item.item_key, error = %e, "item state not saved");
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(component = crate::COMPONENT, job_id = %job.id, item = %item.item_key, error = %e, "item state not saved");
+            false
+        }
     }
 }
 
@@ -164,13 +194,16 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow, control: &Control) -> Res
     // Safe mode as recorded when the job was queued, or as this replica runs now.
     let dry = job.safe_mode != 0 || ctx.safe_mode || job.dry_run != 0;
     let mode = if dry { "dry_run" } else { "execute" };
-    let items = batches::items(&ctx.db, &job.id)
+    let mut db_retries = 0u32;
+    let items = retry::db(&mut db_retries, || batches::items(&ctx.db, &job.id))
         .await
         .map_err(|e| Failure::new(format!("batch items not readable: {e}"), json!({})))?;
     let total = items.len();
     let mut clouds: HashMap<String, Result<Arc<dyn Cloud>, String>> = HashMap::new();
     let mut touched: BTreeSet<String> = BTreeSet::new();
     let mut stopped: Option<Stop> = None;
+    // A permission error: the batch stops and says why.
+    let mut aborted: Option<String> = None;
     for (n, item) in items.iter().enumerate() {
         // Done, failed or skipped on an earlier delivery: never acted on again.
         if item.is_final() {
@@ -182,13 +215,17 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow, control: &Control) -> Res
             stopped = Some(stop);
             break;
         }
-        match batches::start(&ctx.db, &job.id, &item.item_key).await {
+        match retry::db(&mut db_retries, || {
+            batches::start(&ctx.db, &job.id, &item.item_key)
+        })
+        .await
+        {
             Ok(true) => {}
             Ok(false) => continue,
             Err(e) => {
                 return Err(Failure::new(
                     format!("item {} not started: {e}", item.item_key),
-                    json!({"mode": mode}),
+                    json!({"mode": mode, "error_class": retry::of_db(&e).as_str()}),
                 ))
             }
         }
@@ -203,24 +240,42 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow, control: &Control) -> Res
                 c
             }
         };
+        let mut retries = 0u32;
         let outcome = match cloud {
             Err(e) => failed(
                 format!("cannot reach the account: {e}"),
                 &item.result_json(),
             ),
-            Ok(cloud) => match item.kind.as_str() {
-                batches::VOLUME => clean_volume(ctx, cloud.as_ref(), job, item, dry, control).await,
-                batches::SNAPSHOT => clean_snapshot(cloud.as_ref(), item, dry).await,
-                batches::INSTANCE => terminate_instance(ctx, cloud.as_ref(), &org, item, dry).await,
-                other => failed(format!("unknown item kind `{other}`"), &json!({})),
-            },
+            Ok(cloud) => {
+                let c = cloud.as_ref();
+                let r = &mut retries;
+                match item.kind.as_str() {
+                    batches::VOLUME => clean_volume(ctx, c, job, item, dry, control, r).await,
+                    batches::SNAPSHOT => clean_snapshot(ctx, c, job, item, dry, r).await,
+                    batches::INSTANCE => terminate_instance(ctx, c, job, &org, item, dry, r).await,
+                    other => failed(format!("unknown item kind `{other}`"), &json!({})),
+                }
+            }
         };
         let acted = matches!(outcome, Outcome::Done { .. }) && !dry;
         if acted {
             touched.insert(item.account_id.clone());
         }
-        if let Some(stop) = record(ctx, job, item, outcome, dry, total).await {
+        if let Outcome::Failed {
+            error,
+            class: Class::Job,
+            ..
+        } = &outcome
+        {
+            aborted = Some(error.clone());
+        }
+        let ended = record(ctx, job, item, outcome, dry, total, retries).await;
+        db_retries += retries;
+        if let Some(stop) = ended {
             stopped = Some(stop);
+            break;
+        }
+        if aborted.is_some() {
             break;
         }
         progress(
@@ -231,8 +286,15 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow, control: &Control) -> Res
         )
         .await;
     }
-    if let Some(stop) = stopped {
-        let reason = format!("not started: the job stopped ({})", stop_word(stop));
+    let reason = match (stopped, &aborted) {
+        (Some(stop), _) => Some(format!(
+            "not started: the job stopped ({})",
+            stop_word(stop)
+        )),
+        (None, Some(why)) => Some(format!("not started: the batch was aborted ({why})")),
+        (None, None) => None,
+    };
+    if let Some(reason) = reason {
         match batches::skip_queued(&ctx.db, &job.id, &reason).await {
             Ok(keys) => {
                 for it in items.iter().filter(|i| keys.contains(&i.item_key)) {
@@ -251,7 +313,7 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow, control: &Control) -> Res
     for account in &touched {
         ctx.actors.resync(account);
     }
-    let items = batches::items(&ctx.db, &job.id)
+    let items = retry::db(&mut db_retries, || batches::items(&ctx.db, &job.id))
         .await
         .map_err(|e| Failure::new(format!("batch items not readable: {e}"), json!({})))?;
     let (done, failed_n, skipped_n, saving) = batches::summary(&items);
@@ -260,6 +322,12 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow, control: &Control) -> Res
         .filter(|i| i.status == batches::DONE)
         .filter_map(|i| i.result_json().get("would_save").and_then(Value::as_f64))
         .sum();
+    // Retries of every delivery so far (a resumed job adds to its items' counts).
+    let retries: u64 = items
+        .iter()
+        .filter_map(|i| i.result_json().get("retries").and_then(Value::as_u64))
+        .sum::<u64>()
+        .max(u64::from(db_retries));
     let result = json!({
         "mode": mode,
         "total": total,
@@ -268,13 +336,20 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow, control: &Control) -> Res
         "skipped": skipped_n,
         "monthly_saving": saving,
         "would_save": would_save,
-        "items": items.iter().map(|i| json!({
-            "key": i.item_key,
-            "status": i.status,
-            "monthly_saving": i.monthly_saving,
-            "error": i.error,
-            "snapshot_id": i.result_json().get("snapshot_id"),
-        })).collect::<Vec<_>>(),
+        "retries": retries,
+        "aborted": aborted,
+        "items": items.iter().map(|i| {
+            let r = i.result_json();
+            json!({
+                "key": i.item_key,
+                "status": i.status,
+                "monthly_saving": i.monthly_saving,
+                "error": i.error,
+                "error_class": r.get("error_class"),
+                "retries": r.get("retries"),
+                "snapshot_id": r.get("snapshot_id"),
+            })
+        }).collect::<Vec<_>>(),
     });
     let counts = format!("{done} done, {failed_n} failed, {skipped_n} skipped of {total}");
     let summary = if dry {
@@ -286,6 +361,13 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow, control: &Control) -> Res
         Some(Stop::Cancelled) => Err(Failure::cancelled(format!("cancelled: {summary}"), result)),
         Some(stop) => Err(Failure::new(
             format!("stopped ({}): {summary}", stop_word(stop)),
+            result,
+        )),
+        None if aborted.is_some() => Err(Failure::new(
+            format!(
+                "aborted: {}; {summary}",
+                aborted.as_deref().unwrap_or_default()
+            ),
             result,
         )),
         None if failed_n > 0 => Err(Failure::new(summary, result)),
@@ -305,16 +387,30 @@ async fn record(
     outcome: Outcome,
     dry: bool,
     total: usize,
+    mut retries: u32,
 ) -> Option<Stop> {
-    let (status, saving, mut result, error, stop) = match outcome {
-        Outcome::Done { saving, result } => (batches::DONE, saving, result, None, None),
-        Outcome::Skipped { reason, result } => (batches::SKIPPED, 0.0, result, Some(reason), None),
-        Outcome::Failed { error, result } => (batches::FAILED, 0.0, result, Some(error), None),
+    let (status, saving, mut result, error, stop, class) = match outcome {
+        Outcome::Done { saving, result } => (batches::DONE, saving, result, None, None, None),
+        Outcome::Skipped { reason, result } => {
+            (batches::SKIPPED, 0.0, result, Some(reason), None, None)
+        }
+        Outcome::Failed {
+            error,
+            result,
+            class,
+        } => (batches::FAILED, 0.0, result, Some(error), None, Some(class)),
         Outcome::Stopped {
             stop,
             reason,
             result,
-        } => (batches::SKIPPED, 0.0, result, Some(reason), Some(stop)),
+        } => (
+            batches::SKIPPED,
+            0.0,
+            result,
+            Some(reason),
+            Some(stop),
+            None,
+        ),
     };
     let saving = if dry { 0.0 } else { saving };
     if let Some(o) = result.as_object_mut() {
@@ -323,16 +419,28 @@ async fn record(
             json!(if dry { "dry_run" } else { "execute" }),
         );
         o.insert("idempotency_key".into(), json!(item.idempotency_key));
+        // Retries add up over deliveries of the item.
+        let before = o.get("retries").and_then(Value::as_u64).unwrap_or(0);
+        let all = before + u64::from(retries);
+        if all > 0 {
+            o.insert("retries".into(), json!(all));
+        }
+        if let Some(c) = class {
+            o.insert("error_class".into(), json!(c.as_str()));
+        }
     }
-    if let Err(e) = batches::finish(
-        &ctx.db,
-        &job.id,
-        &item.item_key,
-        status,
-        saving,
-        &result.to_string(),
-        error.as_deref(),
-    )
+    let text = result.to_string();
+    if let Err(e) = retry::db(&mut retries, || {
+        batches::finish(
+            &ctx.db,
+            &job.id,
+            &item.item_key,
+            status,
+            saving,
+            &text,
+            error.as_deref(),
+        )
+    })
     .await
     {
         tracing::warn!(component = crate::COMPONENT, job_id = %job.id, item = %item.item_key, error = %e, "item outcome not saved");
@@ -374,6 +482,7 @@ async fn record(
             "idempotency_key": item.idempotency_key,
             "result": result,
             "error": error,
+            "error_class": class.map(Class::as_str),
         }),
     )
     .await;
@@ -394,6 +503,11 @@ fn volume_in_use(v: &spot_cloud::Volume) -> Option<String> {
     None
 }
 
+/// The saving stored with an item's progress (a resumed item reports it).
+fn stored_saving(r: &Value, field: &str) -> f64 {
+    r.get(field).and_then(Value::as_f64).unwrap_or(0.0)
+}
+
 async fn clean_volume(
     ctx: &JobContext,
     cloud: &dyn Cloud,
@@ -401,21 +515,21 @@ async fn clean_volume(
     item: &ItemRow,
     dry: bool,
     control: &Control,
+    retries: &mut u32,
 ) -> Outcome {
     let vol = item.item_key.as_str();
+    // The item's client token: a repeated snapshot request returns the first snapshot.
+    let token = item.idempotency_key.as_str();
     // What an earlier delivery of this item already did (empty the first time).
     let mut r = item.result_json();
-    let volumes = match cloud.describe_volumes().await {
+    let volumes = match retry::cloud(retries, || cloud.describe_volumes()).await {
         Ok(v) => v,
-        Err(e) => return failed(cloud_err("reading volumes", &e), &r),
+        Err(e) => return cloud_failed("reading volumes", &e, &r),
     };
     let Some(v) = volumes.iter().find(|v| v.id == vol) else {
         // Resumed after the delete went through: the item is done.
         if r.get("phase").and_then(Value::as_str) == Some("delete") {
-            let saving = r
-                .get("net_monthly_saving")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0);
+            let saving = stored_saving(&r, "net_monthly_saving");
             return Outcome::Done { saving, result: r };
         }
         return skipped(format!("{vol} no longer exists"), &r);
@@ -431,81 +545,60 @@ async fn clean_volume(
     r["net_monthly_saving"] = json!(saving);
     if dry {
         let mut would = Vec::new();
-        match cloud.create_snapshot(vol, true).await {
+        match retry::cloud(retries, || cloud.create_snapshot(vol, token, true)).await {
             Ok(Mutation::DryRun(ok)) => would.push(ok.message),
             Ok(Mutation::Applied(_)) => {
                 return failed("the cloud applied a dry-run snapshot request", &r)
             }
-            Err(e) => return failed(cloud_err("CreateSnapshot (dry run)", &e), &r),
+            Err(e) => return cloud_failed("CreateSnapshot (dry run)", &e, &r),
         }
-        match cloud.delete_volume(vol, true).await {
+        match retry::cloud(retries, || cloud.delete_volume(vol, true)).await {
             Ok(Mutation::DryRun(ok)) => would.push(ok.message),
             Ok(Mutation::Applied(_)) => {
                 return failed("the cloud applied a dry-run volume deletion", &r)
             }
             Err(CloudError::Invalid { msg, .. }) => return skipped(msg, &r),
-            Err(e) => return failed(cloud_err("DeleteVolume (dry run)", &e), &r),
+            Err(e) => return cloud_failed("DeleteVolume (dry run)", &e, &r),
         }
         r["would"] = json!(would);
         r["would_save"] = json!(saving);
         return Outcome::Done { saving, result: r };
     }
 
-    // 1. The safety snapshot: the one an earlier delivery took, or a new one.
-    let mut snapshot_id = r
-        .get("snapshot_id")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    if snapshot_id.is_none() {
-        if let Some(since) = r
-            .get("snapshot_requested_at")
-            .and_then(Value::as_str)
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        {
-            // Requested before a crash that lost the answer: adopt that snapshot.
-            match cloud.describe_snapshots().await {
-                Ok(snaps) => {
-                    snapshot_id = snaps
-                        .into_iter()
-                        .filter(|s| {
-                            s.volume_id.as_deref() == Some(vol)
-                                && s.description == SNAPSHOT_DESCRIPTION
-                                && s.start_time >= since - chrono::Duration::seconds(5)
-                        })
-                        .max_by_key(|s| s.start_time)
-                        .map(|s| s.id)
-                }
-                Err(e) => return failed(cloud_err("reading snapshots", &e), &r),
+    // 1. The safety snapshot: the one an earlier delivery took (known, or found again by
+    //    the client token), or a new one.
+    let snapshot_id = match r.get("snapshot_id").and_then(Value::as_str) {
+        Some(id) => id.to_string(),
+        None => match retry::cloud(retries, || cloud.create_snapshot(vol, token, false)).await {
+            Ok(Mutation::Applied(s)) => s.id,
+            Ok(Mutation::DryRun(_)) => {
+                return failed(
+                    "the cloud answered a real snapshot request as a dry run",
+                    &r,
+                )
             }
-        }
-    }
-    let snapshot_id = match snapshot_id {
-        Some(id) => id,
-        None => {
-            r["snapshot_requested_at"] = json!(cloud.now().to_rfc3339());
-            persist(ctx, job, item, &r).await;
-            match cloud.create_snapshot(vol, false).await {
-                Ok(Mutation::Applied(s)) => s.id,
-                Ok(Mutation::DryRun(_)) => {
-                    return failed(
-                        "the cloud answered a real snapshot request as a dry run",
-                        &r,
-                    )
-                }
-                Err(e) => return failed(cloud_err("CreateSnapshot", &e), &r),
-            }
-        }
+            Err(e) => return cloud_failed("CreateSnapshot", &e, &r),
+        },
     };
     r["snapshot_id"] = json!(snapshot_id);
+    r["client_token"] = json!(token);
     r["phase"] = json!("snapshot");
-    persist(ctx, job, item, &r).await;
+    if !persist(ctx, job, item, &r, retries).await {
+        return Outcome::Failed {
+            error: format!(
+                "the state of {vol} could not be saved; it was kept (snapshot {snapshot_id} stays)"
+            ),
+            result: r,
+            class: Class::Transient,
+        };
+    }
 
     // 2. Wait until it is complete: deleting a volume whose snapshot then fails would lose
     //    the data.
     let deadline = tokio::time::Instant::now() + SNAPSHOT_WAIT;
     let mut pause = POLL_FIRST;
     loop {
-        match cloud.describe_snapshots().await {
+        match retry::cloud(retries, || cloud.describe_snapshots()).await {
             Ok(snaps) => match snaps.iter().find(|s| s.id == snapshot_id).map(|s| s.state) {
                 Some(SnapshotState::Completed) => break,
                 Some(SnapshotState::Error) => {
@@ -521,9 +614,7 @@ async fn clean_volume(
                     )
                 }
             },
-            // A passing error while waiting is not the snapshot's failure: look again.
-            Err(e) if e.is_retryable() => {}
-            Err(e) => return failed(cloud_err("reading snapshots", &e), &r),
+            Err(e) => return cloud_failed("reading snapshots", &e, &r),
         }
         if tokio::time::Instant::now() >= deadline {
             return failed(
@@ -550,7 +641,7 @@ async fn clean_volume(
     r["snapshot_completed"] = json!(true);
 
     // 3. Still unattached? The wait may have been long.
-    match cloud.describe_volumes().await {
+    match retry::cloud(retries, || cloud.describe_volumes()).await {
         Ok(volumes) => match volumes.iter().find(|v| v.id == vol) {
             None => {
                 return skipped(
@@ -566,36 +657,55 @@ async fn clean_volume(
                 }
             }
         },
-        Err(e) => return failed(cloud_err("reading volumes", &e), &r),
+        Err(e) => return cloud_failed("reading volumes", &e, &r),
     }
 
-    // 4. Delete.
+    // 4. Delete (the phase is stored first: a resumed item finding the volume gone is done).
     r["phase"] = json!("delete");
-    persist(ctx, job, item, &r).await;
-    match cloud.delete_volume(vol, false).await {
+    if !persist(ctx, job, item, &r, retries).await {
+        r["phase"] = json!("kept");
+        return Outcome::Failed {
+            error: format!(
+                "the state of {vol} could not be saved; it was kept (snapshot {snapshot_id} stays)"
+            ),
+            result: r,
+            class: Class::Transient,
+        };
+    }
+    match retry::cloud(retries, || cloud.delete_volume(vol, false)).await {
         Ok(_) => Outcome::Done { saving, result: r },
         Err(CloudError::Invalid { msg, .. }) => {
             r["phase"] = json!("kept");
             skipped(msg, &r)
         }
-        Err(CloudError::NotFound { .. }) => {
-            skipped(format!("{vol} was deleted by someone else meanwhile"), &r)
-        }
+        // Gone: a retry after a delete whose answer was lost, or someone else's delete.
+        Err(CloudError::NotFound { .. }) => Outcome::Done { saving, result: r },
         Err(e) => {
             r["phase"] = json!("kept");
-            failed(cloud_err("DeleteVolume", &e), &r)
+            cloud_failed("DeleteVolume", &e, &r)
         }
     }
 }
 
-async fn clean_snapshot(cloud: &dyn Cloud, item: &ItemRow, dry: bool) -> Outcome {
+async fn clean_snapshot(
+    ctx: &JobContext,
+    cloud: &dyn Cloud,
+    job: &jobs::JobRow,
+    item: &ItemRow,
+    dry: bool,
+    retries: &mut u32,
+) -> Outcome {
     let id = item.item_key.as_str();
     let mut r = item.result_json();
-    let snaps = match cloud.describe_snapshots().await {
+    let snaps = match retry::cloud(retries, || cloud.describe_snapshots()).await {
         Ok(s) => s,
-        Err(e) => return failed(cloud_err("reading snapshots", &e), &r),
+        Err(e) => return cloud_failed("reading snapshots", &e, &r),
     };
     let Some(s) = snaps.iter().find(|s| s.id == id) else {
+        if r.get("phase").and_then(Value::as_str) == Some("delete") {
+            let saving = stored_saving(&r, "monthly_saving");
+            return Outcome::Done { saving, result: r };
+        }
         return skipped(format!("{id} no longer exists"), &r);
     };
     // The inventory's rule for "unused", checked against the cloud now: it backs no image
@@ -604,7 +714,7 @@ async fn clean_snapshot(cloud: &dyn Cloud, item: &ItemRow, dry: bool) -> Outcome
         return skipped(format!("{id} backs image {ami}; it was kept"), &r);
     }
     if let Some(source) = &s.volume_id {
-        match cloud.describe_volumes().await {
+        match retry::cloud(retries, || cloud.describe_volumes()).await {
             Ok(volumes) if volumes.iter().any(|v| &v.id == source) => {
                 return skipped(
                     format!("{id}'s source volume {source} exists; it was kept"),
@@ -612,12 +722,23 @@ async fn clean_snapshot(cloud: &dyn Cloud, item: &ItemRow, dry: bool) -> Outcome
                 )
             }
             Ok(_) => {}
-            Err(e) => return failed(cloud_err("reading volumes", &e), &r),
+            Err(e) => return cloud_failed("reading volumes", &e, &r),
         }
     }
     let saving = f64::from(s.size_gib) * SNAPSHOT_GB_MONTH;
     r["size_gib"] = json!(s.size_gib);
-    match cloud.delete_snapshot(id, dry).await {
+    if !dry {
+        r["phase"] = json!("delete");
+        r["monthly_saving"] = json!(saving);
+        if !persist(ctx, job, item, &r, retries).await {
+            return Outcome::Failed {
+                error: format!("the state of {id} could not be saved; it was kept"),
+                result: r,
+                class: Class::Transient,
+            };
+        }
+    }
+    match retry::cloud(retries, || cloud.delete_snapshot(id, dry)).await {
         Ok(Mutation::DryRun(ok)) => {
             r["would"] = json!([ok.message]);
             r["would_save"] = json!(saving);
@@ -625,34 +746,54 @@ async fn clean_snapshot(cloud: &dyn Cloud, item: &ItemRow, dry: bool) -> Outcome
         }
         Ok(Mutation::Applied(())) if !dry => Outcome::Done { saving, result: r },
         Ok(Mutation::Applied(())) => failed("the cloud applied a dry-run snapshot deletion", &r),
-        Err(CloudError::Invalid { msg, .. }) => skipped(msg, &r),
+        Err(CloudError::Invalid { msg, .. }) => {
+            r["phase"] = json!("kept");
+            skipped(msg, &r)
+        }
+        // Gone: a retry after a delete whose answer was lost, or someone else's delete.
+        Err(CloudError::NotFound { .. }) if !dry => Outcome::Done { saving, result: r },
         Err(CloudError::NotFound { .. }) => {
             skipped(format!("{id} was deleted by someone else meanwhile"), &r)
         }
-        Err(e) => failed(cloud_err("DeleteSnapshot", &e), &r),
+        Err(e) => {
+            r["phase"] = json!("kept");
+            cloud_failed("DeleteSnapshot", &e, &r)
+        }
     }
 }
 
 async fn terminate_instance(
     ctx: &JobContext,
     cloud: &dyn Cloud,
+    job: &jobs::JobRow,
     org: &str,
     item: &ItemRow,
     dry: bool,
+    retries: &mut u32,
 ) -> Outcome {
     let id = item.item_key.as_str();
     let mut r = item.result_json();
-    let instances = match cloud.describe_instances().await {
+    let instances = match retry::cloud(retries, || cloud.describe_instances()).await {
         Ok(i) => i,
-        Err(e) => return failed(cloud_err("reading instances", &e), &r),
+        Err(e) => return cloud_failed("reading instances", &e, &r),
     };
+    let resumed = r.get("phase").and_then(Value::as_str) == Some("terminate");
     let Some(i) = instances.iter().find(|i| i.id == id) else {
+        if resumed {
+            let saving = stored_saving(&r, "monthly_saving");
+            return Outcome::Done { saving, result: r };
+        }
         return skipped(format!("{id} no longer exists"), &r);
     };
     if matches!(
         i.state,
         InstanceState::Terminated | InstanceState::ShuttingDown
     ) {
+        // Resumed after the terminate went through: the item is done.
+        if resumed {
+            let saving = stored_saving(&r, "monthly_saving");
+            return Outcome::Done { saving, result: r };
+        }
         return skipped(format!("{id} is already terminated"), &r);
     }
     // Never a node of a managed cluster, never a protected or authorized instance.
@@ -676,11 +817,23 @@ async fn terminate_instance(
             &r,
         );
     }
-    match inventory::authorized_at(&ctx.db, org, &item.resource_row_id).await {
+    let mut db_retries = 0;
+    match retry::db(&mut db_retries, || {
+        inventory::authorized_at(&ctx.db, org, &item.resource_row_id)
+    })
+    .await
+    {
         Ok(Some(_)) => return skipped(format!("{id} was authorized (kept) meanwhile"), &r),
         Ok(None) => {}
-        Err(e) => return failed(format!("authorization not readable: {e}"), &r),
+        Err(e) => {
+            return Outcome::Failed {
+                error: format!("authorization not readable: {e}"),
+                result: r,
+                class: retry::of_db(&e),
+            }
+        }
     }
+    *retries += db_retries;
     // A stopped instance costs no compute: terminating it saves only what the list said it
     // costs while running, which is nothing now.
     let saving = if i.state.is_billed() {
@@ -690,7 +843,19 @@ async fn terminate_instance(
     };
     r["instance_type"] = json!(i.instance_type);
     r["state_before"] = json!(i.state);
-    match cloud.terminate_instances(&[id.to_string()], dry).await {
+    if !dry {
+        r["phase"] = json!("terminate");
+        r["monthly_saving"] = json!(saving);
+        if !persist(ctx, job, item, &r, retries).await {
+            return Outcome::Failed {
+                error: format!("the state of {id} could not be saved; it was kept"),
+                result: r,
+                class: Class::Transient,
+            };
+        }
+    }
+    let ids = [id.to_string()];
+    match retry::cloud(retries, || cloud.terminate_instances(&ids, dry)).await {
         Ok(Mutation::DryRun(ok)) => {
             r["would"] = json!([ok.message]);
             r["would_save"] = json!(saving);
@@ -702,7 +867,10 @@ async fn terminate_instance(
         }
         Ok(Mutation::Applied(_)) => failed("the cloud applied a dry-run termination", &r),
         Err(CloudError::NotFound { .. }) => skipped(format!("{id} no longer exists"), &r),
-        Err(e) => failed(cloud_err("TerminateInstances", &e), &r),
+        Err(e) => {
+            r["phase"] = json!("kept");
+            cloud_failed("TerminateInstances", &e, &r)
+        }
     }
 }
 

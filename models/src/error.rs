@@ -28,4 +28,31 @@ impl From<sqlx::Error> for DbError {
     }
 }
 
+impl DbError {
+    /// True for an outage that a retry can outlive: the connection dropped or was
+    /// terminated (PostgreSQL class 08, `57P01`–`57P03`), the pool timed out, a serialization
+    /// failure or deadlock (`40001`, `40P01`), or SQLite busy/locked.
+    pub fn is_transient(&self) -> bool {
+        let DbError::Sqlx(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(d) => {
+                let code = d.code().map(|c| c.to_string()).unwrap_or_default();
+                code.starts_with("08")
+                    || matches!(
+                        code.as_str(),
+                        "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "5" | "6" | "517" | "262"
+                    )
+            }
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = DbError> = std::result::Result<T, E>;

@@ -19,6 +19,27 @@ pub const CANCELLED: &str = "cancelled";
 pub const ORPHAN_AFTER_SECS: i64 = 60;
 pub const HEARTBEAT_EVERY_SECS: u64 = 10;
 
+static ORPHAN_AFTER: std::sync::atomic::AtomicI64 =
+    std::sync::atomic::AtomicI64::new(ORPHAN_AFTER_SECS);
+
+/// Sets the orphan timeout of this process (`--job-orphan-after`; default
+/// [`ORPHAN_AFTER_SECS`]); heartbeats follow at a sixth of it. At least 3 s.
+pub fn set_orphan_after_secs(secs: i64) {
+    ORPHAN_AFTER.store(secs.max(3), std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Seconds without a heartbeat after which a running job is presumed orphaned.
+pub fn orphan_after_secs() -> i64 {
+    ORPHAN_AFTER.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// How often a running job's worker beats: a sixth of the orphan timeout, 1 to
+/// [`HEARTBEAT_EVERY_SECS`] seconds.
+pub fn heartbeat_every() -> std::time::Duration {
+    let secs = (orphan_after_secs() / 6).clamp(1, HEARTBEAT_EVERY_SECS as i64);
+    std::time::Duration::from_secs(secs as u64)
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct JobRow {
     pub id: String,
@@ -111,6 +132,45 @@ pub async fn list_for_org(db: &Db, org_id: &str, limit: i64) -> Result<Vec<JobRo
     .bind(limit)
     .fetch_all(&db.pool)
     .await?)
+}
+
+/// One page of the organization's jobs, newest first (`created_at`, then id, descending),
+/// after the job `after` = (created_at, id) of the previous page. Returns at most `limit`
+/// rows and whether more follow.
+pub async fn page_for_org(
+    db: &Db,
+    org_id: &str,
+    after: Option<(i64, String)>,
+    limit: i64,
+) -> Result<(Vec<JobRow>, bool)> {
+    let mut rows = match after {
+        None => {
+            sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+                "SELECT {JOB_COLS} FROM jobs WHERE organization_id = $1 \
+                 ORDER BY created_at DESC, id DESC LIMIT $2"
+            )))
+            .bind(org_id)
+            .bind(limit + 1)
+            .fetch_all(&db.pool)
+            .await?
+        }
+        Some((at, id)) => {
+            sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+                "SELECT {JOB_COLS} FROM jobs WHERE organization_id = $1 \
+                 AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
+                 ORDER BY created_at DESC, id DESC LIMIT $4"
+            )))
+            .bind(org_id)
+            .bind(at)
+            .bind(id)
+            .bind(limit + 1)
+            .fetch_all(&db.pool)
+            .await?
+        }
+    };
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit.max(0) as usize);
+    Ok((rows, more))
 }
 
 /// An unfinished (queued or running) job of `kind` on `target_id`, if any.
@@ -234,19 +294,27 @@ pub async fn request_cancel(db: &Db, org_id: &str, id: &str) -> Result<CancelOut
     })
 }
 
-/// Fails every running job whose worker has not beaten since `stale_before` (ms), and
-/// returns them (for the audit log). A worker that comes back finds its job
-/// [`Beat::Lost`] and stops.
-pub async fn reap(db: &Db, stale_before: i64) -> Result<Vec<JobRow>> {
-    let stale = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+/// Running jobs whose worker has not beaten since `stale_before` (ms).
+async fn stale_running(db: &Db, stale_before: i64) -> Result<Vec<JobRow>> {
+    Ok(sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
         "SELECT {JOB_COLS} FROM jobs WHERE status = $1 AND COALESCE(heartbeat_at, started_at, created_at) < $2"
     )))
     .bind(RUNNING)
     .bind(stale_before)
     .fetch_all(&db.pool)
-    .await?;
+    .await?)
+}
+
+/// Fails every running job whose worker has not beaten since `stale_before` (ms), except
+/// those of the `resumable` kinds (see [`requeue_stale`]), and returns them (for the audit
+/// log). A worker that comes back finds its job [`Beat::Lost`] and stops.
+pub async fn reap(db: &Db, stale_before: i64, resumable: &[&str]) -> Result<Vec<JobRow>> {
+    let stale = stale_running(db, stale_before).await?;
     let mut out = Vec::new();
-    for j in stale {
+    for j in stale
+        .into_iter()
+        .filter(|j| !resumable.contains(&j.kind.as_str()))
+    {
         let r = sqlx::query(
             "UPDATE jobs SET status = $1, message = $2, finished_at = $3, progress = 100 WHERE id = $4 AND status = $5 AND COALESCE(heartbeat_at, started_at, created_at) < $6",
         )
@@ -255,6 +323,72 @@ pub async fn reap(db: &Db, stale_before: i64) -> Result<Vec<JobRow>> {
         .bind(now_ms())
         .bind(&j.id)
         .bind(RUNNING)
+        .bind(stale_before)
+        .execute(&db.pool)
+        .await?;
+        if r.rows_affected() == 1 {
+            out.push(j);
+        }
+    }
+    Ok(out)
+}
+
+/// Puts every running job of the `resumable` kinds whose worker has not beaten since
+/// `stale_before` back in the queue (`queued`, no worker; its items keep their state, so
+/// the next claim carries on where it stopped) and returns them: the caller enqueues
+/// them again. A worker that comes back finds its job [`Beat::Lost`] and stops.
+pub async fn requeue_stale(db: &Db, stale_before: i64, resumable: &[&str]) -> Result<Vec<JobRow>> {
+    let stale = stale_running(db, stale_before).await?;
+    let mut out = Vec::new();
+    for j in stale
+        .into_iter()
+        .filter(|j| resumable.contains(&j.kind.as_str()))
+    {
+        let r = sqlx::query(
+            "UPDATE jobs SET status = $1, worker_id = NULL, heartbeat_at = $2, message = $3 WHERE id = $4 AND status = $5 AND COALESCE(heartbeat_at, started_at, created_at) < $6",
+        )
+        .bind(QUEUED)
+        .bind(now_ms())
+        .bind("resuming: the worker running this job stopped responding; items already done are not redone")
+        .bind(&j.id)
+        .bind(RUNNING)
+        .bind(stale_before)
+        .execute(&db.pool)
+        .await?;
+        if r.rows_affected() == 1 {
+            out.push(j);
+        }
+    }
+    Ok(out)
+}
+
+/// Requeued jobs (queued again after having run, see [`requeue_stale`]) still waiting for
+/// a worker since before `stale_before`: their queue message may have been lost with the
+/// replica that requeued them. Marks them as re-sent now and returns them to enqueue
+/// again (a duplicate delivery is harmless: only one claim wins).
+pub async fn resend_requeued(
+    db: &Db,
+    stale_before: i64,
+    resumable: &[&str],
+) -> Result<Vec<JobRow>> {
+    let waiting = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {JOB_COLS} FROM jobs WHERE status = $1 AND started_at IS NOT NULL AND heartbeat_at < $2"
+    )))
+    .bind(QUEUED)
+    .bind(stale_before)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut out = Vec::new();
+    for j in waiting
+        .into_iter()
+        .filter(|j| resumable.contains(&j.kind.as_str()))
+    {
+        let r = sqlx::query(
+            "UPDATE jobs SET heartbeat_at = $1 WHERE id = $2 AND status = $3 AND heartbeat_at < $4",
+        )
+        .bind(now_ms())
+        .bind(&j.id)
+        .bind(QUEUED)
         .bind(stale_before)
         .execute(&db.pool)
         .await?;

@@ -63,7 +63,7 @@ const INVITE_COLS: &str =
 /// Default audit retention for new organizations (days).
 pub const DEFAULT_AUDIT_RETENTION_DAYS: i64 = 365;
 
-async fn insert_org(tx: &mut Transaction<'_, Any>, name: &str) -> Result<Organization> {
+pub(crate) async fn insert_org(tx: &mut Transaction<'_, Any>, name: &str) -> Result<Organization> {
     let org = Organization {
         id: new_id(),
         name: name.to_string(),
@@ -92,7 +92,7 @@ async fn insert_org(tx: &mut Transaction<'_, Any>, name: &str) -> Result<Organiz
     Ok(org)
 }
 
-async fn insert_user(
+pub(crate) async fn insert_user(
     tx: &mut Transaction<'_, Any>,
     email: &str,
     password_hash: &str,
@@ -118,7 +118,7 @@ async fn insert_user(
     Ok(user)
 }
 
-async fn insert_membership(
+pub(crate) async fn insert_membership(
     tx: &mut Transaction<'_, Any>,
     user_id: &str,
     org_id: &str,

@@ -340,10 +340,11 @@ async fn lifecycle_create_block_unblock_delete_restore(b: Backend) {
     assert!(find(&clients(&app, &admin, false).await, &org_id).is_none());
     let listed = clients(&app, &admin, true).await;
     assert_eq!(find(&listed, &org_id).expect("listed")["status"], "deleted");
-    let (st, _) = app
+    // Its members' tokens answer 404: their organization is gone.
+    let (st, e) = app
         .json(Method::GET, "/api/auth/me", Some(&owner_access), None)
         .await;
-    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert_error(st, &e, StatusCode::NOT_FOUND);
     let (st, e) = login(&app, "owner@globex.example.com", &password).await;
     assert_eq!(
         assert_error(st, &e, StatusCode::FORBIDDEN)["error"]["message"],

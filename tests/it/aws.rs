@@ -13,9 +13,9 @@ use spot_cloud::aws::{AwsCredentials, Secret};
 use crate::both;
 use crate::support::{Backend, TestApp};
 
-struct Moto {
+pub(crate) struct Moto {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Moto {
@@ -25,7 +25,7 @@ impl Drop for Moto {
     }
 }
 
-async fn moto() -> Moto {
+pub(crate) async fn moto() -> Moto {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("port")
         .local_addr()
@@ -48,7 +48,7 @@ async fn moto() -> Moto {
     panic!("moto_server did not start on {}", m.url);
 }
 
-fn connector(m: &Moto) -> Arc<AwsConnector> {
+pub(crate) fn connector(m: &Moto) -> Arc<AwsConnector> {
     Arc::new(AwsConnector {
         endpoint_url: Some(m.url.clone()),
         base: AwsCredentials::AccessKeys {

@@ -61,6 +61,21 @@ fn invalid_settings_exit_with_one_line_naming_the_setting() {
             "login-per-minute",
         ),
         (vec!["serve"], vec![("REDIS_URL", "http://x")], "REDIS_URL"),
+        // Customers trust a platform role, never an account root.
+        (
+            vec![
+                "serve",
+                "--platform-role-arn",
+                "arn:aws:iam::123456789012:root",
+            ],
+            vec![],
+            "SPOT_PLATFORM_ROLE_ARN",
+        ),
+        (
+            vec!["serve", "--cloud", "aws"],
+            vec![],
+            "SPOT_PLATFORM_ROLE_ARN",
+        ),
     ];
     for (args, env, needle) in cases {
         let (code, err) = run(&args, &env);

@@ -277,7 +277,11 @@ async fn sleep_now_scales_to_zero_and_wake_restores_exactly(b: Backend) {
     .await;
     let v = wait_state(&app, &s, &id, "asleep").await;
     for g in groups(&sim, &name).await {
-        assert_eq!((g.min_size, g.desired_capacity), (0, 0), "{g:?}");
+        assert_eq!(
+            (g.min_size, g.max_size, g.desired_capacity),
+            (0, 0, 0),
+            "{g:?}"
+        );
     }
     assert_eq!(
         v["remembered"].as_array().map(Vec::len),

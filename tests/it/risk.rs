@@ -179,6 +179,8 @@ async fn graduation_hot_swaps_every_actor_and_rollback_restores(b: Backend) {
     assert_eq!(st, StatusCode::CREATED, "{m}");
     assert_eq!(m["status"], "validated");
     let id = m["id"].as_str().expect("id").to_string();
+    // Graduation needs a passing Lab checklist (tests/it/lab.rs covers the Lab itself).
+    crate::lab::seed_passing_lab_results(&app.db, &id).await;
     let (st, list) = app
         .json(
             Method::POST,
@@ -421,6 +423,7 @@ async fn graduation_reaches_other_replicas_through_redis() {
     .await;
     assert_eq!(st, StatusCode::CREATED, "{m}");
     let id = m["id"].as_str().expect("id").to_string();
+    crate::lab::seed_passing_lab_results(&app.db, &id).await;
     let (st, _) = app
         .json(
             Method::POST,

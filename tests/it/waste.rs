@@ -592,26 +592,30 @@ async fn a_redelivered_batch_never_acts_twice(b: Backend) {
     )
     .await
     .expect("batch");
-    let requested = w.sim.now();
     assert!(batches::start(&w.app.db, &job.id, &vol)
         .await
         .expect("start"));
-    batches::set_result(
-        &w.app.db,
-        &job.id,
-        &vol,
-        &json!({"snapshot_requested_at": requested.to_rfc3339()}).to_string(),
-    )
-    .await
-    .expect("state");
+    // The first delivery's CreateSnapshot reached the cloud with the item's client token;
+    // its answer was lost with the worker.
+    let key = batches::item(&w.app.db, &job.id, &vol)
+        .await
+        .expect("item")
+        .expect("item row")
+        .idempotency_key;
     let taken = w
         .sim
-        .create_snapshot(&vol, false)
+        .create_snapshot(&vol, &key, false)
         .await
         .expect("snapshot")
         .applied()
         .expect("applied");
-    let creates = w.sim.call_count(Call::CreateSnapshot);
+    let snapshots_of = |snaps: Vec<spot_cloud::Snapshot>| {
+        snaps
+            .iter()
+            .filter(|s| s.volume_id.as_deref() == Some(vol.as_str()))
+            .count()
+    };
+    let taken_before = snapshots_of(w.sim.describe_snapshots().await.expect("snapshots"));
     w.app.state.jobs.enqueue(&job.id).await.expect("enqueue");
     let done = wait_job(&w.app, &w.s.access, &format!("/api/jobs/{}", job.id)).await;
     assert_eq!(done["status"], "succeeded", "{done}");
@@ -619,10 +623,11 @@ async fn a_redelivered_batch_never_acts_twice(b: Backend) {
     let it = item(&items, &vol);
     assert_eq!(it["status"], "done", "{it}");
     assert_eq!(it["result"]["snapshot_id"], taken.id.as_str(), "{it}");
+    assert_eq!(it["result"]["client_token"], key.as_str(), "{it}");
     assert_eq!(
-        w.sim.call_count(Call::CreateSnapshot),
-        creates,
-        "no second snapshot"
+        snapshots_of(w.sim.describe_snapshots().await.expect("snapshots")),
+        taken_before,
+        "the repeated request (same client token) took no second snapshot"
     );
     assert!(w
         .sim

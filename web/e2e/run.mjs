@@ -10,9 +10,11 @@
 // a connected cluster's agent card and the "Add cluster" wizard up to a kubectl command, then
 // creates a node template through its wizard, moves the default to a copy and back, links it
 // in a cluster's policy (and finds that save in the policy's history) and sees its deletion
-// refused. With E2E_ADMIN_EMAIL / E2E_ADMIN_PASSWORD (`serve --admin-email … --admin-password
-// …`) it signs in as the platform super-admin and walks the AI model page: reject a bad ONNX
-// upload, upload, graduate and roll back a valid one.
+// refused, cleans up two orphaned volumes (dry run, then for real with live per-item progress)
+// and forces a cluster to on-demand (countdown, revoke). With E2E_ADMIN_EMAIL / E2E_ADMIN_PASSWORD (`serve --admin-email … --admin-password
+// …`) it signs in as the platform super-admin and walks the AI model page (reject a bad ONNX
+// upload, upload a valid one whose graduation is refused until the Lab tested it) and the Lab
+// (a live switch with its timed phases, the safety checklist, an A/B test with its verdict).
 // Screenshots go to e2e/artifacts/ (recreated on every run). Exits non-zero unless every step
 // passes. Needs the server's embedded cloud simulator.
 import { execSync } from 'node:child_process';
@@ -20,6 +22,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { policyHibernationSteps } from './policy-hibernation.mjs';
 
 const ARTIFACTS = new URL('./artifacts/', import.meta.url).pathname;
 const E2E_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -366,7 +369,7 @@ const adminSteps = [
     if ((await page.getByLabel('ONNX file').getAttribute('aria-invalid')) !== 'true') throw new Error('the file input is not marked invalid');
     await screenshot('admin-risk-model-rejected');
   }],
-  ['a valid model uploads, graduates after confirmation and becomes active', async () => {
+  ['a valid model uploads; graduating it before the Lab tested it is refused, naming the failing checks', async () => {
     await page.getByLabel('ONNX file').setInputFiles(path.join(ONNX_TESTDATA, 'always_risky.onnx'));
     await page.getByLabel('Name (optional)').fill(uploadedModel);
     await page.getByRole('button', { name: 'Upload and validate' }).click();
@@ -378,23 +381,40 @@ const adminSteps = [
     await screenshot('admin-risk-model-graduate-confirm');
     await dialog.getByRole('button', { name: 'Graduate model' }).click();
     await dialog.waitFor({ state: 'detached' });
-    await activeModelCard().locator('dd.model-name').filter({ hasText: uploadedModel }).waitFor();
-    await registryRow(uploadedModel).locator('.badge').filter({ hasText: /^Graduated$/ }).waitFor();
-    await registryRow(uploadedModel).locator('.badge').filter({ hasText: /^Active$/ }).waitFor();
-    const id = await activeModelCard().locator('dd.mono').innerText();
-    if (id === SHIPPED_MODEL) throw new Error('the shipped model is still active');
-    await expectActiveModel(id);
-    await screenshot('admin-risk-model-graduated');
-  }],
-  ['rolling back makes the shipped model active again', async () => {
-    await registryRow(uploadedModel).getByRole('button', { name: `Roll back ${uploadedModel}` }).click();
-    const dialog = page.getByRole('dialog', { name: 'Roll back the active model?' });
-    await dialog.getByRole('button', { name: 'Roll back' }).click();
-    await dialog.waitFor({ state: 'detached' });
+    await page.getByText(/graduation refused: the Lab's safety checklist fails: switch_tested/).first().waitFor();
     await expectActiveModel(SHIPPED_MODEL);
-    await registryRow(uploadedModel).locator('.badge').filter({ hasText: /^Retired$/ }).waitFor();
-    await registryRow(uploadedModel).getByRole('button', { name: `Graduate ${uploadedModel}` }).waitFor();
-    await screenshot('admin-risk-model-rolled-back');
+    await registryRow(uploadedModel).locator('.badge').filter({ hasText: /^Validated$/ }).waitFor();
+    await screenshot('admin-risk-model-graduation-refused');
+  }],
+  ['the Lab switches a demo node live with timed phases and shows the checklist', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('group', { name: 'Platform' }).getByRole('link', { name: 'The Lab' }).click();
+    await page.waitForURL(/\/admin\/lab$/);
+    const form = page.getByRole('form', { name: 'Live switch' });
+    await form.getByLabel('Target model').selectOption({ label: `${uploadedModel} (validated)` });
+    await form.getByRole('button', { name: /Execute live switch/ }).click();
+    await page.getByText(/^Total:/).waitFor({ timeout: 120_000 });
+    const phases = page.getByRole('list', { name: 'Switch phases' });
+    // Every phase ran (the volume phases are skipped for a node without a data volume).
+    const ran = (await phases.locator('.lab-phase--done').count()) + (await phases.locator('.lab-phase--skipped').count());
+    if (ran !== 8) throw new Error(`${ran} of 8 phases ran: ${await phases.innerText()}`);
+    await screenshot('admin-lab-switch');
+    const graduation = page.locator('section.card').filter({ has: page.getByRole('heading', { name: 'Model graduation' }) });
+    await graduation.getByLabel('Model').selectOption({ label: `${uploadedModel} (validated)` });
+    await graduation.getByRole('list', { name: 'Safety checklist' }).getByText('Boot time < 60 s').waitFor();
+    if (!(await graduation.getByRole('button', { name: 'Graduate to production' }).isDisabled())) throw new Error('graduation is open without an A/B test');
+  }],
+  ['the Lab runs an A/B test with side-by-side charts and a verdict', async () => {
+    const ab = page.getByRole('form', { name: 'A/B test' });
+    await ab.getByLabel(/Model A/).selectOption({ label: 'risk-v1 (shipped)' });
+    await ab.getByLabel(/Model B/).selectOption({ label: uploadedModel });
+    await ab.getByLabel('Decide every (seconds)').fill('5');
+    await ab.getByRole('button', { name: 'Start A/B test' }).click();
+    await page.getByRole('table', { name: 'A/B tests' }).getByText(`risk-v1 (shipped) vs ${uploadedModel}`).waitFor();
+    await page.getByRole('img', { name: 'Hourly cost of each set' }).waitFor();
+    await page.locator('table.lab-verdict').getByText('Cost against on-demand').waitFor({ timeout: 30_000 });
+    await page.getByRole('button', { name: 'Stop test' }).click();
+    await page.locator('.badge').filter({ hasText: /^stopped$/ }).first().waitFor();
+    await screenshot('admin-lab-ab-test');
   }],
 ];
 
@@ -716,11 +736,24 @@ const templateSteps = [
     await page.getByRole('button', { name: 'Next: Node settings' }).click();
     await page.getByLabel('Size (GiB)').fill('80');
     await page.getByLabel('Node labels').fill('team=e2e');
+    // Security groups are read from the linked account: tick a cluster's node group.
+    const groups = page.getByRole('group', { name: 'Security groups' });
+    const nodeLabel = groups.locator('label', { hasText: /-nodes · sg-[0-9a-f]+ · cluster / }).first();
+    await nodeLabel.waitFor();
+    const chosenGroup = /sg-[0-9a-f]+/.exec(await nodeLabel.innerText())?.[0];
+    await nodeLabel.click();
+    await groups.getByRole('checkbox', { name: new RegExp(chosenGroup ?? 'none') }).first().isChecked().then((on) => {
+      if (!on) throw new Error(`${chosenGroup} is not ticked`);
+    });
     await screenshot('templates-wizard-node');
     await page.getByRole('button', { name: 'Create template' }).click();
     await page.waitForURL(/\/templates$/);
     await page.getByRole('status').getByText(`Template ${templateName} created.`).waitFor();
     await templateRow().getByText('80 GiB gp3').waitFor();
+    const created = (await apiAs(demo, 'GET', '/api/templates')).items.find((t) => t.name === templateName);
+    if (!chosenGroup || JSON.stringify(created?.spec.security_groups) !== JSON.stringify([chosenGroup])) {
+      throw new Error(`the template has security groups ${JSON.stringify(created?.spec.security_groups)}, ${chosenGroup} was ticked`);
+    }
   }],
   ['a copy can take the default and give it back: exactly one default', async () => {
     // The organization's first template is already its default: move the badge to a copy and back.
@@ -805,6 +838,164 @@ const templateSteps = [
   }],
 ];
 
+/** A card of the page, by its heading. */
+const cardTitled = (title) => page.locator('section.card').filter({ has: page.getByRole('heading', { name: title, exact: true }) });
+let wasteVolumes = [];
+
+// Waste clean-up as a batch on the queue: select orphaned volumes, dry run, then apply with live
+// per-item progress (each volume is snapshotted, the snapshot waited for, then deleted).
+const wasteSteps = [
+  ['a dry run of two orphaned volumes validates every call and changes nothing', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Waste' }).click();
+    await page.waitForURL(/\/waste$/);
+    const table = page.getByRole('table', { name: 'Orphaned volumes' });
+    await bodyRows(table).nth(1).waitFor();
+    wasteVolumes = [];
+    for (const i of [0, 1]) wasteVolumes.push(await bodyRows(table).nth(i).locator('.mono').first().innerText());
+    for (const volume of wasteVolumes) await page.getByRole('checkbox', { name: `Select ${volume}` }).check();
+    await page.getByRole('button', { name: 'Clean up selected orphaned volumes' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Clean up 2 orphaned volumes?' });
+    for (const volume of wasteVolumes) await dialog.getByRole('list', { name: 'Selected resources' }).getByText(volume).waitFor();
+    await dialog.getByRole('checkbox', { name: /Dry run/ }).check();
+    await screenshot('waste-dry-run-confirm');
+    await dialog.getByRole('button', { name: 'Start dry run' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const panel = cardTitled('Orphaned volume clean-up (dry run)');
+    await panel.getByRole('status').filter({ hasText: /^2 done · 0 skipped · 0 failed · 0 pending/ }).waitFor({ timeout: 30_000 });
+    const items = panel.getByRole('table', { name: 'Batch items' });
+    for (const volume of wasteVolumes) {
+      await bodyRows(items).filter({ hasText: volume }).getByText(/Would: would snapshot/).waitFor();
+    }
+    await screenshot('waste-dry-run-done');
+    await panel.getByRole('button', { name: 'Dismiss' }).click();
+    for (const volume of wasteVolumes) await table.getByText(volume, { exact: true }).waitFor();
+  }],
+  ['applying the clean-up shows live progress, the safety snapshots and the saving', async () => {
+    const table = page.getByRole('table', { name: 'Orphaned volumes' });
+    for (const volume of wasteVolumes) await page.getByRole('checkbox', { name: `Select ${volume}` }).check();
+    await page.getByRole('button', { name: 'Clean up selected orphaned volumes' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Clean up 2 orphaned volumes?' });
+    await dialog.getByRole('button', { name: 'Clean up', exact: true }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const panel = cardTitled('Orphaned volume clean-up');
+    // Live: an item is seen running (its snapshot completing) before the batch ends.
+    const items = panel.getByRole('table', { name: 'Batch items' });
+    await items.getByText('Running', { exact: true }).first().waitFor({ timeout: 20_000 });
+    await panel.getByRole('button', { name: 'Cancel batch' }).waitFor();
+    await screenshot('waste-apply-running');
+    await panel.getByRole('status').filter({ hasText: /^2 done · 0 skipped · 0 failed · 0 pending · \$[\d,.]+\/month saved/ }).waitFor({ timeout: 60_000 });
+    for (const volume of wasteVolumes) {
+      await bodyRows(items).filter({ hasText: volume }).getByText(/^Snapshot snap-[0-9a-f]+ \(completed\)$/).waitFor();
+    }
+    await panel.getByRole('button', { name: 'Cancel batch' }).waitFor({ state: 'detached' });
+    await screenshot('waste-apply-done');
+    await panel.getByRole('button', { name: 'Dismiss' }).click();
+    for (const volume of wasteVolumes) await table.getByText(volume, { exact: true }).waitFor({ state: 'detached' });
+  }],
+];
+
+// Force on-demand from the cluster page: duration, countdown, revoke.
+let forcedCluster = '';
+const forceSteps = [
+  ['forcing a cluster to on-demand shows the override with its countdown', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Clusters' }).click();
+    await page.waitForURL(/\/clusters$/);
+    const table = page.getByRole('table', { name: 'Clusters' });
+    await bodyRows(table).first().waitFor();
+    await bodyRows(table).first().click();
+    await page.waitForURL(/\/clusters\/[^/?]+$/);
+    // The cluster page has rendered (its header carries the button) before its name is read.
+    await page.getByRole('button', { name: 'Force on-demand' }).waitFor();
+    forcedCluster = await page.getByRole('heading', { level: 1 }).innerText();
+    await page.getByRole('button', { name: 'Force on-demand' }).click();
+    const dialog = page.getByRole('dialog', { name: `Force ${forcedCluster} to on-demand` });
+    await dialog.getByLabel('How long?').selectOption({ label: '1 hour' });
+    await dialog.getByLabel('Reason (optional)').fill('e2e: force and revoke');
+    await screenshot('force-confirm');
+    await dialog.getByRole('button', { name: 'Apply' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const override = page.getByRole('list', { name: 'Manual overrides' }).getByRole('listitem').filter({ hasText: 'e2e: force and revoke' });
+    await override.getByText('Forced on-demand').waitFor();
+    await override.getByText(/ends in (59 min|1 h 0 min)/).waitFor();
+    await page.getByRole('heading', { name: 'Manual overrides (1 in force)' }).waitFor();
+    await screenshot('force-active');
+  }],
+  ['revoking the override hands the cluster back to its policy', async () => {
+    const override = page.getByRole('list', { name: 'Manual overrides' }).getByRole('listitem').filter({ hasText: 'e2e: force and revoke' });
+    await override.getByRole('button', { name: 'Revoke' }).click();
+    await override.getByText('Ended').waitFor();
+    await override.getByText(/revoked/).waitFor();
+    await page.getByRole('heading', { name: 'Manual overrides (0 in force)' }).waitFor();
+    await screenshot('force-revoked');
+  }],
+];
+
+// The super-admin console beyond the AI model page: live operations, the live log, an
+// organization created by invite (accepted in a fresh browser) and the admin's profile.
+let ownerInviteUrl = '';
+const inviteOrg = `E2E Invited ${stamp}`;
+const consoleSteps = [
+  ['live operations show the platform KPIs, the decision funnel and the stage lights', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('group', { name: 'Platform' }).getByRole('link', { name: 'Live operations' }).click();
+    await page.waitForURL(/\/admin\/operations$/);
+    const kpis = page.getByRole('region', { name: 'Platform KPIs' });
+    await kpis.getByText('Nodes under management').waitFor();
+    await page.getByRole('list', { name: 'Decision funnel' }).getByText('Pools scored').waitFor();
+    const stages = page.getByRole('table', { name: 'Pipeline stages' });
+    for (const stage of ['scoring', 'planning', 'execution']) await stages.getByText(stage, { exact: true }).waitFor();
+    if ((await stages.getByRole('img', { name: /light$/ }).count()) !== 3) throw new Error('every stage has a traffic light');
+    await screenshot('admin-live-operations');
+  }],
+  ['system health streams the server log live with a level filter', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('group', { name: 'Platform' }).getByRole('link', { name: 'System health' }).click();
+    await page.waitForURL(/\/admin\/health$/);
+    await page.getByText('Live', { exact: true }).waitFor();
+    const lines = page.getByRole('list', { name: 'Log lines' });
+    await lines.locator('li').first().waitFor();
+    await page.getByLabel('Level').selectOption('warn');
+    await page.getByText('Live', { exact: true }).waitFor();
+    await page.getByLabel('Level').selectOption('info');
+    await lines.locator('li').first().waitFor();
+    await screenshot('admin-health-live-log');
+  }],
+  ['an organization created by invite is taken over by its owner through the link', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('group', { name: 'Platform' }).getByRole('link', { name: 'Clients' }).click();
+    await page.getByRole('button', { name: 'New organization' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New organization' });
+    await dialog.getByLabel('Organization name').fill(inviteOrg);
+    await dialog.getByLabel('Owner e-mail').fill(`e2e+invited-${stamp}@example.com`);
+    await dialog.getByLabel('Invite the owner by link instead').check();
+    await dialog.getByRole('button', { name: 'Create organization' }).click();
+    ownerInviteUrl = (await page.getByLabel('Invite link').innerText()).trim();
+    if (!ownerInviteUrl.includes('/accept-owner-invite?token=')) throw new Error(`unexpected invite link ${ownerInviteUrl}`);
+    await screenshot('admin-client-invited');
+    await page.getByRole('button', { name: 'Done' }).click();
+    const adminPage = page;
+    page = await openPage();
+    await page.goto(`${base}${new URL(ownerInviteUrl).pathname}${new URL(ownerInviteUrl).search}`);
+    await page.getByRole('heading', { name: 'Your organization is ready' }).waitFor();
+    await page.getByLabel('Password').fill(`e2e-invited-${stamp}-Aa1!`);
+    await screenshot('owner-invite-accept');
+    await page.getByRole('button', { name: 'Accept and sign in' }).click();
+    await page.waitForURL(/\/(dashboard|onboarding)$/);
+    await page.context().close();
+    page = adminPage;
+  }],
+  ['the admin profile changes the name after re-authentication', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('group', { name: 'Platform' }).getByRole('link', { name: 'My profile' }).click();
+    await page.waitForURL(/\/profile$/);
+    const form = page.getByRole('form', { name: 'Name and e-mail' });
+    await form.getByLabel('Name').fill(`Platform operator ${stamp}`);
+    await form.getByLabel('Current password').fill('not the password 1');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await form.getByRole('alert').filter({ hasText: 'the current password is not correct' }).waitFor();
+    await form.getByLabel('Current password').fill(admin.password);
+    await form.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Profile saved.').waitFor();
+    await screenshot('admin-profile');
+  }],
+];
+
 if (demo.email && demo.password) {
   steps.push(...demoSteps);
   // The agent UI needs a server with the agent API (clusters carry `agent_status`).
@@ -814,14 +1005,14 @@ if (demo.email && demo.password) {
   } else {
     console.log('Note: this server reports no agent status on clusters; skipping the agent steps.');
   }
-  steps.push(...templateSteps);
+  steps.push(...templateSteps, ...policyHibernationSteps({ page: () => page, screenshot, apiAs, demo }), ...wasteSteps, ...forceSteps);
 } else {
   console.log('Note: E2E_DEMO_EMAIL / E2E_DEMO_PASSWORD not set; skipping the demo inventory steps.');
 }
 // Last: graduating a model hot-swaps it into every actor, so it must not run before the demo's
 // optimization; the final step rolls back to the shipped model.
 if (admin.email && admin.password) {
-  steps.push(...adminSteps);
+  steps.push(...adminSteps, ...consoleSteps);
 } else {
   console.log('Note: E2E_ADMIN_EMAIL / E2E_ADMIN_PASSWORD not set; skipping the AI model (platform admin) steps.');
 }

@@ -7,7 +7,11 @@ import { ToastProvider } from './components';
 import { AppShell } from './layout/AppShell';
 import { CLIENTS_PATH, ClientsPage } from './pages/admin/clients/ClientsPage';
 import { SYSTEM_HEALTH_PATH, SystemHealthPage } from './pages/admin/health/SystemHealthPage';
+import { OPERATIONS_PATH, OperationsPage } from './pages/admin/operations/OperationsPage';
+import { PROFILE_PATH, ProfilePage } from './pages/admin/profile/ProfilePage';
+import { ACCEPT_OWNER_INVITE_PATH, AcceptOwnerInvitePage, FORGOT_PASSWORD_PATH, ForgotPasswordPage, RESET_PASSWORD_PATH, ResetPasswordPage } from './pages/auth/PasswordResetPages';
 import { RISK_MODEL_PATH, RiskModelPage } from './pages/admin/risk/RiskModelPage';
+import { LAB_PATH, LabPage } from './pages/admin/lab/LabPage';
 import { AuditLogsPage } from './pages/audit/AuditLogsPage';
 import { AcceptInvitePage } from './pages/auth/AcceptInvitePage';
 import { LoginPage } from './pages/auth/LoginPage';
@@ -21,6 +25,8 @@ import { NotFoundPage } from './pages/errors/NotFoundPage';
 import { OnboardingPage } from './pages/onboarding/OnboardingPage';
 import { CloudIntegrationsPage } from './pages/settings/cloud/CloudIntegrationsPage';
 import { TeamPage } from './pages/settings/team/TeamPage';
+import { NOTIFICATIONS_PATH, NotificationsPage } from './pages/settings/notifications/NotificationsPage';
+import { REPORTS_PATH, ReportPage, ReportsPage } from './pages/reports/ReportsPage';
 import { TemplatesPage } from './pages/templates/TemplatesPage';
 import { TemplateWizardPage } from './pages/templates/TemplateWizard';
 import { WastePage } from './pages/waste/WastePage';
@@ -38,8 +44,11 @@ export function App({ queryClient }: { queryClient: QueryClient }) {
           <Route element={<RedirectIfSignedIn />}>
             <Route path="/login" element={<LoginPage />} />
             <Route path="/signup" element={<SignupPage />} />
+            <Route path={FORGOT_PASSWORD_PATH} element={<ForgotPasswordPage />} />
           </Route>
           <Route path="/invite/accept" element={<AcceptInvitePage />} />
+          <Route path={RESET_PASSWORD_PATH} element={<ResetPasswordPage />} />
+          <Route path={ACCEPT_OWNER_INVITE_PATH} element={<AcceptOwnerInvitePage />} />
           <Route element={<RequireAuth />}>
             <Route index element={<AuthGateway />} />
             <Route element={<AppShell />}>
@@ -57,9 +66,15 @@ export function App({ queryClient }: { queryClient: QueryClient }) {
               <Route path="/settings" element={<Navigate to="/settings/cloud-integrations" replace />} />
               <Route path="/settings/cloud-integrations" element={<CloudIntegrationsPage />} />
               <Route path="/settings/team" element={<TeamPage />} />
+              <Route path={NOTIFICATIONS_PATH} element={<NotificationsPage />} />
+              <Route path={REPORTS_PATH} element={<ReportsPage />} />
+              <Route path={`${REPORTS_PATH}/:id`} element={<ReportPage />} />
               <Route path={RISK_MODEL_PATH} element={<RiskModelPage />} />
+              <Route path={LAB_PATH} element={<LabPage />} />
               <Route path={CLIENTS_PATH} element={<ClientsPage />} />
               <Route path={SYSTEM_HEALTH_PATH} element={<SystemHealthPage />} />
+              <Route path={OPERATIONS_PATH} element={<OperationsPage />} />
+              <Route path={PROFILE_PATH} element={<ProfilePage />} />
             </Route>
           </Route>
           <Route path="*" element={<NotFoundPage />} />

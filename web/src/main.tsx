@@ -11,6 +11,8 @@ import './styles/accounts.css';
 import './styles/inventory.css';
 import './styles/dashboard.css';
 import './styles/admin.css';
+import './styles/lab.css';
+import './styles/console.css';
 import './styles/agent.css';
 import './styles/templates.css';
 

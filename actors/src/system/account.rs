@@ -42,14 +42,21 @@ pub struct AccountState {
 impl Actor for AccountActor {
     type Msg = AccountMsg;
     type State = AccountState;
-    type Arguments = (Deps, String);
+    /// The shared dependencies, the account, and how long to wait before the first
+    /// discovery (zero on a fresh start; a restarted actor waits, see
+    /// [`super::supervisor::first_discovery_after_restart`]).
+    type Arguments = (Deps, String, Duration);
 
     async fn pre_start(
         &self,
         myself: ActorRef<AccountMsg>,
-        (deps, account_id): (Deps, String),
+        (deps, account_id, first_discovery): (Deps, String, Duration),
     ) -> Result<AccountState, ActorProcessingErr> {
-        myself.cast(AccountMsg::Discover)?;
+        if first_discovery.is_zero() {
+            myself.cast(AccountMsg::Discover)?;
+        } else {
+            myself.send_after(first_discovery, || AccountMsg::Discover);
+        }
         myself.send_interval(deps.interval, || AccountMsg::Discover);
         myself.send_interval(deps.interval.min(SIGNAL_INTERVAL), || AccountMsg::Signals);
         let org_id = accounts::by_id(&deps.db, &account_id)
@@ -199,10 +206,12 @@ pub(super) async fn discover_account(
             .filter(|i| i.state == "running")
             .map(|i| (i.instance_type.clone(), i.az.clone()))
             .collect();
-        // Accounts with clusters read the whole market (every pool scored) for their cluster
-        // actors' event reactions; others score only the pools they run in.
+        // Accounts with clusters or running instances read the whole market (every pool
+        // scored): their cluster actors react to events with it, and the API serves an
+        // instance's cheaper alternatives from it (no cloud call per request). An empty
+        // account scores only the pools it runs in (none).
         let mut market = None;
-        let scored = if snap.clusters.is_empty() {
+        let scored = if snap.clusters.is_empty() && pools.is_empty() {
             risk_svc::score_pools(cloud.as_ref(), &model, deps.hive.as_ref(), &pools).await.map_err(|e| e.to_string())
         } else {
             match crate::market::read(cloud.as_ref(), &model, deps.hive.as_ref()).await {
@@ -214,6 +223,10 @@ pub(super) async fn discover_account(
                 Err(e) => Err(e.to_string()),
             }
         };
+        // A failed read keeps the last good market (its `read_at` says how old it is).
+        if market.is_some() {
+            deps.risk.set_market(&account.id, market.clone());
+        }
         st.market = market;
         match scored {
             Ok(rows) => match spot_models::risk::upsert_pool_risk(&deps.db, &rows).await {

@@ -1,5 +1,7 @@
 //! The root supervisor: takes the account leases of this replica, starts one account actor
-//! per leased account and restarts a failed one alone, with exponential backoff.
+//! per leased account and restarts a failed one alone, with exponential backoff; a restarted
+//! actor waits before its first discovery, and the restart count resets after a healthy
+//! period.
 
 use super::*;
 
@@ -31,6 +33,8 @@ pub(super) struct Child {
     restarts: u32,
     last_failure: Option<String>,
     clusters: usize,
+    /// When the current actor was (re)started.
+    started: std::time::Instant,
 }
 
 pub(super) struct RootState {
@@ -42,15 +46,35 @@ pub(super) fn backoff(restarts: u32) -> Duration {
     Duration::from_millis((250u64 << restarts.min(7)).min(30_000))
 }
 
+/// How long a restarted account actor waits before its first discovery: a full discovery
+/// is what most often failed, so a crash loop must not become a discovery storm against the
+/// customer's cloud. 5 s after the first restart, doubling with each further one, never
+/// longer than the discovery interval (a healthy actor's own pace). A user's re-sync still
+/// runs at once.
+pub fn first_discovery_after_restart(restarts: u32, interval: Duration) -> Duration {
+    if restarts == 0 {
+        return Duration::ZERO;
+    }
+    let d = Duration::from_secs(5u64 << (restarts - 1).min(10));
+    d.min(interval)
+}
+
+/// How long an account actor must run without failing for its restart count (and so its
+/// backoff) to start from zero again: two discovery intervals.
+pub fn healthy_period(interval: Duration) -> Duration {
+    (interval * 2).max(Duration::from_secs(1))
+}
+
 pub(super) async fn spawn_account(
     myself: &ActorRef<RootMsg>,
     deps: &Deps,
     account_id: &str,
+    first_discovery: Duration,
 ) -> Result<ActorRef<AccountMsg>, ActorProcessingErr> {
     let (r, _) = Actor::spawn_linked(
         None,
         AccountActor,
-        (deps.clone(), account_id.to_string()),
+        (deps.clone(), account_id.to_string(), first_discovery),
         myself.get_cell(),
     )
     .await?;
@@ -69,15 +93,17 @@ pub(super) async fn start_child(
         .flatten()
         .map(|a| a.organization_id)
         .unwrap_or_default();
-    let actor = spawn_account(myself, &st.deps, id).await?;
+    let actor = spawn_account(myself, &st.deps, id, Duration::ZERO).await?;
     let child = st.children.entry(id.to_string()).or_insert(Child {
         actor: None,
         org_id,
         restarts: 0,
         last_failure: None,
         clusters: 0,
+        started: std::time::Instant::now(),
     });
     child.actor = Some(actor);
+    child.started = std::time::Instant::now();
     Ok(())
 }
 
@@ -95,6 +121,14 @@ pub(super) async fn lease_tick(
             return Ok(());
         }
     };
+    // Actors that ran a healthy period since their last restart start from zero again.
+    let healthy = healthy_period(st.deps.interval);
+    for (id, c) in st.children.iter_mut() {
+        if c.restarts > 0 && c.actor.is_some() && c.started.elapsed() >= healthy {
+            tracing::info!(component = "CORE-SUPERVISOR", account_id = %id, restarts = c.restarts, "account actor healthy again; restart count reset");
+            c.restarts = 0;
+        }
+    }
     let ttl = st.deps.lease.as_millis() as i64;
     for a in linked {
         match leases::acquire(&st.deps.db, &a.id, &st.deps.replica_id, ttl).await {
@@ -189,10 +223,17 @@ impl Actor for Root {
                 let _ = leases::release(&st.deps.db, &id, &st.deps.replica_id).await;
             }
             RootMsg::Restart(id) => {
-                if st.children.get(&id).is_some_and(|c| c.actor.is_none()) {
-                    let actor = spawn_account(&myself, &st.deps, &id).await?;
+                if let Some(restarts) = st
+                    .children
+                    .get(&id)
+                    .filter(|c| c.actor.is_none())
+                    .map(|c| c.restarts)
+                {
+                    let wait = first_discovery_after_restart(restarts, st.deps.interval);
+                    let actor = spawn_account(&myself, &st.deps, &id, wait).await?;
                     if let Some(c) = st.children.get_mut(&id) {
                         c.actor = Some(actor);
+                        c.started = std::time::Instant::now();
                     }
                 }
             }
@@ -272,6 +313,10 @@ impl Actor for Root {
         };
         child.actor = None;
         if let Some(reason) = failure {
+            // A failure after a healthy period is a first failure again.
+            if child.started.elapsed() >= healthy_period(st.deps.interval) {
+                child.restarts = 0;
+            }
             child.restarts += 1;
             child.last_failure = Some(reason.clone());
             let delay = backoff(child.restarts);

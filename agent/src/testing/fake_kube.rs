@@ -448,7 +448,7 @@ fn watch(ctx: &Ctx, coll: &str, q: &BTreeMap<String, String>) -> Response {
     let (api_version, kind) = kind_of(coll);
     let coll = coll.to_string();
     let ctx = ctx.clone();
-    let (backlog, mut rx, gone) = {
+    let (backlog, mut rx, gone, my_gen) = {
         let st = ctx.state.lock().unwrap_or_else(|p| p.into_inner());
         let gone = since < st.compacted;
         if gone && st.gone_as_http {
@@ -464,7 +464,7 @@ fn watch(ctx: &Ctx, coll: &str, q: &BTreeMap<String, String>) -> Response {
             .filter(|e| e.collection == coll && e.rv > since)
             .cloned()
             .collect();
-        (backlog, ctx.tx.subscribe(), gone)
+        (backlog, ctx.tx.subscribe(), gone, st.watch_gen)
     };
     let mut gen_rx = ctx.gen_rx.clone();
     gen_rx.mark_unchanged();
@@ -497,7 +497,13 @@ fn watch(ctx: &Ctx, coll: &str, q: &BTreeMap<String, String>) -> Response {
                 },
                 _ = tick.tick() => {
                     if bookmarks {
-                        let rv = ctx.state.lock().unwrap_or_else(|p| p.into_inner()).rv.max(last);
+                        // A compaction ends this watch: a bookmark built after it would carry a
+                        // resourceVersion that is still valid and hide the 410 from the watcher.
+                        let rv = {
+                            let st = ctx.state.lock().unwrap_or_else(|p| p.into_inner());
+                            if st.watch_gen != my_gen { return; }
+                            st.rv.max(last)
+                        };
                         let bm = json!({"apiVersion": api_version, "kind": kind, "metadata": {"resourceVersion": rv.to_string()}});
                         if out.send(line("BOOKMARK", &bm)).await.is_err() { return; }
                     }

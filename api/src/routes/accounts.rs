@@ -265,7 +265,7 @@ impl AccountsApi {
         let base = state.cfg.public_url.trim_end_matches('/');
         let template_url = format!("{base}/api/accounts/cloudformation.yaml");
         let quick_create_url = format!(
-            "https://console.aws.amazon.com/cloudformation/home#/stacks/quickcreate?stackName=SpotOptimizer&templateURL={}&param_ExternalId={}&param_TrustedPrincipalArn={}",
+            "https://console.aws.amazon.com/cloudformation/home#/stacks/quickcreate?stackName=SpotOptimizer&templateURL={}&param_ExternalId={}&param_PlatformRoleArn={}",
             urlencode(&template_url),
             org.external_id,
             urlencode(&state.cfg.platform_principal_arn)

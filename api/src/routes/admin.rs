@@ -482,7 +482,13 @@ impl AdminApi {
             let st = stats.remove(&r.id).unwrap_or_default();
             let agents = connected_agents(&state, &r.id).await?;
             let is_platform = platform.contains(&r.id);
-            items.push(client_view(r, st, agents, is_platform));
+            items.push(client_view(
+                r,
+                st,
+                agents,
+                is_platform,
+                state.cfg.deleted_org_retention_days,
+            ));
         }
         Ok(Json(ClientList { items }))
     }
@@ -765,7 +771,13 @@ impl AdminApi {
             .unwrap_or_default();
         let agents = connected_agents(state, id).await?;
         let platform = clients::has_platform_member(&state.db, id).await?;
-        Ok(client_view(row, st, agents, platform))
+        Ok(client_view(
+            row,
+            st,
+            agents,
+            platform,
+            state.cfg.deleted_org_retention_days,
+        ))
     }
 
     /// An existing, not deleted organization that is not the platform's own.
@@ -778,6 +790,11 @@ impl AdminApi {
         }
         Ok(org)
     }
+}
+
+/// One organization of the registry with its figures (404 when it does not exist).
+pub(crate) async fn client_view_of(state: &AppState, id: &str) -> Result<ClientView, ApiError> {
+    AdminApi.one(state, id).await
 }
 
 /// Refuses sign-ins (and invite acceptance) into a blocked or deleted organization.
@@ -849,9 +866,17 @@ async fn connected_agents(state: &AppState, org_id: &str) -> Result<i64, ApiErro
     )
 }
 
-fn client_view(r: ClientRow, st: ClientStats, agents_connected: i64, platform: bool) -> ClientView {
+fn client_view(
+    r: ClientRow,
+    st: ClientStats,
+    agents_connected: i64,
+    platform: bool,
+    retention_days: i64,
+) -> ClientView {
     let status = r.status().as_str().to_string();
-    let purge_after = r.purge_after().map(ts);
+    let purge_after = r
+        .deleted_at
+        .map(|d| ts(d + retention_days * 24 * 3600 * 1000));
     ClientView {
         id: r.id,
         name: r.name,

@@ -107,7 +107,7 @@ pub enum NoContent {
     Done,
 }
 
-async fn issue_tokens(
+pub(crate) async fn issue_tokens(
     state: &AppState,
     client: &ClientInfo,
     user_id: &str,

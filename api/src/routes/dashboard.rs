@@ -171,7 +171,7 @@ fn window_start(days: Option<i64>, default: i64) -> Result<i64, ApiError> {
 /// are bucketed by the hour they fall in, and within an hour each cluster counts once (its
 /// latest point): the series never shows a partial fleet or double counts a cluster that
 /// was discovered twice in the hour. The bucket is stamped with the hour's start.
-fn by_time(points: &[MetricPoint]) -> BTreeMap<i64, MetricPoint> {
+pub(crate) fn by_time(points: &[MetricPoint]) -> BTreeMap<i64, MetricPoint> {
     let latest = spot_models::inventory::latest_per_hour(points);
     let mut out: BTreeMap<i64, MetricPoint> = BTreeMap::new();
     for (hour, clusters) in latest {
@@ -217,6 +217,81 @@ fn zero() -> MetricPoint {
     }
 }
 
+/// The headline numbers of an organization (or one of its accounts): what `GET
+/// /api/dashboard/kpis` answers, and what the weekly report shows.
+pub async fn kpis_of(
+    db: &spot_models::Db,
+    org: &str,
+    account: Option<&str>,
+) -> Result<Kpis, ApiError> {
+    let clusters = inventory::list_clusters(db, org, account).await?;
+    let instances = inventory::live_instances(db, org, account).await?;
+    let live: Vec<_> = instances.iter().filter(|i| running(i)).collect();
+    let compute_hourly: f64 = live.iter().map(|i| i.hourly_price).sum();
+    let vols = inventory::orphaned_volumes(db, org)
+        .await
+        .map_err(ApiError::from)?;
+    let snaps = inventory::unused_snapshots(db, org)
+        .await
+        .map_err(ApiError::from)?;
+    let idle_storage: f64 = vols
+        .iter()
+        .filter(|v| account.is_none_or(|a| v.account_id == a))
+        .map(|v| v.monthly_cost)
+        .sum::<f64>()
+        + snaps
+            .iter()
+            .filter(|s| account.is_none_or(|a| s.account_id == a))
+            .map(|s| s.monthly_cost)
+            .sum::<f64>();
+    let storage = inventory::storage_monthly(db, org, account)
+        .await
+        .map_err(ApiError::from)?;
+    let ratio = median(
+        live.iter()
+            .filter(|i| i.lifecycle == "spot" && i.on_demand_hourly > 0.0)
+            .map(|i| i.hourly_price / i.on_demand_hourly)
+            .collect(),
+    );
+    let spot_savings_hourly: f64 = match ratio {
+        Some(r) => live
+            .iter()
+            .filter(|i| i.cluster_id.is_some() && i.lifecycle != "spot")
+            .map(|i| i.on_demand_hourly * (1.0 - r))
+            .sum(),
+        None => 0.0,
+    };
+    let nodes: Vec<_> = live.iter().filter(|i| i.cluster_id.is_some()).collect();
+    let spot_nodes = nodes.iter().filter(|i| i.lifecycle == "spot").count();
+    // Each graded cluster weighs its instance count (at least 1).
+    let scores: Vec<(f64, i64)> = clusters
+        .iter()
+        .filter_map(|c| fleet::efficiency(&usage(c)).map(|e| (e.score, c.instance_count)))
+        .collect();
+    let eff = fleet::weighted_efficiency(&scores);
+    let spot_m = spot_savings_hourly * HOURS_PER_MONTH;
+    let pack_m = packing_waste_monthly(&clusters);
+    Ok(Kpis {
+        monthly_spend: compute_hourly * HOURS_PER_MONTH + storage,
+        monthly_compute: compute_hourly * HOURS_PER_MONTH,
+        monthly_storage: storage,
+        potential_savings: spot_m + pack_m + idle_storage,
+        potential_spot_savings: spot_m,
+        potential_packing_savings: pack_m,
+        idle_storage,
+        spot_share: if nodes.is_empty() {
+            0.0
+        } else {
+            spot_nodes as f64 / nodes.len() as f64
+        },
+        efficiency_score: eff.as_ref().map(fleet::Efficiency::rounded_score),
+        efficiency_grade: eff.map(|e| e.grade.as_str().to_string()),
+        clusters: clusters.len() as i64,
+        nodes: nodes.len() as i64,
+        running_instances: live.len() as i64,
+    })
+}
+
 #[OpenApi(prefix_path = "/dashboard", tag = "ApiTags::Dashboard")]
 impl DashboardApi {
     /// Headline numbers (read-only; savings are potential, not realized).
@@ -227,73 +302,8 @@ impl DashboardApi {
         auth: BearerAuth,
         account_id: Query<Option<String>>,
     ) -> poem::Result<Json<Kpis>> {
-        let org = &auth.0.org_id;
         let account = account_id.0.as_deref().filter(|s| !s.is_empty());
-        let (clusters, instances) = load(&state, org, account).await?;
-        let live: Vec<_> = instances.iter().filter(|i| running(i)).collect();
-        let compute_hourly: f64 = live.iter().map(|i| i.hourly_price).sum();
-        let vols = inventory::orphaned_volumes(&state.db, org)
-            .await
-            .map_err(ApiError::from)?;
-        let snaps = inventory::unused_snapshots(&state.db, org)
-            .await
-            .map_err(ApiError::from)?;
-        let idle_storage: f64 = vols
-            .iter()
-            .filter(|v| account.is_none_or(|a| v.account_id == a))
-            .map(|v| v.monthly_cost)
-            .sum::<f64>()
-            + snaps
-                .iter()
-                .filter(|s| account.is_none_or(|a| s.account_id == a))
-                .map(|s| s.monthly_cost)
-                .sum::<f64>();
-        let storage = inventory::storage_monthly(&state.db, org, account)
-            .await
-            .map_err(ApiError::from)?;
-        let ratio = median(
-            live.iter()
-                .filter(|i| i.lifecycle == "spot" && i.on_demand_hourly > 0.0)
-                .map(|i| i.hourly_price / i.on_demand_hourly)
-                .collect(),
-        );
-        let spot_savings_hourly: f64 = match ratio {
-            Some(r) => live
-                .iter()
-                .filter(|i| i.cluster_id.is_some() && i.lifecycle != "spot")
-                .map(|i| i.on_demand_hourly * (1.0 - r))
-                .sum(),
-            None => 0.0,
-        };
-        let nodes: Vec<_> = live.iter().filter(|i| i.cluster_id.is_some()).collect();
-        let spot_nodes = nodes.iter().filter(|i| i.lifecycle == "spot").count();
-        // Each graded cluster weighs its instance count (at least 1).
-        let scores: Vec<(f64, i64)> = clusters
-            .iter()
-            .filter_map(|c| fleet::efficiency(&usage(c)).map(|e| (e.score, c.instance_count)))
-            .collect();
-        let eff = fleet::weighted_efficiency(&scores);
-        let spot_m = spot_savings_hourly * HOURS_PER_MONTH;
-        let pack_m = packing_waste_monthly(&clusters);
-        Ok(Json(Kpis {
-            monthly_spend: compute_hourly * HOURS_PER_MONTH + storage,
-            monthly_compute: compute_hourly * HOURS_PER_MONTH,
-            monthly_storage: storage,
-            potential_savings: spot_m + pack_m + idle_storage,
-            potential_spot_savings: spot_m,
-            potential_packing_savings: pack_m,
-            idle_storage,
-            spot_share: if nodes.is_empty() {
-                0.0
-            } else {
-                spot_nodes as f64 / nodes.len() as f64
-            },
-            efficiency_score: eff.as_ref().map(fleet::Efficiency::rounded_score),
-            efficiency_grade: eff.map(|e| e.grade.as_str().to_string()),
-            clusters: clusters.len() as i64,
-            nodes: nodes.len() as i64,
-            running_instances: live.len() as i64,
-        }))
+        Ok(Json(kpis_of(&state.db, &auth.0.org_id, account).await?))
     }
 
     /// Hourly cost over time: on-demand baseline vs actual (total, or one cluster).
@@ -482,23 +492,26 @@ impl DashboardApi {
         let org = &auth.0.org_id;
         let account = account_id.0.as_deref().filter(|s| !s.is_empty());
         let (clusters, instances) = load(&state, org, account).await?;
-        let flags = state
-            .hive
-            .flagged(chrono::Utc::now())
-            .await
-            .unwrap_or_default();
-        let flagged: std::collections::HashSet<(String, String)> = flags
-            .into_iter()
-            .map(|f| (f.pool.instance_type, f.pool.az))
+        let tracker = state.hive.flags(chrono::Utc::now()).await;
+        let flagged: std::collections::HashSet<(String, String)> = tracker
+            .known()
+            .unwrap_or(&[])
+            .iter()
+            .map(|f| (f.pool.instance_type.clone(), f.pool.az.clone()))
             .collect();
         let spot: Vec<_> = instances
             .iter()
             .filter(|i| running(i) && i.lifecycle == "spot")
             .collect();
-        let at_risk = spot
-            .iter()
-            .filter(|i| flagged.contains(&(i.instance_type.clone(), i.az.clone())))
-            .count();
+        // Unknown flags (the tracker is down): no spot node is known to be safe, so each
+        // counts as at risk and the component says why.
+        let at_risk = if tracker.is_unknown() {
+            spot.len()
+        } else {
+            spot.iter()
+                .filter(|i| flagged.contains(&(i.instance_type.clone(), i.az.clone())))
+                .count()
+        };
         // Under pressure: memory requests above 90 % of allocatable, or a node the agent
         // reports with a pressure condition (memory, disk, PIDs, network).
         let agent_fresh = chrono::Utc::now().timestamp_millis()
@@ -544,9 +557,13 @@ impl DashboardApi {
                 .components
                 .into_iter()
                 .map(|c| StabilityComponent {
+                    detail: if tracker.is_unknown() && c.name == "spot_stability" {
+                        format!("{} The global risk tracker is unavailable, so which pools are flagged is unknown: every spot node is counted as at risk until it answers.", c.detail)
+                    } else {
+                        c.detail
+                    },
                     name: c.name,
                     score: c.score,
-                    detail: c.detail,
                 })
                 .collect(),
         }))

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
 use spot_actors::hibernation::{self as hib_actor, StoredOverride};
@@ -82,6 +82,40 @@ pub struct HibernationScheduleInput {
     #[serde(default)]
     #[oai(default)]
     pub protected_namespaces: Vec<String>,
+}
+
+/// A country whose national holidays can be imported.
+#[derive(Object, Clone, serde::Serialize)]
+pub struct HolidayCountry {
+    /// ISO 3166-1 alpha-2 code.
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Object, Clone, serde::Serialize)]
+pub struct HolidayCountryList {
+    pub items: Vec<HolidayCountry>,
+    /// First and last year holidays are computed for.
+    pub first_year: i32,
+    pub last_year: i32,
+}
+
+/// One national holiday.
+#[derive(Object, Clone, serde::Serialize)]
+pub struct NationalHoliday {
+    /// Local date, `YYYY-MM-DD`.
+    pub date: String,
+    /// English name; a substitute day ends in " (observed)".
+    pub name: String,
+}
+
+/// A country's national holidays in one year, by date.
+#[derive(Object, Clone, serde::Serialize)]
+pub struct NationalHolidayList {
+    pub country: String,
+    pub country_name: String,
+    pub year: i32,
+    pub items: Vec<NationalHoliday>,
 }
 
 /// A manual override in force.
@@ -730,6 +764,73 @@ impl HibernationApi {
             .actors
             .hibernate_soon(&cluster.account_id, &cluster.name);
         Ok(Json(status(&state, org, &cluster).await?))
+    }
+
+    /// Countries whose national holidays the hibernation calendar can import (computed
+    /// from each country's rules on the server; nothing is fetched).
+    #[oai(
+        path = "/holidays/countries",
+        method = "get",
+        operation_id = "listHolidayCountries"
+    )]
+    async fn holiday_countries(&self, _auth: BearerAuth) -> Json<HolidayCountryList> {
+        Json(HolidayCountryList {
+            items: spot_engine::holidays::COUNTRIES
+                .iter()
+                .map(|c| HolidayCountry {
+                    code: c.code.to_string(),
+                    name: c.name.to_string(),
+                })
+                .collect(),
+            first_year: *spot_engine::holidays::YEARS.start(),
+            last_year: *spot_engine::holidays::YEARS.end(),
+        })
+    }
+
+    /// The national public holidays of `country` (ISO code, see `/holidays/countries`) in
+    /// `year` (default: the current year), for the one-click import into a hibernation
+    /// calendar. 422 names `country` or `year` when unsupported.
+    #[oai(
+        path = "/holidays",
+        method = "get",
+        operation_id = "listNationalHolidays"
+    )]
+    async fn national_holidays(
+        &self,
+        _auth: BearerAuth,
+        country: Query<Option<String>>,
+        year: Query<Option<String>>,
+    ) -> poem::Result<Json<NationalHolidayList>> {
+        use spot_engine::holidays as hd;
+        let code = country.0.unwrap_or_default();
+        let c = hd::country(code.trim()).ok_or_else(|| {
+            ApiError::field(
+                "country",
+                hd::HolidayError::Country(code.clone()).to_string(),
+            )
+        })?;
+        let year = match year.0.as_deref().map(str::trim) {
+            None | Some("") => Utc::now().year(),
+            Some(y) => y
+                .parse::<i32>()
+                .map_err(|_| ApiError::field("year", format!("{y:?} is not a year")))?,
+        };
+        let days = hd::national(c.code, year).map_err(|e| match e {
+            hd::HolidayError::Country(_) => ApiError::field("country", e.to_string()),
+            hd::HolidayError::Year(_) => ApiError::field("year", e.to_string()),
+        })?;
+        Ok(Json(NationalHolidayList {
+            country: c.code.to_string(),
+            country_name: c.name.to_string(),
+            year,
+            items: days
+                .into_iter()
+                .map(|h| NationalHoliday {
+                    date: h.date.to_string(),
+                    name: h.name,
+                })
+                .collect(),
+        }))
     }
 
     /// The cluster's hibernation state: stored state, what the schedule wants and when it

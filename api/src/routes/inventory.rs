@@ -133,8 +133,12 @@ async fn trends(
 
 #[derive(Object)]
 pub struct ClusterList {
+    /// One page (see `limit` and `cursor`).
     pub items: Vec<ClusterSummary>,
+    /// Over every cluster that matches the filters, not only this page.
     pub total_monthly_run_rate: f64,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Object)]
@@ -184,8 +188,12 @@ pub struct ClusterDetail {
 
 #[derive(Object)]
 pub struct InstanceList {
+    /// One page (see `limit` and `cursor`).
     pub items: Vec<InstanceSummary>,
+    /// Over the whole list, not only this page.
     pub total_monthly_cost: f64,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Object)]
@@ -218,8 +226,11 @@ pub struct InstanceDetail {
     pub tags: serde_json::Value,
     pub history: Vec<HistoryEntry>,
     /// The five cheapest spot pools with at least this instance's vCPU and memory and the
-    /// same architecture, from live prices.
+    /// same architecture, from the account's scored market (read at each discovery).
     pub alternatives: Vec<AlternativePool>,
+    /// When the market behind `alternatives` was read; null until the account's market has
+    /// been read by this server (its next discovery).
+    pub alternatives_as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Object)]
@@ -236,8 +247,12 @@ pub struct VolumeItem {
 
 #[derive(Object)]
 pub struct VolumeList {
+    /// One page (see `limit` and `cursor`).
     pub items: Vec<VolumeItem>,
+    /// Over the whole list, not only this page.
     pub total_monthly_cost: f64,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Object)]
@@ -254,14 +269,20 @@ pub struct SnapshotItem {
 
 #[derive(Object)]
 pub struct SnapshotList {
+    /// One page (see `limit` and `cursor`).
     pub items: Vec<SnapshotItem>,
+    /// Over the whole list, not only this page.
     pub total_monthly_cost: f64,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// What the product knows about pool risk right now: the hive mind's flags and the
 /// model's latest score per pool (MOD-AI-01).
 struct PoolRiskIndex {
     flagged: HashSet<(String, String)>,
+    /// The global risk tracker could not be read: no pool is known to be clean.
+    flags_unknown: bool,
     scores: std::collections::HashMap<(String, String), spot_models::risk::PoolRisk>,
 }
 
@@ -271,12 +292,18 @@ impl PoolRiskIndex {
     }
 
     /// Model probability and band of a pool; a hive-mind flag overrides the band to AVOID
-    /// while it lasts.
+    /// while it lasts. While the tracker cannot be read, no pool is shown better than
+    /// CAUTION (it may be flagged).
     fn risk(&self, instance_type: &str, az: &str) -> (Option<f64>, Option<String>, Option<String>) {
         let key = (instance_type.to_string(), az.to_string());
         let score = self.scores.get(&key);
         let band = if self.flagged.contains(&key) {
             Some("AVOID".to_string())
+        } else if self.flags_unknown {
+            match score.map(|s| s.action.as_str()) {
+                Some("AVOID") => Some("AVOID".to_string()),
+                _ => Some("CAUTION".to_string()),
+            }
         } else {
             score.map(|s| s.action.clone())
         };
@@ -289,16 +316,14 @@ impl PoolRiskIndex {
 }
 
 async fn flagged_pools(state: &AppState) -> PoolRiskIndex {
-    let flagged = match state.hive.flagged(chrono::Utc::now()).await {
-        Ok(flags) => flags
-            .into_iter()
-            .map(|f| (f.pool.instance_type, f.pool.az))
-            .collect(),
-        Err(e) => {
-            tracing::warn!(component = "SVC-RISK-GLB", error = %e, "risk tracker unavailable");
-            HashSet::new()
-        }
-    };
+    let tracker = state.hive.flags(chrono::Utc::now()).await;
+    let flags_unknown = tracker.is_unknown();
+    let flagged = tracker
+        .known()
+        .unwrap_or(&[])
+        .iter()
+        .map(|f| (f.pool.instance_type.clone(), f.pool.az.clone()))
+        .collect();
     let scores = match spot_models::risk::all_pool_risks(&state.db).await {
         Ok(rows) => rows
             .into_iter()
@@ -309,7 +334,11 @@ async fn flagged_pools(state: &AppState) -> PoolRiskIndex {
             Default::default()
         }
     };
-    PoolRiskIndex { flagged, scores }
+    PoolRiskIndex {
+        flagged,
+        flags_unknown,
+        scores,
+    }
 }
 
 fn instance_summary(i: &InstanceView, flagged: &PoolRiskIndex) -> InstanceSummary {
@@ -410,6 +439,9 @@ impl InventoryApi {
     /// Health (0–100): −30 if the control plane is not active, −20 past EKS standard support,
     /// −15 for grade D/F, up to −30 for the share of spot nodes in globally flagged pools.
     /// Monthly run rate = Σ current hourly price × 730.
+    ///
+    /// Cursor paging: at most `limit` clusters per page (1–500, default 100); pass the
+    /// page's `next_cursor` as `cursor` (with the same filters and sort) for the next one.
     #[allow(clippy::too_many_arguments)]
     #[oai(path = "/clusters", method = "get", operation_id = "listClusters")]
     async fn clusters(
@@ -427,7 +459,12 @@ impl InventoryApi {
         min_monthly_cost: Query<Option<f64>>,
         /// `name` (default), `cost`, `nodes`, `efficiency`, `health`; prefix `-` for descending.
         sort: Query<Option<String>>,
+        /// The previous page's `next_cursor`.
+        cursor: Query<Option<String>>,
+        /// Page size, 1–500 (default 100).
+        limit: Query<Option<i64>>,
     ) -> poem::Result<Json<ClusterList>> {
+        let limit = crate::paging::limit(limit.0)?;
         let flagged = flagged_pools(&state).await;
         let rows = inventory::list_clusters(
             &state.db,
@@ -503,22 +540,26 @@ impl InventoryApi {
             Some(k) => (true, k.to_string()),
             None => (false, sort.clone()),
         };
-        let cmp_f = |a: f64, b: f64| a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal);
-        match key.as_str() {
-            "name" => items.sort_by(|a, b| a.name.cmp(&b.name)),
-            "cost" => items.sort_by(|a, b| cmp_f(a.monthly_run_rate, b.monthly_run_rate)),
-            "nodes" => items.sort_by_key(|c| c.node_count),
-            "efficiency" => items.sort_by(|a, b| cmp_f(a.efficiency_score.unwrap_or(-1.0), b.efficiency_score.unwrap_or(-1.0))),
-            "health" => items.sort_by_key(|c| c.health_score),
+        use crate::paging::SortKey;
+        let key_of: fn(&ClusterSummary) -> SortKey = match key.as_str() {
+            "name" => |c| SortKey::Text(c.name.clone()),
+            "cost" => |c| SortKey::Num(c.monthly_run_rate),
+            "nodes" => |c| SortKey::Int(c.node_count),
+            "efficiency" => |c| SortKey::Num(c.efficiency_score.unwrap_or(-1.0)),
+            "health" => |c| SortKey::Int(c.health_score),
             _ => return Err(ApiError::field("sort", "sort must be one of name, cost, nodes, efficiency, health (optionally prefixed with -)").into()),
-        }
-        if desc {
-            items.reverse();
-        }
+        };
         let total = items.iter().map(|c| c.monthly_run_rate).sum();
+        let keyed = items
+            .into_iter()
+            .map(|c| (key_of(&c), c.id.clone(), c))
+            .collect();
+        let (items, next_cursor) =
+            crate::paging::page(keyed, &sort, desc, cursor.0.as_deref(), limit)?;
         Ok(Json(ClusterList {
             items,
             total_monthly_run_rate: total,
+            next_cursor,
         }))
     }
 
@@ -587,7 +628,8 @@ impl InventoryApi {
         }))
     }
 
-    /// Instances (nodes) of one cluster.
+    /// Instances (nodes) of one cluster, by node group then instance id. Cursor paging:
+    /// at most `limit` per page (1–500, default 100); pass `next_cursor` as `cursor`.
     #[oai(
         path = "/clusters/:id/instances",
         method = "get",
@@ -598,26 +640,50 @@ impl InventoryApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         id: Path<String>,
+        /// The previous page's `next_cursor`.
+        cursor: Query<Option<String>>,
+        /// Page size, 1–500 (default 100).
+        limit: Query<Option<i64>>,
     ) -> poem::Result<Json<InstanceList>> {
+        let limit = crate::paging::limit(limit.0)?;
         let c = inventory::cluster(&state.db, &auth.0.org_id, &id)
             .await
             .map_err(ApiError::from)?
             .ok_or(ApiError::NotFound("cluster"))?;
         let flagged = flagged_pools(&state).await;
-        let items: Vec<_> = inventory::cluster_instances(&state.db, &auth.0.org_id, &c.id)
+        let rows = inventory::cluster_instances(&state.db, &auth.0.org_id, &c.id)
             .await
-            .map_err(ApiError::from)?
+            .map_err(ApiError::from)?;
+        let total = rows
             .iter()
-            .map(|n| instance_summary(n, &flagged))
+            .map(|i| instance_summary(i, &flagged).monthly_cost)
+            .sum();
+        let keyed = rows
+            .iter()
+            .map(|n| {
+                let key = format!(
+                    "{}\u{1}{}",
+                    n.node_group.as_deref().unwrap_or(""),
+                    n.instance_id
+                );
+                (
+                    crate::paging::SortKey::Text(key),
+                    n.id.clone(),
+                    instance_summary(n, &flagged),
+                )
+            })
             .collect();
-        let total = items.iter().map(|i| i.monthly_cost).sum();
+        let (items, next_cursor) =
+            crate::paging::page(keyed, "node_group", false, cursor.0.as_deref(), limit)?;
         Ok(Json(InstanceList {
             items,
             total_monthly_cost: total,
+            next_cursor,
         }))
     }
 
-    /// Instances that belong to no cluster.
+    /// Instances that belong to no cluster, most expensive first. Cursor paging: at most
+    /// `limit` per page (1–500, default 100); pass `next_cursor` as `cursor`.
     #[oai(
         path = "/instances/unregistered",
         method = "get",
@@ -627,7 +693,12 @@ impl InventoryApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
+        /// The previous page's `next_cursor`.
+        cursor: Query<Option<String>>,
+        /// Page size, 1–500 (default 100).
+        limit: Query<Option<i64>>,
     ) -> poem::Result<Json<InstanceList>> {
+        let limit = crate::paging::limit(limit.0)?;
         let flagged = flagged_pools(&state).await;
         let items: Vec<_> = inventory::unregistered(&state.db, &auth.0.org_id)
             .await
@@ -636,9 +707,16 @@ impl InventoryApi {
             .map(|n| instance_summary(n, &flagged))
             .collect();
         let total = items.iter().map(|i| i.monthly_cost).sum();
+        let keyed = items
+            .into_iter()
+            .map(|i| (crate::paging::SortKey::Num(i.monthly_cost), i.id.clone(), i))
+            .collect();
+        let (items, next_cursor) =
+            crate::paging::page(keyed, "-cost", true, cursor.0.as_deref(), limit)?;
         Ok(Json(InstanceList {
             items,
             total_monthly_cost: total,
+            next_cursor,
         }))
     }
 
@@ -665,22 +743,19 @@ impl InventoryApi {
                 detail: serde_json::from_str(&e.detail).unwrap_or_default(),
             })
             .collect();
-        let alternatives = alternatives(&state, &auth.0.org_id, &i, &flagged)
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(component = "MOD-SPOT-01", error = %e, "alternatives unavailable");
-                Vec::new()
-            });
+        let (alternatives, alternatives_as_of) = alternatives(&state, &i, &flagged);
         Ok(Json(InstanceDetail {
             instance: instance_summary(&i, &flagged),
             account_id: i.account_id.clone(),
             tags: serde_json::from_str(&i.tags).unwrap_or_default(),
             history,
             alternatives,
+            alternatives_as_of,
         }))
     }
 
-    /// Unattached EBS volumes with their monthly cost.
+    /// Unattached EBS volumes with their monthly cost, most expensive first. Cursor paging:
+    /// at most `limit` per page (1–500, default 100); pass `next_cursor` as `cursor`.
     #[oai(
         path = "/volumes/orphaned",
         method = "get",
@@ -690,7 +765,12 @@ impl InventoryApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
+        /// The previous page's `next_cursor`.
+        cursor: Query<Option<String>>,
+        /// Page size, 1–500 (default 100).
+        limit: Query<Option<i64>>,
     ) -> poem::Result<Json<VolumeList>> {
+        let limit = crate::paging::limit(limit.0)?;
         let items: Vec<_> = inventory::orphaned_volumes(&state.db, &auth.0.org_id)
             .await
             .map_err(ApiError::from)?
@@ -707,13 +787,22 @@ impl InventoryApi {
             })
             .collect();
         let total = items.iter().map(|v| v.monthly_cost).sum();
+        let keyed = items
+            .into_iter()
+            .map(|v| (crate::paging::SortKey::Num(v.monthly_cost), v.id.clone(), v))
+            .collect();
+        let (items, next_cursor) =
+            crate::paging::page(keyed, "-cost", true, cursor.0.as_deref(), limit)?;
         Ok(Json(VolumeList {
             items,
             total_monthly_cost: total,
+            next_cursor,
         }))
     }
 
-    /// Snapshots whose source volume is gone and that back no image, with monthly cost.
+    /// Snapshots whose source volume is gone and that back no image, with monthly cost,
+    /// most expensive first. Cursor paging: at most `limit` per page (1–500, default 100);
+    /// pass `next_cursor` as `cursor`.
     #[oai(
         path = "/snapshots/unused",
         method = "get",
@@ -723,7 +812,12 @@ impl InventoryApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
+        /// The previous page's `next_cursor`.
+        cursor: Query<Option<String>>,
+        /// Page size, 1–500 (default 100).
+        limit: Query<Option<i64>>,
     ) -> poem::Result<Json<SnapshotList>> {
+        let limit = crate::paging::limit(limit.0)?;
         let now = chrono::Utc::now().timestamp_millis();
         let items: Vec<_> = inventory::unused_snapshots(&state.db, &auth.0.org_id)
             .await
@@ -741,9 +835,16 @@ impl InventoryApi {
             })
             .collect();
         let total = items.iter().map(|s| s.monthly_cost).sum();
+        let keyed = items
+            .into_iter()
+            .map(|s| (crate::paging::SortKey::Num(s.monthly_cost), s.id.clone(), s))
+            .collect();
+        let (items, next_cursor) =
+            crate::paging::page(keyed, "-cost", true, cursor.0.as_deref(), limit)?;
         Ok(Json(SnapshotList {
             items,
             total_monthly_cost: total,
+            next_cursor,
         }))
     }
 }
@@ -768,70 +869,53 @@ fn band(spot: f64, on_demand: f64, flagged: bool) -> &'static str {
     }
 }
 
-async fn alternatives(
+/// The five cheapest spot pools compatible with `i` (same architecture, at least its vCPU,
+/// memory and GPUs; its own pool excluded), from the scored market the account's actor read
+/// at its last discovery: a viewer's request never calls the customer's cloud. Also returns
+/// when that market was read (`None`: not read on this server yet).
+fn alternatives(
     state: &AppState,
-    org_id: &str,
     i: &InstanceView,
     flagged: &PoolRiskIndex,
-) -> Result<Vec<AlternativePool>, String> {
-    let account = spot_models::accounts::get(&state.db, org_id, &i.account_id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("account gone")?;
-    let ct = spot_models::accounts::credentials(&state.db, &account.id)
-        .await
-        .map_err(|e| e.to_string())?;
-    let target = spot_actors::system::target_of(&state.keyring, &account, ct)?;
-    let cloud = state
-        .connector
-        .connect(&target)
-        .await
-        .map_err(|e| e.to_string())?;
-    let catalog = cloud
-        .instance_type_catalog()
-        .await
-        .map_err(|e| e.to_string())?;
-    let Some(me) = catalog.iter().find(|t| t.name == i.instance_type) else {
-        return Ok(Vec::new());
+) -> (Vec<AlternativePool>, Option<chrono::DateTime<chrono::Utc>>) {
+    // `i` was read with the caller's organization filter, so its account is the caller's.
+    let Some(market) = state.risk.market(&i.account_id) else {
+        return (Vec::new(), None);
     };
-    let compatible: Vec<_> = catalog
+    let Some(me) = market.catalog.get(&i.instance_type) else {
+        return (Vec::new(), Some(market.read_at));
+    };
+    let mut pools: Vec<AlternativePool> = market
+        .spot
         .iter()
-        .filter(|t| {
-            t.architecture == me.architecture
-                && t.vcpu >= me.vcpu
-                && t.memory_mib >= me.memory_mib
-                && t.gpus >= me.gpus
-        })
-        .collect();
-    let names: Vec<String> = compatible.iter().map(|t| t.name.clone()).collect();
-    let od: std::collections::HashMap<String, f64> = cloud
-        .on_demand_prices(&names)
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|p| (p.instance_type, p.usd_per_hour))
-        .collect();
-    let latest = spot_actors::discovery::latest_spot_prices(cloud.as_ref(), &names)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut pools: Vec<AlternativePool> = latest
-        .into_iter()
         .filter(|((t, az), _)| !(t == &i.instance_type && az == &i.az))
         .filter_map(|((t, az), price)| {
-            let info = compatible.iter().find(|c| c.name == t)?;
+            let info = market.catalog.get(t)?;
+            let compatible = info.arch == me.arch
+                && info.vcpu >= me.vcpu
+                && info.memory_mib >= me.memory_mib
+                && info.gpus >= me.gpus;
+            if !compatible {
+                return None;
+            }
             let is_flagged = flagged.contains(&(t.clone(), az.clone()));
-            let (probability, model_band, _) = flagged.risk(&t, &az);
+            let (probability, model_band, _) = flagged.risk(t, az);
+            let probability = probability.or_else(|| {
+                market
+                    .pool_risk
+                    .get(&spot_engine::catalog::PoolKey::new(t, az))
+                    .copied()
+            });
             Some(AlternativePool {
-                interruption_band: model_band.unwrap_or_else(|| {
-                    band(price, od.get(&t).copied().unwrap_or(0.0), is_flagged).into()
-                }),
+                interruption_band: model_band
+                    .unwrap_or_else(|| band(*price, info.on_demand_hourly, is_flagged).into()),
                 interruption_probability: probability,
                 vcpu: i64::from(info.vcpu),
                 memory_mib: info.memory_mib as i64,
                 monthly_cost: price * HOURS_PER_MONTH,
-                spot_price: price,
-                instance_type: t,
-                az,
+                spot_price: *price,
+                instance_type: t.clone(),
+                az: az.clone(),
             })
         })
         .collect();
@@ -840,9 +924,10 @@ async fn alternatives(
             .partial_cmp(&b.spot_price)
             .unwrap_or(std::cmp::Ordering::Equal)
             .then(a.instance_type.cmp(&b.instance_type))
+            .then(a.az.cmp(&b.az))
     });
     pools.truncate(5);
-    Ok(pools)
+    (pools, Some(market.read_at))
 }
 
 #[cfg(test)]

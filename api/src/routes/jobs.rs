@@ -2,7 +2,7 @@
 //! policy.
 
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use spot_jobs::policy::ClusterPolicy;
@@ -93,6 +93,43 @@ pub struct NodeTemplate {
     pub on_demand_fallback: bool,
 }
 
+/// How a namespace's pods use spot capacity: `force` spot only (pending when none is
+/// available), `prefer` spot with on-demand fallback, `never` on-demand only.
+#[derive(Enum, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum SpotPreference {
+    Force,
+    Prefer,
+    Never,
+}
+
+/// A namespace's spot rule.
+#[derive(Object, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpotAffinity {
+    pub namespace: String,
+    pub mode: SpotPreference,
+}
+
+/// A `key=value` label.
+#[derive(Object, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelPair {
+    pub key: String,
+    pub value: String,
+}
+
+/// Rightsizing operating mode: `off` or `recommend` (recommendations only; requests are
+/// never patched).
+#[derive(Enum, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum RightsizeMode {
+    Off,
+    Recommend,
+}
+
 /// A cluster's optimization policy.
 #[derive(Object, serde::Serialize, serde::Deserialize)]
 pub struct ClusterPolicyView {
@@ -124,6 +161,13 @@ pub struct ClusterPolicyView {
     /// (0.01 + 0.25 × p)` $/h (0 = price only; at most 10; default 3). Reported costs are
     /// always real prices.
     pub risk_premium: f64,
+    /// Pods carrying any of these labels are never moved; their nodes are unmanaged.
+    pub excluded_labels: Vec<LabelPair>,
+    /// Per-namespace spot rules (a pod's own capacity-type node selector wins).
+    pub spot_affinity: Vec<SpotAffinity>,
+    pub rightsize_mode: RightsizeMode,
+    /// Rightsizing reductions saving less than this (USD per month) are not recommended.
+    pub rightsize_min_monthly_savings: f64,
     /// The organization node template the policy uses (`template` is then that
     /// template's); none when the policy carries its own template.
     #[serde(default)]
@@ -256,6 +300,17 @@ pub struct ClusterPolicyInput {
     pub on_demand_minimums: Option<Vec<OnDemandMinimum>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub risk_premium: Option<f64>,
+    /// Replaces the list (default `karpenter.sh/do-not-evict=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excluded_labels: Option<Vec<LabelPair>>,
+    /// Replaces the list of per-namespace spot rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spot_affinity: Option<Vec<SpotAffinity>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rightsize_mode: Option<RightsizeMode>,
+    /// 0–10000 USD per month (default 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rightsize_min_monthly_savings: Option<f64>,
     /// Use this organization node template (its spec replaces `template`); left out, the
     /// policy carries its own `template`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -672,7 +727,12 @@ pub struct JobView {
 #[derive(Object)]
 pub struct JobList {
     pub items: Vec<JobView>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    pub next_cursor: Option<String>,
 }
+
+/// The largest page of `GET /api/jobs`.
+pub const JOBS_MAX_PAGE: i64 = 200;
 
 pub fn job_view(j: jobs::JobRow) -> JobView {
     let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
@@ -884,16 +944,55 @@ impl JobsApi {
         Ok(Json(job_view(j)))
     }
 
-    /// The organization's 50 most recent jobs.
+    /// The organization's jobs, newest first, with cursor paging: at most `limit` per page
+    /// (1–200, default 50); pass the page's `next_cursor` as `cursor` for older ones.
     #[oai(path = "/jobs", method = "get", operation_id = "listJobs")]
-    async fn jobs(&self, state: Data<&AppState>, auth: BearerAuth) -> poem::Result<Json<JobList>> {
-        let items = jobs::list_for_org(&state.db, &auth.0.org_id, 50)
+    async fn jobs(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        /// The previous page's `next_cursor`.
+        cursor: Query<Option<String>>,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<i64>>,
+    ) -> poem::Result<Json<JobList>> {
+        use base64::Engine;
+        let limit = limit.0.unwrap_or(50);
+        if !(1..=JOBS_MAX_PAGE).contains(&limit) {
+            return Err(ApiError::field(
+                "limit",
+                format!("limit must be between 1 and {JOBS_MAX_PAGE}"),
+            )
+            .into());
+        }
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let after = match cursor.0.as_deref().filter(|c| !c.is_empty()) {
+            None => None,
+            Some(c) => Some(
+                b64.decode(c)
+                    .ok()
+                    .and_then(|raw| serde_json::from_slice::<(i64, String)>(&raw).ok())
+                    .ok_or_else(|| {
+                        ApiError::field(
+                            "cursor",
+                            "cursor is not valid (pass the next_cursor of the previous page)",
+                        )
+                    })?,
+            ),
+        };
+        let (rows, more) = jobs::page_for_org(&state.db, &auth.0.org_id, after, limit)
             .await
-            .map_err(ApiError::from)?
-            .into_iter()
-            .map(job_view)
-            .collect();
-        Ok(Json(JobList { items }))
+            .map_err(ApiError::from)?;
+        let next_cursor = if more {
+            rows.last()
+                .map(|j| b64.encode(serde_json::to_vec(&(j.created_at, &j.id)).unwrap_or_default()))
+        } else {
+            None
+        };
+        Ok(Json(JobList {
+            items: rows.into_iter().map(job_view).collect(),
+            next_cursor,
+        }))
     }
 
     /// The cluster's optimization policy (defaults when none was saved): aggressiveness

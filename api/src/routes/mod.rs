@@ -5,12 +5,15 @@ pub mod admin;
 pub mod agent;
 pub mod audit;
 pub mod auth;
+pub mod console;
 pub mod dashboard;
 pub mod events;
 pub mod health;
 pub mod hibernation;
 pub mod inventory;
 pub mod jobs;
+pub mod lab;
+pub mod notify;
 pub mod org;
 pub mod overrides;
 pub mod risk;
@@ -62,10 +65,14 @@ pub type Apis = (
     hibernation::HibernationApi,
     waste::WasteApi,
     templates::TemplatesApi,
-    dashboard::DashboardApi,
+    (
+        dashboard::DashboardApi,
+        notify::NotificationsApi,
+        notify::ReportsApi,
+    ),
     audit::AuditApi,
-    admin::AdminApi,
-    risk::RiskApi,
+    (admin::AdminApi, console::ConsoleApi),
+    (risk::RiskApi, lab::LabApi),
     events::EventsApi,
     health::HealthApi,
 );
@@ -81,10 +88,14 @@ pub fn apis() -> Apis {
         hibernation::HibernationApi,
         waste::WasteApi,
         templates::TemplatesApi,
-        dashboard::DashboardApi,
+        (
+            dashboard::DashboardApi,
+            notify::NotificationsApi,
+            notify::ReportsApi,
+        ),
         audit::AuditApi,
-        admin::AdminApi,
-        risk::RiskApi,
+        (admin::AdminApi, console::ConsoleApi),
+        (risk::RiskApi, lab::LabApi),
         events::EventsApi,
         health::HealthApi,
     )

@@ -259,7 +259,9 @@ impl RiskApi {
         Ok(UploadResponse::Created(Json(view(row))))
     }
 
-    /// Graduate a validated (or retired) model: it becomes the active model, is swapped into
+    /// Graduate a validated (or retired) model once the Lab's safety checklist passes
+    /// (`GET /api/lab/models/{id}/checklist`; 409 naming the failing items otherwise; the
+    /// checklist is recorded with the graduation): it becomes the active model, is swapped into
     /// every account and cluster actor without a restart (decisions in flight finish on the
     /// old model), and is broadcast to other replicas through Redis when configured.
     #[oai(
@@ -288,13 +290,11 @@ impl RiskApi {
             .into());
         }
         let before = active_view(&state).id;
-        let retired = store::graduate(&state.db, &id)
-            .await
-            .map_err(ApiError::from)?;
-        state.reload_risk_model(true).await?;
+        // The Lab's safety checklist must pass; it is recorded with the graduation.
+        let (_, checklist) = super::lab::graduate_checked(&state, &id, &auth.0.email).await?;
         slot.diff(
-            Some(serde_json::json!({"active": before, "retired": retired})),
-            Some(serde_json::json!({"active": active_view(&state).id})),
+            Some(serde_json::json!({"active": before})),
+            Some(serde_json::json!({"active": active_view(&state).id, "checklist": checklist})),
         );
         self.list(state, auth).await
     }

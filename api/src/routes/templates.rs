@@ -178,6 +178,27 @@ pub struct TemplateEstimate {
     pub region: String,
 }
 
+/// A security group of a linked account, for a template's `security_groups`.
+#[derive(Object)]
+pub struct SecurityGroupView {
+    /// `sg-…`
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub vpc_id: Option<String>,
+    /// The EKS cluster the group is tagged for, if any.
+    pub cluster: Option<String>,
+}
+
+/// The security groups of one linked account's region.
+#[derive(Object)]
+pub struct SecurityGroupList {
+    pub account_id: String,
+    pub account_name: String,
+    pub region: String,
+    pub items: Vec<SecurityGroupView>,
+}
+
 #[derive(ApiResponse)]
 pub enum TemplateCreated {
     #[oai(status = 201)]
@@ -454,6 +475,77 @@ impl TemplatesApi {
             spot_discount: e.spot_discount,
             account_id: acc.id,
             region: acc.region.unwrap_or_default(),
+        }))
+    }
+
+    /// The security groups of a linked account (`account_id`, or the first linked
+    /// account), read from the cloud now, for choosing a template's `security_groups`.
+    /// 404 for an unknown account; 409 when no account is linked or the account cannot be
+    /// read (e.g. the role lacks `ec2:DescribeSecurityGroups`).
+    #[oai(
+        path = "/templates/security-groups",
+        method = "get",
+        operation_id = "listTemplateSecurityGroups"
+    )]
+    async fn security_groups(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        account_id: Query<Option<String>>,
+    ) -> poem::Result<Json<SecurityGroupList>> {
+        let org = &auth.0.org_id;
+        let account = match account_id.0.as_deref().filter(|s| !s.is_empty()) {
+            Some(id) => spot_models::accounts::get(&state.db, org, id)
+                .await
+                .map_err(ApiError::from)?
+                .filter(|a| a.status != "disconnected")
+                .ok_or(ApiError::NotFound("account"))?,
+            None => spot_models::accounts::list(&state.db, org)
+                .await
+                .map_err(ApiError::from)?
+                .into_iter()
+                .find(|a| a.status == "active")
+                .ok_or_else(|| ApiError::Conflict {
+                    field: None,
+                    message: "no cloud account is linked: link one to read its security groups"
+                        .into(),
+                })?,
+        };
+        let unreadable = |e: String| ApiError::Conflict {
+            field: Some("account_id".into()),
+            message: format!(
+                "the security groups of {} cannot be read: {e}",
+                account.name
+            ),
+        };
+        let ct = spot_models::accounts::credentials(&state.db, &account.id)
+            .await
+            .map_err(ApiError::from)?;
+        let target =
+            spot_actors::system::target_of(&state.keyring, &account, ct).map_err(unreadable)?;
+        let cloud = state
+            .connector
+            .connect(&target)
+            .await
+            .map_err(|e| unreadable(e.to_string()))?;
+        let groups = cloud
+            .describe_security_groups()
+            .await
+            .map_err(|e| unreadable(e.to_string()))?;
+        Ok(Json(SecurityGroupList {
+            account_id: account.id.clone(),
+            account_name: account.name.clone(),
+            region: cloud.region().to_string(),
+            items: groups
+                .into_iter()
+                .map(|g| SecurityGroupView {
+                    cluster: g.tags.get(spot_cloud::TAG_EKS_CLUSTER).cloned(),
+                    id: g.id,
+                    name: g.name,
+                    description: g.description,
+                    vpc_id: g.vpc_id,
+                })
+                .collect(),
         }))
     }
 

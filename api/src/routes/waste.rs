@@ -24,13 +24,13 @@ use crate::state::AppState;
 pub struct WasteApi;
 
 /// Most items one batch takes.
-pub const MAX_BATCH: usize = 500;
+pub const MAX_BATCH: usize = 1000;
 
 /// Which waste entries to act on.
 #[derive(Object, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WasteBatchRequest {
-    /// The entries' `id`s as the waste list returns them (1–500, no repeats).
+    /// The entries' `id`s as the waste list returns them (1–1000, no repeats).
     pub ids: Vec<String>,
     /// Validate every cloud call (EC2 DryRun) and report what would happen; nothing is
     /// changed. Safe mode forces it.
@@ -42,7 +42,7 @@ pub struct WasteBatchRequest {
 #[derive(Object, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeRequest {
-    /// The entries' `id`s as `GET /api/instances/unregistered` returns them (1–500).
+    /// The entries' `id`s as `GET /api/instances/unregistered` returns them (1–1000).
     pub ids: Vec<String>,
 }
 

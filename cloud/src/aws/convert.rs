@@ -129,6 +129,17 @@ pub(crate) fn volume(v: &ec2::Volume) -> Option<Volume> {
     })
 }
 
+/// One security group.
+pub(crate) fn security_group(g: &ec2::SecurityGroup) -> Option<SecurityGroup> {
+    Some(SecurityGroup {
+        id: g.group_id()?.to_string(),
+        name: g.group_name().unwrap_or("").to_string(),
+        description: g.description().unwrap_or("").to_string(),
+        vpc_id: g.vpc_id().map(str::to_string),
+        tags: ec2_tags(g.tags()),
+    })
+}
+
 /// AMI id named in a snapshot description. EC2 does not link snapshots to images in
 /// DescribeSnapshots; CreateImage writes "Created by CreateImage(i-…) for ami-… from
 /// vol-…", which is what this reads.

@@ -84,11 +84,12 @@ pub const MAX_ATTEMPTS: u32 = 5;
 /// never starts with credentials that die mid-pagination.
 pub const CREDENTIAL_REFRESH_BUFFER: Duration = Duration::from_secs(300);
 
-/// Tag put on instances launched by [`Cloud::launch_capacity`], holding the client
-/// token. EC2's own `ClientToken` makes RunInstances idempotent but cannot tell a replay
-/// from a first launch (and DescribeInstances' `client-token` filter is not universally
-/// supported); this tag lets the adapter find and report the earlier launch.
-pub const TAG_CLIENT_TOKEN: &str = "spot-optimizer:client-token";
+/// Tag put on instances launched by [`Cloud::launch_capacity`] and snapshots taken by
+/// [`Cloud::create_snapshot`], holding the client token. EC2's own `ClientToken` makes
+/// RunInstances idempotent but cannot tell a replay from a first launch (and
+/// DescribeInstances' `client-token` filter is not universally supported), and
+/// CreateSnapshot has none: this tag lets the adapter find and report the earlier call.
+pub use crate::TAG_CLIENT_TOKEN;
 
 /// How long [`Cloud::launch_capacity`] waits for instances to run before attaching them
 /// to an Auto Scaling group (AttachInstances needs running instances).
@@ -782,6 +783,27 @@ impl Cloud for AwsCloud {
         Ok(out)
     }
 
+    async fn describe_security_groups(&self) -> Result<Vec<SecurityGroup>> {
+        let ctx = ErrCtx::new("ec2:DescribeSecurityGroups");
+        let mut pages = self
+            .ec2
+            .describe_security_groups()
+            .max_results(1000)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map_sdk_err(e, &ctx))?;
+            out.extend(
+                page.security_groups()
+                    .iter()
+                    .filter_map(convert::security_group),
+            );
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
     async fn describe_snapshots(&self) -> Result<Vec<Snapshot>> {
         let ctx = ErrCtx::new("ec2:DescribeSnapshots");
         let mut pages = self
@@ -1107,12 +1129,7 @@ impl Cloud for AwsCloud {
         dry_run: bool,
     ) -> Result<Mutation<LaunchResult>> {
         let token = &request.client_token;
-        if token.is_empty() || token.len() > 64 || !token.is_ascii() {
-            return Err(CloudError::invalid(
-                "client_token",
-                "must be 1 to 64 ASCII characters",
-            ));
-        }
+        crate::validate_client_token(token)?;
         if request.count == 0 || request.count > 1000 {
             return Err(CloudError::invalid("count", "must be between 1 and 1000"));
         }
@@ -1349,13 +1366,75 @@ impl Cloud for AwsCloud {
         Ok(Mutation::Applied(changes))
     }
 
-    async fn create_snapshot(&self, volume_id: &str, dry_run: bool) -> Result<Mutation<Snapshot>> {
+    /// CreateSnapshot has no client token: the snapshot is tagged with it at creation
+    /// ([`TAG_CLIENT_TOKEN`], in the same call) and a snapshot already carrying the token is
+    /// returned instead of taking another. The look-up and the create are two calls, so two
+    /// concurrent first calls with one token could both create; the job system never runs
+    /// one item twice at once (a job is claimed by one worker).
+    async fn create_snapshot(
+        &self,
+        volume_id: &str,
+        client_token: &str,
+        dry_run: bool,
+    ) -> Result<Mutation<Snapshot>> {
+        crate::validate_client_token(client_token)?;
+        let ctx = ErrCtx::new("ec2:DescribeSnapshots").resource(ResourceKind::Volume, volume_id);
+        let previous: Vec<Snapshot> = self
+            .ec2
+            .describe_snapshots()
+            .owner_ids("self")
+            .filters(filter(
+                &format!("tag:{TAG_CLIENT_TOKEN}"),
+                [client_token.to_string()],
+            ))
+            .send()
+            .await
+            .map_err(|e| map_sdk_err(e, &ctx))?
+            .snapshots()
+            .iter()
+            .filter_map(convert::snapshot)
+            .filter(|s| s.tags.get(TAG_CLIENT_TOKEN).map(String::as_str) == Some(client_token))
+            .collect();
+        if let Some(prev) = previous.into_iter().min_by_key(|s| s.start_time) {
+            if prev.volume_id.as_deref() != Some(volume_id) {
+                return Err(CloudError::invalid(
+                    "client_token",
+                    format!(
+                        "already used for {} of {} (IdempotentParameterMismatch)",
+                        prev.id,
+                        prev.volume_id.as_deref().unwrap_or("another volume")
+                    ),
+                ));
+            }
+            if dry_run {
+                return Ok(Mutation::DryRun(DryRunOk {
+                    operation: "CreateSnapshot".into(),
+                    resource_ids: vec![prev.id.clone()],
+                    message: format!(
+                        "client token already used ({}); nothing would be created",
+                        prev.id
+                    ),
+                }));
+            }
+            return Ok(Mutation::Applied(prev));
+        }
         let ctx = ErrCtx::new("ec2:CreateSnapshot").resource(ResourceKind::Volume, volume_id);
         let sent = self
             .ec2
             .create_snapshot()
             .volume_id(volume_id)
             .description("created by spot-optimizer")
+            .tag_specifications(
+                ec2_types::TagSpecification::builder()
+                    .resource_type(ec2_types::ResourceType::Snapshot)
+                    .tags(
+                        ec2_types::Tag::builder()
+                            .key(TAG_CLIENT_TOKEN)
+                            .value(client_token)
+                            .build(),
+                    )
+                    .build(),
+            )
             .dry_run(dry_run)
             .send()
             .await;
@@ -1374,6 +1453,9 @@ impl Cloud for AwsCloud {
         let snapshot_id = out
             .snapshot_id()
             .ok_or_else(|| CloudError::Other("CreateSnapshot returned no snapshot id".into()))?;
+        let mut tags = convert::ec2_tags(out.tags());
+        tags.entry(TAG_CLIENT_TOKEN.to_string())
+            .or_insert_with(|| client_token.to_string());
         Ok(Mutation::Applied(Snapshot {
             id: snapshot_id.to_string(),
             volume_id: out.volume_id().map(str::to_string),
@@ -1389,7 +1471,7 @@ impl Cloud for AwsCloud {
                 _ => SnapshotState::Pending,
             },
             description: out.description().unwrap_or("").to_string(),
-            tags: convert::ec2_tags(out.tags()),
+            tags,
         }))
     }
 
@@ -1473,6 +1555,84 @@ impl Cloud for AwsCloud {
     /// message out once and it is deleted once handled, so `since` is not needed to
     /// avoid repeats and is not used (a late message older than `since` still counts).
     /// Empty, not an error, when the customer's stack has no queue.
+    async fn detach_volume(&self, volume_id: &str, dry_run: bool) -> Result<Mutation<Volume>> {
+        let ctx = ErrCtx::new("ec2:DetachVolume").resource(ResourceKind::Volume, volume_id);
+        let volume = self.volume_by_id(volume_id).await?;
+        let Some(instance) = volume.attached_instance_id.clone() else {
+            return Err(CloudError::invalid(
+                "volume_id",
+                format!("{volume_id} is not attached (IncorrectState)"),
+            ));
+        };
+        if dry_run {
+            let sent = self
+                .ec2
+                .detach_volume()
+                .volume_id(volume_id)
+                .dry_run(true)
+                .send()
+                .await;
+            return dry_run_answer(
+                sent,
+                &ctx,
+                DryRunOk {
+                    operation: "DetachVolume".into(),
+                    resource_ids: vec![volume_id.to_string()],
+                    message: format!("would detach {volume_id} from {instance}"),
+                },
+            );
+        }
+        self.ec2
+            .detach_volume()
+            .volume_id(volume_id)
+            .send()
+            .await
+            .map_err(|e| map_sdk_err(e, &ctx))?;
+        // DetachVolume is asynchronous: wait (bounded) until the volume is available.
+        for _ in 0..60 {
+            let v = self.volume_by_id(volume_id).await?;
+            if v.attached_instance_id.is_none() {
+                return Ok(Mutation::Applied(v));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        Err(CloudError::Other(format!(
+            "{volume_id} still attached 30 s after DetachVolume"
+        )))
+    }
+
+    async fn attach_volume_to(
+        &self,
+        volume_id: &str,
+        instance_id: &str,
+        device: &str,
+        dry_run: bool,
+    ) -> Result<Mutation<Volume>> {
+        let ctx = ErrCtx::new("ec2:AttachVolume").resource(ResourceKind::Volume, volume_id);
+        let sent = self
+            .ec2
+            .attach_volume()
+            .volume_id(volume_id)
+            .instance_id(instance_id)
+            .device(device)
+            .dry_run(dry_run)
+            .send()
+            .await;
+        if dry_run {
+            return dry_run_answer(
+                sent,
+                &ctx,
+                DryRunOk {
+                    operation: "AttachVolume".into(),
+                    resource_ids: vec![volume_id.to_string(), instance_id.to_string()],
+                    message: format!("would attach {volume_id} to {instance_id} as {device}"),
+                },
+            );
+        }
+        sent.map_err(|e| map_sdk_err(e, &ctx))?;
+        Ok(Mutation::Applied(self.volume_by_id(volume_id).await?))
+    }
+
     async fn poll_events(&self, _since: DateTime<Utc>) -> Result<Vec<SpotEvent>> {
         self.poll_interruption_queue().await
     }

@@ -28,6 +28,7 @@
 pub mod catalog;
 pub mod clock;
 pub mod history;
+pub mod journal;
 pub mod kube;
 pub mod market;
 mod noise;
@@ -66,9 +67,51 @@ pub enum SimProfile {
     Scale { instances: usize, clusters: usize },
     /// No resources at all (the account exists; the region is empty).
     Empty,
+    /// An account full of leftovers, the load of the clean-up batches: `volumes`
+    /// unattached volumes, `snapshots` snapshots whose volume is gone and `instances`
+    /// instances in no cluster; no clusters. Snapshots taken here complete at once.
+    Cleanup {
+        volumes: usize,
+        snapshots: usize,
+        instances: usize,
+    },
 }
 
 impl SimProfile {
+    /// A profile from its command-line form: `demo` (the default, `None`: each account's
+    /// own demo size), `empty`, `scale:N` (N instances, one cluster per 200) or
+    /// `cleanup:N` (N unattached volumes, N orphaned snapshots, N/10 stray instances).
+    pub fn parse(spec: &str) -> std::result::Result<Option<SimProfile>, String> {
+        let (name, n) = match spec.split_once(':') {
+            Some((name, n)) => {
+                let n: usize = n
+                    .parse()
+                    .map_err(|_| format!("{n:?} is not a count in {spec:?}"))?;
+                if n == 0 || n > 100_000 {
+                    return Err(format!("the count in {spec:?} must be 1 to 100000"));
+                }
+                (name, Some(n))
+            }
+            None => (spec, None),
+        };
+        match (name, n) {
+            ("demo", None) => Ok(None),
+            ("empty", None) => Ok(Some(SimProfile::Empty)),
+            ("scale", Some(n)) => Ok(Some(SimProfile::Scale {
+                instances: n,
+                clusters: (n / 200).max(1),
+            })),
+            ("cleanup", Some(n)) => Ok(Some(SimProfile::Cleanup {
+                volumes: n,
+                snapshots: n,
+                instances: (n / 10).max(1),
+            })),
+            _ => Err(format!(
+                "{spec:?}: expected demo, empty, scale:N or cleanup:N"
+            )),
+        }
+    }
+
     /// Four clusters and six unregistered instances (~40 instances).
     pub fn demo() -> Self {
         SimProfile::Demo {
@@ -138,6 +181,7 @@ pub enum Method {
     DescribeInstances,
     DescribeVolumes,
     DescribeSnapshots,
+    DescribeSecurityGroups,
     InstanceTypeCatalog,
     OnDemandPrices,
     SpotPriceHistory,
@@ -151,6 +195,8 @@ pub enum Method {
     CreateSnapshot,
     DeleteVolume,
     DeleteSnapshot,
+    DetachVolume,
+    AttachVolume,
     PollEvents,
     PodInventory,
     PodUsage,
@@ -183,6 +229,24 @@ struct State {
     market: Market,
     faults: Vec<FaultEntry>,
     calls: BTreeMap<Method, u64>,
+    journal: Option<journal::Journal>,
+}
+
+impl State {
+    /// Records an applied change in the journal, if there is one. The change is already
+    /// in the world; a journal that cannot be written is reported as the call's failure
+    /// (a restart would not see the change).
+    fn record(&mut self, entry: journal::Entry) -> Result<()> {
+        if let Some(j) = &mut self.journal {
+            j.append(&entry).map_err(|e| {
+                CloudError::Other(format!(
+                    "simulator journal {} not written: {e}",
+                    j.path().display()
+                ))
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// The simulated region. Cheap to share behind an `Arc<dyn Cloud>`.
@@ -249,8 +313,50 @@ impl SimCloud {
                 market,
                 faults: Vec::new(),
                 calls: BTreeMap::new(),
+                journal: None,
             }),
         })
+    }
+
+    /// [`SimCloud::new`] whose changes survive the process: the changes recorded in the
+    /// journal at `path` are replayed onto the generated world, and every new one is
+    /// appended (see [`journal`]).
+    pub fn with_journal(config: SimConfig, path: &std::path::Path) -> Result<Self> {
+        let sim = Self::new(config)?;
+        let (j, entries) = journal::Journal::open(path)
+            .map_err(|e| CloudError::Other(format!("simulator journal {}: {e}", path.display())))?;
+        let now = sim.clock.now();
+        {
+            let mut s = sim.lock()?;
+            let st = &mut *s;
+            for e in &entries {
+                // Each entry applied once before; one that no longer applies (the
+                // generated world changed with a new version) is skipped.
+                let _ = match e {
+                    journal::Entry::CreateSnapshot {
+                        volume_id,
+                        snapshot_id,
+                        client_token,
+                        at,
+                    } => st
+                        .world
+                        .restore_snapshot(volume_id, snapshot_id, client_token, *at, now)
+                        .map(|_| ()),
+                    journal::Entry::DeleteVolume { volume_id, .. } => {
+                        st.world.delete_volume(volume_id, false).map(|_| ())
+                    }
+                    journal::Entry::DeleteSnapshot { snapshot_id, .. } => {
+                        st.world.delete_snapshot(snapshot_id, false).map(|_| ())
+                    }
+                    journal::Entry::Terminate { instance_ids, .. } => st
+                        .world
+                        .terminate(instance_ids, false, now, &mut st.market)
+                        .map(|_| ()),
+                };
+            }
+            st.journal = Some(j);
+        }
+        Ok(sim)
     }
 
     /// [`SimConfig::for_account`] with a real-time clock.
@@ -458,6 +564,11 @@ impl Cloud for SimCloud {
         Ok(s.world.snapshots())
     }
 
+    async fn describe_security_groups(&self) -> Result<Vec<SecurityGroup>> {
+        let (s, _) = self.enter(Method::DescribeSecurityGroups)?;
+        Ok(s.world.security_groups())
+    }
+
     async fn instance_type_catalog(&self) -> Result<Vec<InstanceTypeInfo>> {
         let _ = self.enter(Method::InstanceTypeCatalog)?;
         Ok(Catalog::embedded()
@@ -589,23 +700,84 @@ impl Cloud for SimCloud {
     ) -> Result<Mutation<Vec<InstanceStateChange>>> {
         let (mut s, now) = self.enter(Method::TerminateInstances)?;
         let st = &mut *s;
-        st.world
-            .terminate(instance_ids, dry_run, now, &mut st.market)
+        let out = st
+            .world
+            .terminate(instance_ids, dry_run, now, &mut st.market)?;
+        if let Mutation::Applied(changes) = &out {
+            if !changes.is_empty() {
+                st.record(journal::Entry::Terminate {
+                    instance_ids: changes.iter().map(|c| c.instance_id.clone()).collect(),
+                    at: now,
+                })?;
+            }
+        }
+        Ok(out)
     }
 
-    async fn create_snapshot(&self, volume_id: &str, dry_run: bool) -> Result<Mutation<Snapshot>> {
+    async fn create_snapshot(
+        &self,
+        volume_id: &str,
+        client_token: &str,
+        dry_run: bool,
+    ) -> Result<Mutation<Snapshot>> {
         let (mut s, now) = self.enter(Method::CreateSnapshot)?;
-        s.world.create_snapshot(volume_id, dry_run, now)
+        let before = s.world.snapshots_len();
+        let out = s
+            .world
+            .create_snapshot(volume_id, client_token, dry_run, now)?;
+        if let Mutation::Applied(snap) = &out {
+            // A repeat of the token returned the first snapshot: nothing changed.
+            if s.world.snapshots_len() > before {
+                s.record(journal::Entry::CreateSnapshot {
+                    volume_id: volume_id.to_string(),
+                    snapshot_id: snap.id.clone(),
+                    client_token: client_token.to_string(),
+                    at: now,
+                })?;
+            }
+        }
+        Ok(out)
     }
 
     async fn delete_volume(&self, volume_id: &str, dry_run: bool) -> Result<Mutation<()>> {
-        let (mut s, _) = self.enter(Method::DeleteVolume)?;
-        s.world.delete_volume(volume_id, dry_run)
+        let (mut s, now) = self.enter(Method::DeleteVolume)?;
+        let out = s.world.delete_volume(volume_id, dry_run)?;
+        if let Mutation::Applied(()) = &out {
+            s.record(journal::Entry::DeleteVolume {
+                volume_id: volume_id.to_string(),
+                at: now,
+            })?;
+        }
+        Ok(out)
     }
 
     async fn delete_snapshot(&self, snapshot_id: &str, dry_run: bool) -> Result<Mutation<()>> {
-        let (mut s, _) = self.enter(Method::DeleteSnapshot)?;
-        s.world.delete_snapshot(snapshot_id, dry_run)
+        let (mut s, now) = self.enter(Method::DeleteSnapshot)?;
+        let out = s.world.delete_snapshot(snapshot_id, dry_run)?;
+        if let Mutation::Applied(()) = &out {
+            s.record(journal::Entry::DeleteSnapshot {
+                snapshot_id: snapshot_id.to_string(),
+                at: now,
+            })?;
+        }
+        Ok(out)
+    }
+
+    async fn detach_volume(&self, volume_id: &str, dry_run: bool) -> Result<Mutation<Volume>> {
+        let (mut s, now) = self.enter(Method::DetachVolume)?;
+        s.world.detach_volume(volume_id, dry_run, now)
+    }
+
+    async fn attach_volume_to(
+        &self,
+        volume_id: &str,
+        instance_id: &str,
+        _device: &str,
+        dry_run: bool,
+    ) -> Result<Mutation<Volume>> {
+        let (mut s, now) = self.enter(Method::AttachVolume)?;
+        s.world
+            .attach_volume_to(volume_id, instance_id, dry_run, now)
     }
 
     async fn poll_events(&self, since: DateTime<Utc>) -> Result<Vec<SpotEvent>> {

@@ -357,7 +357,7 @@ async fn dry_runs_change_nothing() {
         .expect("dry update");
     assert!(u.is_dry_run());
     assert!(sim
-        .create_snapshot(&free_volume, true)
+        .create_snapshot(&free_volume, "t-dry", true)
         .await
         .expect("dry snapshot")
         .is_dry_run());
@@ -579,12 +579,16 @@ async fn mutations_change_the_world() {
         .id
         .clone();
     let snap = sim
-        .create_snapshot(&free, false)
+        .create_snapshot(&free, "t-1", false)
         .await
         .expect("snapshot")
         .applied()
         .expect("applied");
     assert_eq!(snap.volume_id.as_deref(), Some(free.as_str()));
+    assert_eq!(
+        snap.tags.get(crate::TAG_CLIENT_TOKEN).map(String::as_str),
+        Some("t-1")
+    );
     assert!(sim.delete_volume(&free, false).await.is_ok());
     assert!(matches!(
         sim.delete_volume(&free, false).await,
@@ -863,4 +867,240 @@ async fn benchmark_profile_scales_to_ten_thousand_instances() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn create_snapshot_is_idempotent_per_client_token() {
+    let (sim, _clock) = demo(21);
+    let vols = sim.describe_volumes().await.expect("volumes");
+    let free: Vec<String> = vols
+        .iter()
+        .filter(|v| v.state == VolumeState::Available)
+        .map(|v| v.id.clone())
+        .collect();
+    assert!(free.len() >= 2);
+    let n0 = sim.describe_snapshots().await.expect("snapshots").len();
+    let a = sim
+        .create_snapshot(&free[0], "job1-item1", false)
+        .await
+        .expect("first")
+        .applied()
+        .expect("applied");
+    let again = sim
+        .create_snapshot(&free[0], "job1-item1", false)
+        .await
+        .expect("repeat")
+        .applied()
+        .expect("applied");
+    assert_eq!(a.id, again.id, "the same token returns the same snapshot");
+    assert_eq!(
+        sim.describe_snapshots().await.expect("snapshots").len(),
+        n0 + 1
+    );
+    // The token of another volume's snapshot is a mismatch, as in EC2.
+    assert!(matches!(
+        sim.create_snapshot(&free[1], "job1-item1", false).await,
+        Err(CloudError::Invalid { .. })
+    ));
+    for bad in ["", &"x".repeat(65), "ü"] {
+        assert!(matches!(
+            sim.create_snapshot(&free[1], bad, false).await,
+            Err(CloudError::Invalid { .. })
+        ));
+    }
+    let b = sim
+        .create_snapshot(&free[1], "job1-item2", false)
+        .await
+        .expect("second")
+        .applied()
+        .expect("applied");
+    assert_ne!(a.id, b.id);
+    assert_eq!(sim.call_count(Method::CreateSnapshot), 7);
+}
+
+#[tokio::test]
+async fn a_journaled_world_keeps_its_changes_across_a_restart() {
+    let dir = std::env::temp_dir().join(format!("sim-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = journal::path_for(&dir, ACCOUNT, "us-east-1");
+    let config = || SimConfig {
+        seed: 8,
+        account_id: ACCOUNT.into(),
+        region: "us-east-1".into(),
+        profile: SimProfile::Cleanup {
+            volumes: 6,
+            snapshots: 4,
+            instances: 3,
+        },
+        clock: SimClock::real_time(),
+    };
+    let sim = SimCloud::with_journal(config(), &path).expect("sim");
+    let vols = sim.describe_volumes().await.expect("volumes");
+    assert_eq!(
+        vols.iter()
+            .filter(|v| v.state == VolumeState::Available)
+            .count(),
+        6
+    );
+    let orphan = sim
+        .describe_snapshots()
+        .await
+        .expect("snapshots")
+        .into_iter()
+        .find(|s| s.description == "pre-migration backup")
+        .expect("orphaned snapshot");
+    let stray = sim
+        .describe_instances()
+        .await
+        .expect("instances")
+        .into_iter()
+        .find(|i| i.cluster.is_none() && i.state == InstanceState::Running)
+        .expect("stray instance");
+    let free: Vec<&Volume> = vols
+        .iter()
+        .filter(|v| v.state == VolumeState::Available)
+        .collect();
+    let (v0, v1) = (free[0].id.clone(), free[1].id.clone());
+    let snap = sim
+        .create_snapshot(&v0, "tok-0", false)
+        .await
+        .expect("snapshot")
+        .applied()
+        .expect("applied");
+    // The clean-up profile's snapshots complete at once.
+    let listed = sim.describe_snapshots().await.expect("snapshots");
+    assert!(listed
+        .iter()
+        .any(|s| s.id == snap.id && s.state == SnapshotState::Completed));
+    sim.delete_volume(&v0, false).await.expect("delete");
+    sim.delete_snapshot(&orphan.id, false)
+        .await
+        .expect("delete");
+    sim.terminate_instances(std::slice::from_ref(&stray.id), false)
+        .await
+        .expect("terminate");
+    sim.create_snapshot(&v1, "tok-1", true).await.expect("dry");
+    drop(sim);
+
+    let again = SimCloud::with_journal(config(), &path).expect("restart");
+    let vols = again.describe_volumes().await.expect("volumes");
+    assert!(
+        vols.iter().all(|v| v.id != v0),
+        "deleted volume stays deleted"
+    );
+    assert!(vols.iter().any(|v| v.id == v1));
+    let snaps = again.describe_snapshots().await.expect("snapshots");
+    assert!(snaps.iter().all(|s| s.id != orphan.id));
+    let kept = snaps
+        .iter()
+        .find(|s| s.id == snap.id)
+        .expect("taken snapshot kept");
+    assert_eq!(kept.volume_id.as_deref(), Some(v0.as_str()));
+    let inst = again.describe_instances().await.expect("instances");
+    assert!(inst
+        .iter()
+        .any(|i| i.id == stray.id && i.state == InstanceState::Terminated));
+    // The token still finds its snapshot after the restart.
+    let repeat = again.create_snapshot(&v1, "tok-0", false).await;
+    assert!(
+        matches!(repeat, Err(CloudError::Invalid { .. })),
+        "{repeat:?}"
+    );
+    let fresh = again
+        .create_snapshot(&v1, "tok-1", false)
+        .await
+        .expect("snapshot")
+        .applied()
+        .expect("applied");
+    assert_ne!(
+        fresh.id, snap.id,
+        "a restarted world never reuses a snapshot id"
+    );
+    let entries = journal::read(&path).expect("journal");
+    let ops: Vec<&str> = entries
+        .iter()
+        .map(|e| match e {
+            journal::Entry::CreateSnapshot { .. } => "create_snapshot",
+            journal::Entry::DeleteVolume { .. } => "delete_volume",
+            journal::Entry::DeleteSnapshot { .. } => "delete_snapshot",
+            journal::Entry::Terminate { .. } => "terminate",
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "create_snapshot",
+            "delete_volume",
+            "delete_snapshot",
+            "terminate",
+            "create_snapshot"
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn profiles_parse_from_their_command_line_form() {
+    assert_eq!(SimProfile::parse("demo"), Ok(None));
+    assert_eq!(SimProfile::parse("empty"), Ok(Some(SimProfile::Empty)));
+    assert_eq!(
+        SimProfile::parse("cleanup:1000"),
+        Ok(Some(SimProfile::Cleanup {
+            volumes: 1000,
+            snapshots: 1000,
+            instances: 100
+        }))
+    );
+    assert_eq!(
+        SimProfile::parse("scale:400"),
+        Ok(Some(SimProfile::Scale {
+            instances: 400,
+            clusters: 2
+        }))
+    );
+    for bad in ["cleanup", "cleanup:0", "scale:x", "huge:3", ""] {
+        assert!(SimProfile::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn security_groups_are_stable_per_world_and_cover_each_cluster() {
+    let (a, _) = demo(7);
+    let (b, _) = demo(7);
+    let (c, _) = demo(8);
+    let groups = a.describe_security_groups().await.expect("groups");
+    assert_eq!(groups, b.describe_security_groups().await.expect("groups"));
+    let other = c.describe_security_groups().await.expect("groups");
+    assert_ne!(
+        groups.iter().map(|g| &g.id).collect::<Vec<_>>(),
+        other.iter().map(|g| &g.id).collect::<Vec<_>>()
+    );
+    let clusters = a.list_eks_clusters().await.expect("clusters");
+    assert_eq!(groups.len(), 1 + 2 * clusters.len());
+    for name in &clusters {
+        for sg in [format!("eks-cluster-sg-{name}"), format!("{name}-nodes")] {
+            let g = groups
+                .iter()
+                .find(|g| g.name == sg)
+                .unwrap_or_else(|| panic!("{sg} missing"));
+            assert_eq!(g.tags.get(TAG_EKS_CLUSTER), Some(name));
+        }
+    }
+    let vpcs: HashSet<_> = groups.iter().map(|g| g.vpc_id.clone()).collect();
+    assert_eq!(vpcs.len(), 1);
+    for g in &groups {
+        // The template validation's format: sg- and 17 hex digits.
+        assert!(
+            g.id.len() == 20 && g.id[3..].chars().all(|ch| ch.is_ascii_hexdigit()),
+            "{}",
+            g.id
+        );
+    }
+    let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    // Listing does not disturb the world's random sequence.
+    let (d, _) = demo(7);
+    assert_eq!(snapshot(&a).await, snapshot(&d).await);
 }

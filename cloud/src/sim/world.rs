@@ -139,6 +139,8 @@ pub struct World {
     pending_snapshots: BTreeMap<String, DateTime<Utc>>,
     /// How long a snapshot taken through the port stays `pending` (simulated time).
     pub(crate) snapshot_completion: Duration,
+    /// Ids of deleted snapshots: a new snapshot never reuses one.
+    retired_snapshots: HashSet<String>,
 }
 
 /// How long a snapshot taken through the port stays `pending` unless a test changes it
@@ -253,6 +255,7 @@ impl World {
             custom_pdbs: BTreeMap::new(),
             pending_snapshots: BTreeMap::new(),
             snapshot_completion: Duration::seconds(SNAPSHOT_COMPLETION_SECS),
+            retired_snapshots: HashSet::new(),
         };
         let mut g = ChaCha8Rng::seed_from_u64(mix(seed, 0x57_4f_52_4c_44));
         let (clusters, nodes_per_cluster, unregistered) = match profile {
@@ -276,12 +279,24 @@ impl World {
                     .collect();
                 (clusters, sizes, unregistered)
             }
+            SimProfile::Cleanup { instances, .. } => {
+                // Load for the clean-up batches: snapshots complete at once.
+                w.snapshot_completion = Duration::zero();
+                (0, Vec::new(), *instances)
+            }
         };
         for (i, nodes) in nodes_per_cluster.iter().enumerate().take(clusters) {
             w.generate_cluster(&mut g, i, *nodes, now, market);
         }
         w.generate_unregistered(&mut g, unregistered, now);
-        w.generate_storage(&mut g, now);
+        let n = w.instances.len();
+        let (unattached, orphans) = match profile {
+            SimProfile::Cleanup {
+                volumes, snapshots, ..
+            } => (*volumes, *snapshots),
+            _ => ((n * 8 / 100).max(3), (n * 6 / 100).max(3)),
+        };
+        w.generate_storage(&mut g, now, unattached, orphans);
         w
     }
 
@@ -780,10 +795,15 @@ impl World {
         }
     }
 
-    fn generate_storage(&mut self, g: &mut ChaCha8Rng, now: DateTime<Utc>) {
-        let n_instances = self.instances.len();
-        // Unattached volumes: leftovers of deleted PVCs and decommissioned servers.
-        let unattached = (n_instances * 8 / 100).max(3);
+    /// `unattached` volumes (leftovers of deleted PVCs and decommissioned servers) and
+    /// `orphans` snapshots whose volume is gone, besides backups of live volumes and images.
+    fn generate_storage(
+        &mut self,
+        g: &mut ChaCha8Rng,
+        now: DateTime<Utc>,
+        unattached: usize,
+        orphans: usize,
+    ) {
         let types = [
             VolumeType::Gp2,
             VolumeType::Gp3,
@@ -841,7 +861,6 @@ impl World {
             self.add_snapshot(id, Some(vol.clone()), None, start, *size, "daily backup");
         }
         // Orphans: the source volume has been deleted.
-        let orphans = (n_instances * 6 / 100).max(3);
         for _ in 0..orphans {
             let gone = format!("vol-0{}", rand_hex(g, 16));
             let start = now - Duration::days(g.gen_range(40..1000));
@@ -1200,6 +1219,46 @@ impl World {
         self.snapshots.values().cloned().collect()
     }
 
+    /// The account's security groups: the VPC's `default` group and, per EKS cluster,
+    /// the cluster security group EKS creates and a node group. Ids derive from the seed
+    /// and the group's name (a private generator: the world's own random sequence is not
+    /// disturbed), so they are stable for a world.
+    pub fn security_groups(&self) -> Vec<SecurityGroup> {
+        let id = |name: &str| {
+            let key = mix(str_key(&self.account_id), str_key(name));
+            let mut rng = ChaCha8Rng::seed_from_u64(mix(self.seed, key));
+            rand_hex(&mut rng, 16)
+        };
+        let vpc = format!("vpc-0{}", id("vpc"));
+        let group = |name: String, description: String, tags: Tags| SecurityGroup {
+            id: format!("sg-0{}", id(&name)),
+            name,
+            description,
+            vpc_id: Some(vpc.clone()),
+            tags,
+        };
+        let mut out = vec![group(
+            "default".into(),
+            "default VPC security group".into(),
+            Tags::new(),
+        )];
+        for c in self.clusters.values() {
+            let owned: Tags = [(TAG_EKS_CLUSTER.to_string(), c.name.clone())].into();
+            out.push(group(
+                format!("eks-cluster-sg-{}", c.name),
+                "EKS created security group applied to ENI that is attached to EKS Control Plane master nodes, as well as any managed workloads.".into(),
+                owned.clone(),
+            ));
+            out.push(group(
+                format!("{}-nodes", c.name),
+                format!("Worker nodes of {}", c.name),
+                owned,
+            ));
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        out
+    }
+
     fn asg_view(&self, a: &SimAsg) -> AutoScalingGroup {
         let members = self.asg_members(&a.name);
         let mut azs: Vec<Az> = (0..3).map(|i| az_name(&self.region, i)).collect();
@@ -1470,15 +1529,7 @@ impl World {
         market: &mut Market,
     ) -> Result<Mutation<LaunchResult>> {
         let catalog = Catalog::embedded();
-        if req.client_token.is_empty()
-            || req.client_token.len() > 64
-            || !req.client_token.is_ascii()
-        {
-            return Err(CloudError::invalid(
-                "client_token",
-                "must be 1 to 64 ASCII characters",
-            ));
-        }
+        crate::validate_client_token(&req.client_token)?;
         if req.count == 0 || req.count > 1000 {
             return Err(CloudError::invalid("count", "must be between 1 and 1000"));
         }
@@ -1677,12 +1728,32 @@ impl World {
         Ok(Mutation::Applied(changes))
     }
 
+    /// CreateSnapshot, idempotent per `client_token` as the port requires: the snapshot is
+    /// tagged with the token ([`crate::TAG_CLIENT_TOKEN`]) and a repeat with the same token
+    /// returns that snapshot instead of taking another (a token already used for another
+    /// volume is `Invalid`, as EC2's `IdempotentParameterMismatch`).
     pub fn create_snapshot(
         &mut self,
         volume_id: &str,
+        client_token: &str,
         dry_run: bool,
         now: DateTime<Utc>,
     ) -> Result<Mutation<Snapshot>> {
+        crate::validate_client_token(client_token)?;
+        if !dry_run {
+            if let Some(prev) = self.snapshot_by_token(client_token) {
+                if prev.volume_id.as_deref() != Some(volume_id) {
+                    return Err(CloudError::invalid(
+                        "client_token",
+                        format!(
+                            "already used for a snapshot of {} (IdempotentParameterMismatch)",
+                            prev.volume_id.as_deref().unwrap_or("another volume")
+                        ),
+                    ));
+                }
+                return Ok(Mutation::Applied(prev.clone()));
+            }
+        }
         let v = self
             .volumes
             .get(volume_id)
@@ -1694,27 +1765,68 @@ impl World {
                 message: format!("would snapshot {} GiB", v.size_gib),
             }));
         }
-        let size = v.size_gib;
-        let id = format!("snap-0{}", rand_hex(&mut self.rng, 16));
+        let id = loop {
+            let id = format!("snap-0{}", rand_hex(&mut self.rng, 16));
+            // Ids restored from a journal came from the same generator: never reuse one.
+            if !self.snapshots.contains_key(&id) && !self.retired_snapshots.contains(&id) {
+                break id;
+            }
+        };
+        Ok(Mutation::Applied(self.restore_snapshot(
+            volume_id,
+            &id,
+            client_token,
+            now,
+            now,
+        )?))
+    }
+
+    pub(crate) fn snapshots_len(&self) -> usize {
+        self.snapshots.len()
+    }
+
+    /// The snapshot carrying `client_token`, if any.
+    fn snapshot_by_token(&self, client_token: &str) -> Option<&Snapshot> {
+        self.snapshots
+            .values()
+            .find(|s| s.tags.get(crate::TAG_CLIENT_TOKEN).map(String::as_str) == Some(client_token))
+    }
+
+    /// Records a snapshot of `volume_id` with a known id, started at `start` (a new one, or
+    /// one replayed from the journal): `pending` until `start` plus the completion time.
+    pub(crate) fn restore_snapshot(
+        &mut self,
+        volume_id: &str,
+        id: &str,
+        client_token: &str,
+        start: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Snapshot> {
+        let size = self
+            .volumes
+            .get(volume_id)
+            .ok_or_else(|| CloudError::not_found(ResourceKind::Volume, volume_id))?
+            .size_gib;
         let id = self.add_snapshot(
-            id,
+            id.to_string(),
             Some(volume_id.to_string()),
             None,
-            now,
+            start,
             size,
             "created by spot-optimizer",
         );
-        if self.snapshot_completion > Duration::zero() {
-            if let Some(s) = self.snapshots.get_mut(&id) {
+        let done_at = start + self.snapshot_completion;
+        if let Some(s) = self.snapshots.get_mut(&id) {
+            s.tags
+                .insert(crate::TAG_CLIENT_TOKEN.into(), client_token.to_string());
+            if done_at > now {
                 s.state = SnapshotState::Pending;
-                self.pending_snapshots
-                    .insert(id.clone(), now + self.snapshot_completion);
+                self.pending_snapshots.insert(id.clone(), done_at);
             }
         }
         self.snapshots
             .get(&id)
             .cloned()
-            .map(Mutation::Applied)
             .ok_or_else(|| CloudError::Other("snapshot vanished".into()))
     }
 
@@ -1759,6 +1871,109 @@ impl World {
         v.state = VolumeState::InUse;
         v.last_attached = Some(now);
         Ok(())
+    }
+
+    /// `DetachVolume` through the port: the volume becomes `available`. A root volume
+    /// (the one created with its instance) cannot be detached from a running instance.
+    pub fn detach_volume(
+        &mut self,
+        volume_id: &str,
+        dry_run: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Mutation<Volume>> {
+        let v = self
+            .volumes
+            .get(volume_id)
+            .ok_or_else(|| CloudError::not_found(ResourceKind::Volume, volume_id))?;
+        let Some(instance) = v.attached_instance_id.clone() else {
+            return Err(CloudError::invalid(
+                "volume_id",
+                format!("{volume_id} is not attached (IncorrectState)"),
+            ));
+        };
+        if self
+            .instances
+            .get(&instance)
+            .is_some_and(|i| i.inst.launch_time == v.create_time && self.is_running(&instance))
+        {
+            return Err(CloudError::invalid(
+                "volume_id",
+                format!(
+                    "{volume_id} is the root volume of running {instance} (OperationNotPermitted)"
+                ),
+            ));
+        }
+        if dry_run {
+            return Ok(Mutation::DryRun(DryRunOk {
+                operation: "DetachVolume".into(),
+                resource_ids: vec![volume_id.to_string()],
+                message: format!("would detach {volume_id} from {instance}"),
+            }));
+        }
+        let v = self
+            .volumes
+            .get_mut(volume_id)
+            .ok_or_else(|| CloudError::not_found(ResourceKind::Volume, volume_id))?;
+        v.attached_instance_id = None;
+        v.state = VolumeState::Available;
+        v.last_attached = Some(now);
+        Ok(Mutation::Applied(v.clone()))
+    }
+
+    /// `AttachVolume` through the port: an available volume to a live instance in its AZ.
+    pub fn attach_volume_to(
+        &mut self,
+        volume_id: &str,
+        instance_id: &str,
+        dry_run: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Mutation<Volume>> {
+        let inst = self
+            .instances
+            .get(instance_id)
+            .ok_or_else(|| CloudError::not_found(ResourceKind::Instance, instance_id))?;
+        if matches!(
+            inst.inst.state,
+            InstanceState::Terminated | InstanceState::ShuttingDown
+        ) {
+            return Err(CloudError::invalid(
+                "instance_id",
+                format!("{instance_id} is not running (IncorrectInstanceState)"),
+            ));
+        }
+        let inst_az = inst.inst.az.clone();
+        let v = self
+            .volumes
+            .get(volume_id)
+            .ok_or_else(|| CloudError::not_found(ResourceKind::Volume, volume_id))?;
+        if let Some(i) = &v.attached_instance_id {
+            return Err(CloudError::invalid(
+                "volume_id",
+                format!("{volume_id} is already attached to {i} (VolumeInUse)"),
+            ));
+        }
+        if v.az != inst_az {
+            return Err(CloudError::invalid(
+                "volume_id",
+                format!(
+                    "{volume_id} is in {} and {instance_id} in {inst_az}: a volume attaches only in its own AZ",
+                    v.az
+                ),
+            ));
+        }
+        if dry_run {
+            return Ok(Mutation::DryRun(DryRunOk {
+                operation: "AttachVolume".into(),
+                resource_ids: vec![volume_id.to_string(), instance_id.to_string()],
+                message: format!("would attach {volume_id} to {instance_id}"),
+            }));
+        }
+        self.attach_volume(volume_id, instance_id, now)?;
+        self.volumes
+            .get(volume_id)
+            .cloned()
+            .map(Mutation::Applied)
+            .ok_or_else(|| CloudError::Other("volume vanished".into()))
     }
 
     /// Sets a tag on an instance (test and Lab hook); cluster membership follows the tags
@@ -1818,6 +2033,8 @@ impl World {
             }));
         }
         self.snapshots.remove(snapshot_id);
+        self.pending_snapshots.remove(snapshot_id);
+        self.retired_snapshots.insert(snapshot_id.to_string());
         Ok(Mutation::Applied(()))
     }
 }

@@ -138,6 +138,9 @@ fn build_classes(prep: &Prepared<'_>, demand: &[u32]) -> Vec<Class> {
                 if sh.group.is_some() {
                     f = f.min(1);
                 }
+                if let Some(m) = sh.per_node {
+                    f = f.min(u64::from(m));
+                }
                 u32::try_from(f).unwrap_or(u32::MAX)
             })
             .collect();
@@ -934,15 +937,28 @@ pub(crate) fn solve(
 /// The fluid LP: pods are divisible over nodes of each offer class
 /// (`y_cs` pods of shape `s` on class `c`, `n_c` fractional nodes; per class and
 /// dimension `Σ_s y_cs req_sk ≤ n_c cap_ck`; `Σ_c y_cs ≥ d_s`; at most `n_c` pods of an
-/// anti-affinity group on class `c`). Every integer plan is feasible for it, so its
-/// optimum bounds every plan from below; it couples CPU and memory, unlike
-/// [`trivial_lower_bound`]. Solved by Clarabel (interior point) in well under a second
-/// for hundreds of shapes and classes, where column generation needs many rounds.
+/// anti-affinity group, and at most `n_c × per_node_s` pods of a shape with a per-node
+/// limit, on class `c`). Every integer plan is feasible for it, so its optimum bounds
+/// every plan from below; it couples CPU and memory, unlike [`trivial_lower_bound`].
+///
+/// Solved over a few classes only (Clarabel, interior point): [`fluid_bound`] starts
+/// from the classes cheapest per pod of each shape, prices every class with the cover
+/// duals `π` — `V_c(π)`, the most one fractional node of class `c` holds, a ≤ 4-row LP
+/// solved by a small dense simplex ([`small_lp_max`]) — and lets the most violated
+/// classes join, for at most [`FLUID_ROUNDS`] rounds. Its bound is `θ Σ_s d_s π_s` with
+/// `θ = min(1, min_c price_c / V_c(π))` over *all* classes: `θπ` is dual feasible for
+/// the full fluid LP, so the bound is valid whatever the rounds and the solver's
+/// tolerance. [`fluid_plan`] solves the plan's LP once over the offers the bound's LP
+/// used plus, per zone-bound shape, the class cheapest per pod.
 pub(crate) struct Fluid {
-    /// The optimum with a relative safety margin for the interior-point tolerance.
-    pub bound: f64,
+    /// Objective of the restricted LP (the plan's fluid cost).
+    pub objective: f64,
     /// The classes the optimum uses.
     pub classes: Vec<FluidClass>,
+    /// Classes in the restricted LP / all classes.
+    pub classes_solved: usize,
+    pub classes_total: usize,
+    pub lp_solves: u32,
 }
 
 /// One offer class in the fluid optimum.
@@ -953,40 +969,204 @@ pub(crate) struct FluidClass {
     pub pods: Vec<(usize, f64)>,
 }
 
-/// Solves the fluid LP (see [`Fluid`]); `None` when the solver fails.
-pub(crate) fn fluid(prep: &Prepared<'_>) -> Option<Fluid> {
-    let demand: Vec<u32> = prep
-        .shapes
+/// Class-generation rounds for the fluid LP (a count, never time).
+pub(crate) const FLUID_ROUNDS: u32 = 10;
+/// Classes joining the restricted fluid LP per round (most violated first).
+const FLUID_NEW_CLASSES: usize = 30;
+/// Classes per shape in the first restricted fluid LP (cheapest per pod of the shape).
+const FLUID_SEED_CLASSES: usize = 2;
+
+/// `max v·y` s.t. `A y ≤ b`, `y ≥ 0` (`b ≥ 0`, `A` dense, row-major `m × n`) by a dense
+/// primal simplex from the slack basis (Dantzig rule, bounded pivots). Returns a
+/// rigorous upper bound on the optimum — the final multipliers `λ`, scaled up until
+/// `λ·A_j ≥ v_j` for every column, are dual feasible, so `λ·b` bounds the optimum even
+/// with rounding errors — and the primal vertex. `INFINITY` when a column with positive
+/// value uses no row.
+fn small_lp_max(v: &[f64], a: &[f64], b: &[f64]) -> (f64, Vec<f64>) {
+    let n = v.len();
+    let m = b.len();
+    if n == 0 {
+        return (0.0, Vec::new());
+    }
+    let w = n + m;
+    let mut t = vec![0.0f64; m * w];
+    let mut rhs = b.to_vec();
+    for k in 0..m {
+        t[k * w..k * w + n].copy_from_slice(&a[k * n..(k + 1) * n]);
+        t[k * w + n + k] = 1.0;
+    }
+    let mut basis: Vec<usize> = (n..n + m).collect();
+    let mut z: Vec<f64> = v
         .iter()
-        .map(|s| u32::try_from(s.pods.len()).unwrap_or(u32::MAX))
+        .copied()
+        .chain(std::iter::repeat_n(0.0, m))
         .collect();
-    let classes = build_classes(prep, &demand);
-    let mut vars = ProblemVariables::new();
-    let ns: Vec<Variable> = classes
-        .iter()
-        .map(|_| vars.add(variable().min(0.0)))
-        .collect();
-    let mut ys: Vec<Vec<(usize, Variable)>> = Vec::with_capacity(classes.len());
-    for c in &classes {
-        let mut row = Vec::new();
-        for s in 0..prep.shapes.len() {
-            if c.eligible[s] && c.fit[s] > 0 {
-                row.push((s, vars.add(variable().min(0.0))));
+    let vmax = v.iter().copied().fold(0.0f64, f64::max);
+    for _ in 0..(8 * (n + m)).min(2_000) {
+        let mut e = usize::MAX;
+        let mut best = 1e-12 * vmax.max(1e-300);
+        for (j, &zj) in z.iter().enumerate() {
+            if zj > best {
+                best = zj;
+                e = j;
             }
         }
+        if e == usize::MAX {
+            break;
+        }
+        let mut r = usize::MAX;
+        let mut ratio = f64::INFINITY;
+        for k in 0..m {
+            let aik = t[k * w + e];
+            if aik > 1e-12 {
+                let q = rhs[k] / aik;
+                if q < ratio {
+                    ratio = q;
+                    r = k;
+                }
+            }
+        }
+        if r == usize::MAX {
+            return (f64::INFINITY, Vec::new());
+        }
+        let piv = t[r * w + e];
+        for j in 0..w {
+            t[r * w + j] /= piv;
+        }
+        rhs[r] /= piv;
+        let (before, rest) = t.split_at_mut(r * w);
+        let (prow, after) = rest.split_at_mut(w);
+        for (k, row) in before.chunks_mut(w).chain(after.chunks_mut(w)).enumerate() {
+            let k = if k < r { k } else { k + 1 };
+            let f = row[e];
+            if f != 0.0 {
+                for j in 0..w {
+                    row[j] -= f * prow[j];
+                }
+                rhs[k] -= f * rhs[r];
+            }
+        }
+        let f = z[e];
+        for j in 0..w {
+            z[j] -= f * prow[j];
+        }
+        basis[r] = e;
+    }
+    let lambda: Vec<f64> = (0..m).map(|k| (-z[n + k]).max(0.0)).collect();
+    let mut scale: f64 = 1.0;
+    for j in 0..n {
+        if v[j] > 0.0 {
+            let d: f64 = (0..m).map(|k| lambda[k] * a[k * n + j]).sum();
+            if d <= 0.0 {
+                return (f64::INFINITY, Vec::new());
+            }
+            scale = scale.max(v[j] / d);
+        }
+    }
+    let ub = scale * (0..m).map(|k| lambda[k] * b[k]).sum::<f64>() * (1.0 + 1e-9);
+    let mut y = vec![0.0; n];
+    for (k, &bj) in basis.iter().enumerate() {
+        if bj < n {
+            y[bj] = rhs[k].max(0.0);
+        }
+    }
+    (ub, y)
+}
+
+/// Prices one class for the fluid LP: the best fractional node of `class` under duals
+/// `pi` (resources, per-node limits, one pod per anti-affinity group). Returns (upper
+/// bound on its value, the pattern as (shape, pods per node)).
+fn fluid_price(prep: &Prepared<'_>, class: &Class, pi: &[f64]) -> (f64, Vec<(usize, f64)>) {
+    let cols: Vec<usize> = (0..prep.shapes.len())
+        .filter(|&s| pi[s] > 0.0 && class.fit[s] > 0)
+        .collect();
+    let n = cols.len();
+    if n == 0 {
+        return (0.0, Vec::new());
+    }
+    let mut a: Vec<f64> = Vec::new();
+    let mut b: Vec<f64> = Vec::new();
+    for k in 0..DIMS {
+        let row: Vec<f64> = cols
+            .iter()
+            .map(|&s| dims(&prep.shapes[s].req)[k] as f64 / class.cap[k].max(1) as f64)
+            .collect();
+        if row.iter().any(|&x| x > 0.0) {
+            a.extend(row);
+            b.push(1.0);
+        }
+    }
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (j, &s) in cols.iter().enumerate() {
+        let sh = &prep.shapes[s];
+        if let Some(m) = sh.per_node {
+            let mut row = vec![0.0; n];
+            row[j] = 1.0;
+            a.extend(row);
+            b.push(f64::from(m));
+        }
+        if let Some(g) = sh.group {
+            groups.entry(g).or_default().push(j);
+        }
+    }
+    for (_, js) in groups {
+        let mut row = vec![0.0; n];
+        for j in js {
+            row[j] = 1.0;
+        }
+        a.extend(row);
+        b.push(1.0);
+    }
+    let v: Vec<f64> = cols.iter().map(|&s| pi[s]).collect();
+    let (ub, y) = small_lp_max(&v, &a, &b);
+    let pattern = cols
+        .iter()
+        .zip(y)
+        .filter(|(_, y)| *y > 1e-9)
+        .map(|(&s, y)| (s, y))
+        .collect();
+    (ub, pattern)
+}
+
+/// The restricted fluid LP over the classes `set` (Clarabel). Returns (objective, per
+/// class of `set`: (nodes, [(shape, pods)]), cover duals π per shape).
+#[allow(clippy::type_complexity)]
+fn fluid_lp(
+    prep: &Prepared<'_>,
+    classes: &[Class],
+    set: &[usize],
+    pairs: &[BTreeSet<usize>],
+    demand: &[u32],
+) -> Option<(f64, Vec<(f64, Vec<(usize, f64)>)>, Vec<f64>)> {
+    let n_shapes = prep.shapes.len();
+    let mut vars = ProblemVariables::new();
+    let ns: Vec<Variable> = set.iter().map(|_| vars.add(variable().min(0.0))).collect();
+    let mut ys: Vec<Vec<(usize, Variable)>> = Vec::with_capacity(set.len());
+    for &ci in set {
+        let c = &classes[ci];
+        let row = pairs[ci]
+            .iter()
+            .copied()
+            .filter(|&s| c.fit[s] > 0 && demand[s] > 0)
+            .map(|s| (s, vars.add(variable().min(0.0))))
+            .collect();
         ys.push(row);
     }
-    let objective: Expression = classes.iter().zip(&ns).map(|(c, &n)| c.price * n).sum();
+    let objective: Expression = set
+        .iter()
+        .zip(&ns)
+        .map(|(&ci, &n)| classes[ci].price * n)
+        .sum();
     let mut model = vars.minimise(objective).using(clarabel);
-    let mut cover: Vec<Expression> = vec![Expression::from(0.0); prep.shapes.len()];
-    for ((c, &n), row) in classes.iter().zip(&ns).zip(&ys) {
+    let mut cover: Vec<Expression> = vec![Expression::from(0.0); n_shapes];
+    for ((&ci, &n), row) in set.iter().zip(&ns).zip(&ys) {
+        let c = &classes[ci];
         for k in 0..DIMS {
             let mut e = Expression::from(0.0);
             let mut any = false;
             for &(s, y) in row {
                 let r = dims(&prep.shapes[s].req)[k];
                 if r > 0 {
-                    // Scaled by the capacity so every row is O(1).
                     e += (r as f64 / c.cap[k].max(1) as f64) * y;
                     any = true;
                 }
@@ -998,44 +1178,277 @@ pub(crate) fn fluid(prep: &Prepared<'_>) -> Option<Fluid> {
         let mut groups: std::collections::BTreeMap<usize, Expression> = Default::default();
         for &(s, y) in row {
             cover[s] += y;
-            if let Some(g) = prep.shapes[s].group {
+            let sh = &prep.shapes[s];
+            if let Some(g) = sh.group {
                 *groups.entry(g).or_insert_with(|| Expression::from(0.0)) += y;
+            }
+            if let Some(m) = sh.per_node {
+                model.add_constraint(Expression::from(y).leq(f64::from(m) * n));
             }
         }
         for (_, e) in groups {
             model.add_constraint(e.leq(n));
         }
     }
+    let mut refs = Vec::new();
     for (s, e) in cover.into_iter().enumerate() {
         if demand[s] > 0 {
-            model.add_constraint(e.geq(f64::from(demand[s])));
+            refs.push((s, model.add_constraint(e.geq(f64::from(demand[s])))));
         }
     }
-    let sol = model.solve().ok()?;
-    let v: f64 = classes
+    let mut sol = model.solve().ok()?;
+    let obj: f64 = set
         .iter()
         .zip(&ns)
-        .map(|(c, &n)| c.price * sol.value(n).max(0.0))
+        .map(|(&ci, &n)| classes[ci].price * sol.value(n).max(0.0))
         .sum();
-    if !v.is_finite() {
+    if !obj.is_finite() {
         return None;
     }
-    let mut used = Vec::new();
-    for (c, row) in classes.iter().zip(&ys) {
-        let pods: Vec<(usize, f64)> = row
+    let per = ns
+        .iter()
+        .zip(&ys)
+        .map(|(&n, row)| {
+            (
+                sol.value(n).max(0.0),
+                row.iter()
+                    .map(|&(s, y)| (s, sol.value(y).max(0.0)))
+                    .filter(|(_, y)| *y > 1e-6)
+                    .collect(),
+            )
+        })
+        .collect();
+    let dual = sol.compute_dual();
+    let mut pi = vec![0.0; n_shapes];
+    for (s, r) in refs {
+        let d = dual.dual(r);
+        pi[s] = if d.is_finite() { d.max(0.0) } else { 0.0 };
+    }
+    Some((obj, per, pi))
+}
+
+/// Variables of class `c` in a fluid LP: the shapes it can host.
+fn fluid_shapes(c: &Class, demand: &[u32]) -> Vec<usize> {
+    (0..demand.len())
+        .filter(|&s| c.fit[s] > 0 && demand[s] > 0)
+        .collect()
+}
+
+fn fluid_pairs(classes: &[Class], demand: &[u32]) -> Vec<BTreeSet<usize>> {
+    classes
+        .iter()
+        .map(|c| fluid_shapes(c, demand).into_iter().collect())
+        .collect()
+}
+
+fn fluid_demand(prep: &Prepared<'_>) -> Vec<u32> {
+    prep.shapes
+        .iter()
+        .map(|s| u32::try_from(s.pods.len()).unwrap_or(u32::MAX))
+        .collect()
+}
+
+/// Per shape, the [`FLUID_SEED_CLASSES`] classes cheapest per pod of that shape alone.
+fn fluid_seed(
+    prep: &Prepared<'_>,
+    classes: &[Class],
+    demand: &[u32],
+    per_shape: usize,
+) -> Vec<bool> {
+    let mut in_set = vec![false; classes.len()];
+    for (s, sh) in prep.shapes.iter().enumerate() {
+        if demand[s] == 0 {
+            continue;
+        }
+        let r = dims(&sh.req);
+        let mut best: Vec<(f64, usize)> = classes
             .iter()
-            .map(|&(s, y)| (s, sol.value(y).max(0.0)))
-            .filter(|(_, y)| *y > 1e-6)
+            .enumerate()
+            .filter(|(_, c)| c.fit[s] > 0)
+            .map(|(ci, c)| {
+                let share = (0..DIMS)
+                    .map(|k| r[k] as f64 / c.cap[k].max(1) as f64)
+                    .fold(0.0f64, f64::max);
+                let per = if sh.group.is_some() {
+                    1.0
+                } else {
+                    sh.per_node.map_or(0.0, |m| 1.0 / f64::from(m.max(1)))
+                };
+                (c.price * share.max(per), ci)
+            })
             .collect();
-        if !pods.is_empty() {
+        best.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        for &(_, ci) in best.iter().take(per_shape) {
+            in_set[ci] = true;
+        }
+    }
+    in_set
+}
+
+/// The fluid LP's lower bound (see [`Fluid`]) by class generation over the dual.
+/// Returns `None` when the solver fails or `prep` has anti-affinity groups or per-node
+/// limits (only the relaxed problem is bounded this way).
+pub(crate) fn fluid_bound(prep: &Prepared<'_>) -> Option<FluidBound> {
+    if prep
+        .shapes
+        .iter()
+        .any(|s| s.group.is_some() || s.per_node.is_some())
+    {
+        return None;
+    }
+    let demand = fluid_demand(prep);
+    let classes = build_classes(prep, &demand);
+    let nc = classes.len();
+    let mut in_set = fluid_seed(prep, &classes, &demand, FLUID_SEED_CLASSES);
+    let pairs = fluid_pairs(&classes, &demand);
+    let dpi = |pi: &[f64]| -> f64 { demand.iter().zip(pi).map(|(&d, &p)| f64::from(d) * p).sum() };
+    let mut bound: f64 = 0.0;
+    let mut objective = f64::INFINITY;
+    let mut solves = 0;
+    let mut used: BTreeSet<(String, crate::catalog::Lifecycle, String)> = BTreeSet::new();
+    let mut converged = false;
+    for _ in 0..FLUID_ROUNDS {
+        let set: Vec<usize> = (0..nc).filter(|&c| in_set[c]).collect();
+        let (obj, per, pi) = fluid_lp(prep, &classes, &set, &pairs, &demand)?;
+        solves += 1;
+        objective = obj;
+        let mut theta: f64 = 1.0;
+        let mut violated: Vec<(f64, usize)> = Vec::new();
+        used.clear();
+        for (&ci, (n, _)) in set.iter().zip(&per) {
+            if *n > 1e-6 {
+                let o = prep.offers[classes[ci].offer];
+                used.insert((o.instance_type.clone(), o.lifecycle, o.az.clone()));
+            }
+        }
+        for (ci, c) in classes.iter().enumerate() {
+            let (v, _) = fluid_price(prep, c, &pi);
+            if v > c.price {
+                theta = theta.min(c.price / v);
+                if !in_set[ci] && v > c.price * (1.0 + 1e-5) {
+                    violated.push((c.price / v, ci));
+                }
+            }
+        }
+        bound = bound.max(theta * dpi(&pi));
+        if violated.is_empty() {
+            converged = true;
+            break;
+        }
+        violated.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        for &(_, ci) in violated.iter().take(FLUID_NEW_CLASSES) {
+            in_set[ci] = true;
+        }
+    }
+    Some(FluidBound {
+        bound: (bound * (1.0 - 1e-6)).min(objective),
+        used,
+        converged,
+        classes_solved: in_set.iter().filter(|&&x| x).count(),
+        classes_total: nc,
+        lp_solves: solves,
+    })
+}
+
+/// What [`fluid_bound`] found.
+pub(crate) struct FluidBound {
+    /// Valid lower bound on every plan of the problem.
+    pub bound: f64,
+    /// (instance type, lifecycle, zone) of the offers the last restricted LP uses.
+    pub used: BTreeSet<(String, crate::catalog::Lifecycle, String)>,
+    /// No class was left violated (the bound is then the fluid optimum).
+    pub converged: bool,
+    pub classes_solved: usize,
+    pub classes_total: usize,
+    pub lp_solves: u32,
+}
+
+/// The fluid LP's plan (see [`Fluid`]) over the classes whose offer (instance type,
+/// lifecycle, zone) is in `hint` plus, per shape no hinted class hosts or bound to a
+/// zone, the class cheapest per pod; one solve.
+pub(crate) fn fluid_plan(
+    prep: &Prepared<'_>,
+    hint: &BTreeSet<(String, crate::catalog::Lifecycle, String)>,
+) -> Option<Fluid> {
+    let demand = fluid_demand(prep);
+    let classes = build_classes(prep, &demand);
+    let nc = classes.len();
+    // The hinted classes, plus per shape no hinted class can host (or bound to a zone)
+    // the seed classes.
+    let mut in_set: Vec<bool> = classes
+        .iter()
+        .map(|c| {
+            let o = prep.offers[c.offer];
+            hint.contains(&(o.instance_type.clone(), o.lifecycle, o.az.clone()))
+        })
+        .collect();
+    let seed = fluid_seed(prep, &classes, &demand, 1);
+    let mut covered = vec![false; prep.shapes.len()];
+    for (ci, c) in classes.iter().enumerate() {
+        if in_set[ci] {
+            for (s, cov) in covered.iter_mut().enumerate() {
+                *cov |= c.fit[s] > 0;
+            }
+        }
+    }
+    for (ci, c) in classes.iter().enumerate() {
+        if seed[ci]
+            && (0..prep.shapes.len())
+                .any(|s| c.fit[s] > 0 && (!covered[s] || prep.shapes[s].az.is_some()))
+        {
+            in_set[ci] = true;
+        }
+    }
+    let set: Vec<usize> = (0..nc).filter(|&c| in_set[c]).collect();
+    let pairs = fluid_pairs(&classes, &demand);
+    let (objective, per, _) = fluid_lp(prep, &classes, &set, &pairs, &demand)?;
+    let mut used = Vec::new();
+    for (&ci, (n, pods)) in set.iter().zip(per) {
+        if n > 0.0 && !pods.is_empty() {
             used.push(FluidClass {
-                offer: c.offer,
+                offer: classes[ci].offer,
                 pods,
             });
         }
     }
     Some(Fluid {
-        bound: v * (1.0 - 1e-6),
+        objective,
         classes: used,
+        classes_solved: set.len(),
+        classes_total: nc,
+        lp_solves: 1,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::small_lp_max;
+
+    #[test]
+    fn small_lp_max_solves_and_bounds_exactly() {
+        // max 5x + 4y + 3z s.t. 2x + 3y + z ≤ 5, 4x + y + 2z ≤ 11, 3x + 4y + 2z ≤ 8:
+        // optimum 13 at (2, 0, 1).
+        let v = [5.0, 4.0, 3.0];
+        let a = [2.0, 3.0, 1.0, 4.0, 1.0, 2.0, 3.0, 4.0, 2.0];
+        let b = [5.0, 11.0, 8.0];
+        let (ub, y) = small_lp_max(&v, &a, &b);
+        assert!((13.0..13.0 + 1e-6).contains(&ub), "{ub}");
+        let val: f64 = v.iter().zip(&y).map(|(v, y)| v * y).sum();
+        assert!((val - 13.0).abs() < 1e-9, "{y:?}");
+        for k in 0..3 {
+            let used: f64 = (0..3).map(|j| a[k * 3 + j] * y[j]).sum();
+            assert!(used <= b[k] + 1e-9);
+        }
+    }
+
+    #[test]
+    fn small_lp_max_unbounded_and_empty() {
+        // A valued column using no row is unbounded.
+        assert_eq!(small_lp_max(&[1.0], &[0.0], &[1.0]).0, f64::INFINITY);
+        assert_eq!(small_lp_max(&[], &[], &[1.0]).0, 0.0);
+        // Two independent unit boxes: 3 + 2.
+        let (ub, y) = small_lp_max(&[3.0, 2.0], &[1.0, 0.0, 0.0, 1.0], &[1.0, 1.0]);
+        assert!((ub - 5.0).abs() < 1e-6 && ub >= 5.0);
+        assert_eq!(y, vec![1.0, 1.0]);
+    }
 }

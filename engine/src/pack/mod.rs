@@ -194,6 +194,9 @@ pub(crate) struct Shape {
     pub arch: Option<Arch>,
     pub group: Option<usize>,
     pub az: Option<String>,
+    /// At most this many pods of the shape on one node (an aggregate of pods of
+    /// distinct anti-affinity groups); only the fluid plan LP sets it.
+    pub per_node: Option<u32>,
     /// Pod indices, sorted by pod id.
     pub pods: Vec<usize>,
 }
@@ -313,6 +316,7 @@ impl<'a> Prepared<'a> {
                 arch,
                 group,
                 az,
+                per_node: None,
                 pods: members,
             };
             if !sorted.iter().any(|o| s.eligible(o)) {
@@ -534,24 +538,28 @@ fn relax_repair(prep: &Prepared<'_>, opts: &PackOptions) -> Option<Result<colgen
         Err(e) => return Some(Err(e)),
     };
     // The bound: the fluid LP of the relaxation.
-    let bound = colgen::fluid(&rprep)?.bound;
+    let relaxed = colgen::fluid_bound(&rprep)?;
+    let bound = relaxed.bound;
     // The plan: the fluid LP of the relaxation in which zone-bound pods keep their zone,
     // aggregated per (capacity, arch, zone), rounded with every constraint enforced.
     let zprep = zone_aggregated(prep, &rprep);
-    let fl = colgen::fluid(&zprep)?;
-    let nodes = round_fluid(prep, &zprep, &fl);
+    let fl = colgen::fluid_plan(&zprep, &relaxed.used)?;
+    let nodes = round_fluid(prep, &zprep, &fl, 0);
     Some(Ok(colgen::Outcome {
         nodes,
         lower_bound: bound,
-        converged: true,
-        iterations: 0,
-        columns: 0,
-        classes: fl.classes.len(),
-        lp_solves: 2,
+        converged: relaxed.converged,
+        iterations: relaxed.lp_solves,
+        columns: relaxed.classes_solved + fl.classes_solved,
+        classes: relaxed.classes_total,
+        lp_solves: relaxed.lp_solves + fl.lp_solves,
         mip_columns: 0,
         mip_nodes: 0,
-        mip_status: "fluid LP (anti-affinity relaxed, zone-bound pods aggregated) rounded".into(),
-        rmp_objective: fl.bound,
+        mip_status: format!(
+            "fluid LP (anti-affinity relaxed, zone-bound pods aggregated; {} of {} classes) rounded, remainders repacked",
+            fl.classes_solved, fl.classes_total
+        ),
+        rmp_objective: fl.objective,
     }))
 }
 
@@ -573,6 +581,7 @@ fn zone_aggregated<'a>(prep: &Prepared<'a>, rprep: &Prepared<'a>) -> Prepared<'a
                 pods: members,
                 group: None,
                 az: None,
+                per_node: None,
                 ..s.clone()
             });
         }
@@ -594,12 +603,18 @@ fn zone_aggregated<'a>(prep: &Prepared<'a>, rprep: &Prepared<'a>) -> Prepared<'a
             gpus: u32::try_from(u64::from(sum.gpus).div_ceil(n)).unwrap_or(u32::MAX),
             pods: 1,
         };
+        // Members all in anti-affinity groups: one node holds at most one per group.
+        let groups: Option<BTreeSet<usize>> = members
+            .iter()
+            .map(|&p| prep.shapes[prep.pod_shape[p]].group)
+            .collect();
         shapes.push(Shape {
             req,
             capacity,
             arch,
             group: None,
             az: Some(az),
+            per_node: groups.map(|g| u32::try_from(g.len()).unwrap_or(u32::MAX)),
             pods: members,
         });
     }
@@ -620,15 +635,20 @@ fn zone_aggregated<'a>(prep: &Prepared<'a>, rprep: &Prepared<'a>) -> Prepared<'a
 
 /// Rounds the fluid LP of `zprep`: each shape's pods are dealt to the classes in
 /// proportion to the LP (largest remainders, members largest first so every class gets
-/// the mix), then each class's pods are spread over as many nodes of the class's offer as
-/// their volume needs, each pod where the node's fullest dimension stays lowest, never two
-/// pods of an anti-affinity group together. Pods that fit nowhere go first fit into the
-/// nodes' free room, then to FFD. Every node finally buys the cheapest offer holding its
-/// pods. All of `prep`'s constraints hold.
+/// the mix); each class's pods fill as many *whole* nodes of the class's offer as their
+/// volume fills completely (each pod where the node's fullest dimension stays lowest,
+/// never two pods of an anti-affinity group together). The pods left over (the
+/// fractional remainders) go first fit into the whole nodes' free room; the rest are
+/// packed again — a fluid LP over them alone, over the offers this LP used, rounded the
+/// same way ([`RESIDUAL_ROUNDS`] deep) — or else into extra nodes of their class. Pods no
+/// class of theirs can host go into free room, then to FFD. Every node buys the cheapest
+/// offer holding its pods, and [`improve`] empties or merges the emptiest nodes. All of
+/// `prep`'s constraints hold.
 fn round_fluid(
     prep: &Prepared<'_>,
     zprep: &Prepared<'_>,
     fl: &colgen::Fluid,
+    depth: u32,
 ) -> Vec<(usize, Vec<usize>)> {
     let nc = fl.classes.len();
     let mut per_class: Vec<Vec<usize>> = vec![Vec::new(); nc];
@@ -702,9 +722,10 @@ fn round_fluid(
         }
         leftover.extend(it);
     }
-    let mut nodes: Vec<(usize, Vec<usize>)> = Vec::new();
-    let mut used: Vec<Resources> = Vec::new();
-    let mut groups: Vec<BTreeSet<usize>> = Vec::new();
+    // Per class: whole nodes first, as many as the class's pods fill completely, each
+    // pod where the node's fullest dimension stays lowest (the LP's mix, spread evenly).
+    let mut bins: Vec<Bin> = Vec::new();
+    let mut rest: Vec<(usize, usize)> = Vec::new(); // (pod, offer of its class)
     for (c, pods) in per_class.into_iter().enumerate() {
         if pods.is_empty() {
             continue;
@@ -712,56 +733,99 @@ fn round_fluid(
         let o = fl.classes[c].offer;
         let offer = zprep.offers[o];
         let cap = offer.allocatable;
-        let load = |u: &Resources| {
-            let f = |u: u64, a: u64| if a == 0 { 0.0 } else { u as f64 / a as f64 };
-            f(u.cpu_millis, cap.cpu_millis)
-                .max(f(u.memory_mib, cap.memory_mib))
-                .max(f(u64::from(u.pods), u64::from(cap.pods)))
-                .max(f(u64::from(u.gpus), u64::from(cap.gpus)))
-        };
         let mut order = pods;
-        order.sort_by(|&a, &b| load(&req(b)).total_cmp(&load(&req(a))).then(a.cmp(&b)));
+        order.sort_by(|&a, &b| {
+            load(&req(b), &cap)
+                .total_cmp(&load(&req(a), &cap))
+                .then(a.cmp(&b))
+        });
         let vol = order
             .iter()
             .fold(Resources::default(), |a, &p| a.saturating_add(&req(p)));
-        let n_bins = (load(&vol) - 1e-9).ceil().max(1.0) as usize;
-        let mut bins: Vec<(Resources, Vec<usize>, BTreeSet<usize>)> =
-            vec![(Resources::default(), Vec::new(), BTreeSet::new()); n_bins];
+        let first = bins.len();
+        let n_full = (load(&vol, &cap) + 1e-6).floor() as usize;
+        bins.extend((0..n_full).map(|_| Bin::new(o)));
         for p in order {
+            if !prep.shapes[prep.pod_shape[p]].eligible(offer) {
+                leftover.push(p);
+                continue;
+            }
             let r = req(p);
             let g = group(p);
-            let ok_here = prep.shapes[prep.pod_shape[p]].eligible(offer);
-            let best = bins
-                .iter()
-                .enumerate()
-                .filter(|(_, (u, _, gs))| {
-                    ok_here
-                        && g.is_none_or(|g| !gs.contains(&g))
-                        && u.saturating_add(&r).fits_in(&cap)
-                })
-                .map(|(k, (u, _, _))| (load(&u.saturating_add(&r)), k))
+            let best = (first..bins.len())
+                .filter(|&k| bins[k].fits(&r, g, &cap))
+                .map(|k| (load(&bins[k].used.saturating_add(&r), &cap), k))
                 .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             match best {
-                Some((_, k)) => {
-                    let (u, ps, gs) = &mut bins[k];
-                    *u = u.saturating_add(&r);
-                    ps.push(p);
-                    if let Some(g) = g {
-                        gs.insert(g);
-                    }
-                }
-                None => leftover.push(p),
-            }
-        }
-        for (u, ps, gs) in bins {
-            if !ps.is_empty() {
-                nodes.push((o, ps));
-                used.push(u);
-                groups.push(gs);
+                Some((_, k)) => bins[k].put(p, &r, g),
+                None => rest.push((p, o)),
             }
         }
     }
-    // Left-over pods: first fit (largest first) into the nodes' free room, then FFD.
+    // The fractional remainders, largest first: first fit into the free room of any
+    // whole node; the others are packed again (a fluid LP over them alone, rounded the
+    // same way, once), or else go first fit into as few extra nodes of the pod's class
+    // as hold them (those are bought smaller below).
+    rest.sort_by(|a, b| {
+        let (pa, pb) = (&prep.pods[a.0], &prep.pods[b.0]);
+        pb.cpu_millis
+            .cmp(&pa.cpu_millis)
+            .then(pb.memory_mib.cmp(&pa.memory_mib))
+            .then(a.0.cmp(&b.0))
+    });
+    let n_whole = bins.len();
+    let mut rest_out: Vec<(usize, usize)> = Vec::new();
+    for (p, o) in rest {
+        let r = req(p);
+        let g = group(p);
+        let s = &prep.shapes[prep.pod_shape[p]];
+        let room = (0..n_whole).find(|&k| {
+            let bo = prep.offers[bins[k].offer];
+            s.eligible(bo) && bins[k].fits(&r, g, &bo.allocatable)
+        });
+        match room {
+            Some(k) => bins[k].put(p, &r, g),
+            None => rest_out.push((p, o)),
+        }
+    }
+    if depth < RESIDUAL_ROUNDS && rest_out.len() > 1 {
+        // Over the offers the plan LP used (the remainders' own classes).
+        let used: BTreeSet<(String, Lifecycle, String)> = fl
+            .classes
+            .iter()
+            .map(|c| {
+                let o = zprep.offers[c.offer];
+                (o.instance_type.clone(), o.lifecycle, o.az.clone())
+            })
+            .collect();
+        let sub = subset(zprep, rest_out.iter().map(|x| x.0));
+        if let Some(fl2) = colgen::fluid_plan(&sub, &used) {
+            for (o, ps) in round_fluid(prep, &sub, &fl2, depth + 1) {
+                let mut b = Bin::new(o);
+                for p in ps {
+                    b.put(p, &req(p), group(p));
+                }
+                bins.push(b);
+            }
+            rest_out.clear();
+        }
+    }
+    let n_packed = bins.len();
+    for (p, o) in rest_out {
+        let r = req(p);
+        let g = group(p);
+        let cap = prep.offers[o].allocatable;
+        let k = (n_packed..bins.len()).find(|&k| bins[k].offer == o && bins[k].fits(&r, g, &cap));
+        match k {
+            Some(k) => bins[k].put(p, &r, g),
+            None => {
+                let mut b = Bin::new(o);
+                b.put(p, &r, g);
+                bins.push(b);
+            }
+        }
+    }
+    // Pods no class of theirs could host: first fit into the nodes' free room, then FFD.
     leftover.sort_by(|&a, &b| {
         let (pa, pb) = (&prep.pods[a], &prep.pods[b]);
         pb.cpu_millis
@@ -769,41 +833,222 @@ fn round_fluid(
             .then(pb.memory_mib.cmp(&pa.memory_mib))
             .then_with(|| pa.id.cmp(&pb.id))
     });
-    let mut rest = Vec::new();
+    let mut unplaced = Vec::new();
     for p in leftover {
         let s = &prep.shapes[prep.pod_shape[p]];
-        let slot = (0..nodes.len()).find(|&k| {
-            let o = prep.offers[nodes[k].0];
-            s.eligible(o)
-                && s.group.is_none_or(|g| !groups[k].contains(&g))
-                && used[k].saturating_add(&s.req).fits_in(&o.allocatable)
+        let slot = (0..bins.len()).find(|&k| {
+            let o = prep.offers[bins[k].offer];
+            s.eligible(o) && bins[k].fits(&s.req, s.group, &o.allocatable)
         });
         match slot {
-            Some(k) => {
-                used[k] = used[k].saturating_add(&s.req);
-                nodes[k].1.push(p);
-                if let Some(g) = s.group {
-                    groups[k].insert(g);
+            Some(k) => bins[k].put(p, &s.req, s.group),
+            None => unplaced.push(p),
+        }
+    }
+    // Every node buys the cheapest offer holding its pods.
+    let mut out: Vec<(usize, Vec<usize>)> = Vec::with_capacity(bins.len());
+    for b in bins {
+        if b.pods.is_empty() {
+            continue;
+        }
+        match prep.cheapest_offer_for(&b.pods) {
+            Some(c) => out.push((c, b.pods)),
+            None => unplaced.extend(b.pods),
+        }
+    }
+    if !unplaced.is_empty() {
+        unplaced.sort_unstable();
+        out.extend(ffd::solve_subset(prep, &unplaced));
+    }
+    improve(prep, &mut out);
+    out
+}
+
+/// Times [`round_fluid`] packs the remainders of its whole nodes again.
+const RESIDUAL_ROUNDS: u32 = 1;
+
+/// `zprep` restricted to `pods` (its shapes keep their requests and limits).
+fn subset<'a>(zprep: &Prepared<'a>, pods: impl Iterator<Item = usize>) -> Prepared<'a> {
+    let mut members: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for p in pods {
+        members.entry(zprep.pod_shape[p]).or_default().push(p);
+    }
+    let mut shapes = Vec::with_capacity(members.len());
+    let mut pod_shape = zprep.pod_shape.clone();
+    for (s, mut ps) in members {
+        ps.sort_unstable();
+        for &p in &ps {
+            pod_shape[p] = shapes.len();
+        }
+        shapes.push(Shape {
+            pods: ps,
+            ..zprep.shapes[s].clone()
+        });
+    }
+    Prepared {
+        pods: zprep.pods,
+        offers: zprep.offers.clone(),
+        shapes,
+        pod_shape,
+        n_groups: zprep.n_groups,
+    }
+}
+
+/// Largest share of `cap` that `u` uses over CPU, memory, pod slots and GPUs.
+fn load(u: &Resources, cap: &Resources) -> f64 {
+    let f = |u: u64, a: u64| {
+        if a == 0 {
+            if u == 0 {
+                0.0
+            } else {
+                f64::INFINITY
+            }
+        } else {
+            u as f64 / a as f64
+        }
+    };
+    f(u.cpu_millis, cap.cpu_millis)
+        .max(f(u.memory_mib, cap.memory_mib))
+        .max(f(u64::from(u.pods), u64::from(cap.pods)))
+        .max(f(u64::from(u.gpus), u64::from(cap.gpus)))
+}
+
+/// A node being filled by the rounding.
+#[derive(Clone)]
+struct Bin {
+    offer: usize,
+    used: Resources,
+    pods: Vec<usize>,
+    groups: BTreeSet<usize>,
+}
+
+impl Bin {
+    fn new(offer: usize) -> Self {
+        Self {
+            offer,
+            used: Resources::default(),
+            pods: Vec::new(),
+            groups: BTreeSet::new(),
+        }
+    }
+    fn fits(&self, r: &Resources, g: Option<usize>, cap: &Resources) -> bool {
+        g.is_none_or(|g| !self.groups.contains(&g)) && self.used.saturating_add(r).fits_in(cap)
+    }
+    fn put(&mut self, p: usize, r: &Resources, g: Option<usize>) {
+        self.used = self.used.saturating_add(r);
+        self.pods.push(p);
+        if let Some(g) = g {
+            self.groups.insert(g);
+        }
+    }
+}
+
+/// Nodes [`improve`] tries to empty or merge (the least utilised ones).
+const IMPROVE_CANDIDATES: usize = 64;
+
+/// Local improvement of a plan, all constraints kept: the least utilised nodes (at most
+/// [`IMPROVE_CANDIDATES`]) are emptied into the free room of the other nodes when all
+/// their pods fit there, then pairs of them are merged when one node holding both pod
+/// sets is cheaper than the two. Bounded by the candidate count; deterministic.
+pub(crate) fn improve(prep: &Prepared<'_>, nodes: &mut Vec<(usize, Vec<usize>)>) {
+    let req = |p: usize| prep.shapes[prep.pod_shape[p]].req;
+    let group = |p: usize| prep.shapes[prep.pod_shape[p]].group;
+    let mut bins: Vec<Bin> = nodes
+        .iter()
+        .map(|(o, ps)| {
+            let mut b = Bin::new(*o);
+            for &p in ps {
+                b.put(p, &req(p), group(p));
+            }
+            b
+        })
+        .collect();
+    let util = |b: &Bin| load(&b.used, &prep.offers[b.offer].allocatable);
+    let mut cands: Vec<usize> = (0..bins.len()).collect();
+    cands.sort_by(|&a, &b| util(&bins[a]).total_cmp(&util(&bins[b])).then(a.cmp(&b)));
+    cands.truncate(IMPROVE_CANDIDATES);
+    let mut gone = vec![false; bins.len()];
+    // 1. Empty a node into the others' free room (fullest first).
+    let mut by_fill: Vec<usize> = (0..bins.len()).collect();
+    by_fill.sort_by(|&a, &b| util(&bins[b]).total_cmp(&util(&bins[a])).then(a.cmp(&b)));
+    for &i in &cands {
+        let mut pods = bins[i].pods.clone();
+        pods.sort_by(|&a, &b| {
+            let (ra, rb) = (req(a), req(b));
+            rb.cpu_millis
+                .cmp(&ra.cpu_millis)
+                .then(rb.memory_mib.cmp(&ra.memory_mib))
+                .then(a.cmp(&b))
+        });
+        let mut trial: BTreeMap<usize, Bin> = BTreeMap::new();
+        let mut ok = true;
+        for &p in &pods {
+            let s = &prep.shapes[prep.pod_shape[p]];
+            let slot = by_fill.iter().copied().find(|&j| {
+                if j == i || gone[j] {
+                    return false;
+                }
+                let b = trial.get(&j).unwrap_or(&bins[j]);
+                let o = prep.offers[b.offer];
+                s.eligible(o) && b.fits(&s.req, s.group, &o.allocatable)
+            });
+            match slot {
+                Some(j) => {
+                    let mut b = trial.remove(&j).unwrap_or_else(|| bins[j].clone());
+                    b.put(p, &s.req, s.group);
+                    trial.insert(j, b);
+                }
+                None => {
+                    ok = false;
+                    break;
                 }
             }
-            None => rest.push(p),
+        }
+        if ok {
+            for (j, b) in trial {
+                bins[j] = b;
+            }
+            gone[i] = true;
+            bins[i].pods.clear();
         }
     }
-    let mut out: Vec<(usize, Vec<usize>)> = Vec::with_capacity(nodes.len());
-    for (o, ps) in nodes {
-        match prep.cheapest_offer_for(&ps) {
-            Some(c) => out.push((c, ps)),
-            None => {
-                let _ = o;
-                rest.extend(ps);
+    // 2. Merge pairs of remaining candidates onto one cheaper node.
+    let price = |o: usize| prep.offers[o].hourly_price;
+    for a in 0..cands.len() {
+        let i = cands[a];
+        if gone[i] {
+            continue;
+        }
+        let mut best: Option<(f64, usize, usize)> = None;
+        for &j in &cands[a + 1..] {
+            if gone[j] || bins[i].groups.iter().any(|g| bins[j].groups.contains(g)) {
+                continue;
+            }
+            let both: Vec<usize> = bins[i].pods.iter().chain(&bins[j].pods).copied().collect();
+            if let Some(o) = prep.cheapest_offer_for(&both) {
+                let saving = price(bins[i].offer) + price(bins[j].offer) - price(o);
+                if saving > 1e-9 && best.is_none_or(|b| saving > b.0) {
+                    best = Some((saving, j, o));
+                }
             }
         }
+        if let Some((_, j, o)) = best {
+            let moved = std::mem::take(&mut bins[j].pods);
+            for p in moved {
+                bins[i].put(p, &req(p), group(p));
+            }
+            bins[i].offer = o;
+            gone[j] = true;
+        }
     }
-    if !rest.is_empty() {
-        rest.sort_unstable();
-        out.extend(ffd::solve_subset(prep, &rest));
-    }
-    out
+    *nodes = bins
+        .into_iter()
+        .filter(|b| !b.pods.is_empty())
+        .map(|b| {
+            let o = prep.cheapest_offer_for(&b.pods).unwrap_or(b.offer);
+            (o, b.pods)
+        })
+        .collect();
 }
 
 /// First-fit-decreasing alone (the Karpenter-style baseline), with the trivial bound.

@@ -199,3 +199,29 @@ proptest! {
         }
     }
 }
+
+fn arb_many_shapes() -> impl Strategy<Value = Vec<Pod>> {
+    (150usize..260).prop_flat_map(|n| (0..n).map(arb_pod).collect::<Vec<_>>())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    /// Many constrained shapes take the fluid-LP path (bound by class generation and
+    /// pricing, plan rounded and its remainders repacked): every invariant still holds,
+    /// the bound stays below every plan, and the result is deterministic.
+    #[test]
+    fn fluid_path_plans_satisfy_every_invariant(pods in arb_many_shapes()) {
+        let offers = offers();
+        let plan = pack(&pods, &offers, &small_opts()).expect("plan");
+        let ffd = pack_ffd(&pods, &offers).expect("ffd");
+        prop_assert_eq!(check_plan(&pods, &offers, &plan), Ok(()));
+        prop_assert!(ffd.cost_hourly + 1e-9 >= plan.lower_bound_hourly);
+        prop_assert!(plan.cost_hourly <= ffd.cost_hourly + 1e-9);
+        if plan.stats.shapes >= 60 {
+            prop_assert!(plan.stats.integer_status.contains("fluid LP"), "{}", plan.stats.integer_status);
+        }
+        let again = pack(&pods, &offers, &small_opts()).expect("plan");
+        prop_assert_eq!(again, plan);
+    }
+}

@@ -12,7 +12,9 @@ use spot_engine::plan::{
     check, plan, KeepReason, Market, NodeFate, PlanAction, PlanInput, SnapNode, SnapPod,
     Strategy as PlanStrategy,
 };
-use spot_engine::policy::{ClusterPolicy, DisruptionBudget, OnDemandMinimum};
+use spot_engine::policy::{
+    ClusterPolicy, DisruptionBudget, LabelPair, OnDemandMinimum, SpotAffinity, SpotPreference,
+};
 
 const NOW: i64 = 1_767_225_600;
 
@@ -758,5 +760,107 @@ fn pending_pods_alone_plan_onto_existing_room_then_new_nodes() {
         NodeFate::Kept {
             why: KeepReason::StabilizationWindow
         }
+    );
+}
+
+/// The policy's namespace spot rules and excluded labels change what the planner does:
+/// `never` keeps a namespace's pods off spot (the target fleet costs more), `force` keeps
+/// them off on-demand, and a pod with an excluded label makes its node unmanaged.
+#[test]
+fn spot_affinity_and_excluded_labels_drive_the_plan() {
+    let m = market();
+    let day = 86_400;
+    let nodes: Vec<SnapNode> = (0..6)
+        .map(|i| {
+            let mut legacy = pod("app", &format!("p{i}a"), 500, 1024);
+            if i == 0 {
+                legacy
+                    .labels
+                    .insert("app".to_string(), "legacy-db".to_string());
+            }
+            node(
+                &m,
+                &format!("n{i:02}"),
+                "m5.2xlarge",
+                Lifecycle::OnDemand,
+                "a",
+                day,
+                vec![legacy, pod("app", &format!("p{i}b"), 500, 1024)],
+            )
+        })
+        .collect();
+    let budget = DisruptionBudget {
+        max_percent: 100.0,
+        max_nodes: None,
+        max_waves: None,
+    };
+    let base = ClusterPolicy {
+        disruption_budget: budget.clone(),
+        ..ClusterPolicy::default()
+    };
+    let default_plan = plan(&input(nodes.clone(), vec![], vec![], base.clone())).expect("plan");
+    assert!(default_plan
+        .fleet
+        .iter()
+        .filter(|n| n.new)
+        .any(|n| n.lifecycle == Lifecycle::Spot));
+
+    let never = ClusterPolicy {
+        spot_affinity: vec![SpotAffinity {
+            namespace: "app".into(),
+            mode: SpotPreference::Never,
+        }],
+        ..base.clone()
+    };
+    let inp = input(nodes.clone(), vec![], vec![], never);
+    let p = plan(&inp).expect("plan");
+    check(&inp, &p).expect("feasible");
+    assert!(p
+        .fleet
+        .iter()
+        .filter(|n| n.new)
+        .all(|n| n.lifecycle == Lifecycle::OnDemand));
+    assert!(
+        p.costs.planned_hourly > default_plan.costs.planned_hourly,
+        "never-spot {:?} vs default {:?}",
+        p.costs,
+        default_plan.costs
+    );
+
+    let force = ClusterPolicy {
+        spot_affinity: vec![SpotAffinity {
+            namespace: "app".into(),
+            mode: SpotPreference::Force,
+        }],
+        ..base.clone()
+    };
+    let p = plan(&input(nodes.clone(), vec![], vec![], force)).expect("plan");
+    assert!(p
+        .fleet
+        .iter()
+        .filter(|n| n.new)
+        .all(|n| n.lifecycle == Lifecycle::Spot));
+
+    let excluded = ClusterPolicy {
+        excluded_labels: vec![LabelPair {
+            key: "app".into(),
+            value: "legacy-db".into(),
+        }],
+        ..base
+    };
+    let p = plan(&input(nodes, vec![], vec![], excluded)).expect("plan");
+    assert_eq!(
+        fate(&p, "n00"),
+        &NodeFate::Kept {
+            why: KeepReason::Unmanaged
+        }
+    );
+    assert!(
+        matches!(
+            fate(&default_plan, "n00"),
+            NodeFate::Replaced { .. } | NodeFate::Drained { .. }
+        ),
+        "{:?}",
+        fate(&default_plan, "n00")
     );
 }

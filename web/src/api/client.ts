@@ -4,10 +4,17 @@ import { toApiError } from './errors';
 import { getAccessToken, getRefreshToken, refreshSession } from '../auth/session';
 
 // Credential endpoints answer 401 for a wrong password or a dead refresh token; refreshing
-// and retrying those would be wrong. /api/auth/me is a normal authenticated read.
+// and retrying those would be wrong. /api/auth/me, /api/auth/profile and /api/auth/password
+// are normal authenticated calls (a wrong current password answers 403, not 401).
 function isCredentialEndpoint(url: string): boolean {
   const { pathname } = new URL(url);
-  return pathname.startsWith('/api/auth/') && pathname !== '/api/auth/me';
+  return (
+    pathname.startsWith('/api/auth/') &&
+    pathname !== '/api/auth/me' &&
+    // The caller's own profile and password change are authenticated reads and writes.
+    pathname !== '/api/auth/profile' &&
+    pathname !== '/api/auth/password'
+  );
 }
 
 function authorize(request: Request): Request {

@@ -390,6 +390,9 @@ export interface paths {
          *     Health (0–100): −30 if the control plane is not active, −20 past EKS standard support,
          *     −15 for grade D/F, up to −30 for the share of spot nodes in globally flagged pools.
          *     Monthly run rate = Σ current hourly price × 730.
+         *
+         *     Cursor paging: at most `limit` clusters per page (1–500, default 100); pass the
+         *     page's `next_cursor` as `cursor` (with the same filters and sort) for the next one.
          */
         get: operations["listClusters"];
         put?: never;
@@ -424,7 +427,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Instances (nodes) of one cluster. */
+        /**
+         * Instances (nodes) of one cluster, by node group then instance id. Cursor paging:
+         *     at most `limit` per page (1–500, default 100); pass `next_cursor` as `cursor`.
+         */
         get: operations["listClusterInstances"];
         put?: never;
         post?: never;
@@ -441,7 +447,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Instances that belong to no cluster. */
+        /**
+         * Instances that belong to no cluster, most expensive first. Cursor paging: at most
+         *     `limit` per page (1–500, default 100); pass `next_cursor` as `cursor`.
+         */
         get: operations["listUnregisteredInstances"];
         put?: never;
         post?: never;
@@ -475,7 +484,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Unattached EBS volumes with their monthly cost. */
+        /**
+         * Unattached EBS volumes with their monthly cost, most expensive first. Cursor paging:
+         *     at most `limit` per page (1–500, default 100); pass `next_cursor` as `cursor`.
+         */
         get: operations["listOrphanedVolumes"];
         put?: never;
         post?: never;
@@ -492,7 +504,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Snapshots whose source volume is gone and that back no image, with monthly cost. */
+        /**
+         * Snapshots whose source volume is gone and that back no image, with monthly cost,
+         *     most expensive first. Cursor paging: at most `limit` per page (1–500, default 100);
+         *     pass `next_cursor` as `cursor`.
+         */
         get: operations["listUnusedSnapshots"];
         put?: never;
         post?: never;
@@ -682,7 +698,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The organization's 50 most recent jobs. */
+        /**
+         * The organization's jobs, newest first, with cursor paging: at most `limit` per page
+         *     (1–200, default 50); pass the page's `next_cursor` as `cursor` for older ones.
+         */
         get: operations["listJobs"];
         put?: never;
         post?: never;
@@ -991,6 +1010,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/holidays/countries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Countries whose national holidays the hibernation calendar can import (computed
+         *     from each country's rules on the server; nothing is fetched).
+         */
+        get: operations["listHolidayCountries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/holidays": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The national public holidays of `country` (ISO code, see `/holidays/countries`) in
+         *     `year` (default: the current year), for the one-click import into a hibernation
+         *     calendar. 422 names `country` or `year` when unsupported.
+         */
+        get: operations["listNationalHolidays"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/clusters/{id}/hibernation/state": {
         parameters: {
             query?: never;
@@ -1167,6 +1227,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/templates/security-groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The security groups of a linked account (`account_id`, or the first linked
+         *     account), read from the cloud now, for choosing a template's `security_groups`.
+         *     404 for an unknown account; 409 when no account is linked or the account cannot be
+         *     read (e.g. the role lacks `ec2:DescribeSecurityGroups`).
+         */
+        get: operations["listTemplateSecurityGroups"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/templates/{id}": {
         parameters: {
             query?: never;
@@ -1335,6 +1417,125 @@ export interface paths {
          *     accounts synced within two discovery intervals).
          */
         get: operations["dashboardStability"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/org/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's notification settings, and whether this server can send e-mail. */
+        get: operations["getNotificationSettings"];
+        /**
+         * Replaces the notification settings (admins and owners). 422 names the field:
+         *     `webhook_url` (absolute http/https URL with a host, no credentials, ≤ 2048
+         *     characters) or `email_recipients` (valid addresses, at most 20).
+         */
+        put: operations["putNotificationSettings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/org/notifications/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends a test notification to the configured webhook and recipients (admins and
+         *     owners). Answers at once; the delivery and each attempt appear in
+         *     `GET /api/org/notifications/deliveries`.
+         */
+        post: operations["sendTestNotification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/org/notifications/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The organization's notifications, newest first, each with every delivery attempt
+         *     (status code or error); optionally one `kind`.
+         */
+        get: operations["listNotificationDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/org/notifications/deliveries/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One notification with its delivery attempts. */
+        get: operations["getNotificationDelivery"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organization's weekly reports, newest week first. */
+        get: operations["listWeeklyReports"];
+        put?: never;
+        /**
+         * Makes the report of the last 7 days now (admins and owners), stores it and sends it
+         *     to the configured webhook and recipients (the weekly job does the same every
+         *     Monday for the past week).
+         */
+        post: operations["runWeeklyReport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reports/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One weekly report: its figures, HTML and text. */
+        get: operations["getWeeklyReport"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1617,6 +1818,224 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/operations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live operations (super_admin only): platform KPIs, the decision pipeline funnel over
+         *     the last `hours` (1–720, default 24) and the status of each pipeline stage. Every
+         *     figure comes from stored data: organizations and inventory, the risk scores of spot
+         *     pools, the plans of optimize / force on-demand jobs (candidates, planned, blocked with
+         *     reasons) and the audit records of their executed actions (applied, dry run, skipped,
+         *     failed with reasons).
+         */
+        get: operations["adminOperations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The newest log lines of this server (super_admin only), oldest first, at `level` or
+         *     above (default `info`), at most `limit` (1–2000, default 200). Secrets (bearer
+         *     tokens, JWTs, AWS keys, passwords, `secret=` / `token=` values, URL credentials) are
+         *     redacted.
+         */
+        get: operations["adminLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/logs/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live log stream (server-sent events, super_admin only): every new line at `level` or
+         *     above (default `info`), redacted as in `GET /api/admin/logs`. A client too slow to
+         *     keep up skips lines rather than stalling the server. `EventSource` cannot send
+         *     headers, so the access token may be passed as `?access_token=`; the stream ends within
+         *     10 s of the session's revocation and when the access token expires; it counts toward
+         *     the live-stream caps (429 beyond).
+         */
+        get: operations["streamAdminLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/logs/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Component state changes seen by this server's monitor (database, job queue worker,
+         *     risk model, each account actor), newest first, each with the last 20 log lines before
+         *     it and the 10 after (super_admin only).
+         */
+        get: operations["adminStateChanges"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/clients/invite": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create an organization by inviting its owner (super_admin only): no password is
+         *     generated; the owner sets one at `POST /api/auth/owner-invites/accept` with the token
+         *     of `invite_url`, before `expires_at` (the invite lifetime, 7 days by default).
+         */
+        post: operations["adminInviteClient"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/owner-invites/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept an owner invite: creates the owner with this password and signs them in.
+         *     404 for an unknown token, 422 when it expired, 409 when it was already used, 403 when
+         *     the organization was blocked or deleted meanwhile.
+         */
+        post: operations["acceptOwnerInvite"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/profile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's profile. */
+        get: operations["getProfile"];
+        /**
+         * Change the caller's name and e-mail; the current password is required (403 when it
+         *     is wrong). Not allowed while impersonating.
+         */
+        put: operations["updateProfile"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change the caller's password; the current one is required (403 when it is wrong).
+         *     Every other session of the user is signed out at once; this one stays. Not allowed
+         *     while impersonating.
+         */
+        post: operations["changePassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for a password reset link. Always 202, whether or not the address is registered
+         *     (no account enumeration). The single-use link (valid 1 hour) is e-mailed when SMTP is
+         *     configured (`SPOT_SMTP_URL`) and printed to the server log otherwise; the live log
+         *     stream redacts the token.
+         *     Rate limited per client address like signups.
+         */
+        post: operations["requestPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/password-reset/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set a new password with a reset token: every session of the user is signed out.
+         *     404 for an unknown token, 422 when it expired, 409 when it was already used.
+         */
+        post: operations["confirmPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/risk/models": {
         parameters: {
             query?: never;
@@ -1650,7 +2069,9 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Graduate a validated (or retired) model: it becomes the active model, is swapped into
+         * Graduate a validated (or retired) model once the Lab's safety checklist passes
+         *     (`GET /api/lab/models/{id}/checklist`; 409 naming the failing items otherwise; the
+         *     checklist is recorded with the graduation): it becomes the active model, is swapped into
          *     every account and cluster actor without a restart (decisions in flight finish on the
          *     old model), and is broadcast to other replicas through Redis when configured.
          */
@@ -1718,6 +2139,193 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/lab/candidates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Running instances of every organization (super_admin only), with whether each can
+         *     be switched live (a node of a cluster whose agent is connected), and the models the
+         *     Lab can run.
+         */
+        get: operations["labCandidates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/lab/live-switch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Live single-instance switch (super_admin only): the model picks the replacement pool
+         *     (of `target_type` when given), then the safe executor launches it, waits until it
+         *     boots and is a Ready node, cordons and drains the old node, moves its data volumes
+         *     and terminates it. Each phase is timed, stored and streamed (`lab.phase` on
+         *     `/api/admin/events`). 404 for an unknown running instance; 409 when its cluster's
+         *     agent is not connected, the cluster already runs a node-changing job, or an A/B
+         *     test holds the instance.
+         */
+        post: operations["labLiveSwitch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/lab/switches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Recent live switches with their phases, newest first (super_admin only). */
+        get: operations["labListSwitches"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/lab/switches/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One live switch with its timed phases (super_admin only). */
+        get: operations["labGetSwitch"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/lab/ab-tests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A/B tests, newest first (super_admin only). */
+        get: operations["labListAbTests"];
+        put?: never;
+        /**
+         * Starts a parallel A/B test (super_admin only): the instances (running, not
+         *     Kubernetes nodes) are split deterministically into set A (tag `tag_a`, decided by
+         *     `model_a`) and set B (`tag_b`, `model_b`); every tick each model decides for its own
+         *     set (keep, move to a better pool, replace after an interruption) and the moves are
+         *     executed. 409 when an instance is already in a running test.
+         */
+        post: operations["labCreateAbTest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/lab/ab-tests/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One A/B test: its sets, the side-by-side series (cost, interruptions, decisions per
+         *     tick and arm), the latest decisions with the model that made each, and the verdict
+         *     (super_admin only). Live ticks stream as `lab.ab_tick` on `/api/admin/events`.
+         */
+        get: operations["labGetAbTest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/lab/ab-tests/{id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stops a running A/B test now and computes its verdict (super_admin only). 409 when
+         *     it has already ended.
+         */
+        post: operations["labStopAbTest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/lab/models/{id}/checklist": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The safety checklist of a model, computed from its Lab results (super_admin only):
+         *     a live switch ran, none failed, boot < 60 s, node Ready < 120 s, an A/B test
+         *     against another model ended with cost and interruptions not worse.
+         */
+        get: operations["labModelChecklist"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/lab/graduate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Graduates a model to production once its safety checklist passes (super_admin
+         *     only): it becomes the active model in every actor (and replica), and the checklist is
+         *     recorded with the graduation. 409 naming the failing items otherwise.
+         */
+        post: operations["labGraduate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events": {
         parameters: {
             query?: never;
@@ -1728,8 +2336,11 @@ export interface paths {
         /**
          * Live events of the caller's organization (server-sent events): discovery progress,
          *     account status, inventory changes, spot signals, risk scores, job progress and
-         *     actions, launch decisions. The stream ends within 10 s of the session's revocation. Browsers' `EventSource` cannot send
-         *     headers, so the access token may also be passed as `?access_token=`.
+         *     actions, launch decisions. The stream ends within 10 s of the session's revocation
+         *     and when its access token expires (reconnect with a fresh one). At most a few
+         *     streams per user and a server-wide number are open at once (429 beyond). Browsers'
+         *     `EventSource` cannot send headers, so the access token may also be passed as
+         *     `?access_token=`.
          */
         get: operations["streamEvents"];
         put?: never;
@@ -1800,6 +2411,12 @@ export interface components {
     schemas: {
         /** AcceptInviteRequest */
         AcceptInviteRequest: {
+            /** @description The token from the invite link. */
+            token: string;
+            password: string;
+        };
+        /** AcceptOwnerInviteRequest */
+        AcceptOwnerInviteRequest: {
             /** @description The token from the invite link. */
             token: string;
             password: string;
@@ -2169,7 +2786,7 @@ export interface components {
          * @description Unregistered instances to keep.
          */
         AuthorizeRequest: {
-            /** @description The entries' `id`s as `GET /api/instances/unregistered` returns them (1–500). */
+            /** @description The entries' `id`s as `GET /api/instances/unregistered` returns them (1–1000). */
             ids: string[];
         };
         /** AuthorizeResult */
@@ -2211,6 +2828,18 @@ export interface components {
             owner_email: string;
             /** @description The owner's generated password: shown only in this response. */
             password: string;
+        };
+        /** ClientInvited */
+        ClientInvited: {
+            client: components["schemas"]["ClientView"];
+            owner_email: string;
+            /**
+             * @description The link the owner opens to set a password: shown only in this response (and e-mailed
+             *     to the owner when SMTP is configured, printed to the server log otherwise).
+             */
+            invite_url: string;
+            /** Format: date-time */
+            expires_at: string;
         };
         /** ClientList */
         ClientList: {
@@ -2275,9 +2904,15 @@ export interface components {
         };
         /** ClusterList */
         ClusterList: {
+            /** @description One page (see `limit` and `cursor`). */
             items: components["schemas"]["ClusterSummary"][];
-            /** Format: double */
+            /**
+             * Format: double
+             * @description Over every cluster that matches the filters, not only this page.
+             */
             total_monthly_run_rate: number;
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            next_cursor?: string | null;
         };
         /**
          * ClusterPolicyInput
@@ -2302,6 +2937,16 @@ export interface components {
             on_demand_minimums?: components["schemas"]["OnDemandMinimum"][] | null;
             /** Format: double */
             risk_premium?: number | null;
+            /** @description Replaces the list (default `karpenter.sh/do-not-evict=true`). */
+            excluded_labels?: components["schemas"]["LabelPair"][] | null;
+            /** @description Replaces the list of per-namespace spot rules. */
+            spot_affinity?: components["schemas"]["SpotAffinity"][] | null;
+            rightsize_mode?: components["schemas"]["RightsizeMode"] | null;
+            /**
+             * Format: double
+             * @description 0–10000 USD per month (default 10).
+             */
+            rightsize_min_monthly_savings?: number | null;
             /**
              * @description Use this organization node template (its spec replaces `template`); left out, the
              *     policy carries its own `template`.
@@ -2355,6 +3000,16 @@ export interface components {
              *     always real prices.
              */
             risk_premium: number;
+            /** @description Pods carrying any of these labels are never moved; their nodes are unmanaged. */
+            excluded_labels: components["schemas"]["LabelPair"][];
+            /** @description Per-namespace spot rules (a pod's own capacity-type node selector wins). */
+            spot_affinity: components["schemas"]["SpotAffinity"][];
+            rightsize_mode: components["schemas"]["RightsizeMode"];
+            /**
+             * Format: double
+             * @description Rightsizing reductions saving less than this (USD per month) are not recommended.
+             */
+            rightsize_min_monthly_savings: number;
             /**
              * @description The organization node template the policy uses (`template` is then that
              *     template's); none when the policy carries its own template.
@@ -2478,6 +3133,79 @@ export interface components {
             date: string;
             mode: components["schemas"]["OverrideMode"];
         };
+        /**
+         * DecisionFunnel
+         * @description The decision pipeline over the window: spot pools scored → candidate actions (every
+         *     action the engine proposed) → planned (not blocked) → executed, with failed and blocked
+         *     and their reasons.
+         */
+        DecisionFunnel: {
+            steps: components["schemas"]["FunnelStep"][];
+            /**
+             * Format: int64
+             * @description Decision jobs (optimize, force on-demand) created in the window.
+             */
+            jobs: number;
+            /** Format: int64 */
+            pools_scored: number;
+            /**
+             * Format: int64
+             * @description Pools scored by the static fallback instead of the model.
+             */
+            pools_degraded: number;
+            /** Format: int64 */
+            candidates: number;
+            /** Format: int64 */
+            planned: number;
+            /**
+             * Format: int64
+             * @description Applied to the cloud / cluster.
+             */
+            executed: number;
+            /**
+             * Format: int64
+             * @description Ran in dry-run or safe mode ("would execute").
+             */
+            dry_run: number;
+            /**
+             * Format: int64
+             * @description Ran but did nothing (for example, recommend-only rightsizing).
+             */
+            skipped: number;
+            /**
+             * Format: int64
+             * @description Actions that failed, plus jobs that failed before they could plan.
+             */
+            failed: number;
+            /** Format: int64 */
+            blocked: number;
+            blocked_reasons: components["schemas"]["ReasonCount"][];
+            failed_reasons: components["schemas"]["ReasonCount"][];
+        };
+        /**
+         * DeliveryAttempt
+         * @description One delivery attempt on one channel.
+         */
+        DeliveryAttempt: {
+            /** @description `webhook` or `email`. */
+            channel: string;
+            /** @description The webhook's scheme and host, or the recipients. */
+            target: string;
+            /** Format: int64 */
+            attempt: number;
+            /**
+             * @description `success`, `retry` (tried again later), `failed` (gave up) or `skipped` (channel
+             *     not configured on the server).
+             */
+            outcome: string;
+            /** Format: int64 */
+            status_code?: number | null;
+            error?: string | null;
+            /** Format: int64 */
+            duration_ms: number;
+            /** Format: date-time */
+            at: string;
+        };
         /** Diff */
         Diff: {
             before?: unknown;
@@ -2539,6 +3267,16 @@ export interface components {
             /** @description Why (shown in the list and the audit log), at most 500 characters. */
             reason?: string | null;
         };
+        /**
+         * FunnelStep
+         * @description One step of the funnel.
+         */
+        FunnelStep: {
+            /** @description `pools_scored`, `candidates`, `planned`, `executed`, `failed` or `blocked`. */
+            step: string;
+            /** Format: int64 */
+            count: number;
+        };
         /** GapPoint */
         GapPoint: {
             /** Format: date-time */
@@ -2555,6 +3293,20 @@ export interface components {
             memory_requested_mib: number;
             /** Format: int64 */
             memory_used_mib: number;
+        };
+        /** GradePoint */
+        GradePoint: {
+            /**
+             * Format: date-time
+             * @description Monday 00:00 UTC of the week.
+             */
+            week_start: string;
+            grade?: string | null;
+            /**
+             * Format: double
+             * @description 0–1.
+             */
+            score?: number | null;
         };
         /** HealthStatus */
         HealthStatus: {
@@ -2741,6 +3493,26 @@ export interface components {
             kind: string;
             detail: unknown;
         };
+        /**
+         * HolidayCountry
+         * @description A country whose national holidays can be imported.
+         */
+        HolidayCountry: {
+            /** @description ISO 3166-1 alpha-2 code. */
+            code: string;
+            name: string;
+        };
+        /** HolidayCountryList */
+        HolidayCountryList: {
+            items: components["schemas"]["HolidayCountry"][];
+            /**
+             * Format: int32
+             * @description First and last year holidays are computed for.
+             */
+            first_year: number;
+            /** Format: int32 */
+            last_year: number;
+        };
         /** ImpersonateRequest */
         ImpersonateRequest: {
             organization_id: string;
@@ -2784,15 +3556,27 @@ export interface components {
             history: components["schemas"]["HistoryEntry"][];
             /**
              * @description The five cheapest spot pools with at least this instance's vCPU and memory and the
-             *     same architecture, from live prices.
+             *     same architecture, from the account's scored market (read at each discovery).
              */
             alternatives: components["schemas"]["AlternativePool"][];
+            /**
+             * Format: date-time
+             * @description When the market behind `alternatives` was read; null until the account's market has
+             *     been read by this server (its next discovery).
+             */
+            alternatives_as_of?: string | null;
         };
         /** InstanceList */
         InstanceList: {
+            /** @description One page (see `limit` and `cursor`). */
             items: components["schemas"]["InstanceSummary"][];
-            /** Format: double */
+            /**
+             * Format: double
+             * @description Over the whole list, not only this page.
+             */
             total_monthly_cost: number;
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            next_cursor?: string | null;
         };
         /** InstanceSummary */
         InstanceSummary: {
@@ -2829,6 +3613,13 @@ export interface components {
             risk_model?: string | null;
             /** Format: date-time */
             launched_at?: string | null;
+        };
+        /** InviteClientRequest */
+        InviteClientRequest: {
+            /** @description Organization name (1–100 characters). */
+            name: string;
+            /** @description The future owner's e-mail (not yet registered). */
+            owner_email: string;
         };
         /** InviteCreated */
         InviteCreated: {
@@ -2947,6 +3738,8 @@ export interface components {
         /** JobList */
         JobList: {
             items: components["schemas"]["JobView"][];
+            /** @description Pass as `cursor` for the next (older) page; null on the last page. */
+            next_cursor?: string | null;
         };
         /** JobQueueHealth */
         JobQueueHealth: {
@@ -3065,6 +3858,274 @@ export interface components {
             /** Format: int64 */
             running_instances: number;
         };
+        /** LabAbTest */
+        LabAbTest: {
+            id: string;
+            name: string;
+            organization_id: string;
+            account_id: string;
+            model_a: string;
+            model_b: string;
+            tag_a: string;
+            tag_b: string;
+            /** @description running, completed or stopped. */
+            status: string;
+            /** Format: int64 */
+            tick_seconds: number;
+            /** Format: date-time */
+            starts_at: string;
+            /** Format: date-time */
+            ends_at: string;
+            /** Format: int64 */
+            ticks: number;
+            created_by: string;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** @description Per-arm summary and the verdict table (so far, while running). */
+            verdict?: unknown;
+        };
+        /** LabAbTestDetail */
+        LabAbTestDetail: {
+            test: components["schemas"]["LabAbTest"];
+            members: components["schemas"]["LabMember"][];
+            /** @description One point per arm per tick, oldest first. */
+            samples: components["schemas"]["LabSample"][];
+            /** @description Newest first (at most 200). */
+            decisions: components["schemas"]["LabDecision"][];
+        };
+        /** LabAbTestList */
+        LabAbTestList: {
+            items: components["schemas"]["LabAbTest"][];
+        };
+        /** LabAbTestRequest */
+        LabAbTestRequest: {
+            /** @description Display name (default: "model A vs model B"). */
+            name?: string | null;
+            /** @description The linked account whose instances form the two sets. */
+            account_id: string;
+            model_a: string;
+            model_b: string;
+            /** @description Tag value of set A (`spot-optimizer/lab`), default `lab-stable`. */
+            tag_a?: string | null;
+            /** @description Tag value of set B, default `lab-beta`. */
+            tag_b?: string | null;
+            /**
+             * @description The instances to split (running, not Kubernetes nodes); absent: every running
+             *     standalone instance of the account (at most 40).
+             */
+            instance_ids?: string[] | null;
+            /**
+             * Format: uint32
+             * @description How long the test runs (1–10080 minutes).
+             */
+            duration_minutes: number;
+            /**
+             * Format: uint32
+             * @description Seconds between decisions (5–3600), default 60.
+             */
+            tick_seconds?: number | null;
+        };
+        /**
+         * LabCandidate
+         * @description A running instance the Lab can use.
+         */
+        LabCandidate: {
+            organization_id: string;
+            organization_name: string;
+            account_id: string;
+            account_name: string;
+            /** @description sim or aws. */
+            provider: string;
+            cluster_id?: string | null;
+            cluster_name?: string | null;
+            instance_id: string;
+            instance_type: string;
+            lifecycle: string;
+            az: string;
+            /** Format: double */
+            hourly_price: number;
+            /** @description A node of a cluster whose agent is connected: it can be switched live. */
+            switchable: boolean;
+            /** @description Held by a running A/B test. */
+            in_ab_test: boolean;
+            /** @description Prepared for the Lab (tag `spot-optimizer/lab-ready`: it carries a data volume). */
+            lab_ready: boolean;
+        };
+        /** LabCandidates */
+        LabCandidates: {
+            instances: components["schemas"]["LabCandidate"][];
+            models: components["schemas"]["LabModel"][];
+        };
+        /** LabCheckItem */
+        LabCheckItem: {
+            key: string;
+            label: string;
+            passed: boolean;
+            detail: string;
+        };
+        /** LabChecklist */
+        LabChecklist: {
+            model_id: string;
+            passed: boolean;
+            items: components["schemas"]["LabCheckItem"][];
+        };
+        /** LabDecision */
+        LabDecision: {
+            /** Format: int64 */
+            tick: number;
+            arm: string;
+            /** Format: int64 */
+            slot: number;
+            /** @description The model that made the decision. */
+            model_id: string;
+            instance_id: string;
+            /** @description keep, move or replace. */
+            action: string;
+            from_pool: string;
+            to_pool?: string | null;
+            /** Format: double */
+            probability?: number | null;
+            reason: string;
+            outcome: string;
+            new_instance_id?: string | null;
+            /** Format: date-time */
+            at: string;
+        };
+        /** LabGraduateRequest */
+        LabGraduateRequest: {
+            model_id: string;
+        };
+        /** LabGraduation */
+        LabGraduation: {
+            model_id: string;
+            graduated_by: string;
+            /** Format: date-time */
+            graduated_at: string;
+            checklist: components["schemas"]["LabChecklist"];
+            /** @description The model now serving decisions. */
+            active_model: string;
+        };
+        /** LabMember */
+        LabMember: {
+            arm: string;
+            /** Format: int64 */
+            slot: number;
+            original_instance_id: string;
+            instance_id: string;
+            instance_type: string;
+            az: string;
+            lifecycle: string;
+        };
+        /**
+         * LabModel
+         * @description A model the Lab can run.
+         */
+        LabModel: {
+            id: string;
+            name: string;
+            status: string;
+        };
+        /**
+         * LabPhase
+         * @description One timed phase of a switch.
+         */
+        LabPhase: {
+            /** Format: int64 */
+            seq: number;
+            /** @description spot_request, boot, node_ready, cordon, drain, volume_detach, volume_attach, terminate. */
+            name: string;
+            /** @description running, done, skipped or failed. */
+            status: string;
+            /** Format: date-time */
+            started_at: string;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** Format: int64 */
+            duration_ms?: number | null;
+            detail: unknown;
+        };
+        /** LabSample */
+        LabSample: {
+            /** Format: int64 */
+            tick: number;
+            arm: string;
+            /** Format: date-time */
+            at: string;
+            /** Format: double */
+            hourly_cost: number;
+            /**
+             * Format: double
+             * @description The same instance types at on-demand prices.
+             */
+            on_demand_cost: number;
+            /** Format: int64 */
+            running: number;
+            /** Format: int64 */
+            interruptions: number;
+            /** Format: int64 */
+            decisions: number;
+        };
+        /** LabSwitch */
+        LabSwitch: {
+            id: string;
+            organization_id: string;
+            account_id: string;
+            cluster_id: string;
+            instance_id: string;
+            node_name?: string | null;
+            model_id: string;
+            target_type?: string | null;
+            /** @description Where the model sent the replacement. */
+            chosen_type?: string | null;
+            chosen_az?: string | null;
+            chosen_lifecycle?: string | null;
+            new_instance_id?: string | null;
+            job_id?: string | null;
+            /** @description queued, running, succeeded or failed. */
+            status: string;
+            error?: string | null;
+            requested_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            started_at?: string | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** @description In execution order. */
+            phases: components["schemas"]["LabPhase"][];
+        };
+        /** LabSwitchList */
+        LabSwitchList: {
+            items: components["schemas"]["LabSwitch"][];
+        };
+        /** LabSwitchRequest */
+        LabSwitchRequest: {
+            /** @description The EC2 id of a running instance that is a node of a cluster with a connected agent. */
+            instance_id: string;
+            /** @description The linked account (internal id) when the same EC2 id exists in several. */
+            account_id?: string | null;
+            /** @description The model that picks the replacement pool: a registry id or `shipped:risk-v1`. */
+            model_id: string;
+            /**
+             * @description Force the replacement's instance type (e.g. `c5.large`); absent: the model chooses
+             *     among types at least as large.
+             */
+            target_type?: string | null;
+        };
+        /** LabSwitchStarted */
+        LabSwitchStarted: {
+            switch: components["schemas"]["LabSwitch"];
+            /** @description The `lab_switch` job (its phases stream as `lab.phase` on `/api/admin/events`). */
+            job: components["schemas"]["JobView"] & unknown;
+        };
+        /**
+         * LabelPair
+         * @description A `key=value` label.
+         */
+        LabelPair: {
+            key: string;
+            value: string;
+        };
         /** LinkInfo */
         LinkInfo: {
             /** @description Unique to the organization, generated by the platform, never editable. */
@@ -3093,6 +4154,33 @@ export interface components {
             /** @description Set on the admin stream. */
             organization_id?: string | null;
             data: unknown;
+        };
+        /**
+         * LogLineView
+         * @description One log line (secrets redacted).
+         */
+        LogLineView: {
+            /** Format: int64 */
+            seq: number;
+            /** Format: date-time */
+            ts: string;
+            /** @description `TRACE`, `DEBUG`, `INFO`, `WARN` or `ERROR`. */
+            level: string;
+            target: string;
+            component?: string | null;
+            message: string;
+            fields: {
+                [key: string]: string;
+            };
+        };
+        /** LogLines */
+        LogLines: {
+            items: components["schemas"]["LogLineView"][];
+            /**
+             * Format: int64
+             * @description Lines the server keeps (the oldest are dropped).
+             */
+            capacity: number;
         };
         /** LoginRequest */
         LoginRequest: {
@@ -3176,6 +4264,27 @@ export interface components {
             graduated_at?: string | null;
             /** Format: date-time */
             retired_at?: string | null;
+        };
+        /**
+         * NationalHoliday
+         * @description One national holiday.
+         */
+        NationalHoliday: {
+            /** @description Local date, `YYYY-MM-DD`. */
+            date: string;
+            /** @description English name; a substitute day ends in " (observed)". */
+            name: string;
+        };
+        /**
+         * NationalHolidayList
+         * @description A country's national holidays in one year, by date.
+         */
+        NationalHolidayList: {
+            country: string;
+            country_name: string;
+            /** Format: int32 */
+            year: number;
+            items: components["schemas"]["NationalHoliday"][];
         };
         /** NextTransition */
         NextTransition: {
@@ -3267,6 +4376,61 @@ export interface components {
             allow_burstable?: boolean | null;
             on_demand_fallback?: boolean | null;
         };
+        /** NotificationList */
+        NotificationList: {
+            items: components["schemas"]["NotificationView"][];
+        };
+        /** NotificationSettings */
+        NotificationSettings: {
+            /** @description The webhook URL (admins and owners see it whole; viewers only its scheme and host). */
+            webhook_url?: string | null;
+            webhook_configured: boolean;
+            email_recipients: string[];
+            /**
+             * @description Whether this server can send e-mail (SMTP configured by the operator). Without it
+             *     e-mail recipients receive nothing.
+             */
+            email_configured: boolean;
+            /** @description Notice 30 minutes before each scheduled cluster sleep. */
+            pre_sleep_enabled: boolean;
+            /** @description The weekly report (Monday, for the past week). */
+            weekly_report_enabled: boolean;
+            updated_by?: string | null;
+            /** Format: date-time */
+            updated_at?: string | null;
+        };
+        /** NotificationSettingsInput */
+        NotificationSettingsInput: {
+            /** @description Slack-compatible incoming webhook (`http://` or `https://`); null or empty: none. */
+            webhook_url?: string | null;
+            /** @description At most 20 addresses. */
+            email_recipients: string[];
+            /** @default true */
+            pre_sleep_enabled: boolean;
+            /** @default true */
+            weekly_report_enabled: boolean;
+        };
+        /**
+         * NotificationView
+         * @description A notification and how its delivery went.
+         */
+        NotificationView: {
+            id: string;
+            /** @description `pre_sleep`, `weekly_report` or `test`. */
+            kind: string;
+            subject: string;
+            /** @description `pending`, `sending`, `delivered`, `partial`, `failed` or `skipped`. */
+            status: string;
+            /** @description What happened on each channel, in one line. */
+            summary?: string | null;
+            /** @description A user id, or `system`. */
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            finished_at?: string | null;
+            attempts: components["schemas"]["DeliveryAttempt"][];
+        };
         /**
          * NowRequest
          * @description "Sleep now" / "wake now".
@@ -3304,6 +4468,22 @@ export interface components {
         };
         /** @enum {string} */
         OnboardingState: "skipped" | "completed";
+        /**
+         * Operations
+         * @description Live operations: KPIs, the funnel and the pipeline stages, all from stored data.
+         */
+        Operations: {
+            /** Format: date-time */
+            generated_at: string;
+            /**
+             * Format: int64
+             * @description Hours the funnel and rates cover.
+             */
+            window_hours: number;
+            kpis: components["schemas"]["PlatformKpis"];
+            funnel: components["schemas"]["DecisionFunnel"];
+            stages: components["schemas"]["StageStatus"][];
+        };
         /** OptimizeRequest */
         OptimizeRequest: {
             /**
@@ -3395,6 +4575,19 @@ export interface components {
             /** @description revoked or expired. */
             end_reason?: string | null;
         };
+        /** PasswordChange */
+        PasswordChange: {
+            current_password: string;
+            new_password: string;
+        };
+        /** PasswordChanged */
+        PasswordChanged: {
+            /**
+             * Format: int64
+             * @description Other sessions of the user that were signed out.
+             */
+            sessions_revoked: number;
+        };
         /**
          * PlanCosts
          * @description Costs of the cluster before and after the plan, USD per hour.
@@ -3466,6 +4659,56 @@ export interface components {
             az: string;
             /** Format: double */
             hourly_price: number;
+        };
+        /**
+         * PlatformKpis
+         * @description Platform-wide figures (organizations that are not soft-deleted).
+         */
+        PlatformKpis: {
+            /** Format: int64 */
+            organizations: number;
+            /** Format: int64 */
+            blocked_organizations: number;
+            /**
+             * Format: int64
+             * @description Soft-deleted, awaiting the purge.
+             */
+            deleted_organizations: number;
+            /**
+             * Format: int64
+             * @description Linked accounts (neither the signup placeholder nor disconnected).
+             */
+            accounts: number;
+            /**
+             * Format: int64
+             * @description Live clusters of connected accounts.
+             */
+            clusters: number;
+            /**
+             * Format: int64
+             * @description Running cluster instances under management.
+             */
+            nodes: number;
+            /**
+             * Format: double
+             * @description Σ current hourly price of running instances × 730 + EBS volumes and snapshots.
+             */
+            monthly_spend: number;
+            /**
+             * Format: double
+             * @description Σ max(0, on-demand − current hourly price) of running instances × 730.
+             */
+            monthly_savings: number;
+            /**
+             * Format: double
+             * @description Decisions (planned and blocked actions) per hour over the window.
+             */
+            decisions_per_hour: number;
+            /**
+             * Format: int64
+             * @description Decisions of jobs created in the last hour.
+             */
+            decisions_last_hour: number;
         };
         /**
          * PolicyImpact
@@ -3542,6 +4785,33 @@ export interface components {
             note?: string | null;
             policy: components["schemas"]["ClusterPolicyView"];
         };
+        /** ProfileUpdate */
+        ProfileUpdate: {
+            /** @description Display name (at most 100 characters; empty clears it). */
+            name?: string | null;
+            /** @description New e-mail address. */
+            email?: string | null;
+            /** @description The current password (re-authentication). */
+            current_password: string;
+        };
+        /** ProfileView */
+        ProfileView: {
+            id: string;
+            email: string;
+            name?: string | null;
+            platform_role?: string | null;
+            /** Format: date-time */
+            created_at: string;
+        };
+        /**
+         * ReasonCount
+         * @description A reason and how often it occurred.
+         */
+        ReasonCount: {
+            reason: string;
+            /** Format: int64 */
+            count: number;
+        };
         /** RefreshRequest */
         RefreshRequest: {
             refresh_token: string;
@@ -3585,6 +4855,117 @@ export interface components {
         RenameRequest: {
             name: string;
         };
+        /**
+         * ReportFigures
+         * @description Everything a weekly report shows.
+         */
+        ReportFigures: {
+            /** Format: date-time */
+            period_start: string;
+            /** Format: date-time */
+            period_end: string;
+            /**
+             * Format: double
+             * @description Σ over the period's hours of the clusters' actual hourly cost.
+             */
+            spend: number;
+            /**
+             * Format: double
+             * @description The same hours at on-demand prices.
+             */
+            on_demand_baseline: number;
+            /**
+             * Format: double
+             * @description on_demand_baseline − spend.
+             */
+            savings: number;
+            /**
+             * Format: double
+             * @description savings ÷ on_demand_baseline × 100 (0 without data).
+             */
+            savings_percent: number;
+            /**
+             * Format: int64
+             * @description Hours of the period with cost data.
+             */
+            hours_observed: number;
+            /**
+             * Format: double
+             * @description Run rate at the time of the report (dashboard "monthly spend").
+             */
+            monthly_spend: number;
+            /**
+             * Format: double
+             * @description Dashboard "potential savings" (spot + packing + idle storage), monthly.
+             */
+            potential_savings: number;
+            /** Format: double */
+            efficiency_score?: number | null;
+            efficiency_grade?: string | null;
+            /** @description The stored weekly grades, oldest first, ending with this report's week. */
+            grade_trend: components["schemas"]["GradePoint"][];
+            /** @description `improving`, `declining`, `steady` or `new` (no earlier grade). */
+            trend: string;
+            top_action?: components["schemas"]["TopAction"] | null;
+            /**
+             * Format: double
+             * @description What cluster hibernation saved during the period (against running 24/7).
+             */
+            hibernation_savings: number;
+            /** Format: double */
+            hibernation_hours_asleep: number;
+            /**
+             * Format: double
+             * @description Idle hours a week that hibernation could still save, monthly (dashboard heatmap).
+             */
+            hibernation_opportunity_monthly: number;
+            /** Format: int64 */
+            clusters: number;
+            /** Format: int64 */
+            nodes: number;
+            /** Format: double */
+            spot_share: number;
+        };
+        /** ReportList */
+        ReportList: {
+            items: components["schemas"]["ReportSummary"][];
+        };
+        /**
+         * ReportSummary
+         * @description A stored weekly report, without its rendered bodies.
+         */
+        ReportSummary: {
+            id: string;
+            /** @description `scheduled` (the weekly job) or `manual`. */
+            kind: string;
+            /** Format: date-time */
+            period_start: string;
+            /** Format: date-time */
+            period_end: string;
+            subject: string;
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            efficiency_grade?: string | null;
+            trend: string;
+            /** Format: double */
+            spend: number;
+            /** Format: double */
+            savings: number;
+            notification_id?: string | null;
+            /** @description Delivery status of its notification (`pending` … `skipped`), if one was queued. */
+            delivery_status?: string | null;
+        };
+        /** ResetConfirm */
+        ResetConfirm: {
+            /** @description The token from the reset link. */
+            token: string;
+            password: string;
+        };
+        /** ResetRequest */
+        ResetRequest: {
+            email: string;
+        };
         /** ResourceGap */
         ResourceGap: {
             points: components["schemas"]["GapPoint"][];
@@ -3602,6 +4983,12 @@ export interface components {
             /** Format: int64 */
             version: number;
         };
+        /**
+         * @description Rightsizing operating mode: `off` or `recommend` (recommendations only; requests are
+         *     never patched).
+         * @enum {string}
+         */
+        RightsizeMode: "off" | "recommend";
         /** @enum {string} */
         RightsizePercentile: "p95" | "p99";
         /** RoleUpdate */
@@ -3654,6 +5041,29 @@ export interface components {
             counts: components["schemas"]["ScanCounts"];
             message?: string | null;
         };
+        /**
+         * SecurityGroupList
+         * @description The security groups of one linked account's region.
+         */
+        SecurityGroupList: {
+            account_id: string;
+            account_name: string;
+            region: string;
+            items: components["schemas"]["SecurityGroupView"][];
+        };
+        /**
+         * SecurityGroupView
+         * @description A security group of a linked account, for a template's `security_groups`.
+         */
+        SecurityGroupView: {
+            /** @description `sg-…` */
+            id: string;
+            name: string;
+            description: string;
+            vpc_id?: string | null;
+            /** @description The EKS cluster the group is tagged for, if any. */
+            cluster?: string | null;
+        };
         /** SignupRequest */
         SignupRequest: {
             /** @description Display name of the new organization (1–100 characters). */
@@ -3679,10 +5089,30 @@ export interface components {
         };
         /** SnapshotList */
         SnapshotList: {
+            /** @description One page (see `limit` and `cursor`). */
             items: components["schemas"]["SnapshotItem"][];
-            /** Format: double */
+            /**
+             * Format: double
+             * @description Over the whole list, not only this page.
+             */
             total_monthly_cost: number;
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            next_cursor?: string | null;
         };
+        /**
+         * SpotAffinity
+         * @description A namespace's spot rule.
+         */
+        SpotAffinity: {
+            namespace: string;
+            mode: components["schemas"]["SpotPreference"];
+        };
+        /**
+         * @description How a namespace's pods use spot capacity: `force` spot only (pending when none is
+         *     available), `prefer` spot with on-demand fallback, `never` on-demand only.
+         * @enum {string}
+         */
+        SpotPreference: "force" | "prefer" | "never";
         /** Stability */
         Stability: {
             /**
@@ -3701,6 +5131,52 @@ export interface components {
              */
             score: number;
             detail: string;
+        };
+        /**
+         * StageStatus
+         * @description Status of one pipeline stage.
+         */
+        StageStatus: {
+            /** @description `scoring`, `planning` or `execution`. */
+            stage: string;
+            /** @description `ok`, `idle` (nothing in the window), `degraded`, `stale`, `backlog` or `stopped`. */
+            status: string;
+            /** @description `green`, `yellow` or `red`. */
+            light: string;
+            /** Format: int64 */
+            queued: number;
+            /** Format: int64 */
+            running: number;
+            /**
+             * Format: int64
+             * @description Items the stage handled in the window.
+             */
+            processed: number;
+            /** Format: int64 */
+            failed: number;
+            /** Format: date-time */
+            last_activity_at?: string | null;
+            detail: string;
+        };
+        /** StateChangeList */
+        StateChangeList: {
+            items: components["schemas"]["StateChangeView"][];
+        };
+        /**
+         * StateChangeView
+         * @description A component state change and the lines logged around it.
+         */
+        StateChangeView: {
+            /** Format: int64 */
+            id: number;
+            /** Format: date-time */
+            ts: string;
+            component: string;
+            from: string;
+            to: string;
+            detail?: string | null;
+            before: components["schemas"]["LogLineView"][];
+            after: components["schemas"]["LogLineView"][];
         };
         /**
          * StorageSpec
@@ -3889,6 +5365,18 @@ export interface components {
              */
             expires_in: number;
         };
+        /** TopAction */
+        TopAction: {
+            /** @description `spot`, `packing`, `idle_storage` or `hibernation`. */
+            kind: string;
+            title: string;
+            detail: string;
+            /**
+             * Format: double
+             * @description Estimated monthly saving of the action.
+             */
+            monthly_savings: number;
+        };
         /** UserView */
         UserView: {
             id: string;
@@ -3930,22 +5418,57 @@ export interface components {
         };
         /** VolumeList */
         VolumeList: {
+            /** @description One page (see `limit` and `cursor`). */
             items: components["schemas"]["VolumeItem"][];
-            /** Format: double */
+            /**
+             * Format: double
+             * @description Over the whole list, not only this page.
+             */
             total_monthly_cost: number;
+            /** @description Pass as `cursor` for the next page; null on the last page. */
+            next_cursor?: string | null;
         };
         /**
          * WasteBatchRequest
          * @description Which waste entries to act on.
          */
         WasteBatchRequest: {
-            /** @description The entries' `id`s as the waste list returns them (1–500, no repeats). */
+            /** @description The entries' `id`s as the waste list returns them (1–1000, no repeats). */
             ids: string[];
             /**
              * @description Validate every cloud call (EC2 DryRun) and report what would happen; nothing is
              *     changed. Safe mode forces it.
              */
             dry_run?: boolean | null;
+        };
+        /**
+         * WeeklyReport
+         * @description A weekly report with its figures and both renderings.
+         */
+        WeeklyReport: {
+            id: string;
+            /** @description `scheduled` (the weekly job) or `manual`. */
+            kind: string;
+            /** Format: date-time */
+            period_start: string;
+            /** Format: date-time */
+            period_end: string;
+            subject: string;
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            efficiency_grade?: string | null;
+            trend: string;
+            /** Format: double */
+            spend: number;
+            /** Format: double */
+            savings: number;
+            notification_id?: string | null;
+            /** @description Delivery status of its notification (`pending` … `skipped`), if one was queued. */
+            delivery_status?: string | null;
+            figures: components["schemas"]["ReportFigures"];
+            html: string;
+            text: string;
         };
     };
     responses: never;
@@ -5769,6 +7292,10 @@ export interface operations {
                 min_monthly_cost?: number;
                 /** @description `name` (default), `cost`, `nodes`, `efficiency`, `health`; prefix `-` for descending. */
                 sort?: string;
+                /** @description The previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description Page size, 1–500 (default 100). */
+                limit?: number;
             };
             header?: never;
             path?: never;
@@ -5890,7 +7417,12 @@ export interface operations {
     };
     listClusterInstances: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description Page size, 1–500 (default 100). */
+                limit?: number;
+            };
             header?: never;
             path: {
                 id: string;
@@ -5956,7 +7488,12 @@ export interface operations {
     };
     listUnregisteredInstances: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description Page size, 1–500 (default 100). */
+                limit?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -5971,8 +7508,26 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["InstanceList"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description Missing, invalid or expired access token (`unauthorized`). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6059,7 +7614,12 @@ export interface operations {
     };
     listOrphanedVolumes: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description Page size, 1–500 (default 100). */
+                limit?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -6074,8 +7634,26 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["VolumeList"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description Missing, invalid or expired access token (`unauthorized`). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6096,7 +7674,12 @@ export interface operations {
     };
     listUnusedSnapshots: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description Page size, 1–500 (default 100). */
+                limit?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -6111,8 +7694,26 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["SnapshotList"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description Missing, invalid or expired access token (`unauthorized`). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6979,7 +8580,12 @@ export interface operations {
     };
     listJobs: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The previous page's `next_cursor`. */
+                cursor?: string;
+                /** @description Page size, 1–200 (default 50). */
+                limit?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -6994,8 +8600,26 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["JobList"];
                 };
             };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description Missing, invalid or expired access token (`unauthorized`). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8484,6 +10108,101 @@ export interface operations {
             };
         };
     };
+    listHolidayCountries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["HolidayCountryList"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    listNationalHolidays: {
+        parameters: {
+            query?: {
+                country?: string;
+                year?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["NationalHolidayList"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
     getHibernationState: {
         parameters: {
             query?: never;
@@ -9201,6 +10920,81 @@ export interface operations {
             };
             /** @description The request body is not JSON (`unsupported_media_type`). */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    listTemplateSecurityGroups: {
+        parameters: {
+            query?: {
+                account_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["SecurityGroupList"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9982,6 +11776,468 @@ export interface operations {
             };
             /** @description Missing, invalid or expired access token (`unauthorized`). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    getNotificationSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["NotificationSettings"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    putNotificationSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["NotificationSettingsInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["NotificationSettings"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    sendTestNotification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued; its delivery appears in the list within seconds. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["NotificationView"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    listNotificationDeliveries: {
+        parameters: {
+            query?: {
+                kind?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["NotificationList"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    getNotificationDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["NotificationView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    listWeeklyReports: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ReportList"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    runWeeklyReport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Made, stored and queued for delivery. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["WeeklyReport"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    getWeeklyReport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["WeeklyReport"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11085,6 +13341,724 @@ export interface operations {
             };
         };
     };
+    adminOperations: {
+        parameters: {
+            query?: {
+                hours?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Operations"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    adminLogs: {
+        parameters: {
+            query?: {
+                level?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["LogLines"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    streamAdminLogs: {
+        parameters: {
+            query?: {
+                level?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["LogLineView"][];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client (`rate_limited`); see `Retry-After`. */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is allowed. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    adminStateChanges: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["StateChangeList"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    adminInviteClient: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["InviteClientRequest"];
+            };
+        };
+        responses: {
+            /** @description The organization was created; its owner is invited. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ClientInvited"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    acceptOwnerInvite: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["AcceptOwnerInviteRequest"];
+            };
+        };
+        responses: {
+            /** @description Created; the caller is signed in. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TokenResponse"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    getProfile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ProfileView"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    updateProfile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ProfileUpdate"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ProfileView"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    changePassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["PasswordChange"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PasswordChanged"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    requestPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ResetRequest"];
+            };
+        };
+        responses: {
+            /** @description Accepted: when the address belongs to a user, a reset link is on its way. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    confirmPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ResetConfirm"];
+            };
+        };
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
     adminListRiskModels: {
         parameters: {
             query?: never;
@@ -11514,6 +14488,704 @@ export interface operations {
             };
         };
     };
+    labCandidates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["LabCandidates"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    labLiveSwitch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["LabSwitchRequest"];
+            };
+        };
+        responses: {
+            /** @description The switch is queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["LabSwitchStarted"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    labListSwitches: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["LabSwitchList"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    labGetSwitch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["LabSwitch"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    labListAbTests: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["LabAbTestList"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    labCreateAbTest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["LabAbTestRequest"];
+            };
+        };
+        responses: {
+            /** @description The test runs; its first tick is due at once. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["LabAbTestDetail"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    labGetAbTest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["LabAbTestDetail"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    labStopAbTest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["LabAbTestDetail"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    labModelChecklist: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["LabChecklist"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    labGraduate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["LabGraduateRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["LabGraduation"];
+                };
+            };
+            /** @description The request could not be read (`malformed_json`, `bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is over the size limit (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The request body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
     streamEvents: {
         parameters: {
             query?: never;
@@ -11534,6 +15206,17 @@ export interface operations {
             /** @description Missing, invalid or expired access token (`unauthorized`). */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client (`rate_limited`); see `Retry-After`. */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is allowed. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -11571,6 +15254,17 @@ export interface operations {
             /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client (`rate_limited`); see `Retry-After`. */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is allowed. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {

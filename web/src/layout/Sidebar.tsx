@@ -2,11 +2,16 @@ import { NavLink } from 'react-router-dom';
 import { Brand } from './Brand';
 import { useMeQuery } from '../auth/hooks';
 import { isSuperAdmin } from '../auth/MeContext';
-import { AuditIcon, ClustersIcon, CloudIcon, DashboardIcon, ModelIcon, TeamIcon, TemplateIcon, WasteIcon } from '../components/icons';
+import { AuditIcon, ClustersIcon, CloudIcon, DashboardIcon, MailIcon, ModelIcon, TeamIcon, TemplateIcon, WasteIcon } from '../components/icons';
 import { CLIENTS_PATH } from '../pages/admin/clients/ClientsPage';
 import { SYSTEM_HEALTH_PATH } from '../pages/admin/health/SystemHealthPage';
+import { OPERATIONS_PATH } from '../pages/admin/operations/OperationsPage';
+import { PROFILE_PATH } from '../pages/admin/profile/ProfilePage';
 import { HIBERNATION_PATH } from '../pages/hibernation/HibernationPage';
 import { RISK_MODEL_PATH } from '../pages/admin/risk/RiskModelPage';
+import { LAB_PATH } from '../pages/admin/lab/LabPage';
+import { NOTIFICATIONS_PATH } from '../pages/settings/notifications/NotificationsPage';
+import { REPORTS_PATH } from '../pages/reports/ReportsPage';
 
 export function Sidebar() {
   // Shares the shell's `me` query; platform entries appear only once the role is known.
@@ -33,6 +38,9 @@ export function Sidebar() {
           <NavLink to={HIBERNATION_PATH} className="nav__link">
             <ClustersIcon /> Cluster hibernation
           </NavLink>
+          <NavLink to={REPORTS_PATH} className="nav__link">
+            <DashboardIcon /> Weekly reports
+          </NavLink>
           <NavLink to="/audit-logs" className="nav__link">
             <AuditIcon /> Audit Logs
           </NavLink>
@@ -45,6 +53,9 @@ export function Sidebar() {
             </NavLink>
             <NavLink to="/settings/team" className="nav__link">
               <TeamIcon /> Team
+            </NavLink>
+            <NavLink to={NOTIFICATIONS_PATH} className="nav__link">
+              <MailIcon /> Notifications
             </NavLink>
           </div>
           {platformAdmin && (
@@ -59,8 +70,17 @@ export function Sidebar() {
                 <NavLink to={RISK_MODEL_PATH} className="nav__link">
                   <ModelIcon /> AI model
                 </NavLink>
+                <NavLink to={LAB_PATH} className="nav__link">
+                  <ModelIcon /> The Lab
+                </NavLink>
+                <NavLink to={OPERATIONS_PATH} className="nav__link">
+                  <DashboardIcon /> Live operations
+                </NavLink>
                 <NavLink to={SYSTEM_HEALTH_PATH} className="nav__link">
                   <DashboardIcon /> System health
+                </NavLink>
+                <NavLink to={PROFILE_PATH} className="nav__link">
+                  <TeamIcon /> My profile
                 </NavLink>
               </div>
             </>

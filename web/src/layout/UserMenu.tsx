@@ -1,4 +1,5 @@
 import { useEffect, useId, useRef, useState } from 'react';
+import { useNavigate } from 'react-router-dom';
 import type { Me } from '../api/types';
 import { useSignOut } from '../auth/hooks';
 import { roleLabel } from '../auth/roles';
@@ -10,6 +11,7 @@ export function UserMenu({ me }: { me: Me }) {
   const rootRef = useRef<HTMLDivElement>(null);
   const triggerRef = useRef<HTMLButtonElement>(null);
   const signOut = useSignOut();
+  const navigate = useNavigate();
 
   useEffect(() => {
     if (!open) return;
@@ -50,6 +52,19 @@ export function UserMenu({ me }: { me: Me }) {
               {roleLabel(me.role)} · {me.organization.name}
             </div>
           </div>
+          {!me.impersonated_by && (
+            <button
+              type="button"
+              role="menuitem"
+              className="menu__item"
+              onClick={() => {
+                setOpen(false);
+                navigate('/profile');
+              }}
+            >
+              Profile and password
+            </button>
+          )}
           <button
             type="button"
             role="menuitem"

@@ -70,6 +70,9 @@ export function LoginPage() {
         <Button type="submit" variant="primary" block loading={isSubmitting}>
           Sign in
         </Button>
+        <Link to="/forgot-password" className="auth-forgot">
+          Forgot your password?
+        </Link>
       </form>
     </AuthLayout>
   );

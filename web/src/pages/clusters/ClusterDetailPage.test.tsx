@@ -29,6 +29,7 @@ const instanceDetail: InstanceDetail = {
     { instance_type: 'm5.xlarge', az: 'us-east-1c', vcpu: 4, memory_mib: 16384, spot_price: 0.07, monthly_cost: 51.1, interruption_band: 'SAFE' },
     { instance_type: 'm6a.xlarge', az: 'us-east-1a', vcpu: 4, memory_mib: 16384, spot_price: 0.072, monthly_cost: 52.56, interruption_band: 'SAFE' },
   ],
+  alternatives_as_of: '2024-05-02T10:00:00Z',
 };
 
 function setup(instance: () => Response = () => json(instanceDetail)) {
@@ -115,6 +116,17 @@ describe('Cluster detail', () => {
 
     await user.keyboard('{Escape}');
     expect(screen.queryByRole('dialog')).not.toBeInTheDocument();
+  });
+
+  it('says when the account’s prices have not been read yet instead of showing no alternatives', async () => {
+    setup(() => json({ ...instanceDetail, alternatives: [], alternatives_as_of: null }));
+    const user = userEvent.setup();
+    renderApp('/clusters/c-1');
+
+    await user.click(await screen.findByRole('row', { name: /i-0abc123/ }));
+    const dialog = screen.getByRole('dialog', { name: 'i-0abc123' });
+    expect(await within(dialog).findByText(/have not been read yet/)).toBeInTheDocument();
+    expect(within(dialog).queryByRole('table', { name: 'Alternative spot pools' })).not.toBeInTheDocument();
   });
 
   it('reports a failed instance load inside the dialog', async () => {

@@ -118,12 +118,17 @@ function InstanceBody({ detail }: { detail: InstanceDetail }) {
 
       <section className="stack stack--tight" aria-labelledby={alternativesHeading}>
         <h3 id={alternativesHeading}>Cheapest compatible spot pools</h3>
-        {alternatives.length === 0 ? (
-          <p className="muted">No live spot prices for compatible instance types right now.</p>
+        {detail.alternatives_as_of == null ? (
+          <p className="muted">Spot prices for this account have not been read yet: they arrive with its next discovery.</p>
+        ) : alternatives.length === 0 ? (
+          <p className="muted">No spot prices for compatible instance types in this account’s region.</p>
         ) : (
-          <div className="card">
-            <Table caption="Alternative spot pools" columns={columns} rows={alternatives} rowKey={(pool) => `${pool.instance_type}@${pool.az}`} />
-          </div>
+          <>
+            <p className="muted">Prices as of {formatDateTime(detail.alternatives_as_of)} (the account’s last discovery).</p>
+            <div className="card">
+              <Table caption="Alternative spot pools" columns={columns} rows={alternatives} rowKey={(pool) => `${pool.instance_type}@${pool.az}`} />
+            </div>
+          </>
         )}
       </section>
 

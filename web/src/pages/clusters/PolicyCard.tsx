@@ -1,13 +1,17 @@
-import { useEffect, useId, useRef, useState } from 'react';
+import { useEffect, useId, useMemo, useRef, useState, type ReactNode } from 'react';
 import { useFieldArray, useForm, useWatch, type FieldPath } from 'react-hook-form';
 import { Link } from 'react-router-dom';
 import { ApiError, errorMessage } from '../../api/errors';
 import type { ClusterPolicyInput, PolicyImpact, Template } from '../../api/types';
 import { formatUsdCents } from '../../lib/format';
-import { Button, Card, CheckboxField, ErrorState, SelectField, SkeletonRows, TextField, useToast } from '../../components';
+import { Badge, Button, Card, CheckboxField, ErrorState, SelectField, SkeletonRows, TextField, useToast } from '../../components';
 import {
   AGGRESSIVENESS,
   ARCHITECTURES,
+  DEFAULT_EXCLUDED_LABELS,
+  DEFAULT_RIGHTSIZE_MIN_SAVINGS,
+  RIGHTSIZE_MODES,
+  SPOT_PREFERENCES,
   CAPACITY_TYPES,
   DEFAULT_DISRUPTION_BUDGET,
   DEFAULT_RISK_PREMIUM,
@@ -22,14 +26,21 @@ import {
   type CapacityType,
   type ClusterPolicy,
   type ConsolidationMethod,
+  type LabelPair,
+  type RightsizeMode,
   type RightsizePercentile,
+  type SpotPreference,
   PERCENTILES,
   formatSelector,
   parseSelector,
 } from './policy';
 import { PolicyHistoryDialog, policyVersionLine } from './PolicyHistory';
+import '../../styles/policy.css';
 import { useTemplates } from '../templates/api';
 import { templatePath } from '../templates/spec';
+import { useHibernationSchedule } from '../hibernation/api';
+import { HIBERNATION_PATH } from '../hibernation/HibernationPage';
+import { changedKeys, layerOfField, partialPolicy, POLICY_CARDS, useCardImpacts, type CardId, type CardImpact, type Layer } from './policyCards';
 
 /** The form's shape: lists are edited as comma-separated text. */
 interface PolicyForm {
@@ -58,7 +69,32 @@ interface PolicyForm {
   risk_premium: number;
   /** The organization template the policy follows; '' when it carries its own. */
   template_id: string;
+  /** `key=value, key2=value2` text. */
+  excluded_labels: string;
+  spot_affinity: { namespace: string; mode: SpotPreference }[];
+  rightsize_mode: RightsizeMode;
+  rightsize_min_monthly_savings: number;
 }
+
+const LAYERS: { id: Layer; label: string }[] = [
+  { id: 'infrastructure', label: 'Infrastructure layer' },
+  { id: 'workload', label: 'Workload layer' },
+];
+
+/** `a=b, c=d` → pairs (a key may repeat with another value); null when a part is not `key=value`. */
+export function parseLabelPairs(text: string): LabelPair[] | null {
+  const pairs: LabelPair[] = [];
+  for (const part of text.split(',')) {
+    const pair = part.trim();
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    if (eq <= 0) return null;
+    pairs.push({ key: pair.slice(0, eq).trim(), value: pair.slice(eq + 1).trim() });
+  }
+  return pairs;
+}
+
+const formatLabelPairs = (pairs: LabelPair[]) => pairs.map((p) => `${p.key}=${p.value}`).join(', ');
 
 interface OnDemandMinimumRow {
   namespace: string;
@@ -100,6 +136,9 @@ const FIELDS: FieldPath<PolicyForm>[] = [
   'disruption_budget.max_waves',
   'risk_premium',
   'template_id',
+  'excluded_labels',
+  'rightsize_mode',
+  'rightsize_min_monthly_savings',
 ];
 
 const joinList = (values: string[]) => values.join(', ');
@@ -130,6 +169,10 @@ function toForm(policy: ClusterPolicy): PolicyForm {
     })),
     risk_premium: policy.risk_premium ?? DEFAULT_RISK_PREMIUM,
     excluded_namespaces: joinList(policy.excluded_namespaces),
+    excluded_labels: formatLabelPairs(policy.excluded_labels ?? DEFAULT_EXCLUDED_LABELS),
+    spot_affinity: (policy.spot_affinity ?? []).map((rule) => ({ ...rule })),
+    rightsize_mode: policy.rightsize_mode ?? 'recommend',
+    rightsize_min_monthly_savings: policy.rightsize_min_monthly_savings ?? DEFAULT_RIGHTSIZE_MIN_SAVINGS,
     template: {
       ...policy.template,
       allowed_families: joinList(policy.template.allowed_families),
@@ -162,6 +205,9 @@ function fromForm({ template_id, ...form }: PolicyForm): ClusterPolicyInput {
       ...(row.replicas !== null ? { replicas: row.replicas } : {}),
     })),
     risk_premium: Number(form.risk_premium),
+    excluded_labels: parseLabelPairs(form.excluded_labels) ?? [],
+    spot_affinity: form.spot_affinity.map((rule) => ({ namespace: rule.namespace.trim(), mode: rule.mode })),
+    rightsize_min_monthly_savings: Number(form.rightsize_min_monthly_savings),
     template: {
       ...form.template,
       allowed_families: splitList(form.template.allowed_families),
@@ -245,6 +291,15 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
     formState: { errors, isDirty, isSubmitting },
   } = useForm<PolicyForm>({ defaultValues: toForm(policy) });
   const rules = useFieldArray({ control, name: 'on_demand_minimums' });
+  const affinity = useFieldArray({ control, name: 'spot_affinity' });
+  const [layer, setLayer] = useState<Layer>('infrastructure');
+  // The saved policy and the edited one, as the server reads them: the badges compare them.
+  const baseInput = useMemo(() => fromForm(toForm(policy)), [policy]);
+  const values = useWatch({ control }) as PolicyForm;
+  const nextInput = fromForm({ ...toForm(policy), ...values });
+  const changed = isDirty ? changedKeys(baseInput, nextInput) : [];
+  const dirtyCards = POLICY_CARDS.filter((card) => card.keys.some((key) => changed.includes(key)));
+  const impacts = useCardImpacts(clusterId, baseInput, nextInput, canEdit && isDirty);
   const templates = useTemplates();
   const templateOptions = linkableTemplates(templates.data, policy);
   const linkedId = useWatch({ control, name: 'template_id' });
@@ -275,10 +330,20 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
 
   // A 422 goes under the field (or the rule) it names; anything else above the form.
   const showServerError = (error: unknown, values: PolicyForm) => {
+    const named = error instanceof ApiError ? error.field : undefined;
+    const errorLayer = named !== undefined ? layerOfField(named) : undefined;
+    if (errorLayer !== undefined) setLayer(errorLayer);
     const field = error instanceof ApiError ? formField(error.field, values.on_demand_minimums.length) : undefined;
     if (field === 'rules') setError('root.rules', { type: 'server', message: rulesMessage(error) });
     else if (field !== undefined) setError(field, { type: 'server', message: errorMessage(error) }, { shouldFocus: true });
     else setError('root.server', { type: 'server', message: errorMessage(error) });
+  };
+
+  // An invalid input in the other tab: open that tab so the message is seen.
+  const onInvalid = (invalid: Record<string, unknown>) => {
+    const first = Object.keys(invalid)[0];
+    const errorLayer = first !== undefined ? layerOfField(first) : undefined;
+    if (errorLayer !== undefined) setLayer(errorLayer);
   };
 
   const onPreview = handleSubmit(async (values) => {
@@ -287,16 +352,18 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
     } catch (error) {
       showServerError(error, values);
     }
-  });
+  }, onInvalid);
 
   const onSubmit = handleSubmit(async (values) => {
     try {
-      await save.mutateAsync(fromForm(values));
+      const next = fromForm(values);
+      const patch = partialPolicy(baseInput, next);
+      await save.mutateAsync(patch !== null ? { patch } : { replace: next });
       toast.success('Optimization policy saved.');
     } catch (error) {
       showServerError(error, values);
     }
-  });
+  }, onInvalid);
 
   const architecturesError = errors.template?.architectures?.message;
   return (
@@ -307,328 +374,479 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
           {errors.root.server.message}
         </div>
       )}
-      <fieldset className="policy" disabled={!canEdit}>
-        <div className="policy__group">
-          <h3 className="policy__title">Consolidation</h3>
-          <SelectField label="Aggressiveness" hint="Nodes below this utilization are consolidated." error={errors.aggressiveness?.message} {...register('aggressiveness')}>
-            {AGGRESSIVENESS.map((option) => (
-              <option key={option.value} value={option.value}>
-                {option.label}
-              </option>
-            ))}
-          </SelectField>
-          <SelectField label="Method" error={errors.method?.message} {...register('method')}>
-            {METHODS.map((option) => (
-              <option key={option.value} value={option.value}>
-                {option.label}
-              </option>
-            ))}
-          </SelectField>
-          <TextField
-            label="Stabilization window (seconds)"
-            type="number"
-            min={0}
-            step={1}
-            inputMode="numeric"
-            hint="Nodes younger than this are never touched."
-            error={errors.stabilization_window_secs?.message}
-            {...register('stabilization_window_secs', {
-              valueAsNumber: true,
-              validate: (value) => (Number.isInteger(value) && value >= 0) || 'Enter a whole number of seconds, 0 or more.',
-            })}
-          />
-          <SelectField
-            label="Rightsizing percentile"
-            hint="Recommended requests follow this percentile of measured usage."
-            error={errors.rightsize_percentile?.message}
-            {...register('rightsize_percentile')}
+      <div role="tablist" aria-label="Policy layers" className="policy-tabs">
+        {LAYERS.map((l) => (
+          <button
+            key={l.id}
+            type="button"
+            role="tab"
+            id={`${formId}-tab-${l.id}`}
+            aria-selected={layer === l.id}
+            aria-controls={`${formId}-panel-${l.id}`}
+            className={layer === l.id ? 'policy-tabs__tab policy-tabs__tab--active' : 'policy-tabs__tab'}
+            onClick={() => setLayer(l.id)}
           >
-            {PERCENTILES.map((p) => (
-              <option key={p.value} value={p.value}>
-                {p.label}
-              </option>
-            ))}
-          </SelectField>
-          <TextField
-            label="Rightsizing headroom (%)"
-            type="number"
-            min={10}
-            max={50}
-            step={1}
-            inputMode="numeric"
-            hint="Added on top of the percentile, 10–50 %."
-            error={errors.rightsize_headroom?.message}
-            {...register('rightsize_headroom', {
-              valueAsNumber: true,
-              validate: (value) => (Number.isFinite(value) && value >= 10 && value <= 50) || 'Enter a percentage between 10 and 50.',
-            })}
-          />
-          <TextField
-            label="Excluded namespaces"
-            placeholder="kube-system, payments"
-            hint="Comma-separated; pods in these namespaces are never moved."
-            error={errors.excluded_namespaces?.message}
-            {...register('excluded_namespaces')}
-          />
-        </div>
-
-        <div className="policy__group">
-          <h3 className="policy__title">Node template</h3>
-          <SelectField
-            label="Node template"
-            hint={linkedId === '' ? 'Or follow one of your organization\'s node templates.' : undefined}
-            error={errors.template_id?.message}
-            {...register('template_id', { onChange: (event: { target: { value: string } }) => applyTemplate(event.target.value) })}
-          >
-            <option value="">This cluster&apos;s own template</option>
-            {templateOptions.map((template) => (
-              <option key={template.id} value={template.id}>
-                {template.name}
-                {template.is_default ? ' (default)' : ''}
-              </option>
-            ))}
-          </SelectField>
-          {linkedId !== '' && (
-            <p className="muted policy__link-note">
-              The fields below come from{' '}
-              {linked ? <Link to={templatePath(linked.id)}>{linked.name}</Link> : 'the linked template'}. Edit the template to change them; every cluster
-              that uses it follows.
-            </p>
-          )}
-          <fieldset className="policy__linked" disabled={linkedId !== ''} aria-label={linkedId !== '' ? `Template fields from ${linked?.name ?? 'the linked template'}` : undefined}>
-            <SelectField label="Capacity type" hint="Hybrid: spot for stateless workloads, On-Demand for stateful ones." error={errors.template?.capacity_type?.message} {...register('template.capacity_type')}>
-              {CAPACITY_TYPES.map((option) => (
-                <option key={option.value} value={option.value}>
-                  {option.label}
-                </option>
-              ))}
-            </SelectField>
-            <SelectField
-              label="Allocation strategy"
-              hint="Capacity optimized weighs price against interruption risk; lowest price uses risk only to break ties."
-              error={errors.template?.strategy?.message} {...register('template.strategy')}>
-              {STRATEGIES.map((option) => (
-                <option key={option.value} value={option.value}>
-                  {option.label}
-                </option>
-              ))}
-            </SelectField>
-            <TextField
-              label="Allowed instance families"
-              placeholder="m5, c6i, r6g"
-              hint="Comma-separated; empty allows every family."
-              error={errors.template?.allowed_families?.message}
-              {...register('template.allowed_families')}
-            />
-            <TextField
-              label="Excluded sizes"
-              placeholder="nano, micro, metal"
-              hint="Comma-separated sizes never launched."
-              error={errors.template?.excluded_sizes?.message}
-              {...register('template.excluded_sizes')}
-            />
-            <fieldset className="field policy__choices" aria-describedby={architecturesError ? `${architecturesLegend}-error` : `${architecturesLegend}-hint`}>
-              <legend id={architecturesLegend} className="field__label">
-                Architectures
-              </legend>
-              <div className="row row--wrap">
-                {ARCHITECTURES.map((option) => (
-                  <CheckboxField key={option.value} label={option.label} value={option.value} {...register('template.architectures')} />
+            {l.label}
+            {dirtyCards.some((card) => card.layer === l.id) && <span className="policy-tabs__dot" aria-label=" (changed)" />}
+          </button>
+        ))}
+      </div>
+      <fieldset className="policy-layers" disabled={!canEdit}>
+        <div role="tabpanel" id={`${formId}-panel-infrastructure`} aria-labelledby={`${formId}-tab-infrastructure`} hidden={layer !== 'infrastructure'} className="policy">
+          <PolicySection card="autoscaling" impact={impacts.cards.autoscaling} intro="Which instances new nodes may use and how spot capacity is bought.">
+              <SelectField
+                label="Node template"
+                hint={linkedId === '' ? 'Or follow one of your organization\'s node templates.' : undefined}
+                error={errors.template_id?.message}
+                {...register('template_id', { onChange: (event: { target: { value: string } }) => applyTemplate(event.target.value) })}
+              >
+                <option value="">This cluster&apos;s own template</option>
+                {templateOptions.map((template) => (
+                  <option key={template.id} value={template.id}>
+                    {template.name}
+                    {template.is_default ? ' (default)' : ''}
+                  </option>
                 ))}
-              </div>
-              <span id={`${architecturesLegend}-hint`} className="field__hint">
-                None ticked allows both.
-              </span>
-              {architecturesError && (
-                <span id={`${architecturesLegend}-error`} className="field__error">
-                  {architecturesError}
-                </span>
+              </SelectField>
+              {linkedId !== '' && (
+                <p className="muted policy__link-note">
+                  The fields below come from{' '}
+                  {linked ? <Link to={templatePath(linked.id)}>{linked.name}</Link> : 'the linked template'}. Edit the template to change them; every cluster
+                  that uses it follows.
+                </p>
               )}
-          </fieldset>
-          <CheckboxField label="Allow burstable instances (t-family)" error={errors.template?.allow_burstable?.message} {...register('template.allow_burstable')} />
-          <CheckboxField
-            label="Fall back to On-Demand"
-            hint="When spot capacity is exhausted, launch On-Demand instead of failing the action."
-            error={errors.template?.on_demand_fallback?.message}
-            {...register('template.on_demand_fallback')}
-          />
-          </fieldset>
-          <TextField
-            label="Risk premium"
-            type="number"
-            min={0}
-            max={10}
-            step={0.1}
-            inputMode="decimal"
-            hint="0–10. How strongly the planner avoids spot capacity that is often interrupted: a spot offer counts as its price × (1 + premium × interruption probability). 0 compares prices only; reported costs are always real prices."
-            error={errors.risk_premium?.message}
-            {...register('risk_premium', {
-              valueAsNumber: true,
-              validate: (value) => (Number.isFinite(value) && value >= 0 && value <= 10) || 'Enter a number between 0 and 10.',
-            })}
-          />
+              <fieldset className="policy__linked" disabled={linkedId !== ''} aria-label={linkedId !== '' ? `Template fields from ${linked?.name ?? 'the linked template'}` : undefined}>
+                <SelectField label="Capacity type" hint="Hybrid: spot for stateless workloads, On-Demand for stateful ones." error={errors.template?.capacity_type?.message} {...register('template.capacity_type')}>
+                  {CAPACITY_TYPES.map((option) => (
+                    <option key={option.value} value={option.value}>
+                      {option.label}
+                    </option>
+                  ))}
+                </SelectField>
+                <SelectField
+                  label="Allocation strategy"
+                  hint="Capacity optimized weighs price against interruption risk; lowest price uses risk only to break ties."
+                  error={errors.template?.strategy?.message} {...register('template.strategy')}>
+                  {STRATEGIES.map((option) => (
+                    <option key={option.value} value={option.value}>
+                      {option.label}
+                    </option>
+                  ))}
+                </SelectField>
+                <TextField
+                  label="Allowed instance families"
+                  placeholder="m5, c6i, r6g"
+                  hint="Comma-separated; empty allows every family."
+                  error={errors.template?.allowed_families?.message}
+                  {...register('template.allowed_families')}
+                />
+                <TextField
+                  label="Excluded sizes"
+                  placeholder="nano, micro, metal"
+                  hint="Comma-separated sizes never launched."
+                  error={errors.template?.excluded_sizes?.message}
+                  {...register('template.excluded_sizes')}
+                />
+                <fieldset className="field policy__choices" aria-describedby={architecturesError ? `${architecturesLegend}-error` : `${architecturesLegend}-hint`}>
+                  <legend id={architecturesLegend} className="field__label">
+                    Architectures
+                  </legend>
+                  <div className="row row--wrap">
+                    {ARCHITECTURES.map((option) => (
+                      <CheckboxField key={option.value} label={option.label} value={option.value} {...register('template.architectures')} />
+                    ))}
+                  </div>
+                  <span id={`${architecturesLegend}-hint`} className="field__hint">
+                    None ticked allows both.
+                  </span>
+                  {architecturesError && (
+                    <span id={`${architecturesLegend}-error`} className="field__error">
+                      {architecturesError}
+                    </span>
+                  )}
+              </fieldset>
+              <CheckboxField label="Allow burstable instances (t-family)" error={errors.template?.allow_burstable?.message} {...register('template.allow_burstable')} />
+              <CheckboxField
+                label="Fall back to On-Demand"
+                hint="When spot capacity is exhausted, launch On-Demand instead of failing the action."
+                error={errors.template?.on_demand_fallback?.message}
+                {...register('template.on_demand_fallback')}
+              />
+              </fieldset>
+              <TextField
+                label="Risk premium"
+                type="number"
+                min={0}
+                max={10}
+                step={0.1}
+                inputMode="decimal"
+                hint="0–10. How strongly the planner avoids spot capacity that is often interrupted: a spot offer counts as its price × (1 + premium × interruption probability). 0 compares prices only; reported costs are always real prices."
+                error={errors.risk_premium?.message}
+                {...register('risk_premium', {
+                  valueAsNumber: true,
+                  validate: (value) => (Number.isFinite(value) && value >= 0 && value <= 10) || 'Enter a number between 0 and 10.',
+                })}
+              />
+          </PolicySection>
+          <PolicySection card="consolidation" impact={impacts.cards.consolidation} intro="Moves pods off under-used nodes so they can be removed, in small waves.">
+              <SelectField label="Aggressiveness" hint="Nodes below this utilization are consolidated." error={errors.aggressiveness?.message} {...register('aggressiveness')}>
+                {AGGRESSIVENESS.map((option) => (
+                  <option key={option.value} value={option.value}>
+                    {option.label}
+                  </option>
+                ))}
+              </SelectField>
+              <SelectField label="Method" error={errors.method?.message} {...register('method')}>
+                {METHODS.map((option) => (
+                  <option key={option.value} value={option.value}>
+                    {option.label}
+                  </option>
+                ))}
+              </SelectField>
+              <TextField
+                label="Stabilization window (seconds)"
+                type="number"
+                min={0}
+                step={1}
+                inputMode="numeric"
+                hint="Nodes younger than this are never touched."
+                error={errors.stabilization_window_secs?.message}
+                {...register('stabilization_window_secs', {
+                  valueAsNumber: true,
+                  validate: (value) => (Number.isInteger(value) && value >= 0) || 'Enter a whole number of seconds, 0 or more.',
+                })}
+              />
+              <p className="muted policy__intro">A plan changes nodes in waves; these limits keep each wave small.</p>
+              <TextField
+                label="Max nodes per wave (% of the cluster)"
+                type="number"
+                min={0}
+                max={100}
+                step="any"
+                inputMode="decimal"
+                hint="At most this share of the cluster's nodes is replaced or removed at a time (always at least 1 node)."
+                error={errors.disruption_budget?.max_percent?.message}
+                {...register('disruption_budget.max_percent', {
+                  valueAsNumber: true,
+                  validate: (value) => (Number.isFinite(value) && value > 0 && value <= 100) || 'Enter a percentage above 0 and at most 100.',
+                })}
+              />
+              <TextField
+                label="Max nodes per wave"
+                type="number"
+                min={1}
+                step={1}
+                inputMode="numeric"
+                placeholder="No limit"
+                hint="Optional cap in nodes, on top of the percentage."
+                error={errors.disruption_budget?.max_nodes?.message}
+                {...register('disruption_budget.max_nodes', {
+                  setValueAs: optionalNumber,
+                  validate: (value) => value === null || (Number.isInteger(value) && value >= 1) || 'Enter a whole number of nodes, 1 or more, or leave it empty.',
+                })}
+              />
+              <TextField
+                label="Max waves per plan"
+                type="number"
+                min={1}
+                step={1}
+                inputMode="numeric"
+                placeholder="No limit"
+                hint="Optional. Nodes that do not fit in these waves are kept, marked “disruption budget exhausted”."
+                error={errors.disruption_budget?.max_waves?.message}
+                {...register('disruption_budget.max_waves', {
+                  setValueAs: optionalNumber,
+                  validate: (value) => value === null || (Number.isInteger(value) && value >= 1) || 'Enter a whole number of waves, 1 or more, or leave it empty.',
+                })}
+              />
+              <CheckboxField
+                label="Dry run only"
+                hint="Every optimization of this cluster only plans and reports “would execute”."
+                error={errors.dry_run?.message}
+                {...register('dry_run')}
+              />
+              <CheckboxField
+                label="Maintenance mode"
+                hint="Plans are computed, but every action is blocked."
+                error={errors.maintenance_mode?.message}
+                {...register('maintenance_mode')}
+              />
+          </PolicySection>
+          <PolicySection card="hibernation">
+            <HibernationLink clusterId={clusterId} />
+          </PolicySection>
         </div>
-
-        <div className="policy__group">
-          <h3 className="policy__title">Safety</h3>
-          <CheckboxField
-            label="Dry run only"
-            hint="Every optimization of this cluster only plans and reports “would execute”."
-            error={errors.dry_run?.message}
-            {...register('dry_run')}
-          />
-          <CheckboxField
-            label="Maintenance mode"
-            hint="Plans are computed, but every action is blocked."
-            error={errors.maintenance_mode?.message}
-            {...register('maintenance_mode')}
-          />
-        </div>
-
-        <div className="policy__group">
-          <h3 className="policy__title">Disruption budget</h3>
-          <p className="muted policy__intro">A plan changes nodes in waves; these limits keep each wave small.</p>
-          <TextField
-            label="Max nodes per wave (% of the cluster)"
-            type="number"
-            min={0}
-            max={100}
-            step="any"
-            inputMode="decimal"
-            hint="At most this share of the cluster's nodes is replaced or removed at a time (always at least 1 node)."
-            error={errors.disruption_budget?.max_percent?.message}
-            {...register('disruption_budget.max_percent', {
-              valueAsNumber: true,
-              validate: (value) => (Number.isFinite(value) && value > 0 && value <= 100) || 'Enter a percentage above 0 and at most 100.',
-            })}
-          />
-          <TextField
-            label="Max nodes per wave"
-            type="number"
-            min={1}
-            step={1}
-            inputMode="numeric"
-            placeholder="No limit"
-            hint="Optional cap in nodes, on top of the percentage."
-            error={errors.disruption_budget?.max_nodes?.message}
-            {...register('disruption_budget.max_nodes', {
-              setValueAs: optionalNumber,
-              validate: (value) => value === null || (Number.isInteger(value) && value >= 1) || 'Enter a whole number of nodes, 1 or more, or leave it empty.',
-            })}
-          />
-          <TextField
-            label="Max waves per plan"
-            type="number"
-            min={1}
-            step={1}
-            inputMode="numeric"
-            placeholder="No limit"
-            hint="Optional. Nodes that do not fit in these waves are kept, marked “disruption budget exhausted”."
-            error={errors.disruption_budget?.max_waves?.message}
-            {...register('disruption_budget.max_waves', {
-              setValueAs: optionalNumber,
-              validate: (value) => value === null || (Number.isInteger(value) && value >= 1) || 'Enter a whole number of waves, 1 or more, or leave it empty.',
-            })}
-          />
-        </div>
-
-        <div className="policy__group policy__group--wide">
-          <h3 className="policy__title">On-demand minimums</h3>
-          <p className="muted policy__intro">
-            Keep part of a workload on On-Demand capacity so a spot interruption cannot take all of it down. A rule applies to the pods in its namespace (any
-            namespace when empty) that carry every listed label (all pods when empty). The share is of the pods the rule matches; when both a share and a replica count are set, the larger wins.
-          </p>
-          {errors.root?.rules && (
-            <span className="field__error" role="alert">
-              {errors.root.rules.message}
-            </span>
-          )}
-          {rules.fields.length === 0 ? (
-            <p className="muted">No rules: no workload is required to keep pods on On-Demand.</p>
-          ) : (
-            <ol className="od-rules" aria-label="On-demand minimums">
-              {rules.fields.map((field, index) => {
-                const rowErrors = errors.on_demand_minimums?.[index];
-                return (
-                  <li key={field.id}>
-                    <fieldset className="od-rule">
-                      <legend className="od-rule__legend">Rule {index + 1}</legend>
-                      <TextField label="Namespace" placeholder="Any namespace" error={rowErrors?.namespace?.message} {...register(`on_demand_minimums.${index}.namespace`)} />
-                      <div className="od-rule__labels">
+        <div role="tabpanel" id={`${formId}-panel-workload`} aria-labelledby={`${formId}-tab-workload`} hidden={layer !== 'workload'} className="policy">
+          <PolicySection card="rightsizing" impact={impacts.cards.rightsizing} intro="Recommends pod requests from measured usage.">
+            <SelectField label="Rightsizing mode" hint="Off: no recommendations. Recommendations only: a report of new requests; pods are never patched." error={errors.rightsize_mode?.message} {...register('rightsize_mode')}>
+              {RIGHTSIZE_MODES.map((option) => (
+                <option key={option.value} value={option.value}>
+                  {option.label}
+                </option>
+              ))}
+            </SelectField>
+              <SelectField
+                label="Rightsizing percentile"
+                hint="Recommended requests follow this percentile of measured usage."
+                error={errors.rightsize_percentile?.message}
+                {...register('rightsize_percentile')}
+              >
+                {PERCENTILES.map((p) => (
+                  <option key={p.value} value={p.value}>
+                    {p.label}
+                  </option>
+                ))}
+              </SelectField>
+              <TextField
+                label="Rightsizing headroom (%)"
+                type="number"
+                min={10}
+                max={50}
+                step={1}
+                inputMode="numeric"
+                hint="Added on top of the percentile, 10–50 %."
+                error={errors.rightsize_headroom?.message}
+                {...register('rightsize_headroom', {
+                  valueAsNumber: true,
+                  validate: (value) => (Number.isFinite(value) && value >= 10 && value <= 50) || 'Enter a percentage between 10 and 50.',
+                })}
+              />
+            <TextField
+              label="Minimum saving to recommend (USD/month)"
+              type="number"
+              min={0}
+              max={10000}
+              step={1}
+              inputMode="decimal"
+              hint="Reductions saving less than this are not worth restarting pods for; increases are always recommended."
+              error={errors.rightsize_min_monthly_savings?.message}
+              {...register('rightsize_min_monthly_savings', {
+                valueAsNumber: true,
+                validate: (value) => (Number.isFinite(value) && value >= 0 && value <= 10000) || 'Enter an amount between 0 and 10000.',
+              })}
+            />
+          </PolicySection>
+          <PolicySection card="affinity" impact={impacts.cards.affinity} wide intro="Where workloads may run: spot, On-Demand, or either.">
+            <div className="field">
+              <span className="field__label" id={`${formId}-affinity`}>
+                Spot preference per namespace
+              </span>
+              {affinity.fields.length === 0 ? (
+                <span className="field__hint">No rules: every pod prefers spot and falls back to On-Demand. A pod&apos;s own capacity-type node selector always wins.</span>
+              ) : (
+                <ol className="od-rules" aria-labelledby={`${formId}-affinity`}>
+                  {affinity.fields.map((field, index) => (
+                    <li key={field.id}>
+                      <fieldset className="od-rule" aria-label={`Spot rule ${index + 1}`}>
                         <TextField
-                          label="Pod labels"
-                          placeholder="app=api, tier=web"
-                          hint="key=value, comma-separated; any labels when empty"
-                          error={rowErrors?.selector?.message}
-                          {...register(`on_demand_minimums.${index}.selector`, {
-                            validate: (value) => parseSelector(value) !== null || 'Write labels as key=value, separated by commas.',
+                          label="Namespace"
+                          placeholder="ci"
+                          error={errors.spot_affinity?.[index]?.namespace?.message}
+                          {...register(`spot_affinity.${index}.namespace`, {
+                            validate: (value) => /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(value.trim()) || 'Enter a namespace name (lowercase letters, digits, -).',
                           })}
                         />
-                      </div>
-                      <TextField
-                        label="Minimum On-Demand share (%)"
-                        type="number"
-                        min={0}
-                        max={100}
-                        step="any"
-                        inputMode="decimal"
-                        error={rowErrors?.percent?.message}
-                        {...register(`on_demand_minimums.${index}.percent`, {
-                          setValueAs: optionalNumber,
-                          validate: (value, form) => {
-                            if (value === null) return form.on_demand_minimums[index]?.replicas !== null || 'Set a percentage or a number of replicas.';
-                            return (Number.isFinite(value) && value >= 0 && value <= 100) || 'Enter a percentage between 0 and 100.';
-                          },
-                        })}
-                      />
-                      <TextField
-                        label="Minimum On-Demand replicas"
-                        type="number"
-                        min={0}
-                        step={1}
-                        inputMode="numeric"
-                        error={rowErrors?.replicas?.message}
-                        {...register(`on_demand_minimums.${index}.replicas`, {
-                          setValueAs: optionalNumber,
-                          deps: [`on_demand_minimums.${index}.percent`],
-                          validate: (value) => value === null || (Number.isInteger(value) && value >= 0) || 'Enter a whole number of replicas, 0 or more.',
-                        })}
-                      />
-                      {canEdit && (
-                        <Button variant="ghost" size="sm" className="od-rule__remove" onClick={() => rules.remove(index)} aria-label={`Remove rule ${index + 1}`}>
-                          Remove
-                        </Button>
-                      )}
-                    </fieldset>
-                  </li>
-                );
-              })}
-            </ol>
-          )}
-          {canEdit && (
-            <div className="row">
-              <Button size="sm" onClick={() => rules.append({ ...EMPTY_ROW })}>
-                Add rule
-              </Button>
+                        <SelectField label="Spot preference" {...register(`spot_affinity.${index}.mode`)}>
+                          {SPOT_PREFERENCES.map((option) => (
+                            <option key={option.value} value={option.value}>
+                              {option.label}
+                            </option>
+                          ))}
+                        </SelectField>
+                        {canEdit && (
+                          <Button variant="ghost" size="sm" className="od-rule__remove" onClick={() => affinity.remove(index)} aria-label={`Remove spot rule ${index + 1}`}>
+                            Remove
+                          </Button>
+                        )}
+                      </fieldset>
+                    </li>
+                  ))}
+                </ol>
+              )}
+              {canEdit && (
+                <div className="row">
+                  <Button size="sm" onClick={() => affinity.append({ namespace: '', mode: 'force' })}>
+                    Add spot rule
+                  </Button>
+                </div>
+              )}
             </div>
-          )}
+            <h4 className="policy__subtitle">On-demand minimums</h4>
+              <p className="muted policy__intro">
+                Keep part of a workload on On-Demand capacity so a spot interruption cannot take all of it down. A rule applies to the pods in its namespace (any
+                namespace when empty) that carry every listed label (all pods when empty). The share is of the pods the rule matches; when both a share and a replica count are set, the larger wins.
+              </p>
+              {errors.root?.rules && (
+                <span className="field__error" role="alert">
+                  {errors.root.rules.message}
+                </span>
+              )}
+              {rules.fields.length === 0 ? (
+                <p className="muted">No rules: no workload is required to keep pods on On-Demand.</p>
+              ) : (
+                <ol className="od-rules" aria-label="On-demand minimums">
+                  {rules.fields.map((field, index) => {
+                    const rowErrors = errors.on_demand_minimums?.[index];
+                    return (
+                      <li key={field.id}>
+                        <fieldset className="od-rule">
+                          <legend className="od-rule__legend">Rule {index + 1}</legend>
+                          <TextField label="Namespace" placeholder="Any namespace" error={rowErrors?.namespace?.message} {...register(`on_demand_minimums.${index}.namespace`)} />
+                          <div className="od-rule__labels">
+                            <TextField
+                              label="Pod labels"
+                              placeholder="app=api, tier=web"
+                              hint="key=value, comma-separated; any labels when empty"
+                              error={rowErrors?.selector?.message}
+                              {...register(`on_demand_minimums.${index}.selector`, {
+                                validate: (value) => parseSelector(value) !== null || 'Write labels as key=value, separated by commas.',
+                              })}
+                            />
+                          </div>
+                          <TextField
+                            label="Minimum On-Demand share (%)"
+                            type="number"
+                            min={0}
+                            max={100}
+                            step="any"
+                            inputMode="decimal"
+                            error={rowErrors?.percent?.message}
+                            {...register(`on_demand_minimums.${index}.percent`, {
+                              setValueAs: optionalNumber,
+                              validate: (value, form) => {
+                                if (value === null) return form.on_demand_minimums[index]?.replicas !== null || 'Set a percentage or a number of replicas.';
+                                return (Number.isFinite(value) && value >= 0 && value <= 100) || 'Enter a percentage between 0 and 100.';
+                              },
+                            })}
+                          />
+                          <TextField
+                            label="Minimum On-Demand replicas"
+                            type="number"
+                            min={0}
+                            step={1}
+                            inputMode="numeric"
+                            error={rowErrors?.replicas?.message}
+                            {...register(`on_demand_minimums.${index}.replicas`, {
+                              setValueAs: optionalNumber,
+                              deps: [`on_demand_minimums.${index}.percent`],
+                              validate: (value) => value === null || (Number.isInteger(value) && value >= 0) || 'Enter a whole number of replicas, 0 or more.',
+                            })}
+                          />
+                          {canEdit && (
+                            <Button variant="ghost" size="sm" className="od-rule__remove" onClick={() => rules.remove(index)} aria-label={`Remove rule ${index + 1}`}>
+                              Remove
+                            </Button>
+                          )}
+                        </fieldset>
+                      </li>
+                    );
+                  })}
+                </ol>
+              )}
+              {canEdit && (
+                <div className="row">
+                  <Button size="sm" onClick={() => rules.append({ ...EMPTY_ROW })}>
+                    Add rule
+                  </Button>
+                </div>
+              )}
+          </PolicySection>
+          <PolicySection card="governance" impact={impacts.cards.governance} intro="Resources the optimizer never touches: they are marked unmanaged, their cost still counts.">
+              <TextField
+                label="Excluded namespaces"
+                placeholder="kube-system, payments"
+                hint="Comma-separated; pods in these namespaces are never moved."
+                error={errors.excluded_namespaces?.message}
+                {...register('excluded_namespaces')}
+              />
+            <TextField
+              label="Excluded pod labels"
+              placeholder="karpenter.sh/do-not-evict=true, app=legacy-db"
+              hint="key=value, comma-separated; a pod with any of them is never moved and its node is unmanaged."
+              error={errors.excluded_labels?.message}
+              {...register('excluded_labels', { validate: (value) => parseLabelPairs(value) !== null || 'Write labels as key=value, separated by commas.' })}
+            />
+          </PolicySection>
         </div>
       </fieldset>
       {impact.data && <ImpactSummary impact={impact.data} />}
       {canEdit && (
-        <div className="row row--end">
-          <Button variant="ghost" loading={impact.isPending} disabled={isSubmitting} onClick={() => void onPreview()}>
-            Preview impact
-          </Button>
-          <Button variant="ghost" disabled={!isDirty || isSubmitting} onClick={() => reset(toForm(policy))}>
-            Discard changes
-          </Button>
-          <Button variant="primary" type="submit" loading={isSubmitting} disabled={!isDirty}>
-            Save policy
-          </Button>
+        <div className={isDirty ? 'policy-savebar policy-savebar--dirty' : 'policy-savebar'} role="region" aria-label="Policy changes">
+          <span className="policy-savebar__status" role="status" data-testid="policy-unsaved">
+            {isDirty ? `Unsaved changes in ${dirtyCards.length === 0 ? 'the policy' : dirtyCards.map((card) => card.title).join(', ')}` : 'No unsaved changes'}
+          </span>
+          {isDirty && <ImpactBadge label="All changes" impact={impacts.total} />}
+          <span className="policy-savebar__actions">
+            <Button variant="ghost" loading={impact.isPending} disabled={isSubmitting} onClick={() => void onPreview()}>
+              Preview impact
+            </Button>
+            <Button variant="ghost" disabled={!isDirty || isSubmitting} onClick={() => reset(toForm(policy))}>
+              Discard changes
+            </Button>
+            <Button variant="primary" type="submit" loading={isSubmitting} disabled={!isDirty}>
+              Save policy
+            </Button>
+          </span>
         </div>
       )}
     </form>
+  );
+}
+
+/** One card of the policy page, with the planner's estimate of what its unsaved changes do. */
+function PolicySection({ card, impact, wide, intro, children }: { card: CardId; impact?: CardImpact; wide?: boolean; intro?: string; children: ReactNode }) {
+  const def = POLICY_CARDS.find((c) => c.id === card);
+  const id = useId();
+  return (
+    <section className={wide ? 'policy__group policy__group--wide policy-card' : 'policy__group policy-card'} aria-labelledby={id} data-card={card}>
+      <div className="policy-card__head">
+        <h3 className="policy__title" id={id}>
+          {def?.title}
+        </h3>
+        {impact && <ImpactBadge label={def?.title ?? card} impact={impact} />}
+      </div>
+      {intro && <p className="muted policy__intro">{intro}</p>}
+      {children}
+    </section>
+  );
+}
+
+/** `−$120.00/mo`: the monthly node cost difference the planner computed for a change. */
+export function ImpactBadge({ label, impact }: { label: string; impact?: CardImpact }) {
+  if (impact === undefined) return null;
+  let text: string;
+  let tone: 'neutral' | 'success' | 'warning' | 'danger' = 'neutral';
+  if (impact.error !== undefined) text = 'Impact unavailable';
+  else if (impact.difference === undefined) text = 'Estimating…';
+  else if (impact.difference < -0.005) {
+    text = `−${formatUsdCents(-impact.difference)}/mo`;
+    tone = 'success';
+  } else if (impact.difference > 0.005) {
+    text = `+${formatUsdCents(impact.difference)}/mo`;
+    tone = 'warning';
+  } else text = 'No cost change';
+  return (
+    <span className="impact-badge" aria-label={`Estimated impact of ${label}: ${text}`} title={impact.error !== undefined ? errorMessage(impact.error) : 'Planned on the cluster as it is now'} data-testid="impact-badge">
+      <Badge tone={tone}>{text}</Badge>
+    </span>
+  );
+}
+
+/** The hibernation card links to the cluster's schedule (kept on its own page). */
+function HibernationLink({ clusterId }: { clusterId: string }) {
+  const schedule = useHibernationSchedule(clusterId);
+  const awake = schedule.data ? schedule.data.slots.filter(Boolean).length : undefined;
+  return (
+    <div className="stack">
+      <p className="muted">Scales the cluster&apos;s node groups to zero outside working hours and restores them exactly.</p>
+      {schedule.data && (
+        <p>
+          {schedule.data.enabled ? `On: awake ${awake} of 168 hours a week (${schedule.data.timezone})` : 'Off: the cluster runs around the clock'}
+          {schedule.data.manual ? ` · manual override: ${schedule.data.manual.state}` : ''}
+        </p>
+      )}
+      <Link to={`${HIBERNATION_PATH}?cluster=${encodeURIComponent(clusterId)}`}>Edit the hibernation schedule</Link>
+    </div>
   );
 }
 

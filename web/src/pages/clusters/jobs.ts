@@ -437,11 +437,11 @@ export function useJob(id: string | null) {
   });
 }
 
-/** The organization's 50 newest jobs; re-read every 5 s while one of them is still going. */
+/** The organization's 50 newest jobs (the first page); re-read every 5 s while one of them is still going. */
 export function useJobs() {
   return useQuery({
     queryKey: [...jobsKey, 'list'],
-    queryFn: () => unwrap(api.GET('/api/jobs')),
+    queryFn: () => unwrap(api.GET('/api/jobs', { params: { query: { limit: 50 } } })),
     refetchInterval: (query) => (query.state.data?.items.some((job) => !isFinished(job.status)) ? 5000 : false),
   });
 }

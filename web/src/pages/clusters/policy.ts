@@ -43,6 +43,13 @@ export interface ClusterPolicy {
   on_demand_minimums?: OnDemandMinimum[];
   /** Spot offers are weighed at `price × (1 + risk_premium × p)` plus a per-node risk term; 0–10, default 3. */
   risk_premium?: number;
+  /** Pods carrying any of these labels are never moved (their nodes are unmanaged). */
+  excluded_labels?: LabelPair[];
+  /** Per-namespace spot rules. */
+  spot_affinity?: SpotAffinity[];
+  rightsize_mode?: RightsizeMode;
+  /** Rightsizing reductions saving less than this (USD/month) are not recommended. */
+  rightsize_min_monthly_savings?: number;
   /** The organization node template the policy follows (`template` is then that template's). */
   template_id?: string | null;
   template_name?: string | null;
@@ -89,6 +96,30 @@ export interface OnDemandMinimum {
   percent?: number | null;
   replicas?: number | null;
 }
+
+export interface LabelPair {
+  key: string;
+  value: string;
+}
+
+export type SpotPreference = 'force' | 'prefer' | 'never';
+export interface SpotAffinity {
+  namespace: string;
+  mode: SpotPreference;
+}
+export type RightsizeMode = 'off' | 'recommend';
+
+export const SPOT_PREFERENCES: { value: SpotPreference; label: string }[] = [
+  { value: 'force', label: 'Force spot (spot only)' },
+  { value: 'prefer', label: 'Prefer spot (fall back to On-Demand)' },
+  { value: 'never', label: 'Never spot (On-Demand only)' },
+];
+export const RIGHTSIZE_MODES: { value: RightsizeMode; label: string }[] = [
+  { value: 'off', label: 'Off' },
+  { value: 'recommend', label: 'Recommendations only' },
+];
+export const DEFAULT_EXCLUDED_LABELS: LabelPair[] = [{ key: 'karpenter.sh/do-not-evict', value: 'true' }];
+export const DEFAULT_RIGHTSIZE_MIN_SAVINGS = 10;
 
 export const DEFAULT_DISRUPTION_BUDGET: DisruptionBudget = { max_percent: 10, max_nodes: null, max_waves: null };
 export const DEFAULT_RISK_PREMIUM = 3;
@@ -165,11 +196,18 @@ export function usePolicyImpact(clusterId: string) {
   });
 }
 
+/**
+ * Saves the policy: `patch` sends only the changed fields (PATCH); `replace` sends the whole
+ * policy (PUT), for changes PATCH cannot express (a template link removed, a limit cleared).
+ */
 export function useSaveClusterPolicy(clusterId: string) {
   const queryClient = useQueryClient();
   return useMutation({
-    mutationFn: async (policy: ClusterPolicyInput) =>
-      (await unwrap(api.PUT('/api/clusters/{id}/policy', { params: { path: { id: clusterId } }, body: policy }))) as ClusterPolicy,
+    mutationFn: async ({ patch, replace }: { patch?: ClusterPolicyInput; replace?: ClusterPolicyInput }) => {
+      const params = { params: { path: { id: clusterId } } };
+      if (patch !== undefined) return (await unwrap(api.PATCH('/api/clusters/{id}/policy', { ...params, body: patch }))) as ClusterPolicy;
+      return (await unwrap(api.PUT('/api/clusters/{id}/policy', { ...params, body: replace ?? {} }))) as ClusterPolicy;
+    },
     onSuccess: (saved) => {
       queryClient.setQueryData(policyKey(clusterId), saved);
       // Every save is a new version. A template's "used by" follows the policies that link it

@@ -53,6 +53,15 @@ function handlers(role: 'owner' | 'viewer') {
     'GET /api/clusters': () => json({ items: [makeCluster()], total: 1 }),
     'GET /api/clusters/c-1/hibernation': () => json(schedule()),
     'GET /api/clusters/c-1/hibernation/state': () => json(state()),
+    'GET /api/holidays/countries': () =>
+      json({
+        items: [
+          { code: 'DE', name: 'Germany' },
+          { code: 'US', name: 'United States' },
+        ],
+        first_year: 2024,
+        last_year: 2099,
+      }),
   };
 }
 
@@ -87,7 +96,7 @@ describe('Cluster hibernation', () => {
     expect(screen.getByRole('link', { name: /cluster hibernation/i })).toBeInTheDocument();
   });
 
-  it('paints office hours by dragging and saves them; a bad field shows its 422', async () => {
+  it('paints office hours by dragging and saves them; a bad field shows its 422', { timeout: 20_000 }, async () => {
     signIn();
     let saved: Record<string, unknown> | undefined;
     const { calls } = mockApi({
@@ -150,6 +159,49 @@ describe('Cluster hibernation', () => {
     expect(screen.getByText(/Manual override: hibernating until/)).toBeInTheDocument();
   });
 
+  it('imports a country’s national holidays into the calendar, unsaved until saved', async () => {
+    signIn();
+    const year = new Date().getFullYear() + 1;
+    let saved: Record<string, unknown> | undefined;
+    const { calls } = mockApi({
+      ...handlers('owner'),
+      'GET /api/holidays': (_request, url) =>
+        json({
+          country: url.searchParams.get('country'),
+          country_name: 'United States',
+          year: Number(url.searchParams.get('year')),
+          items: [
+            { date: `${year}-01-01`, name: "New Year's Day" },
+            { date: `${year}-07-04`, name: 'Independence Day' },
+            { date: '2026-12-25', name: 'Christmas Day' },
+          ],
+        }),
+      'PUT /api/clusters/c-1/hibernation': async (request) => {
+        saved = (await request.json()) as Record<string, unknown>;
+        return json(schedule({ holidays: saved.holidays }));
+      },
+    });
+    renderApp('/hibernation');
+    const country = await screen.findByLabelText('Country');
+    await waitFor(() => expect(within(country).getAllByRole('option')).toHaveLength(2));
+    expect(screen.queryByTestId('schedule-unsaved')).not.toBeInTheDocument();
+    fireEvent.change(country, { target: { value: 'US' } });
+    fireEvent.change(screen.getByLabelText('Year'), { target: { value: String(year) } });
+    fireEvent.click(screen.getByRole('button', { name: 'Import national holidays' }));
+    const list = screen.getByRole('list', { name: 'Holidays' });
+    expect(await within(list).findByText(new RegExp(`${year}-07-04 · Independence Day`))).toBeInTheDocument();
+    const get = calls.find((c) => c.url.pathname === '/api/holidays');
+    expect(get?.url.searchParams.get('country')).toBe('US');
+    expect(get?.url.searchParams.get('year')).toBe(String(year));
+    // Christmas 2026 was already there: two new dates.
+    expect(await screen.findByText(/Added 2 national holidays of United States/)).toBeInTheDocument();
+    expect(screen.getByTestId('schedule-unsaved')).toHaveTextContent('Unsaved changes');
+    fireEvent.click(screen.getByRole('button', { name: 'Save schedule' }));
+    await waitFor(() => expect(saved).toBeDefined());
+    expect(saved?.holidays).toEqual(['2026-12-25', `${year}-01-01`, `${year}-07-04`]);
+    await waitFor(() => expect(screen.queryByTestId('schedule-unsaved')).not.toBeInTheDocument());
+  });
+
   it('gives viewers no controls', async () => {
     signIn();
     mockApi(handlers('viewer'));
@@ -157,6 +209,7 @@ describe('Cluster hibernation', () => {
     const grid = await screen.findByRole('table', { name: 'Weekly schedule' });
     expect(screen.queryByRole('button', { name: 'Hibernate now' })).not.toBeInTheDocument();
     expect(screen.queryByRole('button', { name: 'Save schedule' })).not.toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Import national holidays' })).not.toBeInTheDocument();
     const cell = within(grid).getByRole('gridcell', { name: /^Mon 09:00/ });
     fireEvent.mouseDown(cell);
     expect(cell).toHaveAttribute('data-kind', 'asleep');

@@ -7,8 +7,11 @@ import { PageHeader } from '../../layout/PageHeader';
 import { formatDateTime, formatUsdCents } from '../../lib/format';
 import { useClusters } from '../clusters/api';
 import {
+  mergeHolidays,
   useHibernationSchedule,
   useHibernationState,
+  useHolidayCountries,
+  useImportHolidays,
   useManual,
   useSaveSchedule,
   type DateOverride,
@@ -168,9 +171,64 @@ export function WeekGrid({ slots, prewarm, disabled, onChange }: { slots: boolea
   );
 }
 
+/** One-click import of a country's national holidays into the (unsaved) calendar. */
+export function HolidayImport({ current, onImport }: { current: string[]; onImport: (holidays: string[], names: Record<string, string>) => void }) {
+  const countries = useHolidayCountries();
+  const load = useImportHolidays();
+  const toast = useToast();
+  const thisYear = new Date().getFullYear();
+  const [country, setCountry] = useState('');
+  const [year, setYear] = useState(thisYear);
+  const items = countries.data?.items ?? [];
+  const chosen = country || items[0]?.code || '';
+  const years = [thisYear, thisYear + 1].filter((y) => !countries.data || (y >= countries.data.first_year && y <= countries.data.last_year));
+  const run = () =>
+    load.mutate(
+      { country: chosen, year },
+      {
+        onSuccess: (list) => {
+          const { holidays, added } = mergeHolidays(
+            current,
+            list.items.map((h) => h.date),
+          );
+          onImport(holidays, Object.fromEntries(list.items.map((h) => [h.date, h.name])));
+          toast.success(
+            added === 0
+              ? `All ${list.items.length} holidays of ${list.country_name} ${list.year} are already in the calendar`
+              : `Added ${added} national holidays of ${list.country_name} ${list.year}. Save the schedule to keep them.`,
+          );
+        },
+        onError: (e) => toast.error(errorMessage(e)),
+      },
+    );
+  if (countries.isError) return <p className="field__hint">National holidays are unavailable: {errorMessage(countries.error)}</p>;
+  return (
+    <div className="row" style={{ gap: 8, alignItems: 'flex-end', flexWrap: 'wrap' }} aria-label="Import national holidays">
+      <SelectField label="Country" value={chosen} onChange={(e) => setCountry(e.target.value)} disabled={items.length === 0}>
+        {items.map((c) => (
+          <option key={c.code} value={c.code}>
+            {c.name}
+          </option>
+        ))}
+      </SelectField>
+      <SelectField label="Year" value={String(year)} onChange={(e) => setYear(Number(e.target.value))}>
+        {years.map((y) => (
+          <option key={y} value={y}>
+            {y}
+          </option>
+        ))}
+      </SelectField>
+      <Button size="sm" loading={load.isPending} disabled={!chosen} onClick={run}>
+        Import national holidays
+      </Button>
+    </div>
+  );
+}
+
 function ScheduleEditor({ clusterId, schedule, groups, canEdit }: { clusterId: string; schedule: HibernationSchedule; groups: string[]; canEdit: boolean }) {
   const [form, setForm] = useState<HibernationScheduleInput>(() => toInput(schedule));
   const [holiday, setHoliday] = useState('');
+  const [holidayNames, setHolidayNames] = useState<Record<string, string>>({});
   const [override, setOverride] = useState<DateOverride>({ date: '', mode: 'awake' });
   const [namespaces, setNamespaces] = useState(schedule.protected_namespaces.join(', '));
   const save = useSaveSchedule(clusterId);
@@ -183,6 +241,8 @@ function ScheduleEditor({ clusterId, schedule, groups, canEdit }: { clusterId: s
   const fieldError = save.error instanceof ApiError ? save.error : undefined;
   const errorFor = (prefix: string) => (fieldError?.field?.startsWith(prefix) ? fieldError.message : undefined);
   const set = <K extends keyof HibernationScheduleInput>(key: K, value: HibernationScheduleInput[K]) => setForm((f) => ({ ...f, [key]: value }));
+  const dirty =
+    JSON.stringify(form) !== JSON.stringify(toInput(schedule)) || namespaces !== schedule.protected_namespaces.join(', ');
   const localNow = new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   let clusterNow = '';
   try {
@@ -261,7 +321,8 @@ function ScheduleEditor({ clusterId, schedule, groups, canEdit }: { clusterId: s
           <ul aria-label="Holidays">
             {(form.holidays ?? []).map((d) => (
               <li key={d}>
-                {d}{' '}
+                {d}
+                {holidayNames[d] ? ` · ${holidayNames[d]}` : ''}{' '}
                 {canEdit && (
                   <Button size="sm" variant="ghost" aria-label={`Remove holiday ${d}`} onClick={() => set('holidays', (form.holidays ?? []).filter((x) => x !== d))}>
                     ×
@@ -271,6 +332,15 @@ function ScheduleEditor({ clusterId, schedule, groups, canEdit }: { clusterId: s
             ))}
           </ul>
           {errorFor('holidays') && <p className="field__error">{errorFor('holidays')}</p>}
+          {canEdit && (
+            <HolidayImport
+              current={form.holidays ?? []}
+              onImport={(holidays, names) => {
+                set('holidays', holidays);
+                setHolidayNames((n) => ({ ...n, ...names }));
+              }}
+            />
+          )}
           {canEdit && (
             <div className="row" style={{ gap: 8, alignItems: 'flex-end' }}>
               <TextField label="Holiday date" type="date" value={holiday} onChange={(e) => setHoliday(e.target.value)} />
@@ -325,9 +395,16 @@ function ScheduleEditor({ clusterId, schedule, groups, canEdit }: { clusterId: s
       </div>
       {save.isError && !fieldError?.field && <p role="alert">{errorMessage(save.error)}</p>}
       {canEdit && (
-        <Button variant="primary" loading={save.isPending} onClick={submit}>
-          Save schedule
-        </Button>
+        <div className="row" style={{ gap: 12, alignItems: 'center' }}>
+          <Button variant="primary" loading={save.isPending} onClick={submit}>
+            Save schedule
+          </Button>
+          {dirty && (
+            <span role="status" data-testid="schedule-unsaved">
+              Unsaved changes
+            </span>
+          )}
+        </div>
       )}
     </Card>
   );

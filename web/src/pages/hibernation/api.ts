@@ -65,3 +65,36 @@ export function useManual(clusterId: string) {
     },
   });
 }
+
+export type HolidayCountryList = Schemas['HolidayCountryList'];
+export type NationalHolidayList = Schemas['NationalHolidayList'];
+
+/** Countries whose national holidays can be imported (static on the server). */
+export function useHolidayCountries() {
+  return useQuery({
+    queryKey: ['holidays', 'countries'] as const,
+    staleTime: Infinity,
+    queryFn: () => unwrap(api.GET('/api/holidays/countries')),
+  });
+}
+
+/** Fetches a country's national holidays for one year (the one-click import). */
+export function useImportHolidays() {
+  return useMutation({
+    mutationFn: ({ country, year }: { country: string; year: number }) =>
+      unwrap(api.GET('/api/holidays', { params: { query: { country, year: String(year) } } })),
+  });
+}
+
+/** `current` with the imported dates added (no duplicates, sorted), and how many were new. */
+export function mergeHolidays(current: string[], imported: string[]): { holidays: string[]; added: number } {
+  const set = new Set(current);
+  let added = 0;
+  for (const d of imported) {
+    if (!set.has(d)) {
+      set.add(d);
+      added += 1;
+    }
+  }
+  return { holidays: Array.from(set).sort(), added };
+}

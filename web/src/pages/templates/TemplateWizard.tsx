@@ -10,6 +10,7 @@ import { ARCHITECTURES, CAPACITY_TYPES, STRATEGIES, parseSelector } from '../clu
 import { useCreateTemplate, useTemplate, useTemplateEstimate, useUpdateTemplate } from './api';
 import { EstimatePanel } from './EstimatePanel';
 import { FamilyInput } from './FamilyInput';
+import { SecurityGroupPicker } from './SecurityGroupPicker';
 import {
   DISK_GIB,
   EMPTY_TAINT,
@@ -415,17 +416,25 @@ function TemplateWizard({ template, canEdit }: { template: Template | undefined;
                       </div>
                     )}
                   </div>
-                  <TextField
-                    label="Security groups"
-                    placeholder="sg-0123456789abcdef0"
-                    hint="Comma-separated ids attached to each node; empty keeps the node group's."
-                    error={errors.security_groups?.message}
-                    {...register('security_groups', {
+                  <Controller
+                    control={control}
+                    name="security_groups"
+                    rules={{
                       validate: (value) => {
                         const wrong = splitList(value).find((group) => !SG.test(group));
                         return wrong === undefined || `${wrong} is not a security group id (sg- and 8 or 17 hex digits).`;
                       },
-                    })}
+                    }}
+                    render={({ field }) => (
+                      <SecurityGroupPicker
+                        ref={field.ref}
+                        value={field.value}
+                        onChange={field.onChange}
+                        onBlur={field.onBlur}
+                        error={fieldError('security_groups', errors.security_groups?.message)}
+                        disabled={!canEdit}
+                      />
+                    )}
                   />
                   <TextField
                     label="Node labels"

@@ -98,3 +98,14 @@ export function useTemplateEstimate(spec: TemplateSpecInput) {
     staleTime: 60_000,
   });
 }
+
+/** Security groups of a linked account (the first one when `accountId` is empty), read live. */
+export function useSecurityGroups(accountId: string) {
+  return useQuery({
+    queryKey: ['templates', 'security-groups', accountId] as const,
+    queryFn: async () =>
+      await unwrap(api.GET('/api/templates/security-groups', { params: { query: accountId ? { account_id: accountId } : {} } })),
+    staleTime: 60_000,
+    retry: false,
+  });
+}

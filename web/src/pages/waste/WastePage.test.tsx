@@ -206,6 +206,37 @@ describe('Waste', () => {
     expect(calls.find((call) => call.url.pathname === '/api/volumes/orphaned/cleanup')?.body).toEqual({ ids: ['v-1'], dry_run: false });
   });
 
+  it('shows the retries of an item and why a batch was aborted', async () => {
+    signIn();
+    const aborted = makeJob({ status: 'failed', progress: 100, message: 'aborted: DeleteVolume: access denied; 1 done, 1 failed, 0 skipped of 2' });
+    mockApi({
+      ...baseHandlers('owner'),
+      'POST /api/volumes/orphaned/cleanup': () => json(makeJob(), { status: 202 }),
+      'GET /api/jobs/job-1': () => json(aborted),
+      'GET /api/jobs/job-1/items': () =>
+        json(
+          itemList(aborted, [
+            makeItem({ status: 'done', monthly_saving: 12, result: { snapshot_id: 'snap-0new', snapshot_completed: true, retries: 2 } }),
+            makeItem({ key: 'vol-0bbb', position: 1, resource_id: 'v-2', status: 'failed', error: 'DeleteVolume: access denied', result: { error_class: 'job' } }),
+          ]),
+        ),
+    });
+    renderApp('/waste');
+
+    const table = await screen.findByRole('table', { name: 'Orphaned volumes' });
+    fireEvent.click(within(table).getByRole('checkbox', { name: 'Select all orphaned volumes' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Clean up selected orphaned volumes' }));
+    const dialog = await screen.findByRole('dialog', { name: 'Clean up 2 orphaned volumes?' });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Clean up' }));
+
+    const batch = await screen.findByRole('table', { name: 'Batch items' });
+    const first = (await within(batch).findByText('vol-0aaa')).closest('tr') as HTMLElement;
+    expect(first).toHaveTextContent('Snapshot snap-0new (completed) · Retried 2× after transient errors');
+    const second = within(batch).getByText('vol-0bbb').closest('tr') as HTMLElement;
+    expect(second).toHaveTextContent('Batch aborted: DeleteVolume: access denied');
+    expect(screen.getByText(/^aborted: DeleteVolume: access denied/)).toBeInTheDocument();
+  });
+
   it('authorizes the selected instances and shows why a batch was refused', async () => {
     signIn();
     let authorized = false;

@@ -363,7 +363,10 @@ function itemDetail(item: JobItem): string {
   const snapshot = str(result.snapshot_id);
   if (snapshot) parts.push(`Snapshot ${snapshot}${result.snapshot_completed === true ? ' (completed)' : item.status === 'running' ? ' (completing…)' : ''}`);
   if (Array.isArray(result.would)) parts.push(...result.would.flatMap((line) => str(line) ?? []).map((line) => `Would: ${line}`));
-  if (item.error) parts.push(item.error);
+  // Transient errors (throttling, a provider or database outage) are retried with backoff.
+  if (typeof result.retries === 'number' && result.retries > 0) parts.push(`Retried ${result.retries}× after transient errors`);
+  // A permission error stops the whole batch: the items after it are not started.
+  if (item.error) parts.push(result.error_class === 'job' ? `Batch aborted: ${item.error}` : item.error);
   return parts.join(' · ');
 }
 

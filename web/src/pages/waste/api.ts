@@ -1,21 +1,32 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap } from '../../api/client';
+import { allPages, MAX_PAGE } from '../../api/paging';
 import { inventoryKey, jobItemsKey, jobKey, jobsKey } from '../../api/keys';
 import type { JobItemList } from '../../api/types';
 import { isFinished } from '../clusters/jobs';
 
 export const wasteKey = [...inventoryKey, 'waste'] as const;
 
+// Each list is read whole (every page): selections and totals cover all of it.
 export function useUnregisteredInstances() {
-  return useQuery({ queryKey: [...wasteKey, 'instances'], queryFn: () => unwrap(api.GET('/api/instances/unregistered')) });
+  return useQuery({
+    queryKey: [...wasteKey, 'instances'],
+    queryFn: () => allPages((cursor) => unwrap(api.GET('/api/instances/unregistered', { params: { query: { cursor, limit: MAX_PAGE } } }))),
+  });
 }
 
 export function useOrphanedVolumes() {
-  return useQuery({ queryKey: [...wasteKey, 'volumes'], queryFn: () => unwrap(api.GET('/api/volumes/orphaned')) });
+  return useQuery({
+    queryKey: [...wasteKey, 'volumes'],
+    queryFn: () => allPages((cursor) => unwrap(api.GET('/api/volumes/orphaned', { params: { query: { cursor, limit: MAX_PAGE } } }))),
+  });
 }
 
 export function useUnusedSnapshots() {
-  return useQuery({ queryKey: [...wasteKey, 'snapshots'], queryFn: () => unwrap(api.GET('/api/snapshots/unused')) });
+  return useQuery({
+    queryKey: [...wasteKey, 'snapshots'],
+    queryFn: () => allPages((cursor) => unwrap(api.GET('/api/snapshots/unused', { params: { query: { cursor, limit: MAX_PAGE } } }))),
+  });
 }
 
 /** The three batches the waste page queues. */

@@ -12,6 +12,7 @@ import { TeamIcon } from '../../../components/icons';
 import { PageHeader } from '../../../layout/PageHeader';
 import { formatDateTime, formatUsd } from '../../../lib/format';
 import { agentHealth, clientStatus, useClientAction, useClients, useCreateClient, useImpersonate, type ClientAction } from './api';
+import { useInviteClient, type ClientInvited } from '../console/api';
 
 export const CLIENTS_PATH = '/admin/clients';
 
@@ -71,7 +72,7 @@ function ClientsAdmin() {
   const queryClient = useQueryClient();
   const navigate = useNavigate();
   const [creating, setCreating] = useState(false);
-  const [created, setCreated] = useState<ClientCreated | null>(null);
+  const [created, setCreated] = useState<ClientCreated | ClientInvited | null>(null);
   const [pending, setPending] = useState<{ action: ClientAction; client: Client } | null>(null);
   const [reason, setReason] = useState('');
 
@@ -212,7 +213,11 @@ function ClientsAdmin() {
         open={created !== null}
         onClose={() => setCreated(null)}
         title="Organization created"
-        description="Give the owner this password. It is shown only once."
+        description={
+          created !== null && 'invite_url' in created
+            ? 'Send the owner this invite link: they choose their password with it. It is shown only once (and printed to the server log).'
+            : 'Give the owner this password. It is shown only once.'
+        }
         footer={
           <Button variant="primary" onClick={() => setCreated(null)}>
             Done
@@ -225,13 +230,29 @@ function ClientsAdmin() {
             <dd>{created.client.name}</dd>
             <dt>Owner</dt>
             <dd>{created.owner_email}</dd>
-            <dt>Password</dt>
-            <dd className="row">
-              <code className="mono" aria-label="Generated password">
-                {created.password}
-              </code>
-              <CopyButton value={created.password} label="Copy password" />
-            </dd>
+            {'invite_url' in created ? (
+              <>
+                <dt>Invite link</dt>
+                <dd className="row">
+                  <code className="mono invite-link" aria-label="Invite link">
+                    {created.invite_url}
+                  </code>
+                  <CopyButton value={created.invite_url} label="Copy link" />
+                </dd>
+                <dt>Valid until</dt>
+                <dd>{formatDateTime(created.expires_at)}</dd>
+              </>
+            ) : (
+              <>
+                <dt>Password</dt>
+                <dd className="row">
+                  <code className="mono" aria-label="Generated password">
+                    {created.password}
+                  </code>
+                  <CopyButton value={created.password} label="Copy password" />
+                </dd>
+              </>
+            )}
           </dl>
         )}
       </Modal>
@@ -307,33 +328,51 @@ function ClientActions({
 interface CreateForm {
   name: string;
   owner_email: string;
+  /** Invite the owner by link instead of generating a password. */
+  invite: boolean;
 }
 
-function CreateClientDialog({ open, onClose, onCreated }: { open: boolean; onClose: () => void; onCreated: (c: ClientCreated) => void }) {
+function CreateClientDialog({
+  open,
+  onClose,
+  onCreated,
+}: {
+  open: boolean;
+  onClose: () => void;
+  onCreated: (c: ClientCreated | ClientInvited) => void;
+}) {
   const create = useCreateClient();
-  const form = useForm<CreateForm>({ defaultValues: { name: '', owner_email: '' } });
+  const invite = useInviteClient();
+  const form = useForm<CreateForm>({ defaultValues: { name: '', owner_email: '', invite: false } });
   const { errors } = form.formState;
-  const submit = form.handleSubmit((values) =>
-    create.mutate(values, {
-      onSuccess: (result) => {
+  const byInvite = form.watch('invite');
+  const submit = form.handleSubmit(({ invite: viaInvite, ...values }) => {
+    const callbacks = {
+      onSuccess: (result: ClientCreated | ClientInvited) => {
         form.reset();
         onCreated(result);
       },
-      onError: (error) => applyApiError(error, ['name', 'owner_email'], form.setError),
-    }),
-  );
+      onError: (error: unknown) => applyApiError(error, ['name', 'owner_email'], form.setError),
+    };
+    if (viaInvite) invite.mutate(values, callbacks);
+    else create.mutate(values, callbacks);
+  });
   return (
     <Modal
       open={open}
       onClose={onClose}
       title="New organization"
-      description="Creates the organization and its owner with a generated password."
+      description={
+        byInvite
+          ? 'Creates the organization and an invite link with which its owner chooses a password.'
+          : 'Creates the organization and its owner with a generated password.'
+      }
       footer={
         <>
           <Button variant="ghost" onClick={onClose}>
             Cancel
           </Button>
-          <Button variant="primary" type="submit" form="create-client" loading={create.isPending}>
+          <Button variant="primary" type="submit" form="create-client" loading={create.isPending || invite.isPending}>
             Create organization
           </Button>
         </>
@@ -342,6 +381,11 @@ function CreateClientDialog({ open, onClose, onCreated }: { open: boolean; onClo
       <form id="create-client" className="stack" onSubmit={(e) => void submit(e)} noValidate>
         <TextField label="Organization name" error={errors.name?.message} {...form.register('name', { required: 'Enter a name' })} />
         <TextField label="Owner e-mail" type="email" error={errors.owner_email?.message} {...form.register('owner_email', { required: 'Enter the owner’s e-mail' })} />
+        <CheckboxField
+          label="Invite the owner by link instead"
+          hint="No password is generated: the owner opens the link (valid for 7 days) and chooses one."
+          {...form.register('invite')}
+        />
         {errors.root?.server?.message && (
           <p className="field__error" role="alert">
             {errors.root.server.message}

@@ -37,6 +37,8 @@ describe('System health page', () => {
     mockApi({
       'GET /api/auth/me': () => json(makeMe('owner', { platform_role: 'super_admin' })),
       'GET /api/admin/health': () => json(health({ status: 'degraded', job_queue: { ...health().job_queue, last_error: 'database is locked' } })),
+      'GET /api/admin/logs': () => json({ items: [], capacity: 2000 }),
+      'GET /api/admin/logs/changes': () => json({ items: [] }),
     });
     renderApp('/admin/health');
     const components = await screen.findByRole('list', { name: 'Components' });
@@ -62,6 +64,8 @@ describe('System health page', () => {
     mockApi({
       'GET /api/auth/me': () => json(makeMe('owner', { platform_role: 'super_admin' })),
       'GET /api/admin/health': () => json(health({ job_queue: { worker_alive: false, worker_restarts: 0, kinds: [] } })),
+      'GET /api/admin/logs': () => json({ items: [], capacity: 2000 }),
+      'GET /api/admin/logs/changes': () => json({ items: [] }),
     });
     renderApp('/admin/health');
     const components = await screen.findByRole('list', { name: 'Components' });

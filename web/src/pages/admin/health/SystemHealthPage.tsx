@@ -4,6 +4,8 @@ import { Badge, Button, Card, EmptyState, ErrorState, SkeletonRows, Table, type 
 import { DashboardIcon } from '../../../components/icons';
 import { PageHeader } from '../../../layout/PageHeader';
 import { useAdminHealth } from '../risk/api';
+import { LiveLogPanel } from './LiveLogPanel';
+import { StateChanges } from './StateChanges';
 
 export const SYSTEM_HEALTH_PATH = '/admin/health';
 
@@ -19,7 +21,7 @@ export function queueLight(queued: number): Light {
 
 const LIGHT_LABEL: Record<Light, string> = { green: 'Green', yellow: 'Yellow', red: 'Red' };
 
-function TrafficLight({ light }: { light: Light }) {
+export function TrafficLight({ light }: { light: Light }) {
   return (
     <span className="traffic-light" role="img" aria-label={`${LIGHT_LABEL[light]} light`}>
       {(['red', 'yellow', 'green'] as const).map((l) => (
@@ -59,7 +61,7 @@ function SystemHealthView() {
     <>
       <PageHeader
         title="System health"
-        subtitle="Components, the job queue and the account actors."
+        subtitle="Components, the job queue, the account actors and the live server log."
         actions={
           <Button onClick={() => void health.refetch()} loading={health.isFetching}>
             Refresh
@@ -69,6 +71,10 @@ function SystemHealthView() {
       {health.isPending && <SkeletonRows label="Loading system health" />}
       {health.isError && <ErrorState error={health.error} onRetry={() => void health.refetch()} />}
       {health.isSuccess && <HealthDetails health={health.data} />}
+      <div className="stack health-logs">
+        <StateChanges />
+        <LiveLogPanel />
+      </div>
     </>
   );
 }
