@@ -35,6 +35,12 @@ const EXTRA_STATUSES: &[(&str, &[u16])] = &[
     // 409: the handler (or a unique index behind it) refuses a duplicate or a state change.
     // The unauthenticated auth flows answer 401 for bad credentials or tokens themselves.
     ("signup", &[409, 429]),
+    ("adminInviteClient", &[409]),
+    ("acceptOwnerInvite", &[404, 409, 429]),
+    ("requestPasswordReset", &[429]),
+    ("confirmPasswordReset", &[404, 429]),
+    ("updateProfile", &[403, 409]),
+    ("changePassword", &[403]),
     ("login", &[401, 429]),
     ("refresh", &[401]),
     ("acceptInvite", &[404, 409, 429]),
@@ -277,6 +283,7 @@ fn derived_statuses(path: &str, method: &str, op: &J) -> Vec<u16> {
     // Viewers are refused every mutation outside /api/auth/; /api/admin/ is super_admin only.
     if (secured && is_mutating(method) && !path.starts_with("/api/auth/"))
         || path.starts_with("/api/admin/")
+        || path.starts_with("/api/lab/")
     {
         out.push(403);
     }

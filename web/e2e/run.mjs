@@ -392,8 +392,15 @@ const adminSteps = [
     const form = page.getByRole('form', { name: 'Live switch' });
     await form.getByLabel('Target model').selectOption({ label: `${uploadedModel} (validated)` });
     await form.getByRole('button', { name: /Execute live switch/ }).click();
-    await page.getByText(/^Total:/).waitFor({ timeout: 120_000 });
     const phases = page.getByRole('list', { name: 'Switch phases' });
+    // The switch is queued first ("Total" shows before any phase ran): wait for all 8 phases
+    // to end (done, or skipped for a node without a data volume) or for one to fail.
+    await page.waitForFunction(() => {
+      const list = document.querySelector('ol[aria-label="Switch phases"]');
+      if (!list) return false;
+      const ended = list.querySelectorAll('.lab-phase--done, .lab-phase--skipped').length;
+      return ended === 8 || list.querySelector('.lab-phase--failed') !== null;
+    }, null, { timeout: 150_000 }).catch(() => {});
     // Every phase ran (the volume phases are skipped for a node without a data volume).
     const ran = (await phases.locator('.lab-phase--done').count()) + (await phases.locator('.lab-phase--skipped').count());
     if (ran !== 8) throw new Error(`${ran} of 8 phases ran: ${await phases.innerText()}`);

@@ -13628,6 +13628,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description The request body is over the size limit (`payload_too_large`). */
             413: {
                 headers: {
@@ -13697,6 +13706,24 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description The request body is over the size limit (`payload_too_large`). */
             413: {
                 headers: {
@@ -13718,6 +13745,17 @@ export interface operations {
             /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client (`rate_limited`); see `Retry-After`. */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is allowed. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -13811,6 +13849,24 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state or an existing resource (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description The request body is over the size limit (`payload_too_large`). */
             413: {
                 headers: {
@@ -13881,6 +13937,15 @@ export interface operations {
             };
             /** @description Missing, invalid or expired access token (`unauthorized`). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -13982,6 +14047,17 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description Too many requests from this client (`rate_limited`); see `Retry-After`. */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is allowed. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description A dependency is unavailable (`unavailable`); retry later. */
             503: {
                 headers: {
@@ -14021,6 +14097,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description No such resource in the caller's organization (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description The request body is over the size limit (`payload_too_large`). */
             413: {
                 headers: {
@@ -14042,6 +14127,17 @@ export interface operations {
             /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client (`rate_limited`); see `Retry-After`. */
+            429: {
+                headers: {
+                    /** @description Seconds until the next attempt is allowed. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -14514,6 +14610,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description A dependency is unavailable (`unavailable`); retry later. */
             503: {
                 headers: {
@@ -14656,6 +14761,15 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
                 };
             };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
             /** @description A dependency is unavailable (`unavailable`); retry later. */
             503: {
                 headers: {
@@ -14697,6 +14811,15 @@ export interface operations {
             };
             /** @description Missing, invalid or expired access token (`unauthorized`). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14752,6 +14875,15 @@ export interface operations {
             };
             /** @description Missing, invalid or expired access token (`unauthorized`). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -14896,6 +15028,15 @@ export interface operations {
             };
             /** @description Missing, invalid or expired access token (`unauthorized`). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -15055,6 +15196,15 @@ export interface operations {
             };
             /** @description Missing, invalid or expired access token (`unauthorized`). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
