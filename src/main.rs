@@ -280,6 +280,11 @@ struct ServeArgs {
         default_value = "Spot Optimizer <spot-optimizer@localhost>"
     )]
     smtp_from: String,
+    /// Let notification webhooks point at loopback, private, link-local (cloud metadata),
+    /// unique-local IPv6 and other non-public addresses (on-premises receivers, tests).
+    /// Default: refused when saved and again, after DNS resolution, when sent.
+    #[arg(long, env = "SPOT_ALLOW_PRIVATE_WEBHOOKS")]
+    allow_private_webhooks: bool,
 }
 
 fn database_url(cli: &Cli) -> anyhow::Result<String> {
@@ -388,6 +393,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     cfg.lease_secs = args.lease_secs;
     cfg.smtp_url = args.smtp_url.clone().filter(|u| !u.trim().is_empty());
     cfg.smtp_from = args.smtp_from.clone();
+    cfg.allow_private_webhooks = args.allow_private_webhooks;
     spot_api::notify::Mailer::from_config(&cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
     cfg.deleted_org_retention_days = i64::from(args.deleted_org_retention_days);
     cfg.public_url = args

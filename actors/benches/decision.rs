@@ -61,7 +61,8 @@ async fn main() {
         let mut nodes = 0;
         for _ in 0..runs {
             let t = Instant::now();
-            let d = react::pending_pods(&market, &template, "bench", &pods, 0).expect("decision");
+            let d =
+                react::pending_pods(&market, &template, true, "bench", &pods, 0).expect("decision");
             times.push(t.elapsed().as_secs_f64() * 1000.0);
             nodes = d.nodes.len();
         }

@@ -43,16 +43,25 @@ fn engine_market(market: &Market) -> spot_engine::plan::Market {
 
 /// Plans the cheapest set of new nodes for pending pods (flagged and AVOID pools
 /// excluded, prices weighed by risk) with the planner.
+/// With `autoscaling` off (the cluster policy's master toggle) nothing is launched: the
+/// decision lists every pod as unschedulable, with the reason.
 pub fn pending_pods(
     market: &Market,
     template: &NodeTemplate,
+    autoscaling: bool,
     cluster: &str,
     pods: &[Pod],
     now: i64,
 ) -> Result<LaunchDecision, String> {
     let started = std::time::Instant::now();
-    let l = spot_engine::react::pending_pods(&engine_market(market), template, pods, now)
-        .map_err(|e| e.to_string())?;
+    let l = spot_engine::react::pending_pods_with(
+        &engine_market(market),
+        template,
+        autoscaling,
+        pods,
+        now,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(LaunchDecision {
         cluster: cluster.to_string(),
         trigger: "pending_pods".into(),

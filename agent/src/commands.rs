@@ -249,12 +249,32 @@ impl Executor {
             proto::WorkloadKind::Deployment => "deployment",
             proto::WorkloadKind::StatefulSet => "statefulset",
         };
+        // The container to patch: the one named, or, when none is named (whole-pod
+        // rightsizing), the workload's only container.
+        let resolve = |spec: Option<&PodSpec>| -> Result<String, String> {
+            let containers = spec.map(|s| s.containers.as_slice()).unwrap_or_default();
+            if container.is_empty() {
+                return match containers {
+                    [only] => Ok(only.name.clone()),
+                    _ => Err(format!(
+                        "{kind_name} {ns}/{name} has {} containers: name the one to patch",
+                        containers.len()
+                    )),
+                };
+            }
+            if containers.iter().any(|c| c.name == container) {
+                Ok(container.to_string())
+            } else {
+                Err(format!(
+                    "{kind_name} {ns}/{name} has no container {container:?}"
+                ))
+            }
+        };
         // Strategic merge: containers merge by name, so only this container changes.
-        let patch = json!({"spec": {"template": {"spec": {"containers": [
-            {"name": container, "resources": {"requests": requests}}
-        ]}}}});
-        let has_container = |spec: Option<&PodSpec>| {
-            spec.is_some_and(|s| s.containers.iter().any(|c| c.name == container))
+        let patch_for = |c: &str| {
+            json!({"spec": {"template": {"spec": {"containers": [
+                {"name": c, "resources": {"requests": requests.clone()}}
+            ]}}}})
         };
         let pp = PatchParams::default();
         let result = match kind {
@@ -263,14 +283,13 @@ impl Executor {
                 match api.get(name).await {
                     Ok(d) => {
                         let spec = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
-                        if !has_container(spec) {
-                            return fail(format!(
-                                "{kind_name} {ns}/{name} has no container {container:?}"
-                            ));
-                        }
-                        api.patch(name, &pp, &Patch::Strategic(&patch))
+                        let c = match resolve(spec) {
+                            Ok(c) => c,
+                            Err(m) => return fail(m),
+                        };
+                        api.patch(name, &pp, &Patch::Strategic(&patch_for(&c)))
                             .await
-                            .map(|_| ())
+                            .map(|_| c)
                     }
                     Err(e) => Err(e),
                 }
@@ -280,21 +299,20 @@ impl Executor {
                 match api.get(name).await {
                     Ok(d) => {
                         let spec = d.spec.as_ref().and_then(|s| s.template.spec.as_ref());
-                        if !has_container(spec) {
-                            return fail(format!(
-                                "{kind_name} {ns}/{name} has no container {container:?}"
-                            ));
-                        }
-                        api.patch(name, &pp, &Patch::Strategic(&patch))
+                        let c = match resolve(spec) {
+                            Ok(c) => c,
+                            Err(m) => return fail(m),
+                        };
+                        api.patch(name, &pp, &Patch::Strategic(&patch_for(&c)))
                             .await
-                            .map(|_| ())
+                            .map(|_| c)
                     }
                     Err(e) => Err(e),
                 }
             }
         };
         match result {
-            Ok(()) => ok(format!(
+            Ok(container) => ok(format!(
                 "{kind_name} {ns}/{name} container {container}: requests set to {}",
                 serde_json::Value::Object(requests)
             )),

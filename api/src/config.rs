@@ -85,6 +85,10 @@ pub struct ServerConfig {
     pub notify_max_attempts: u32,
     /// How often the weekly report scheduler looks for a finished week to report (s).
     pub weekly_report_check_secs: u64,
+    /// Webhooks may point at loopback, private, link-local (cloud metadata), unique-local
+    /// and other non-public addresses (`--allow-private-webhooks`; tests and on-premises
+    /// receivers). Off by default: such webhooks are refused when saved and when sent.
+    pub allow_private_webhooks: bool,
 }
 
 impl ServerConfig {
@@ -134,6 +138,7 @@ impl ServerConfig {
             notify_retry_base_ms: 1000,
             notify_max_attempts: 4,
             weekly_report_check_secs: 900,
+            allow_private_webhooks: false,
         }
     }
 }

@@ -454,6 +454,54 @@ async fn terminate_and_clean_up_storage_honour_dry_run() {
         .any(|s| s.id == snap.id));
 }
 
+/// The Lab's switch moves a node's data volume: detach (waits until available) and attach to
+/// the replacement, both honouring dry run.
+#[tokio::test]
+async fn a_volume_moves_from_one_instance_to_another() {
+    let Some(moto) = moto("a_volume_moves_from_one_instance_to_another") else {
+        return;
+    };
+    let sdk = seed_config(&moto).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let old = run_instance(&ec2, true, &[]).await;
+    let new = run_instance(&ec2, true, &[]).await;
+    let volume = create_volume(&ec2).await;
+    let cloud = adapter(&moto, keys()).await;
+    let attached_to = |m: Mutation<spot_cloud::Volume>| {
+        m.applied()
+            .expect("applied, not a dry run")
+            .attached_instance_id
+    };
+
+    let on_old = cloud
+        .attach_volume_to(&volume, &old, "/dev/sdf", false)
+        .await
+        .expect("attach to the old node");
+    assert_eq!(attached_to(on_old).as_deref(), Some(old.as_str()));
+    let dry = cloud.detach_volume(&volume, true).await.expect("dry run");
+    assert!(dry.is_dry_run(), "{dry:?}");
+    let still = cloud
+        .describe_volumes()
+        .await
+        .expect("volumes")
+        .into_iter()
+        .find(|v| v.id == volume)
+        .and_then(|v| v.attached_instance_id);
+    assert_eq!(still.as_deref(), Some(old.as_str()), "a dry run detached");
+    let detached = cloud.detach_volume(&volume, false).await.expect("detach");
+    assert_eq!(attached_to(detached), None);
+    let again = cloud.detach_volume(&volume, false).await;
+    assert!(
+        matches!(&again, Err(CloudError::Invalid { field, .. }) if field == "volume_id"),
+        "{again:?}"
+    );
+    let on_new = cloud
+        .attach_volume_to(&volume, &new, "/dev/sdf", false)
+        .await
+        .expect("attach to the replacement");
+    assert_eq!(attached_to(on_new).as_deref(), Some(new.as_str()));
+}
+
 #[tokio::test]
 async fn auto_scaling_groups_update_and_launch() {
     let Some(moto) = moto("auto_scaling_groups_update_and_launch") else {

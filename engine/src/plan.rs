@@ -536,6 +536,9 @@ struct P<'a> {
     /// Node index, `None` for pending pods.
     node: Option<usize>,
     pdb: Option<String>,
+    /// Zone-spread group under the policy (its own, or its workload's with multi-AZ
+    /// spread).
+    spread: Option<String>,
 }
 
 struct Ctx<'a> {
@@ -825,7 +828,7 @@ fn pack_new_uncached(ctx: &Ctx<'_>, pods: &[usize], opts: &PackOptions) -> Packe
                     capacity: p.cap,
                     arch: p.src.arch,
                     anti_affinity_group: p.src.anti_affinity_group.clone(),
-                    az_spread_group: p.src.az_spread_group.clone(),
+                    az_spread_group: p.spread.clone(),
                 }
             })
             .collect();
@@ -917,9 +920,12 @@ fn place(ctx: &Ctx<'_>, rooms: &mut [Room], pods: &[usize], out: &mut Outcome, f
             .then_with(|| pa.id.cmp(&pb.id))
     });
     let mut rest = Vec::new();
+    let autoscaling = ctx.input.policy.autoscaling;
     for i in order {
         let p = &ctx.pods[i];
-        let slot = if fill && p.src.az_spread_group.is_none() {
+        // Zone-spread pods go to new nodes the packer spreads, unless no node may be
+        // bought: then existing room is all there is.
+        let slot = if fill && (p.spread.is_none() || !autoscaling) {
             rooms.iter_mut().find(|r| fits_room(ctx, p, r))
         } else {
             None
@@ -933,6 +939,15 @@ fn place(ctx: &Ctx<'_>, rooms: &mut [Room], pods: &[usize], out: &mut Outcome, f
         }
     }
     rest.sort_unstable();
+    if !autoscaling {
+        for i in rest {
+            out.unschedulable.insert(
+                i,
+                "autoscaling is off in the cluster's policy: no node is launched, and no existing node has room".into(),
+            );
+        }
+        return;
+    }
     let (nodes, bad, lb, ffd, reason) = pack_new(ctx, &rest, &ctx.input.opts(rest.len()));
     for (o, members) in nodes {
         let k = out.new_nodes.len();
@@ -1185,9 +1200,10 @@ fn incremental(ctx: &Ctx<'_>, cands: &[usize], receivers: &BTreeSet<usize>) -> O
             .then(input.nodes[a.1].name.cmp(&input.nodes[b.1].name))
     });
     let mut homeless: Vec<usize> = Vec::new();
-    // Forced nodes go first and never receive pods.
+    // Forced nodes go first and never receive pods (their pods need new capacity of the
+    // other lifecycle: not with autoscaling off, when they are ordinary candidates).
     for &(_, i) in &order {
-        if forced(i) {
+        if input.policy.autoscaling && forced(i) {
             out.removed.insert(i);
             rooms.remove(&i);
             homeless.extend(ctx.node_pods[i].iter().copied());
@@ -1211,17 +1227,17 @@ fn incremental(ctx: &Ctx<'_>, cands: &[usize], receivers: &BTreeSet<usize>) -> O
             continue;
         }
         // Trial drain onto other receivers (fullest first, name).
-        let mut others: Vec<usize> = rooms
-            .keys()
-            .copied()
-            .filter(|&j| j != i && !out.removed.contains(&j))
+        // (Utilisation computed once per room, not per comparison: thousands of nodes.)
+        let mut keyed: Vec<(f64, usize)> = rooms
+            .iter()
+            .filter(|(&j, _)| j != i && !out.removed.contains(&j))
+            .map(|(&j, r)| (utilization(&r.used, &input.nodes[j].allocatable), j))
             .collect();
-        others.sort_by(|&a, &b| {
-            let ua = utilization(&rooms[&a].used, &input.nodes[a].allocatable);
-            let ub = utilization(&rooms[&b].used, &input.nodes[b].allocatable);
-            ub.total_cmp(&ua)
-                .then(input.nodes[a].name.cmp(&input.nodes[b].name))
+        keyed.sort_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then(input.nodes[a.1].name.cmp(&input.nodes[b.1].name))
         });
+        let others: Vec<usize> = keyed.into_iter().map(|x| x.1).collect();
         // Trial placements touch few rooms: keep the changed ones in an overlay.
         let mut overlay: BTreeMap<usize, Room> = BTreeMap::new();
         let mut pods = ctx.node_pods[i].clone();
@@ -1236,11 +1252,13 @@ fn incremental(ctx: &Ctx<'_>, cands: &[usize], receivers: &BTreeSet<usize>) -> O
         let mut ok = true;
         for &p in &pods {
             let pod = &ctx.pods[p];
+            // A zone-spread pod stays in its zone: moving never worsens the spread.
             let found = others.iter().copied().find(|j| {
-                overlay
-                    .get(j)
-                    .or_else(|| rooms.get(j))
-                    .is_some_and(|r| fits_room(ctx, pod, r))
+                (pod.spread.is_none() || input.nodes[*j].az == input.nodes[i].az)
+                    && overlay
+                        .get(j)
+                        .or_else(|| rooms.get(j))
+                        .is_some_and(|r| fits_room(ctx, pod, r))
             });
             match found.and_then(|j| {
                 overlay
@@ -1360,8 +1378,258 @@ fn target(
         }
         return out;
     }
-    place(ctx, &mut rs, &homeless, &mut out, true);
+    if homeless.len() <= REPACK_MAX_PODS {
+        // Few pods: packing them again around the kept nodes' free room is cheap.
+        place(ctx, &mut rs, &homeless, &mut out, true);
+    } else {
+        refit_target(ctx, &mut rs, &homeless, target_nodes, &mut out);
+    }
     out
+}
+
+/// Up to this many homeless pods the target strategy packs them again (free room of the
+/// receivers first); above it the target fleet is refitted ([`refit_target`]) instead of
+/// packing the whole fleet a second time.
+const REPACK_MAX_PODS: usize = 200;
+
+/// New nodes [`refit_target`] tries to empty into free room (the emptiest ones).
+const REFIT_EMPTY_TRIES: usize = 64;
+
+/// A new node being refitted by [`refit_target`].
+struct NewBin {
+    offer: usize,
+    pods: Vec<usize>,
+    used: Resources,
+    groups: BTreeSet<String>,
+}
+
+impl NewBin {
+    fn fits(&self, ctx: &Ctx<'_>, p: &P<'_>) -> bool {
+        let o = &ctx.offers[self.offer];
+        pod_fits_offer(p, o)
+            && p.src
+                .anti_affinity_group
+                .as_ref()
+                .is_none_or(|g| !self.groups.contains(g))
+            && self
+                .used
+                .saturating_add(&p.src.request())
+                .fits_in(&o.allocatable)
+    }
+    fn put(&mut self, ctx: &Ctx<'_>, i: usize) {
+        let p = &ctx.pods[i];
+        self.used = self.used.saturating_add(&p.src.request());
+        if let Some(g) = &p.src.anti_affinity_group {
+            self.groups.insert(g.clone());
+        }
+        self.pods.push(i);
+    }
+}
+
+/// The target fleet adapted to the kept nodes without packing it again: per kept node,
+/// the target node of its offer holding the fewest homeless pods is dropped; the homeless
+/// pods of the dropped nodes (orphans) go first fit into the receivers' free room (not
+/// zone-spread pods), then into the free room of the remaining new nodes (zone-spread
+/// pods only in the zone they were dealt), and the rest are packed anew. Every new node
+/// then buys the cheapest offer holding its pods (zone kept when it holds a spread pod).
+fn refit_target(
+    ctx: &Ctx<'_>,
+    rooms: &mut [Room],
+    homeless: &[usize],
+    target_nodes: &[(usize, Vec<usize>)],
+    out: &mut Outcome,
+) {
+    let input = ctx.input;
+    let home: BTreeSet<usize> = homeless.iter().copied().collect();
+    let mut kept_per_key: BTreeMap<(String, Lifecycle, String), usize> = BTreeMap::new();
+    for &i in out.kept.keys() {
+        let n = &input.nodes[i];
+        *kept_per_key
+            .entry((n.instance_type.clone(), n.lifecycle, n.az.clone()))
+            .or_default() += 1;
+    }
+    // Target nodes by offer key, fewest homeless pods first (stable on target order).
+    let mut by_key: BTreeMap<(String, Lifecycle, String), Vec<(usize, usize)>> = BTreeMap::new();
+    for (t, (o, members)) in target_nodes.iter().enumerate() {
+        let movers = members.iter().filter(|p| home.contains(p)).count();
+        by_key
+            .entry(offer_key(&ctx.offers[*o]))
+            .or_default()
+            .push((movers, t));
+    }
+    let mut dropped = vec![false; target_nodes.len()];
+    for (key, mut ts) in by_key {
+        let k = kept_per_key.get(&key).copied().unwrap_or(0);
+        ts.sort_unstable();
+        for &(_, t) in ts.iter().take(k) {
+            dropped[t] = true;
+        }
+    }
+    let mut bins: Vec<NewBin> = Vec::new();
+    let mut orphans: Vec<(usize, String)> = Vec::new();
+    let mut placed: BTreeSet<usize> = BTreeSet::new();
+    for (t, (o, members)) in target_nodes.iter().enumerate() {
+        let az = &ctx.offers[*o].az;
+        if dropped[t] {
+            orphans.extend(
+                members
+                    .iter()
+                    .filter(|p| home.contains(p))
+                    .map(|&p| (p, az.clone())),
+            );
+            continue;
+        }
+        let mut b = NewBin {
+            offer: *o,
+            pods: Vec::new(),
+            used: Resources::default(),
+            groups: BTreeSet::new(),
+        };
+        for &p in members.iter().filter(|p| home.contains(p)) {
+            b.put(ctx, p);
+            placed.insert(p);
+        }
+        bins.push(b);
+    }
+    // Homeless pods the target fleet does not hold (none when it packed every movable
+    // pod) are orphans with no zone of their own.
+    placed.extend(orphans.iter().map(|o| o.0));
+    for &p in homeless {
+        if !placed.contains(&p) {
+            orphans.push((p, String::new()));
+        }
+    }
+    orphans.sort_by(|a, b| {
+        let (pa, pb) = (&ctx.pods[a.0], &ctx.pods[b.0]);
+        pb.src
+            .priority
+            .cmp(&pa.src.priority)
+            .then(pb.src.cpu_millis.cmp(&pa.src.cpu_millis))
+            .then(pb.src.memory_mib.cmp(&pa.src.memory_mib))
+            .then_with(|| pa.id.cmp(&pb.id))
+    });
+    let mut rest: Vec<usize> = Vec::new();
+    for (i, az) in orphans {
+        let p = &ctx.pods[i];
+        if p.spread.is_none() {
+            if let Some(r) = rooms.iter_mut().find(|r| fits_room(ctx, p, r)) {
+                put(r, p);
+                out.dest.insert(i, Dest::Existing(r.node));
+                continue;
+            }
+        }
+        let slot = bins.iter_mut().find(|b| {
+            (p.spread.is_none() || (!az.is_empty() && ctx.offers[b.offer].az == az))
+                && b.fits(ctx, p)
+        });
+        match slot {
+            Some(b) => b.put(ctx, i),
+            None => rest.push(i),
+        }
+    }
+    // The emptiest new nodes (at most REFIT_EMPTY_TRIES) are emptied when all of their
+    // pods fit into the receivers' free room (not zone-spread pods) or the other new
+    // nodes' (zone-spread pods only in their zone).
+    let util = |b: &NewBin| utilization(&b.used, &ctx.offers[b.offer].allocatable);
+    let mut order: Vec<usize> = (0..bins.len()).collect();
+    order.sort_by(|&a, &b| util(&bins[a]).total_cmp(&util(&bins[b])).then(a.cmp(&b)));
+    order.truncate(REFIT_EMPTY_TRIES);
+    for k in order {
+        if bins[k].pods.is_empty() {
+            continue;
+        }
+        let az = ctx.offers[bins[k].offer].az.clone();
+        let mut room_trial: BTreeMap<usize, Room> = BTreeMap::new();
+        let mut bin_trial: BTreeMap<usize, NewBin> = BTreeMap::new();
+        let mut moves: Vec<(usize, Dest)> = Vec::new();
+        let mut ok = true;
+        for &i in &bins[k].pods {
+            let p = &ctx.pods[i];
+            if p.spread.is_none() {
+                let r = (0..rooms.len())
+                    .find(|&j| fits_room(ctx, p, room_trial.get(&j).unwrap_or(&rooms[j])));
+                if let Some(j) = r {
+                    let mut room = room_trial.remove(&j).unwrap_or_else(|| rooms[j].clone());
+                    put(&mut room, p);
+                    moves.push((i, Dest::Existing(room.node)));
+                    room_trial.insert(j, room);
+                    continue;
+                }
+            }
+            let slot = (0..bins.len()).find(|&j| {
+                j != k
+                    && !bins[j].pods.is_empty()
+                    && (p.spread.is_none() || ctx.offers[bins[j].offer].az == az)
+                    && bin_trial.get(&j).unwrap_or(&bins[j]).fits(ctx, p)
+            });
+            match slot {
+                Some(j) => {
+                    let mut b = bin_trial.remove(&j).unwrap_or_else(|| NewBin {
+                        offer: bins[j].offer,
+                        pods: bins[j].pods.clone(),
+                        used: bins[j].used,
+                        groups: bins[j].groups.clone(),
+                    });
+                    b.put(ctx, i);
+                    bin_trial.insert(j, b);
+                }
+                None => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if ok {
+            for (j, r) in room_trial {
+                rooms[j] = r;
+            }
+            for (j, b) in bin_trial {
+                bins[j] = b;
+            }
+            for (i, d) in moves {
+                out.dest.insert(i, d);
+            }
+            bins[k].pods.clear();
+        }
+    }
+    for mut b in bins {
+        if b.pods.is_empty() {
+            continue;
+        }
+        let zone = b
+            .pods
+            .iter()
+            .any(|&p| ctx.pods[p].spread.is_some())
+            .then(|| ctx.offers[b.offer].az.clone());
+        let cheapest = ctx
+            .offers
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| {
+                zone.as_deref().is_none_or(|z| z == o.az)
+                    && b.used.fits_in(&o.allocatable)
+                    && b.pods.iter().all(|&p| pod_fits_offer(&ctx.pods[p], o))
+            })
+            .min_by(|a, b| {
+                a.1.hourly_price
+                    .total_cmp(&b.1.hourly_price)
+                    .then(a.0.cmp(&b.0))
+            })
+            .map(|(k, _)| k);
+        if let Some(k) = cheapest {
+            if ctx.offers[k].hourly_price < ctx.offers[b.offer].hourly_price {
+                b.offer = k;
+            }
+        }
+        let k = out.new_nodes.len();
+        for &m in &b.pods {
+            out.dest.insert(m, Dest::New(k));
+        }
+        out.objective += ctx.offers[b.offer].hourly_price;
+        out.new_nodes.push((b.offer, b.pods));
+    }
+    rest.sort_unstable();
+    place(ctx, rooms, &rest, out, false);
 }
 
 /// Plans the cluster. Errors only on invalid input.
@@ -1403,6 +1671,14 @@ fn plan_round(
     let mut pods: Vec<P<'_>> = Vec::new();
     let mut node_pods: Vec<Vec<usize>> = vec![Vec::new(); input.nodes.len()];
     let pdb_key = |p: &SnapPod| p.pdb.as_ref().map(|n| format!("{}/{}", p.namespace, n));
+    let spread_of = |p: &SnapPod| {
+        pol.spread_group(
+            &p.namespace,
+            p.owner.as_deref(),
+            p.az_spread_group.as_deref(),
+            p.daemonset,
+        )
+    };
     let mut ds_reserve = Resources::default();
     for (i, n) in input.nodes.iter().enumerate() {
         let mut ds = Resources::default();
@@ -1418,6 +1694,7 @@ fn plan_round(
                 cap: input.policy.capacity_for(&p.namespace, p.capacity),
                 node: Some(i),
                 pdb: pdb_key(p),
+                spread: spread_of(p),
             });
         }
         ds_reserve = ds_reserve.component_max(&ds);
@@ -1431,6 +1708,7 @@ fn plan_round(
             cap: input.policy.capacity_for(&p.namespace, p.capacity),
             node: None,
             pdb: pdb_key(p),
+            spread: spread_of(p),
         });
     }
     let offers3 = build_offers(input, ds_reserve);
@@ -1530,9 +1808,11 @@ fn plan_round(
     let ctx_pending_all = std::mem::replace(&mut ctx.pending, ctx_pending_ok);
 
     let mut inc = incremental(&ctx, &cands, &receivers);
+    // Replacing buys nodes: not with autoscaling off.
     let replace_ok = pol.method == ConsolidationMethod::ReplaceAndMove
         && pol.aggressiveness != Aggressiveness::Conservative
-        && !pol.maintenance_mode;
+        && !pol.maintenance_mode
+        && pol.autoscaling;
     let mut chosen = if replace_ok && !cands.is_empty() {
         let mut tgt = target(&ctx, &cands, &receivers, &target_nodes, &movable_ok);
         let kept_obj = |o: &Outcome| -> f64 {
@@ -2574,5 +2854,158 @@ mod force_tests {
         let p = force_on_demand(&[odd], None, &catalog(), "forced", 7);
         assert!(p.actions.is_empty());
         assert_eq!(p.blocked.len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod refit_tests {
+    use super::*;
+    use crate::catalog::{InstanceType, SpotPool};
+
+    fn catalog() -> Catalog {
+        let t = |name: &str, vcpu: u32, price: f64| InstanceType {
+            name: name.into(),
+            family: "m5".into(),
+            vcpu,
+            memory_mib: u64::from(vcpu) * 4096,
+            gpus: 0,
+            arch: Arch::X86_64,
+            burstable: false,
+            on_demand_hourly: price,
+        };
+        let types = vec![
+            t("m5.large", 2, 0.096),
+            t("m5.2xlarge", 8, 0.384),
+            t("m5.4xlarge", 16, 0.768),
+        ];
+        let mut pools = Vec::new();
+        for (k, it) in types.iter().enumerate() {
+            for (z, az) in ["us-east-1a", "us-east-1b"].iter().enumerate() {
+                pools.push(SpotPool {
+                    instance_type: it.name.clone(),
+                    az: (*az).into(),
+                    spot_price: it.on_demand_hourly * (0.30 + 0.02 * (k + z) as f64),
+                    interruption_probability: 0.05,
+                });
+            }
+        }
+        Catalog::new(types, pools).expect("catalog")
+    }
+
+    fn pod(i: usize) -> SnapPod {
+        let (cpu, mem) = [(250, 512), (500, 1024), (300, 2048), (700, 768)][i % 4];
+        SnapPod {
+            name: format!("p-{i:04}"),
+            namespace: "web".into(),
+            labels: BTreeMap::new(),
+            owner: Some(format!("Deployment/web-{}", i % 5)),
+            priority: 0,
+            cpu_millis: cpu,
+            memory_mib: mem,
+            gpus: 0,
+            // On-demand-only pods sit on the on-demand nodes (the first 240 pods).
+            capacity: if i.is_multiple_of(10) && i < 240 {
+                CapacityReq::OnDemand
+            } else {
+                CapacityReq::Any
+            },
+            arch: None,
+            anti_affinity_group: i.is_multiple_of(9).then(|| format!("g-{}", i % 4)),
+            az_spread_group: i.is_multiple_of(9).then(|| format!("g-{}", i % 4)),
+            pdb: None,
+            do_not_disrupt: false,
+            daemonset: false,
+        }
+    }
+
+    fn input() -> PlanInput {
+        let cat = catalog();
+        let overhead = NodeOverhead::default();
+        let mut nodes = Vec::new();
+        let mut next = 0;
+        // 60 on-demand m5.large with 4 pods each, 3 spot m5.4xlarge (the target fleet's
+        // kind of node) with 20 each, one of them young (a pinned receiver).
+        for k in 0..63 {
+            let (it, lifecycle, n_pods) = if k < 60 {
+                ("m5.large", Lifecycle::OnDemand, 4)
+            } else {
+                ("m5.4xlarge", Lifecycle::Spot, 20)
+            };
+            let ty = cat.get(it).expect("type");
+            let az = if k % 2 == 0 {
+                "us-east-1a"
+            } else {
+                "us-east-1b"
+            };
+            let price = if lifecycle == Lifecycle::Spot {
+                cat.pools_of(it)
+                    .find(|p| p.az == az)
+                    .map_or(ty.on_demand_hourly, |p| p.spot_price)
+            } else {
+                ty.on_demand_hourly
+            };
+            let pods: Vec<SnapPod> = (next..next + n_pods).map(pod).collect();
+            next += n_pods;
+            nodes.push(SnapNode {
+                name: format!("n-{k:03}"),
+                instance_type: it.into(),
+                lifecycle,
+                az: az.into(),
+                arch: Arch::X86_64,
+                hourly_price: price,
+                allocatable: overhead.allocatable(ty),
+                created_at: if k == 62 { 1_000_000 - 60 } else { 0 },
+                interruption_probability: if lifecycle == Lifecycle::Spot {
+                    0.05
+                } else {
+                    0.0
+                },
+                labels: BTreeMap::new(),
+                taints: Vec::new(),
+                unmanaged: false,
+                do_not_disrupt: false,
+                cordoned: false,
+                ready: true,
+                pinned: None,
+                pods,
+            });
+        }
+        PlanInput {
+            nodes,
+            pending: (next..next + 20).map(pod).collect(),
+            pdbs: Vec::new(),
+            policy: ClusterPolicy {
+                risk_premium: 0.0,
+                ..ClusterPolicy::default()
+            },
+            market: Market {
+                catalog: cat,
+                risk_flags: Default::default(),
+                max_pods: BTreeMap::new(),
+                overhead,
+            },
+            now: 1_000_000,
+            pack_options: None,
+        }
+    }
+
+    /// More than [`REPACK_MAX_PODS`] homeless pods around kept and pinned nodes: the
+    /// target fleet is refitted, not packed again, and the plan stays feasible,
+    /// deterministic and cheaper than the current fleet.
+    #[test]
+    fn refitted_target_fleet_is_feasible_and_deterministic() {
+        let input = input();
+        let movable: usize = input.nodes.iter().map(|n| n.pods.len()).sum();
+        assert!(movable > REPACK_MAX_PODS);
+        let p = plan(&input).expect("plan");
+        check(&input, &p).expect("feasible within budgets");
+        assert_eq!(p.strategy, Strategy::Target);
+        assert!(
+            p.pending.iter().all(|x| x.node.is_some()),
+            "every pending pod is placed"
+        );
+        assert!(p.costs.planned_hourly < p.costs.current_hourly);
+        assert!(p.costs.lower_bound_hourly <= p.costs.objective_hourly + 1e-9);
+        assert_eq!(p, plan(&input).expect("plan"), "deterministic");
     }
 }

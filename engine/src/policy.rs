@@ -55,11 +55,27 @@ pub struct ClusterPolicy {
     /// to on-demand), `never` on-demand only. A pod's own capacity-type node selector
     /// wins over its namespace's rule.
     pub spot_affinity: Vec<SpotAffinity>,
-    /// `off`: no rightsizing; `recommend`: recommendations only (the default).
+    /// `off`: no rightsizing; `recommend`: recommendations only (the default); `auto`:
+    /// Optimize Now applies them to Deployments and StatefulSets through the agent.
     pub rightsize_mode: RightsizeMode,
     /// Severity threshold: rightsizing reductions saving less than this many USD per
     /// month are not recommended (0–10000; default 10).
     pub rightsize_min_monthly_savings: f64,
+    /// Intelligent autoscaling (the seeds' master toggle, default on). Off: the cluster
+    /// never gets a new node, even for pending pods — the cluster actor's pending-pod
+    /// reaction launches nothing (the pods are reported unschedulable, "autoscaling is
+    /// off") and Optimize Now only consolidates into the capacity that exists: empty
+    /// nodes are deleted and under-utilised nodes drained onto other existing nodes, but
+    /// no node is replaced by a cheaper one and nothing moves to new spot capacity
+    /// (every such step buys a node). Pending pods go only into free room of existing
+    /// nodes.
+    pub autoscaling: bool,
+    /// Enforce multi-AZ high availability (default off): the pods of each workload (same
+    /// namespace and owner, e.g. `Deployment/api`) are spread over availability zones —
+    /// new nodes for them are chosen with a zone skew of at most 1, and consolidation
+    /// never moves such a pod to a node in another zone than its own. Pods without an
+    /// owner are not grouped; a pod's own spread group wins.
+    pub multi_az_spread: bool,
 }
 
 /// A `key=value` label.
@@ -94,7 +110,11 @@ pub struct SpotAffinity {
 #[serde(rename_all = "snake_case")]
 pub enum RightsizeMode {
     Off,
+    /// Recommendations only: nothing is patched.
     Recommend,
+    /// Optimize Now applies the recommendations: the agent patches the requests of
+    /// Deployments and StatefulSets (a rolling update); never in a dry run.
+    Auto,
 }
 
 /// Disruption budget: at most `max_percent` % of the cluster's nodes (rounded down, at
@@ -224,6 +244,8 @@ impl Default for ClusterPolicy {
             spot_affinity: Vec::new(),
             rightsize_mode: RightsizeMode::Recommend,
             rightsize_min_monthly_savings: RightsizePolicy::default().min_monthly_savings,
+            autoscaling: true,
+            multi_az_spread: false,
         }
     }
 }
@@ -351,6 +373,27 @@ impl ClusterPolicy {
         }
     }
 
+    /// The zone-spread group of a pod under this policy: its own group when it has one,
+    /// else, with [`ClusterPolicy::multi_az_spread`], its workload (`namespace/owner`).
+    /// DaemonSet pods and pods without an owner are never grouped.
+    pub fn spread_group(
+        &self,
+        namespace: &str,
+        owner: Option<&str>,
+        own: Option<&str>,
+        daemonset: bool,
+    ) -> Option<String> {
+        if let Some(g) = own {
+            return Some(g.to_string());
+        }
+        if !self.multi_az_spread || daemonset {
+            return None;
+        }
+        owner
+            .filter(|o| !o.is_empty())
+            .map(|o| format!("{namespace}/{o}"))
+    }
+
     pub fn rightsizing(&self) -> RightsizePolicy {
         RightsizePolicy {
             percentile: self.rightsize_percentile,
@@ -469,6 +512,53 @@ mod tests {
         assert_eq!(
             bad.validate().unwrap_err().0,
             "rightsize_min_monthly_savings"
+        );
+    }
+
+    #[test]
+    fn autoscaling_and_spread_default_and_parse() {
+        let p = ClusterPolicy::default();
+        assert!(p.autoscaling);
+        assert!(!p.multi_az_spread);
+        // An older stored policy (without the fields) keeps the defaults.
+        let old = ClusterPolicy::from_json(r#"{"aggressiveness":"balanced"}"#).expect("parses");
+        assert!(old.autoscaling && !old.multi_az_spread);
+        let p = ClusterPolicy::from_json(
+            r#"{"autoscaling":false,"multi_az_spread":true,"rightsize_mode":"auto"}"#,
+        )
+        .expect("parses");
+        assert!(!p.autoscaling && p.multi_az_spread);
+        assert_eq!(p.rightsize_mode, RightsizeMode::Auto);
+        let err = ClusterPolicy::from_json(r#"{"autoscaling":"yes"}"#).unwrap_err();
+        assert!(err.starts_with("autoscaling"), "{err}");
+        let err = ClusterPolicy::from_json(r#"{"rightsize_mode":"always"}"#).unwrap_err();
+        assert!(err.starts_with("rightsize_mode"), "{err}");
+    }
+
+    #[test]
+    fn spread_groups_follow_the_workload_only_when_enforced() {
+        let mut p = ClusterPolicy::default();
+        assert_eq!(
+            p.spread_group("web", Some("Deployment/api"), None, false),
+            None
+        );
+        assert_eq!(
+            p.spread_group("web", None, Some("zone-group"), false),
+            Some("zone-group".into())
+        );
+        p.multi_az_spread = true;
+        assert_eq!(
+            p.spread_group("web", Some("Deployment/api"), None, false),
+            Some("web/Deployment/api".into())
+        );
+        assert_eq!(p.spread_group("web", None, None, false), None);
+        assert_eq!(
+            p.spread_group("kube-system", Some("DaemonSet/cni"), None, true),
+            None
+        );
+        assert_eq!(
+            p.spread_group("web", Some("Deployment/api"), Some("own"), false),
+            Some("own".into())
         );
     }
 

@@ -81,6 +81,19 @@ pub fn pending_pods(
     pods: &[Pod],
     now: i64,
 ) -> Result<Launches> {
+    pending_pods_with(market, template, true, pods, now)
+}
+
+/// Plans new nodes for `pods` at time `now` under `template`; with `autoscaling` off (the
+/// cluster policy's master toggle) nothing is launched and every pod is reported
+/// unschedulable with the planner's reason.
+pub fn pending_pods_with(
+    market: &Market,
+    template: &NodeTemplate,
+    autoscaling: bool,
+    pods: &[Pod],
+    now: i64,
+) -> Result<Launches> {
     if pods.is_empty() {
         return Err(invalid("pods", "no pending pods"));
     }
@@ -90,6 +103,7 @@ pub fn pending_pods(
         pdbs: Vec::new(),
         policy: ClusterPolicy {
             template: template.clone(),
+            autoscaling,
             ..ClusterPolicy::default()
         },
         market: market.clone(),
@@ -266,6 +280,32 @@ mod tests {
                 l.objective_hourly
             );
         }
+    }
+
+    #[test]
+    fn autoscaling_off_launches_nothing_and_says_why() {
+        let pods: Vec<Pod> = (0..3)
+            .map(|i| Pod {
+                id: format!("web/p{i}"),
+                cpu_millis: 500,
+                memory_mib: 512,
+                gpus: 0,
+                capacity: CapacityReq::Any,
+                arch: None,
+                anti_affinity_group: None,
+                az_spread_group: None,
+            })
+            .collect();
+        let on = pending_pods_with(&market(), &NodeTemplate::default(), true, &pods, 0).unwrap();
+        assert!(!on.nodes.is_empty());
+        let off = pending_pods_with(&market(), &NodeTemplate::default(), false, &pods, 0).unwrap();
+        assert!(off.nodes.is_empty(), "{off:?}");
+        assert_eq!(off.hourly_cost, 0.0);
+        assert_eq!(off.unschedulable.len(), 3);
+        assert!(off
+            .unschedulable
+            .iter()
+            .all(|(_, why)| why.contains("autoscaling is off")));
     }
 
     #[test]

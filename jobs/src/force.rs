@@ -181,7 +181,7 @@ async fn queue_node_job(
         Err(spot_models::DbError::Conflict(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
-    if let Err(e) = queue.enqueue(&job.id).await {
+    if let Err(e) = queue.enqueue(&job).await {
         let _ = jobs::fail_queued(db, &job.id, &format!("could not queue: {e}")).await;
         return Ok(None);
     }

@@ -23,7 +23,7 @@ use spot_actors::risk::{ActiveModel, SHIPPED_ID, SHIPPED_MODEL};
 use spot_actors::system::Deps;
 use spot_cloud::{
     Cloud, CloudError, InstanceState, LaunchRequest, Lifecycle as CloudLifecycle, Mutation,
-    SpotEventKind, Volume, TAG_EKS_CLUSTER, TAG_EKS_NODEGROUP,
+    SpotEventKind, Volume, TAG_EKS_CLUSTER, TAG_EKS_NODEGROUP, TAG_MANAGED,
 };
 use spot_engine::lab::{self as pure, Target};
 use spot_models::audit::{self, NewAuditRecord};
@@ -382,6 +382,9 @@ async fn switch_inner(
     }
     tags.insert("spot-optimizer/job".into(), job.id.clone());
     tags.insert("spot-optimizer/lab-switch".into(), sw.id.clone());
+    // The customer role lets RunInstances through only with this tag in the request (and
+    // terminates only cluster nodes and what we launched), as for Optimize Now.
+    tags.insert(TAG_MANAGED.into(), "true".into());
     let mut req = LaunchRequest {
         instance_type: target.instance_type.clone(),
         az: Some(target.az.clone()),
@@ -857,6 +860,7 @@ pub async fn ab_tick(deps: &Deps, t: &store::AbTest, tick: i64) -> Result<(), St
                         let mut tags = spot_cloud::Tags::new();
                         tags.insert(TAG_LAB.into(), t.tag_of(arm).to_string());
                         tags.insert(TAG_LAB_TEST.into(), t.id.clone());
+                        tags.insert(TAG_MANAGED.into(), "true".into());
                         let token: String =
                             format!("lab-{}-{arm}{}-{tick}", t.id.replace('-', ""), m.slot)
                                 .chars()

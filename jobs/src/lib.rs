@@ -2,7 +2,8 @@
 //! engine, then execute through the Cloud port) and the platform-wide risk recompute.
 //!
 //! apalis carries delivery (SQLite storage on the embedded default, PostgreSQL in
-//! production); the `jobs` table carries status, progress and results for users. apalis
+//! production) of typed messages, one struct per kind ([`message::QueuedJob`]); the `jobs`
+//! table carries status, progress and results for users. apalis
 //! delivers at least once, so a worker first *claims* the job row (`queued → running`):
 //! a second delivery of the same job finds it taken and does nothing, and every cloud
 //! launch carries a client token derived from the job id and action index.
@@ -10,6 +11,7 @@
 pub mod agent_ops;
 pub mod force;
 pub mod lab;
+pub mod message;
 pub mod optimize;
 pub use spot_actors::policy;
 pub mod recompute;
@@ -40,7 +42,10 @@ pub const RESUMABLE: &[&str] = &[
     waste::TERMINATE_UNREGISTERED,
 ];
 
-/// The queued message: only the job id (everything else is read from the job row).
+pub use message::{Envelope, QueuedJob};
+
+/// The id-only message queues carried before messages were typed ([`QueuedJob`]); still
+/// decoded, its kind is then read from the row.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobRequest {
     pub job_id: String,
@@ -52,6 +57,10 @@ pub enum JobError {
     Storage(String),
     #[error("database: {0}")]
     Db(#[from] spot_models::DbError),
+    #[error("{0}")]
+    Message(#[from] message::MessageError),
+    #[error("job {0} not found")]
+    NotFound(String),
 }
 
 /// Everything a job needs, shared by the worker: the actors' dependencies (database, cloud
@@ -72,8 +81,8 @@ impl std::ops::Deref for JobContext {
 }
 
 enum Sink {
-    Sqlite(SqliteStorage<JobRequest>),
-    Postgres(PostgresStorage<JobRequest>),
+    Sqlite(SqliteStorage<Envelope>),
+    Postgres(PostgresStorage<Envelope>),
 }
 
 /// Handle to enqueue jobs and to stop the worker.
@@ -321,7 +330,7 @@ impl JobQueue {
             Backend::Sqlite => {
                 let pool = sqlx::SqlitePool::connect(&url).await.map_err(|e| err(&e))?;
                 SqliteStorage::setup(&pool).await.map_err(|e| err(&e))?;
-                let storage = SqliteStorage::<JobRequest>::new(&pool).with_config(config_sqlite);
+                let storage = SqliteStorage::<Envelope>::new(&pool).with_config(config_sqlite);
                 spawn_worker!(storage, ctx, rt);
                 Sink::Sqlite(storage)
             }
@@ -352,7 +361,7 @@ impl JobQueue {
                 let pool = pool?;
                 setup?;
                 let config = apalis_postgres::Config::default().queue(queue);
-                let storage = PostgresStorage::<JobRequest>::new(&pool).with_config(config);
+                let storage = PostgresStorage::<Envelope>::new(&pool).with_config(config);
                 spawn_worker!(storage, ctx, rt);
                 Sink::Postgres(storage)
             }
@@ -438,22 +447,29 @@ impl JobQueue {
         left.len()
     }
 
-    /// Puts a job (already inserted in `jobs`) on the queue.
-    pub async fn enqueue(&self, job_id: &str) -> Result<(), JobError> {
-        let req = JobRequest {
-            job_id: job_id.to_string(),
-        };
+    /// Puts a job (already inserted in `jobs`) on the queue as its typed message; a row
+    /// whose kind is unknown or lacks what its kind needs is refused here.
+    pub async fn enqueue(&self, job: &jobs::JobRow) -> Result<(), JobError> {
+        let msg = Envelope::Typed(QueuedJob::for_row(job)?);
         let mut sink = self.sink.lock().await;
         match &mut *sink {
             Sink::Sqlite(s) => s
-                .push(req)
+                .push(msg)
                 .await
                 .map_err(|e| JobError::Storage(e.to_string())),
             Sink::Postgres(s) => s
-                .push(req)
+                .push(msg)
                 .await
                 .map_err(|e| JobError::Storage(e.to_string())),
         }
+    }
+
+    /// [`JobQueue::enqueue`] for a job known by its id (a redelivery).
+    pub async fn enqueue_id(&self, job_id: &str) -> Result<(), JobError> {
+        let row = jobs::get(&self.db, job_id)
+            .await?
+            .ok_or_else(|| JobError::NotFound(job_id.to_string()))?;
+        self.enqueue(&row).await
     }
 }
 
@@ -467,7 +483,7 @@ impl Drop for AbortOnDrop {
 }
 
 /// The apalis task function: claim, dispatch with a heartbeat, record.
-async fn handle(req: JobRequest, data: Data<Arc<WorkerData>>) -> Result<(), BoxDynError> {
+async fn handle(req: Envelope, data: Data<Arc<WorkerData>>) -> Result<(), BoxDynError> {
     let ctx: &JobContext = &data.ctx;
     let rt = &data.rt;
     if rt.is_shutting_down() {
@@ -476,9 +492,15 @@ async fn handle(req: JobRequest, data: Data<Arc<WorkerData>>) -> Result<(), BoxD
     }
     // A database blip (a terminated connection) is retried rather than losing the message.
     let mut retries = 0;
-    let Some(job) = retry::db(&mut retries, || jobs::get(&ctx.db, &req.job_id)).await? else {
-        tracing::warn!(component = COMPONENT, job_id = %req.job_id, "queued job has no row; dropped");
+    let Some(job) = retry::db(&mut retries, || jobs::get(&ctx.db, req.job_id())).await? else {
+        tracing::warn!(component = COMPONENT, job_id = %req.job_id(), "queued job has no row; dropped");
         return Ok(());
+    };
+    // The typed message: as queued, checked against its row (a legacy id-only message is
+    // typed from the row). One that disagrees is not run.
+    let typed = match &req {
+        Envelope::Typed(m) => m.matches(&job).map(|()| m.clone()),
+        Envelope::Legacy(_) => QueuedJob::for_row(&job),
     };
     if !retry::db(&mut retries, || {
         jobs::claim(&ctx.db, &job.id, &rt.worker_id)
@@ -493,7 +515,7 @@ async fn handle(req: JobRequest, data: Data<Arc<WorkerData>>) -> Result<(), BoxD
     // (its queue connection died), the job goes on to its end instead of being dropped
     // half way with its row `running`.
     let data: Arc<WorkerData> = Arc::clone(&*data);
-    tokio::spawn(async move { run_claimed(&data, job, retries).await })
+    tokio::spawn(async move { run_claimed(&data, job, typed, retries).await })
         .await
         .map_err(|e| -> BoxDynError { format!("the job task failed: {e}").into() })?
 }
@@ -502,6 +524,7 @@ async fn handle(req: JobRequest, data: Data<Arc<WorkerData>>) -> Result<(), BoxD
 async fn run_claimed(
     data: &WorkerData,
     job: jobs::JobRow,
+    typed: Result<QueuedJob, message::MessageError>,
     mut retries: u32,
 ) -> Result<(), BoxDynError> {
     let ctx: &JobContext = &data.ctx;
@@ -533,16 +556,13 @@ async fn run_claimed(
         "job.progress",
         serde_json::json!({"job_id": job.id, "kind": job.kind, "status": "running", "progress": 1}),
     );
-    let outcome = match job.kind.as_str() {
-        optimize::KIND => optimize::run(ctx, &job, &control).await,
-        force::KIND => force::run(ctx, &job, &control).await,
-        lab::SWITCH_KIND => lab::run_switch(ctx, &job, &control).await,
-        recompute::KIND => recompute::run(ctx, &job).await,
-        k if waste::is_waste_kind(k) => waste::run(ctx, &job, &control).await,
-        other => Err(Failure::new(
-            format!("unknown job kind `{other}`"),
-            serde_json::json!({}),
-        )),
+    let outcome = match typed {
+        Ok(QueuedJob::Optimize(_)) => optimize::run(ctx, &job, &control).await,
+        Ok(QueuedJob::ForceOnDemand(_)) => force::run(ctx, &job, &control).await,
+        Ok(QueuedJob::LabSwitch(_)) => lab::run_switch(ctx, &job, &control).await,
+        Ok(QueuedJob::RiskRecompute(_)) => recompute::run(ctx, &job).await,
+        Ok(QueuedJob::Cleanup(_)) => waste::run(ctx, &job, &control).await,
+        Err(e) => Err(Failure::new(e.to_string(), serde_json::json!({}))),
     };
     drop(beating);
     let (status, message, result) = match outcome {
@@ -608,6 +628,21 @@ pub async fn reap_orphans(db: &spot_models::Db) -> Result<usize, spot_models::Db
     let reaped = jobs::reap(db, cutoff, RESUMABLE).await?;
     for j in &reaped {
         tracing::warn!(component = COMPONENT, job_id = %j.id, kind = %j.kind, worker = ?j.worker_id, "job reaped: its worker stopped beating");
+        if j.kind == lab::SWITCH_KIND {
+            // The Lab's switch record ends with its job (it would otherwise show running).
+            if let Ok(Some(sw)) = spot_models::lab::switch_of_job(db, &j.id).await {
+                if let Err(e) = spot_models::lab::finish_switch(
+                    db,
+                    &sw.id,
+                    spot_models::lab::FAILED,
+                    Some("interrupted: the worker running this switch stopped responding"),
+                )
+                .await
+                {
+                    tracing::warn!(component = COMPONENT, job_id = %j.id, error = %e, "lab switch not closed");
+                }
+            }
+        }
         audit_row(
             db,
             j,
@@ -643,7 +678,7 @@ pub async fn resume_orphans(queue: &JobQueue) -> Result<usize, spot_models::DbEr
     }
     let mut sent = 0;
     for j in requeued.iter().chain(&resend) {
-        match queue.enqueue(&j.id).await {
+        match queue.enqueue(j).await {
             Ok(()) => sent += 1,
             // Left queued: the next pass sends it again.
             Err(e) => {

@@ -1040,6 +1040,89 @@ impl AgentTarget<'_> {
     }
 }
 
+/// The workload kinds rightsizing may patch, from a `namespace/Kind/name` target.
+fn patchable(target: &str) -> Option<(&str, spot_agent_protocol::WorkloadKind, &str)> {
+    let mut parts = target.splitn(3, '/');
+    let (ns, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
+    let kind = match kind {
+        "Deployment" => spot_agent_protocol::WorkloadKind::Deployment,
+        "StatefulSet" => spot_agent_protocol::WorkloadKind::StatefulSet,
+        _ => return None,
+    };
+    (!ns.is_empty() && !name.is_empty()).then_some((ns, kind, name))
+}
+
+/// A rightsizing action. Mode `recommend` (and `off`, which plans none) skips it; mode
+/// `auto` recomputes the recommendation from the snapshot the plan was made from and has
+/// the agent patch the workload's requests (a Deployment or StatefulSet; its only
+/// container), or says what it would patch in a dry run.
+async fn rightsize(
+    agent: &AgentTarget<'_>,
+    snap: &Snapshot,
+    policy: &ClusterPolicy,
+    idx: usize,
+    action: &decide::Action,
+    dry: bool,
+) -> Result<serde_json::Value, serde_json::Value> {
+    use spot_engine::policy::RightsizeMode;
+    if policy.rightsize_mode != RightsizeMode::Auto {
+        return Ok(
+            json!({"status": "skipped", "reason": "rightsizing mode is recommend (recommendations only): set the policy's rightsizing mode to auto to apply them"}),
+        );
+    }
+    let Some((namespace, kind, workload)) = patchable(&action.target) else {
+        return Ok(
+            json!({"status": "skipped", "reason": "only Deployments and StatefulSets are patched automatically"}),
+        );
+    };
+    let usage = snap
+        .workloads
+        .iter()
+        .find(|w| w.workload == action.target)
+        .ok_or_else(|| json!({"error": "the workload's usage vanished from the snapshot"}))?;
+    let rec = spot_engine::rightsize::recommend(usage, &policy.rightsizing())
+        .map_err(|e| json!({"error": format!("recommendation: {e}")}))?;
+    let sizes = json!({
+        "cpu_millis": rec.cpu_request_millis,
+        "memory_mib": rec.memory_request_mib,
+        "previous": {"cpu_millis": usage.cpu_request_millis, "memory_mib": usage.memory_request_mib},
+    });
+    let mut out =
+        json!({"status": if dry { "would_execute" } else { "applied" }, "requests": sizes});
+    if dry {
+        return Ok(out);
+    }
+    let (ok, msg, detail) = agent
+        .command(
+            idx,
+            "patch_requests",
+            spot_agent_protocol::CommandKind::PatchRequests {
+                namespace: namespace.to_string(),
+                workload_kind: kind,
+                workload: workload.to_string(),
+                container: String::new(),
+                cpu_millis: Some(rec.cpu_request_millis),
+                memory_mib: Some(rec.memory_request_mib),
+            },
+            Duration::from_secs(120),
+        )
+        .await
+        .map_err(|e| json!({"error": e, "step": "patch_requests", "requests": sizes}))?;
+    let step = agent_ops::step(
+        "patch_requests",
+        json!({"ok": ok, "message": msg, "command_id": detail["command_id"]}),
+    );
+    if !ok {
+        return Err(
+            json!({"error": format!("patching {} failed: {msg}", action.target), "requests": sizes, "steps": [step]}),
+        );
+    }
+    if let Some(o) = out.as_object_mut() {
+        o.insert("steps".into(), json!([step]));
+    }
+    Ok(out)
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn execute_action(
     cloud: &dyn Cloud,
@@ -1062,9 +1145,12 @@ async fn execute_action(
     };
     let status = if dry { "would_execute" } else { "applied" };
     match action.kind {
-        ActionKind::RightsizeDown | ActionKind::RightsizeUp => Ok(with(
-            json!({"status": "skipped", "reason": "rightsizing is recommend-only: the plan sizes whole pods, and requests are set per container by the workload's owner"}),
-        )),
+        ActionKind::RightsizeDown | ActionKind::RightsizeUp => {
+            rightsize(agent, snap, policy, idx, action, dry)
+                .await
+                .map(&with)
+                .map_err(&with)
+        }
         ActionKind::DeleteEmptyNode | ActionKind::DrainAndDeleteNode => {
             let node = snap
                 .live

@@ -632,22 +632,7 @@ async fn insert_usage(
         let mut sql = String::from(
             "INSERT INTO agent_usage (cluster_id, target, namespace, name, at, cpu_millis, memory_mib) VALUES ",
         );
-        for i in 0..chunk.len() {
-            let b = i * 7;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7
-            ));
-        }
+        sql.push_str(&crate::values_rows(chunk.len(), 7));
         sql.push_str(" ON CONFLICT (cluster_id, target, namespace, name, at) DO NOTHING");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for u in chunk {

@@ -141,6 +141,10 @@ async fn touch_and_retire(
     Ok(())
 }
 
+/// Rows per multi-row statement of [`apply`] (13 parameters a row stays far below the
+/// parameter limits of SQLite and PostgreSQL).
+const APPLY_ROWS: usize = 200;
+
 /// Applies a discovery snapshot of one account in a single transaction.
 pub async fn apply(
     db: &Db,
@@ -222,8 +226,17 @@ pub async fn apply(
         .into_iter()
         .map(|r| (r.instance_id.clone(), r))
         .collect();
+    // New and changed instances are collected, then written in multi-row statements (a
+    // large account is a handful of writes per discovery, not one per instance).
+    let mut fresh: Vec<(&InstanceRec, Option<String>)> = Vec::new();
+    let mut changed: Vec<(String, &InstanceRec, Option<String>)> = Vec::new();
+    let mut events: Vec<(String, &'static str, serde_json::Value)> = Vec::new();
+    let mut listed = std::collections::HashSet::new();
     for i in &snap.instances {
         report.instances.total += 1;
+        if !listed.insert(i.instance_id.as_str()) {
+            continue;
+        }
         let cluster_id = i
             .cluster_name
             .as_ref()
@@ -231,7 +244,7 @@ pub async fn apply(
             .cloned();
         match by_iid.remove(&i.instance_id) {
             Some(row) => {
-                let changed = row.cluster_id != cluster_id
+                let differs = row.cluster_id != cluster_id
                     || row.instance_type != i.instance_type
                     || row.lifecycle != i.lifecycle
                     || row.state != i.state
@@ -241,50 +254,97 @@ pub async fn apply(
                     || row.tags != i.tags
                     || (row.hourly_price - i.hourly_price).abs() > 1e-9
                     || (row.on_demand_hourly - i.on_demand_hourly).abs() > 1e-9;
-                if changed {
+                if differs {
                     report.instances.changed += 1;
-                    sqlx::query("UPDATE instances SET cluster_id = $1, instance_type = $2, lifecycle = $3, state = $4, az = $5, node_group = $6, asg_name = $7, tags = $8, hourly_price = $9, on_demand_hourly = $10 WHERE id = $11")
-                        .bind(cluster_id.clone()).bind(&i.instance_type).bind(&i.lifecycle).bind(&i.state).bind(&i.az).bind(i.node_group.clone()).bind(i.asg_name.clone())
-                        .bind(&i.tags).bind(i.hourly_price).bind(i.on_demand_hourly).bind(&row.id)
-                        .execute(&mut *tx).await?;
                     if row.state != i.state || row.lifecycle != i.lifecycle {
-                        event(&mut tx, org_id, &row.id, now, "changed", serde_json::json!({"state": [row.state, i.state], "lifecycle": [row.lifecycle, i.lifecycle]})).await?;
+                        events.push((row.id.clone(), "changed", serde_json::json!({"state": [row.state, i.state], "lifecycle": [row.lifecycle, i.lifecycle]})));
                     }
+                    changed.push((row.id, i, cluster_id));
                 }
             }
             None => {
                 report.instances.new += 1;
-                let id = new_id();
-                sqlx::query("INSERT INTO instances (id, organization_id, account_id, cluster_id, instance_id, instance_type, lifecycle, state, az, node_group, asg_name, tags, launch_time, hourly_price, on_demand_hourly, first_seen_at, last_seen_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) \
-                             ON CONFLICT (account_id, instance_id) DO UPDATE SET gone_at = NULL, state = excluded.state, cluster_id = excluded.cluster_id, last_seen_at = excluded.last_seen_at")
-                    .bind(&id).bind(org_id).bind(account_id).bind(cluster_id.clone()).bind(&i.instance_id).bind(&i.instance_type).bind(&i.lifecycle).bind(&i.state)
-                    .bind(&i.az).bind(i.node_group.clone()).bind(i.asg_name.clone()).bind(&i.tags).bind(i.launch_time).bind(i.hourly_price).bind(i.on_demand_hourly).bind(now)
-                    .execute(&mut *tx).await?;
-                let (real,): (String,) = sqlx::query_as(
-                    "SELECT id FROM instances WHERE account_id = $1 AND instance_id = $2",
-                )
+                fresh.push((i, cluster_id));
+            }
+        }
+    }
+    for chunk in changed.chunks(APPLY_ROWS) {
+        // `VALUES` columns are `column1…column11` on both SQLite and PostgreSQL.
+        let sql = format!(
+            "UPDATE instances SET cluster_id = v.column2, instance_type = v.column3, lifecycle = v.column4, state = v.column5, az = v.column6, \
+             node_group = v.column7, asg_name = v.column8, tags = v.column9, hourly_price = v.column10, on_demand_hourly = v.column11 \
+             FROM (VALUES {}) AS v WHERE instances.id = v.column1",
+            crate::values_rows(chunk.len(), 11)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, i, cluster_id) in chunk {
+            q = q
+                .bind(id.clone())
+                .bind(cluster_id.clone())
+                .bind(&i.instance_type)
+                .bind(&i.lifecycle)
+                .bind(&i.state)
+                .bind(&i.az)
+                .bind(i.node_group.clone())
+                .bind(i.asg_name.clone())
+                .bind(&i.tags)
+                .bind(i.hourly_price)
+                .bind(i.on_demand_hourly);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    for chunk in fresh.chunks(APPLY_ROWS) {
+        let sql = format!(
+            "INSERT INTO instances (id, organization_id, account_id, cluster_id, instance_id, instance_type, lifecycle, state, az, node_group, asg_name, tags, launch_time, hourly_price, on_demand_hourly, first_seen_at, last_seen_at) \
+             VALUES {} \
+             ON CONFLICT (account_id, instance_id) DO UPDATE SET gone_at = NULL, state = excluded.state, cluster_id = excluded.cluster_id, last_seen_at = excluded.last_seen_at \
+             RETURNING id, instance_id",
+            crate::values_rows(chunk.len(), 17)
+        );
+        let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+        for (i, cluster_id) in chunk {
+            q = q
+                .bind(new_id())
+                .bind(org_id)
                 .bind(account_id)
+                .bind(cluster_id.clone())
                 .bind(&i.instance_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                event(&mut tx, org_id, &real, now, "discovered", serde_json::json!({"instance_type": i.instance_type, "lifecycle": i.lifecycle, "az": i.az})).await?;
+                .bind(&i.instance_type)
+                .bind(&i.lifecycle)
+                .bind(&i.state)
+                .bind(&i.az)
+                .bind(i.node_group.clone())
+                .bind(i.asg_name.clone())
+                .bind(&i.tags)
+                .bind(i.launch_time)
+                .bind(i.hourly_price)
+                .bind(i.on_demand_hourly)
+                .bind(now)
+                .bind(now);
+        }
+        // The row id that holds each instance (a re-discovered one keeps its old row).
+        let ids: HashMap<String, String> = q
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(id, iid)| (iid, id))
+            .collect();
+        for (i, _) in chunk {
+            if let Some(id) = ids.get(&i.instance_id) {
+                events.push((id.clone(), "discovered", serde_json::json!({"instance_type": i.instance_type, "lifecycle": i.lifecycle, "az": i.az})));
             }
         }
     }
     let gone: Vec<String> = by_iid.into_values().map(|r| r.id).collect();
     report.instances.gone = gone.len() as i64;
     for id in &gone {
-        event(
-            &mut tx,
-            org_id,
-            id,
-            now,
+        events.push((
+            id.clone(),
             "gone",
             serde_json::json!({"state": "terminated"}),
-        )
-        .await?;
+        ));
     }
+    insert_events(&mut tx, org_id, now, &events).await?;
     touch_and_retire(
         &mut tx,
         "instances",
@@ -295,39 +355,90 @@ pub async fn apply(
     )
     .await?;
 
-    // Volumes.
+    // Volumes: every live volume is upserted (state and attachment change often), in
+    // multi-row statements so a large account is a handful of writes, not one per volume.
     let existing = live_ids(&mut tx, "volumes", "volume_id", account_id).await?;
     let mut seen = existing.clone();
+    let mut volumes: Vec<&VolumeRec> = Vec::with_capacity(snap.volumes.len());
+    let mut listed = std::collections::HashSet::new();
     for v in &snap.volumes {
         report.volumes.total += 1;
-        if seen.remove(&v.volume_id).is_none() {
+        if seen.remove(&v.volume_id).is_none() && !existing.contains_key(&v.volume_id) {
             report.volumes.new += 1;
         }
-        sqlx::query("INSERT INTO volumes (id, organization_id, account_id, volume_id, size_gib, volume_type, state, attached_instance_id, last_attached_at, created_at, monthly_cost, first_seen_at, last_seen_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
-                     ON CONFLICT (account_id, volume_id) DO UPDATE SET gone_at = NULL, size_gib = excluded.size_gib, volume_type = excluded.volume_type, state = excluded.state, \
-                     attached_instance_id = excluded.attached_instance_id, last_attached_at = COALESCE(excluded.last_attached_at, volumes.last_attached_at), monthly_cost = excluded.monthly_cost")
-            .bind(new_id()).bind(org_id).bind(account_id).bind(&v.volume_id).bind(v.size_gib).bind(&v.volume_type).bind(&v.state)
-            .bind(v.attached_instance_id.clone()).bind(v.last_attached_at).bind(v.created_at).bind(v.monthly_cost).bind(now)
-            .execute(&mut *tx).await?;
+        // One row per volume id: PostgreSQL refuses to upsert a row twice in a statement.
+        if listed.insert(v.volume_id.as_str()) {
+            volumes.push(v);
+        }
+    }
+    for chunk in volumes.chunks(APPLY_ROWS) {
+        let sql = format!(
+            "INSERT INTO volumes (id, organization_id, account_id, volume_id, size_gib, volume_type, state, attached_instance_id, last_attached_at, created_at, monthly_cost, first_seen_at, last_seen_at) \
+             VALUES {} \
+             ON CONFLICT (account_id, volume_id) DO UPDATE SET gone_at = NULL, size_gib = excluded.size_gib, volume_type = excluded.volume_type, state = excluded.state, \
+             attached_instance_id = excluded.attached_instance_id, last_attached_at = COALESCE(excluded.last_attached_at, volumes.last_attached_at), monthly_cost = excluded.monthly_cost",
+            crate::values_rows(chunk.len(), 13)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in chunk {
+            q = q
+                .bind(new_id())
+                .bind(org_id)
+                .bind(account_id)
+                .bind(&v.volume_id)
+                .bind(v.size_gib)
+                .bind(&v.volume_type)
+                .bind(&v.state)
+                .bind(v.attached_instance_id.clone())
+                .bind(v.last_attached_at)
+                .bind(v.created_at)
+                .bind(v.monthly_cost)
+                .bind(now)
+                .bind(now);
+        }
+        q.execute(&mut *tx).await?;
     }
     let gone: Vec<String> = seen.into_values().collect();
     report.volumes.gone = gone.len() as i64;
     touch_and_retire(&mut tx, "volumes", account_id, now, &gone, "").await?;
 
-    // Snapshots.
+    // Snapshots: only new ones are written (a snapshot never changes), also in batches.
     let existing = live_ids(&mut tx, "snapshots", "snapshot_id", account_id).await?;
     let mut seen = existing.clone();
+    let mut fresh: Vec<&SnapshotRec> = Vec::new();
+    let mut listed = std::collections::HashSet::new();
     for s in &snap.snapshots {
         report.snapshots.total += 1;
-        if seen.remove(&s.snapshot_id).is_none() {
+        if seen.remove(&s.snapshot_id).is_none()
+            && !existing.contains_key(&s.snapshot_id)
+            && listed.insert(s.snapshot_id.as_str())
+        {
             report.snapshots.new += 1;
-            sqlx::query("INSERT INTO snapshots (id, organization_id, account_id, snapshot_id, volume_id, source_ami, started_at, size_gib, monthly_cost, first_seen_at, last_seen_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) ON CONFLICT (account_id, snapshot_id) DO UPDATE SET gone_at = NULL")
-                .bind(new_id()).bind(org_id).bind(account_id).bind(&s.snapshot_id).bind(s.volume_id.clone()).bind(s.source_ami.clone()).bind(s.started_at)
-                .bind(s.size_gib).bind(s.monthly_cost).bind(now)
-                .execute(&mut *tx).await?;
+            fresh.push(s);
         }
+    }
+    for chunk in fresh.chunks(APPLY_ROWS) {
+        let sql = format!(
+            "INSERT INTO snapshots (id, organization_id, account_id, snapshot_id, volume_id, source_ami, started_at, size_gib, monthly_cost, first_seen_at, last_seen_at) \
+             VALUES {} ON CONFLICT (account_id, snapshot_id) DO UPDATE SET gone_at = NULL",
+            crate::values_rows(chunk.len(), 11)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for s in chunk {
+            q = q
+                .bind(new_id())
+                .bind(org_id)
+                .bind(account_id)
+                .bind(&s.snapshot_id)
+                .bind(s.volume_id.clone())
+                .bind(s.source_ami.clone())
+                .bind(s.started_at)
+                .bind(s.size_gib)
+                .bind(s.monthly_cost)
+                .bind(now)
+                .bind(now);
+        }
+        q.execute(&mut *tx).await?;
     }
     let gone: Vec<String> = seen.into_values().collect();
     report.snapshots.gone = gone.len() as i64;
@@ -361,23 +472,30 @@ pub async fn apply(
     Ok(report)
 }
 
-async fn event(
+/// The instance events of one discovery, in multi-row statements.
+async fn insert_events(
     tx: &mut Transaction<'_, Any>,
     org_id: &str,
-    instance_row_id: &str,
     ts: i64,
-    kind: &str,
-    detail: serde_json::Value,
+    events: &[(String, &'static str, serde_json::Value)],
 ) -> Result<()> {
-    sqlx::query("INSERT INTO instance_events (id, organization_id, instance_row_id, ts, kind, detail) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(new_id())
-        .bind(org_id)
-        .bind(instance_row_id)
-        .bind(ts)
-        .bind(kind)
-        .bind(detail.to_string())
-        .execute(&mut **tx)
-        .await?;
+    for chunk in events.chunks(APPLY_ROWS) {
+        let sql = format!(
+            "INSERT INTO instance_events (id, organization_id, instance_row_id, ts, kind, detail) VALUES {}",
+            crate::values_rows(chunk.len(), 6)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (row_id, kind, detail) in chunk {
+            q = q
+                .bind(new_id())
+                .bind(org_id)
+                .bind(row_id.clone())
+                .bind(ts)
+                .bind(*kind)
+                .bind(detail.to_string());
+        }
+        q.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 

@@ -190,6 +190,24 @@ pub async fn active_for_target(
     .await?)
 }
 
+/// Every job of `kind` (any organization) created from `from_ms` on and, when `until_ms`
+/// is given, no later than it; oldest first (super-admin views of platform batches).
+pub async fn of_kind_between(
+    db: &Db,
+    kind: &str,
+    from_ms: i64,
+    until_ms: Option<i64>,
+) -> Result<Vec<JobRow>> {
+    Ok(sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {JOB_COLS} FROM jobs WHERE kind = $1 AND created_at >= $2 AND created_at <= $3 ORDER BY created_at, id"
+    )))
+    .bind(kind)
+    .bind(from_ms)
+    .bind(until_ms.unwrap_or(i64::MAX))
+    .fetch_all(&db.pool)
+    .await?)
+}
+
 /// Claims a queued job for `worker`. False when another delivery already took it (apalis
 /// delivers at least once) or it was cancelled while queued: the caller must then do
 /// nothing.

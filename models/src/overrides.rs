@@ -268,3 +268,396 @@ pub async fn uncovered_clusters(db: &Db, now: i64) -> Result<Vec<(Override, Stri
     }
     Ok(out)
 }
+
+/// The kind of the jobs that make clusters comply with overrides (`spot_jobs::force::KIND`).
+pub const FORCE_JOB_KIND: &str = "force_on_demand";
+
+/// A cluster an override covers, with the names people know it by.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CoveredCluster {
+    pub organization_id: String,
+    pub organization_name: String,
+    pub cluster_id: String,
+    pub cluster_name: String,
+    /// Running or pending spot nodes of the cluster in the inventory now: what is still to
+    /// switch before its force job has planned.
+    pub spot_nodes: i64,
+}
+
+/// Where one covered cluster stands: its latest force job since the override began.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterProgress {
+    pub organization_id: String,
+    pub organization_name: String,
+    pub cluster_id: String,
+    pub cluster_name: String,
+    /// None: no force job yet (the cluster was busy; the sweep queues it).
+    pub job_id: Option<String>,
+    /// queued, running, succeeded, failed or cancelled; None without a job.
+    pub job_status: Option<String>,
+    pub job_message: Option<String>,
+    /// The job plans and records only (safe mode or a dry-run policy): nothing is switched.
+    pub dry_run: bool,
+    /// Spot nodes the force job replaces (its plan's actions); before it planned (or when
+    /// it failed before planning), the cluster's spot nodes in the inventory.
+    pub nodes_to_switch: i64,
+    /// Whether `nodes_to_switch` comes from the plan (false: the inventory estimate).
+    pub planned: bool,
+    /// Replacements the executor applied.
+    pub nodes_switched: i64,
+    /// Spot nodes the plan could not replace (no on-demand price for their type).
+    pub blocked: i64,
+}
+
+/// An override's progress across every cluster it covers, computed from the stored jobs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OverrideProgress {
+    pub clusters: Vec<ClusterProgress>,
+    pub nodes_to_switch: i64,
+    pub nodes_switched: i64,
+    pub blocked: i64,
+    /// Clusters with a force job.
+    pub jobs_total: i64,
+    /// Of those, jobs that ended (succeeded, failed or cancelled).
+    pub jobs_finished: i64,
+    /// Of those, jobs that failed or were cancelled.
+    pub jobs_failed: i64,
+    /// Covered clusters still without a force job.
+    pub clusters_waiting: i64,
+    /// Every covered cluster's force job ended.
+    pub complete: bool,
+    /// Complete, and every spot node covered was switched: nothing left to switch, nothing
+    /// blocked, no dry run short of its plan.
+    pub all_switched: bool,
+}
+
+fn is_final(status: &str) -> bool {
+    matches!(status, "succeeded" | "failed" | "cancelled")
+}
+
+/// One cluster's figures from its force job (`None`: no job yet); `live` is what a
+/// running job has applied so far (its result counts once it ends).
+fn cluster_progress(
+    c: &CoveredCluster,
+    job: Option<&crate::jobs::JobRow>,
+    live: Option<i64>,
+) -> ClusterProgress {
+    let parse = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+    };
+    let (plan, result) = job.map_or((None, None), |j| (parse(&j.plan), parse(&j.result)));
+    // The plan's actions: the result's count once the job finished, else the stored plan.
+    let planned_actions = result
+        .as_ref()
+        .and_then(|r| r["actions"].as_i64())
+        .or_else(|| {
+            plan.as_ref()
+                .and_then(|p| p["actions"].as_array())
+                .map(|a| a.len() as i64)
+        });
+    let blocked = result
+        .as_ref()
+        .and_then(|r| r["blocked"].as_i64())
+        .or_else(|| {
+            plan.as_ref()
+                .and_then(|p| p["blocked"].as_array())
+                .map(|a| a.len() as i64)
+        })
+        .unwrap_or(0);
+    let switched = result
+        .as_ref()
+        .and_then(|r| r["executed"].as_array())
+        .map(|e| {
+            e.iter()
+                .filter(|d| d["status"].as_str() == Some("applied"))
+                .count() as i64
+        })
+        .or(live)
+        .unwrap_or(0);
+    let dry_run = job.is_some_and(|j| j.dry_run != 0 || j.safe_mode != 0)
+        || result
+            .as_ref()
+            .is_some_and(|r| r["mode"].as_str() == Some("dry_run"));
+    ClusterProgress {
+        organization_id: c.organization_id.clone(),
+        organization_name: c.organization_name.clone(),
+        cluster_id: c.cluster_id.clone(),
+        cluster_name: c.cluster_name.clone(),
+        job_id: job.map(|j| j.id.clone()),
+        job_status: job.map(|j| j.status.clone()),
+        job_message: job.and_then(|j| j.message.clone()),
+        dry_run,
+        nodes_to_switch: planned_actions.unwrap_or(c.spot_nodes).max(switched),
+        planned: planned_actions.is_some(),
+        nodes_switched: switched,
+        blocked,
+    }
+}
+
+/// The progress of an override over `covered` clusters from `force_jobs` (force jobs
+/// created while it was in force, oldest first): each cluster's latest job counts.
+/// `live` holds, by job id, the replacements running jobs applied so far.
+pub fn summarize(
+    covered: &[CoveredCluster],
+    force_jobs: &[crate::jobs::JobRow],
+    live: &std::collections::HashMap<String, i64>,
+) -> OverrideProgress {
+    let clusters: Vec<ClusterProgress> = covered
+        .iter()
+        .map(|c| {
+            let job = force_jobs
+                .iter()
+                .rev()
+                .find(|j| j.target_id.as_deref() == Some(c.cluster_id.as_str()));
+            cluster_progress(c, job, job.and_then(|j| live.get(&j.id).copied()))
+        })
+        .collect();
+    let sum = |f: fn(&ClusterProgress) -> i64| clusters.iter().map(f).sum::<i64>();
+    let nodes_to_switch = sum(|c| c.nodes_to_switch);
+    let nodes_switched = sum(|c| c.nodes_switched);
+    let blocked = sum(|c| c.blocked);
+    let jobs_total = sum(|c| i64::from(c.job_status.is_some()));
+    let jobs_finished = sum(|c| i64::from(c.job_status.as_deref().is_some_and(is_final)));
+    let jobs_failed = sum(|c| {
+        i64::from(matches!(
+            c.job_status.as_deref(),
+            Some("failed" | "cancelled")
+        ))
+    });
+    let clusters_waiting = clusters.len() as i64 - jobs_total;
+    let complete = clusters_waiting == 0 && jobs_finished == jobs_total;
+    OverrideProgress {
+        all_switched: complete && nodes_switched >= nodes_to_switch && blocked == 0,
+        clusters,
+        nodes_to_switch,
+        nodes_switched,
+        blocked,
+        jobs_total,
+        jobs_finished,
+        jobs_failed,
+        clusters_waiting,
+        complete,
+    }
+}
+
+/// The clusters an override covers ([`clusters_of`]) with their organization's and their
+/// own names and their spot nodes in the inventory, ordered by organization and cluster name.
+pub async fn covered_clusters(db: &Db, o: &Override) -> Result<Vec<CoveredCluster>> {
+    let ids = clusters_of(db, o).await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let named: Vec<CoveredCluster> = sqlx::query_as(
+        "SELECT c.organization_id AS organization_id, g.name AS organization_name, c.id AS cluster_id, c.name AS cluster_name, \
+         (SELECT COUNT(*) FROM instances i WHERE i.cluster_id = c.id AND i.gone_at IS NULL AND i.state IN ('running', 'pending') AND i.lifecycle = 'spot') AS spot_nodes \
+         FROM clusters c JOIN organizations g ON g.id = c.organization_id \
+         WHERE c.gone_at IS NULL ORDER BY g.name, c.organization_id, c.name, c.id",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(named
+        .into_iter()
+        .filter(|c| {
+            ids.iter()
+                .any(|(org, id)| *org == c.organization_id && *id == c.cluster_id)
+        })
+        .collect())
+}
+
+/// Replacements a force job applied so far, from its per-action audit records (the job's
+/// result lists them only once it ends).
+async fn applied_so_far(db: &Db, job: &crate::jobs::JobRow) -> Result<i64> {
+    let (Some(org), Some(started)) = (job.organization_id.as_deref(), job.started_at) else {
+        return Ok(0);
+    };
+    let diffs: Vec<(String,)> = sqlx::query_as(
+        "SELECT diff FROM audit_logs WHERE organization_id = $1 AND ts >= $2 \
+         AND action = 'force_on_demand.action' AND resource_type = 'job' AND resource_id = $3",
+    )
+    .bind(org)
+    .bind(started)
+    .bind(&job.id)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(diffs
+        .iter()
+        .filter(|(d,)| {
+            serde_json::from_str::<serde_json::Value>(d)
+                .is_ok_and(|v| v["after"]["detail"]["status"].as_str() == Some("applied"))
+        })
+        .count() as i64)
+}
+
+/// The override's progress now: the force jobs created while it was in force, per covered
+/// cluster ([`summarize`]), running ones counted action by action.
+pub async fn progress(db: &Db, o: &Override) -> Result<OverrideProgress> {
+    let covered = covered_clusters(db, o).await?;
+    let jobs = crate::jobs::of_kind_between(db, FORCE_JOB_KIND, o.created_at, o.ended_at).await?;
+    let mut live = std::collections::HashMap::new();
+    for j in jobs
+        .iter()
+        .filter(|j| j.status == crate::jobs::RUNNING && j.result.is_none())
+    {
+        live.insert(j.id.clone(), applied_so_far(db, j).await?);
+    }
+    Ok(summarize(&covered, &jobs, &live))
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+    use crate::jobs::JobRow;
+
+    fn cluster(id: &str, spot: i64) -> CoveredCluster {
+        CoveredCluster {
+            organization_id: format!("org-{id}"),
+            organization_name: format!("Org {id}"),
+            cluster_id: id.into(),
+            cluster_name: format!("eks-{id}"),
+            spot_nodes: spot,
+        }
+    }
+
+    fn job(
+        id: &str,
+        target: &str,
+        status: &str,
+        plan: Option<&str>,
+        result: Option<&str>,
+    ) -> JobRow {
+        JobRow {
+            id: id.into(),
+            organization_id: Some(format!("org-{target}")),
+            kind: FORCE_JOB_KIND.into(),
+            target_id: Some(target.into()),
+            status: status.into(),
+            progress: 0,
+            message: None,
+            dry_run: 0,
+            plan: plan.map(str::to_string),
+            result: result.map(str::to_string),
+            requested_by: None,
+            created_at: 0,
+            started_at: None,
+            finished_at: None,
+            heartbeat_at: None,
+            worker_id: None,
+            safe_mode: 0,
+            cancel_requested_at: None,
+        }
+    }
+
+    #[test]
+    fn counts_planned_and_applied_replacements_per_cluster() {
+        let covered = [cluster("a", 3), cluster("b", 4), cluster("c", 2)];
+        let jobs = [
+            job(
+                "j1",
+                "a",
+                "succeeded",
+                Some(r#"{"actions":[{},{},{}],"blocked":[]}"#),
+                Some(
+                    r#"{"mode":"execute","actions":3,"blocked":0,"executed":[{"status":"applied"},{"status":"applied"},{"status":"applied"}]}"#,
+                ),
+            ),
+            job(
+                "j2",
+                "b",
+                "running",
+                Some(r#"{"actions":[{},{}],"blocked":[]}"#),
+                None,
+            ),
+        ];
+        let p = summarize(&covered, &jobs, &Default::default());
+        assert_eq!((p.nodes_switched, p.nodes_to_switch), (3, 3 + 2 + 2));
+        assert_eq!(
+            (
+                p.jobs_total,
+                p.jobs_finished,
+                p.jobs_failed,
+                p.clusters_waiting
+            ),
+            (2, 1, 0, 1)
+        );
+        assert!(!p.complete && !p.all_switched);
+        assert!(p.clusters[1].planned && !p.clusters[2].planned);
+        assert_eq!(p.clusters[2].job_status, None);
+        // A running job counts its replacements as they are applied.
+        let live = std::collections::HashMap::from([("j2".to_string(), 1)]);
+        let p = summarize(&covered, &jobs, &live);
+        assert_eq!(p.clusters[1].nodes_switched, 1);
+        assert_eq!(p.nodes_switched, 4);
+    }
+
+    #[test]
+    fn complete_only_when_every_cluster_ended_and_all_switched_only_without_leftovers() {
+        let covered = [cluster("a", 2), cluster("b", 0)];
+        let done_a = job(
+            "j1",
+            "a",
+            "succeeded",
+            None,
+            Some(
+                r#"{"mode":"execute","actions":2,"blocked":0,"executed":[{"status":"applied"},{"status":"applied"}]}"#,
+            ),
+        );
+        // A cluster with nothing on spot whose job failed (no agent) leaves nothing unswitched.
+        let failed_b = job(
+            "j2",
+            "b",
+            "failed",
+            None,
+            Some(r#"{"executed":[],"not_run":[]}"#),
+        );
+        let p = summarize(&covered, &[done_a.clone(), failed_b], &Default::default());
+        assert!(p.complete && p.all_switched, "{p:?}");
+        assert_eq!(p.jobs_failed, 1);
+        // The same failure on a cluster with spot nodes does leave them.
+        let covered = [cluster("a", 2), cluster("b", 5)];
+        let failed_b = job(
+            "j2",
+            "b",
+            "failed",
+            None,
+            Some(r#"{"executed":[],"not_run":[]}"#),
+        );
+        let p = summarize(&covered, &[done_a.clone(), failed_b], &Default::default());
+        assert!(p.complete && !p.all_switched);
+        assert_eq!((p.nodes_switched, p.nodes_to_switch), (2, 7));
+        // A dry run plans but switches nothing.
+        let dry = job(
+            "j3",
+            "b",
+            "succeeded",
+            None,
+            Some(
+                r#"{"mode":"dry_run","actions":5,"blocked":0,"executed":[{"status":"would_execute"}]}"#,
+            ),
+        );
+        let p = summarize(&covered, &[done_a.clone(), dry], &Default::default());
+        assert!(p.complete && !p.all_switched && p.clusters[1].dry_run);
+        // The latest job of a cluster counts; a blocked node keeps it from "all switched".
+        let retry = job(
+            "j4",
+            "b",
+            "succeeded",
+            None,
+            Some(
+                r#"{"mode":"execute","actions":4,"blocked":1,"executed":[{"status":"applied"},{"status":"applied"},{"status":"applied"},{"status":"applied"}]}"#,
+            ),
+        );
+        let earlier = job("j0", "b", "failed", None, None);
+        let p = summarize(&covered, &[earlier, done_a, retry], &Default::default());
+        assert_eq!(p.clusters[1].job_id.as_deref(), Some("j4"));
+        assert_eq!((p.nodes_switched, p.nodes_to_switch, p.blocked), (6, 6, 1));
+        assert!(p.complete && !p.all_switched);
+    }
+
+    #[test]
+    fn nothing_covered_is_trivially_complete() {
+        let p = summarize(&[], &[], &Default::default());
+        assert!(p.complete && p.all_switched);
+        assert_eq!(p.nodes_to_switch, 0);
+    }
+}

@@ -504,3 +504,294 @@ async fn force_input_roles_tenants_and_busy_clusters(b: Backend) {
     assert_error(st, &e, StatusCode::NOT_FOUND);
 }
 both!(force_input_roles_tenants_and_busy_clusters);
+
+/// Waits for the one platform override listed in `GET /api/admin/overrides` to be complete.
+async fn wait_platform_complete(app: &TestApp, admin: &str, id: &str) -> Value {
+    let mut last = Value::Null;
+    let mut switched_before = 0;
+    for _ in 0..900 {
+        let (st, list) = app
+            .json(Method::GET, "/api/admin/overrides", Some(admin), None)
+            .await;
+        assert_eq!(st, StatusCode::OK, "{list}");
+        let item = list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|i| i["override"]["id"] == id)
+            .cloned()
+            .expect("the platform override is listed");
+        let p = &item["progress"];
+        let switched = p["nodes_switched"].as_i64().expect("nodes_switched");
+        assert!(switched >= switched_before, "progress never goes back: {p}");
+        switched_before = switched;
+        if p["complete"] == true {
+            return item;
+        }
+        last = item;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("the platform override never completed: {last}");
+}
+
+async fn the_platform_emergency_override_needs_a_reason_switches_every_organization_and_reverts(
+    b: Backend,
+) {
+    // One cluster per simulated account keeps the switch short; each organization links
+    // its own account and runs the cluster's agent.
+    let sim = Arc::new(SimConnector::with_profile(
+        42,
+        spot_cloud::sim::SimProfile::Demo {
+            clusters: 1,
+            unregistered_instances: 0,
+        },
+    ));
+    let app = TestApp::start_with_connector(b, sim.clone()).await;
+    let (acme, acme_cluster, acme_name) = setup(&app).await;
+    let globex = app.signup("Globex").await;
+    crate::inventory::link_sim(&app, &globex, "210987654321", "Globex prod").await;
+    let (_, clusters) = app
+        .json(Method::GET, "/api/clusters", Some(&globex.access), None)
+        .await;
+    let globex_cluster = clusters["items"][0]["id"]
+        .as_str()
+        .expect("globex cluster")
+        .to_string();
+    let globex_name = clusters["items"][0]["name"]
+        .as_str()
+        .expect("name")
+        .to_string();
+    crate::optimize::install_agent(&app, &globex, &globex_cluster).await;
+    let admin = crate::risk::super_admin(&app).await;
+
+    // A reason is required at platform scope (and only there), and only super-admins
+    // reach the progress endpoint.
+    for body in [
+        json!({}),
+        json!({"reason": null, "duration_hours": 2}),
+        json!({"reason": "   "}),
+    ] {
+        let (st, e) = app
+            .json(
+                Method::POST,
+                "/api/admin/force-on-demand",
+                Some(&admin),
+                Some(body),
+            )
+            .await;
+        assert_eq!(
+            assert_error(st, &e, StatusCode::UNPROCESSABLE_ENTITY)["error"]["field"],
+            "reason",
+            "{e}"
+        );
+    }
+    let (st, e) = app
+        .json(
+            Method::GET,
+            "/api/admin/overrides",
+            Some(&acme.access),
+            None,
+        )
+        .await;
+    assert_error(st, &e, StatusCode::FORBIDDEN);
+    let (st, none) = app
+        .json(Method::GET, "/api/admin/overrides", Some(&admin), None)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{none}");
+    assert_eq!(none["items"].as_array().map(Vec::len), Some(0), "{none}");
+
+    let (st, started) = app
+        .json(
+            Method::POST,
+            "/api/admin/force-on-demand",
+            Some(&admin),
+            Some(json!({"reason": "maintenance window", "duration_hours": 2})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{started}");
+    assert_eq!(started["override"]["scope"], "platform");
+    assert_eq!(started["override"]["reason"], "maintenance window");
+    let id = started["override"]["id"].as_str().expect("id").to_string();
+    let mut covered: Vec<String> = started["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| {
+            assert_eq!(j["kind"], "force_on_demand", "{j}");
+            j["target_id"].as_str().expect("target").to_string()
+        })
+        .collect();
+    covered.extend(
+        started["waiting_clusters"]
+            .as_array()
+            .expect("waiting")
+            .iter()
+            .filter_map(|c| c.as_str().map(str::to_string)),
+    );
+    assert!(
+        covered.contains(&acme_cluster) && covered.contains(&globex_cluster),
+        "both organizations' clusters are covered: {started}"
+    );
+    if !started["waiting_clusters"]
+        .as_array()
+        .expect("waiting")
+        .is_empty()
+    {
+        // A busy cluster gets its force job from the sweep once its other job ended.
+        for _ in 0..100 {
+            let st8 = &app.state;
+            spot_jobs::force::sweep(&st8.db, &st8.jobs, &st8.actors, false)
+                .await
+                .expect("sweep");
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(DISTINCT target_id) FROM jobs WHERE kind = 'force_on_demand'",
+            )
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("count");
+            if n == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
+    let spot_before = [
+        (ACCOUNT, acme_name.as_str()),
+        ("210987654321", globex_name.as_str()),
+    ];
+    let item = wait_platform_complete(&app, &admin, &id).await;
+    let p = &item["progress"];
+    assert_eq!(item["override"]["active"], true, "{item}");
+    assert_eq!(
+        (p["all_switched"].as_bool(), p["jobs_failed"].as_i64()),
+        (Some(true), Some(0)),
+        "{p}"
+    );
+    assert_eq!(p["nodes_switched"], p["nodes_to_switch"], "{p}");
+    assert!(p["nodes_to_switch"].as_i64().unwrap_or(0) > 0, "{p}");
+    assert_eq!(
+        (p["jobs_total"].as_i64(), p["jobs_finished"].as_i64()),
+        (Some(2), Some(2)),
+        "{p}"
+    );
+    let rows = p["clusters"].as_array().expect("clusters");
+    let orgs: Vec<&str> = rows
+        .iter()
+        .filter_map(|c| c["organization_name"].as_str())
+        .collect();
+    assert!(
+        orgs.contains(&"Optimizer") && orgs.contains(&"Globex"),
+        "{p}"
+    );
+    // Each row is its organization's force job as stored: the plan's actions and the
+    // replacements applied.
+    for (row, owner) in rows.iter().map(|r| {
+        let owner = if r["cluster_id"] == acme_cluster.as_str() {
+            &acme
+        } else {
+            &globex
+        };
+        (r, owner)
+    }) {
+        assert_eq!(row["job_status"], "succeeded", "{row}");
+        let job = wait_job(
+            &app,
+            &owner.access,
+            &format!("/api/jobs/{}", row["job_id"].as_str().expect("job id")),
+        )
+        .await;
+        let applied = job["result"]["executed"]
+            .as_array()
+            .expect("executed")
+            .iter()
+            .filter(|d| d["status"] == "applied")
+            .count() as i64;
+        assert_eq!(row["nodes_switched"].as_i64(), Some(applied), "{row} {job}");
+        assert_eq!(
+            row["nodes_to_switch"].as_i64(),
+            job["result"]["actions"].as_i64(),
+            "{row} {job}"
+        );
+    }
+    // And the clouds agree: no spot node runs in either cluster any more.
+    for (account, name) in spot_before {
+        let cloud = sim.world(account, "us-east-1").expect("world");
+        let spot: Vec<String> = cloud
+            .describe_instances()
+            .await
+            .expect("describe")
+            .into_iter()
+            .filter(|i| {
+                i.cluster.as_deref() == Some(name)
+                    && i.lifecycle == Lifecycle::Spot
+                    && i.state == InstanceState::Running
+            })
+            .map(|i| i.id)
+            .collect();
+        assert!(spot.is_empty(), "{name} still runs spot nodes {spot:?}");
+    }
+
+    // A customer cannot revert the platform's override; the super-admin can, once.
+    let (st, e) = app
+        .json(
+            Method::POST,
+            &format!("/api/overrides/{id}/revoke"),
+            Some(&acme.access),
+            None,
+        )
+        .await;
+    assert_error(st, &e, StatusCode::FORBIDDEN);
+    let (st, r) = app
+        .json(
+            Method::POST,
+            &format!("/api/overrides/{id}/revoke"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["override"]["end_reason"], "revoked", "{r}");
+    let reverts = r["jobs"].as_array().expect("jobs");
+    assert_eq!(
+        reverts.len(),
+        2,
+        "one hand-back optimization per cluster: {r}"
+    );
+    let (st, again) = app
+        .json(
+            Method::POST,
+            &format!("/api/overrides/{id}/revoke"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_error(st, &again, StatusCode::CONFLICT);
+    let (_, list) = app
+        .json(Method::GET, "/api/admin/overrides", Some(&admin), None)
+        .await;
+    let ended = &list["items"][0];
+    assert_eq!(
+        (
+            ended["override"]["id"].as_str(),
+            ended["override"]["active"].as_bool()
+        ),
+        (Some(id.as_str()), Some(false)),
+        "{list}"
+    );
+    assert_eq!(ended["progress"]["complete"], true, "{list}");
+    for j in reverts {
+        let owner = if j["target_id"] == acme_cluster.as_str() {
+            &acme
+        } else {
+            &globex
+        };
+        wait_job(
+            &app,
+            &owner.access,
+            &format!("/api/jobs/{}", j["id"].as_str().expect("id")),
+        )
+        .await;
+    }
+}
+both!(the_platform_emergency_override_needs_a_reason_switches_every_organization_and_reverts);

@@ -382,6 +382,54 @@ async fn a_restarted_account_actor_does_not_rediscover_at_once() {
     }
 }
 
+/// The root supervisor is supervised too: when it fails, its watchdog stops the old account
+/// actors, starts a new root and hands it this replica's accounts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_root_supervisor_is_restarted_with_its_accounts() {
+    let sim = Arc::new(SimConnector::new(42));
+    let app = TestApp::start_with_connector(Backend::Sqlite, sim.clone()).await;
+    let s = app.signup("Root").await;
+    let acc = link_sim(&app, &s, ACCOUNT, "Prod").await;
+    let running = |h: &[spot_actors::system::ActorHealth]| {
+        h.iter()
+            .filter(|a| a.account_id == acc && a.state == "running")
+            .count()
+    };
+    let h = app.state.actors.health().await.expect("health");
+    assert_eq!(running(&h), 1, "{h:?}");
+    assert_eq!(app.state.actors.root_restarts(), 0);
+    app.state.actors.inject_root_panic();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if app.state.actors.root_restarts() == 1 {
+            if let Ok(h) = app.state.actors.health().await {
+                if running(&h) == 1 {
+                    break;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "root not restarted with its account: {} restarts",
+            app.state.actors.root_restarts()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The new root's account actor answers a re-sync with a discovery.
+    let world = sim.world(ACCOUNT, "us-east-1").expect("world");
+    let before = world.call_count(SimMethod::DescribeVolumes);
+    app.state.actors.resync(&acc);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while world.call_count(SimMethod::DescribeVolumes) == before {
+        assert!(
+            Instant::now() < deadline,
+            "no discovery after the root restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.state.actors.shutdown();
+}
+
 async fn inventory_lists_page_with_cursors(b: Backend) {
     let app = TestApp::start(b).await;
     let s = app.signup("Paging").await;

@@ -486,6 +486,59 @@ async fn rescans_apply_only_the_diff(b: Backend) {
             .await
             .expect("row");
     assert_eq!(state, "terminated");
+    // The batched update wrote the change, and each instance has its events.
+    let (lifecycle,): (String,) =
+        sqlx::query_as("SELECT lifecycle FROM instances WHERE instance_id = 'i-1'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("row");
+    assert_eq!(lifecycle, "spot");
+    let kinds: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT kind, COUNT(*) FROM instance_events WHERE organization_id = $1 GROUP BY kind ORDER BY kind",
+    )
+    .bind(&s.org_id)
+    .fetch_all(&app.db.pool)
+    .await
+    .expect("events");
+    assert_eq!(
+        kinds,
+        vec![
+            ("changed".to_string(), 1),
+            ("discovered".to_string(), 3),
+            ("gone".to_string(), 1)
+        ]
+    );
+
+    // A large account: more rows than one multi-row statement holds, new then re-priced.
+    let mut big = InventorySnapshot {
+        observed_at: 4,
+        instances: (0..450).map(|k| inst(&format!("i-big-{k}"))).collect(),
+        ..Default::default()
+    };
+    let r4 = apply(&app.db, &s.org_id, &acc, &big).await.expect("apply");
+    assert_eq!((r4.instances.new, r4.instances.gone), (450, 2));
+    big.observed_at = 5;
+    for (k, i) in big.instances.iter_mut().enumerate() {
+        i.hourly_price = 0.03 + k as f64 * 1e-4;
+        i.az = "us-east-1b".into();
+    }
+    let r5 = apply(&app.db, &s.org_id, &acc, &big).await.expect("apply");
+    assert_eq!(
+        (r5.instances.new, r5.instances.changed, r5.instances.gone),
+        (0, 450, 0)
+    );
+    let (n, lo, hi): (i64, f64, f64) = sqlx::query_as(
+        "SELECT COUNT(*), MIN(hourly_price), MAX(hourly_price) FROM instances WHERE account_id = $1 AND gone_at IS NULL AND az = 'us-east-1b'",
+    )
+    .bind(&acc)
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("prices");
+    assert_eq!(n, 450);
+    assert!(
+        (lo - 0.03).abs() < 1e-9 && (hi - (0.03 + 449.0 * 1e-4)).abs() < 1e-9,
+        "{lo} {hi}"
+    );
 }
 both!(rescans_apply_only_the_diff);
 

@@ -264,7 +264,7 @@ async fn a_cancelled_running_job_stops_before_its_next_action(b: Backend) {
         .execute(&app.db.pool)
         .await
         .expect("cancel request");
-    app.state.jobs.enqueue(&job.id).await.expect("enqueue");
+    app.state.jobs.enqueue(&job).await.expect("enqueue");
     let done = wait_job(&app, &s.access, &format!("/api/jobs/{}", job.id)).await;
     assert_eq!(done["status"], "cancelled", "{done}");
     let planned = done["plan"]["actions"].as_array().expect("plan").len();

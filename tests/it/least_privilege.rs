@@ -321,6 +321,20 @@ fn terminate_and_scaling_are_scoped_to_cluster_nodes_and_managed_instances() {
         assert!(s.allowed(a, &group(), &[("aws:ResourceTag/eks:cluster-name", "prod")]));
         assert!(!s.allowed(a, &group(), &[("aws:ResourceTag/team", "web")]));
     }
+    // The Lab's volume move: on cluster nodes and managed instances only.
+    for a in ["ec2:DetachVolume", "ec2:AttachVolume"] {
+        assert!(s.allowed(
+            a,
+            &instance(),
+            &[("aws:ResourceTag/eks:cluster-name", "prod")]
+        ));
+        assert!(s.allowed(
+            a,
+            &instance(),
+            &[("aws:ResourceTag/spot-optimizer:managed", "true")]
+        ));
+        assert!(!s.allowed(a, &instance(), &[("aws:ResourceTag/Name", "bastion")]));
+    }
     // Launches must tag the instance as managed; tags only at launch.
     assert!(s.allowed(
         "ec2:RunInstances",

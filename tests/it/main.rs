@@ -19,6 +19,7 @@ mod identity;
 mod inventory;
 mod jobs;
 mod lab;
+mod lab_aws;
 mod least_privilege;
 mod notify;
 mod optimize;

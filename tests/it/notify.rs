@@ -3,7 +3,9 @@
 //! with backoff then success, a permanent failure recorded and not retried, the test
 //! notification, the weekly report's figures (the dashboard's) in the e-mail, the weekly
 //! job making one report per week, the pre-sleep notice sent exactly once across ticks and
-//! a restart, viewer 403 on every write, cross-tenant 404 and field-named 422s.
+//! a restart, viewer 403 on every write, cross-tenant 404 and field-named 422s. Without
+//! `allow_private_webhooks`, webhooks to loopback / private / metadata addresses are
+//! refused when saved and when sent (a receiver on loopback is never reached).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -193,6 +195,8 @@ fn fast_config() -> spot_api::ServerConfig {
     cfg.notify_poll_ms = 100;
     cfg.notify_retry_base_ms = 20;
     cfg.notify_max_attempts = 4;
+    // The receivers here listen on loopback: an on-premises setup.
+    cfg.allow_private_webhooks = true;
     cfg
 }
 
@@ -796,3 +800,96 @@ async fn the_pre_sleep_notice_is_sent_once(b: Backend) {
     replica.actors.shutdown();
 }
 both!(the_pre_sleep_notice_is_sent_once);
+
+async fn private_webhooks_are_refused_when_saved_and_when_sent(b: Backend) {
+    // The default server: private webhooks are not allowed.
+    let mut cfg = fast_config();
+    cfg.allow_private_webhooks = false;
+    let app = TestApp::start_with(b, cfg).await;
+    let s = app.signup("Guarded").await;
+    let receiver = Receiver::start(&[], 200).await;
+    let port = receiver
+        .url
+        .split(':')
+        .nth(2)
+        .and_then(|r| r.split('/').next())
+        .expect("port")
+        .to_string();
+    for url in [
+        receiver.url.clone(),
+        format!("http://localhost:{port}/services/T0/B0/secret"),
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/".to_string(),
+        "http://10.0.0.8/hook".to_string(),
+        "http://192.168.1.20:8080/hook".to_string(),
+        "http://172.20.0.1/hook".to_string(),
+        "http://[::1]:8080/hook".to_string(),
+        "http://[fd00:ec2::254]/latest".to_string(),
+        "http://[fe80::1]/hook".to_string(),
+        "http://[::ffff:127.0.0.1]/hook".to_string(),
+        "http://0x7f.1/hook".to_string(),
+        "http://api.localhost/hook".to_string(),
+    ] {
+        let (st, v) = put_settings(&app, &s, json!({ "webhook_url": url })).await;
+        let e = assert_error(st, &v, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e["error"]["field"], "webhook_url", "{url} -> {v}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("public address"),
+            "{url} -> {v}"
+        );
+    }
+    let (_, v) = app
+        .json(Method::GET, "/api/org/notifications", Some(&s.access), None)
+        .await;
+    assert_eq!(v["webhook_configured"], false, "{v}");
+    // A public address is accepted.
+    let (st, v) = put_settings(
+        &app,
+        &s,
+        json!({"webhook_url": "https://93.184.215.14/services/T/B/secret"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    // A webhook stored before (or re-pointed since) is checked again at send time: the
+    // loopback receiver is never contacted and the failure says why, once (not retried).
+    for url in [
+        receiver.url.clone(),
+        format!("http://localhost:{port}/services/T0/B0/secret"),
+    ] {
+        spot_models::notify::save_settings(
+            &app.db,
+            &s.org_id,
+            &spot_models::notify::NewSettings {
+                webhook_url: Some(&url),
+                email_recipients: "[]",
+                pre_sleep_enabled: true,
+                weekly_report_enabled: true,
+                updated_by: None,
+            },
+        )
+        .await
+        .expect("stored");
+        let n = send_test(&app, &s).await;
+        assert_eq!(n["status"], "failed", "{n}");
+        let a = n["attempts"].as_array().expect("attempts");
+        assert_eq!(a.len(), 1, "{n}");
+        assert_eq!(a[0]["outcome"], "failed");
+        let err = a[0]["error"].as_str().unwrap_or("");
+        assert!(err.starts_with("refused:"), "{n}");
+        assert!(err.contains("loopback"), "{n}");
+        assert!(
+            n["summary"].as_str().unwrap_or("").contains("refused"),
+            "{n}"
+        );
+    }
+    assert_eq!(receiver.count(), 0, "the private receiver was reached");
+    assert_eq!(
+        audit_actions(&app, &s.org_id, "notification.failed")
+            .await
+            .len(),
+        2
+    );
+}
+both!(private_webhooks_are_refused_when_saved_and_when_sent);

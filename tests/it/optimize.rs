@@ -337,7 +337,7 @@ async fn optimize_now_plans_and_executes_through_the_cloud(b: Backend) {
 
     // A second delivery of the same job does nothing (claimed rows are skipped).
     let job_id = job["id"].as_str().expect("id");
-    app.state.jobs.enqueue(job_id).await.expect("re-enqueue");
+    app.state.jobs.enqueue_id(job_id).await.expect("re-enqueue");
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let (_, again) = app
         .json(
@@ -1320,3 +1320,327 @@ async fn a_policys_estimated_impact_comes_from_the_planner(b: Backend) {
     assert_error(st, &e, StatusCode::NOT_FOUND);
 }
 both!(a_policys_estimated_impact_comes_from_the_planner);
+
+/// The policy's autoscaling toggle and multi-AZ spread are planner semantics: with
+/// autoscaling off the estimated plan replaces no node (nothing is bought) and the cluster
+/// actor launches nothing for pending pods; multi-AZ spread changes the plan. Both are
+/// partial-PATCHable, typed (422 naming the field) and reach the actor at once.
+async fn autoscaling_and_multi_az_spread_drive_the_planner(b: Backend) {
+    let sim = Arc::new(SimConnector::new(42));
+    let app = TestApp::start_with_connector(b, sim.clone()).await;
+    let (s, cluster, name) = setup(&app).await;
+    let impact = |body: Value| {
+        let (app, s, cluster) = (&app, &s, &cluster);
+        async move {
+            let (st, i) = app
+                .json(
+                    Method::POST,
+                    &format!("/api/clusters/{cluster}/policy/impact"),
+                    Some(&s.access),
+                    Some(body),
+                )
+                .await;
+            assert_eq!(st, StatusCode::OK, "{i}");
+            i
+        }
+    };
+    let decisions = |i: &Value| -> Vec<String> {
+        i["nodes"]
+            .as_array()
+            .map(|n| {
+                n.iter()
+                    .map(|d| format!("{}={}", d["node"], d["decision"]))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let base = json!({"aggressiveness": "aggressive", "stabilization_window_secs": 0,
+        "disruption_budget": {"max_percent": 100}});
+    let on = impact(base.clone()).await;
+    assert!(
+        on["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .any(|d| d["decision"] == "replaced"),
+        "the demo cluster replaces nodes with autoscaling on: {on}"
+    );
+    let mut off_body = base.clone();
+    off_body["autoscaling"] = json!(false);
+    let off = impact(off_body).await;
+    assert!(
+        off["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .all(|d| d["decision"] != "replaced"),
+        "autoscaling off buys no node: {off}"
+    );
+    assert_ne!(off["strategy"], "target", "{off}");
+    assert!(
+        off["planned_monthly"].as_f64().unwrap_or(0.0)
+            <= off["current_monthly"].as_f64().unwrap_or(0.0) + 1e-6,
+        "{off}"
+    );
+    assert_ne!(decisions(&on), decisions(&off));
+    let mut spread_body = base.clone();
+    spread_body["multi_az_spread"] = json!(true);
+    let spread = impact(spread_body).await;
+    assert!(
+        decisions(&spread) != decisions(&on)
+            || (spread["planned_monthly"].as_f64().unwrap_or(0.0)
+                - on["planned_monthly"].as_f64().unwrap_or(0.0))
+            .abs()
+                > 1e-6,
+        "multi-AZ spread changes the plan: {spread} vs {on}"
+    );
+
+    // Partial PATCH keeps what it does not name; bad types name the field.
+    let path = format!("/api/clusters/{cluster}/policy");
+    let (st, p) = app
+        .json(
+            Method::PATCH,
+            &path,
+            Some(&s.access),
+            Some(json!({"multi_az_spread": true})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    assert_eq!(p["multi_az_spread"], true);
+    assert_eq!(p["autoscaling"], true);
+    assert_eq!(p["aggressiveness"], "aggressive");
+    for (body, field) in [
+        (json!({"autoscaling": "no"}), "autoscaling"),
+        (json!({"multi_az_spread": 1}), "multi_az_spread"),
+        (json!({"rightsize_mode": "always"}), "rightsize_mode"),
+    ] {
+        let (st, e) = app
+            .json(Method::PATCH, &path, Some(&s.access), Some(body.clone()))
+            .await;
+        let e = assert_error(st, &e, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e["error"]["field"], field, "{body} -> {e}");
+    }
+    let (st, p) = app
+        .json(
+            Method::PATCH,
+            &path,
+            Some(&s.access),
+            Some(json!({"autoscaling": false})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    assert_eq!(p["autoscaling"], false);
+    assert_eq!(p["multi_az_spread"], true);
+
+    // The cluster actor follows at once: pending pods get no node, each says why.
+    let (_, c) = app
+        .json(
+            Method::GET,
+            &format!("/api/clusters/{cluster}"),
+            Some(&s.access),
+            None,
+        )
+        .await;
+    let account = c["cluster"]["account_id"]
+        .as_str()
+        .or(c["account_id"].as_str())
+        .expect("account id")
+        .to_string();
+    let pods: Vec<spot_engine::pack::Pod> = (0..4)
+        .map(|i| spot_engine::pack::Pod::simple(format!("web/p-{i}"), 500, 1024))
+        .collect();
+    let mut d = None;
+    for _ in 0..50 {
+        if let Ok(Ok(x)) = app
+            .state
+            .actors
+            .pending_pods(&account, &name, pods.clone())
+            .await
+        {
+            if x.nodes.is_empty() {
+                d = Some(x);
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let d = d.expect("a decision launching nothing");
+    assert_eq!(d.unschedulable.len(), 4, "{d:?}");
+    assert!(
+        d.unschedulable
+            .iter()
+            .all(|(_, why)| why.contains("autoscaling is off")),
+        "{d:?}"
+    );
+    // On again: nodes are launched.
+    let (st, _) = app
+        .json(
+            Method::PATCH,
+            &path,
+            Some(&s.access),
+            Some(json!({"autoscaling": true})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let mut launched = false;
+    for _ in 0..50 {
+        if let Ok(Ok(x)) = app
+            .state
+            .actors
+            .pending_pods(&account, &name, pods.clone())
+            .await
+        {
+            if !x.nodes.is_empty() {
+                launched = true;
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(launched, "autoscaling back on launches nodes");
+}
+both!(autoscaling_and_multi_az_spread_drive_the_planner);
+
+/// The cluster's `patch_requests` agent commands.
+async fn patch_commands(app: &TestApp, s: &Session, cluster: &str) -> Vec<Value> {
+    let (_, c) = app
+        .json(
+            Method::GET,
+            &format!("/api/clusters/{cluster}/agent/commands"),
+            Some(&s.access),
+            None,
+        )
+        .await;
+    c["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c["kind"] == "patch_requests")
+        .collect()
+}
+
+/// Rightsizing mode `auto`: Optimize Now patches the recommended requests of Deployments
+/// and StatefulSets through the agent (`patch_requests`), audited; a dry run only says what
+/// it would patch; `recommend` keeps skipping.
+async fn rightsizing_auto_patches_requests_through_the_agent(b: Backend) {
+    let sim = Arc::new(SimConnector::new(42));
+    let app = TestApp::start_with_connector(b, sim.clone()).await;
+    let (s, cluster, name) = setup(&app).await;
+    // Keep every node: only rightsizing acts.
+    let path = format!("/api/clusters/{cluster}/policy");
+    let (st, p) = app
+        .json(
+            Method::PATCH,
+            &path,
+            Some(&s.access),
+            Some(json!({"rightsize_mode": "auto", "stabilization_window_secs": 315_360_000})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    assert_eq!(p["rightsize_mode"], "auto");
+
+    // Dry run: what would be patched, nothing queued.
+    let job = optimize(&app, &s, &cluster, json!({"dry_run": true})).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let executed = job["result"]["executed"].as_array().expect("executed");
+    let dry: Vec<&Value> = executed
+        .iter()
+        .filter(|a| a["kind"].as_str().unwrap_or("").starts_with("rightsize"))
+        .collect();
+    assert!(!dry.is_empty(), "{job}");
+    assert!(
+        dry.iter().all(|a| a["status"] == "would_execute"
+            || a["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Deployments and StatefulSets")),
+        "{job}"
+    );
+    assert!(
+        patch_commands(&app, &s, &cluster).await.is_empty(),
+        "a dry run patches nothing"
+    );
+
+    // A real run: each Deployment / StatefulSet recommendation is patched by the agent.
+    let job = optimize(&app, &s, &cluster, json!({})).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let executed = job["result"]["executed"].as_array().expect("executed");
+    let applied: Vec<&Value> = executed
+        .iter()
+        .filter(|a| {
+            a["kind"].as_str().unwrap_or("").starts_with("rightsize") && a["status"] == "applied"
+        })
+        .collect();
+    assert!(!applied.is_empty(), "{job}");
+    let world = sim.world(ACCOUNT, "us-east-1").expect("world");
+    let view = world.kube_view(&name).expect("kube view");
+    for a in &applied {
+        let steps = a["steps"].as_array().expect("steps");
+        assert_eq!(steps[0]["step"], "patch_requests", "{a}");
+        assert_eq!(steps[0]["ok"], true, "{a}");
+        // The workload's pods now request what was recommended.
+        let target = a["target"].as_str().expect("target");
+        let mut parts = target.splitn(3, '/');
+        let (ns, _kind, wl) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        let cpu = a["requests"]["cpu_millis"].as_u64().expect("cpu");
+        let mem = a["requests"]["memory_mib"].as_u64().expect("mem");
+        let pods: Vec<_> = view
+            .pods
+            .iter()
+            .filter(|p| p.pod.namespace == ns && p.pod.owner.as_ref().is_some_and(|o| o.name == wl))
+            .collect();
+        assert!(!pods.is_empty(), "{target}");
+        assert!(
+            pods.iter()
+                .all(|p| u64::from(p.pod.cpu_request_millicores) == cpu
+                    && u64::from(p.pod.memory_request_mib) == mem),
+            "{target}: {a}"
+        );
+    }
+    let patched = patch_commands(&app, &s, &cluster).await;
+    assert_eq!(patched.len(), applied.len(), "{patched:?}");
+    assert!(
+        patched.iter().all(|c| c["status"] == "succeeded"),
+        "{patched:?}"
+    );
+    // Audited as the job's actions.
+    let n: (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM audit_logs WHERE organization_id = $1 AND actor_kind = 'system' AND diff LIKE '%patch_requests%'",
+    )
+    .bind(&s.org_id)
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("audit");
+    assert!(n.0 >= applied.len() as i64, "{n:?}");
+
+    // Back to recommend: skipped again, nothing new patched.
+    app.json(
+        Method::PATCH,
+        &path,
+        Some(&s.access),
+        Some(json!({"rightsize_mode": "recommend"})),
+    )
+    .await;
+    let job = optimize(&app, &s, &cluster, json!({})).await;
+    let executed = job["result"]["executed"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        executed
+            .iter()
+            .filter(|a| a["kind"].as_str().unwrap_or("").starts_with("rightsize"))
+            .all(|a| a["status"] == "skipped"),
+        "{job}"
+    );
+    assert_eq!(
+        patch_commands(&app, &s, &cluster).await.len(),
+        applied.len()
+    );
+}
+both!(rightsizing_auto_patches_requests_through_the_agent);

@@ -4,6 +4,8 @@
 //!   simulator, then a restart on the same data directory: the batch is resumed and ends
 //!   with every item done, 0 items lost and 0 acted on twice — counted on the simulator's
 //!   journal, which records every change the cloud made, once per line;
+//! - the server stopped (`SIGSTOP`) past the orphan timeout in the middle of that batch,
+//!   then continued: the batch ends with every item acted on once;
 //! - the queue's PostgreSQL connections terminated (`pg_terminate_backend`), together with
 //!   the application pool's, several times during a batch: the batch completes, and the
 //!   retries it needed are on the job;
@@ -163,13 +165,9 @@ fn journaled(dir: &Path) -> BTreeMap<(String, &'static str), usize> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_during_a_1000_item_batch_loses_no_item_and_acts_on_none_twice() {
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("spot-kill9-{}", uuid::Uuid::new_v4().simple()));
-    let started = Instant::now();
-    let server = Server::start(&dir).await;
-
+/// Waits for the demo's 1,000 orphaned volumes and starts their clean-up batch: the
+/// account, the (row id, volume id) pairs and the job id.
+async fn start_cleanup_batch(server: &Server) -> (String, Vec<(String, String)>, String) {
     // The demo accounts are discovered: 1,000 orphaned volumes in one of them.
     let deadline = Instant::now() + Duration::from_secs(60);
     let (account, rows) = loop {
@@ -205,7 +203,7 @@ async fn kill_9_during_a_1000_item_batch_loses_no_item_and_acts_on_none_twice() 
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let rows = &rows[..1000];
+    let rows = rows[..1000].to_vec();
     let ids: Vec<&str> = rows.iter().map(|(r, _)| r.as_str()).collect();
     let (st, job) = server
         .call(
@@ -217,15 +215,16 @@ async fn kill_9_during_a_1000_item_batch_loses_no_item_and_acts_on_none_twice() 
     assert_eq!(st, StatusCode::ACCEPTED, "{job}");
     let job_id = job["id"].as_str().expect("job id").to_string();
 
-    // kill -9 once a good part of the batch has run.
+    (account, rows, job_id)
+}
+
+/// Waits until the batch has run `percent` % of its items (and has not ended).
+async fn wait_progress(server: &Server, job_id: &str, percent: i64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let j = server.get(&format!("/api/jobs/{job_id}")).await;
-        assert_ne!(
-            j["status"], "succeeded",
-            "the batch ended before the kill: {j}"
-        );
-        if j["progress"].as_i64().unwrap_or(0) >= 25 {
+        assert_ne!(j["status"], "succeeded", "the batch ended too early: {j}");
+        if j["progress"].as_i64().unwrap_or(0) >= percent {
             break;
         }
         assert!(
@@ -234,6 +233,57 @@ async fn kill_9_during_a_1000_item_batch_loses_no_item_and_acts_on_none_twice() 
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Waits until the job has ended.
+async fn wait_end(server: &Server, job_id: &str, what: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let j = server.get(&format!("/api/jobs/{job_id}")).await;
+        if !matches!(j["status"].as_str(), Some("queued" | "running")) {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "{what}: {j}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Each of `rows`' volumes was snapshotted once and deleted once, and the cloud made no
+/// other change.
+fn assert_each_volume_once(dir: &Path, rows: &[(String, String)]) {
+    let after = journaled(dir);
+    for (_, vol) in rows {
+        for op in ["create_snapshot", "delete_volume"] {
+            assert_eq!(
+                after.get(&(vol.clone(), op)).copied(),
+                Some(1),
+                "{vol}: {op} exactly once"
+            );
+        }
+    }
+    assert_eq!(
+        after.values().sum::<usize>(),
+        2 * rows.len(),
+        "no other change: {:?}",
+        after
+            .iter()
+            .filter(|((v, _), _)| !rows.iter().any(|(_, r)| r == v))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_1000_item_batch_loses_no_item_and_acts_on_none_twice() {
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("spot-kill9-{}", uuid::Uuid::new_v4().simple()));
+    let started = Instant::now();
+    let server = Server::start(&dir).await;
+
+    let (account, rows, job_id) = start_cleanup_batch(&server).await;
+    let rows = &rows;
+
+    // kill -9 once a good part of the batch has run.
+    wait_progress(&server, &job_id, 25).await;
     server.kill_9();
     let before = journaled(&dir);
     let deleted_before = before
@@ -247,15 +297,7 @@ async fn kill_9_during_a_1000_item_batch_loses_no_item_and_acts_on_none_twice() 
 
     // Restart on the same data directory: the job is resumed and finishes.
     let server = Server::start(&dir).await;
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let job = loop {
-        let j = server.get(&format!("/api/jobs/{job_id}")).await;
-        if !matches!(j["status"].as_str(), Some("queued" | "running")) {
-            break j;
-        }
-        assert!(Instant::now() < deadline, "the batch was not resumed: {j}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let job = wait_end(&server, &job_id, "the batch was not resumed").await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let items = server.get(&format!("/api/jobs/{job_id}/items")).await;
     assert_eq!(items["done"], 1000, "0 items lost: {}", items["job"]);
@@ -267,25 +309,7 @@ async fn kill_9_during_a_1000_item_batch_loses_no_item_and_acts_on_none_twice() 
     }
 
     // The cloud's own record: each volume snapshotted once and deleted once, nothing else.
-    let after = journaled(&dir);
-    for (_, vol) in rows {
-        for op in ["create_snapshot", "delete_volume"] {
-            assert_eq!(
-                after.get(&(vol.clone(), op)).copied(),
-                Some(1),
-                "{vol}: {op} exactly once"
-            );
-        }
-    }
-    assert_eq!(
-        after.values().sum::<usize>(),
-        2000,
-        "no other change: {:?}",
-        after
-            .iter()
-            .filter(|((v, _), _)| !rows.iter().any(|(_, r)| r == v))
-            .collect::<Vec<_>>()
-    );
+    assert_each_volume_once(&dir, rows);
     // Each safety snapshot is the one tagged with its item's key.
     let listed: Vec<(String, String)> = items["items"]
         .as_array()
@@ -334,6 +358,54 @@ async fn kill_9_during_a_1000_item_batch_loses_no_item_and_acts_on_none_twice() 
     eprintln!(
         "kill -9 at {deleted_before}/1000 items; resumed and finished in {:?}",
         started.elapsed()
+    );
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to the server process.
+fn signal(server: &Server, signal: &str) {
+    let ok = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(server.child.id().to_string())
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "kill -{signal}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_past_the_orphan_timeout_acts_on_no_item_twice() {
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("spot-sigstop-{}", uuid::Uuid::new_v4().simple()));
+    let server = Server::start(&dir).await;
+    let (account, rows, job_id) = start_cleanup_batch(&server).await;
+    wait_progress(&server, &job_id, 20).await;
+
+    // SIGSTOP well past the orphan timeout (3 s here), then SIGCONT: the frozen worker
+    // comes back while its heartbeat is stale. Whichever wins — its own heartbeat, or the
+    // sweep that hands the job to a new delivery — no item may be acted on twice.
+    signal(&server, "STOP");
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    signal(&server, "CONT");
+
+    let job = wait_end(&server, &job_id, "the batch did not finish after SIGCONT").await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let items = server.get(&format!("/api/jobs/{job_id}/items")).await;
+    assert_eq!(items["done"], 1000, "0 items lost: {}", items["job"]);
+    for it in items["items"].as_array().expect("items") {
+        assert_eq!(it["status"], "done", "{it}");
+        assert_eq!(it["account_id"], account.as_str());
+    }
+    assert_each_volume_once(&dir, &rows);
+    let audit: Value = server
+        .get("/api/audit-logs?action=job.resumed&limit=10")
+        .await;
+    let taken_over = audit["items"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|e| e["resource_id"] == job_id.as_str()));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!(
+        "SIGSTOP 8 s at >=20 %: finished, each item once (handed to a new delivery: {taken_over})"
     );
 }
 

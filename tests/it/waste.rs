@@ -537,8 +537,8 @@ async fn a_redelivered_batch_never_acts_twice(b: Backend) {
     .execute(&w.app.db.pool)
     .await
     .expect("requeue");
-    w.app.state.jobs.enqueue(&id).await.expect("enqueue");
-    w.app.state.jobs.enqueue(&id).await.expect("enqueue");
+    w.app.state.jobs.enqueue_id(&id).await.expect("enqueue");
+    w.app.state.jobs.enqueue_id(&id).await.expect("enqueue");
     let again = wait_job(&w.app, &w.s.access, &format!("/api/jobs/{id}")).await;
     assert_eq!(again["status"], "succeeded", "{again}");
     assert_eq!(again["result"]["done"], 2, "{again}");
@@ -616,7 +616,7 @@ async fn a_redelivered_batch_never_acts_twice(b: Backend) {
             .count()
     };
     let taken_before = snapshots_of(w.sim.describe_snapshots().await.expect("snapshots"));
-    w.app.state.jobs.enqueue(&job.id).await.expect("enqueue");
+    w.app.state.jobs.enqueue_id(&job.id).await.expect("enqueue");
     let done = wait_job(&w.app, &w.s.access, &format!("/api/jobs/{}", job.id)).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     let items = w.items(&job.id).await;

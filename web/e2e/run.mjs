@@ -11,10 +11,12 @@
 // creates a node template through its wizard, moves the default to a copy and back, links it
 // in a cluster's policy (and finds that save in the policy's history) and sees its deletion
 // refused, cleans up two orphaned volumes (dry run, then for real with live per-item progress)
-// and forces a cluster to on-demand (countdown, revoke). With E2E_ADMIN_EMAIL / E2E_ADMIN_PASSWORD (`serve --admin-email … --admin-password
+// and forces a cluster to on-demand (countdown, revoke), then checks the notification settings
+// (a metadata-address webhook refused, a test notification's attempts) and makes a weekly report. With E2E_ADMIN_EMAIL / E2E_ADMIN_PASSWORD (`serve --admin-email … --admin-password
 // …`) it signs in as the platform super-admin and walks the AI model page (reject a bad ONNX
 // upload, upload a valid one whose graduation is refused until the Lab tested it) and the Lab
-// (a live switch with its timed phases, the safety checklist, an A/B test with its verdict).
+// (a live switch with its timed phases, the safety checklist, an A/B test with its verdict), then
+// the console and last the emergency override (every node switched to on-demand live, reverted).
 // Screenshots go to e2e/artifacts/ (recreated on every run). Exits non-zero unless every step
 // passes. Needs the server's embedded cloud simulator.
 import { execSync } from 'node:child_process';
@@ -23,6 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { policyHibernationSteps } from './policy-hibernation.mjs';
+import { notificationsReportsSteps } from './notifications-reports.mjs';
 
 const ARTIFACTS = new URL('./artifacts/', import.meta.url).pathname;
 const E2E_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -369,7 +372,7 @@ const adminSteps = [
     if ((await page.getByLabel('ONNX file').getAttribute('aria-invalid')) !== 'true') throw new Error('the file input is not marked invalid');
     await screenshot('admin-risk-model-rejected');
   }],
-  ['a valid model uploads; graduating it before the Lab tested it is refused, naming the failing checks', async () => {
+  ['a valid model uploads; graduating it before the Lab tested it is refused, showing the failing checks', async () => {
     await page.getByLabel('ONNX file').setInputFiles(path.join(ONNX_TESTDATA, 'always_risky.onnx'));
     await page.getByLabel('Name (optional)').fill(uploadedModel);
     await page.getByRole('button', { name: 'Upload and validate' }).click();
@@ -378,10 +381,14 @@ const adminSteps = [
     await registryRow(uploadedModel).getByRole('button', { name: `Graduate ${uploadedModel}` }).click();
     const dialog = page.getByRole('dialog', { name: 'Graduate this model?' });
     await dialog.getByText(/every account and cluster actor/).waitFor();
+    // The dialog shows the Lab's checklist; with checks failing the button stays closed.
+    const checks = dialog.getByRole('list', { name: 'Safety checklist' });
+    await checks.waitFor();
+    await dialog.getByText(/checks fail/).waitFor();
     await screenshot('admin-risk-model-graduate-confirm');
-    await dialog.getByRole('button', { name: 'Graduate model' }).click();
+    if (!(await dialog.getByRole('button', { name: 'Graduate model' }).isDisabled())) throw new Error('graduation is open while the checklist fails');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
     await dialog.waitFor({ state: 'detached' });
-    await page.getByText(/graduation refused: the Lab's safety checklist fails: switch_tested/).first().waitFor();
     await expectActiveModel(SHIPPED_MODEL);
     await registryRow(uploadedModel).locator('.badge').filter({ hasText: /^Validated$/ }).waitFor();
     await screenshot('admin-risk-model-graduation-refused');
@@ -1001,6 +1008,51 @@ const consoleSteps = [
     await page.getByText('Profile saved.').waitFor();
     await screenshot('admin-profile');
   }],
+  // Last (it switches every cluster of the platform, and its revert queues an optimization per
+  // cluster): the emergency override from the live operations page, followed live, then reverted.
+  ['the emergency override switches ALL nodes to on-demand live and is reverted', async () => {
+    // Nodes are only switched through a cluster's agent: the organization signed up at the
+    // start runs none yet (the demo's clusters run simulated ones), so install them (on the
+    // simulator a new token starts a simulated agent within about 35 s).
+    const waitAgents = async () => {
+      for (let attempt = 0; attempt < 60; attempt += 1) {
+        const { items } = await apiAs(owner, 'GET', '/api/clusters');
+        const missing = items.filter((cluster) => cluster.agent_status !== 'connected');
+        if (missing.length === 0) return;
+        if (attempt === 0) for (const cluster of missing) await apiAs(owner, 'POST', `/api/clusters/${cluster.id}/agent`, {});
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+      }
+      throw new Error('the signed-up organization\'s clusters never connected their agents');
+    };
+    await waitAgents();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('group', { name: 'Platform' }).getByRole('link', { name: 'Live operations' }).click();
+    await page.waitForURL(/\/admin\/operations$/);
+    const controls = page.getByRole('region', { name: 'Global controls' });
+    await controls.getByRole('button', { name: 'Manual override' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Switch ALL nodes to on-demand?' });
+    if (!(await dialog.getByRole('button', { name: 'Switch all nodes' }).isDisabled())) throw new Error('the override can start without a reason');
+    await dialog.getByLabel('Reason').fill(`e2e: maintenance drill ${stamp}`);
+    await dialog.getByLabel('Duration').selectOption({ label: '1 hour' });
+    await screenshot('admin-emergency-override-confirm');
+    await dialog.getByRole('button', { name: 'Switch all nodes' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await controls.getByRole('progressbar', { name: 'Override progress' }).waitFor();
+    await controls.getByText(`e2e: maintenance drill ${stamp}`, { exact: false }).waitFor();
+    // Every cluster's force job replaces its spot nodes one by one (launch, Ready, drain).
+    const done = controls.getByText('All nodes on on-demand. Safe for maintenance.');
+    const unfinished = controls.getByRole('alert');
+    await done.or(unfinished).first().waitFor({ timeout: 600_000 });
+    if ((await unfinished.count()) > 0) throw new Error(`the override did not switch every node: ${await unfinished.first().innerText()}`);
+    const counted = (await controls.getByText(/^\d+\/\d+ nodes? switched$/).innerText()).match(/^(\d+)\/(\d+)/);
+    if (!counted || counted[1] !== counted[2] || Number(counted[2]) === 0) throw new Error(`unexpected progress "${counted?.[0]}"`);
+    if ((await controls.getByRole('progressbar', { name: 'Override progress' }).getAttribute('value')) !== '100') throw new Error('the progress bar is not full');
+    await controls.getByRole('table', { name: 'Clusters under the override' }).locator('tbody tr').first().waitFor();
+    await screenshot('admin-emergency-override-done');
+    await controls.getByRole('button', { name: 'Revert' }).click();
+    await controls.getByRole('button', { name: 'Manual override' }).waitFor();
+    await controls.getByLabel('Last emergency override').getByText(/revoked/).waitFor();
+    await screenshot('admin-emergency-override-reverted');
+  }],
 ];
 
 if (demo.email && demo.password) {
@@ -1012,7 +1064,9 @@ if (demo.email && demo.password) {
   } else {
     console.log('Note: this server reports no agent status on clusters; skipping the agent steps.');
   }
-  steps.push(...templateSteps, ...policyHibernationSteps({ page: () => page, screenshot, apiAs, demo }), ...wasteSteps, ...forceSteps);
+  steps.push(...templateSteps, ...policyHibernationSteps({ page: () => page, screenshot, apiAs, demo }),
+    ...notificationsReportsSteps({ page: () => page, screenshot }),
+    ...wasteSteps, ...forceSteps);
 } else {
   console.log('Note: E2E_DEMO_EMAIL / E2E_DEMO_PASSWORD not set; skipping the demo inventory steps.');
 }

@@ -278,14 +278,19 @@ pub(super) async fn discover_account(
             if let Ok(views) = inventory::list_clusters(&deps.db, &org, Some(&account.id)).await {
                 for v in views {
                     if let Some(actor) = st.clusters.get(&v.name) {
-                        let template = match crate::policy::in_force(&deps.db, &org, &v.id).await {
-                            Ok((p, _)) => p.template,
+                        let (template, autoscaling) = match crate::policy::in_force(
+                            &deps.db, &org, &v.id,
+                        )
+                        .await
+                        {
+                            Ok((p, _)) => (p.template, p.autoscaling),
                             Err(e) => {
                                 tracing::warn!(component = COMPONENT, cluster = %v.name, error = %e, "policy unreadable; default template");
-                                NodeTemplate::default()
+                                (NodeTemplate::default(), true)
                             }
                         };
                         let _ = actor.cast(ClusterMsg::Template(template));
+                        let _ = actor.cast(ClusterMsg::Autoscaling(autoscaling));
                     }
                 }
             }
@@ -481,6 +486,7 @@ pub(super) async fn ensure_clusters(
                 market: st.market.clone(),
                 bus: st.deps.bus.clone(),
                 template: NodeTemplate::default(),
+                autoscaling: true,
                 pressure: Default::default(),
                 deps: st.deps.clone(),
                 cloud: st.cloud.clone(),

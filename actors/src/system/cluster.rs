@@ -14,6 +14,9 @@ pub enum ClusterMsg {
     Market(Arc<crate::market::Market>),
     /// The node template of the cluster's stored policy (after a discovery or a change).
     Template(NodeTemplate),
+    /// The policy's autoscaling toggle (after a discovery or a change): off, pending pods
+    /// get no new node.
+    Autoscaling(bool),
     /// Pods waiting for capacity (from the agent or a test): decide what to launch now.
     PendingPods {
         pods: Vec<spot_engine::pack::Pod>,
@@ -74,6 +77,8 @@ pub struct ClusterState {
     pub bus: Bus,
     /// Node template decisions follow (the cluster policy's; default until read).
     pub template: NodeTemplate,
+    /// The policy's autoscaling toggle (on until read).
+    pub autoscaling: bool,
     /// Nodes under pressure, by name (from the agent's reports).
     pub pressure: std::collections::BTreeMap<String, PressuredNode>,
     /// Database, bus and the rest (hibernation reads its schedule and records transitions).
@@ -205,11 +210,13 @@ impl Actor for ClusterActor {
             ClusterMsg::SwapModel(m) => st.model = m,
             ClusterMsg::Market(m) => st.market = Some(m),
             ClusterMsg::Template(t) => st.template = t,
+            ClusterMsg::Autoscaling(on) => st.autoscaling = on,
             ClusterMsg::PendingPods { pods, reply } => {
                 let d = match &st.market {
                     Some(m) => crate::react::pending_pods(
                         m,
                         &st.template,
+                        st.autoscaling,
                         &st.name,
                         &pods,
                         chrono::Utc::now().timestamp(),

@@ -125,56 +125,144 @@ pub fn human(e: &spot_cloud::CloudError) -> String {
 
 #[derive(Clone)]
 pub struct Actors {
-    root: ActorRef<RootMsg>,
+    /// The current root supervisor; replaced by the watchdog when it dies.
+    root: Arc<std::sync::RwLock<ActorRef<RootMsg>>>,
+    /// Set by a deliberate shutdown so the watchdog does not start a new root.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// How many times the root supervisor was restarted.
+    root_restarts: Arc<std::sync::atomic::AtomicU32>,
     pub bus: Bus,
     db: spot_models::Db,
     replica_id: String,
 }
 
 impl Actors {
-    /// Starts the root supervisor and one account actor per linked account.
+    /// Starts the root supervisor and one account actor per linked account. A watchdog
+    /// supervises the root itself: if it fails, a new root starts (with backoff, reset after
+    /// a healthy period) and takes this replica's accounts again.
     pub async fn start(deps: Deps) -> Result<Actors, ActorError> {
         let bus = deps.bus.clone();
         let db = deps.db.clone();
         let replica_id = deps.replica_id.clone();
-        let (root, _) = Actor::spawn(None, Root, deps)
+        let (root, handle) = Actor::spawn(None, Root, deps.clone())
             .await
             .map_err(|e| ActorError::Spawn(e.to_string()))?;
         let actors = Actors {
-            root,
+            root: Arc::new(std::sync::RwLock::new(root)),
+            stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            root_restarts: Arc::new(std::sync::atomic::AtomicU32::new(0)),
             bus,
             db: db.clone(),
             replica_id,
         };
-        for a in accounts::all_linked(&db)
-            .await
-            .map_err(|e| ActorError::Spawn(e.to_string()))?
-        {
-            actors.ensure(&a.id);
-        }
+        actors.ensure_all().await?;
+        tokio::spawn(actors.clone().watch_root(handle, deps));
         Ok(actors)
     }
 
+    async fn ensure_all(&self) -> Result<(), ActorError> {
+        for a in accounts::all_linked(&self.db)
+            .await
+            .map_err(|e| ActorError::Spawn(e.to_string()))?
+        {
+            self.ensure(&a.id);
+        }
+        Ok(())
+    }
+
+    /// The root's watchdog: waits for the root to end and, unless this replica is shutting
+    /// down, starts a new one and hands it the accounts again.
+    async fn watch_root(self, mut handle: tokio::task::JoinHandle<()>, deps: Deps) {
+        use std::sync::atomic::Ordering;
+        let mut restarts: u32 = 0;
+        let mut started = std::time::Instant::now();
+        loop {
+            let _ = handle.await;
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            if started.elapsed() >= supervisor::healthy_period(deps.interval) {
+                restarts = 0;
+            }
+            restarts += 1;
+            // A failed actor's children are not stopped by ractor: stop the old root's
+            // account actors so the new root does not run each account twice.
+            self.root()
+                .stop_children_and_wait(
+                    Some("root supervisor ended".into()),
+                    Some(Duration::from_secs(10)),
+                )
+                .await;
+            let delay = supervisor::backoff(restarts);
+            tracing::error!(
+                component = "CORE-SUPERVISOR",
+                restarts,
+                ?delay,
+                "root supervisor ended; restarting it"
+            );
+            self.bus.publish(
+                None,
+                "actor.root_restarting",
+                serde_json::json!({"restarts": restarts}),
+            );
+            tokio::time::sleep(delay).await;
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            match Actor::spawn(None, Root, deps.clone()).await {
+                Ok((root, h)) => {
+                    *self.root.write().unwrap_or_else(|p| p.into_inner()) = root;
+                    self.root_restarts.fetch_add(1, Ordering::SeqCst);
+                    handle = h;
+                    started = std::time::Instant::now();
+                    if let Err(e) = self.ensure_all().await {
+                        tracing::error!(component = "CORE-SUPERVISOR", error = %e, "accounts not re-read after the root restart; discovery will retry");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(component = "CORE-SUPERVISOR", error = %e, "root supervisor did not start; retrying");
+                    handle = tokio::spawn(async {});
+                }
+            }
+        }
+    }
+
+    fn root(&self) -> ActorRef<RootMsg> {
+        self.root.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// How many times the root supervisor was restarted by its watchdog.
+    pub fn root_restarts(&self) -> u32 {
+        self.root_restarts.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Tests: makes the root supervisor fail.
+    pub fn inject_root_panic(&self) {
+        let _ = self.root().cast(RootMsg::InjectRootPanic);
+    }
+
     pub fn ensure(&self, account_id: &str) {
-        let _ = self.root.cast(RootMsg::Ensure(account_id.to_string()));
+        let _ = self.root().cast(RootMsg::Ensure(account_id.to_string()));
     }
 
     pub fn resync(&self, account_id: &str) {
-        let _ = self.root.cast(RootMsg::Resync(account_id.to_string()));
+        let _ = self.root().cast(RootMsg::Resync(account_id.to_string()));
     }
 
     pub fn stop(&self, account_id: &str) {
-        let _ = self.root.cast(RootMsg::Stop(account_id.to_string()));
+        let _ = self.root().cast(RootMsg::Stop(account_id.to_string()));
     }
 
     pub fn inject_panic(&self, account_id: &str) {
-        let _ = self.root.cast(RootMsg::InjectPanic(account_id.to_string()));
+        let _ = self
+            .root()
+            .cast(RootMsg::InjectPanic(account_id.to_string()));
     }
 
     /// Graduation: makes `m` the current model and broadcasts it to every actor.
     pub fn swap_model(&self, risk: &RiskService, m: Arc<ActiveModel>) {
         risk.set(m.clone());
-        let _ = self.root.cast(RootMsg::SwapModel(m));
+        let _ = self.root().cast(RootMsg::SwapModel(m));
     }
 
     /// The agent's node conditions reach the cluster actor (see
@@ -188,7 +276,7 @@ impl Actors {
         removed: Vec<String>,
         full: bool,
     ) {
-        let _ = self.root.cast(RootMsg::ToCluster(
+        let _ = self.root().cast(RootMsg::ToCluster(
             account_id.to_string(),
             cluster.to_string(),
             ClusterMsg::NodePressure {
@@ -208,7 +296,7 @@ impl Actors {
     ) -> Result<Vec<cluster::PressuredNode>, ActorError> {
         let (account_id, cluster) = (account_id.to_string(), cluster.to_string());
         ractor::call_t!(
-            self.root,
+            self.root(),
             |reply| RootMsg::ToCluster(account_id, cluster, ClusterMsg::Pressured(reply)),
             5_000
         )
@@ -225,7 +313,7 @@ impl Actors {
     ) -> Result<Result<LaunchDecision, String>, ActorError> {
         let (account_id, cluster) = (account_id.to_string(), cluster.to_string());
         ractor::call_t!(
-            self.root,
+            self.root(),
             |reply| RootMsg::ToCluster(
                 account_id,
                 cluster,
@@ -250,7 +338,7 @@ impl Actors {
     ) -> Result<Result<crate::hibernation::Outcome, String>, ActorError> {
         let (account_id, cluster) = (account_id.to_string(), cluster.to_string());
         ractor::call_t!(
-            self.root,
+            self.root(),
             |reply| RootMsg::ToCluster(
                 account_id,
                 cluster,
@@ -266,7 +354,7 @@ impl Actors {
 
     /// The cluster's hibernation schedule changed: its actor evaluates it at once.
     pub fn hibernate_soon(&self, account_id: &str, cluster: &str) {
-        let _ = self.root.cast(RootMsg::ToCluster(
+        let _ = self.root().cast(RootMsg::ToCluster(
             account_id.to_string(),
             cluster.to_string(),
             ClusterMsg::Hibernate {
@@ -278,30 +366,44 @@ impl Actors {
 
     /// A cluster's policy changed: its actor decides with the new node template from now on.
     pub fn set_template(&self, account_id: &str, cluster: &str, template: NodeTemplate) {
-        let _ = self.root.cast(RootMsg::ToCluster(
+        let _ = self.root().cast(RootMsg::ToCluster(
             account_id.to_string(),
             cluster.to_string(),
             ClusterMsg::Template(template),
         ));
     }
 
+    /// A cluster's policy changed its autoscaling toggle: its actor follows at once (off:
+    /// pending pods get no new node).
+    pub fn set_autoscaling(&self, account_id: &str, cluster: &str, on: bool) {
+        let _ = self.root().cast(RootMsg::ToCluster(
+            account_id.to_string(),
+            cluster.to_string(),
+            ClusterMsg::Autoscaling(on),
+        ));
+    }
+
     pub async fn health(&self) -> Result<Vec<ActorHealth>, ActorError> {
-        ractor::call_t!(self.root, RootMsg::Health, 5000)
+        ractor::call_t!(self.root(), RootMsg::Health, 5000)
             .map_err(|e| ActorError::Call(e.to_string()))
     }
 
     /// Stops every actor. Leases are not released: other replicas take the accounts when
     /// they expire (a crashed replica behaves the same).
     pub fn shutdown(&self) {
-        self.root.stop(None);
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.root().stop(None);
     }
 
     /// Clean stop (SIGTERM): stops every actor, waits for them (at most `timeout`), then
     /// gives up this replica's account leases so another replica takes the accounts at
     /// once rather than when the leases expire. Returns how many leases were released.
     pub async fn shutdown_and_release(&self, timeout: std::time::Duration) -> usize {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         if let Err(e) = self
-            .root
+            .root()
             .stop_and_wait(Some("shutting down".into()), Some(timeout))
             .await
         {

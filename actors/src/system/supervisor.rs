@@ -16,6 +16,8 @@ pub enum RootMsg {
     Restart(String),
     /// Fault injection for resilience drills: the account actor panics.
     InjectPanic(String),
+    /// Tests: the root supervisor itself fails (its watchdog restarts it).
+    InjectRootPanic,
     Health(RpcReplyPort<Vec<ActorHealth>>),
     /// Lease renewal: take free accounts, renew ours, stop the actors of lost ones.
     LeaseTick,
@@ -236,6 +238,9 @@ impl Actor for Root {
                         c.started = std::time::Instant::now();
                     }
                 }
+            }
+            RootMsg::InjectRootPanic => {
+                return Err("injected root supervisor failure".into());
             }
             RootMsg::InjectPanic(id) => {
                 if let Some(a) = st.children.get(&id).and_then(|c| c.actor.clone()) {

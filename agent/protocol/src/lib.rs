@@ -479,6 +479,8 @@ pub enum CommandKind {
         namespace: String,
         workload_kind: WorkloadKind,
         workload: String,
+        /// The container to patch; empty: the workload's only container (the requests
+        /// are then the whole pod's; a workload with several containers fails).
         container: String,
         #[serde(default)]
         cpu_millis: Option<u64>,

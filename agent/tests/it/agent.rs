@@ -404,6 +404,10 @@ async fn node_and_workload_commands() {
         "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {"spec": {"containers": [
             {"name": "app", "image": "a", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}},
             {"name": "sidecar", "image": "s"}]}}}}));
+    kube.put_apps("deployments", json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "api", "namespace": "shop", "resourceVersion": "1"},
+        "spec": {"selector": {"matchLabels": {"app": "api"}}, "template": {"spec": {"containers": [
+            {"name": "server", "image": "a", "resources": {"requests": {"cpu": "2", "memory": "4Gi"}}}]}}}}));
     let cp = FakeControlPlane::start(TOKEN).await.unwrap();
     let agent = spawn(config(&cp), &kube);
     let cordon = cp.push_command(proto::CommandKind::Cordon { node: "n2".into() }, 60);
@@ -505,6 +509,43 @@ async fn node_and_workload_commands() {
     let r = cp.result(bad).unwrap();
     assert_eq!(r.outcome, proto::CommandOutcome::Failed);
     assert!(r.message.contains("nope"));
+    // No container named (whole-pod rightsizing): the workload's only container, or a
+    // refusal when it has several.
+    let whole = cp.push_command(
+        proto::CommandKind::PatchRequests {
+            namespace: "shop".into(),
+            workload_kind: proto::WorkloadKind::Deployment,
+            workload: "api".into(),
+            container: String::new(),
+            cpu_millis: Some(700),
+            memory_mib: Some(1536),
+        },
+        60,
+    );
+    assert!(wait_until(T, || cp.result(whole).is_some()).await);
+    let r = cp.result(whole).unwrap();
+    assert_eq!(r.outcome, proto::CommandOutcome::Succeeded, "{}", r.message);
+    assert!(r.message.contains("server"), "{}", r.message);
+    let d = kube.get_apps("deployments", "shop", "api").unwrap();
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"],
+        json!({"cpu": "700m", "memory": "1536Mi"})
+    );
+    let several = cp.push_command(
+        proto::CommandKind::PatchRequests {
+            namespace: "shop".into(),
+            workload_kind: proto::WorkloadKind::Deployment,
+            workload: "web".into(),
+            container: String::new(),
+            cpu_millis: Some(300),
+            memory_mib: None,
+        },
+        60,
+    );
+    assert!(wait_until(T, || cp.result(several).is_some()).await);
+    let r = cp.result(several).unwrap();
+    assert_eq!(r.outcome, proto::CommandOutcome::Failed);
+    assert!(r.message.contains("2 containers"), "{}", r.message);
     let del = cp.push_command(proto::CommandKind::DeleteNode { node: "n2".into() }, 60);
     assert!(wait_until(T, || cp.result(del).is_some()).await);
     assert!(kube.get("nodes", "n2").is_none());

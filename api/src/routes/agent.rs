@@ -258,10 +258,20 @@ fn forward_signals(
     removed: &[String],
     full: bool,
 ) {
-    let pending: Vec<spot_engine::pack::Pod> = pods
+    let unschedulable: Vec<&&Pod> = pods.iter().filter(|p| is_unschedulable(p)).collect();
+    let mut pending: Vec<spot_engine::pack::Pod> =
+        unschedulable.iter().map(|p| engine_pod(p)).collect();
+    // `namespace`, workload (`Kind/name`) and DaemonSet flag of each pending pod, for the
+    // policy's multi-AZ spread.
+    let workloads: Vec<(String, Option<String>, bool)> = unschedulable
         .iter()
-        .filter(|p| is_unschedulable(p))
-        .map(|p| engine_pod(p))
+        .map(|p| {
+            (
+                p.namespace.clone(),
+                p.owner.as_ref().map(|o| format!("{}/{}", o.kind, o.name)),
+                p.daemonset || p.mirror,
+            )
+        })
         .collect();
     if !nodes.is_empty() || !removed.is_empty() || full {
         let reports = nodes
@@ -285,9 +295,29 @@ fn forward_signals(
         return;
     }
     let actors = state.actors.clone();
+    let db = state.db.clone();
+    let (org, cluster_id) = (p.organization_id.clone(), p.cluster_id.clone());
     let (account, cluster) = (p.account_id.clone(), p.cluster_name.clone());
     tokio::spawn(async move {
         let n = pending.len();
+        // With multi-AZ spread enforced, each workload's pending pods are spread over
+        // zones by the launch decision.
+        match spot_actors::policy::effective(&db, &org, &cluster_id).await {
+            Ok((policy, _)) if policy.multi_az_spread => {
+                for (pod, (ns, owner, ds)) in pending.iter_mut().zip(&workloads) {
+                    pod.az_spread_group = policy.spread_group(
+                        ns,
+                        owner.as_deref(),
+                        pod.az_spread_group.as_deref(),
+                        *ds,
+                    );
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(component = "CORE-AGENT", %cluster, error = %e, "policy unreadable; pending pods not spread")
+            }
+        }
         match actors.pending_pods(&account, &cluster, pending).await {
             Ok(Ok(d)) => {
                 tracing::info!(component = "CORE-AGENT", %cluster, pods = n, nodes = d.nodes.len(), "pending pods reached the cluster actor")

@@ -120,14 +120,16 @@ pub struct LabelPair {
     pub value: String,
 }
 
-/// Rightsizing operating mode: `off` or `recommend` (recommendations only; requests are
-/// never patched).
+/// Rightsizing operating mode: `off`, `recommend` (recommendations only; requests are
+/// never patched) or `auto` (Optimize Now patches the requests of Deployments and
+/// StatefulSets through the agent — a rolling update — except in a dry run).
 #[derive(Enum, Clone, Copy, serde::Serialize, serde::Deserialize)]
 #[oai(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum RightsizeMode {
     Off,
     Recommend,
+    Auto,
 }
 
 /// A cluster's optimization policy.
@@ -168,6 +170,17 @@ pub struct ClusterPolicyView {
     pub rightsize_mode: RightsizeMode,
     /// Rightsizing reductions saving less than this (USD per month) are not recommended.
     pub rightsize_min_monthly_savings: f64,
+    /// Intelligent autoscaling. Off: the cluster never gets a new node — pending pods stay
+    /// pending (the cluster actor launches nothing) and Optimize Now only deletes empty
+    /// nodes and drains under-utilised ones onto existing nodes (no replacement, no move
+    /// to new spot capacity).
+    #[serde(default = "yes")]
+    pub autoscaling: bool,
+    /// Enforce multi-AZ high availability: each workload's pods (same namespace and
+    /// owner) are spread over availability zones on new nodes (zone skew at most 1), and
+    /// consolidation never moves them to another zone.
+    #[serde(default)]
+    pub multi_az_spread: bool,
     /// The organization node template the policy uses (`template` is then that
     /// template's); none when the policy carries its own template.
     #[serde(default)]
@@ -311,6 +324,12 @@ pub struct ClusterPolicyInput {
     /// 0–10000 USD per month (default 10).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rightsize_min_monthly_savings: Option<f64>,
+    /// Intelligent autoscaling on (default) or off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<bool>,
+    /// Enforce multi-AZ spread of each workload's pods (default off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multi_az_spread: Option<bool>,
     /// Use this organization node template (its spec replaces `template`); left out, the
     /// policy carries its own `template`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -483,6 +502,9 @@ async fn store_policy(
     state
         .actors
         .set_template(&cluster.account_id, &cluster.name, p.template.clone());
+    state
+        .actors
+        .set_autoscaling(&cluster.account_id, &cluster.name, p.autoscaling);
     let mut after = serde_json::to_value(&p).unwrap_or_default();
     if let (Some(o), Some(t)) = (after.as_object_mut(), &linked) {
         o.insert("template_id".into(), serde_json::json!(t.id));
@@ -764,7 +786,7 @@ pub enum Accepted {
 
 /// Enqueues a job row on the apalis queue; a failed enqueue marks the job failed.
 pub async fn enqueue(state: &AppState, job: jobs::JobRow) -> Result<JobView, ApiError> {
-    if let Err(e) = state.jobs.enqueue(&job.id).await {
+    if let Err(e) = state.jobs.enqueue(&job).await {
         let _ = jobs::fail_queued(&state.db, &job.id, &format!("could not queue: {e}")).await;
         return Err(ApiError::Unavailable(format!("job queue: {e}")));
     }
@@ -1230,4 +1252,8 @@ impl JobsApi {
             store_policy(&state, &auth, &slot, &cluster, p, linked, Some(&note)).await?,
         ))
     }
+}
+
+fn yes() -> bool {
+    true
 }

@@ -239,6 +239,25 @@ pub fn check_webhook_url(raw: &str) -> Result<String, ApiError> {
     Ok(u.to_string())
 }
 
+/// Refuses a webhook whose host is, or now resolves to, a loopback, private, link-local
+/// (cloud metadata), unique-local or other non-public address (a name that does not resolve
+/// yet is accepted: every send checks again).
+pub async fn check_webhook_address(url: &str) -> Result<(), ApiError> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| {
+        ApiError::field(
+            "webhook_url",
+            "webhook_url must be an absolute http:// or https:// URL",
+        )
+    })?;
+    match crate::notify::check_target(&parsed).await {
+        crate::notify::Target::Refused(r) => Err(ApiError::field(
+            "webhook_url",
+            format!("webhook_url must point at a public address: {r}"),
+        )),
+        crate::notify::Target::Public(_) | crate::notify::Target::Unresolved(_) => Ok(()),
+    }
+}
+
 fn check_recipients(raw: &[String]) -> Result<Vec<String>, ApiError> {
     if raw.len() > MAX_RECIPIENTS {
         return Err(ApiError::field(
@@ -328,7 +347,8 @@ impl NotificationsApi {
 
     /// Replaces the notification settings (admins and owners). 422 names the field:
     /// `webhook_url` (absolute http/https URL with a host, no credentials, ≤ 2048
-    /// characters) or `email_recipients` (valid addresses, at most 20).
+    /// characters, not pointing at a loopback, private, link-local / cloud metadata or
+    /// unique-local address unless the server allows private webhooks) or `email_recipients` (valid addresses, at most 20).
     #[oai(path = "/", method = "put", operation_id = "putNotificationSettings")]
     async fn put_settings(
         &self,
@@ -341,7 +361,13 @@ impl NotificationsApi {
         auth.0.require_admin()?;
         let webhook = match body.webhook_url.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(u) => Some(check_webhook_url(u)?),
+            Some(u) => {
+                let u = check_webhook_url(u)?;
+                if !state.cfg.allow_private_webhooks {
+                    check_webhook_address(&u).await?;
+                }
+                Some(u)
+            }
         };
         let recipients = check_recipients(&body.email_recipients)?;
         let before = notify::settings(&state.db, &auth.0.org_id)

@@ -99,6 +99,103 @@ pub struct OverrideList {
     pub items: Vec<OverrideView>,
 }
 
+/// Platform overrides listed at most (active ones first).
+const PLATFORM_LISTED: usize = 20;
+
+/// One covered cluster of a platform override and its force job.
+#[derive(Object)]
+pub struct ClusterProgressView {
+    pub organization_id: String,
+    pub organization_name: String,
+    pub cluster_id: String,
+    pub cluster_name: String,
+    /// The cluster's latest force job since the override began; null: none yet (the
+    /// cluster was busy, the sweep queues it within 30 s).
+    pub job_id: Option<String>,
+    /// queued, running, succeeded, failed or cancelled; null without a job.
+    pub job_status: Option<String>,
+    /// The job's last message (why it failed, for one).
+    pub job_message: Option<String>,
+    /// The job only plans (safe mode or a dry-run policy): nothing is switched.
+    pub dry_run: bool,
+    /// Spot nodes to replace: the plan's actions, or before the plan (or when the job
+    /// failed before planning) the cluster's spot nodes in the inventory.
+    pub nodes_to_switch: i64,
+    /// Whether `nodes_to_switch` comes from the job's plan.
+    pub planned: bool,
+    /// Replacements applied by the safe executor.
+    pub nodes_switched: i64,
+    /// Spot nodes the plan could not replace (no on-demand price for their type).
+    pub blocked: i64,
+}
+
+/// An override's progress across all organizations.
+#[derive(Object)]
+pub struct OverrideProgressView {
+    /// Ordered by organization and cluster name.
+    pub clusters: Vec<ClusterProgressView>,
+    pub nodes_to_switch: i64,
+    pub nodes_switched: i64,
+    pub blocked: i64,
+    /// Covered clusters with a force job.
+    pub jobs_total: i64,
+    /// Of those, jobs that ended (succeeded, failed or cancelled).
+    pub jobs_finished: i64,
+    /// Of those, jobs that failed or were cancelled.
+    pub jobs_failed: i64,
+    /// Covered clusters still without a force job.
+    pub clusters_waiting: i64,
+    /// Every covered cluster's force job ended.
+    pub complete: bool,
+    /// Complete, and every covered spot node was switched (none left, none blocked).
+    pub all_switched: bool,
+}
+
+fn progress_view(p: overrides::OverrideProgress) -> OverrideProgressView {
+    OverrideProgressView {
+        clusters: p
+            .clusters
+            .into_iter()
+            .map(|c| ClusterProgressView {
+                organization_id: c.organization_id,
+                organization_name: c.organization_name,
+                cluster_id: c.cluster_id,
+                cluster_name: c.cluster_name,
+                job_id: c.job_id,
+                job_status: c.job_status,
+                job_message: c.job_message,
+                dry_run: c.dry_run,
+                nodes_to_switch: c.nodes_to_switch,
+                planned: c.planned,
+                nodes_switched: c.nodes_switched,
+                blocked: c.blocked,
+            })
+            .collect(),
+        nodes_to_switch: p.nodes_to_switch,
+        nodes_switched: p.nodes_switched,
+        blocked: p.blocked,
+        jobs_total: p.jobs_total,
+        jobs_finished: p.jobs_finished,
+        jobs_failed: p.jobs_failed,
+        clusters_waiting: p.clusters_waiting,
+        complete: p.complete,
+        all_switched: p.all_switched,
+    }
+}
+
+/// A platform-wide override and how far it got.
+#[derive(Object)]
+pub struct PlatformOverride {
+    #[oai(rename = "override")]
+    pub override_: OverrideView,
+    pub progress: OverrideProgressView,
+}
+
+#[derive(Object)]
+pub struct PlatformOverrideList {
+    pub items: Vec<PlatformOverride>,
+}
+
 #[derive(ApiResponse)]
 pub enum StartedResponse {
     /// The override is in force; its force jobs are queued.
@@ -107,6 +204,17 @@ pub enum StartedResponse {
 }
 
 fn validate(body: &ForceOnDemandRequest) -> Result<Option<i64>, ApiError> {
+    validate_scope(body, Scope::Cluster)
+}
+
+/// [`validate`] for a scope: the platform-wide emergency override needs a reason.
+fn validate_scope(body: &ForceOnDemandRequest, scope: Scope) -> Result<Option<i64>, ApiError> {
+    if scope == Scope::Platform && body.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        return Err(ApiError::field(
+            "reason",
+            "reason is required for the platform-wide emergency override (it is shown to every organization's audit log)",
+        ));
+    }
     if let Some(r) = &body.reason {
         if r.chars().count() > 500 {
             return Err(ApiError::field(
@@ -288,7 +396,8 @@ impl OverridesApi {
     }
 
     /// The platform-wide emergency override (super-admins): every managed cluster of every
-    /// organization goes on demand.
+    /// organization goes on demand. `reason` is required here (422 naming it when absent
+    /// or blank); follow the switch with `GET /api/admin/overrides`.
     #[oai(
         path = "/admin/force-on-demand",
         method = "post",
@@ -303,7 +412,7 @@ impl OverridesApi {
     ) -> poem::Result<StartedResponse> {
         slot.record("override.create", "platform", None);
         auth.0.require_super_admin()?;
-        let expires_at = validate(&body)?;
+        let expires_at = validate_scope(&body, Scope::Platform)?;
         Ok(start(
             &state,
             &auth,
@@ -319,6 +428,48 @@ impl OverridesApi {
             },
         )
         .await?)
+    }
+
+    /// The platform-wide emergency overrides (super-admins): active ones first, then those
+    /// ended in the last 7 days, newest first, each with its progress across every
+    /// organization, computed from the force jobs queued while it was in force (per
+    /// cluster: the latest one).
+    #[oai(
+        path = "/admin/overrides",
+        method = "get",
+        operation_id = "adminListPlatformOverrides",
+        tag = "ApiTags::Admin"
+    )]
+    async fn list_platform(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> poem::Result<Json<PlatformOverrideList>> {
+        auth.0.require_super_admin()?;
+        let now = spot_models::now_ms();
+        let mut items: Vec<Override> = overrides::list_platform(&state.db)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .filter(|o| {
+                o.active_at(now)
+                    || o.ended_at.or(o.expires_at).unwrap_or(now) >= now - ENDED_VISIBLE_MS
+            })
+            .collect();
+        // Active first; newest first within each group (the list's order, kept by a stable sort).
+        items.sort_by_key(|o| !o.active_at(now));
+        items.truncate(PLATFORM_LISTED);
+        let mut out = Vec::with_capacity(items.len());
+        for o in items {
+            let progress = overrides::progress(&state.db, &o)
+                .await
+                .map_err(ApiError::from)?;
+            out.push(PlatformOverride {
+                override_: view(o),
+                progress: progress_view(progress),
+            });
+        }
+        Ok(Json(PlatformOverrideList { items: out }))
     }
 
     /// The organization's overrides (and the platform's): active ones first, then those

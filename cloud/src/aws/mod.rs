@@ -1569,6 +1569,7 @@ impl Cloud for AwsCloud {
                 .ec2
                 .detach_volume()
                 .volume_id(volume_id)
+                .instance_id(&instance)
                 .dry_run(true)
                 .send()
                 .await;
@@ -1582,9 +1583,12 @@ impl Cloud for AwsCloud {
                 },
             );
         }
+        // The instance is named (optional in EC2): the call then fails rather than detach
+        // the volume from another instance it was moved to meanwhile (and moto needs it).
         self.ec2
             .detach_volume()
             .volume_id(volume_id)
+            .instance_id(&instance)
             .send()
             .await
             .map_err(|e| map_sdk_err(e, &ctx))?;

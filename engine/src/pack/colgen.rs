@@ -1158,6 +1158,13 @@ fn fluid_lp(
         .map(|(&ci, &n)| classes[ci].price * n)
         .sum();
     let mut model = vars.minimise(objective).using(clarabel);
+    // Loose tolerances: fewer interior-point iterations; the bound stays valid whatever
+    // the duals' accuracy (see `fluid_bound`), and the plan is rounded anyway.
+    model
+        .settings()
+        .tol_gap_rel(1e-6)
+        .tol_gap_abs(1e-7)
+        .tol_feas(1e-7);
     let mut cover: Vec<Expression> = vec![Expression::from(0.0); n_shapes];
     for ((&ci, &n), row) in set.iter().zip(&ns).zip(&ys) {
         let c = &classes[ci];

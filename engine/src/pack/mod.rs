@@ -544,7 +544,7 @@ fn relax_repair(prep: &Prepared<'_>, opts: &PackOptions) -> Option<Result<colgen
     // aggregated per (capacity, arch, zone), rounded with every constraint enforced.
     let zprep = zone_aggregated(prep, &rprep);
     let fl = colgen::fluid_plan(&zprep, &relaxed.used)?;
-    let nodes = round_fluid(prep, &zprep, &fl, 0);
+    let nodes = round_fluid(prep, &zprep, &fl);
     Some(Ok(colgen::Outcome {
         nodes,
         lower_bound: bound,
@@ -636,19 +636,18 @@ fn zone_aggregated<'a>(prep: &Prepared<'a>, rprep: &Prepared<'a>) -> Prepared<'a
 /// Rounds the fluid LP of `zprep`: each shape's pods are dealt to the classes in
 /// proportion to the LP (largest remainders, members largest first so every class gets
 /// the mix); each class's pods fill as many *whole* nodes of the class's offer as their
-/// volume fills completely (each pod where the node's fullest dimension stays lowest,
-/// never two pods of an anti-affinity group together). The pods left over (the
-/// fractional remainders) go first fit into the whole nodes' free room; the rest are
-/// packed again — a fluid LP over them alone, over the offers this LP used, rounded the
-/// same way ([`RESIDUAL_ROUNDS`] deep) — or else into extra nodes of their class. Pods no
-/// class of theirs can host go into free room, then to FFD. Every node buys the cheapest
+/// volume fills completely (anti-affinity pods first, then largest first, each where the
+/// node's fullest dimension stays lowest, never two pods of an anti-affinity group
+/// together); zone-bound pods only go to classes of their zone. The pods left over (the
+/// fractional remainders) go first fit into the whole nodes' free room; the rest by a
+/// greedy set cover (no further LP solve) described in the body. Pods no class of
+/// theirs can host go into free room, then to FFD. Every node buys the cheapest
 /// offer holding its pods, and [`improve`] empties or merges the emptiest nodes. All of
 /// `prep`'s constraints hold.
 fn round_fluid(
     prep: &Prepared<'_>,
     zprep: &Prepared<'_>,
     fl: &colgen::Fluid,
-    depth: u32,
 ) -> Vec<(usize, Vec<usize>)> {
     let nc = fl.classes.len();
     let mut per_class: Vec<Vec<usize>> = vec![Vec::new(); nc];
@@ -661,6 +660,7 @@ fn round_fluid(
     let req = |p: usize| prep.pods[p].request();
     let group = |p: usize| prep.shapes[prep.pod_shape[p]].group;
     let mut leftover: Vec<usize> = Vec::new();
+    let mut spill: Vec<usize> = Vec::new();
     for (s, shape) in zprep.shapes.iter().enumerate() {
         let d = shape.pods.len();
         let total: f64 = alloc[s].iter().map(|x| x.1).sum();
@@ -700,7 +700,30 @@ fn round_fluid(
             .filter(|x| x.1 > 0)
             .map(|x| (x.0, x.1))
             .collect();
-        let mut it = members.into_iter();
+        // Zone-bound members first, each to the class of its zone with the most quota
+        // left (none: it is packed with the remainders).
+        let (zoned_m, free_m): (Vec<usize>, Vec<usize>) = members
+            .into_iter()
+            .partition(|&p| prep.shapes[prep.pod_shape[p]].az.is_some());
+        for p in zoned_m {
+            let z = prep.shapes[prep.pod_shape[p]].az.as_deref();
+            let best = quota
+                .iter()
+                .enumerate()
+                .filter(|(_, q)| {
+                    q.1 > 0 && Some(zprep.offers[fl.classes[q.0].offer].az.as_str()) == z
+                })
+                .max_by(|a, b| a.1 .1.cmp(&b.1 .1).then(b.0.cmp(&a.0)))
+                .map(|(k, _)| k);
+            match best {
+                Some(k) => {
+                    per_class[quota[k].0].push(p);
+                    quota[k].1 -= 1;
+                }
+                None => spill.push(p),
+            }
+        }
+        let mut it = free_m.into_iter();
         'deal: loop {
             let mut any = false;
             for q in quota.iter_mut() {
@@ -722,10 +745,9 @@ fn round_fluid(
         }
         leftover.extend(it);
     }
-    // Per class: whole nodes first, as many as the class's pods fill completely, each
-    // pod where the node's fullest dimension stays lowest (the LP's mix, spread evenly).
+    // Per class: whole nodes first, as many as the class's pods fill completely.
     let mut bins: Vec<Bin> = Vec::new();
-    let mut rest: Vec<(usize, usize)> = Vec::new(); // (pod, offer of its class)
+    let mut rest: Vec<usize> = Vec::new();
     for (c, pods) in per_class.into_iter().enumerate() {
         if pods.is_empty() {
             continue;
@@ -733,23 +755,27 @@ fn round_fluid(
         let o = fl.classes[c].offer;
         let offer = zprep.offers[o];
         let cap = offer.allocatable;
-        let mut order = pods;
-        order.sort_by(|&a, &b| {
-            load(&req(b), &cap)
-                .total_cmp(&load(&req(a), &cap))
-                .then(a.cmp(&b))
-        });
-        let vol = order
+        let (elig, inel): (Vec<usize>, Vec<usize>) = pods
+            .into_iter()
+            .partition(|&p| prep.shapes[prep.pod_shape[p]].eligible(offer));
+        leftover.extend(inel);
+        let vol = elig
             .iter()
             .fold(Resources::default(), |a, &p| a.saturating_add(&req(p)));
-        let first = bins.len();
         let n_full = (load(&vol, &cap) + 1e-6).floor() as usize;
+        // Largest (as a share of the node) first, each where the node's fullest
+        // dimension stays lowest: every whole node gets the LP's mix.
+        let mut order = elig;
+        order.sort_by(|&a, &b| {
+            group(b)
+                .is_some()
+                .cmp(&group(a).is_some())
+                .then(load(&req(b), &cap).total_cmp(&load(&req(a), &cap)))
+                .then(a.cmp(&b))
+        });
+        let first = bins.len();
         bins.extend((0..n_full).map(|_| Bin::new(o)));
         for p in order {
-            if !prep.shapes[prep.pod_shape[p]].eligible(offer) {
-                leftover.push(p);
-                continue;
-            }
             let r = req(p);
             let g = group(p);
             let best = (first..bins.len())
@@ -758,24 +784,26 @@ fn round_fluid(
                 .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             match best {
                 Some((_, k)) => bins[k].put(p, &r, g),
-                None => rest.push((p, o)),
+                None => rest.push(p),
             }
         }
     }
+    rest.extend(spill);
     // The fractional remainders, largest first: first fit into the free room of any
-    // whole node; the others are packed again (a fluid LP over them alone, rounded the
-    // same way, once), or else go first fit into as few extra nodes of the pod's class
-    // as hold them (those are bought smaller below).
-    rest.sort_by(|a, b| {
-        let (pa, pb) = (&prep.pods[a.0], &prep.pods[b.0]);
+    // whole node; the others by greedy set cover over the LP's offers and every
+    // undominated offer class: each step fills one node of every such offer by the
+    // dot-product rule ([`fill_bin`]) and keeps the one whose pods are worth most (their
+    // requests at the cheapest unit rates) per dollar of the cheapest offer holding them.
+    rest.sort_by(|&a, &b| {
+        let (pa, pb) = (&prep.pods[a], &prep.pods[b]);
         pb.cpu_millis
             .cmp(&pa.cpu_millis)
             .then(pb.memory_mib.cmp(&pa.memory_mib))
-            .then(a.0.cmp(&b.0))
+            .then(a.cmp(&b))
     });
     let n_whole = bins.len();
-    let mut rest_out: Vec<(usize, usize)> = Vec::new();
-    for (p, o) in rest {
+    let mut rest_out: Vec<usize> = Vec::new();
+    for p in rest {
         let r = req(p);
         let g = group(p);
         let s = &prep.shapes[prep.pod_shape[p]];
@@ -785,46 +813,127 @@ fn round_fluid(
         });
         match room {
             Some(k) => bins[k].put(p, &r, g),
-            None => rest_out.push((p, o)),
+            None => rest_out.push(p),
         }
     }
-    if depth < RESIDUAL_ROUNDS && rest_out.len() > 1 {
-        // Over the offers the plan LP used (the remainders' own classes).
-        let used: BTreeSet<(String, Lifecycle, String)> = fl
-            .classes
-            .iter()
-            .map(|c| {
-                let o = zprep.offers[c.offer];
-                (o.instance_type.clone(), o.lifecycle, o.az.clone())
-            })
-            .collect();
-        let sub = subset(zprep, rest_out.iter().map(|x| x.0));
-        if let Some(fl2) = colgen::fluid_plan(&sub, &used) {
-            for (o, ps) in round_fluid(prep, &sub, &fl2, depth + 1) {
-                let mut b = Bin::new(o);
-                for p in ps {
-                    b.put(p, &req(p), group(p));
+    let mut cands: Vec<usize> = fl.classes.iter().map(|c| c.offer).collect();
+    cands.sort_unstable();
+    cands.dedup();
+    let mut types = PodTypes::new(prep, rest_out);
+    // Shapes none of the LP's offers hosts (zone-bound pods the LP's zones lack): the
+    // offers cheapest per pod and cheapest outright that host them join.
+    for t in 0..types.len() {
+        let sh = &prep.shapes[types.shape[t]];
+        if cands.iter().any(|&o| sh.eligible(prep.offers[o])) {
+            continue;
+        }
+        let elig = || (0..prep.offers.len()).filter(|&o| sh.eligible(prep.offers[o]));
+        let per_pod = elig().min_by(|&a, &b| {
+            let f = |o: usize| {
+                prep.offers[o].hourly_price
+                    * load(&sh.req, &prep.offers[o].allocatable)
+                        .max(1.0 / f64::from(prep.offers[o].allocatable.pods.max(1)))
+            };
+            f(a).total_cmp(&f(b)).then(a.cmp(&b))
+        });
+        cands.extend(per_pod);
+        cands.extend(elig().next());
+        cands.sort_unstable();
+        cands.dedup();
+    }
+    // A pod's worth: its request at the cheapest rate per unit of CPU, memory and pod
+    // slots among those offers that may host it (the largest of the three).
+    let tval: Vec<f64> = (0..types.len())
+        .map(|t| {
+            let sh = &prep.shapes[types.shape[t]];
+            let r = types.req[t];
+            let mut best = [f64::INFINITY; 3];
+            for &o in &cands {
+                let of = prep.offers[o];
+                if sh.eligible(of) {
+                    let a = of.allocatable;
+                    best[0] = best[0].min(of.hourly_price / a.cpu_millis.max(1) as f64);
+                    best[1] = best[1].min(of.hourly_price / a.memory_mib.max(1) as f64);
+                    best[2] = best[2].min(of.hourly_price / f64::from(a.pods.max(1)));
                 }
-                bins.push(b);
             }
-            rest_out.clear();
+            if best[0].is_finite() {
+                (r.cpu_millis as f64 * best[0])
+                    .max(r.memory_mib as f64 * best[1])
+                    .max(f64::from(r.pods) * best[2])
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    // Then every offer class over the remainders' types (the cheapest per allocatable
+    // and eligibility, undominated) may take remainders too.
+    let mut sigs: Vec<(usize, Vec<bool>)> = Vec::new();
+    for (o, of) in prep.offers.iter().enumerate() {
+        let el: Vec<bool> = (0..types.len())
+            .map(|t| prep.shapes[types.shape[t]].eligible(of))
+            .collect();
+        if !el.iter().any(|&e| e) {
+            continue;
+        }
+        let dominated = sigs.iter().any(|(q, e2)| {
+            let a = prep.offers[*q];
+            a.hourly_price <= of.hourly_price
+                && of.allocatable.fits_in(&a.allocatable)
+                && el.iter().zip(e2).all(|(&x, &y)| !x || y)
+        });
+        if !dominated {
+            sigs.push((o, el));
         }
     }
-    let n_packed = bins.len();
-    for (p, o) in rest_out {
-        let r = req(p);
-        let g = group(p);
-        let cap = prep.offers[o].allocatable;
-        let k = (n_packed..bins.len()).find(|&k| bins[k].offer == o && bins[k].fits(&r, g, &cap));
-        match k {
-            Some(k) => bins[k].put(p, &r, g),
-            None => {
-                let mut b = Bin::new(o);
-                b.put(p, &r, g);
-                bins.push(b);
+    cands.extend(sigs.into_iter().map(|x| x.0));
+    cands.sort_unstable();
+    cands.dedup();
+    let elig_types: Vec<Vec<usize>> = cands
+        .iter()
+        .map(|&o| {
+            (0..types.len())
+                .filter(|&t| prep.shapes[types.shape[t]].eligible(prep.offers[o]))
+                .collect()
+        })
+        .collect();
+    while types.remaining() > 0 {
+        let mut best: Option<(f64, usize, usize, Vec<usize>)> = None;
+        for (ci, &o) in cands.iter().enumerate() {
+            let cap = prep.offers[o].allocatable;
+            let picks = fill_bin(&Bin::new(o), &cap, &types, &elig_types[ci]);
+            if picks.is_empty() {
+                continue;
+            }
+            let mut pods = Vec::with_capacity(picks.len());
+            let mut left: BTreeMap<usize, usize> = BTreeMap::new();
+            for &t in &picks {
+                let used = left.entry(t).or_insert(0);
+                let n = types.pods[t].len();
+                if *used < n {
+                    pods.push(types.pods[t][n - 1 - *used]);
+                }
+                *used += 1;
+            }
+            let buy = prep.cheapest_offer_for(&pods).unwrap_or(o);
+            let v: f64 = picks.iter().map(|&t| tval[t]).sum();
+            let ratio = v / prep.offers[buy].hourly_price.max(1e-12);
+            if best.as_ref().is_none_or(|b| ratio > b.0 * (1.0 + 1e-12)) {
+                best = Some((ratio, o, buy, picks));
             }
         }
+        let Some((_, o, _, picks)) = best else {
+            break;
+        };
+        let mut b = Bin::new(o);
+        for t in picks {
+            if let Some(p) = types.take(t) {
+                b.put(p, &types.req[t], types.group[t]);
+            }
+        }
+        bins.push(b);
     }
+    leftover.extend(types.drain());
     // Pods no class of theirs could host: first fit into the nodes' free room, then FFD.
     leftover.sort_by(|&a, &b| {
         let (pa, pb) = (&prep.pods[a], &prep.pods[b]);
@@ -864,34 +973,117 @@ fn round_fluid(
     out
 }
 
-/// Times [`round_fluid`] packs the remainders of its whole nodes again.
-const RESIDUAL_ROUNDS: u32 = 1;
+/// Pods grouped by shape (identical requests and constraints) for [`fill_bin`]; each
+/// type's pods are taken lowest index first.
+struct PodTypes {
+    req: Vec<Resources>,
+    group: Vec<Option<usize>>,
+    shape: Vec<usize>,
+    /// Per type, pod indices in descending order (taken from the end).
+    pods: Vec<Vec<usize>>,
+}
 
-/// `zprep` restricted to `pods` (its shapes keep their requests and limits).
-fn subset<'a>(zprep: &Prepared<'a>, pods: impl Iterator<Item = usize>) -> Prepared<'a> {
-    let mut members: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for p in pods {
-        members.entry(zprep.pod_shape[p]).or_default().push(p);
-    }
-    let mut shapes = Vec::with_capacity(members.len());
-    let mut pod_shape = zprep.pod_shape.clone();
-    for (s, mut ps) in members {
-        ps.sort_unstable();
-        for &p in &ps {
-            pod_shape[p] = shapes.len();
+impl PodTypes {
+    fn new(prep: &Prepared<'_>, pods: Vec<usize>) -> Self {
+        let mut by: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for p in pods {
+            by.entry(prep.pod_shape[p]).or_default().push(p);
         }
-        shapes.push(Shape {
-            pods: ps,
-            ..zprep.shapes[s].clone()
-        });
+        let mut t = Self {
+            req: Vec::with_capacity(by.len()),
+            group: Vec::with_capacity(by.len()),
+            shape: Vec::with_capacity(by.len()),
+            pods: Vec::with_capacity(by.len()),
+        };
+        for (s, mut ps) in by {
+            ps.sort_unstable_by(|a, b| b.cmp(a));
+            t.req.push(prep.shapes[s].req);
+            t.group.push(prep.shapes[s].group);
+            t.shape.push(s);
+            t.pods.push(ps);
+        }
+        t
     }
-    Prepared {
-        pods: zprep.pods,
-        offers: zprep.offers.clone(),
-        shapes,
-        pod_shape,
-        n_groups: zprep.n_groups,
+    fn len(&self) -> usize {
+        self.pods.len()
     }
+    fn remaining(&self) -> usize {
+        self.pods.iter().map(Vec::len).sum()
+    }
+    fn take(&mut self, t: usize) -> Option<usize> {
+        self.pods[t].pop()
+    }
+    /// Every pod not taken, ascending.
+    fn drain(&mut self) -> Vec<usize> {
+        let mut out: Vec<usize> = self.pods.iter_mut().flat_map(std::mem::take).collect();
+        out.sort_unstable();
+        out
+    }
+}
+
+/// Fills a node (starting from `b`, capacity `cap`) by the dot-product rule: repeatedly
+/// the pod type among `allowed` that fits (resources, anti-affinity) and whose request,
+/// as shares of `cap`, has the largest dot product with the node's free room. Returns the
+/// picked types in order (a type once per pod); `types` is not changed.
+fn fill_bin(b: &Bin, cap: &Resources, types: &PodTypes, allowed: &[usize]) -> Vec<usize> {
+    let v = |r: &Resources| {
+        [
+            r.cpu_millis as f64,
+            r.memory_mib as f64,
+            f64::from(r.pods),
+            f64::from(r.gpus),
+        ]
+    };
+    let capf = v(cap);
+    let inv: Vec<f64> = capf
+        .iter()
+        .map(|&c| if c > 0.0 { 1.0 / (c * c) } else { 0.0 })
+        .collect();
+    let reqs: Vec<[f64; 4]> = allowed.iter().map(|&t| v(&types.req[t])).collect();
+    let mut used = b.used;
+    let mut groups = b.groups.clone();
+    let mut left: Vec<usize> = allowed.iter().map(|&t| types.pods[t].len()).collect();
+    let mut picks = Vec::new();
+    loop {
+        let u = v(&used);
+        let free = [
+            capf[0] - u[0],
+            capf[1] - u[1],
+            capf[2] - u[2],
+            capf[3] - u[3],
+        ];
+        let mut best: Option<(f64, usize)> = None;
+        for (i, &t) in allowed.iter().enumerate() {
+            if left[i] == 0 {
+                continue;
+            }
+            let r = &reqs[i];
+            if r[0] > free[0] || r[1] > free[1] || r[2] > free[2] || r[3] > free[3] {
+                continue;
+            }
+            if types.group[t].is_some_and(|g| groups.contains(&g)) {
+                continue;
+            }
+            let score = r[0] * free[0] * inv[0]
+                + r[1] * free[1] * inv[1]
+                + r[2] * free[2] * inv[2]
+                + r[3] * free[3] * inv[3];
+            if best.is_none_or(|x| score > x.0) {
+                best = Some((score, i));
+            }
+        }
+        let Some((_, i)) = best else {
+            break;
+        };
+        let t = allowed[i];
+        used = used.saturating_add(&types.req[t]);
+        if let Some(g) = types.group[t] {
+            groups.insert(g);
+        }
+        left[i] -= 1;
+        picks.push(t);
+    }
+    picks
 }
 
 /// Largest share of `cap` that `u` uses over CPU, memory, pod slots and GPUs.
@@ -944,7 +1136,7 @@ impl Bin {
 }
 
 /// Nodes [`improve`] tries to empty or merge (the least utilised ones).
-const IMPROVE_CANDIDATES: usize = 64;
+const IMPROVE_CANDIDATES: usize = 256;
 
 /// Local improvement of a plan, all constraints kept: the least utilised nodes (at most
 /// [`IMPROVE_CANDIDATES`]) are emptied into the free room of the other nodes when all

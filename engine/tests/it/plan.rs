@@ -864,3 +864,188 @@ fn spot_affinity_and_excluded_labels_drive_the_plan() {
         fate(&default_plan, "n00")
     );
 }
+
+fn owned(ns: &str, name: &str, owner: &str, cpu: u64, mem: u64) -> SnapPod {
+    SnapPod {
+        owner: Some(owner.into()),
+        ..pod(ns, name, cpu, mem)
+    }
+}
+
+/// Autoscaling off: the planner never buys a node. The over-provisioned fleet the target
+/// strategy would replace is only consolidated into existing capacity, and pending pods go
+/// only into existing room (the rest are unschedulable, saying why).
+#[test]
+fn autoscaling_off_never_launches_a_node() {
+    let m = market();
+    let day = 86_400;
+    let nodes: Vec<SnapNode> = (0..6)
+        .map(|i| {
+            node(
+                &m,
+                &format!("n{i:02}"),
+                "m5.2xlarge",
+                Lifecycle::OnDemand,
+                "a",
+                day,
+                if i == 5 {
+                    Vec::new()
+                } else {
+                    vec![pod("app", &format!("p{i}"), 500, 1024)]
+                },
+            )
+        })
+        .collect();
+    let pending: Vec<SnapPod> = (0..3)
+        .map(|i| pod("app", &format!("q{i}"), 6000, 20 * 1024))
+        .collect();
+    let on = input(
+        nodes.clone(),
+        pending.clone(),
+        vec![],
+        ClusterPolicy {
+            disruption_budget: DisruptionBudget {
+                max_percent: 100.0,
+                ..DisruptionBudget::default()
+            },
+            ..ClusterPolicy::default()
+        },
+    );
+    let p_on = plan(&on).expect("plan");
+    check(&on, &p_on).expect("feasible");
+    let launches = |p: &spot_engine::plan::Plan| {
+        p.waves
+            .iter()
+            .flat_map(|w| w.actions.iter())
+            .filter(|a| matches!(a, PlanAction::Launch { .. }))
+            .count()
+    };
+    assert!(launches(&p_on) > 0, "autoscaling on buys nodes");
+    let mut off = on.clone();
+    off.policy.autoscaling = false;
+    let p = plan(&off).expect("plan");
+    check(&off, &p).expect("feasible");
+    assert_eq!(launches(&p), 0, "{:?}", p.waves);
+    assert!(p.fleet.iter().all(|n| !n.new));
+    assert!(p
+        .nodes
+        .iter()
+        .all(|r| !matches!(r.fate, NodeFate::Replaced { .. })));
+    assert_ne!(p.strategy, PlanStrategy::Target);
+    // It still consolidates: the empty node goes, light nodes drain onto the others.
+    assert!(matches!(fate(&p, "n05"), NodeFate::DeletedEmpty { .. }));
+    assert!(
+        p.nodes
+            .iter()
+            .filter(|r| matches!(r.fate, NodeFate::Drained { .. }))
+            .count()
+            >= 1
+    );
+    // Pending pods: into existing room, or unschedulable with the reason.
+    for r in &p.pending {
+        match &r.node {
+            Some(n) => assert!(!n.starts_with("new-"), "{r:?}"),
+            None => assert!(r.reason.contains("autoscaling is off"), "{r:?}"),
+        }
+    }
+    assert!(p.costs.planned_hourly <= p.costs.current_hourly + 1e-9);
+}
+
+/// Multi-AZ spread: the pods of one workload are spread over zones on new nodes, and
+/// consolidation never moves a workload's pod into another zone.
+#[test]
+fn multi_az_spread_spreads_each_workload_over_zones() {
+    let pending: Vec<SnapPod> = (0..4)
+        .map(|i| owned("web", &format!("api-{i}"), "Deployment/api", 500, 1024))
+        .collect();
+    let mut inp = input(vec![], pending, vec![], ClusterPolicy::default());
+    let zones_of = |p: &spot_engine::plan::Plan| {
+        let mut per: BTreeMap<String, usize> = BTreeMap::new();
+        for n in &p.fleet {
+            *per.entry(n.az.clone()).or_default() += n.pods.len();
+        }
+        per.retain(|_, c| *c > 0);
+        per
+    };
+    let plain = plan(&inp).expect("plan");
+    check(&inp, &plain).expect("feasible");
+    inp.policy.multi_az_spread = true;
+    let spread = plan(&inp).expect("plan");
+    check(&inp, &spread).expect("feasible");
+    let per = zones_of(&spread);
+    assert!(per.len() >= 2, "one zone: {per:?}");
+    let (lo, hi) = (
+        per.values().min().copied().unwrap_or(0),
+        per.values().max().copied().unwrap_or(0),
+    );
+    assert!(hi - lo <= 1, "skew {per:?}");
+    assert_eq!(per.values().sum::<usize>(), 4);
+    assert_ne!(plain.fleet, spread.fleet, "the policy changes the plan");
+    // Pods without an owner are not grouped by the policy.
+    let loose: Vec<SnapPod> = (0..4)
+        .map(|i| pod("web", &format!("x-{i}"), 500, 1024))
+        .collect();
+    let mut li = input(vec![], loose, vec![], ClusterPolicy::default());
+    let a = plan(&li).expect("plan");
+    li.policy.multi_az_spread = true;
+    assert_eq!(plan(&li).expect("plan").fleet, a.fleet);
+
+    // Consolidation (autoscaling off: existing capacity only): two light nodes in two
+    // zones, one pod of `api` each. Without spread one drains onto the other; with
+    // spread both stay, each pod in its zone.
+    let m = market();
+    let day = 86_400;
+    let nodes = vec![
+        node(
+            &m,
+            "za",
+            "m5.xlarge",
+            Lifecycle::Spot,
+            "a",
+            day,
+            vec![owned("web", "api-0", "Deployment/api", 500, 1024)],
+        ),
+        node(
+            &m,
+            "zb",
+            "m5.xlarge",
+            Lifecycle::Spot,
+            "b",
+            day,
+            vec![owned("web", "api-1", "Deployment/api", 500, 1024)],
+        ),
+    ];
+    let policy = ClusterPolicy {
+        autoscaling: false,
+        disruption_budget: DisruptionBudget {
+            max_percent: 100.0,
+            ..DisruptionBudget::default()
+        },
+        ..ClusterPolicy::default()
+    };
+    let mut ci = input(nodes, vec![], vec![], policy);
+    let p = plan(&ci).expect("plan");
+    check(&ci, &p).expect("feasible");
+    assert_eq!(
+        p.nodes
+            .iter()
+            .filter(|r| matches!(r.fate, NodeFate::Drained { .. }))
+            .count(),
+        1,
+        "{:?}",
+        p.nodes
+    );
+    ci.policy.multi_az_spread = true;
+    let p = plan(&ci).expect("plan");
+    check(&ci, &p).expect("feasible");
+    for n in ["za", "zb"] {
+        assert_eq!(
+            fate(&p, n),
+            &NodeFate::Kept {
+                why: KeepReason::PodsDoNotFit
+            },
+            "{:?}",
+            p.nodes
+        );
+    }
+}

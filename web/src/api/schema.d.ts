@@ -876,9 +876,32 @@ export interface paths {
         put?: never;
         /**
          * The platform-wide emergency override (super-admins): every managed cluster of every
-         *     organization goes on demand.
+         *     organization goes on demand. `reason` is required here (422 naming it when absent
+         *     or blank); follow the switch with `GET /api/admin/overrides`.
          */
         post: operations["adminForcePlatformOnDemand"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/overrides": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The platform-wide emergency overrides (super-admins): active ones first, then those
+         *     ended in the last 7 days, newest first, each with its progress across every
+         *     organization, computed from the force jobs queued while it was in force (per
+         *     cluster: the latest one).
+         */
+        get: operations["adminListPlatformOverrides"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1437,7 +1460,8 @@ export interface paths {
         /**
          * Replaces the notification settings (admins and owners). 422 names the field:
          *     `webhook_url` (absolute http/https URL with a host, no credentials, ≤ 2048
-         *     characters) or `email_recipients` (valid addresses, at most 20).
+         *     characters, not pointing at a loopback, private, link-local / cloud metadata or
+         *     unique-local address unless the server allows private webhooks) or `email_recipients` (valid addresses, at most 20).
          */
         put: operations["putNotificationSettings"];
         post?: never;
@@ -2947,6 +2971,10 @@ export interface components {
              * @description 0–10000 USD per month (default 10).
              */
             rightsize_min_monthly_savings?: number | null;
+            /** @description Intelligent autoscaling on (default) or off. */
+            autoscaling?: boolean | null;
+            /** @description Enforce multi-AZ spread of each workload's pods (default off). */
+            multi_az_spread?: boolean | null;
             /**
              * @description Use this organization node template (its spec replaces `template`); left out, the
              *     policy carries its own `template`.
@@ -3011,6 +3039,19 @@ export interface components {
              */
             rightsize_min_monthly_savings: number;
             /**
+             * @description Intelligent autoscaling. Off: the cluster never gets a new node — pending pods stay
+             *     pending (the cluster actor launches nothing) and Optimize Now only deletes empty
+             *     nodes and drains under-utilised ones onto existing nodes (no replacement, no move
+             *     to new spot capacity).
+             */
+            autoscaling: boolean;
+            /**
+             * @description Enforce multi-AZ high availability: each workload's pods (same namespace and
+             *     owner) are spread over availability zones on new nodes (zone skew at most 1), and
+             *     consolidation never moves them to another zone.
+             */
+            multi_az_spread: boolean;
+            /**
              * @description The organization node template the policy uses (`template` is then that
              *     template's); none when the policy carries its own template.
              */
@@ -3027,6 +3068,45 @@ export interface components {
              */
             updated_at?: string | null;
             updated_by?: string | null;
+        };
+        /**
+         * ClusterProgressView
+         * @description One covered cluster of a platform override and its force job.
+         */
+        ClusterProgressView: {
+            organization_id: string;
+            organization_name: string;
+            cluster_id: string;
+            cluster_name: string;
+            /**
+             * @description The cluster's latest force job since the override began; null: none yet (the
+             *     cluster was busy, the sweep queues it within 30 s).
+             */
+            job_id?: string | null;
+            /** @description queued, running, succeeded, failed or cancelled; null without a job. */
+            job_status?: string | null;
+            /** @description The job's last message (why it failed, for one). */
+            job_message?: string | null;
+            /** @description The job only plans (safe mode or a dry-run policy): nothing is switched. */
+            dry_run: boolean;
+            /**
+             * Format: int64
+             * @description Spot nodes to replace: the plan's actions, or before the plan (or when the job
+             *     failed before planning) the cluster's spot nodes in the inventory.
+             */
+            nodes_to_switch: number;
+            /** @description Whether `nodes_to_switch` comes from the job's plan. */
+            planned: boolean;
+            /**
+             * Format: int64
+             * @description Replacements applied by the safe executor.
+             */
+            nodes_switched: number;
+            /**
+             * Format: int64
+             * @description Spot nodes the plan could not replace (no on-demand price for their type).
+             */
+            blocked: number;
         };
         /** ClusterSummary */
         ClusterSummary: {
@@ -4532,6 +4612,44 @@ export interface components {
          */
         OverrideMode: "sleep" | "awake";
         /**
+         * OverrideProgressView
+         * @description An override's progress across all organizations.
+         */
+        OverrideProgressView: {
+            /** @description Ordered by organization and cluster name. */
+            clusters: components["schemas"]["ClusterProgressView"][];
+            /** Format: int64 */
+            nodes_to_switch: number;
+            /** Format: int64 */
+            nodes_switched: number;
+            /** Format: int64 */
+            blocked: number;
+            /**
+             * Format: int64
+             * @description Covered clusters with a force job.
+             */
+            jobs_total: number;
+            /**
+             * Format: int64
+             * @description Of those, jobs that ended (succeeded, failed or cancelled).
+             */
+            jobs_finished: number;
+            /**
+             * Format: int64
+             * @description Of those, jobs that failed or were cancelled.
+             */
+            jobs_failed: number;
+            /**
+             * Format: int64
+             * @description Covered clusters still without a force job.
+             */
+            clusters_waiting: number;
+            /** @description Every covered cluster's force job ended. */
+            complete: boolean;
+            /** @description Complete, and every covered spot node was switched (none left, none blocked). */
+            all_switched: boolean;
+        };
+        /**
          * OverrideStarted
          * @description An override and what it set in motion.
          */
@@ -4709,6 +4827,18 @@ export interface components {
              * @description Decisions of jobs created in the last hour.
              */
             decisions_last_hour: number;
+        };
+        /**
+         * PlatformOverride
+         * @description A platform-wide override and how far it got.
+         */
+        PlatformOverride: {
+            override: components["schemas"]["OverrideView"];
+            progress: components["schemas"]["OverrideProgressView"];
+        };
+        /** PlatformOverrideList */
+        PlatformOverrideList: {
+            items: components["schemas"]["PlatformOverride"][];
         };
         /**
          * PolicyImpact
@@ -4984,11 +5114,12 @@ export interface components {
             version: number;
         };
         /**
-         * @description Rightsizing operating mode: `off` or `recommend` (recommendations only; requests are
-         *     never patched).
+         * @description Rightsizing operating mode: `off`, `recommend` (recommendations only; requests are
+         *     never patched) or `auto` (Optimize Now patches the requests of Deployments and
+         *     StatefulSets through the agent — a rolling update — except in a dry run).
          * @enum {string}
          */
-        RightsizeMode: "off" | "recommend";
+        RightsizeMode: "off" | "recommend" | "auto";
         /** @enum {string} */
         RightsizePercentile: "p95" | "p99";
         /** RoleUpdate */
@@ -9519,6 +9650,52 @@ export interface operations {
             };
             /** @description A field is invalid, missing or unknown (`validation_failed`, with `field`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`unavailable`); retry later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+        };
+    };
+    adminListPlatformOverrides: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PlatformOverrideList"];
+                };
+            };
+            /** @description Missing, invalid or expired access token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ApiErrorBody"];
+                };
+            };
+            /** @description The caller's role does not allow this (`forbidden`); viewers get it on every mutation. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

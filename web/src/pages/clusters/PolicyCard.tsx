@@ -74,6 +74,8 @@ interface PolicyForm {
   spot_affinity: { namespace: string; mode: SpotPreference }[];
   rightsize_mode: RightsizeMode;
   rightsize_min_monthly_savings: number;
+  autoscaling: boolean;
+  multi_az_spread: boolean;
 }
 
 const LAYERS: { id: Layer; label: string }[] = [
@@ -139,6 +141,8 @@ const FIELDS: FieldPath<PolicyForm>[] = [
   'excluded_labels',
   'rightsize_mode',
   'rightsize_min_monthly_savings',
+  'autoscaling',
+  'multi_az_spread',
 ];
 
 const joinList = (values: string[]) => values.join(', ');
@@ -173,6 +177,8 @@ function toForm(policy: ClusterPolicy): PolicyForm {
     spot_affinity: (policy.spot_affinity ?? []).map((rule) => ({ ...rule })),
     rightsize_mode: policy.rightsize_mode ?? 'recommend',
     rightsize_min_monthly_savings: policy.rightsize_min_monthly_savings ?? DEFAULT_RIGHTSIZE_MIN_SAVINGS,
+    autoscaling: policy.autoscaling ?? true,
+    multi_az_spread: policy.multi_az_spread ?? false,
     template: {
       ...policy.template,
       allowed_families: joinList(policy.template.allowed_families),
@@ -394,6 +400,12 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
       <fieldset className="policy-layers" disabled={!canEdit}>
         <div role="tabpanel" id={`${formId}-panel-infrastructure`} aria-labelledby={`${formId}-tab-infrastructure`} hidden={layer !== 'infrastructure'} className="policy">
           <PolicySection card="autoscaling" impact={impacts.cards.autoscaling} intro="Which instances new nodes may use and how spot capacity is bought.">
+              <CheckboxField
+                label="Autoscaling on"
+                hint="Off: the cluster never gets a new node, even for pending pods (they stay pending). Optimize Now then only deletes empty nodes and drains under-used ones onto existing nodes — no replacements, no moves to new spot capacity."
+                error={errors.autoscaling?.message}
+                {...register('autoscaling')}
+              />
               <SelectField
                 label="Node template"
                 hint={linkedId === '' ? 'Or follow one of your organization\'s node templates.' : undefined}
@@ -578,7 +590,10 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
         </div>
         <div role="tabpanel" id={`${formId}-panel-workload`} aria-labelledby={`${formId}-tab-workload`} hidden={layer !== 'workload'} className="policy">
           <PolicySection card="rightsizing" impact={impacts.cards.rightsizing} intro="Recommends pod requests from measured usage.">
-            <SelectField label="Rightsizing mode" hint="Off: no recommendations. Recommendations only: a report of new requests; pods are never patched." error={errors.rightsize_mode?.message} {...register('rightsize_mode')}>
+            <SelectField
+              label="Rightsizing mode"
+              hint="Off: no recommendations. Recommendations only: a report of new requests; pods are never patched. Automatic apply: Optimize Now patches the requests of Deployments and StatefulSets through the cluster agent (a rolling update); never in a dry run."
+              error={errors.rightsize_mode?.message} {...register('rightsize_mode')}>
               {RIGHTSIZE_MODES.map((option) => (
                 <option key={option.value} value={option.value}>
                   {option.label}
@@ -671,6 +686,12 @@ function PolicyEditor({ clusterId, policy, canEdit }: { clusterId: string; polic
                 </div>
               )}
             </div>
+            <CheckboxField
+              label="Enforce multi-AZ high availability"
+              hint="Spread each workload's pods (same namespace and owner) over availability zones: new nodes for them are chosen so no zone holds more than one pod more than another, and consolidation never moves them to another zone."
+              error={errors.multi_az_spread?.message}
+              {...register('multi_az_spread')}
+            />
             <h4 className="policy__subtitle">On-demand minimums</h4>
               <p className="muted policy__intro">
                 Keep part of a workload on On-Demand capacity so a spot interruption cannot take all of it down. A rule applies to the pods in its namespace (any

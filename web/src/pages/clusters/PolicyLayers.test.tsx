@@ -2,7 +2,7 @@ import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { json, makeCluster, makeInstance, makeMe, mockApi, renderApp, signIn } from '../../test/api';
 import type { ClusterPolicy } from './policy';
-import { partialPolicy } from './policyCards';
+import { layerOfField, partialPolicy } from './policyCards';
 
 const policy: ClusterPolicy = {
   aggressiveness: 'balanced',
@@ -37,6 +37,8 @@ function impactOf(body: Partial<ClusterPolicy>) {
   let planned = 1000;
   if (body.spot_affinity?.some((rule) => rule.mode === 'never')) planned += 250;
   if (body.aggressiveness === 'aggressive') planned -= 120;
+  if (body.autoscaling === false) planned += 40;
+  if (body.multi_az_spread === true) planned += 15;
   return { current_monthly: 1100, planned_monthly: planned, monthly_difference: planned - 1100, strategy: 'target', nodes_changed: 1, nodes_kept: 3, pods_moved: 2, waves: 1, actions: 1, nodes: [], warnings: [], source: 'agent' };
 }
 
@@ -105,6 +107,39 @@ describe('Optimization policy layers', () => {
     await waitFor(() => expect(within(form).getByTestId('policy-unsaved')).toHaveTextContent('No unsaved changes'));
   });
 
+  it('toggles autoscaling, multi-AZ spread and automatic rightsizing with their impact, and PATCHes only them', { timeout: 15_000 }, async () => {
+    const { calls } = setup();
+    const user = userEvent.setup();
+    renderApp('/clusters/c-1');
+    const form = await screen.findByRole('form', { name: 'Optimization policy' });
+    const autoscaling = within(form).getByRole('region', { name: 'Intelligent autoscaling' });
+    const toggle = within(autoscaling).getByRole('checkbox', { name: /Autoscaling on/ });
+    // A policy from an older server (no field) is on.
+    expect(toggle).toBeChecked();
+    await user.click(toggle);
+    expect(await within(autoscaling).findByLabelText('Estimated impact of Intelligent autoscaling: +$40.00/mo', {}, { timeout: 3000 })).toBeInTheDocument();
+
+    await user.click(within(form).getByRole('tab', { name: /Workload layer/ }));
+    const affinity = within(form).getByRole('region', { name: 'Spot affinity & deployment rules' });
+    const spread = within(affinity).getByRole('checkbox', { name: /Enforce multi-AZ high availability/ });
+    expect(spread).not.toBeChecked();
+    await user.click(spread);
+    expect(await within(affinity).findByLabelText('Estimated impact of Spot affinity & deployment rules: +$15.00/mo', {}, { timeout: 3000 })).toBeInTheDocument();
+    const mode = within(form).getByLabelText('Rightsizing mode');
+    expect(within(mode).getAllByRole('option').map((o) => o.textContent)).toEqual(['Off', 'Recommendations only', 'Automatic apply']);
+    await user.selectOptions(mode, 'auto');
+    expect(within(form).getByRole('region', { name: 'Smart pod rightsizing' })).toHaveTextContent(/patches the requests of Deployments and StatefulSets/);
+
+    const bar = within(form).getByRole('region', { name: 'Policy changes' });
+    expect(within(bar).getByTestId('policy-unsaved')).toHaveTextContent('Unsaved changes in Intelligent autoscaling, Smart pod rightsizing, Spot affinity & deployment rules');
+    await user.click(within(bar).getByRole('button', { name: 'Save policy' }));
+    expect(await screen.findByText('Optimization policy saved.')).toBeInTheDocument();
+    expect(calls.find((call) => call.method === 'PATCH')?.body).toEqual({ autoscaling: false, multi_az_spread: true, rightsize_mode: 'auto' });
+    // The saved policy comes back: the toggles show it.
+    await waitFor(() => expect(within(form).getByTestId('policy-unsaved')).toHaveTextContent('No unsaved changes'));
+    expect(spread).toBeChecked();
+  });
+
   it('opens the tab of a field that fails validation', async () => {
     const { calls } = setup();
     const user = userEvent.setup();
@@ -118,6 +153,14 @@ describe('Optimization policy layers', () => {
     expect(await within(form).findByText('Enter a namespace name (lowercase letters, digits, -).')).toBeVisible();
     expect(within(form).getByRole('tab', { name: /Workload layer/ })).toHaveAttribute('aria-selected', 'true');
     expect(calls.some((call) => call.method === 'PATCH' || call.method === 'PUT')).toBe(false);
+  });
+});
+
+describe('layerOfField', () => {
+  it('finds the tab of the new cards’ fields', () => {
+    expect(layerOfField('autoscaling')).toBe('infrastructure');
+    expect(layerOfField('multi_az_spread')).toBe('workload');
+    expect(layerOfField('rightsize_mode')).toBe('workload');
   });
 });
 

@@ -50,6 +50,10 @@ export interface ClusterPolicy {
   rightsize_mode?: RightsizeMode;
   /** Rightsizing reductions saving less than this (USD/month) are not recommended. */
   rightsize_min_monthly_savings?: number;
+  /** Intelligent autoscaling; off: no node is ever added (pending pods stay pending). Missing from older servers (on). */
+  autoscaling?: boolean;
+  /** Spread each workload's pods over availability zones. Missing from older servers (off). */
+  multi_az_spread?: boolean;
   /** The organization node template the policy follows (`template` is then that template's). */
   template_id?: string | null;
   template_name?: string | null;
@@ -107,7 +111,7 @@ export interface SpotAffinity {
   namespace: string;
   mode: SpotPreference;
 }
-export type RightsizeMode = 'off' | 'recommend';
+export type RightsizeMode = 'off' | 'recommend' | 'auto';
 
 export const SPOT_PREFERENCES: { value: SpotPreference; label: string }[] = [
   { value: 'force', label: 'Force spot (spot only)' },
@@ -117,6 +121,7 @@ export const SPOT_PREFERENCES: { value: SpotPreference; label: string }[] = [
 export const RIGHTSIZE_MODES: { value: RightsizeMode; label: string }[] = [
   { value: 'off', label: 'Off' },
   { value: 'recommend', label: 'Recommendations only' },
+  { value: 'auto', label: 'Automatic apply' },
 ];
 export const DEFAULT_EXCLUDED_LABELS: LabelPair[] = [{ key: 'karpenter.sh/do-not-evict', value: 'true' }];
 export const DEFAULT_RIGHTSIZE_MIN_SAVINGS = 10;

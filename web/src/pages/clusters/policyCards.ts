@@ -17,7 +17,7 @@ export interface PolicyCardDef {
 }
 
 export const POLICY_CARDS: PolicyCardDef[] = [
-  { id: 'autoscaling', layer: 'infrastructure', title: 'Intelligent autoscaling', keys: ['template_id', 'template', 'risk_premium'] },
+  { id: 'autoscaling', layer: 'infrastructure', title: 'Intelligent autoscaling', keys: ['autoscaling', 'template_id', 'template', 'risk_premium'] },
   {
     id: 'consolidation',
     layer: 'infrastructure',
@@ -31,7 +31,7 @@ export const POLICY_CARDS: PolicyCardDef[] = [
     title: 'Smart pod rightsizing',
     keys: ['rightsize_mode', 'rightsize_percentile', 'rightsize_headroom', 'rightsize_min_monthly_savings'],
   },
-  { id: 'affinity', layer: 'workload', title: 'Spot affinity & deployment rules', keys: ['spot_affinity', 'on_demand_minimums'] },
+  { id: 'affinity', layer: 'workload', title: 'Spot affinity & deployment rules', keys: ['spot_affinity', 'multi_az_spread', 'on_demand_minimums'] },
   { id: 'governance', layer: 'workload', title: 'Governance & exemptions', keys: ['excluded_namespaces', 'excluded_labels'] },
 ];
 

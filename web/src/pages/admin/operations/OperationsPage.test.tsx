@@ -58,6 +58,7 @@ describe('Live operations page', () => {
     mockApi({
       'GET /api/auth/me': () => json(superAdmin),
       'GET /api/admin/operations': () => json(operations()),
+      'GET /api/admin/overrides': () => json({ items: [] }),
     });
     renderApp('/admin/operations');
     const kpis = await screen.findByRole('region', { name: 'Platform KPIs' });
@@ -89,6 +90,7 @@ describe('Live operations page', () => {
     const { calls } = mockApi({
       'GET /api/auth/me': () => json(superAdmin),
       'GET /api/admin/operations': (_r, url) => json(operations({ window_hours: Number(url.searchParams.get('hours')) })),
+      'GET /api/admin/overrides': () => json({ items: [] }),
     });
     renderApp('/admin/operations');
     await screen.findByRole('region', { name: 'Platform KPIs' });

@@ -6,6 +6,7 @@ import { PageHeader } from '../../../layout/PageHeader';
 import { formatDateTime, formatUsd } from '../../../lib/format';
 import { STEP_LABEL, useOperations, type DecisionFunnel, type Operations, type PlatformKpis, type ReasonCount, type StageStatus } from '../console/api';
 import { TrafficLight } from '../health/SystemHealthPage';
+import { EmergencyOverrideCard } from './EmergencyOverride';
 
 export const OPERATIONS_PATH = '/admin/operations';
 
@@ -61,9 +62,14 @@ function OperationsView() {
           </div>
         }
       />
-      {ops.isPending && <SkeletonRows label="Loading live operations" />}
-      {ops.isError && <ErrorState error={ops.error} onRetry={() => void ops.refetch()} />}
-      {ops.isSuccess && <OperationsDetails ops={ops.data} />}
+      <div className="stack">
+        <section aria-label="Global controls">
+          <EmergencyOverrideCard />
+        </section>
+        {ops.isPending && <SkeletonRows label="Loading live operations" />}
+        {ops.isError && <ErrorState error={ops.error} onRetry={() => void ops.refetch()} />}
+        {ops.isSuccess && <OperationsDetails ops={ops.data} />}
+      </div>
     </>
   );
 }

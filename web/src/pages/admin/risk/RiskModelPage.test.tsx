@@ -1,6 +1,6 @@
 import { screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import type { ActiveRiskModel, RiskModel, RiskModelList, SystemHealth } from '../../../api/types';
+import type { ActiveRiskModel, LabChecklist, RiskModel, RiskModelList, SystemHealth } from '../../../api/types';
 import { apiError, json, makeMe, mockApi, renderApp, signIn } from '../../../test/api';
 
 const shipped: ActiveRiskModel = { id: 'shipped:risk-v1', name: 'risk-v1 (shipped)', runtime: 'onnx:tract', degraded: false };
@@ -44,12 +44,24 @@ function health(active: ActiveRiskModel, overrides: Partial<SystemHealth> = {}):
 
 const superAdmin = makeMe('owner', { platform_role: 'super_admin' });
 
+function checklist(passed: boolean): LabChecklist {
+  return {
+    model_id: 'm-1',
+    passed,
+    items: [
+      { key: 'switch_tested', label: 'A live switch ran on this model', passed, detail: passed ? '1 switch' : 'no switch yet' },
+      { key: 'boot_time', label: 'Boot time under 60 s', passed: true, detail: 'p95 41 s' },
+    ],
+  };
+}
+
 function setup(list: RiskModelList, extra: Parameters<typeof mockApi>[0] = {}) {
   signIn();
   return mockApi({
     'GET /api/auth/me': () => json(superAdmin),
     'GET /api/admin/risk/models': () => json(list),
     'GET /api/admin/health': () => json(health(list.active)),
+    'GET /api/lab/models/m-1/checklist': () => json(checklist(true)),
     ...extra,
   });
 }
@@ -147,6 +159,7 @@ describe('AI model admin page', () => {
     const dialog = screen.getByRole('dialog', { name: 'Graduate this model?' });
     expect(dialog).toHaveTextContent('every account and cluster actor');
     expect(calls.some((call) => call.method === 'POST')).toBe(false);
+    await within(dialog).findByText('All safety checks pass');
 
     await user.click(within(dialog).getByRole('button', { name: 'Graduate model' }));
 
@@ -157,6 +170,24 @@ describe('AI model admin page', () => {
     expect(within(table).getByText('Graduated')).toBeInTheDocument();
     expect(within(table).getByRole('button', { name: 'Roll back always_risky.onnx' })).toBeInTheDocument();
     expect(screen.getByText('m-1', { selector: 'dd' })).toBeInTheDocument();
+  });
+
+  it('shows the Lab checklist in the graduation dialog and keeps it closed while a check fails', async () => {
+    const { calls } = setup(
+      { active: shipped, items: [makeModel()] },
+      { 'GET /api/lab/models/m-1/checklist': () => json(checklist(false)) },
+    );
+    const user = userEvent.setup();
+    renderApp('/admin/risk-model');
+
+    await user.click(await screen.findByRole('button', { name: 'Graduate always_risky.onnx' }));
+    const dialog = screen.getByRole('dialog', { name: 'Graduate this model?' });
+    const checks = await within(dialog).findByRole('list', { name: 'Safety checklist' });
+    expect(within(checks).getByText('A live switch ran on this model')).toBeInTheDocument();
+    expect(within(checks).getByText('no switch yet')).toBeInTheDocument();
+    expect(within(dialog).getByText('1 of 2 checks fail')).toBeInTheDocument();
+    expect(within(dialog).getByRole('button', { name: 'Graduate model' })).toBeDisabled();
+    expect(calls.some((call) => call.method === 'POST')).toBe(false);
   });
 
   it('does not graduate when the confirmation is cancelled', async () => {

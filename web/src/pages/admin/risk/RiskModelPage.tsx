@@ -9,6 +9,8 @@ import { ModelIcon } from '../../../components/icons';
 import { PageHeader } from '../../../layout/PageHeader';
 import { formatDateTime } from '../../../lib/format';
 import { isFinished, jobStatus } from '../../clusters/jobs';
+import { useChecklist } from '../lab/api';
+import { ChecklistPanel } from '../lab/ChecklistPanel';
 import {
   canGraduate,
   formatBytes,
@@ -54,6 +56,9 @@ function RiskModelAdmin() {
   const recompute = useStartRecompute();
   const toast = useToast();
   const [graduating, setGraduating] = useState<RiskModel | null>(null);
+  // The Lab's safety checklist of the model about to graduate (the server refuses with a
+  // 409 naming the failing items otherwise; shown here before anyone clicks).
+  const checklist = useChecklist(graduating?.id ?? null);
   const [rollingBack, setRollingBack] = useState(false);
   const [jobId, setJobId] = useState<string | null>(null);
   const job = useAdminJob(jobId);
@@ -206,7 +211,7 @@ function RiskModelAdmin() {
             <Button variant="ghost" onClick={() => setGraduating(null)}>
               Cancel
             </Button>
-            <Button variant="primary" loading={graduate.isPending} onClick={confirmGraduate}>
+            <Button variant="primary" loading={graduate.isPending} disabled={!checklist.data?.passed} onClick={confirmGraduate}>
               Graduate model
             </Button>
           </>
@@ -218,6 +223,13 @@ function RiskModelAdmin() {
             Decisions already in flight finish on the current model; every decision after that uses the new one.
           </p>
           {active !== undefined && <p className="muted">You can roll back to the current model, {activeEntry?.name ?? active.name}, at any time.</p>}
+          <h3 className="card-subtitle">Lab safety checklist</h3>
+          {checklist.isPending && <SkeletonRows rows={3} />}
+          {checklist.isError && <ErrorState error={checklist.error} onRetry={() => void checklist.refetch()} />}
+          {checklist.data && <ChecklistPanel checklist={checklist.data} />}
+          {checklist.data && !checklist.data.passed && (
+            <p className="muted">Graduation opens once every check passes: run a live switch and an A/B test of this model in the Lab.</p>
+          )}
         </div>
       </Modal>
       <Modal
