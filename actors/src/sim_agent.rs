@@ -824,6 +824,9 @@ pub struct SimAgents {
     base_url: std::sync::OnceLock<String>,
     running: std::sync::Mutex<HashMap<String, watch::Sender<bool>>>,
     auto: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Clusters whose simulated agent was taken off ([`SimAgents::detach`]): the reconcile
+    /// loop leaves them until a token is issued for them again.
+    detached: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Timing of the agents it starts (tests shorten it).
     pub heartbeat_every: Duration,
 }
@@ -848,6 +851,7 @@ impl SimAgents {
             base_url: std::sync::OnceLock::new(),
             running: std::sync::Mutex::new(HashMap::new()),
             auto: std::sync::Mutex::new(std::collections::HashSet::new()),
+            detached: std::sync::Mutex::new(std::collections::HashSet::new()),
             heartbeat_every: Duration::from_secs(proto::HEARTBEAT_INTERVAL_SECS),
         }))
     }
@@ -858,6 +862,26 @@ impl SimAgents {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(org_id.to_string());
+    }
+
+    /// Takes the cluster's simulated agent off, as uninstalling the agent would on a real
+    /// cluster: it stops (after the push it may be making) and the reconcile loop does not
+    /// bring it back until a token is issued or rotated for the cluster. Whoever holds the
+    /// token then speaks for the cluster alone. Returns once the agent has ended.
+    pub async fn detach(&self, cluster_id: &str) {
+        self.detached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(cluster_id.to_string());
+        let tx = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(cluster_id);
+        if let Some(tx) = tx {
+            let _ = tx.send(true);
+            tx.closed().await;
+        }
     }
 
     /// Starts the reconcile loop once the server's address is known.
@@ -902,6 +926,10 @@ impl SimAgents {
         let Some(t) = targets.into_iter().find(|t| t.cluster_id == cluster_id) else {
             return false;
         };
+        self.detached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(cluster_id);
         self.spawn(&base, &t, token).await
     }
 
@@ -952,7 +980,13 @@ impl SimAgents {
         let now = spot_models::now_ms();
         let auto = self.auto.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for t in spot_models::agent_targets::all(&self.db).await? {
-            if self.is_running(&t.cluster_id) {
+            if self.is_running(&t.cluster_id)
+                || self
+                    .detached
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .contains(&t.cluster_id)
+            {
                 continue;
             }
             let issued = match t.token_created_at {

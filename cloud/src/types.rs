@@ -98,6 +98,10 @@ pub struct Instance {
     /// Auto Scaling group that owns the instance (from the `aws:autoscaling:groupName` tag).
     pub asg_name: Option<String>,
     pub private_ip: Option<String>,
+    /// Device name of the root volume (`/dev/xvda`, `/dev/sda1`), when the cloud reports it:
+    /// the attached volume with this device is the root disk.
+    #[serde(default)]
+    pub root_device_name: Option<String>,
 }
 
 /// Derives cluster membership from instance tags.
@@ -159,6 +163,9 @@ pub struct Volume {
     pub create_time: DateTime<Utc>,
     /// Instance the volume is attached to, if any.
     pub attached_instance_id: Option<String>,
+    /// Device name of that attachment (`/dev/xvdf`), when attached.
+    #[serde(default)]
+    pub device: Option<String>,
     /// When the volume was last attached; `None` if never attached. AWS does not report
     /// detach times directly; the AWS adapter derives this from CloudTrail when available.
     pub last_attached: Option<DateTime<Utc>>,

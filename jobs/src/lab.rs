@@ -105,14 +105,26 @@ pub async fn connect_account(
         .map_err(|e| spot_actors::system::human(&e))
 }
 
-/// The data volumes of an instance: every attached volume except its root (the first one
-/// created within two minutes of the instance's launch).
+/// The data volumes of an instance: every attached volume except its root. The root is
+/// the volume attached as the instance's root device; only when the cloud reports no
+/// device names is it taken to be the first volume created within two minutes of the
+/// instance's launch (volumes of a launch template's block device mappings are created
+/// with the root, so device names decide whenever they are known).
 pub fn data_volumes(inst: &spot_cloud::Instance, volumes: &[Volume]) -> Vec<Volume> {
     let mut mine: Vec<&Volume> = volumes
         .iter()
         .filter(|v| v.attached_instance_id.as_deref() == Some(inst.id.as_str()))
         .collect();
     mine.sort_by(|a, b| a.create_time.cmp(&b.create_time).then(a.id.cmp(&b.id)));
+    if let Some(root) = inst.root_device_name.as_deref() {
+        if mine.iter().any(|v| v.device.is_some()) {
+            return mine
+                .into_iter()
+                .filter(|v| v.device.as_deref() != Some(root))
+                .cloned()
+                .collect();
+        }
+    }
     let root = mine
         .iter()
         .find(|v| (v.create_time - inst.launch_time).num_seconds().abs() <= 120)
@@ -536,7 +548,11 @@ async fn switch_inner(
             .await;
         ph.start("volume_attach").await;
         for (k, v) in data.iter().enumerate() {
-            let device = format!("/dev/sd{}", (b'f' + (k as u8 % 10)) as char);
+            // The device it had, so the node's mounts find it; else the next free name.
+            let device = v
+                .device
+                .clone()
+                .unwrap_or_else(|| format!("/dev/sd{}", (b'f' + (k as u8 % 10)) as char));
             if let Err(e) = cloud.attach_volume_to(&v.id, &new_id, &device, false).await {
                 let m = spot_actors::system::human(&e);
                 failed!(
@@ -1030,4 +1046,79 @@ pub async fn busy_instances(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::data_volumes;
+    use chrono::{TimeZone, Utc};
+    use spot_cloud::{Instance, InstanceState, Lifecycle, Volume, VolumeState, VolumeType};
+
+    fn inst(root: Option<&str>) -> Instance {
+        Instance {
+            id: "i-1".into(),
+            instance_type: "m5.large".into(),
+            lifecycle: Lifecycle::OnDemand,
+            state: InstanceState::Running,
+            az: "us-east-1a".into(),
+            tags: Default::default(),
+            launch_time: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            cluster: None,
+            asg_name: None,
+            private_ip: None,
+            root_device_name: root.map(str::to_string),
+        }
+    }
+
+    fn vol(id: &str, device: Option<&str>, secs_after_launch: i64) -> Volume {
+        Volume {
+            id: id.into(),
+            size_gib: 20,
+            volume_type: VolumeType::Gp3,
+            state: VolumeState::InUse,
+            az: "us-east-1a".into(),
+            create_time: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+                + chrono::Duration::seconds(secs_after_launch),
+            attached_instance_id: Some("i-1".into()),
+            device: device.map(str::to_string),
+            last_attached: None,
+            tags: Default::default(),
+        }
+    }
+
+    fn ids(v: Vec<Volume>) -> Vec<String> {
+        v.into_iter().map(|v| v.id).collect()
+    }
+
+    #[test]
+    fn the_root_device_decides_even_when_a_data_volume_was_created_with_it() {
+        // A launch template's data volume is created in the same second as the root and
+        // sorts first by id: by creation time alone it would pass for the root.
+        let vols = [
+            vol("vol-0a-data", Some("/dev/sdf"), 0),
+            vol("vol-0b-root", Some("/dev/xvda"), 0),
+            vol("vol-0c-later", Some("/dev/sdg"), 3_600),
+        ];
+        assert_eq!(
+            ids(data_volumes(&inst(Some("/dev/xvda")), &vols)),
+            ["vol-0a-data", "vol-0c-later"]
+        );
+        // Another instance's volumes are never this one's.
+        let mut other = vol("vol-0d-other", Some("/dev/sdh"), 0);
+        other.attached_instance_id = Some("i-2".into());
+        assert_eq!(
+            ids(data_volumes(&inst(Some("/dev/xvda")), &[other])),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn without_device_names_the_volume_created_at_launch_is_the_root() {
+        let vols = [vol("vol-root", None, 5), vol("vol-data", None, 7_200)];
+        assert_eq!(ids(data_volumes(&inst(None), &vols)), ["vol-data"]);
+        assert_eq!(
+            ids(data_volumes(&inst(Some("/dev/xvda")), &vols)),
+            ["vol-data"]
+        );
+    }
 }

@@ -1207,6 +1207,14 @@ async fn pending_pods_and_node_pressure_reach_the_cluster(b: Backend) {
     // new token: its first snapshot (the whole cluster, which does not have the test's
     // node) lands before the test reports anything, so it cannot clear the test's node.
     crate::optimize::wait_agent_view(&app, &s, &cluster).await;
+    // From here the test speaks for the cluster alone: a full snapshot from the simulated
+    // agent (a retried push, say) would rightly clear the test's node mid-way.
+    app.state
+        .sim_agents
+        .as_ref()
+        .expect("simulated agents")
+        .detach(&cluster)
+        .await;
 
     let mut events = app.state.actors.bus.subscribe();
     let sent = Instant::now();

@@ -276,6 +276,19 @@ async fn switch_phases_are_timed_and_stored_in_order(b: Backend) {
         .expect("volume kept");
     assert_eq!(v.attached_instance_id.as_deref(), Some(new_id.as_str()));
     assert_eq!(v.state, VolumeState::InUse);
+    // Under the device name it had (the first free one when it was attached), and the
+    // replacement's own root volume stayed its root.
+    assert_eq!(v.device.as_deref(), Some("/dev/sdf"), "{v:?}");
+    let new_vols: Vec<_> = cloud
+        .describe_volumes()
+        .await
+        .expect("volumes")
+        .into_iter()
+        .filter(|v| v.attached_instance_id.as_deref() == Some(new_id.as_str()))
+        .map(|v| v.device)
+        .collect();
+    assert_eq!(new_vols.len(), 2, "{new_vols:?}");
+    assert!(new_vols.contains(&Some(spot_cloud::sim::world::SIM_ROOT_DEVICE.to_string())));
     // Every phase is in the customer's audit chain, as the system acting for the job.
     let (_, audit) = w
         .app

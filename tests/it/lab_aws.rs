@@ -69,7 +69,7 @@ fn tag(k: &str, v: &str) -> ec2_types::Tag {
     ec2_types::Tag::builder().key(k).value(v).build()
 }
 
-/// The cluster's node (on-demand, with a data volume at /dev/sdf): (instance id, volume id).
+/// The cluster's node (on-demand, with a data volume at /dev/sdh): (instance id, volume id).
 async fn seed_node(ec2: &aws_sdk_ec2::Client) -> (String, String) {
     let out = ec2
         .run_instances()
@@ -100,10 +100,9 @@ async fn seed_node(ec2: &aws_sdk_ec2::Client) -> (String, String) {
         .and_then(|i| i.instance_id())
         .expect("instance id")
         .to_string();
-    // Created after the instance (and its root volume): the switch tells the root volume
-    // (the first created at launch) from data volumes by creation time, which moto reports
-    // to the second only (EC2 to the millisecond).
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Created right after the instance, within the same second as its root volume: the
+    // switch tells the root (attached as the instance's root device) from data volumes
+    // by device name, not by creation time.
     let volume = ec2
         .create_volume()
         .availability_zone(AZ)
@@ -124,7 +123,7 @@ async fn seed_node(ec2: &aws_sdk_ec2::Client) -> (String, String) {
     ec2.attach_volume()
         .volume_id(&volume)
         .instance_id(&instance)
-        .device("/dev/sdf")
+        .device("/dev/sdh")
         .send()
         .await
         .expect("AttachVolume");
@@ -851,7 +850,8 @@ async fn a_live_switch_on_moto_moves_the_node_and_its_volume(b: Backend) {
         .iter()
         .map(|a| (a.instance_id(), a.device()))
         .collect();
-    assert_eq!(attached, vec![(Some(new.as_str()), Some("/dev/sdf"))]);
+    // On the replacement under the device name it had, so the node's mounts find it.
+    assert_eq!(attached, vec![(Some(new.as_str()), Some("/dev/sdh"))]);
 
     // Every phase is in the customer's audit chain.
     let (_, audit) = app

@@ -76,6 +76,7 @@ pub(crate) fn instance(i: &ec2::Instance) -> Option<Instance> {
         cluster: cluster_from_tags(&tags),
         asg_name: tags.get(TAG_ASG_NAME).cloned(),
         private_ip: i.private_ip_address().map(str::to_string),
+        root_device_name: i.root_device_name().map(str::to_string),
         tags,
     })
 }
@@ -122,6 +123,7 @@ pub(crate) fn volume(v: &ec2::Volume) -> Option<Volume> {
         az: v.availability_zone().unwrap_or("").to_string(),
         create_time: time(v.create_time()),
         attached_instance_id: attachment.and_then(|a| a.instance_id()).map(str::to_string),
+        device: attachment.and_then(|a| a.device()).map(str::to_string),
         last_attached: attachment
             .and_then(|a| a.attach_time())
             .map(|t| time(Some(t))),

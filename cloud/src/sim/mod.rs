@@ -457,7 +457,7 @@ impl SimCloud {
     pub fn attach_volume(&self, volume_id: &str, instance_id: &str) -> Result<()> {
         let now = self.clock.now();
         let mut s = self.lock()?;
-        s.world.attach_volume(volume_id, instance_id, now)
+        s.world.attach_volume(volume_id, instance_id, None, now)
     }
 
     /// Sets a tag on an instance (test and Lab hook). Not counted as a port call.
@@ -772,12 +772,12 @@ impl Cloud for SimCloud {
         &self,
         volume_id: &str,
         instance_id: &str,
-        _device: &str,
+        device: &str,
         dry_run: bool,
     ) -> Result<Mutation<Volume>> {
         let (mut s, now) = self.enter(Method::AttachVolume)?;
         s.world
-            .attach_volume_to(volume_id, instance_id, dry_run, now)
+            .attach_volume_to(volume_id, instance_id, device, dry_run, now)
     }
 
     async fn poll_events(&self, since: DateTime<Utc>) -> Result<Vec<SpotEvent>> {

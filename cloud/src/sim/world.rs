@@ -38,6 +38,8 @@ const EVENT_RETENTION: Duration = Duration::days(7);
 const USAGE_GRID_SECONDS: i64 = 300;
 /// Upper bound on samples per `pod_usage` call.
 const MAX_USAGE_SAMPLES: usize = 20_000;
+/// Every simulated instance boots from this device (DeleteOnTermination).
+pub const SIM_ROOT_DEVICE: &str = "/dev/xvda";
 
 #[derive(Debug, Clone)]
 pub(crate) struct SimNode {
@@ -502,6 +504,7 @@ impl World {
                 az: az.to_string(),
                 create_time: launch_time,
                 attached_instance_id: Some(id.clone()),
+                device: Some(SIM_ROOT_DEVICE.to_string()),
                 last_attached: Some(launch_time),
                 tags: Tags::new(),
             },
@@ -517,6 +520,7 @@ impl World {
             tags,
             launch_time,
             private_ip: Some(ip),
+            root_device_name: Some(SIM_ROOT_DEVICE.to_string()),
         };
         let has_node = node.is_some();
         self.instances.insert(
@@ -840,6 +844,7 @@ impl World {
                     az: az_name(&self.region, g.gen_range(0..3)),
                     create_time: created,
                     attached_instance_id: None,
+                    device: None,
                     last_attached,
                     tags,
                 },
@@ -1094,12 +1099,17 @@ impl World {
             .filter(|v| v.attached_instance_id.as_deref() == Some(id))
             .map(|v| v.id.clone())
             .collect();
-        for (k, vid) in attached.iter().enumerate() {
-            if k == 0 {
+        for vid in &attached {
+            let root = self
+                .volumes
+                .get(vid)
+                .is_some_and(|v| v.device.as_deref() == Some(SIM_ROOT_DEVICE));
+            if root {
                 self.volumes.remove(vid);
             } else if let Some(v) = self.volumes.get_mut(vid) {
                 v.state = VolumeState::Available;
                 v.attached_instance_id = None;
+                v.device = None;
                 v.last_attached = Some(at);
             }
         }
@@ -1852,11 +1862,34 @@ impl World {
         &mut self,
         volume_id: &str,
         instance_id: &str,
+        device: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<()> {
         if !self.instances.contains_key(instance_id) {
             return Err(CloudError::not_found(ResourceKind::Instance, instance_id));
         }
+        // No device given: the next free one from /dev/sdf, as the console picks.
+        let taken: std::collections::BTreeSet<String> = self
+            .volumes
+            .values()
+            .filter(|v| v.attached_instance_id.as_deref() == Some(instance_id))
+            .filter_map(|v| v.device.clone())
+            .collect();
+        let device = match device {
+            Some(d) if taken.contains(d) => {
+                return Err(CloudError::invalid(
+                    "device",
+                    format!("{d} is already in use on {instance_id}"),
+                ))
+            }
+            Some(d) => d.to_string(),
+            None => ('f'..='z')
+                .map(|c| format!("/dev/sd{c}"))
+                .find(|d| !taken.contains(d))
+                .ok_or_else(|| {
+                    CloudError::invalid("device", format!("no free device on {instance_id}"))
+                })?,
+        };
         let v = self
             .volumes
             .get_mut(volume_id)
@@ -1868,6 +1901,7 @@ impl World {
             ));
         }
         v.attached_instance_id = Some(instance_id.to_string());
+        v.device = Some(device);
         v.state = VolumeState::InUse;
         v.last_attached = Some(now);
         Ok(())
@@ -1891,11 +1925,7 @@ impl World {
                 format!("{volume_id} is not attached (IncorrectState)"),
             ));
         };
-        if self
-            .instances
-            .get(&instance)
-            .is_some_and(|i| i.inst.launch_time == v.create_time && self.is_running(&instance))
-        {
+        if v.device.as_deref() == Some(SIM_ROOT_DEVICE) && self.is_running(&instance) {
             return Err(CloudError::invalid(
                 "volume_id",
                 format!(
@@ -1915,6 +1945,7 @@ impl World {
             .get_mut(volume_id)
             .ok_or_else(|| CloudError::not_found(ResourceKind::Volume, volume_id))?;
         v.attached_instance_id = None;
+        v.device = None;
         v.state = VolumeState::Available;
         v.last_attached = Some(now);
         Ok(Mutation::Applied(v.clone()))
@@ -1925,6 +1956,7 @@ impl World {
         &mut self,
         volume_id: &str,
         instance_id: &str,
+        device: &str,
         dry_run: bool,
         now: DateTime<Utc>,
     ) -> Result<Mutation<Volume>> {
@@ -1968,7 +2000,7 @@ impl World {
                 message: format!("would attach {volume_id} to {instance_id}"),
             }));
         }
-        self.attach_volume(volume_id, instance_id, now)?;
+        self.attach_volume(volume_id, instance_id, Some(device), now)?;
         self.volumes
             .get(volume_id)
             .cloned()
