@@ -133,6 +133,15 @@ fn trend_text(trend: &str) -> &str {
     }
 }
 
+/// "1 hour", "168 hours".
+fn hours_label(n: i64) -> String {
+    if n == 1 {
+        "1 hour".into()
+    } else {
+        format!("{n} hours")
+    }
+}
+
 fn money(v: f64) -> String {
     let cents = (v * 100.0).round() as i64;
     let (sign, cents) = if cents < 0 {
@@ -331,7 +340,7 @@ pub fn render(org_name: &str, f: &ReportFigures) -> (String, String, String) {
     };
     let text = format!(
         "Weekly report for {org_name}\n{period} (UTC)\n\n\
-         Spend this week: {spend} (on-demand equivalent {base}, {hours} hours observed)\n\
+         Spend this week: {spend} (on-demand equivalent {base}, {hours} observed)\n\
          Saved this week: {saved} ({pct:.1}%)\n\
          Hibernation saved: {hib} ({hib_h:.1} hours asleep)\n\
          Monthly run rate: {run}; potential savings: {pot}/month\n\
@@ -340,7 +349,7 @@ pub fn render(org_name: &str, f: &ReportFigures) -> (String, String, String) {
          Top recommended action: {action}\n",
         spend = money(f.spend),
         base = money(f.on_demand_baseline),
-        hours = f.hours_observed,
+        hours = hours_label(f.hours_observed),
         saved = money(f.savings),
         pct = f.savings_percent,
         hib = money(f.hibernation_savings),
@@ -375,7 +384,7 @@ pub fn render(org_name: &str, f: &ReportFigures) -> (String, String, String) {
          <h3>Top recommended action</h3><p>{action}</p>\
          </body></html>",
         org = esc(org_name),
-        r1 = row("Spend this week", format!("{} <span style=\"font-weight:400;color:#777\">(on-demand equivalent {}, {} hours observed)</span>", money(f.spend), money(f.on_demand_baseline), f.hours_observed)),
+        r1 = row("Spend this week", format!("{} <span style=\"font-weight:400;color:#777\">(on-demand equivalent {}, {} observed)</span>", money(f.spend), money(f.on_demand_baseline), hours_label(f.hours_observed))),
         r2 = row("Saved this week", format!("{} ({:.1}%)", money(f.savings), f.savings_percent)),
         r3 = row("Hibernation saved", format!("{} ({:.1} hours asleep)", money(f.hibernation_savings), f.hibernation_hours_asleep)),
         r4 = row("Monthly run rate", money(f.monthly_spend)),
@@ -516,6 +525,13 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         s.parse().expect("timestamp")
+    }
+
+    #[test]
+    fn hours_are_counted_in_words() {
+        assert_eq!(hours_label(1), "1 hour");
+        assert_eq!(hours_label(0), "0 hours");
+        assert_eq!(hours_label(168), "168 hours");
     }
 
     #[test]

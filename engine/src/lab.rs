@@ -227,7 +227,10 @@ pub fn checklist(switches: &[SwitchEvidence], ab: Option<&AbEvidence>) -> Checkl
         key: "switch_tested".into(),
         label: "At least one live switch ran with this model".into(),
         passed: !done.is_empty(),
-        detail: format!("{} live switch(es)", done.len()),
+        detail: match done.len() {
+            1 => "1 live switch".to_string(),
+            n => format!("{n} live switches"),
+        },
     });
     let failed: Vec<&str> = done
         .iter()

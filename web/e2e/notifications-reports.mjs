@@ -11,7 +11,7 @@
 /**
  * @param {object} ctx
  * @param {() => import('playwright-core').Page} ctx.page the current page
- * @param {(name: string) => Promise<void>} ctx.screenshot
+ * @param {(name: string, opts?: { viewport?: boolean }) => Promise<void>} ctx.screenshot
  */
 export function notificationsReportsSteps({ page: current, screenshot }) {
   const nav = () => current().getByRole('navigation', { name: 'Main' });
@@ -79,7 +79,11 @@ export function notificationsReportsSteps({ page: current, screenshot }) {
         await page.getByText(label, { exact: true }).first().waitFor();
       }
       await page.getByTitle('Report e-mail').waitFor();
+      // The e-mail as sent renders in its sandboxed frame (wait for it before the shot).
+      await page.frameLocator('iframe[title="Report e-mail"]').getByText(/^Weekly report for /).waitFor();
       await screenshot('weekly-report');
+      await page.getByTitle('Report e-mail').scrollIntoViewIfNeeded();
+      await screenshot('weekly-report-email', { viewport: true });
       await page.getByRole('link', { name: 'All reports' }).first().click();
       await page.waitForURL(/\/reports$/);
       const table = page.getByRole('table', { name: 'Weekly reports' });

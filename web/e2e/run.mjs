@@ -103,11 +103,18 @@ const SIM_ACCOUNT_ID = `1234${String(Date.now()).slice(-8)}`;
 let page = await openPage();
 let shot = 0;
 
-async function screenshot(name) {
+async function screenshot(name, { viewport = false } = {}) {
   shot += 1;
+  const path = `${ARTIFACTS}${String(shot).padStart(2, '0')}-${name}.png`;
+  // `viewport`: the visible part as it is scrolled (headless Chromium paints sandboxed
+  // iframes, such as the report e-mail, only inside the viewport, not in full-page shots).
+  if (viewport) {
+    await page.screenshot({ path });
+    return;
+  }
   // Sticky headers are captured where they are: start full-page shots from the top.
   await page.evaluate(() => window.scrollTo(0, 0)).catch(() => undefined);
-  await page.screenshot({ path: `${ARTIFACTS}${String(shot).padStart(2, '0')}-${name}.png`, fullPage: true });
+  await page.screenshot({ path, fullPage: true });
 }
 
 async function signUp(account) {

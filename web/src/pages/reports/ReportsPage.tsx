@@ -118,7 +118,7 @@ export function ReportFiguresView({ f }: { f: ReportFigures }) {
     <div className="stack">
       <Card title="The week">
         <div className="report-kpis">
-          <Kpi label="Spend" value={formatUsd(f.spend)} note={`${f.hours_observed} hours observed`} />
+          <Kpi label="Spend" value={formatUsd(f.spend)} note={`${f.hours_observed} ${f.hours_observed === 1 ? 'hour' : 'hours'} observed`} />
           <Kpi label="On-demand equivalent" value={formatUsd(f.on_demand_baseline)} />
           <Kpi label="Saved" value={formatUsd(f.savings)} note={`${f.savings_percent.toFixed(1)}% below on-demand`} />
           <Kpi label="Hibernation saved" value={formatUsd(f.hibernation_savings)} note={`${f.hibernation_hours_asleep.toFixed(1)} cluster-hours asleep`} />

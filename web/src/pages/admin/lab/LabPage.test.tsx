@@ -37,7 +37,7 @@ function checklist(passed: boolean): LabChecklist {
     model_id: 'm-2',
     passed,
     items: [
-      { key: 'switch_tested', label: 'At least one live switch ran with this model', passed: true, detail: '1 live switch(es)' },
+      { key: 'switch_tested', label: 'At least one live switch ran with this model', passed: true, detail: '1 live switch' },
       { key: 'boot_time', label: 'Boot time < 60 s', passed: true, detail: 'slowest boot 4.2 s' },
       { key: 'ab_cost_not_worse', label: 'A/B cost not worse than the other model', passed, detail: '31.0 % of on-demand against 100.0 %' },
     ],
