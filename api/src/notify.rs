@@ -237,19 +237,37 @@ impl reqwest::dns::Resolve for GuardedResolver {
 
 /// A failed request in words, with its causes, without the URL (a Slack-style webhook
 /// carries its secret in the path; the record names only scheme and host).
+/// What went wrong with a delivery, for the history: the kind of failure, then the two
+/// innermost causes (the outer layers of the HTTP stack only repeat "error sending
+/// request"), e.g. "could not connect: hooks.example does not resolve: Name or service
+/// not known". Never the URL (it may carry a secret path).
 fn describe_error(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "the answer could not be read"
+    } else {
+        "request failed"
+    };
     let e = e.without_url();
-    let mut out = e.to_string();
+    let mut chain: Vec<String> = vec![e.to_string()];
     let mut cur = std::error::Error::source(&e);
     while let Some(err) = cur {
         let text = err.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
+        if !text.is_empty() && !chain.iter().any(|c| c.contains(&text)) {
+            chain.push(text);
         }
         cur = err.source();
     }
-    out
+    let why: Vec<String> = chain.into_iter().rev().take(2).collect();
+    let mut why: Vec<String> = why.into_iter().rev().collect();
+    // A cause that repeats the one after it (hyper's "dns error: X" before X) says nothing.
+    if why.len() == 2 && why[0].ends_with(why[1].as_str()) {
+        why.remove(1);
+    }
+    format!("{kind}: {}", why.join(": "))
 }
 
 /// The [`Refused`] in an error's source chain, if the guard refused the connection.
@@ -632,7 +650,7 @@ impl Notifier {
                             .refuse(n, &target, attempt, &r.to_string(), started)
                             .await;
                     }
-                    (true, None, format!("request failed: {}", describe_error(e)))
+                    (true, None, describe_error(e))
                 }
             };
             let last_try = attempt == self.max_attempts;
@@ -779,6 +797,32 @@ impl Notifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_receiver_that_never_answers_is_described_as_a_timeout() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                held.push(s);
+            }
+        });
+        let e = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_millis(300))
+            .build()
+            .expect("client")
+            .post(format!("http://{addr}/secret-path"))
+            .send()
+            .await
+            .expect_err("timeout");
+        let m = describe_error(e);
+        hold.abort();
+        assert!(m.starts_with("timed out"), "{m}");
+        assert!(!m.contains("secret-path"), "{m}");
+    }
 
     #[test]
     fn backoff_doubles_and_is_bounded() {
@@ -934,7 +978,10 @@ mod tests {
             .expect_err("refused");
         let text = describe_error(err);
         assert!(!text.contains("topsecret"), "{text}");
-        assert!(text.contains("error sending request"), "{text}");
+        // The kind of failure, then why, without the HTTP stack's "error sending request".
+        assert!(text.starts_with("could not connect: "), "{text}");
+        assert!(text.to_lowercase().contains("refused"), "{text}");
+        assert!(!text.contains("error sending request"), "{text}");
     }
 
     #[test]
