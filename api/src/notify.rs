@@ -261,13 +261,15 @@ fn describe_error(e: reqwest::Error) -> String {
         }
         cur = err.source();
     }
-    let why: Vec<String> = chain.into_iter().rev().take(2).collect();
-    let mut why: Vec<String> = why.into_iter().rev().collect();
-    // A cause that repeats the one after it (hyper's "dns error: X" before X) says nothing.
-    if why.len() == 2 && why[0].ends_with(why[1].as_str()) {
-        why.remove(1);
-    }
-    format!("{kind}: {}", why.join(": "))
+    // The two innermost causes; when the outer one already ends with the inner one
+    // (hyper's "dns error: X" before X), the outer one alone.
+    let why = match chain.as_slice() {
+        [.., outer, inner] if outer.ends_with(inner.as_str()) => outer.clone(),
+        [.., outer, inner] => format!("{outer}: {inner}"),
+        [only] => only.clone(),
+        [] => String::new(),
+    };
+    format!("{kind}: {why}")
 }
 
 /// The [`Refused`] in an error's source chain, if the guard refused the connection.
