@@ -1117,6 +1117,16 @@ fn fluid_price(prep: &Prepared<'_>, class: &Class, pi: &[f64]) -> (f64, Vec<(usi
         a.extend(row);
         b.push(1.0);
     }
+    if let Some(total) = prep.per_node_total {
+        let row: Vec<f64> = cols
+            .iter()
+            .map(|&s| f64::from(u8::from(prep.shapes[s].per_node.is_some())))
+            .collect();
+        if row.iter().any(|&x| x > 0.0) {
+            a.extend(row);
+            b.push(f64::from(total));
+        }
+    }
     let v: Vec<f64> = cols.iter().map(|&s| pi[s]).collect();
     let (ub, y) = small_lp_max(&v, &a, &b);
     let pattern = cols
@@ -1183,8 +1193,13 @@ fn fluid_lp(
             }
         }
         let mut groups: std::collections::BTreeMap<usize, Expression> = Default::default();
+        // The per-node-limited shapes together: at most `per_node_total` per node.
+        let mut limited: Option<Expression> = None;
         for &(s, y) in row {
             cover[s] += y;
+            if prep.shapes[s].per_node.is_some() && prep.per_node_total.is_some() {
+                *limited.get_or_insert_with(|| Expression::from(0.0)) += y;
+            }
             let sh = &prep.shapes[s];
             if let Some(g) = sh.group {
                 *groups.entry(g).or_insert_with(|| Expression::from(0.0)) += y;
@@ -1195,6 +1210,9 @@ fn fluid_lp(
         }
         for (_, e) in groups {
             model.add_constraint(e.leq(n));
+        }
+        if let (Some(e), Some(total)) = (limited, prep.per_node_total) {
+            model.add_constraint(e.leq(f64::from(total) * n));
         }
     }
     let mut refs = Vec::new();

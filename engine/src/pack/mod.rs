@@ -209,6 +209,10 @@ pub(crate) struct Prepared<'a> {
     pub shapes: Vec<Shape>,
     pub pod_shape: Vec<usize>,
     pub n_groups: usize,
+    /// At most this many pods of the `per_node` shapes *together* on one node (their
+    /// members are pods of this many distinct anti-affinity groups, one per group per
+    /// node); only the fluid plan LP sets it.
+    pub per_node_total: Option<u32>,
 }
 
 impl Shape {
@@ -349,6 +353,7 @@ impl<'a> Prepared<'a> {
             shapes,
             pod_shape,
             n_groups: group_ids.len(),
+            per_node_total: None,
         })
     }
 
@@ -624,24 +629,34 @@ fn zone_aggregated<'a>(prep: &Prepared<'a>, rprep: &Prepared<'a>) -> Prepared<'a
             pod_shape[p] = k;
         }
     }
+    // Every per-node-limited shape shares one budget per node: one pod per group.
+    let limited: BTreeSet<usize> = shapes
+        .iter()
+        .filter(|s| s.per_node.is_some())
+        .flat_map(|s| s.pods.iter())
+        .filter_map(|&p| prep.shapes[prep.pod_shape[p]].group)
+        .collect();
     Prepared {
         pods: prep.pods,
         offers: rprep.offers.clone(),
         shapes,
         pod_shape,
         n_groups: 0,
+        per_node_total: (!limited.is_empty())
+            .then(|| u32::try_from(limited.len()).unwrap_or(u32::MAX)),
     }
 }
 
 /// Rounds the fluid LP of `zprep`: each shape's pods are dealt to the classes in
 /// proportion to the LP (largest remainders, members largest first so every class gets
 /// the mix); each class's pods fill as many *whole* nodes of the class's offer as their
-/// volume fills completely (anti-affinity pods first, then largest first, each where the
-/// node's fullest dimension stays lowest, never two pods of an anti-affinity group
-/// together); zone-bound pods only go to classes of their zone. The pods left over (the
-/// fractional remainders) go first fit into the whole nodes' free room; the rest by a
-/// greedy set cover (no further LP solve) described in the body. Pods no class of
-/// theirs can host go into free room, then to FFD. Every node buys the cheapest
+/// volume fills completely (anti-affinity pods first, then largest first, each into the
+/// node whose free room is most aligned with it, never two pods of an anti-affinity
+/// group together); zone-bound pods only go to classes of their zone whose offer can
+/// host them. The pods left over (the fractional remainders, and pods their class could
+/// not host) go first fit into the whole nodes' free room; the rest by a greedy set
+/// cover (no further LP solve) described in the body; what even that cannot place goes
+/// into free room, then to FFD. Every node buys the cheapest
 /// offer holding its pods, and [`improve`] empties or merges the emptiest nodes. All of
 /// `prep`'s constraints hold.
 fn round_fluid(
@@ -711,7 +726,10 @@ fn round_fluid(
                 .iter()
                 .enumerate()
                 .filter(|(_, q)| {
-                    q.1 > 0 && Some(zprep.offers[fl.classes[q.0].offer].az.as_str()) == z
+                    let o = zprep.offers[fl.classes[q.0].offer];
+                    q.1 > 0
+                        && Some(o.az.as_str()) == z
+                        && prep.shapes[prep.pod_shape[p]].eligible(o)
                 })
                 .max_by(|a, b| a.1 .1.cmp(&b.1 .1).then(b.0.cmp(&a.0)))
                 .map(|(k, _)| k);
@@ -763,8 +781,10 @@ fn round_fluid(
             .iter()
             .fold(Resources::default(), |a, &p| a.saturating_add(&req(p)));
         let n_full = (load(&vol, &cap) + 1e-6).floor() as usize;
-        // Largest (as a share of the node) first, each where the node's fullest
-        // dimension stays lowest: every whole node gets the LP's mix.
+        // Largest (as a share of the node) first, each into the node whose free room
+        // points most its way (the largest dot product of the pod's and the free room's
+        // shares of the node): CPU-heavy pods go where CPU is left, memory-heavy ones
+        // where memory is, so the whole nodes fill in every dimension.
         let mut order = elig;
         order.sort_by(|&a, &b| {
             group(b)
@@ -780,8 +800,8 @@ fn round_fluid(
             let g = group(p);
             let best = (first..bins.len())
                 .filter(|&k| bins[k].fits(&r, g, &cap))
-                .map(|k| (load(&bins[k].used.saturating_add(&r), &cap), k))
-                .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                .map(|k| (alignment(&r, &bins[k].used, &cap), k))
+                .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
             match best {
                 Some((_, k)) => bins[k].put(p, &r, g),
                 None => rest.push(p),
@@ -789,6 +809,9 @@ fn round_fluid(
         }
     }
     rest.extend(spill);
+    // Pods whose class could not host them (an aggregated zone shape's class too small
+    // for its largest members) are packed with the remainders, not node by node.
+    rest.append(&mut leftover);
     // The fractional remainders, largest first: first fit into the free room of any
     // whole node; the others by greedy set cover over the LP's offers and every
     // undominated offer class: each step fills one node of every such offer by the
@@ -1086,6 +1109,21 @@ fn fill_bin(b: &Bin, cap: &Resources, types: &PodTypes, allowed: &[usize]) -> Ve
     picks
 }
 
+/// How well request `r` fits the free room of a node using `used` of `cap`: the dot
+/// product of `r`'s and the free room's shares of `cap` over CPU, memory and pod slots.
+fn alignment(r: &Resources, used: &Resources, cap: &Resources) -> f64 {
+    let term = |r: u64, u: u64, c: u64| {
+        if c == 0 {
+            0.0
+        } else {
+            (r as f64 / c as f64) * (c.saturating_sub(u) as f64 / c as f64)
+        }
+    };
+    term(r.cpu_millis, used.cpu_millis, cap.cpu_millis)
+        + term(r.memory_mib, used.memory_mib, cap.memory_mib)
+        + term(u64::from(r.pods), u64::from(used.pods), u64::from(cap.pods))
+}
+
 /// Largest share of `cap` that `u` uses over CPU, memory, pod slots and GPUs.
 fn load(u: &Resources, cap: &Resources) -> f64 {
     let f = |u: u64, a: u64| {
@@ -1334,4 +1372,91 @@ pub fn check_plan(pods: &[Pod], offers: &[NodeOffer], plan: &PackPlan) -> Result
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(cpu_millis: u64, memory_mib: u64) -> Resources {
+        Resources {
+            cpu_millis,
+            memory_mib,
+            gpus: 0,
+            pods: 1,
+        }
+    }
+
+    #[test]
+    fn alignment_prefers_the_node_with_room_in_the_pods_heavy_resource() {
+        let cap = Resources {
+            cpu_millis: 8000,
+            memory_mib: 16384,
+            gpus: 0,
+            pods: 100,
+        };
+        // What two nodes use: one has CPU left, the other memory; both hold either pod.
+        let cpu_left = res(2000, 15000);
+        let mem_left = res(6000, 4096);
+        let cpu_heavy = res(1000, 512);
+        let mem_heavy = res(250, 4096);
+        assert!(alignment(&cpu_heavy, &cpu_left, &cap) > alignment(&cpu_heavy, &mem_left, &cap));
+        assert!(alignment(&mem_heavy, &mem_left, &cap) > alignment(&mem_heavy, &cpu_left, &cap));
+        // A full node has no room in any direction.
+        assert_eq!(alignment(&cpu_heavy, &cap, &cap), 0.0);
+    }
+
+    #[test]
+    fn zone_bound_aggregates_share_one_per_node_budget() {
+        let offer = |l: Lifecycle, az: &str| NodeOffer {
+            instance_type: "m5.4xlarge".into(),
+            lifecycle: l,
+            az: az.into(),
+            hourly_price: if l == Lifecycle::Spot { 0.3 } else { 0.768 },
+            arch: Arch::X86_64,
+            allocatable: Resources {
+                cpu_millis: 15_900,
+                memory_mib: 65_000,
+                gpus: 0,
+                pods: 58,
+            },
+        };
+        let offers = vec![
+            offer(Lifecycle::Spot, "a"),
+            offer(Lifecycle::OnDemand, "a"),
+            offer(Lifecycle::Spot, "b"),
+            offer(Lifecycle::OnDemand, "b"),
+        ];
+        // Three deployments spread over two zones, replicas on any capacity or on spot
+        // only: two aggregated shapes per zone, pods of three groups in each.
+        let mut pods = Vec::new();
+        for g in 0..3 {
+            for k in 0..4 {
+                let mut p = Pod::simple(format!("d{g}-{k}"), 500, 1024);
+                p.anti_affinity_group = Some(format!("d{g}"));
+                p.az_spread_group = Some(format!("d{g}"));
+                if k >= 2 {
+                    p.capacity = CapacityReq::Spot;
+                }
+                pods.push(p);
+            }
+        }
+        let prep = Prepared::new(&pods, &offers).expect("valid");
+        let relaxed: Vec<Pod> = pods
+            .iter()
+            .map(|p| Pod {
+                anti_affinity_group: None,
+                az_spread_group: None,
+                ..p.clone()
+            })
+            .collect();
+        let rprep = Prepared::new(&relaxed, &offers).expect("valid");
+        let z = zone_aggregated(&prep, &rprep);
+        let limited: Vec<&Shape> = z.shapes.iter().filter(|s| s.per_node.is_some()).collect();
+        assert_eq!(limited.len(), 4, "two capacities × two zones: {limited:?}");
+        assert!(limited.iter().all(|s| s.per_node == Some(3)));
+        // Each aggregate alone would allow 3 per node, two of them 6: together only 3.
+        assert_eq!(z.per_node_total, Some(3));
+        assert_eq!(prep.per_node_total, None);
+    }
 }
