@@ -287,6 +287,8 @@ pub async fn run(ctx: &JobContext, job: &jobs::JobRow, control: &Control) -> Res
         .await;
     }
     let reason = match (stopped, &aborted) {
+        // Lost: the items not reached belong to the delivery that took the job over.
+        (Some(Stop::Lost), _) => None,
         (Some(stop), _) => Some(format!(
             "not started: the job stopped ({})",
             stop_word(stop)
@@ -389,6 +391,15 @@ async fn record(
     total: usize,
     mut retries: u32,
 ) -> Option<Stop> {
+    if let Outcome::Stopped {
+        stop: Stop::Lost, ..
+    } = &outcome
+    {
+        // The job was handed to a new delivery while this worker was unresponsive: the
+        // item is that delivery's to finish, and writing it here would end it half done.
+        tracing::warn!(component = crate::COMPONENT, job_id = %job.id, item = %item.item_key, "job lost to a new delivery: item left to it");
+        return Some(Stop::Lost);
+    }
     let (status, saving, mut result, error, stop, class) = match outcome {
         Outcome::Done { saving, result } => (batches::DONE, saving, result, None, None, None),
         Outcome::Skipped { reason, result } => {

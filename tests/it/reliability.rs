@@ -6,6 +6,8 @@
 //!   journal, which records every change the cloud made, once per line;
 //! - the server stopped (`SIGSTOP`) past the orphan timeout in the middle of that batch,
 //!   then continued: the batch ends with every item acted on once;
+//! - a batch handed to a new delivery while its worker was unresponsive: the old worker
+//!   writes nothing more, the new delivery finishes every item;
 //! - the queue's PostgreSQL connections terminated (`pg_terminate_backend`), together with
 //!   the application pool's, several times during a batch: the batch completes, and the
 //!   retries it needed are on the job;
@@ -632,4 +634,108 @@ async fn transient_errors_are_retried_and_a_permission_error_aborts_the_batch() 
         "{second}"
     );
     sim.clear_faults();
+}
+
+/// The sweep hands a clean-up batch to a new delivery while its worker is unresponsive
+/// (as after a `SIGSTOP` past the orphan timeout; here the hand-over is made directly, so
+/// the old worker is certain to lose the race). The old worker must stop without writing
+/// anything: the item it had in hand and the items it had not reached are the new
+/// delivery's, which finishes every one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_handed_to_a_new_delivery_is_finished_by_it_not_skipped_by_the_old_worker() {
+    let connector = Arc::new(SimConnector::new(42));
+    let app = TestApp::start_with_connector(Backend::Sqlite, connector.clone()).await;
+    let s = app.signup("Handover").await;
+    let account = "123456789012";
+    link_sim(&app, &s, account, "Prod").await;
+    let sim = connector.world(account, "us-east-1").expect("sim world");
+    // Each volume waits about a second for its snapshot: the batch runs for a while.
+    sim.set_snapshot_completion(Duration::from_millis(800))
+        .expect("completion");
+    let (_, listed) = app
+        .json(Method::GET, "/api/volumes/orphaned", Some(&s.access), None)
+        .await;
+    let rows: Vec<&str> = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|v| v["id"].as_str())
+        .collect();
+    assert!(rows.len() >= 3, "{listed}");
+    let (st, job) = app
+        .json(
+            Method::POST,
+            "/api/volumes/orphaned/cleanup",
+            Some(&s.access),
+            Some(json!({"ids": rows})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{job}");
+    let job_id = job["id"].as_str().expect("id").to_string();
+    let items_path = format!("/api/jobs/{job_id}/items");
+    let statuses = |items: &Value| -> Vec<String> {
+        items["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| i["status"].as_str().unwrap_or("?").to_string())
+            .collect()
+    };
+    // The first item is done: the worker is inside the batch.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, items) = app
+            .json(Method::GET, &items_path, Some(&s.access), None)
+            .await;
+        if statuses(&items).iter().any(|st| st == "done") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no item done: {items}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The sweep's hand-over: the job is queued again for a new delivery (not sent yet).
+    let taken = spot_models::jobs::requeue_stale(
+        &app.db,
+        spot_models::now_ms() + 60_000,
+        spot_jobs::RESUMABLE,
+    )
+    .await
+    .expect("requeue");
+    assert_eq!(taken.len(), 1);
+    // The old worker finds the job lost at its next checkpoint (within one poll of the
+    // snapshot it waits for) and stops: it writes no item and no outcome.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, items) = app
+        .json(Method::GET, &items_path, Some(&s.access), None)
+        .await;
+    let st = statuses(&items);
+    assert!(
+        st.iter().all(|x| x != "skipped" && x != "failed"),
+        "the old worker wrote items it no longer owns: {st:?}"
+    );
+    assert!(
+        st.iter().any(|x| x != "done"),
+        "items left to resume: {st:?}"
+    );
+    let (_, j) = app
+        .json(
+            Method::GET,
+            &format!("/api/jobs/{job_id}"),
+            Some(&s.access),
+            None,
+        )
+        .await;
+    assert_eq!(j["status"], "queued", "{j}");
+
+    // The new delivery finishes every item.
+    app.state
+        .jobs
+        .enqueue_id(&job_id)
+        .await
+        .expect("send again");
+    let done = wait_job(&app, &s.access, &format!("/api/jobs/{job_id}")).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["result"]["done"], rows.len(), "{done}");
+    assert_eq!(done["result"]["skipped"], 0, "{done}");
 }
