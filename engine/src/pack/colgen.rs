@@ -1099,7 +1099,8 @@ fn fluid_price(prep: &Prepared<'_>, class: &Class, pi: &[f64]) -> (f64, Vec<(usi
     let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
     for (j, &s) in cols.iter().enumerate() {
         let sh = &prep.shapes[s];
-        if let Some(m) = sh.per_node {
+        // A shape's own limit is implied by the shared one when they are equal.
+        if let Some(m) = sh.per_node.filter(|&m| prep.per_node_total != Some(m)) {
             let mut row = vec![0.0; n];
             row[j] = 1.0;
             a.extend(row);
@@ -1204,7 +1205,8 @@ fn fluid_lp(
             if let Some(g) = sh.group {
                 *groups.entry(g).or_insert_with(|| Expression::from(0.0)) += y;
             }
-            if let Some(m) = sh.per_node {
+            // A shape's own limit is implied by the shared one when they are equal.
+            if let Some(m) = sh.per_node.filter(|&m| prep.per_node_total != Some(m)) {
                 model.add_constraint(Expression::from(y).leq(f64::from(m) * n));
             }
         }
