@@ -425,11 +425,16 @@ async fn backends_named(admin: &sqlx::PgPool, name: &str) -> Vec<i32> {
     .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn terminated_database_connections_do_not_stop_a_batch() {
+/// An organization with a linked simulated account whose snapshots take about a second
+/// to complete (the batch runs for a while), and the clean-up batch of its orphaned
+/// volumes started: (app, session, number of items, job id).
+async fn slow_volume_cleanup(
+    backend: Backend,
+    org: &str,
+) -> (TestApp, crate::support::Session, usize, String) {
     let connector = Arc::new(SimConnector::new(42));
-    let app = TestApp::start_with_connector(Backend::Postgres, connector.clone()).await;
-    let s = app.signup("Blip").await;
+    let app = TestApp::start_with_connector(backend, connector.clone()).await;
+    let s = app.signup(org).await;
     let account = "123456789012";
     link_sim(&app, &s, account, "Prod").await;
     let sim = connector.world(account, "us-east-1").expect("sim world");
@@ -456,6 +461,12 @@ async fn terminated_database_connections_do_not_stop_a_batch() {
         .await;
     assert_eq!(st, StatusCode::ACCEPTED, "{job}");
     let job_id = job["id"].as_str().expect("id").to_string();
+    (app, s, rows.len(), job_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminated_database_connections_do_not_stop_a_batch() {
+    let (app, s, n_items, job_id) = slow_volume_cleanup(Backend::Postgres, "Blip").await;
 
     let admin = sqlx::PgPool::connect(&crate::support::pg_base_url())
         .await
@@ -504,7 +515,7 @@ async fn terminated_database_connections_do_not_stop_a_batch() {
     assert!(killed >= 2, "no connection of the queue was terminated");
     let done = wait_job(&app, &s.access, &format!("/api/jobs/{job_id}")).await;
     assert_eq!(done["status"], "succeeded", "the batch completes: {done}");
-    assert_eq!(done["result"]["done"], rows.len(), "{done}");
+    assert_eq!(done["result"]["done"], n_items, "{done}");
     // A new job still goes through the restarted queue.
     let (_, snaps) = app
         .json(Method::GET, "/api/snapshots/unused", Some(&s.access), None)
@@ -643,35 +654,7 @@ async fn transient_errors_are_retried_and_a_permission_error_aborts_the_batch() 
 /// delivery's, which finishes every one of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_handed_to_a_new_delivery_is_finished_by_it_not_skipped_by_the_old_worker() {
-    let connector = Arc::new(SimConnector::new(42));
-    let app = TestApp::start_with_connector(Backend::Sqlite, connector.clone()).await;
-    let s = app.signup("Handover").await;
-    let account = "123456789012";
-    link_sim(&app, &s, account, "Prod").await;
-    let sim = connector.world(account, "us-east-1").expect("sim world");
-    // Each volume waits about a second for its snapshot: the batch runs for a while.
-    sim.set_snapshot_completion(Duration::from_millis(800))
-        .expect("completion");
-    let (_, listed) = app
-        .json(Method::GET, "/api/volumes/orphaned", Some(&s.access), None)
-        .await;
-    let rows: Vec<&str> = listed["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter_map(|v| v["id"].as_str())
-        .collect();
-    assert!(rows.len() >= 3, "{listed}");
-    let (st, job) = app
-        .json(
-            Method::POST,
-            "/api/volumes/orphaned/cleanup",
-            Some(&s.access),
-            Some(json!({"ids": rows})),
-        )
-        .await;
-    assert_eq!(st, StatusCode::ACCEPTED, "{job}");
-    let job_id = job["id"].as_str().expect("id").to_string();
+    let (app, s, n_items, job_id) = slow_volume_cleanup(Backend::Sqlite, "Handover").await;
     let items_path = format!("/api/jobs/{job_id}/items");
     let statuses = |items: &Value| -> Vec<String> {
         items["items"]
@@ -736,6 +719,6 @@ async fn a_batch_handed_to_a_new_delivery_is_finished_by_it_not_skipped_by_the_o
         .expect("send again");
     let done = wait_job(&app, &s.access, &format!("/api/jobs/{job_id}")).await;
     assert_eq!(done["status"], "succeeded", "{done}");
-    assert_eq!(done["result"]["done"], rows.len(), "{done}");
+    assert_eq!(done["result"]["done"], n_items, "{done}");
     assert_eq!(done["result"]["skipped"], 0, "{done}");
 }

@@ -528,15 +528,7 @@ fn relax_repair(prep: &Prepared<'_>, opts: &PackOptions) -> Option<Result<colgen
     if !constrained || prep.shapes.len() < RELAX_MIN_SHAPES || opts.ffd_only {
         return None;
     }
-    let pods: Vec<Pod> = prep
-        .pods
-        .iter()
-        .map(|p| Pod {
-            anti_affinity_group: None,
-            az_spread_group: None,
-            ..p.clone()
-        })
-        .collect();
+    let pods = without_placement_constraints(prep.pods);
     let offers: Vec<NodeOffer> = prep.offers.iter().map(|o| (*o).clone()).collect();
     let rprep = match Prepared::new(&pods, &offers) {
         Ok(r) => r,
@@ -566,6 +558,17 @@ fn relax_repair(prep: &Prepared<'_>, opts: &PackOptions) -> Option<Result<colgen
         ),
         rmp_objective: fl.objective,
     }))
+}
+
+/// `pods` without anti-affinity and zone spread (the relaxation the bound is taken of).
+fn without_placement_constraints(pods: &[Pod]) -> Vec<Pod> {
+    pods.iter()
+        .map(|p| Pod {
+            anti_affinity_group: None,
+            az_spread_group: None,
+            ..p.clone()
+        })
+        .collect()
 }
 
 /// `rprep`'s shapes for the pods without zone, plus one shape per (capacity, arch, zone)
@@ -1442,14 +1445,7 @@ mod tests {
             }
         }
         let prep = Prepared::new(&pods, &offers).expect("valid");
-        let relaxed: Vec<Pod> = pods
-            .iter()
-            .map(|p| Pod {
-                anti_affinity_group: None,
-                az_spread_group: None,
-                ..p.clone()
-            })
-            .collect();
+        let relaxed = without_placement_constraints(&pods);
         let rprep = Prepared::new(&relaxed, &offers).expect("valid");
         let z = zone_aggregated(&prep, &rprep);
         let limited: Vec<&Shape> = z.shapes.iter().filter(|s| s.per_node.is_some()).collect();
