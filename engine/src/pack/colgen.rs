@@ -1198,10 +1198,10 @@ fn fluid_lp(
         let mut limited: Option<Expression> = None;
         for &(s, y) in row {
             cover[s] += y;
-            if prep.shapes[s].per_node.is_some() && prep.per_node_total.is_some() {
+            let sh = &prep.shapes[s];
+            if sh.per_node.is_some() && prep.per_node_total.is_some() {
                 *limited.get_or_insert_with(|| Expression::from(0.0)) += y;
             }
-            let sh = &prep.shapes[s];
             if let Some(g) = sh.group {
                 *groups.entry(g).or_insert_with(|| Expression::from(0.0)) += y;
             }
