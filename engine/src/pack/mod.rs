@@ -257,23 +257,29 @@ impl<'a> Prepared<'a> {
             }
         }
         let mut pod_az: Vec<Option<String>> = vec![None; pods.len()];
+        // The zones hosting a (capacity, arch, request): the same for many members.
+        let mut hosts: BTreeMap<(CapacityReq, Option<Arch>, Resources), BTreeSet<&str>> =
+            BTreeMap::new();
         for members in spread.values_mut() {
             members.sort_by(|&a, &b| pods[a].id.cmp(&pods[b].id));
             let mut zones: Option<BTreeSet<&str>> = None;
             for &m in members.iter() {
                 let p = &pods[m];
-                let z: BTreeSet<&str> = sorted
-                    .iter()
-                    .filter(|o| {
-                        p.capacity.allows(o.lifecycle)
-                            && p.arch.is_none_or(|a| a == o.arch)
-                            && p.request().fits_in(&o.allocatable)
-                    })
-                    .map(|o| o.az.as_str())
-                    .collect();
+                let key = (p.capacity, p.arch, p.request());
+                let z = hosts.entry(key).or_insert_with(|| {
+                    sorted
+                        .iter()
+                        .filter(|o| {
+                            p.capacity.allows(o.lifecycle)
+                                && p.arch.is_none_or(|a| a == o.arch)
+                                && p.request().fits_in(&o.allocatable)
+                        })
+                        .map(|o| o.az.as_str())
+                        .collect()
+                });
                 zones = Some(match zones {
-                    None => z,
-                    Some(acc) => acc.intersection(&z).copied().collect(),
+                    None => z.clone(),
+                    Some(acc) => acc.intersection(z).copied().collect(),
                 });
             }
             let zones: Vec<&str> = zones.unwrap_or_default().into_iter().collect();
@@ -360,14 +366,39 @@ impl<'a> Prepared<'a> {
     /// Cheapest offer that can host all of `pods` together (eligibility and capacity),
     /// scanning in price order.
     pub fn cheapest_offer_for(&self, pods: &[usize]) -> Option<usize> {
+        // Every shape's eligibility at once: the lifecycles all allow, the one arch and
+        // zone any of them names (two different ones: no offer), and the summed request
+        // (which fits only where each request fits).
         let mut used = Resources::default();
-        let mut shapes = BTreeSet::new();
+        let (mut spot, mut on_demand) = (true, true);
+        let mut arch: Option<Arch> = None;
+        let mut az: Option<&str> = None;
         for &p in pods {
             used = used.saturating_add(&self.pods[p].request());
-            shapes.insert(self.pod_shape[p]);
+            let s = &self.shapes[self.pod_shape[p]];
+            spot &= s.capacity.allows(Lifecycle::Spot);
+            on_demand &= s.capacity.allows(Lifecycle::OnDemand);
+            if let Some(a) = s.arch {
+                if arch.is_some_and(|x| x != a) {
+                    return None;
+                }
+                arch = Some(a);
+            }
+            if let Some(z) = s.az.as_deref() {
+                if az.is_some_and(|x| x != z) {
+                    return None;
+                }
+                az = Some(z);
+            }
         }
         self.offers.iter().position(|o| {
-            used.fits_in(&o.allocatable) && shapes.iter().all(|&s| self.shapes[s].eligible(o))
+            used.fits_in(&o.allocatable)
+                && match o.lifecycle {
+                    Lifecycle::Spot => spot,
+                    Lifecycle::OnDemand => on_demand,
+                }
+                && arch.is_none_or(|a| a == o.arch)
+                && az.is_none_or(|z| z == o.az)
         })
     }
 
@@ -923,34 +954,31 @@ fn round_fluid(
                 .collect()
         })
         .collect();
+    // Each candidate's fill is kept while every type it takes still has as many pods
+    // left as it takes: the greedy fill, and so its ratio, would come out the same (the
+    // types it passed over can only have lost pods).
+    let mut memo: Vec<Option<Fill>> = vec![None; cands.len()];
     while types.remaining() > 0 {
-        let mut best: Option<(f64, usize, usize, Vec<usize>)> = None;
+        let mut best: Option<(f64, usize)> = None;
         for (ci, &o) in cands.iter().enumerate() {
-            let cap = prep.offers[o].allocatable;
-            let picks = fill_bin(&Bin::new(o), &cap, &types, &elig_types[ci]);
-            if picks.is_empty() {
+            let stale = memo[ci]
+                .as_ref()
+                .is_none_or(|f| f.usage.iter().any(|&(t, u)| types.pods[t].len() < u));
+            if stale {
+                memo[ci] = Some(Fill::new(prep, &types, &tval, o, &elig_types[ci]));
+            }
+            let Some(f) = memo[ci].as_ref().filter(|f| !f.picks.is_empty()) else {
                 continue;
-            }
-            let mut pods = Vec::with_capacity(picks.len());
-            let mut left: BTreeMap<usize, usize> = BTreeMap::new();
-            for &t in &picks {
-                let used = left.entry(t).or_insert(0);
-                let n = types.pods[t].len();
-                if *used < n {
-                    pods.push(types.pods[t][n - 1 - *used]);
-                }
-                *used += 1;
-            }
-            let buy = prep.cheapest_offer_for(&pods).unwrap_or(o);
-            let v: f64 = picks.iter().map(|&t| tval[t]).sum();
-            let ratio = v / prep.offers[buy].hourly_price.max(1e-12);
-            if best.as_ref().is_none_or(|b| ratio > b.0 * (1.0 + 1e-12)) {
-                best = Some((ratio, o, buy, picks));
+            };
+            if best.is_none_or(|b| f.ratio > b.0 * (1.0 + 1e-12)) {
+                best = Some((f.ratio, ci));
             }
         }
-        let Some((_, o, _, picks)) = best else {
+        let Some((_, ci)) = best else {
             break;
         };
+        let o = cands[ci];
+        let picks = memo[ci].take().map(|f| f.picks).unwrap_or_default();
         let mut b = Bin::new(o);
         for t in picks {
             if let Some(p) = types.take(t) {
@@ -997,6 +1025,45 @@ fn round_fluid(
     }
     improve(prep, &mut out);
     out
+}
+
+/// A set-cover candidate's node: the pod types [`fill_bin`] puts on an empty node of
+/// an offer, and their worth per dollar of the cheapest offer holding them.
+#[derive(Clone)]
+struct Fill {
+    ratio: f64,
+    picks: Vec<usize>,
+    /// (type, pods of it taken), ascending by type.
+    usage: Vec<(usize, usize)>,
+}
+
+impl Fill {
+    fn new(
+        prep: &Prepared<'_>,
+        types: &PodTypes,
+        tval: &[f64],
+        o: usize,
+        allowed: &[usize],
+    ) -> Self {
+        let picks = fill_bin(&Bin::new(o), &prep.offers[o].allocatable, types, allowed);
+        let mut usage: BTreeMap<usize, usize> = BTreeMap::new();
+        let mut pods = Vec::with_capacity(picks.len());
+        for &t in &picks {
+            let used = usage.entry(t).or_insert(0);
+            let n = types.pods[t].len();
+            if *used < n {
+                pods.push(types.pods[t][n - 1 - *used]);
+            }
+            *used += 1;
+        }
+        let buy = prep.cheapest_offer_for(&pods).unwrap_or(o);
+        let v: f64 = picks.iter().map(|&t| tval[t]).sum();
+        Self {
+            ratio: v / prep.offers[buy].hourly_price.max(1e-12),
+            picks,
+            usage: usage.into_iter().collect(),
+        }
+    }
 }
 
 /// Pods grouped by shape (identical requests and constraints) for [`fill_bin`]; each
@@ -1454,5 +1521,55 @@ mod tests {
         // Each aggregate alone would allow 3 per node, two of them 6: together only 3.
         assert_eq!(z.per_node_total, Some(3));
         assert_eq!(prep.per_node_total, None);
+    }
+
+    #[test]
+    fn cheapest_offer_for_honours_every_pods_capacity_arch_and_zone() {
+        let offer = |t: &str, l: Lifecycle, az: &str, arch: Arch, price: f64, cpu: u64| NodeOffer {
+            instance_type: t.into(),
+            lifecycle: l,
+            az: az.into(),
+            hourly_price: price,
+            arch,
+            allocatable: Resources {
+                cpu_millis: cpu,
+                memory_mib: 16_000,
+                gpus: 0,
+                pods: 58,
+            },
+        };
+        let offers = vec![
+            offer("small", Lifecycle::Spot, "a", Arch::X86_64, 0.05, 1_900),
+            offer("spot-a", Lifecycle::Spot, "a", Arch::X86_64, 0.1, 3_900),
+            offer("arm-b", Lifecycle::Spot, "b", Arch::Arm64, 0.12, 3_900),
+            offer("od-a", Lifecycle::OnDemand, "a", Arch::X86_64, 0.2, 3_900),
+            offer("od-b", Lifecycle::OnDemand, "b", Arch::X86_64, 0.3, 3_900),
+        ];
+        let mut pods = vec![
+            Pod::simple("any", 1_500, 512),
+            Pod::simple("od", 1_000, 512),
+            Pod::simple("arm", 500, 512),
+            Pod::simple("zone-a", 500, 512),
+            Pod::simple("zone-b", 500, 512),
+        ];
+        pods[1].capacity = CapacityReq::OnDemand;
+        pods[2].arch = Some(Arch::Arm64);
+        // Two replicas of one spread group: one per zone (ids in order: a, then b).
+        pods[3].az_spread_group = Some("g".into());
+        pods[4].az_spread_group = Some("g".into());
+        let prep = Prepared::new(&pods, &offers).expect("valid");
+        let name = |ps: &[usize]| {
+            prep.cheapest_offer_for(ps)
+                .map(|o| prep.offers[o].instance_type.as_str())
+        };
+        // Together the pods outgrow the small node: the cheapest that holds them all.
+        assert_eq!(name(&[0]), Some("small"));
+        assert_eq!(name(&[0, 3]), Some("spot-a"));
+        assert_eq!(name(&[0, 1]), Some("od-a"));
+        assert_eq!(name(&[2]), Some("arm-b"));
+        assert_eq!(name(&[1, 4]), Some("od-b"));
+        // No offer is both arm and on-demand; no node is in two zones.
+        assert_eq!(name(&[1, 2]), None);
+        assert_eq!(name(&[3, 4]), None);
     }
 }
