@@ -969,9 +969,6 @@ pub(crate) struct FluidClass {
     pub pods: Vec<(usize, f64)>,
 }
 
-/// Fractional nodes from which a class counts as used by the bound's LP (and so joins
-/// the plan's): the interior-point optimum leaves ~1e-5 on classes it does not use.
-const USED_NODES: f64 = 1e-3;
 /// Class-generation rounds for the fluid LP (a count, never time).
 pub(crate) const FLUID_ROUNDS: u32 = 10;
 /// Classes joining the restricted fluid LP per round (most violated first).
@@ -1350,7 +1347,7 @@ pub(crate) fn fluid_bound(prep: &Prepared<'_>) -> Option<FluidBound> {
         let mut violated: Vec<(f64, usize)> = Vec::new();
         used.clear();
         for (&ci, (n, _)) in set.iter().zip(&per) {
-            if *n > USED_NODES {
+            if *n > 1e-6 {
                 let o = prep.offers[classes[ci].offer];
                 used.insert((o.instance_type.clone(), o.lifecycle, o.az.clone()));
             }
