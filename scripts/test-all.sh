@@ -122,11 +122,11 @@ ST_ARGS=(--checks not_a_server_error,status_code_conformance,content_type_confor
   --request-timeout 10 --suppress-health-check all --no-color)
 rm -f "$LOG_DIR"/schemathesis-*.xml
 SECONDS=0
-timeout 240 schemathesis run "http://127.0.0.1:$PORT/api/openapi.json" -H "Authorization: Bearer $OWNER_TOKEN" \
+timeout 480 schemathesis run "http://127.0.0.1:$PORT/api/openapi.json" -H "Authorization: Bearer $OWNER_TOKEN" \
   --exclude-operation-id logout --exclude-operation-id streamEvents --exclude-operation-id streamAdminEvents --exclude-operation-id streamAdminLogs \
   "${ST_ARGS[@]}" --report junit --report-junit-path "$LOG_DIR/schemathesis-owner.xml" > "$LOG_DIR/schemathesis-owner.log" 2>&1
 st_owner=$?
-timeout 120 schemathesis run "http://127.0.0.1:$PORT/api/openapi.json" -H "Authorization: Bearer $ADMIN_TOKEN" \
+timeout 240 schemathesis run "http://127.0.0.1:$PORT/api/openapi.json" -H "Authorization: Bearer $ADMIN_TOKEN" \
   --include-path-regex '^/api/admin/' --exclude-operation-id streamAdminEvents --exclude-operation-id streamAdminLogs \
   "${ST_ARGS[@]}" --report junit --report-junit-path "$LOG_DIR/schemathesis-admin.xml" > "$LOG_DIR/schemathesis-admin.log" 2>&1
 st_admin=$?
