@@ -89,6 +89,8 @@ export E2E_ADMIN_EMAIL=admin@platform.example.com
 export E2E_ADMIN_PASSWORD='platform admin 99'
 (cd web && E2E_BASE_URL="http://127.0.0.1:$PORT" node e2e/run.mjs > "$LOG_DIR/e2e.log" 2>&1)
 kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null
+# A failed step's message (not the steps it blocked), then the summary.
+grep -A12 -E "^✗ " "$LOG_DIR/e2e.log" | grep -v "(not run: an earlier step failed)" | head -40 || true
 tail -15 "$LOG_DIR/e2e.log"
 ep=$(tail -5 "$LOG_DIR/e2e.log" | grep -oE "[0-9]+ passed" | tail -1 | grep -oE "[0-9]+" || echo 0)
 ef=$(tail -5 "$LOG_DIR/e2e.log" | grep -oE "[0-9]+ failed" | tail -1 | grep -oE "[0-9]+" || echo 1)

@@ -901,8 +901,12 @@ const wasteSteps = [
     const panel = cardTitled('Orphaned volume clean-up');
     // Live: an item is seen running (its snapshot completing) before the batch ends.
     const items = panel.getByRole('table', { name: 'Batch items' });
-    await items.getByText('Running', { exact: true }).first().waitFor({ timeout: 20_000 });
-    await panel.getByRole('button', { name: 'Cancel batch' }).waitFor();
+    // One look at the panel sees both an item running and the batch still cancellable (two
+    // separate waits race the batch's end on a fast run).
+    await panel
+      .filter({ has: page.getByRole('table', { name: 'Batch items' }).getByText('Running', { exact: true }) })
+      .filter({ has: page.getByRole('button', { name: 'Cancel batch' }) })
+      .waitFor({ timeout: 30_000 });
     await screenshot('waste-apply-running');
     await panel.getByRole('status').filter({ hasText: /^2 done · 0 skipped · 0 failed · 0 pending · \$[\d,.]+\/month saved/ }).waitFor({ timeout: 60_000 });
     for (const volume of wasteVolumes) {
