@@ -478,7 +478,14 @@ pub fn pack(pods: &[Pod], offers: &[NodeOffer], opts: &PackOptions) -> Result<Pa
     let relaxed = relax_repair(&prep, opts);
     let solved = match relaxed {
         Some(r) => r,
-        None => colgen::solve(&prep, opts, &ffd_nodes),
+        None => {
+            let cg = colgen::solve(&prep, opts, &ffd_nodes);
+            if pods.len() >= PORTFOLIO_MIN_PODS {
+                best_of(&prep, cg, fluid_path(&prep))
+            } else {
+                cg
+            }
+        }
     };
     match solved {
         Err(e) => Ok(ffd_plan(
@@ -539,6 +546,12 @@ pub fn pack(pods: &[Pod], offers: &[NodeOffer], opts: &PackOptions) -> Result<Pa
     }
 }
 
+/// Pods from which column generation's plan and bound are checked against the fluid
+/// path's ([`best_of`]). Below it the fluid LP's bound, which ignores integrality, is the
+/// weaker one and its plan rarely the cheaper, and small problems (a few pending pods)
+/// must stay fast.
+const PORTFOLIO_MIN_PODS: usize = 500;
+
 /// Shapes from which a constrained problem is solved by [`relax_repair`].
 const RELAX_MIN_SHAPES: usize = 60;
 
@@ -559,6 +572,42 @@ fn relax_repair(prep: &Prepared<'_>, opts: &PackOptions) -> Option<Result<colgen
     if !constrained || prep.shapes.len() < RELAX_MIN_SHAPES || opts.ffd_only {
         return None;
     }
+    fluid_path(prep)
+}
+
+/// Column generation's outcome and the fluid path's together: the cheaper plan (column
+/// generation's on a tie), and the larger of the two lower bounds (both are valid, and
+/// neither dominates: the fluid LP ignores integrality, while column generation's Farley
+/// bound is weakened by its pricing knapsacks' upper bounds when they stop at their node
+/// budget). Either alone when the other failed.
+fn best_of(
+    prep: &Prepared<'_>,
+    cg: Result<colgen::Outcome>,
+    fluid: Option<Result<colgen::Outcome>>,
+) -> Result<colgen::Outcome> {
+    let Some(Ok(fl)) = fluid else {
+        return cg;
+    };
+    let Ok(cg) = cg else {
+        return Ok(fl);
+    };
+    let (cg_cost, fl_cost) = (prep.to_nodes(&cg.nodes).1, prep.to_nodes(&fl.nodes).1);
+    let bound = cg.lower_bound.max(fl.lower_bound);
+    let (mut best, other, other_cost) = if fl_cost < cg_cost - 1e-9 {
+        (fl, "column generation", cg_cost)
+    } else {
+        (cg, "the fluid LP", fl_cost)
+    };
+    best.lower_bound = bound;
+    best.mip_status = format!(
+        "{}; {other}'s plan cost ${other_cost:.4}/h; bound: the larger of both",
+        best.mip_status
+    );
+    Ok(best)
+}
+
+/// The fluid path (see [`relax_repair`]) for any problem: `None` when an LP solve fails.
+fn fluid_path(prep: &Prepared<'_>) -> Option<Result<colgen::Outcome>> {
     let pods = without_placement_constraints(prep.pods);
     let offers: Vec<NodeOffer> = prep.offers.iter().map(|o| (*o).clone()).collect();
     let rprep = match Prepared::new(&pods, &offers) {
@@ -1455,6 +1504,68 @@ mod tests {
             gpus: 0,
             pods: 1,
         }
+    }
+
+    #[test]
+    fn from_the_portfolio_size_the_cheaper_plan_and_the_larger_bound_of_both_methods_win() {
+        // Unconstrained pods (column generation's path) in three shapes that pack unevenly,
+        // on three instance sizes: big enough for the fluid path to be tried as well.
+        let offer = |name: &str, vcpu: u64, price: f64| NodeOffer {
+            instance_type: name.into(),
+            lifecycle: Lifecycle::OnDemand,
+            az: "a".into(),
+            hourly_price: price,
+            arch: Arch::X86_64,
+            allocatable: Resources {
+                cpu_millis: vcpu * 1000 - 100,
+                memory_mib: vcpu * 4096 - 512,
+                gpus: 0,
+                pods: 58,
+            },
+        };
+        let offers = vec![
+            offer("m5.large", 2, 0.096),
+            offer("m5.xlarge", 4, 0.192),
+            offer("m5.4xlarge", 16, 0.768),
+        ];
+        let pods: Vec<Pod> = (0..PORTFOLIO_MIN_PODS)
+            .map(|i| match i % 3 {
+                0 => Pod::simple(format!("p{i:04}"), 700, 1500),
+                1 => Pod::simple(format!("p{i:04}"), 1300, 2600),
+                _ => Pod::simple(format!("p{i:04}"), 300, 5000),
+            })
+            .collect();
+        // A tight column-generation budget: its Farley bound stays loose.
+        let opts = PackOptions {
+            max_colgen_iterations: 1,
+            pricing_node_limit: 10,
+            max_new_columns_per_iteration: 5,
+            max_rounding_solves: 50,
+            residual_colgen_iterations: 1,
+            ffd_only: false,
+        };
+        let plan = pack(&pods, &offers, &opts).expect("plan");
+        check_plan(&pods, &offers, &plan).expect("feasible");
+        let prep = Prepared::new(&pods, &offers).expect("prepared");
+        let cg = colgen::solve(&prep, &opts, &ffd::solve(&prep)).expect("column generation");
+        let fl = fluid_path(&prep).expect("fluid path").expect("fluid LP");
+        let (cg_cost, fl_cost) = (prep.to_nodes(&cg.nodes).1, prep.to_nodes(&fl.nodes).1);
+        assert!(plan.cost_hourly <= cg_cost.min(fl_cost) + 1e-9, "{plan:?}");
+        let bound = cg.lower_bound.max(fl.lower_bound);
+        // The instance is one where the fluid path wins on both counts.
+        assert!(fl_cost < cg_cost && fl.lower_bound > cg.lower_bound);
+        assert!(
+            plan.lower_bound_hourly + 1e-9 >= bound.min(plan.cost_hourly),
+            "{} vs {bound}",
+            plan.lower_bound_hourly
+        );
+        assert!(plan.lower_bound_hourly <= plan.cost_hourly + 1e-9);
+        // One pod fewer: column generation alone (its own bound, its own plan).
+        let small = pack(&pods[1..], &offers, &opts).expect("plan");
+        assert!(!small
+            .stats
+            .integer_status
+            .contains("bound: the larger of both"));
     }
 
     #[test]
