@@ -201,6 +201,9 @@ describe('Waste', () => {
     const dialog = await screen.findByRole('dialog', { name: 'Clean up 1 orphaned volume?' });
     fireEvent.click(within(dialog).getByRole('button', { name: 'Clean up' }));
     expect(await screen.findByText('Snapshot snap-0new (completing…)')).toBeInTheDocument();
+    // A running batch that has written no message yet says it is working, not waiting.
+    expect(await screen.findByText('Working through the selected items…')).toBeInTheDocument();
+    expect(screen.queryByText('Waiting for a worker…')).not.toBeInTheDocument();
     fireEvent.click(screen.getByRole('button', { name: 'Cancel batch' }));
     await waitFor(() => expect(calls.some((call) => call.method === 'POST' && call.url.pathname === '/api/jobs/job-1/cancel')).toBe(true));
     expect(calls.find((call) => call.url.pathname === '/api/volumes/orphaned/cleanup')?.body).toEqual({ ids: ['v-1'], dry_run: false });

@@ -426,7 +426,9 @@ function BatchPanel({ jobId, onDismiss }: { jobId: string; onDismiss: () => void
             {kind}
             {dryRun && ' (dry run)'}
           </h2>
-          <p className="muted">{job.data?.message ?? 'Waiting for a worker…'}</p>
+          <p className="muted">
+            {job.data?.message ?? (status === 'running' ? 'Working through the selected items…' : 'Waiting for a worker…')}
+          </p>
         </div>
       }
       actions={
