@@ -475,9 +475,12 @@ pub fn pack(pods: &[Pod], offers: &[NodeOffer], opts: &PackOptions) -> Result<Pa
     }
     // Many constrained shapes (anti-affinity groups × zone-spread zones) make column
     // generation crawl: those problems are solved by fluid LPs (see `relax_repair`).
+    // When that path was taken and its LP failed, column generation runs alone: the
+    // portfolio would only repeat the failed solve.
     let relaxed = relax_repair(&prep, opts);
     let solved = match relaxed {
-        Some(r) => r,
+        Some(Some(r)) => r,
+        Some(None) => colgen::solve(&prep, opts, &ffd_nodes),
         None => {
             let cg = colgen::solve(&prep, opts, &ffd_nodes);
             if pods.len() >= PORTFOLIO_MIN_PODS {
@@ -562,9 +565,13 @@ const RELAX_MIN_SHAPES: usize = 60;
 /// - Plan: the fluid LP in which zone-bound pods keep their zone (aggregated per
 ///   capacity/arch/zone), rounded by [`round_fluid`] with every constraint enforced.
 ///
-/// `None` when the problem is small or unconstrained (column generation is used) or the
-/// LP solver fails (then column generation runs too).
-fn relax_repair(prep: &Prepared<'_>, opts: &PackOptions) -> Option<Result<colgen::Outcome>> {
+/// `None` when the problem is small or unconstrained (column generation is used);
+/// `Some(None)` when this path was tried and the LP solver failed (column generation
+/// then runs alone).
+fn relax_repair(
+    prep: &Prepared<'_>,
+    opts: &PackOptions,
+) -> Option<Option<Result<colgen::Outcome>>> {
     let constrained = prep
         .shapes
         .iter()
@@ -572,7 +579,7 @@ fn relax_repair(prep: &Prepared<'_>, opts: &PackOptions) -> Option<Result<colgen
     if !constrained || prep.shapes.len() < RELAX_MIN_SHAPES || opts.ffd_only {
         return None;
     }
-    fluid_path(prep)
+    Some(fluid_path(prep))
 }
 
 /// Column generation's outcome and the fluid path's together: the cheaper plan (column
