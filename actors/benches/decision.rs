@@ -14,7 +14,7 @@ use spot_actors::connect::{CloudConnector, ConnectTarget, Credentials, SimConnec
 use spot_actors::hive::MemoryTracker;
 use spot_actors::react;
 use spot_actors::risk::{ActiveModel, SHIPPED_ID, SHIPPED_MODEL};
-use spot_engine::pack::{CapacityReq, Pod};
+use spot_engine::pack::Pod;
 use spot_engine::risk::Runtime;
 use spot_engine::spot::NodeTemplate;
 
@@ -48,15 +48,12 @@ async fn main() {
         .into_iter()
         .map(|n| {
             let pods: Vec<Pod> = (0..n)
-                .map(|i| Pod {
-                    id: format!("p{i}"),
-                    cpu_millis: [250, 500, 1000, 2000][i % 4],
-                    memory_mib: [512, 1024, 4096, 8192][i % 4],
-                    gpus: 0,
-                    capacity: CapacityReq::Any,
-                    arch: None,
-                    anti_affinity_group: None,
-                    az_spread_group: None,
+                .map(|i| {
+                    Pod::simple(
+                        format!("p{i}"),
+                        [250, 500, 1000, 2000][i % 4],
+                        [512, 1024, 4096, 8192][i % 4],
+                    )
                 })
                 .collect();
             // Enough samples for a p99 that is not just the maximum.
