@@ -6,7 +6,7 @@
 //! simulated account discovered, `Actors::pending_pods` from call to reply). The seeds'
 //! goal is < 1 s; the planner issue's, p99 < 50 ms through the cluster actor.
 //!
-//!   cargo bench -p spot-actors --bench decision
+//!   cargo bench -p spot-actors --no-default-features --bench decision
 
 use std::time::Instant;
 
@@ -103,8 +103,8 @@ fn row(n: usize, times: &mut [f64], nodes: usize) {
 
 /// Through the cluster actor: the same batches as pending-pod messages to a running actor
 /// system (SQLite, the simulated account discovered, its cluster actors holding the scored
-/// market), timed from the call to the decision's reply. Returns rows as printed.
-async fn through_the_actor(template_pods: &[(usize, Vec<Pod>, usize)]) {
+/// market), timed from the call to the decision's reply; prints one row per batch.
+async fn through_the_actor(batches: &[(usize, Vec<Pod>, usize)]) {
     use spot_actors::bus::Bus;
     use spot_actors::risk::RiskService;
     use spot_actors::system::{Actors, Deps};
@@ -158,7 +158,7 @@ async fn through_the_actor(template_pods: &[(usize, Vec<Pod>, usize)]) {
             .await
             .expect("clusters");
         if let Some(c) = cs.first() {
-            let probe = template_pods[0].1.clone();
+            let probe = batches[0].1.clone();
             if matches!(
                 actors.pending_pods(&account.id, &c.name, probe).await,
                 Ok(Ok(_))
@@ -172,7 +172,7 @@ async fn through_the_actor(template_pods: &[(usize, Vec<Pod>, usize)]) {
     let cluster = cluster.expect("a cluster actor with a market within 60 s");
     println!("through the cluster actor `{cluster}` (ActorSystem::pending_pods, call to reply):");
     header();
-    for (n, pods, runs) in template_pods {
+    for (n, pods, runs) in batches {
         let mut times = Vec::new();
         let mut nodes = 0;
         for _ in 0..*runs {
