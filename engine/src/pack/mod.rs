@@ -402,10 +402,18 @@ impl<'a> Prepared<'a> {
         })
     }
 
+    /// Hourly cost of (offer index, pod indices) nodes; empty nodes cost nothing.
+    pub fn cost(&self, nodes: &[(usize, Vec<usize>)]) -> f64 {
+        nodes
+            .iter()
+            .filter(|(_, pods)| !pods.is_empty())
+            .map(|(o, _)| self.offers[*o].hourly_price)
+            .sum()
+    }
+
     /// Builds a plan from (offer index, pod indices) nodes; empty nodes are dropped.
     pub fn to_nodes(&self, nodes: &[(usize, Vec<usize>)]) -> (Vec<PlannedNode>, f64) {
         let mut out = Vec::with_capacity(nodes.len());
-        let mut cost = 0.0;
         for (o, pods) in nodes {
             if pods.is_empty() {
                 continue;
@@ -413,7 +421,6 @@ impl<'a> Prepared<'a> {
             let offer = self.offers[*o];
             let mut ids: Vec<String> = pods.iter().map(|&p| self.pods[p].id.clone()).collect();
             ids.sort();
-            cost += offer.hourly_price;
             out.push(PlannedNode {
                 instance_type: offer.instance_type.clone(),
                 lifecycle: offer.lifecycle,
@@ -422,7 +429,7 @@ impl<'a> Prepared<'a> {
                 pods: ids,
             });
         }
-        (out, cost)
+        (out, self.cost(nodes))
     }
 }
 
@@ -475,19 +482,16 @@ pub fn pack(pods: &[Pod], offers: &[NodeOffer], opts: &PackOptions) -> Result<Pa
     }
     // Many constrained shapes (anti-affinity groups × zone-spread zones) make column
     // generation crawl: those problems are solved by fluid LPs (see `relax_repair`).
-    // When that path was taken and its LP failed, column generation runs alone: the
-    // portfolio would only repeat the failed solve.
-    let relaxed = relax_repair(&prep, opts);
-    let solved = match relaxed {
-        Some(Some(r)) => r,
-        Some(None) => colgen::solve(&prep, opts, &ffd_nodes),
-        None => {
-            let cg = colgen::solve(&prep, opts, &ffd_nodes);
-            if pods.len() >= PORTFOLIO_MIN_PODS {
-                best_of(&prep, cg, fluid_path(&prep))
-            } else {
-                cg
-            }
+    // When that path's LP fails, column generation runs alone: the portfolio would only
+    // repeat the failed solve.
+    let solved = if relax_repair(&prep, opts) {
+        fluid_path(&prep).unwrap_or_else(|| colgen::solve(&prep, opts, &ffd_nodes))
+    } else {
+        let cg = colgen::solve(&prep, opts, &ffd_nodes);
+        if pods.len() >= PORTFOLIO_MIN_PODS {
+            best_of(&prep, cg, fluid_path(&prep))
+        } else {
+            cg
         }
     };
     match solved {
@@ -565,21 +569,14 @@ const RELAX_MIN_SHAPES: usize = 60;
 /// - Plan: the fluid LP in which zone-bound pods keep their zone (aggregated per
 ///   capacity/arch/zone), rounded by [`round_fluid`] with every constraint enforced.
 ///
-/// `None` when the problem is small or unconstrained (column generation is used);
-/// `Some(None)` when this path was tried and the LP solver failed (column generation
-/// then runs alone).
-fn relax_repair(
-    prep: &Prepared<'_>,
-    opts: &PackOptions,
-) -> Option<Option<Result<colgen::Outcome>>> {
+/// Whether `prep` takes this path ([`fluid_path`]); small or unconstrained problems are
+/// solved by column generation.
+fn relax_repair(prep: &Prepared<'_>, opts: &PackOptions) -> bool {
     let constrained = prep
         .shapes
         .iter()
         .any(|s| s.group.is_some() || s.az.is_some());
-    if !constrained || prep.shapes.len() < RELAX_MIN_SHAPES || opts.ffd_only {
-        return None;
-    }
-    Some(fluid_path(prep))
+    constrained && prep.shapes.len() >= RELAX_MIN_SHAPES && !opts.ffd_only
 }
 
 /// Column generation's outcome and the fluid path's together: the cheaper plan (column
@@ -598,7 +595,7 @@ fn best_of(
     let Ok(cg) = cg else {
         return Ok(fl);
     };
-    let (cg_cost, fl_cost) = (prep.to_nodes(&cg.nodes).1, prep.to_nodes(&fl.nodes).1);
+    let (cg_cost, fl_cost) = (prep.cost(&cg.nodes), prep.cost(&fl.nodes));
     let bound = cg.lower_bound.max(fl.lower_bound);
     let (mut best, other, other_cost) = if fl_cost < cg_cost - 1e-9 {
         (fl, "column generation", cg_cost)
@@ -1556,7 +1553,7 @@ mod tests {
         let prep = Prepared::new(&pods, &offers).expect("prepared");
         let cg = colgen::solve(&prep, &opts, &ffd::solve(&prep)).expect("column generation");
         let fl = fluid_path(&prep).expect("fluid path").expect("fluid LP");
-        let (cg_cost, fl_cost) = (prep.to_nodes(&cg.nodes).1, prep.to_nodes(&fl.nodes).1);
+        let (cg_cost, fl_cost) = (prep.cost(&cg.nodes), prep.cost(&fl.nodes));
         assert!(plan.cost_hourly <= cg_cost.min(fl_cost) + 1e-9, "{plan:?}");
         let bound = cg.lower_bound.max(fl.lower_bound);
         // The instance is one where the fluid path wins on both counts.
